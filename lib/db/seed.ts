@@ -1,0 +1,40 @@
+import { markupBps, sellPrice } from '../catalog/pricing';
+import { SEED_MODELS, SEED_PACKS, SEED_PROVIDERS } from '../catalog/seed-data';
+import { ensureSystemAccounts } from '../ledger/accounts';
+import type { Db } from './client';
+
+/**
+ * Idempotent: creates what is missing, refreshes model prices (so a changed MARKUP_PERCENT takes
+ * effect), and leaves what admins own alone (provider status, pack catalog edits).
+ */
+export async function seed(db: Db) {
+  const bps = markupBps();
+  await ensureSystemAccounts(db);
+  for (const provider of SEED_PROVIDERS) {
+    await db.provider.upsert({ where: { id: provider.id }, create: provider, update: { name: provider.name } });
+  }
+  for (const model of SEED_MODELS) {
+    const { id, name, ownedBy, contextLength, maxOutputTokens } = model;
+    await db.model.upsert({
+      where: { id },
+      create: { id, name, ownedBy, contextLength, maxOutputTokens },
+      update: { name, ownedBy, contextLength, maxOutputTokens },
+    });
+    const prices = {
+      upstreamModel: model.upstreamModel,
+      upstreamInputPer1M: model.inputPer1M,
+      upstreamOutputPer1M: model.outputPer1M,
+      sellInputPer1M: sellPrice(model.inputPer1M, bps),
+      sellOutputPer1M: sellPrice(model.outputPer1M, bps),
+    };
+    await db.modelOffering.upsert({
+      where: { modelId_providerId: { modelId: id, providerId: model.providerId } },
+      create: { id: `off_${model.providerId}_${id}`, modelId: id, providerId: model.providerId, ...prices },
+      update: prices,
+    });
+  }
+  for (const [index, pack] of SEED_PACKS.entries()) {
+    await db.pack.upsert({ where: { id: pack.id }, create: { ...pack, sortOrder: index }, update: {} });
+  }
+  return { providers: SEED_PROVIDERS.length, models: SEED_MODELS.length, packs: SEED_PACKS.length };
+}

@@ -1,0 +1,49 @@
+import type { Db } from '../db/client';
+import type { AccountKind } from '../db/generated/sqlite/enums';
+
+/**
+ * The platform's own accounts have fixed ids so that the hot path never looks them up.
+ * DEPOSITS and PROMO are contra accounts: money enters the system through them, so their
+ * balances go negative by design. Every other account can never go below zero.
+ */
+export const SYSTEM_ACCOUNTS = {
+  revenue: { id: 'acc_system_revenue', code: 'system:revenue', kind: 'REVENUE' },
+  fees: { id: 'acc_system_fees', code: 'system:fees', kind: 'FEES' },
+  deposits: { id: 'acc_system_deposits', code: 'system:deposits', kind: 'DEPOSITS' },
+  promo: { id: 'acc_system_promo', code: 'system:promo', kind: 'PROMO' },
+} as const satisfies Record<string, { id: string; code: string; kind: AccountKind }>;
+
+const CONTRA_ACCOUNT_IDS: ReadonlySet<string> = new Set([SYSTEM_ACCOUNTS.deposits.id, SYSTEM_ACCOUNTS.promo.id]);
+
+export function isSystemAccount(accountId: string): boolean {
+  return accountId.startsWith('acc_system_');
+}
+
+export function mayGoNegative(accountId: string): boolean {
+  return CONTRA_ACCOUNT_IDS.has(accountId);
+}
+
+export async function ensureSystemAccounts(db: Db): Promise<void> {
+  for (const account of Object.values(SYSTEM_ACCOUNTS)) {
+    await db.ledgerAccount.upsert({ where: { id: account.id }, create: account, update: {} });
+  }
+}
+
+export function walletCode(userId: string): string {
+  return `wallet:${userId}`;
+}
+
+/** Derived from the user id, so the gateway's hot path never has to look the wallet up. */
+export function walletAccountId(userId: string): string {
+  return `acc_wallet_${userId}`;
+}
+
+/** The user's spendable wallet account, created on first use. */
+export async function getOrCreateWalletAccount({ db, userId }: { db: Db; userId: string }) {
+  const id = walletAccountId(userId);
+  return db.ledgerAccount.upsert({
+    where: { id },
+    create: { id, code: walletCode(userId), kind: 'USER_WALLET', userId },
+    update: {},
+  });
+}

@@ -1,0 +1,82 @@
+import type { Db } from '../db/client';
+import { mayGoNegative } from './accounts';
+
+export type AuditReport = { ok: boolean; problems: string[]; accounts: number; transactions: number; pendingHolds: number };
+
+/**
+ * Recomputes every balance from the entries and checks the ledger's invariants:
+ * each transaction balanced, all accounts summing to zero, each account's balance equal to its
+ * entries and its available balance equal to balance minus pending holds, no non-contra account
+ * negative, and every hold resolved at most once and consistently with what was posted.
+ */
+export async function auditLedger(db: Db): Promise<AuditReport> {
+  const problems: string[] = [];
+
+  const [accounts, entrySumsByAccount, entrySumsByTransaction, pendingByAccount, holds, transactionCount] = await Promise.all([
+    db.ledgerAccount.findMany({ select: { id: true, balance: true, available: true } }),
+    db.ledgerEntry.groupBy({ by: ['accountId'], _sum: { amount: true } }),
+    db.ledgerEntry.groupBy({ by: ['transactionId'], _sum: { amount: true }, _count: { _all: true } }),
+    db.hold.groupBy({ by: ['debitAccountId'], where: { status: 'PENDING' }, _sum: { amount: true } }),
+    db.hold.findMany({
+      where: { status: { not: 'PENDING' } },
+      select: {
+        id: true,
+        status: true,
+        amount: true,
+        settledAmount: true,
+        debitAccountId: true,
+        creditAccountId: true,
+        resolvedAt: true,
+        transaction: { select: { kind: true, entries: { select: { accountId: true, amount: true } } } },
+      },
+    }),
+    db.ledgerTransaction.count(),
+  ]);
+
+  for (const group of entrySumsByTransaction) {
+    const sum = group._sum.amount ?? 0n;
+    if (sum !== 0n) problems.push(`transaction ${group.transactionId} is unbalanced by ${sum}`);
+    if (group._count._all < 2) problems.push(`transaction ${group.transactionId} has fewer than two entries`);
+  }
+
+  const entrySum = new Map(entrySumsByAccount.map((g) => [g.accountId, g._sum.amount ?? 0n]));
+  const pending = new Map(pendingByAccount.map((g) => [g.debitAccountId, g._sum.amount ?? 0n]));
+  let total = 0n;
+  for (const account of accounts) {
+    total += account.balance;
+    const fromEntries = entrySum.get(account.id) ?? 0n;
+    if (account.balance !== fromEntries) problems.push(`account ${account.id} balance ${account.balance} != entries ${fromEntries}`);
+    const held = pending.get(account.id) ?? 0n;
+    if (account.available !== account.balance - held) {
+      problems.push(`account ${account.id} available ${account.available} != balance ${account.balance} - pending holds ${held}`);
+    }
+    if (!mayGoNegative(account.id) && (account.balance < 0n || account.available < 0n)) {
+      problems.push(`account ${account.id} is negative (balance ${account.balance}, available ${account.available})`);
+    }
+  }
+  if (total !== 0n) problems.push(`accounts sum to ${total}, not zero`);
+
+  for (const hold of holds) {
+    if (!hold.resolvedAt) problems.push(`hold ${hold.id} is ${hold.status} without a resolution time`);
+    const posted = hold.transaction?.entries ?? [];
+    if (hold.status === 'SETTLED') {
+      const settled = hold.settledAmount ?? -1n;
+      if (settled < 0n || settled > hold.amount) problems.push(`hold ${hold.id} settled ${settled} outside 0..${hold.amount}`);
+      const debit = posted.find((e) => e.accountId === hold.debitAccountId)?.amount ?? 0n;
+      const credit = posted.find((e) => e.accountId === hold.creditAccountId)?.amount ?? 0n;
+      if (settled > 0n && (posted.length !== 2 || debit !== -settled || credit !== settled)) {
+        problems.push(`hold ${hold.id} settled ${settled} but its transaction posts ${debit}/${credit}`);
+      }
+      if (settled === 0n && posted.length > 0) problems.push(`hold ${hold.id} settled zero but posted a transaction`);
+    } else if (posted.length > 0 || hold.settledAmount !== null) {
+      problems.push(`hold ${hold.id} is ${hold.status} but posted money`);
+    }
+  }
+
+  // A settle transaction belongs to exactly one hold (Hold.transactionId is unique); one without
+  // a hold would be money posted by a resolution that did not happen.
+  const orphanSettles = await db.ledgerTransaction.count({ where: { kind: 'settle', hold: { is: null } } });
+  if (orphanSettles > 0) problems.push(`${orphanSettles} settle transactions have no hold`);
+
+  return { ok: problems.length === 0, problems, accounts: accounts.length, transactions: transactionCount, pendingHolds: pending.size };
+}

@@ -1,0 +1,49 @@
+// Database tasks: `migrate`, `seed`, `setup` (both, idempotent) and `new-migration <name>`.
+import { resolveDatabaseConfig, type DatabaseConfig } from '../lib/db/config';
+import { createDb } from '../lib/db/client';
+import { applyMigrations, createMigrations } from '../lib/db/migrate';
+import { seed } from '../lib/db/seed';
+
+async function migrate(config: DatabaseConfig) {
+  const applied = await applyMigrations(config);
+  console.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database is up to date');
+}
+
+async function runSeed(config: DatabaseConfig) {
+  const db = createDb(config);
+  try {
+    const summary = await seed(db);
+    console.log(`seeded ${summary.providers} providers, ${summary.models} models, ${summary.packs} packs`);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+async function newMigration(name: string) {
+  const created = await createMigrations(name);
+  console.log(created ? `wrote prisma/migrations/{sqlite,postgresql}/${created}` : 'the data model has not changed');
+}
+
+async function main() {
+  const [command, arg] = process.argv.slice(2);
+  const config = resolveDatabaseConfig();
+  switch (command) {
+    case 'migrate':
+      return migrate(config);
+    case 'seed':
+      return runSeed(config);
+    case 'setup':
+      await migrate(config);
+      return runSeed(config);
+    case 'new-migration':
+      if (!arg || !/^[a-z0-9_]+$/.test(arg)) throw new Error('usage: npm run db:new-migration -- <snake_case_name>');
+      return newMigration(arg);
+    default:
+      throw new Error('usage: tsx scripts/db.ts migrate|seed|setup|new-migration <name>');
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,283 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ledger, LedgerError, SYSTEM_ACCOUNTS, auditLedger } from '../lib/ledger';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { createFundedUser } from './helpers/fixtures';
+
+let t: TestDatabase;
+let ledger: Ledger;
+const revenue = SYSTEM_ACCOUNTS.revenue.id;
+const promo = SYSTEM_ACCOUNTS.promo.id;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  ledger = new Ledger(t.db);
+});
+afterAll(() => t.close());
+
+async function expectAuditClean() {
+  const report = await auditLedger(t.db);
+  expect(report.problems).toEqual([]);
+}
+
+async function ledgerError(promise: Promise<unknown>): Promise<LedgerError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(LedgerError);
+  return error as LedgerError;
+}
+
+describe('transfer', () => {
+  it('moves money with balanced entries and replays an idempotency key without moving it twice', async () => {
+    const { wallet } = await createFundedUser(t.db, 5_000_000n);
+    const input = {
+      idempotencyKey: `t-${wallet.id}`,
+      kind: 'test',
+      entries: [
+        { accountId: wallet.id, amount: -1_250_000n },
+        { accountId: revenue, amount: 1_250_000n },
+      ],
+    };
+    const first = await ledger.transfer(input);
+    const second = await ledger.transfer(input);
+    expect(first.replayed).toBe(false);
+    expect(second).toEqual({ transactionId: first.transactionId, replayed: true });
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 3_750_000n, available: 3_750_000n, held: 0n });
+    await expectAuditClean();
+  });
+
+  it('refuses the same idempotency key for a different transfer', async () => {
+    const { wallet } = await createFundedUser(t.db, 5_000_000n);
+    const entries = (amount: bigint) => [
+      { accountId: wallet.id, amount: -amount },
+      { accountId: revenue, amount },
+    ];
+    await ledger.transfer({ idempotencyKey: `c-${wallet.id}`, kind: 'test', entries: entries(1n) });
+    const error = await ledgerError(ledger.transfer({ idempotencyKey: `c-${wallet.id}`, kind: 'test', entries: entries(2n) }));
+    expect(error.code).toBe('idempotency_conflict');
+    expect((await ledger.getAccountBalance({ accountId: wallet.id })).balance).toBe(4_999_999n);
+  });
+
+  it.each([
+    ['unbalanced', [{ amount: -5n }, { amount: 4n }]],
+    ['a single entry', [{ amount: 0n }]],
+    ['a zero entry', [{ amount: 0n }, { amount: 0n }]],
+  ])('rejects %s and writes nothing', async (_name, amounts) => {
+    const { wallet } = await createFundedUser(t.db, 100n);
+    const accounts = [wallet.id, revenue];
+    const before = await t.db.ledgerTransaction.count();
+    const error = await ledgerError(
+      ledger.transfer({ idempotencyKey: `bad-${wallet.id}`, kind: 'test', entries: amounts.map((e, i) => ({ accountId: accounts[i]!, amount: e.amount })) }),
+    );
+    expect(error.code).toBe('invalid_transaction');
+    expect(await t.db.ledgerTransaction.count()).toBe(before);
+  });
+
+  it('never overdraws a user account, and the failed attempt leaves no trace', async () => {
+    const { wallet } = await createFundedUser(t.db, 1_000n);
+    const before = await t.db.ledgerTransaction.count();
+    const error = await ledgerError(
+      ledger.transfer({
+        idempotencyKey: `over-${wallet.id}`,
+        kind: 'test',
+        entries: [
+          { accountId: wallet.id, amount: -1_001n },
+          { accountId: revenue, amount: 1_001n },
+        ],
+      }),
+    );
+    expect(error.code).toBe('insufficient_funds');
+    expect(await t.db.ledgerTransaction.count()).toBe(before);
+    expect((await ledger.getAccountBalance({ accountId: wallet.id })).balance).toBe(1_000n);
+    await expectAuditClean();
+  });
+
+  it('names a missing account', async () => {
+    const error = await ledgerError(
+      ledger.transfer({
+        idempotencyKey: 'missing-account',
+        kind: 'test',
+        entries: [
+          { accountId: promo, amount: -1n },
+          { accountId: 'acc_does_not_exist', amount: 1n },
+        ],
+      }),
+    );
+    expect(error.code).toBe('account_not_found');
+  });
+});
+
+describe('holds', () => {
+  it('reserve → settle posts the actual amount and returns the rest', async () => {
+    const { wallet } = await createFundedUser(t.db, 10_000n);
+    const hold = await ledger.reserve({ idempotencyKey: `r-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 4_000n, ttlMs: 60_000 });
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 10_000n, available: 6_000n, held: 4_000n });
+
+    const settled = await ledger.settle({ hold, amount: 1_500n, idempotencyKey: `s-${wallet.id}` });
+    expect(settled.hold.status).toBe('SETTLED');
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 8_500n, available: 8_500n, held: 0n });
+
+    const replay = await ledger.settle({ hold, amount: 1_500n, idempotencyKey: `s-${wallet.id}` });
+    expect(replay.replayed).toBe(true);
+    expect(replay.hold.settledAmount).toBe(1_500n);
+    expect((await ledger.getAccountBalance({ accountId: wallet.id })).balance).toBe(8_500n);
+
+    const again = await ledgerError(ledger.settle({ hold, amount: 1_500n, idempotencyKey: 'another-key' }));
+    expect(again.code).toBe('hold_already_resolved');
+    const release = await ledgerError(ledger.release({ hold: hold.id, idempotencyKey: 'late-release' }));
+    expect(release.code).toBe('hold_already_resolved');
+    await expectAuditClean();
+  });
+
+  it('settling zero resolves the hold without posting', async () => {
+    const { wallet } = await createFundedUser(t.db, 100n);
+    const hold = await ledger.reserve({ idempotencyKey: `z-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 100n, ttlMs: 60_000 });
+    await ledger.settle({ hold, amount: 0n, idempotencyKey: `z-s-${wallet.id}` });
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 100n, available: 100n, held: 0n });
+    await expectAuditClean();
+  });
+
+  it('refuses to settle more than the hold', async () => {
+    const { wallet } = await createFundedUser(t.db, 1_000n);
+    const hold = await ledger.reserve({ idempotencyKey: `x-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 500n, ttlMs: 60_000 });
+    const error = await ledgerError(ledger.settle({ hold, amount: 501n, idempotencyKey: `x-s-${wallet.id}` }));
+    expect(error.code).toBe('settle_exceeds_hold');
+    expect((await ledger.getHold({ holdId: hold.id }))?.status).toBe('PENDING');
+  });
+
+  it('rejects a forged hold reference', async () => {
+    const { wallet } = await createFundedUser(t.db, 1_000n);
+    const hold = await ledger.reserve({ idempotencyKey: `f-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 10n, ttlMs: 60_000 });
+    const error = await ledgerError(ledger.settle({ hold: { ...hold, amount: 900n }, amount: 900n, idempotencyKey: `f-s-${wallet.id}` }));
+    expect(error.code).toBe('hold_already_resolved');
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 1_000n, available: 990n, held: 10n });
+    await expectAuditClean();
+  });
+
+  it('replays a reservation by its idempotency key even after the money is spent', async () => {
+    const { wallet } = await createFundedUser(t.db, 300n);
+    const input = { idempotencyKey: `rr-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 300n, ttlMs: 60_000 };
+    const first = await ledger.reserve(input);
+    const second = await ledger.reserve(input);
+    expect(second.replayed).toBe(true);
+    expect(second.id).toBe(first.id);
+    const conflict = await ledgerError(ledger.reserve({ ...input, amount: 200n }));
+    expect(conflict.code).toBe('idempotency_conflict');
+    expect((await ledger.getAccountBalance({ accountId: wallet.id })).available).toBe(0n);
+  });
+
+  it('200 concurrent reservations against a balance covering exactly 50: exactly 50 succeed', async () => {
+    const unit = 7_000n;
+    const { wallet } = await createFundedUser(t.db, unit * 50n);
+    const results = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) =>
+        ledger.reserve({ idempotencyKey: `conc-${wallet.id}-${i}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: unit, ttlMs: 60_000 }),
+      ),
+    );
+    const succeeded = results.filter((r) => r.status === 'fulfilled');
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(succeeded).toHaveLength(50);
+    expect(failed.every((r) => r.reason instanceof LedgerError && r.reason.code === 'insufficient_funds')).toBe(true);
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: unit * 50n, available: 0n, held: unit * 50n });
+
+    // Settle half concurrently, release the rest: every hold resolves once, nothing goes negative.
+    const holds = succeeded.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Ledger['reserve']>>>).value);
+    await Promise.all(
+      holds.map((hold, i) =>
+        i % 2 === 0 ? ledger.settle({ hold, amount: unit / 2n, idempotencyKey: `cs-${hold.id}` }) : ledger.release({ hold, idempotencyKey: `cr-${hold.id}` }),
+      ),
+    );
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: unit * 50n - 25n * (unit / 2n), available: unit * 50n - 25n * (unit / 2n), held: 0n });
+    await expectAuditClean();
+  });
+
+  it('a crashed request’s hold expires and the sweeper releases it exactly once', async () => {
+    const { wallet } = await createFundedUser(t.db, 1_000n);
+    const hold = await ledger.reserve({ idempotencyKey: `e-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 800n, ttlMs: 5 });
+    const live = await ledger.reserve({ idempotencyKey: `e2-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 100n, ttlMs: 60_000 });
+    const later = new Date(Date.now() + 1_000);
+    const [a, b] = await Promise.all([ledger.releaseExpiredHolds({ now: later }), ledger.releaseExpiredHolds({ now: later })]);
+    expect(a + b).toBeGreaterThanOrEqual(1);
+    expect((await ledger.getHold({ holdId: hold.id }))?.status).toBe('EXPIRED');
+    expect((await ledger.getHold({ holdId: live.id }))?.status).toBe('PENDING');
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 1_000n, available: 900n, held: 100n });
+    const late = await ledgerError(ledger.settle({ hold, amount: 800n, idempotencyKey: `e-late-${wallet.id}` }));
+    expect(late.code).toBe('hold_already_resolved');
+    await ledger.release({ hold: live, idempotencyKey: `e2-r-${wallet.id}` });
+    await expectAuditClean();
+  });
+
+  it('a settle racing the sweeper: exactly one resolution wins', async () => {
+    for (let i = 0; i < 10; i++) {
+      const { wallet } = await createFundedUser(t.db, 1_000n);
+      const hold = await ledger.reserve({ idempotencyKey: `race-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 600n, ttlMs: 1 });
+      const outcomes = await Promise.allSettled([
+        ledger.settle({ hold, amount: 600n, idempotencyKey: `race-s-${wallet.id}` }),
+        ledger.releaseExpiredHolds({ now: new Date(Date.now() + 1_000) }),
+      ]);
+      const final = await ledger.getHold({ holdId: hold.id });
+      const balance = (await ledger.getAccountBalance({ accountId: wallet.id })).balance;
+      if (final?.status === 'SETTLED') {
+        expect(outcomes[0]!.status).toBe('fulfilled');
+        expect(balance).toBe(400n);
+      } else {
+        expect(final?.status).toBe('EXPIRED');
+        expect(balance).toBe(1_000n);
+      }
+    }
+    await expectAuditClean();
+  });
+});
+
+describe('random operation sequences', () => {
+  it('keep every invariant after each step', async () => {
+    const random = mulberry32(0x7011_6a7e);
+    const users = await Promise.all([1, 2, 3].map(() => createFundedUser(t.db, 50_000n)));
+    const wallets = users.map((u) => u.wallet.id);
+    const pending: Array<Awaited<ReturnType<Ledger['reserve']>>> = [];
+    const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)]!;
+    const amount = () => BigInt(1 + Math.floor(random() * 20_000));
+    const tolerated = new Set(['insufficient_funds', 'hold_already_resolved']);
+
+    for (let step = 0; step < 120; step++) {
+      const op = random();
+      try {
+        if (op < 0.35) {
+          pending.push(await ledger.reserve({ idempotencyKey: `rnd-r-${step}`, debitAccountId: pick(wallets), creditAccountId: revenue, amount: amount(), ttlMs: 60_000 }));
+        } else if (op < 0.55 && pending.length) {
+          const hold = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
+          await ledger.settle({ hold, amount: BigInt(Math.floor(random() * Number(hold.amount + 1n))), idempotencyKey: `rnd-s-${step}` });
+        } else if (op < 0.7 && pending.length) {
+          const hold = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
+          await ledger.release({ hold, idempotencyKey: `rnd-x-${step}` });
+        } else if (op < 0.85) {
+          const [from, to] = [pick(wallets), pick(wallets)];
+          if (from !== to) {
+            const value = amount();
+            await ledger.transfer({ idempotencyKey: `rnd-t-${step}`, kind: 'test', entries: [{ accountId: from, amount: -value }, { accountId: to, amount: value }] });
+          }
+        } else {
+          // Replays of earlier keys move nothing.
+          const value = amount();
+          await ledger.transfer({ idempotencyKey: `rnd-grant-${step % 7}`, kind: 'grant', entries: [{ accountId: promo, amount: -value }, { accountId: pick(wallets), amount: value }] }).catch((e: unknown) => {
+            if (!(e instanceof LedgerError && e.code === 'idempotency_conflict')) throw e;
+          });
+        }
+      } catch (error) {
+        if (!(error instanceof LedgerError && tolerated.has(error.code))) throw error;
+      }
+      await expectAuditClean();
+    }
+  });
+});
+
+function mulberry32(seed: number) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
