@@ -9,6 +9,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Expected failures (failover, refused calls) log warnings; keep the run readable.
+    env: { LOG_LEVEL: 'error' },
     // Every file gets its own database cloned from a migrated, seeded template (test/helpers/db.ts).
     fileParallelism: true,
   },

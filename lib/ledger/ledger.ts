@@ -116,7 +116,7 @@ export class Ledger {
   }
 
   /** Phase one: holds `amount` on the debit account if its available balance covers it. */
-  async reserve(input: ReserveInput): Promise<Hold & { replayed: boolean }> {
+  async reserve(input: ReserveInput, alsoWrite: BatchOp[] = []): Promise<Hold & { replayed: boolean; alsoWritten: unknown[] }> {
     if (input.amount <= 0n) throw new LedgerError('invalid_transaction', 'a hold must be for a positive amount');
     const hold = {
       id: newId('hold'),
@@ -130,15 +130,16 @@ export class Ledger {
     try {
       // The hold row goes first so that a replayed key fails on its unique index before the
       // balance check, and a replay is recognised even once the money is spent.
-      await this.db.$transaction([
+      const results = await this.db.$transaction([
         this.db.hold.create({ data: hold, select: { id: true } }),
         this.db.ledgerAccount.update({
           where: { id: input.debitAccountId, available: { gte: input.amount } },
           data: { available: { decrement: input.amount } },
           select: { id: true },
         }),
+        ...alsoWrite,
       ]);
-      return { ...hold, status: 'PENDING', settledAmount: null, transactionId: null, replayed: false };
+      return { ...hold, status: 'PENDING', settledAmount: null, transactionId: null, replayed: false, alsoWritten: results.slice(2) };
     } catch (error) {
       const code = prismaErrorCode(error);
       if (code === 'P2002') {
@@ -149,7 +150,7 @@ export class Ledger {
           existing.creditAccountId === input.creditAccountId &&
           existing.amount === input.amount
         ) {
-          return { ...toHold(existing), replayed: true };
+          return { ...toHold(existing), replayed: true, alsoWritten: [] };
         }
         throw new LedgerError('idempotency_conflict', 'this idempotency key was used for a different hold');
       }

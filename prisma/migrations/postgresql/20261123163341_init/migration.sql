@@ -194,7 +194,7 @@ CREATE TABLE "ApiKey" (
     "usageDay" TEXT NOT NULL DEFAULT '',
     "requestsToday" INTEGER NOT NULL DEFAULT 0,
     "spentToday" BIGINT NOT NULL DEFAULT 0,
-    "heldToday" BIGINT NOT NULL DEFAULT 0,
+    "committedToday" BIGINT NOT NULL DEFAULT 0,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updatedAt" TIMESTAMP(3) NOT NULL,
 

@@ -1,0 +1,22 @@
+import Link from 'next/link';
+
+export function SiteFooter() {
+  return (
+    <footer className="mt-16 border-t border-slate-200 bg-white">
+      <div className="mx-auto flex max-w-6xl flex-col gap-2 px-4 py-6 text-sm text-slate-500 sm:flex-row sm:justify-between">
+        <p>Tollgate — one key, many models, prepaid credits. Self-hosted.</p>
+        <nav aria-label="Footer" className="flex gap-4">
+          <Link href="/pricing" className="hover:text-slate-800">
+            Pricing
+          </Link>
+          <Link href="/status" className="hover:text-slate-800">
+            Status
+          </Link>
+          <a href="/health" className="hover:text-slate-800">
+            Health
+          </a>
+        </nav>
+      </div>
+    </footer>
+  );
+}

@@ -1,0 +1,68 @@
+// The app as the README's run command brings it up, on a throwaway database: SQLite by default,
+// a fresh PostgreSQL database when TEST_DATABASE_URL names a server. Started by Playwright.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createDb } from '../lib/db/client';
+import type { DatabaseConfig } from '../lib/db/config';
+import { applyMigrations } from '../lib/db/migrate';
+import { seed } from '../lib/db/seed';
+import { E2E_ADMIN_TOKEN } from './constants';
+
+const port = process.env.E2E_PORT ?? '3100';
+const cleanups: Array<() => Promise<void> | void> = [];
+
+async function prepareDatabase(): Promise<DatabaseConfig> {
+  const server = process.env.TEST_DATABASE_URL?.trim();
+  if (!server) {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'e2e.db');
+    return { provider: 'sqlite', url: `file:${file}`, file };
+  }
+  const name = `tollgate_e2e_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: server });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  cleanups.push(async () => {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  });
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return { provider: 'postgresql', url: url.toString() };
+}
+
+async function main() {
+  if (process.env.E2E_SKIP_BUILD !== '1') {
+    const build = spawnSync('node_modules/.bin/next', ['build'], { stdio: 'inherit', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
+    if (build.status !== 0) throw new Error('next build failed');
+  }
+  const config = await prepareDatabase();
+  await applyMigrations(config);
+  const db = createDb(config);
+  await seed(db);
+  await db.$disconnect();
+
+  const app = spawn('node_modules/.bin/next', ['start', '-p', port, '-H', '127.0.0.1'], {
+    stdio: 'inherit',
+    env: { ...process.env, DATABASE_URL: config.url, ADMIN_TOKEN: E2E_ADMIN_TOKEN, LOCAL_MODEL_TOKEN_DELAY_MS: '5', NEXT_TELEMETRY_DISABLED: '1' },
+  });
+  const stop = async () => {
+    app.kill('SIGTERM');
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  app.on('exit', (code) => {
+    void Promise.all(cleanups.map((c) => c())).finally(() => process.exit(code ?? 0));
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

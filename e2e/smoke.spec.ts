@@ -1,0 +1,46 @@
+import { expect, test } from '@playwright/test';
+import OpenAI from 'openai';
+import { E2E_ADMIN_TOKEN } from './constants';
+
+// The app as a user first meets it: the home page on the embedded default, and the gateway
+// answering the official OpenAI client through Next's route handlers.
+
+test('home page shows the catalog with the built-in model live', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('heading', { level: 1 })).toContainText('One API key');
+  const models = page.getByTestId('model-list');
+  await expect(models).toContainText('tollgate-local');
+  await expect(models.getByText('live').first()).toBeVisible();
+  await page.screenshot({ path: 'e2e/.artifacts/home.png', fullPage: true });
+});
+
+test('the gateway serves the official OpenAI client through Next, streaming and not', async ({ request, baseURL }) => {
+  const health = await request.get('/health');
+  expect(await health.json()).toMatchObject({ status: 'ok', database: { status: 'ok' } });
+
+  const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}` };
+  const user = await request.post('/api/admin/users', { headers: admin, data: { email: `e2e-${Date.now()}@example.com` } });
+  expect(user.status()).toBe(201);
+  const { id } = (await user.json()) as { id: string };
+  expect((await request.post(`/api/admin/users/${id}/credit`, { headers: admin, data: { amount_usd: '5', note: 'e2e' } })).status()).toBe(201);
+  const keyResponse = await request.post(`/api/admin/users/${id}/keys`, { headers: admin, data: { name: 'e2e' } });
+  const { key } = (await keyResponse.json()) as { key: string };
+
+  const client = new OpenAI({ apiKey: key, baseURL: `${baseURL}/v1`, maxRetries: 0 });
+  const completion = await client.chat.completions.create({ model: 'tollgate-local', messages: [{ role: 'user', content: 'Hello from the browser suite' }] });
+  expect(completion.choices[0]?.message.content).toBeTruthy();
+  expect((completion as unknown as { billing: { charged_usd: number } }).billing.charged_usd).toBeGreaterThan(0);
+
+  const stream = await client.chat.completions.create({ model: 'tollgate-local', messages: [{ role: 'user', content: 'Stream please' }], stream: true, stream_options: { include_usage: true } });
+  let text = '';
+  let cost = 0;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta.content ?? '';
+    if (chunk.usage) cost = (chunk.usage as unknown as { cost: number }).cost;
+  }
+  expect(text.length).toBeGreaterThan(10);
+  expect(cost).toBeGreaterThan(0);
+
+  const info = await request.get('/v1/key', { headers: { authorization: `Bearer ${key}` } });
+  expect(await info.json()).toMatchObject({ object: 'key', usage_today: { requests: 2 } });
+});

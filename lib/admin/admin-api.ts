@@ -1,0 +1,173 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import type { CatalogCache } from '../catalog/catalog';
+import type { Db } from '../db/client';
+import { conflict, invalidRequest, notFound, unauthorized } from '../gateway/errors';
+import { parseOrThrow } from '../gateway/schema';
+import { errorResponse, json, readJsonBody } from '../http/json';
+import { newId } from '../ids';
+import { createApiKeyOp } from '../keys/keys';
+import { SYSTEM_ACCOUNTS, walletAccountId, walletCode } from '../ledger/accounts';
+import { Ledger } from '../ledger/ledger';
+import { prismaErrorCode } from '../ledger/errors';
+import { logger } from '../logger';
+import { microsToUsdNumber, usdToMicros } from '../money';
+
+const ACTOR = 'admin-token';
+
+const usdAmount = z
+  .union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    try {
+      return usdToMicros(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a USD amount with at most 6 decimals' });
+      return z.NEVER;
+    }
+  });
+
+export const createUserSchema = z.object({ email: z.email().transform((e) => e.toLowerCase()) });
+export const creditSchema = z.object({
+  amount_usd: usdAmount.refine((m) => m > 0n && m <= 1_000_000_000_000n, 'must be more than 0 and at most 1,000,000'),
+  note: z.string().trim().min(1, 'is required').max(500),
+});
+export const adminCreateKeySchema = z.object({
+  name: z.string().trim().min(1, 'is required').max(100),
+  models: z.array(z.string().min(1)).min(1).optional(),
+  daily_requests: z.number().int().positive().optional(),
+  daily_budget_usd: usdAmount.refine((m) => m > 0n, 'must be more than 0').optional(),
+});
+export const providerPatchSchema = z
+  .object({ status: z.enum(['live', 'disabled']), reason: z.string().trim().max(300).optional() })
+  .refine((p) => p.status === 'live' || !!p.reason, { path: ['reason'], message: 'is required when disabling a provider' });
+
+type AdminHandler = (args: { request: Request; params: Record<string, string> }) => Promise<Response>;
+
+/**
+ * The operator's API, behind `Authorization: Bearer $ADMIN_TOKEN`. Without ADMIN_TOKEN it does
+ * not exist (404). Every action writes its audit row in the same transaction as the change.
+ */
+export function createAdminApi({ db, catalog, env = process.env }: { db: Db; catalog: CatalogCache; env?: NodeJS.ProcessEnv }) {
+  const ledger = new Ledger(db);
+
+  const guard =
+    (handler: AdminHandler) =>
+    async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
+      try {
+        const configured = env.ADMIN_TOKEN?.trim();
+        if (!configured) throw notFound('not_found', 'Not found.');
+        const presented = /^Bearer\s+(\S+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
+        if (!presented || !sameSecret(presented, configured)) {
+          logger.warn('admin API: rejected credentials', { path: new URL(request.url).pathname });
+          throw unauthorized('invalid_admin_token', 'A valid admin token is required.');
+        }
+        return await handler({ request, params });
+      } catch (error) {
+        return errorResponse(error);
+      }
+    };
+
+  const audit = (action: string, targetType: string, targetId: string | null, details: Record<string, unknown>) =>
+    db.auditLog.create({
+      data: { id: newId('aud'), actor: ACTOR, action, targetType, targetId, details: JSON.stringify(details, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) },
+      select: { id: true },
+    });
+
+  const requireUser = async (id: string) => {
+    const user = await db.user.findUnique({ where: { id }, select: { id: true } });
+    if (!user) throw notFound('user_not_found', `No user with id '${id}'.`);
+    return user;
+  };
+
+  // POST /api/admin/users {email} → {id}
+  const createUser = guard(async ({ request }) => {
+    const { email } = parseOrThrow(createUserSchema, await readJsonBody(request));
+    const id = newId('usr');
+    try {
+      await db.$transaction([
+        db.user.create({ data: { id, email }, select: { id: true } }),
+        db.ledgerAccount.create({ data: { id: walletAccountId(id), code: walletCode(id), kind: 'USER_WALLET', userId: id }, select: { id: true } }),
+        audit('user.create', 'user', id, { email }),
+      ]);
+    } catch (error) {
+      if (prismaErrorCode(error) === 'P2002') throw conflict('email_taken', `A user with email ${email} already exists.`);
+      throw error;
+    }
+    return json({ id, email }, { status: 201 });
+  });
+
+  // POST /api/admin/users/:id/credit {amount_usd, note}
+  const creditUser = guard(async ({ request, params }) => {
+    const userId = params.id!;
+    const input = parseOrThrow(creditSchema, await readJsonBody(request));
+    await requireUser(userId);
+    const idempotencyKey = request.headers.get('idempotency-key');
+    const result = await ledger.transfer(
+      {
+        idempotencyKey: idempotencyKey ? `admin-credit:${idempotencyKey}` : `admin-credit:${newId('txn')}`,
+        kind: 'admin_credit',
+        memo: input.note,
+        actor: ACTOR,
+        entries: [
+          { accountId: SYSTEM_ACCOUNTS.promo.id, amount: -input.amount_usd },
+          { accountId: walletAccountId(userId), amount: input.amount_usd },
+        ],
+      },
+      [audit('user.credit', 'user', userId, { amount_micros: input.amount_usd, note: input.note })],
+    );
+    const balance = await ledger.getAccountBalance({ accountId: walletAccountId(userId) });
+    return json({ transaction_id: result.transactionId, replayed: result.replayed, balance_usd: microsToUsdNumber(balance.balance) }, { status: result.replayed ? 200 : 201 });
+  });
+
+  // POST /api/admin/users/:id/keys {name, models?, daily_requests?, daily_budget_usd?} → {id, key}
+  const createKey = guard(async ({ request, params }) => {
+    const userId = params.id!;
+    const input = parseOrThrow(adminCreateKeySchema, await readJsonBody(request));
+    await requireUser(userId);
+    if (input.models) {
+      const known = new Set((await catalog.get()).models.map((m) => m.id));
+      const unknown = input.models.filter((m) => !known.has(m));
+      if (unknown.length) throw invalidRequest(`Unknown models: ${unknown.join(', ')}.`, 'models');
+    }
+    const key = createApiKeyOp(db, {
+      userId,
+      name: input.name,
+      models: input.models,
+      dailyRequestLimit: input.daily_requests,
+      dailyBudget: input.daily_budget_usd,
+    });
+    await db.$transaction([
+      key.op,
+      audit('key.create', 'api_key', key.id, { userId, name: input.name, models: input.models ?? null, daily_requests: input.daily_requests ?? null, daily_budget_micros: input.daily_budget_usd ?? null }),
+    ]);
+    return json({ id: key.id, key: key.secret, name: input.name, display: key.display }, { status: 201 });
+  });
+
+  // PATCH /api/admin/providers/:id {status, reason}
+  const patchProvider = guard(async ({ request, params }) => {
+    const providerId = params.id!;
+    const input = parseOrThrow(providerPatchSchema, await readJsonBody(request));
+    const status = input.status === 'live' ? 'LIVE' : 'DISABLED';
+    const reason = input.status === 'live' ? null : input.reason!;
+    try {
+      await db.$transaction([
+        db.provider.update({ where: { id: providerId }, data: { status, statusReason: reason }, select: { id: true } }),
+        audit('provider.update', 'provider', providerId, { status: input.status, reason }),
+      ]);
+    } catch (error) {
+      if (prismaErrorCode(error) === 'P2025') throw notFound('provider_not_found', `No provider with id '${providerId}'.`);
+      throw error;
+    }
+    catalog.invalidate();
+    return json({ id: providerId, status: input.status, reason });
+  });
+
+  return { createUser, creditUser, createKey, patchProvider };
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+export type AdminApi = ReturnType<typeof createAdminApi>;

@@ -1,0 +1,398 @@
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { CatalogOffering } from '../catalog/catalog';
+import { newId } from '../ids';
+import { SYSTEM_ACCOUNTS } from '../ledger/accounts';
+import { LedgerError } from '../ledger/errors';
+import type { Hold, Resolution } from '../ledger/ledger';
+import { logger } from '../logger';
+import { formatUsd, microsToUsd, microsToUsdNumber, type Micros } from '../money';
+import { UpstreamError, type ChatProvider, type UpstreamChatRequest, type UpstreamStreamEvent, type UpstreamUsage } from '../providers/types';
+import { json, readJsonBody } from '../http/json';
+import type { KeyContext } from './auth';
+import { authenticateApiKey } from './auth';
+import type { GatewayContext } from './context';
+import { GatewayError, invalidRequest, paymentRequired, upstreamFailed } from './errors';
+import { abandonIdempotencyKey, claimIdempotencyKey, completeIdempotencyKey, requestHash } from './idempotency';
+import { usageCost } from './pricing';
+import { planRoute, type RoutePlan } from './routing';
+import { chatCompletionRequestSchema, parseOrThrow, type ChatCompletionRequest } from './schema';
+import { SSE_DONE, SSE_HEADERS, sseData } from './sse';
+import { countText } from './tokens';
+import { dailyLimitError, quotaHeaders, releaseDailyQuota, reserveDailyQuota, rollDailyCounters, settleDailyQuota, utcDay, type DailyCounters } from './limits';
+
+/** Everything one request carries through the pipeline. */
+type Call = {
+  requestId: string;
+  startedAt: number;
+  key: KeyContext;
+  body: ChatCompletionRequest;
+  plan: RoutePlan;
+  hold: Hold;
+  /** The UTC day the daily quota was reserved on, and the key's counters right after. */
+  day: string;
+  counters: DailyCounters;
+  idempotencyRecordId: string | null;
+  /** Aborted when the client goes away; passed to the upstream call. */
+  upstreamAbort: AbortController;
+};
+
+type Billing = { cost: Micros; balance: Micros | null };
+
+/**
+ * POST /v1/chat/completions. Authenticate → validate → plan the route and the maximum cost →
+ * reserve it → call the upstream (failing over before the first byte) → settle the actual cost
+ * with the usage row in the same database transaction. Three round trips on the hot path:
+ * the key lookup, the reservation and the settlement.
+ */
+export async function handleChatCompletions(ctx: GatewayContext, request: Request, requestId: string): Promise<Response> {
+  const startedAt = performance.now();
+  const key = await authenticateApiKey(ctx.db, request);
+  const raw = await readJsonBody(request);
+  const body = parseOrThrow(chatCompletionRequestSchema, raw);
+  const plan = planRoute(await ctx.catalog.get(), key, body);
+  if (body.stream && (body.n ?? 1) > 1) throw invalidRequest("'n' greater than 1 is not supported with stream: true.", 'n');
+
+  let idempotencyRecordId: string | null = null;
+  const idempotencyKey = request.headers.get('idempotency-key');
+  if (idempotencyKey) {
+    const claim = await claimIdempotencyKey({ db: ctx.db, scope: key.keyId, key: idempotencyKey, hash: requestHash(raw) });
+    if (claim.kind === 'replay') return withHeader(claim.response, 'x-request-id', requestId);
+    idempotencyRecordId = claim.recordId;
+  }
+
+  const day = utcDay(new Date());
+  let reservation: Awaited<ReturnType<typeof reserve>>;
+  try {
+    reservation = await reserve(ctx, key, plan, requestId, day);
+  } catch (error) {
+    if (idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: idempotencyRecordId });
+    throw error;
+  }
+
+  const upstreamAbort = new AbortController();
+  const onClientGone = () => upstreamAbort.abort();
+  request.signal.addEventListener('abort', onClientGone, { once: true });
+  const call: Call = { requestId, startedAt, key, body, plan, ...reservation, day, idempotencyRecordId, upstreamAbort };
+  return body.stream ? streamCompletion(ctx, call) : completeCompletion(ctx, call);
+}
+
+/** The wallet hold and the key's daily quota, reserved together in one database transaction. */
+async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string, day: string): Promise<{ hold: Hold; counters: DailyCounters }> {
+  if (key.dailyBudget !== null && plan.holdAmount > key.dailyBudget) {
+    throw paymentRequired(
+      'daily_budget_exhausted',
+      `This request may cost up to ${formatUsd(plan.holdAmount)}, more than this key's whole daily budget of ${formatUsd(key.dailyBudget)}. Lower max_tokens or raise the budget.`,
+    );
+  }
+  await rollDailyCounters(ctx.db, key, day);
+  try {
+    const hold = await ctx.ledger.reserve(
+      {
+        idempotencyKey: `hold:${requestId}`,
+        debitAccountId: key.walletAccountId,
+        creditAccountId: SYSTEM_ACCOUNTS.revenue.id,
+        amount: plan.holdAmount,
+        ttlMs: ctx.holdTtlMs,
+        memo: `${plan.model.id} ${requestId}`,
+      },
+      [reserveDailyQuota(ctx.db, key, day, plan.holdAmount)],
+    );
+    return { hold, counters: hold.alsoWritten[0] as DailyCounters };
+  } catch (error) {
+    if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
+      const limitError = await dailyLimitError(ctx.db, key, day, plan.holdAmount);
+      if (limitError) throw limitError;
+      const available = error.code === 'account_not_found' ? 0n : (await ctx.ledger.getAccountBalance({ accountId: key.walletAccountId })).available;
+      throw paymentRequired(
+        'insufficient_credits',
+        `This request may cost up to ${formatUsd(plan.holdAmount)} (prompt plus ${plan.maxOutputTokens} output tokens on ${plan.model.id}); the available balance is ${formatUsd(available)}. Add credits or lower max_tokens.`,
+      );
+    }
+    throw error;
+  }
+}
+
+function upstreamRequest(call: Call, offering: CatalogOffering): UpstreamChatRequest {
+  const { provider: _provider, stream: _stream, stream_options: _streamOptions, max_completion_tokens: _maxCompletion, ...rest } = call.body;
+  return { ...(rest as Omit<UpstreamChatRequest, 'model' | 'max_tokens'>), model: offering.upstreamModel, max_tokens: call.plan.maxOutputTokens };
+}
+
+/** Tries each candidate in order; only failures before anything reached the client move on. */
+async function withFailover<T>(ctx: GatewayContext, call: Call, attempt: (provider: ChatProvider, offering: CatalogOffering) => Promise<T>) {
+  let lastError: unknown;
+  for (const offering of call.plan.candidates) {
+    try {
+      return { offering, result: await attempt(ctx.providers(offering.providerId), offering) };
+    } catch (error) {
+      lastError = error;
+      const retryable = error instanceof UpstreamError && error.retryable && !call.upstreamAbort.signal.aborted;
+      const detail = error instanceof UpstreamError ? { kind: error.kind, status: error.status, message: error.message } : { error };
+      logger.warn('upstream call failed', { requestId: call.requestId, provider: offering.providerId, ...detail, willFailOver: retryable });
+      if (!retryable) break;
+    }
+  }
+  throw lastError;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Non-streaming
+// ---------------------------------------------------------------------------------------------
+
+async function completeCompletion(ctx: GatewayContext, call: Call): Promise<Response> {
+  let outcome;
+  try {
+    outcome = await withFailover(ctx, call, (provider, offering) => provider.complete(upstreamRequest(call, offering), { signal: call.upstreamAbort.signal }));
+  } catch (error) {
+    return failCall(ctx, call, error);
+  }
+  const { offering, result } = outcome;
+  const completion = result.completion;
+  const usage =
+    result.usage ??
+    estimatedUsage(
+      call,
+      completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => ('function' in t ? t.function.arguments : '')).join('')).join(''),
+    );
+  const billing = await settleCall(ctx, call, offering, usage, 'SUCCESS');
+  const payload = {
+    ...completion,
+    model: call.plan.model.id,
+    usage: { ...usageForClient(usage), cost: microsToUsdNumber(billing.cost) },
+    billing: billingForClient(call, billing),
+  };
+  const text = JSON.stringify(payload);
+  if (call.idempotencyRecordId) {
+    await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
+  }
+  return new Response(text, { status: 200, headers: { 'content-type': 'application/json', ...callHeaders(call, billing.cost) } });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming
+// ---------------------------------------------------------------------------------------------
+
+async function streamCompletion(ctx: GatewayContext, call: Call): Promise<Response> {
+  let opened;
+  try {
+    opened = await withFailover(ctx, call, async (provider, offering) => {
+      const iterator = provider.stream(upstreamRequest(call, offering), { signal: call.upstreamAbort.signal })[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      return { iterator, first };
+    });
+  } catch (error) {
+    return failCall(ctx, call, error);
+  }
+  const { offering } = opened;
+  const { iterator, first } = opened.result;
+  const includeUsage = call.body.stream_options?.include_usage === true;
+  const transcript: Uint8Array[] = [];
+  let produced = '';
+  let usage: UpstreamUsage | null = null;
+  let lastChunk: ChatCompletionChunk | null = null;
+  let clientGone = false;
+
+  const stream = new ReadableStream<Uint8Array>({
+    start: async (controller) => {
+      const send = (bytes: Uint8Array) => {
+        if (clientGone) return;
+        if (call.idempotencyRecordId) transcript.push(bytes);
+        try {
+          controller.enqueue(bytes);
+        } catch {
+          clientGone = true;
+        }
+      };
+      const forward = (event: UpstreamStreamEvent) => {
+        if (event.usage) usage = event.usage;
+        // The upstream's own usage chunk is replaced by ours, which carries the cost.
+        if (event.chunk.choices.length === 0) return;
+        lastChunk = event.chunk;
+        for (const choice of event.chunk.choices) {
+          produced += choice.delta.content ?? '';
+          for (const toolCall of choice.delta.tool_calls ?? []) produced += (toolCall.function?.name ?? '') + (toolCall.function?.arguments ?? '');
+        }
+        send(sseData({ ...event.chunk, model: call.plan.model.id }));
+      };
+
+      try {
+        if (!first.done) forward(first.value);
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) break;
+          forward(next.value);
+        }
+      } catch (error) {
+        if (clientGone || call.upstreamAbort.signal.aborted) {
+          // The client left: bill what was produced up to now, never more than the hold.
+          await settleCall(ctx, call, offering, estimatedUsage(call, produced), 'CLIENT_ABORTED').catch(logSettleFailure(call));
+          if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
+          closeQuietly(controller);
+          return;
+        }
+        // The upstream failed mid-stream: the call failed, so nothing is charged.
+        const gatewayError = await failCallQuietly(ctx, call, error);
+        send(sseData(gatewayError.toJSON()));
+        closeQuietly(controller);
+        return;
+      }
+
+      const finalUsage = usage ?? estimatedUsage(call, produced);
+      const billing = await settleCall(ctx, call, offering, finalUsage, 'SUCCESS');
+      if (includeUsage) {
+        const base = lastChunk ?? { id: `chatcmpl-${call.requestId}`, created: Math.floor(Date.now() / 1000), object: 'chat.completion.chunk' as const };
+        send(
+          sseData({
+            id: base.id,
+            object: 'chat.completion.chunk',
+            created: base.created,
+            model: call.plan.model.id,
+            choices: [],
+            usage: { ...usageForClient(finalUsage), cost: microsToUsdNumber(billing.cost) },
+            billing: billingForClient(call, billing),
+          }),
+        );
+      }
+      send(SSE_DONE);
+      closeQuietly(controller);
+      if (call.idempotencyRecordId) {
+        await completeIdempotencyKey({
+          db: ctx.db,
+          recordId: call.idempotencyRecordId,
+          statusCode: 200,
+          body: Buffer.concat(transcript).toString('utf8'),
+          contentType: SSE_HEADERS['content-type'],
+        });
+      }
+    },
+    cancel: () => {
+      clientGone = true;
+      call.upstreamAbort.abort();
+    },
+  });
+  return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...callHeaders(call, null) } });
+}
+
+function closeQuietly(controller: ReadableStreamDefaultController<Uint8Array>) {
+  try {
+    controller.close();
+  } catch {
+    // already closed or cancelled by the client
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settlement
+// ---------------------------------------------------------------------------------------------
+
+/** When an upstream reports no usage: the counted prompt and the tokens of what was produced. */
+function estimatedUsage(call: Call, producedText: string): UpstreamUsage {
+  const completion = countText(producedText);
+  return { prompt_tokens: call.plan.countedPromptTokens, completion_tokens: completion, total_tokens: call.plan.countedPromptTokens + completion };
+}
+
+async function settleCall(ctx: GatewayContext, call: Call, offering: CatalogOffering, usage: UpstreamUsage, status: 'SUCCESS' | 'CLIENT_ABORTED'): Promise<Billing> {
+  const fullCost = usageCost(offering, usage);
+  // The hold is the promise made to the buyer: a call never costs more than it reserved.
+  const cost = fullCost > call.hold.amount ? call.hold.amount : fullCost;
+  if (fullCost > call.hold.amount) logger.warn('usage exceeded the hold; charged the hold', { requestId: call.requestId, fullCost, hold: call.hold.amount });
+  let resolution: Resolution;
+  try {
+    resolution = await ctx.ledger.settle({ hold: call.hold, amount: cost, idempotencyKey: `settle:${call.requestId}`, memo: `${call.plan.model.id} via ${offering.providerId}` }, [
+      ctx.db.usageRecord.create({ data: usageRow(call, offering, usage, cost, status, null), select: { id: true } }),
+      settleDailyQuota(ctx.db, call.key, call.day, call.hold.amount, cost),
+    ]);
+  } catch (error) {
+    // The response is already owed to the client; the sweeper will release the hold. Loud log.
+    logSettleFailure(call)(error);
+    return { cost: 0n, balance: null };
+  }
+  return { cost, balance: resolution.debitAccount?.balance ?? null };
+}
+
+function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamUsage | null, cost: Micros, status: 'SUCCESS' | 'CLIENT_ABORTED' | 'UPSTREAM_ERROR', errorCode: string | null) {
+  return {
+    id: newId('usg'),
+    requestId: call.requestId,
+    userId: call.key.userId,
+    apiKeyId: call.key.keyId,
+    modelId: call.plan.model.id,
+    providerId: offering?.providerId ?? null,
+    stream: call.body.stream === true,
+    promptTokens: usage?.prompt_tokens ?? 0,
+    completionTokens: usage?.completion_tokens ?? 0,
+    cachedTokens: usage?.cached_tokens ?? 0,
+    cost,
+    latencyMs: Math.round(performance.now() - call.startedAt),
+    status,
+    errorCode,
+  };
+}
+
+/** A failed call: release the hold and record the failure in one transaction; nothing is charged. */
+async function failCallQuietly(ctx: GatewayContext, call: Call, error: unknown): Promise<GatewayError> {
+  const gatewayError = toGatewayError(error);
+  try {
+    await ctx.ledger.release({ hold: call.hold, idempotencyKey: `release:${call.requestId}` }, [
+      ctx.db.usageRecord.create({ data: usageRow(call, null, null, 0n, 'UPSTREAM_ERROR', gatewayError.code), select: { id: true } }),
+      releaseDailyQuota(ctx.db, call.key, call.day, call.hold.amount),
+    ]);
+  } catch (releaseError) {
+    logger.error('could not release a hold after an upstream failure; the sweeper will', { requestId: call.requestId, error: releaseError });
+  }
+  if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
+  return gatewayError;
+}
+
+async function failCall(ctx: GatewayContext, call: Call, error: unknown): Promise<Response> {
+  const gatewayError = await failCallQuietly(ctx, call, error);
+  return json(gatewayError.toJSON(), { status: gatewayError.status, headers: { ...callHeaders(call, 0n), ...gatewayError.headers } });
+}
+
+function toGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  if (error instanceof UpstreamError) {
+    if (error.kind === 'aborted') return new GatewayError({ status: 499, type: 'api_error', code: 'client_closed_request', message: 'The client closed the request.' });
+    return upstreamFailed(`The upstream provider failed: ${error.message}. You were not charged.`);
+  }
+  logger.error('unexpected error during an upstream call', { error });
+  return upstreamFailed('The upstream call failed. You were not charged.');
+}
+
+function logSettleFailure(call: Call) {
+  return (error: unknown) => logger.error('settlement failed', { requestId: call.requestId, holdId: call.hold.id, error });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response shaping
+// ---------------------------------------------------------------------------------------------
+
+function usageForClient(usage: UpstreamUsage) {
+  return {
+    prompt_tokens: usage.prompt_tokens,
+    completion_tokens: usage.completion_tokens,
+    total_tokens: usage.total_tokens,
+    ...(usage.cached_tokens !== undefined ? { prompt_tokens_details: { cached_tokens: usage.cached_tokens } } : {}),
+  };
+}
+
+function billingForClient(call: Call, billing: Billing) {
+  return {
+    charged_usd: microsToUsdNumber(billing.cost),
+    balance_usd: billing.balance === null ? null : microsToUsdNumber(billing.balance),
+    hold_usd: microsToUsdNumber(call.hold.amount),
+  };
+}
+
+function callHeaders(call: Call, cost: Micros | null): Record<string, string> {
+  return {
+    ...quotaHeaders(call.key, call.counters),
+    'x-request-id': call.requestId,
+    ...(cost !== null ? { 'x-tollgate-cost-usd': microsToUsd(cost) } : {}),
+  };
+}
+
+function withHeader(response: Response, name: string, value: string): Response {
+  const headers = new Headers(response.headers);
+  headers.set(name, value);
+  return new Response(response.body, { status: response.status, headers });
+}

@@ -1,0 +1,14 @@
+import type { CatalogCache } from '../catalog/catalog';
+import type { Db } from '../db/client';
+import type { Ledger } from '../ledger/ledger';
+import type { ProviderFactory } from '../providers/registry';
+
+/** What the pipeline needs from the outside world; built once per process (or per test). */
+export type GatewayContext = {
+  db: Db;
+  ledger: Ledger;
+  catalog: CatalogCache;
+  providers: ProviderFactory;
+  /** How long a reservation lives if its request never settles (a crash): the sweeper releases it then. */
+  holdTtlMs: number;
+};

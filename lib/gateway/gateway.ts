@@ -1,0 +1,86 @@
+import { CatalogCache } from '../catalog/catalog';
+import type { Db } from '../db/client';
+import { errorResponse, json } from '../http/json';
+import { newId } from '../ids';
+import { Ledger } from '../ledger/ledger';
+import { logger } from '../logger';
+import { createProviderFactory, type ProviderFactory } from '../providers/registry';
+import { handleChatCompletions } from './chat';
+import type { GatewayContext } from './context';
+import { GatewayError, notFound } from './errors';
+import { handleKeyInfo } from './key-info';
+import { handleListModels } from './models';
+
+export type GatewayOptions = {
+  db: Db;
+  env?: NodeJS.ProcessEnv;
+  providers?: ProviderFactory;
+  catalog?: CatalogCache;
+  holdTtlMs?: number;
+};
+
+export type Gateway = ReturnType<typeof createGateway>;
+
+/**
+ * The framework-free gateway: Web `Request` in, Web `Response` out. Next's route handlers, the
+ * lean Node server (lib/server/node-server.ts) and the tests all call these same functions.
+ */
+export function createGateway(options: GatewayOptions) {
+  const env = options.env ?? process.env;
+  const ctx: GatewayContext = {
+    db: options.db,
+    ledger: new Ledger(options.db),
+    catalog: options.catalog ?? new CatalogCache(options.db, Number(env.CATALOG_CACHE_MS ?? 5_000), env),
+    providers: options.providers ?? createProviderFactory(env),
+    holdTtlMs: options.holdTtlMs ?? Number(env.HOLD_TTL_MS ?? 10 * 60_000),
+  };
+
+  /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */
+  const wrap =
+    (handler: (ctx: GatewayContext, request: Request, requestId: string) => Promise<Response>) =>
+    async (request: Request): Promise<Response> => {
+      const requestId = newId('req');
+      try {
+        return await handler(ctx, request, requestId);
+      } catch (error) {
+        return errorResponse(error, { 'x-request-id': requestId });
+      }
+    };
+
+  const chatCompletions = wrap(handleChatCompletions);
+  const listModels = wrap((c, r) => handleListModels(c, r));
+  const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
+
+  async function health(): Promise<Response> {
+    const started = performance.now();
+    try {
+      await ctx.db.$queryRawUnsafe('SELECT 1');
+      return json({ status: 'ok', database: { status: 'ok', latency_ms: Math.round((performance.now() - started) * 10) / 10 } });
+    } catch (error) {
+      logger.error('health check: database unreachable', { error });
+      return json({ status: 'degraded', database: { status: 'unreachable' } }, { status: 503 });
+    }
+  }
+
+  /** Routes by path, for servers without their own router. */
+  async function handle(request: Request): Promise<Response> {
+    const { pathname } = new URL(request.url);
+    const route = `${request.method} ${pathname.replace(/\/+$/, '')}`;
+    switch (route) {
+      case 'POST /v1/chat/completions':
+        return chatCompletions(request);
+      case 'GET /v1/models':
+        return listModels(request);
+      case 'GET /v1/key':
+        return keyInfo(request);
+      case 'GET /health':
+        return health();
+      default:
+        return errorResponse(
+          pathname.startsWith('/v1/') ? new GatewayError({ status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${request.method} ${pathname}.` }) : notFound('not_found', 'Not found.'),
+        );
+    }
+  }
+
+  return { ctx, chatCompletions, listModels, keyInfo, health, handle };
+}

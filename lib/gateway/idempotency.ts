@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../db/client';
+import { newId } from '../ids';
+import { prismaErrorCode } from '../ledger/errors';
+import { conflict, invalidRequest } from './errors';
+
+const TTL_MS = 24 * 60 * 60 * 1000;
+const IN_PROGRESS = 0;
+
+export type IdempotencyClaim = { kind: 'claimed'; recordId: string } | { kind: 'replay'; response: Response };
+
+export function requestHash(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+}
+
+/**
+ * Claims `Idempotency-Key` for this key's scope. The first request inserts an in-progress record;
+ * a repeat with the same body gets the stored response, a repeat with another body a 409, and a
+ * repeat while the first is still running a 409 too (it is safe to retry after).
+ */
+export async function claimIdempotencyKey({ db, scope, key, hash }: { db: Db; scope: string; key: string; hash: string }): Promise<IdempotencyClaim> {
+  if (key.length > 255) throw invalidRequest('Idempotency-Key must be at most 255 characters.', 'Idempotency-Key');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const recordId = newId('idem');
+    try {
+      await db.idempotencyRecord.create({
+        data: { id: recordId, scope, key, requestHash: hash, statusCode: IN_PROGRESS, body: '', expiresAt: new Date(Date.now() + TTL_MS) },
+        select: { id: true },
+      });
+      return { kind: 'claimed', recordId };
+    } catch (error) {
+      if (prismaErrorCode(error) !== 'P2002') throw error;
+    }
+    const existing = await db.idempotencyRecord.findUnique({ where: { scope_key: { scope, key } } });
+    if (!existing) continue;
+    if (existing.expiresAt.getTime() <= Date.now()) {
+      await db.idempotencyRecord.deleteMany({ where: { id: existing.id } });
+      continue;
+    }
+    if (existing.requestHash !== hash) {
+      throw conflict('idempotency_key_reused', 'This Idempotency-Key was already used with a different request body.');
+    }
+    if (existing.statusCode === IN_PROGRESS) {
+      throw conflict('idempotency_request_in_progress', 'A request with this Idempotency-Key is still in progress; retry when it has finished.');
+    }
+    return {
+      kind: 'replay',
+      response: new Response(existing.body, {
+        status: existing.statusCode,
+        headers: { 'content-type': existing.contentType, 'idempotent-replayed': 'true' },
+      }),
+    };
+  }
+  throw conflict('idempotency_request_in_progress', 'A request with this Idempotency-Key is being processed.');
+}
+
+export async function completeIdempotencyKey({ db, recordId, statusCode, body, contentType }: { db: Db; recordId: string; statusCode: number; body: string; contentType: string }) {
+  await db.idempotencyRecord.update({ where: { id: recordId }, data: { statusCode, body, contentType }, select: { id: true } });
+}
+
+/** Frees the key after a failure that charged nothing, so the client may retry with it. */
+export async function abandonIdempotencyKey({ db, recordId }: { db: Db; recordId: string }) {
+  await db.idempotencyRecord.deleteMany({ where: { id: recordId } });
+}

@@ -1,0 +1,35 @@
+import { microsToUsdNumber } from '../money';
+import { json } from '../http/json';
+import { authenticateApiKey } from './auth';
+import type { GatewayContext } from './context';
+import { utcDay, nextUtcMidnight } from './day';
+
+/** GET /v1/key — the calling key's name, limits, today's usage and the wallet balance. */
+export async function handleKeyInfo(ctx: GatewayContext, request: Request): Promise<Response> {
+  const key = await authenticateApiKey(ctx.db, request);
+  const today = utcDay(new Date());
+  const sameDay = key.usageDay === today;
+  const requestsToday = sameDay ? key.requestsToday : 0;
+  const spentToday = sameDay ? key.spentToday : 0n;
+  const wallet = await ctx.db.ledgerAccount.findUnique({ where: { id: key.walletAccountId }, select: { balance: true, available: true } });
+  return json({
+    object: 'key',
+    id: key.keyId,
+    name: key.name,
+    models: key.allowedModels,
+    limits: {
+      daily_requests: key.dailyRequestLimit,
+      daily_budget_usd: key.dailyBudget === null ? null : microsToUsdNumber(key.dailyBudget),
+    },
+    usage_today: {
+      day: today,
+      requests: requestsToday,
+      spent_usd: microsToUsdNumber(spentToday),
+      remaining_requests: key.dailyRequestLimit === null ? null : Math.max(0, key.dailyRequestLimit - requestsToday),
+      remaining_budget_usd: key.dailyBudget === null ? null : microsToUsdNumber(key.dailyBudget > spentToday ? key.dailyBudget - spentToday : 0n),
+    },
+    reset_at: nextUtcMidnight(new Date()).toISOString(),
+    balance_usd: microsToUsdNumber(wallet?.balance ?? 0n),
+    available_usd: microsToUsdNumber(wallet?.available ?? 0n),
+  });
+}

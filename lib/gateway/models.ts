@@ -1,0 +1,35 @@
+import type { CatalogModel } from '../catalog/catalog';
+import { microsToUsdNumber } from '../money';
+import { json } from '../http/json';
+import { authenticateApiKey, bearerToken } from './auth';
+import type { GatewayContext } from './context';
+
+/** GET /v1/models — the OpenAI list shape plus status and prices. No key needed; with one, only what it may use. */
+export async function handleListModels(ctx: GatewayContext, request: Request): Promise<Response> {
+  const key = bearerToken(request) ? await authenticateApiKey(ctx.db, request) : null;
+  const catalog = await ctx.catalog.get();
+  const models = key?.allowedModels ? catalog.models.filter((m) => key.allowedModels!.includes(m.id)) : catalog.models;
+  return json({ object: 'list', data: models.map(toOpenAIModel) });
+}
+
+export function toOpenAIModel(model: CatalogModel) {
+  const offering = model.offerings[0];
+  const input = offering ? microsToUsdNumber(offering.sellInputPer1M) : null;
+  const output = offering ? microsToUsdNumber(offering.sellOutputPer1M) : null;
+  return {
+    id: model.id,
+    object: 'model' as const,
+    created: Math.floor(model.createdAt.getTime() / 1000),
+    owned_by: model.ownedBy,
+    name: model.name,
+    provider: offering?.providerId ?? null,
+    providers: model.offerings.map((o) => ({ id: o.providerId, status: o.status, ...(o.reason ? { reason: o.reason } : {}) })),
+    status: model.status === 'live' ? ('live' as const) : ('unavailable' as const),
+    ...(model.status !== 'live' ? { reason: model.reason } : {}),
+    context_length: model.contextLength,
+    max_output_tokens: model.maxOutputTokens,
+    pricing: { input_per_1m: input, output_per_1m: output, currency: 'USD' as const },
+    input_price_per_1m_tokens: input,
+    output_price_per_1m_tokens: output,
+  };
+}

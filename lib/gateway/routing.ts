@@ -1,0 +1,76 @@
+import type { Catalog, CatalogModel, CatalogOffering } from '../catalog/catalog';
+import type { Micros } from '../money';
+import type { ProviderId } from '../providers/types';
+import type { KeyContext } from './auth';
+import { forbidden, invalidRequest, notFound, unavailable } from './errors';
+import { maximumCost } from './pricing';
+import type { ChatCompletionRequest } from './schema';
+import { countPromptTokens, promptTokensUpperBound } from './tokens';
+
+const PROVIDER_IDS: ReadonlySet<string> = new Set<ProviderId>(['anthropic', 'google', 'openai', 'deepseek', 'local']);
+
+export type RoutePlan = {
+  model: CatalogModel;
+  /** Live offerings to try in order: cheapest first, the rest for failover. */
+  candidates: CatalogOffering[];
+  maxOutputTokens: number;
+  /** Counted (unpadded) prompt tokens: the fallback when an upstream reports no usage. */
+  countedPromptTokens: number;
+  /** What is reserved: the maximum cost on the dearest candidate, since failover may land there. */
+  holdAmount: Micros;
+};
+
+/** `claude-haiku-4-5` or `anthropic/claude-haiku-4-5`, plus the optional `provider` field. */
+export function resolveModelId(requested: string, providerField: string | undefined): { modelId: string; pinned: ProviderId | null } {
+  let modelId = requested;
+  let pinned: string | null = null;
+  const slash = requested.indexOf('/');
+  if (slash > 0 && PROVIDER_IDS.has(requested.slice(0, slash))) {
+    pinned = requested.slice(0, slash);
+    modelId = requested.slice(slash + 1);
+  }
+  if (providerField !== undefined) {
+    if (!PROVIDER_IDS.has(providerField)) {
+      throw invalidRequest(`Unknown provider '${providerField}'. Use one of: ${[...PROVIDER_IDS].join(', ')}.`, 'provider');
+    }
+    if (pinned && pinned !== providerField) {
+      throw invalidRequest(`The model prefix '${pinned}/' and provider '${providerField}' disagree.`, 'provider');
+    }
+    pinned = providerField;
+  }
+  return { modelId, pinned: pinned as ProviderId | null };
+}
+
+export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels'>, body: ChatCompletionRequest): RoutePlan {
+  const { modelId, pinned } = resolveModelId(body.model, body.provider);
+  const model = catalog.byId.get(modelId);
+  if (!model) {
+    throw notFound('model_not_found', `The model '${body.model}' does not exist. GET /v1/models lists the models on this instance.`, 'model');
+  }
+  if (key.allowedModels && !key.allowedModels.includes(model.id)) {
+    throw forbidden('model_not_allowed', `This API key may not use the model '${model.id}'.`);
+  }
+  const offered = pinned ? model.offerings.filter((o) => o.providerId === pinned) : model.offerings;
+  if (offered.length === 0) throw notFound('model_not_found', `The model '${model.id}' is not offered by provider '${pinned}'.`, 'provider');
+  const candidates = offered.filter((o) => o.status === 'live');
+  if (candidates.length === 0) {
+    const reason = offered[0]?.reason ?? 'no provider is available';
+    throw unavailable('model_unavailable', `The model '${model.id}' is unavailable: ${reason}.`);
+  }
+
+  const requested = body.max_completion_tokens ?? body.max_tokens ?? null;
+  const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+  if (requested !== null && requested > model.maxOutputTokens) {
+    throw invalidRequest(`'${param}' is ${requested}, but '${model.id}' produces at most ${model.maxOutputTokens} output tokens.`, param);
+  }
+  const maxOutputTokens = requested ?? model.maxOutputTokens;
+  const choices = body.n ?? 1;
+  const countedPromptTokens = countPromptTokens(body);
+  const promptBound = promptTokensUpperBound(countedPromptTokens);
+  let holdAmount = 1n;
+  for (const offering of candidates) {
+    const cost = maximumCost(offering, promptBound, maxOutputTokens * choices);
+    if (cost > holdAmount) holdAmount = cost;
+  }
+  return { model, candidates, maxOutputTokens, countedPromptTokens, holdAmount };
+}

@@ -1,0 +1,123 @@
+import { z } from 'zod';
+import { invalidRequest } from './errors';
+
+// The OpenAI chat completions request, as far as Tollgate forwards it. Unknown fields are
+// dropped rather than forwarded: only what is listed here reaches an upstream.
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const imagePart = z.object({
+  type: z.literal('image_url'),
+  image_url: z.object({
+    url: z.string().refine((url) => /^(https?:\/\/|data:image\/[a-z+.-]+;base64,)/i.test(url), 'must be an http(s) URL or a base64 data: URL of an image'),
+    detail: z.enum(['auto', 'low', 'high']).optional(),
+  }),
+});
+const refusalPart = z.object({ type: z.literal('refusal'), refusal: z.string() });
+
+const textContent = z.union([z.string(), z.array(textPart).min(1)]);
+
+const toolCall = z.object({
+  id: z.string().min(1),
+  type: z.literal('function'),
+  function: z.object({ name: z.string().min(1), arguments: z.string() }),
+});
+
+const message = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('system'), content: textContent, name: z.string().optional() }),
+  z.object({ role: z.literal('developer'), content: textContent, name: z.string().optional() }),
+  z.object({
+    role: z.literal('user'),
+    content: z.union([z.string(), z.array(z.discriminatedUnion('type', [textPart, imagePart])).min(1)]),
+    name: z.string().optional(),
+  }),
+  z.object({
+    role: z.literal('assistant'),
+    content: z.union([z.string(), z.array(z.discriminatedUnion('type', [textPart, refusalPart])), z.null()]).optional(),
+    tool_calls: z.array(toolCall).optional(),
+    refusal: z.string().nullable().optional(),
+    name: z.string().optional(),
+  }),
+  z.object({ role: z.literal('tool'), content: textContent, tool_call_id: z.string().min(1) }),
+]);
+
+const functionTool = z.object({
+  type: z.literal('function'),
+  function: z.object({
+    name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, underscores or dashes'),
+    description: z.string().optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+    strict: z.boolean().nullable().optional(),
+  }),
+});
+
+const toolChoice = z.union([
+  z.enum(['none', 'auto', 'required']),
+  z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }) }),
+]);
+
+const responseFormat = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text') }),
+  z.object({ type: z.literal('json_object') }),
+  z.object({
+    type: z.literal('json_schema'),
+    json_schema: z.object({
+      name: z.string().min(1),
+      description: z.string().optional(),
+      schema: z.record(z.string(), z.unknown()).optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  }),
+]);
+
+export const chatCompletionRequestSchema = z
+  .object({
+    model: z.string().min(1, 'is required'),
+    messages: z.array(message).min(1, 'must contain at least one message'),
+    temperature: z.number().min(0).max(2).nullable().optional(),
+    top_p: z.number().min(0).max(1).nullable().optional(),
+    max_tokens: z.number().int().positive().nullable().optional(),
+    max_completion_tokens: z.number().int().positive().nullable().optional(),
+    stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+    tools: z.array(functionTool).max(128).optional(),
+    tool_choice: toolChoice.optional(),
+    parallel_tool_calls: z.boolean().optional(),
+    n: z.number().int().min(1).max(8).nullable().optional(),
+    presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+    frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+    response_format: responseFormat.optional(),
+    seed: z.number().int().nullable().optional(),
+    user: z.string().max(256).optional(),
+    reasoning_effort: z.enum(['minimal', 'low', 'medium', 'high']).nullable().optional(),
+    stream: z.boolean().nullable().optional(),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+    /** Tollgate: pin the upstream provider. */
+    provider: z.string().min(1).optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (typeof body.tool_choice === 'object') {
+      const name = body.tool_choice.function.name;
+      if (!body.tools?.some((t) => t.function.name === name)) {
+        ctx.addIssue({ code: 'custom', path: ['tool_choice', 'function', 'name'], message: `names a function that is not in tools: ${name}` });
+      }
+    }
+    if (body.stream_options && !body.stream) {
+      ctx.addIssue({ code: 'custom', path: ['stream_options'], message: 'is only allowed when stream is true' });
+    }
+  });
+
+export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
+export type ChatMessage = ChatCompletionRequest['messages'][number];
+
+/** Parses with zod and turns the first issue into a 400 naming the field, e.g. `messages[0].role`. */
+export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const param = formatPath(issue.path);
+  const message = param ? `Invalid '${param}': ${issue.message}.` : `Invalid request: ${issue.message}.`;
+  throw invalidRequest(message, param || null);
+}
+
+export function formatPath(path: PropertyKey[]): string {
+  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
+}

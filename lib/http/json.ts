@@ -1,0 +1,49 @@
+import { GatewayError, internalError, invalidRequest, tooLarge } from '../gateway/errors';
+import { logger } from '../logger';
+
+export const MAX_BODY_BYTES = 1_048_576;
+
+export function json(body: unknown, init: { status?: number; headers?: Record<string, string> } = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status: init.status ?? 200,
+    headers: { 'content-type': 'application/json', ...init.headers },
+  });
+}
+
+/**
+ * Reads a JSON body of at most `limit` bytes. Counts while streaming, so a lying or missing
+ * Content-Length cannot make the server buffer more than the limit.
+ */
+export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (declared > limit) throw tooLarge(`Request body is ${declared} bytes; the limit is ${limit} bytes (1 MB).`);
+  if (!request.body) throw invalidRequest('Request body is empty; send a JSON object.', null, 'invalid_json');
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge(`Request body exceeds the limit of ${limit} bytes (1 MB).`);
+    }
+    chunks.push(value);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text.trim()) throw invalidRequest('Request body is empty; send a JSON object.', null, 'invalid_json');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw invalidRequest('Request body is not valid JSON.', null, 'invalid_json');
+  }
+}
+
+/** The one place a /v1 error becomes a response. Unknown errors are logged, never sent. */
+export function errorResponse(error: unknown, headers: Record<string, string> = {}): Response {
+  const known = error instanceof GatewayError ? error : null;
+  if (!known) logger.error('unhandled error', { error });
+  const gatewayError = known ?? internalError();
+  return json(gatewayError.toJSON(), { status: gatewayError.status, headers: { ...headers, ...gatewayError.headers } });
+}

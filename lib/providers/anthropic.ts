@@ -1,0 +1,480 @@
+import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionContentPart,
+  ChatCompletionContentPartRefusal,
+  ChatCompletionContentPartText,
+  ChatCompletionMessageFunctionToolCall,
+  ChatCompletionMessageParam,
+} from 'openai/resources/chat/completions';
+import { toUpstreamError, type SdkFailure } from './openai-compatible';
+import {
+  UpstreamError,
+  type ChatProvider,
+  type ProviderConnection,
+  type UpstreamChatRequest,
+  type UpstreamStreamEvent,
+  type UpstreamUsage,
+} from './types';
+
+type MessageParam = Anthropic.Messages.MessageParam;
+type ContentBlockParam = Anthropic.Messages.ContentBlockParam;
+/** The request without `stream`, which complete() and stream() each set. */
+type MessageCreateParamsBase = Omit<Anthropic.Messages.MessageCreateParamsNonStreaming, 'stream'>;
+type FinishReason = ChatCompletion.Choice['finish_reason'];
+
+const PROVIDER_ID = 'anthropic';
+const IMAGE_MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as const;
+type ImageMediaType = (typeof IMAGE_MEDIA_TYPES)[number];
+
+function badRequest(message: string): UpstreamError {
+  return new UpstreamError({ kind: 'bad_request', providerId: PROVIDER_ID, message });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request: OpenAI chat completion -> Anthropic Messages
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Translates the gateway's OpenAI-shaped request into Messages API parameters. Throws a
+ * bad_request UpstreamError for what Anthropic cannot express, before anything is sent.
+ *
+ * temperature and top_p are dropped on purpose: API version 2026-10-21 (sent by this SDK
+ * major) answers 400 to any sampling parameter, even at its default value.
+ */
+export function toAnthropicParams(request: UpstreamChatRequest): MessageCreateParamsBase {
+  if (typeof request.n === 'number' && request.n > 1) throw badRequest('n > 1 is not supported by anthropic');
+
+  const systemParts: string[] = [];
+  const turns: Array<{ role: 'user' | 'assistant'; content: ContentBlockParam[] }> = [];
+  const push = (role: 'user' | 'assistant', blocks: ContentBlockParam[]) => {
+    if (blocks.length === 0) return;
+    const last = turns[turns.length - 1];
+    // Anthropic requires strictly alternating roles; consecutive turns of one role become one.
+    if (last && last.role === role) last.content.push(...blocks);
+    else turns.push({ role, content: blocks });
+  };
+
+  for (const message of request.messages) {
+    switch (message.role) {
+      case 'system':
+      case 'developer': {
+        const text = textOf(message.content);
+        if (text) systemParts.push(text);
+        break;
+      }
+      case 'user':
+        push('user', userBlocks(message.content));
+        break;
+      case 'assistant':
+        push('assistant', assistantBlocks(message));
+        break;
+      case 'tool': {
+        const text = textOf(message.content);
+        push('user', [{ type: 'tool_result', tool_use_id: message.tool_call_id, ...(text ? { content: text } : {}) }]);
+        break;
+      }
+      case 'function':
+        throw badRequest('legacy function messages are not supported by anthropic; use tool messages');
+    }
+  }
+
+  const params: MessageCreateParamsBase = {
+    model: request.model,
+    max_tokens: request.max_tokens,
+    messages: turns satisfies MessageParam[],
+  };
+  if (systemParts.length > 0) params.system = systemParts.join('\n\n');
+
+  if (request.stop !== undefined && request.stop !== null) {
+    const stops = (typeof request.stop === 'string' ? [request.stop] : request.stop).filter((s) => s.length > 0);
+    if (stops.length > 0) params.stop_sequences = stops;
+  }
+  if (request.user) params.metadata = { user_id: request.user };
+
+  const tools = toAnthropicTools(request.tools);
+  if (tools.length > 0) {
+    params.tools = tools;
+    const choice = toAnthropicToolChoice(request.tool_choice, request.parallel_tool_calls);
+    if (choice) params.tool_choice = choice;
+  }
+  return params;
+}
+
+type OpenAIContent = string | Array<ChatCompletionContentPartText | ChatCompletionContentPartRefusal> | null | undefined;
+
+function textOf(content: OpenAIContent): string {
+  if (content === null || content === undefined) return '';
+  if (typeof content === 'string') return content;
+  return content
+    .map((part) => (part.type === 'text' ? part.text : part.type === 'refusal' ? part.refusal : ''))
+    .filter((text) => text.length > 0)
+    .join('\n');
+}
+
+function textBlock(text: string): ContentBlockParam[] {
+  // Anthropic rejects empty text blocks.
+  return text.length > 0 ? [{ type: 'text', text }] : [];
+}
+
+function userBlocks(content: string | ChatCompletionContentPart[]): ContentBlockParam[] {
+  if (typeof content === 'string') return textBlock(content);
+  const blocks: ContentBlockParam[] = [];
+  for (const part of content) {
+    switch (part.type) {
+      case 'text':
+        blocks.push(...textBlock(part.text));
+        break;
+      case 'image_url':
+        blocks.push(imageBlock(part.image_url.url));
+        break;
+      case 'file':
+        blocks.push(fileBlock(part.file.file_data));
+        break;
+      case 'input_audio':
+        throw badRequest('audio input is not supported by anthropic');
+    }
+  }
+  return blocks;
+}
+
+function parseDataUrl(url: string): { mediaType: string; data: string } | null {
+  const match = /^data:([^;,]+)(?:;[^;,]*)*;base64,(.*)$/s.exec(url);
+  if (!match || match[1] === undefined || match[2] === undefined) return null;
+  return { mediaType: match[1].toLowerCase(), data: match[2] };
+}
+
+function imageBlock(url: string): ContentBlockParam {
+  if (/^https?:\/\//i.test(url)) return { type: 'image', source: { type: 'url', url } };
+  const parsed = parseDataUrl(url);
+  if (!parsed) throw badRequest('image_url must be an http(s) URL or a base64 data: URL');
+  const mediaType = parsed.mediaType === 'image/jpg' ? 'image/jpeg' : parsed.mediaType;
+  if (!isImageMediaType(mediaType)) throw badRequest(`image type ${mediaType.slice(0, 40)} is not supported by anthropic`);
+  return { type: 'image', source: { type: 'base64', media_type: mediaType, data: parsed.data } };
+}
+
+function isImageMediaType(value: string): value is ImageMediaType {
+  return (IMAGE_MEDIA_TYPES as readonly string[]).includes(value);
+}
+
+function fileBlock(fileData: string | undefined): ContentBlockParam {
+  const parsed = fileData ? parseDataUrl(fileData) : null;
+  if (!parsed || parsed.mediaType !== 'application/pdf') {
+    throw badRequest('only inline PDF files (file_data as a base64 data: URL) are supported by anthropic');
+  }
+  return { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: parsed.data } };
+}
+
+function assistantBlocks(message: Extract<ChatCompletionMessageParam, { role: 'assistant' }>): ContentBlockParam[] {
+  const blocks = textBlock(textOf(message.content));
+  for (const call of message.tool_calls ?? []) {
+    if (call.type !== 'function') throw badRequest('custom tool calls are not supported by anthropic');
+    blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: parseToolArguments(call) });
+  }
+  return blocks;
+}
+
+function parseToolArguments(call: ChatCompletionMessageFunctionToolCall): Record<string, unknown> {
+  const raw = call.function.arguments.trim();
+  if (raw === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw badRequest(`the arguments of tool call ${call.id.slice(0, 64)} are not valid JSON`);
+  }
+  // Anthropic's tool input must be an object.
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw badRequest(`the arguments of tool call ${call.id.slice(0, 64)} must be a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function toAnthropicTools(tools: UpstreamChatRequest['tools']): Anthropic.Messages.Tool[] {
+  return (tools ?? []).map((tool) => {
+    if (tool.type !== 'function') throw badRequest('custom tools are not supported by anthropic');
+    const { name, description, parameters } = tool.function;
+    return {
+      name,
+      ...(description ? { description } : {}),
+      input_schema: { ...(parameters ?? {}), type: 'object' },
+    };
+  });
+}
+
+function toAnthropicToolChoice(
+  choice: UpstreamChatRequest['tool_choice'],
+  parallelToolCalls: UpstreamChatRequest['parallel_tool_calls'],
+): Anthropic.Messages.ToolChoice | undefined {
+  const noParallel = parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
+  if (choice === undefined) return parallelToolCalls === false ? { type: 'auto', ...noParallel } : undefined;
+  if (choice === 'auto') return { type: 'auto', ...noParallel };
+  if (choice === 'required') return { type: 'any', ...noParallel };
+  if (choice === 'none') return { type: 'none' };
+  if (choice.type === 'function') return { type: 'tool', name: choice.function.name, ...noParallel };
+  throw badRequest(`tool_choice of type ${choice.type} is not supported by anthropic`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response: Anthropic Message -> OpenAI chat.completion
+// ---------------------------------------------------------------------------------------------
+
+export function toFinishReason(stopReason: Anthropic.Messages.StopReason | null): FinishReason {
+  switch (stopReason) {
+    case 'max_tokens':
+    case 'model_context_window_exceeded':
+      return 'length';
+    case 'tool_use':
+      return 'tool_calls';
+    case 'refusal':
+      return 'content_filter';
+    default:
+      // end_turn, stop_sequence, pause_turn, or none given.
+      return 'stop';
+  }
+}
+
+type AnthropicUsageParts = {
+  input_tokens?: number | null;
+  output_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+  cache_creation_input_tokens?: number | null;
+};
+
+/** Anthropic's input_tokens excludes cached tokens; OpenAI's prompt_tokens includes them. */
+export function toUpstreamUsage(usage: AnthropicUsageParts): UpstreamUsage {
+  const cacheRead = usage.cache_read_input_tokens ?? 0;
+  const cacheWrite = usage.cache_creation_input_tokens ?? 0;
+  const prompt = (usage.input_tokens ?? 0) + cacheRead + cacheWrite;
+  const completion = usage.output_tokens ?? 0;
+  const result: UpstreamUsage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  if (cacheRead > 0) result.cached_tokens = cacheRead;
+  if (cacheWrite > 0) result.cache_creation_tokens = cacheWrite;
+  return result;
+}
+
+function toCompletionUsage(usage: UpstreamUsage): NonNullable<ChatCompletion['usage']> {
+  return {
+    prompt_tokens: usage.prompt_tokens,
+    completion_tokens: usage.completion_tokens,
+    total_tokens: usage.total_tokens,
+    prompt_tokens_details: { cached_tokens: usage.cached_tokens ?? 0 },
+  };
+}
+
+function completionId(messageId: string): string {
+  return `chatcmpl-${messageId.replace(/^msg_/, '')}`;
+}
+
+export function toChatCompletion(message: Anthropic.Messages.Message, model: string): { completion: ChatCompletion; usage: UpstreamUsage | null } {
+  let text = '';
+  const toolCalls: ChatCompletionMessageFunctionToolCall[] = [];
+  for (const block of message.content) {
+    if (block.type === 'text') text += block.text;
+    else if (block.type === 'tool_use') {
+      toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } });
+    }
+    // Thinking and server-tool blocks have no OpenAI chat equivalent and are left out.
+  }
+  // A real response always carries usage; a missing one must not be billed as zero tokens.
+  const usage = message.usage ? toUpstreamUsage(message.usage) : null;
+  const completion: ChatCompletion = {
+    id: completionId(message.id),
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: text === '' && toolCalls.length > 0 ? null : text,
+          refusal: null,
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+        },
+        finish_reason: toFinishReason(message.stop_reason),
+        logprobs: null,
+      },
+    ],
+    ...(usage ? { usage: toCompletionUsage(usage) } : {}),
+  };
+  return { completion, usage };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming: Anthropic raw events -> OpenAI chunks
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Stateful translator from Anthropic's raw stream events to OpenAI chunks. Exported so the
+ * translation can be unit-tested without a server.
+ */
+export class AnthropicStreamTranslator {
+  private id = 'chatcmpl-anthropic';
+  private readonly created = Math.floor(Date.now() / 1000);
+  private usageParts: AnthropicUsageParts | null = null;
+  /** Anthropic content-block index -> OpenAI tool_calls index. */
+  private readonly toolIndexes = new Map<number, number>();
+  private sawMessageStop = false;
+
+  constructor(private readonly model: string) {}
+
+  /** Whether message_stop arrived; a stream that ends without it was cut off. */
+  get completed(): boolean {
+    return this.sawMessageStop;
+  }
+
+  translate(event: Anthropic.Messages.RawMessageStreamEvent): UpstreamStreamEvent[] {
+    switch (event.type) {
+      case 'message_start':
+        this.id = completionId(event.message.id);
+        if (event.message.usage) this.usageParts = { ...event.message.usage };
+        return [this.event({ role: 'assistant', content: '' })];
+      case 'content_block_start': {
+        const block = event.content_block;
+        if (block.type === 'text') return block.text ? [this.event({ content: block.text })] : [];
+        if (block.type === 'tool_use') {
+          const index = this.toolIndexes.size;
+          this.toolIndexes.set(event.index, index);
+          return [this.event({ tool_calls: [{ index, id: block.id, type: 'function', function: { name: block.name, arguments: '' } }] })];
+        }
+        return [];
+      }
+      case 'content_block_delta': {
+        const delta = event.delta;
+        if (delta.type === 'text_delta') return delta.text ? [this.event({ content: delta.text })] : [];
+        if (delta.type === 'input_json_delta') {
+          const index = this.toolIndexes.get(event.index);
+          if (index === undefined || !delta.partial_json) return [];
+          return [this.event({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })];
+        }
+        return [];
+      }
+      case 'message_delta': {
+        // message_delta counters are cumulative, so they replace what message_start said.
+        if (event.usage) {
+          const parts: AnthropicUsageParts = { ...(this.usageParts ?? {}) };
+          for (const key of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const) {
+            const value = event.usage[key];
+            if (typeof value === 'number') parts[key] = value;
+          }
+          this.usageParts = parts;
+        }
+        if (!event.delta.stop_reason) return [];
+        return [this.event({}, toFinishReason(event.delta.stop_reason))];
+      }
+      case 'message_stop': {
+        this.sawMessageStop = true;
+        if (!this.usageParts) return [];
+        const usage = toUpstreamUsage(this.usageParts);
+        return [{ chunk: { ...this.base(), choices: [], usage: toCompletionUsage(usage) }, usage }];
+      }
+      default:
+        // content_block_stop, and event types newer than this adapter.
+        return [];
+    }
+  }
+
+  private base(): Omit<ChatCompletionChunk, 'choices'> {
+    return { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model };
+  }
+
+  private event(delta: ChatCompletionChunk.Choice.Delta, finishReason: FinishReason | null = null): UpstreamStreamEvent {
+    return { chunk: { ...this.base(), choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }] }, usage: null };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors and the provider
+// ---------------------------------------------------------------------------------------------
+
+function describeAnthropicError(error: unknown, signal: AbortSignal): SdkFailure {
+  if (signal.aborted || error instanceof APIUserAbortError) return { type: 'aborted' };
+  if (error instanceof APIConnectionTimeoutError) return { type: 'timeout' };
+  if (error instanceof APIConnectionError) return { type: 'connection' };
+  if (error instanceof APIError) {
+    if (typeof error.status === 'number') return { type: 'status', status: error.status, headers: error.headers, upstreamMessage: error.apiMessage };
+    // An `event: error` in the stream (e.g. overloaded_error after the 200).
+    return { type: 'in_band', errorType: error.type };
+  }
+  return { type: 'other', error };
+}
+
+export function createAnthropicProvider(connection: ProviderConnection): ChatProvider {
+  // Without a key the SDK would fall back to its credential chain (environment, config files).
+  const client = connection.apiKey
+    ? new Anthropic({
+        apiKey: connection.apiKey,
+        baseURL: connection.baseURL,
+        timeout: connection.timeoutMs,
+        // The gateway fails over to another provider itself; SDK retries would only delay that.
+        maxRetries: 0,
+        // SDK 1.x sends the key as `Authorization: Bearer`. x-api-key is the header every Anthropic
+        // API version and Anthropic-compatible proxy (a custom ANTHROPIC_BASE_URL) understands.
+        defaultHeaders: { 'x-api-key': connection.apiKey, Authorization: null },
+      })
+    : null;
+
+  function requireClient(): Anthropic {
+    if (!client) throw new UpstreamError({ kind: 'auth', providerId: PROVIDER_ID, message: 'anthropic has no API key configured' });
+    return client;
+  }
+
+  function fail(error: unknown, signal: AbortSignal, midStream: boolean): UpstreamError {
+    if (error instanceof UpstreamError) return error;
+    return toUpstreamError(describeAnthropicError(error, signal), {
+      providerId: PROVIDER_ID,
+      apiKey: connection.apiKey,
+      timeoutMs: connection.timeoutMs,
+      midStream,
+    });
+  }
+
+  async function* streamCompletion(request: UpstreamChatRequest, signal: AbortSignal): AsyncGenerator<UpstreamStreamEvent> {
+    const params = toAnthropicParams(request);
+    const anthropic = requireClient();
+    // Awaited before the first yield, so connect/429/5xx failures surface on the first next().
+    let upstream;
+    try {
+      upstream = await anthropic.messages.create({ ...params, stream: true }, { signal });
+    } catch (error) {
+      throw fail(error, signal, false);
+    }
+    const translator = new AnthropicStreamTranslator(request.model);
+    let yielded = false;
+    try {
+      for await (const event of upstream) {
+        for (const out of translator.translate(event)) {
+          yielded = true;
+          yield out;
+        }
+      }
+    } catch (error) {
+      throw fail(error, signal, yielded);
+    }
+    // The SDK ends the iteration quietly when the request is aborted mid-body.
+    if (signal.aborted) throw fail(null, signal, true);
+    if (!translator.completed) {
+      throw new UpstreamError({ kind: 'connection', providerId: PROVIDER_ID, message: 'the stream from anthropic ended before the message was complete' });
+    }
+  }
+
+  return {
+    id: PROVIDER_ID,
+    async complete(request, { signal }) {
+      const params = toAnthropicParams(request);
+      const anthropic = requireClient();
+      let message: Anthropic.Messages.Message;
+      try {
+        message = await anthropic.messages.create({ ...params, stream: false }, { signal });
+      } catch (error) {
+        throw fail(error, signal, false);
+      }
+      return toChatCompletion(message, request.model);
+    },
+    stream(request, { signal }) {
+      return streamCompletion(request, signal);
+    },
+  };
+}

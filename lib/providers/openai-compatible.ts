@@ -1,0 +1,267 @@
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import type { CompletionUsage } from 'openai/resources/completions';
+import {
+  UpstreamError,
+  type ChatProvider,
+  type ProviderConnection,
+  type ProviderId,
+  type UpstreamChatRequest,
+  type UpstreamStreamEvent,
+  type UpstreamUsage,
+} from './types';
+
+/**
+ * An SDK failure reduced to what the gateway needs to decide on failover. Both SDK families
+ * (openai, @anthropic-ai/sdk) have the same error shapes; each adapter classifies its own
+ * SDK's classes into this, and `toUpstreamError` turns it into a client-safe UpstreamError.
+ */
+export type SdkFailure =
+  | { type: 'aborted' }
+  | { type: 'timeout' }
+  | { type: 'connection' }
+  | { type: 'status'; status: number; headers: Headers | undefined; upstreamMessage: string | null }
+  /** An error the upstream reported inside a 200 response (an SSE error event). */
+  | { type: 'in_band'; errorType: string | null }
+  | { type: 'other'; error: unknown };
+
+export type ErrorContext = {
+  providerId: ProviderId;
+  /** Redacted from any upstream text that ends up in a message. */
+  apiKey: string | undefined;
+  timeoutMs: number;
+  /** Whether events were already being received: a lost connection then is not a refused one. */
+  midStream: boolean;
+};
+
+const MAX_UPSTREAM_MESSAGE_LENGTH = 300;
+const OPENAI_REASONING_MODEL = /^(o\d|gpt-5)/;
+
+export function toUpstreamError(failure: SdkFailure, ctx: ErrorContext): UpstreamError {
+  const providerId = ctx.providerId;
+  switch (failure.type) {
+    case 'aborted':
+      return new UpstreamError({ kind: 'aborted', providerId, message: `request to ${providerId} was aborted` });
+    case 'timeout':
+      return new UpstreamError({ kind: 'timeout', providerId, message: `${providerId} did not answer within ${ctx.timeoutMs} ms` });
+    case 'connection':
+      return connectionLost(ctx);
+    case 'status':
+      return fromStatus(failure.status, failure.headers, failure.upstreamMessage, ctx);
+    case 'in_band':
+      return fromInBandError(failure.errorType, ctx);
+    case 'other':
+      // A chunk that is not JSON means the upstream (or a proxy in front of it) is broken.
+      if (failure.error instanceof SyntaxError) {
+        return new UpstreamError({ kind: 'server_error', providerId, message: `${providerId} sent a malformed response` });
+      }
+      // Anything else (undici's "terminated", ECONNRESET while reading the body) is a lost connection.
+      return connectionLost(ctx);
+  }
+}
+
+function connectionLost(ctx: ErrorContext): UpstreamError {
+  return new UpstreamError({
+    kind: 'connection',
+    providerId: ctx.providerId,
+    message: ctx.midStream ? `the connection to ${ctx.providerId} was lost mid-stream` : `could not connect to ${ctx.providerId}`,
+  });
+}
+
+function fromStatus(status: number, headers: Headers | undefined, upstreamMessage: string | null, ctx: ErrorContext): UpstreamError {
+  const providerId = ctx.providerId;
+  if (status === 429) {
+    return new UpstreamError({
+      kind: 'rate_limited',
+      providerId,
+      status,
+      retryAfterSeconds: parseRetryAfter(headers),
+      message: `${providerId} returned 429 (rate limited)`,
+    });
+  }
+  if (status >= 500) {
+    const what = status === 529 ? 'overloaded' : 'server error';
+    return new UpstreamError({ kind: 'server_error', providerId, status, message: `${providerId} returned ${status} (${what})` });
+  }
+  // 402 is the provider account being out of funds: the operator's problem, like a bad key, and
+  // the client must not learn about the operator's billing from the upstream's text.
+  if (status === 401 || status === 403 || status === 402) {
+    const what = status === 402 ? 'provider account needs attention' : 'provider credentials rejected';
+    return new UpstreamError({ kind: 'auth', providerId, status, message: `${providerId} returned ${status} (${what})` });
+  }
+  if (status === 408) {
+    return new UpstreamError({ kind: 'timeout', providerId, status, message: `${providerId} returned 408 (request timeout)` });
+  }
+  const detail = upstreamMessage ? sanitizeUpstreamMessage(upstreamMessage, ctx.apiKey) : '';
+  return new UpstreamError({
+    kind: 'bad_request',
+    providerId,
+    status,
+    message: detail ? `${providerId} returned ${status}: ${detail}` : `${providerId} returned ${status} (bad request)`,
+  });
+}
+
+function fromInBandError(errorType: string | null, ctx: ErrorContext): UpstreamError {
+  const providerId = ctx.providerId;
+  // Only a short machine identifier is echoed; anything else from the body stays out of the message.
+  const label = errorType && /^[a-z_]{1,40}$/.test(errorType) ? ` (${errorType})` : '';
+  const message = `${providerId} reported an error${ctx.midStream ? ' mid-stream' : ''}${label}`;
+  const type = errorType ?? '';
+  if (type.includes('rate_limit')) return new UpstreamError({ kind: 'rate_limited', providerId, message });
+  if (type.includes('authentication') || type.includes('permission')) return new UpstreamError({ kind: 'auth', providerId, message });
+  if (type.includes('invalid_request')) return new UpstreamError({ kind: 'bad_request', providerId, message });
+  return new UpstreamError({ kind: 'server_error', providerId, message });
+}
+
+/** Upstream validation messages are useful to the client, but may echo secrets or be huge. */
+function sanitizeUpstreamMessage(message: string, apiKey: string | undefined): string {
+  let text = message;
+  if (apiKey && apiKey.length >= 4) text = text.split(apiKey).join('[redacted]');
+  // Partially masked keys ("sk-proj-abc***xyz") and Google keys ("AIza...") are secrets too.
+  text = text.replace(/\bsk-[A-Za-z0-9_\-*.]{6,}/g, '[redacted]').replace(/\bAIza[0-9A-Za-z_\-]{20,}/g, '[redacted]');
+  text = text.replace(/\s+/g, ' ').trim();
+  return text.length > MAX_UPSTREAM_MESSAGE_LENGTH ? `${text.slice(0, MAX_UPSTREAM_MESSAGE_LENGTH)}…` : text;
+}
+
+/** Retry-After as seconds (delta-seconds or HTTP date), falling back to the non-standard retry-after-ms. */
+export function parseRetryAfter(headers: Headers | undefined): number | undefined {
+  if (!headers) return undefined;
+  const value = headers.get('retry-after')?.trim();
+  if (value) {
+    if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value));
+    const date = Date.parse(value);
+    if (!Number.isNaN(date)) return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+  }
+  const ms = headers.get('retry-after-ms')?.trim();
+  if (ms && /^\d+(\.\d+)?$/.test(ms)) return Math.ceil(Number(ms) / 1000);
+  return undefined;
+}
+
+function describeOpenAIError(error: unknown, signal: AbortSignal): SdkFailure {
+  // The caller's abort can surface as APIUserAbortError, a DOMException or a silent end; the signal is the truth.
+  if (signal.aborted || error instanceof APIUserAbortError) return { type: 'aborted' };
+  if (error instanceof APIConnectionTimeoutError) return { type: 'timeout' };
+  if (error instanceof APIConnectionError) return { type: 'connection' };
+  if (error instanceof APIError) {
+    if (typeof error.status === 'number') {
+      return { type: 'status', status: error.status, headers: error.headers, upstreamMessage: openAIErrorMessage(error.error) };
+    }
+    return { type: 'in_band', errorType: typeof error.type === 'string' ? error.type : null };
+  }
+  return { type: 'other', error };
+}
+
+/** openai's APIError.error is the body's `error` object: `{ message, type, code, param }`. */
+function openAIErrorMessage(body: unknown): string | null {
+  if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') return body.message;
+  return null;
+}
+
+/**
+ * Maps OpenAI's usage. Cache counters are only reported when the cache was actually used, so a
+ * provider that always sends `cached_tokens: 0` and one that omits it look the same downstream.
+ */
+export function toUpstreamUsage(usage: CompletionUsage | null | undefined): UpstreamUsage | null {
+  if (!usage) return null;
+  const result: UpstreamUsage = {
+    prompt_tokens: usage.prompt_tokens,
+    completion_tokens: usage.completion_tokens,
+    total_tokens: usage.total_tokens ?? usage.prompt_tokens + usage.completion_tokens,
+  };
+  // DeepSeek reports its context cache as top-level prompt_cache_hit_tokens instead.
+  const deepSeek = usage as CompletionUsage & { prompt_cache_hit_tokens?: number };
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? deepSeek.prompt_cache_hit_tokens;
+  if (typeof cached === 'number' && cached > 0) result.cached_tokens = cached;
+  const written = usage.prompt_tokens_details?.cache_write_tokens;
+  if (typeof written === 'number' && written > 0) result.cache_creation_tokens = written;
+  return result;
+}
+
+export function createOpenAICompatibleProvider({ id, connection }: { id: ProviderId; connection: ProviderConnection }): ChatProvider {
+  const client = connection.apiKey
+    ? new OpenAI({
+        apiKey: connection.apiKey,
+        baseURL: connection.baseURL,
+        timeout: connection.timeoutMs,
+        // The gateway fails over to another provider itself; SDK retries would only delay that.
+        maxRetries: 0,
+        // Explicit nulls keep the SDK from picking up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the
+        // environment and sending OpenAI headers to Google or DeepSeek.
+        organization: null,
+        project: null,
+      })
+    : null;
+
+  function requireClient(): OpenAI {
+    if (!client) throw new UpstreamError({ kind: 'auth', providerId: id, message: `${id} has no API key configured` });
+    return client;
+  }
+
+  function fail(error: unknown, signal: AbortSignal, midStream: boolean): UpstreamError {
+    if (error instanceof UpstreamError) return error;
+    return toUpstreamError(describeOpenAIError(error, signal), {
+      providerId: id,
+      apiKey: connection.apiKey,
+      timeoutMs: connection.timeoutMs,
+      midStream,
+    });
+  }
+
+  function toParams(request: UpstreamChatRequest): Omit<ChatCompletionCreateParamsNonStreaming, 'stream'> {
+    // OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...) answer 400 to max_tokens and need
+    // max_completion_tokens. Other models, and Google's and DeepSeek's compatibility layers, get
+    // max_tokens as the client sent it.
+    if (id === 'openai' && OPENAI_REASONING_MODEL.test(request.model)) {
+      const { max_tokens, ...rest } = request;
+      return { ...rest, max_completion_tokens: max_tokens };
+    }
+    return request;
+  }
+
+  async function* streamCompletion(request: UpstreamChatRequest, signal: AbortSignal): AsyncGenerator<UpstreamStreamEvent> {
+    const openai = requireClient();
+    // Awaiting the response before the first yield makes connect/429/5xx failures surface on the
+    // first next(), while the gateway can still fail over.
+    let upstream;
+    try {
+      upstream = await openai.chat.completions.create(
+        { ...toParams(request), stream: true, stream_options: { include_usage: true } },
+        { signal },
+      );
+    } catch (error) {
+      throw fail(error, signal, false);
+    }
+
+    let finished = false;
+    try {
+      for await (const chunk of upstream) {
+        if (chunk.choices.some((choice) => choice.finish_reason !== null && choice.finish_reason !== undefined)) finished = true;
+        yield { chunk, usage: toUpstreamUsage(chunk.usage) };
+      }
+    } catch (error) {
+      throw fail(error, signal, true);
+    }
+    // The SDK ends the iteration quietly when the request is aborted mid-body.
+    if (signal.aborted) throw fail(null, signal, true);
+    if (!finished) {
+      throw new UpstreamError({ kind: 'connection', providerId: id, message: `the stream from ${id} ended before the completion finished` });
+    }
+  }
+
+  return {
+    id,
+    async complete(request, { signal }) {
+      const openai = requireClient();
+      let completion: ChatCompletion;
+      try {
+        completion = await openai.chat.completions.create({ ...toParams(request), stream: false }, { signal });
+      } catch (error) {
+        throw fail(error, signal, false);
+      }
+      return { completion, usage: toUpstreamUsage(completion.usage) };
+    },
+    stream(request, { signal }) {
+      return streamCompletion(request, signal);
+    },
+  };
+}

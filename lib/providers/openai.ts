@@ -1,0 +1,8 @@
+import { createOpenAICompatibleProvider } from './openai-compatible';
+import type { ChatProvider, ProviderConnection } from './types';
+
+export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+
+export function createOpenAIProvider(connection: ProviderConnection): ChatProvider {
+  return createOpenAICompatibleProvider({ id: 'openai', connection });
+}

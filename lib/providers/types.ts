@@ -1,0 +1,93 @@
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams } from 'openai/resources/chat/completions';
+
+export type ProviderId = 'anthropic' | 'google' | 'openai' | 'deepseek' | 'local';
+
+/**
+ * The request an upstream receives: the client's OpenAI-shaped body (already validated by the
+ * gateway), with `model` replaced by the provider's own model name and `max_tokens` always set
+ * (the gateway reserves credit for exactly that many output tokens). Tollgate-only fields such
+ * as `provider` are removed before it gets here.
+ */
+export type UpstreamChatRequest = Omit<ChatCompletionCreateParams, 'stream' | 'stream_options' | 'max_completion_tokens'> & {
+  model: string;
+  max_tokens: number;
+};
+
+/** OpenAI's usage shape; every adapter reports usage this way (Anthropic's is translated). */
+export type UpstreamUsage = {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** Input tokens read from the provider's prompt cache (Anthropic cache_read, OpenAI cached_tokens). */
+  cached_tokens?: number;
+  /** Input tokens written to the provider's prompt cache (Anthropic cache_creation_input_tokens). */
+  cache_creation_tokens?: number;
+};
+
+export type UpstreamCompletion = {
+  /** An OpenAI chat.completion object; `usage` may be missing if the upstream sent none. */
+  completion: ChatCompletion;
+  usage: UpstreamUsage | null;
+};
+
+/**
+ * One event of a streamed completion, already in OpenAI's chunk shape. The final event of a
+ * stream carries `usage` when the upstream reported it (chunk with empty `choices`).
+ */
+export type UpstreamStreamEvent = { chunk: ChatCompletionChunk; usage: UpstreamUsage | null };
+
+export type UpstreamCallOptions = {
+  signal: AbortSignal;
+};
+
+export type UpstreamErrorKind =
+  | 'rate_limited' // 429
+  | 'server_error' // 5xx
+  | 'timeout'
+  | 'connection' // refused, reset, DNS: nothing came back
+  | 'bad_request' // 400/404/422 from the upstream: the request itself is the problem
+  | 'auth' // 401/403: our provider key is wrong
+  | 'aborted'; // the caller's signal fired
+
+/**
+ * Every adapter throws only this. `message` is safe to show a client: no provider key, no raw
+ * upstream body. `retryable` means another provider may succeed (429, 5xx, timeout, connection).
+ */
+export class UpstreamError extends Error {
+  readonly kind: UpstreamErrorKind;
+  readonly status: number | undefined;
+  readonly providerId: ProviderId;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(init: { kind: UpstreamErrorKind; providerId: ProviderId; message: string; status?: number; retryAfterSeconds?: number }) {
+    super(init.message);
+    this.name = 'UpstreamError';
+    this.kind = init.kind;
+    this.status = init.status;
+    this.providerId = init.providerId;
+    this.retryAfterSeconds = init.retryAfterSeconds;
+  }
+
+  get retryable(): boolean {
+    return this.kind === 'rate_limited' || this.kind === 'server_error' || this.kind === 'timeout' || this.kind === 'connection';
+  }
+}
+
+export interface ChatProvider {
+  readonly id: ProviderId;
+  /** Non-streaming completion. */
+  complete(request: UpstreamChatRequest, options: UpstreamCallOptions): Promise<UpstreamCompletion>;
+  /**
+   * Streaming completion. Connection-level failures (refused, 429, 5xx before any event) must be
+   * thrown by the first `next()` of the iterator, so the gateway can still fail over; a failure
+   * after events were yielded is thrown from a later `next()`.
+   */
+  stream(request: UpstreamChatRequest, options: UpstreamCallOptions): AsyncIterable<UpstreamStreamEvent>;
+}
+
+/** Where a provider is and how to authenticate, read from the environment. */
+export type ProviderConnection = {
+  apiKey: string | undefined;
+  baseURL: string;
+  timeoutMs: number;
+};

@@ -1,0 +1,74 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { MAX_BODY_BYTES } from '../http/json';
+import { logger } from '../logger';
+
+export type WebHandler = (request: Request) => Promise<Response>;
+
+/**
+ * Serves a Web-standard handler over node:http with no framework in between: the lean entry for
+ * /v1 when Next's router is the ceiling. Bodies are buffered up to the API's 1 MB limit (one
+ * byte more, so the handler can still answer 413), and a client that hangs up aborts the
+ * request's signal and cancels the response stream.
+ */
+export function createNodeServer(handler: WebHandler): Server {
+  return createServer((req, res) => {
+    serve(handler, req, res).catch((error: unknown) => {
+      logger.error('node server: unhandled error', { error });
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'Internal error.', type: 'api_error', code: 'internal_error', param: null } }));
+    });
+  });
+}
+
+async function serve(handler: WebHandler, req: IncomingMessage, res: ServerResponse) {
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+  const body = hasBody ? await readBody(req, MAX_BODY_BYTES + 1) : undefined;
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+  const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
+    method: req.method,
+    headers,
+    body,
+    signal: abort.signal,
+  });
+
+  const response = await handler(request);
+  const outHeaders: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    outHeaders[name] = value;
+  });
+  res.writeHead(response.status, outHeaders);
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  abort.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!res.write(value)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      if (abort.signal.aborted) return;
+    }
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+  }
+  res.end();
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    chunks.push(chunk);
+    if (size >= limit) break;
+  }
+  return new Uint8Array(Buffer.concat(chunks).subarray(0, limit));
+}

@@ -1,0 +1,18 @@
+// The lean entry: serves /v1 and /health over node:http with the same gateway code as the Next app.
+//   PORT=3001 npx tsx scripts/gateway-server.ts
+import { createGateway } from '../lib/gateway/gateway';
+import { getDb } from '../lib/db/client';
+import { logger } from '../lib/logger';
+import { createNodeServer } from '../lib/server/node-server';
+import { startHoldSweeper } from '../lib/server/instance';
+
+const gateway = createGateway({ db: getDb() });
+startHoldSweeper(gateway);
+const port = Number(process.env.PORT ?? 3001);
+const server = createNodeServer(gateway.handle);
+server.keepAliveTimeout = 65_000;
+server.listen(port, process.env.HOST ?? '0.0.0.0', () => logger.info('tollgate gateway listening', { port }));
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => server.close(() => process.exit(0)));
+}

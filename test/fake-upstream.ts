@@ -1,0 +1,482 @@
+/*
+ * A fake model provider for tests and benchmarks. It speaks OpenAI's chat completions wire format
+ * on any POST path ending in /chat/completions, and Anthropic's Messages wire format on POST
+ * /v1/messages, streaming or not, and can be told to be slow, fail, or drop connections.
+ * It does no logging and no work beyond JSON, so a benchmark measures the gateway, not this.
+ */
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type FakeUsage = {
+  prompt_tokens: number;
+  completion_tokens: number;
+  /** OpenAI format: reported as usage.prompt_tokens_details.cached_tokens. */
+  cached_tokens?: number;
+  /** Anthropic format: reported beside input_tokens (which stays prompt_tokens). */
+  cache_read_input_tokens?: number;
+  cache_creation_input_tokens?: number;
+};
+
+export type FakeToolCall = { name: string; arguments: string | Record<string, unknown> };
+
+export type FakeBehavior = {
+  /** Delay before answering (before any header is sent). */
+  latencyMs: number;
+  /** Delay between SSE events. */
+  chunkDelayMs: number;
+  /** Answer with this status and a provider-shaped error body (429 adds `retry-after: 1`). */
+  failStatus?: number;
+  /** Fail only the next N requests, then behave; unset means fail every request while failStatus is set. */
+  failTimes?: number;
+  /** Destroy the socket after this many SSE events instead of finishing the stream. */
+  dieAfterChunks?: number;
+  /** Leave usage out (no usage chunk when streaming, no usage object otherwise). */
+  omitUsage: boolean;
+  usage: FakeUsage;
+  text: string;
+  /** Reply with this tool call instead of text. */
+  toolCall?: FakeToolCall;
+  /** Answer 401 unless the request presents this key (Authorization: Bearer, or x-api-key for Anthropic). */
+  requireApiKey?: string;
+  /** Replaces the `message` of error bodies (e.g. to check that upstream text is sanitized). */
+  errorMessage?: string;
+  /** 'length' reports finish_reason 'length' / stop_reason 'max_tokens' instead of a normal stop. */
+  finishReason: 'stop' | 'length';
+  /** Record requests in `requests`; a long benchmark can turn this off to keep memory flat. */
+  record: boolean;
+};
+
+export type RecordedRequest = {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body, or the raw text when it was not JSON. */
+  body: unknown;
+};
+
+export type FakeUpstream = {
+  /** e.g. http://127.0.0.1:54321 — OpenAI-style clients use `${url}/v1` as their base URL, Anthropic's use `url`. */
+  url: string;
+  /** Every recorded request, oldest first. The same array for the server's whole life. */
+  requests: RecordedRequest[];
+  /** Requests answered so far (also counted when `record` is off). */
+  readonly requestCount: number;
+  readonly behavior: Readonly<FakeBehavior>;
+  /**
+   * Merges into the current behavior; a key given as undefined returns to its default. Setting
+   * failStatus without failTimes fails every request; with failTimes, only that many.
+   */
+  setBehavior(partial: Partial<FakeBehavior>): void;
+  /** Clears recorded requests and restores the behavior given to startFakeUpstream. */
+  reset(): void;
+  close(): Promise<void>;
+};
+
+export const DEFAULT_BEHAVIOR: Readonly<FakeBehavior> = Object.freeze({
+  latencyMs: 0,
+  chunkDelayMs: 0,
+  omitUsage: false,
+  usage: { prompt_tokens: 12, completion_tokens: 5 },
+  text: 'Hello from the fake upstream.',
+  finishReason: 'stop',
+  record: true,
+});
+
+type Flavor = 'openai' | 'anthropic';
+
+type JsonObject = Record<string, unknown>;
+
+function asObject(value: unknown): JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as JsonObject) : {};
+}
+
+function stopSequencesOf(body: JsonObject, flavor: Flavor): string[] {
+  const stop = flavor === 'openai' ? body.stop : body.stop_sequences;
+  if (typeof stop === 'string') return stop ? [stop] : [];
+  return Array.isArray(stop) ? stop.filter((s): s is string => typeof s === 'string' && s.length > 0) : [];
+}
+
+/** Word by word with the leading space kept, the way model tokens usually look. */
+function splitText(text: string): string[] {
+  return text.split(/(?=\s)/).filter((piece) => piece.length > 0);
+}
+
+function splitArguments(json: string): string[] {
+  if (json.length < 4) return [json];
+  const third = Math.ceil(json.length / 3);
+  return [json.slice(0, third), json.slice(third, 2 * third), json.slice(2 * third)];
+}
+
+const OPENAI_ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'invalid_request_error',
+  403: 'permission_error',
+  404: 'invalid_request_error',
+  429: 'rate_limit_exceeded',
+};
+const ANTHROPIC_ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  529: 'overloaded_error',
+};
+const DEFAULT_ERROR_MESSAGES: Record<number, string> = {
+  400: 'Invalid request.',
+  401: 'Invalid API key.',
+  403: 'Permission denied.',
+  404: 'Not found.',
+  429: 'Rate limit reached. Please try again later.',
+  529: 'Overloaded',
+};
+
+export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?: number } = {}): Promise<FakeUpstream> {
+  const { port = 0, ...initialPartial } = options;
+  const initial = merge(DEFAULT_BEHAVIOR, initialPartial);
+  let behavior: FakeBehavior = initial;
+  let failuresLeft = initial.failTimes;
+  let requestCount = 0;
+  let seq = 0;
+  let closed = false;
+  const requests: RecordedRequest[] = [];
+  const pending = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+
+  function merge(base: Readonly<FakeBehavior>, partial: Partial<FakeBehavior>): FakeBehavior {
+    const next: FakeBehavior = { ...base, ...partial };
+    for (const key of Object.keys(partial) as Array<keyof FakeBehavior>) {
+      if (partial[key] === undefined) (next as Record<string, unknown>)[key] = DEFAULT_BEHAVIOR[key];
+    }
+    return next;
+  }
+
+  function sleep(ms: number): Promise<void> {
+    if (ms <= 0 || closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const entry = {
+        timer: setTimeout(() => {
+          pending.delete(entry);
+          resolve();
+        }, ms),
+        resolve,
+      };
+      pending.add(entry);
+    });
+  }
+
+  function shouldFail(b: FakeBehavior): boolean {
+    if (b.failStatus === undefined) return false;
+    if (failuresLeft === undefined) return true;
+    if (failuresLeft <= 0) return false;
+    failuresLeft -= 1;
+    return true;
+  }
+
+  function presentedKey(req: IncomingMessage, flavor: Flavor): string | undefined {
+    const auth = req.headers.authorization;
+    const bearer = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
+    if (flavor === 'openai') return bearer;
+    // The 2026-10-21 Anthropic SDKs send the key as a bearer token; older clients use x-api-key.
+    const header = req.headers['x-api-key'];
+    return (typeof header === 'string' ? header : undefined) ?? bearer;
+  }
+
+  function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+    if (res.destroyed) return;
+    const payload = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers });
+    res.end(payload);
+  }
+
+  function sendError(res: ServerResponse, flavor: Flavor, status: number, b: FakeBehavior, presented: string | undefined) {
+    let message = b.errorMessage ?? DEFAULT_ERROR_MESSAGES[status] ?? (status >= 500 ? 'Internal server error.' : `Request failed with status ${status}.`);
+    // Real providers echo (part of) a wrong key; the adapters must never pass that on.
+    if (status === 401 && b.errorMessage === undefined && presented) message = `Incorrect API key provided: ${presented}.`;
+    const headers: Record<string, string> = status === 429 ? { 'retry-after': '1' } : {};
+    if (flavor === 'openai') {
+      const type = OPENAI_ERROR_TYPES[status] ?? (status >= 500 ? 'server_error' : 'invalid_request_error');
+      sendJson(res, status, { error: { message, type, param: null, code: status === 401 ? 'invalid_api_key' : null } }, headers);
+    } else {
+      const type = ANTHROPIC_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
+      sendJson(res, status, { type: 'error', error: { type, message }, request_id: `req_fake${seq}` }, headers);
+    }
+  }
+
+  /** Writes SSE frames with chunkDelayMs between them, dropping the socket after dieAfterChunks. */
+  async function sendEvents(res: ServerResponse, frames: string[], b: FakeBehavior) {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const limit = b.dieAfterChunks;
+    if (b.chunkDelayMs <= 0 && limit === undefined) {
+      res.end(frames.join(''));
+      return;
+    }
+    let sent = 0;
+    for (const frame of frames) {
+      if (res.destroyed || closed) return;
+      if (sent > 0) await sleep(b.chunkDelayMs);
+      if (res.destroyed || closed) return;
+      sent += 1;
+      if (limit !== undefined && sent >= limit) {
+        // Destroy only once the frame is flushed, so the client really sees `limit` events first.
+        res.write(frame, () => res.destroy());
+        return;
+      }
+      res.write(frame);
+    }
+    if (limit !== undefined) {
+      res.destroy();
+      return;
+    }
+    res.end();
+  }
+
+  function replyOf(body: JsonObject, flavor: Flavor, b: FakeBehavior): { text: string; stopSequence: string | null } {
+    let text = b.text;
+    let stopSequence: string | null = null;
+    let cut = -1;
+    for (const stop of stopSequencesOf(body, flavor)) {
+      const at = text.indexOf(stop);
+      if (at !== -1 && (cut === -1 || at < cut)) {
+        cut = at;
+        stopSequence = stop;
+      }
+    }
+    if (cut !== -1) text = text.slice(0, cut);
+    return { text, stopSequence };
+  }
+
+  function toolArguments(call: FakeToolCall): string {
+    return typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments);
+  }
+
+  // ---- OpenAI ------------------------------------------------------------------------------
+
+  function openAIUsage(b: FakeBehavior) {
+    const u = b.usage;
+    return {
+      prompt_tokens: u.prompt_tokens,
+      completion_tokens: u.completion_tokens,
+      total_tokens: u.prompt_tokens + u.completion_tokens,
+      prompt_tokens_details: { cached_tokens: u.cached_tokens ?? 0, audio_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    };
+  }
+
+  async function answerOpenAI(res: ServerResponse, body: JsonObject, b: FakeBehavior) {
+    const id = `chatcmpl-fake${++seq}`;
+    const created = Math.floor(Date.now() / 1000);
+    const model = typeof body.model === 'string' ? body.model : 'fake-model';
+    const { text } = replyOf(body, 'openai', b);
+    const call = b.toolCall;
+    const callId = `call_fake${seq}`;
+    const finishReason = call ? 'tool_calls' : b.finishReason;
+
+    if (body.stream !== true) {
+      const message = call
+        ? { role: 'assistant', content: null, refusal: null, annotations: [], tool_calls: [{ id: callId, type: 'function', function: { name: call.name, arguments: toolArguments(call) } }] }
+        : { role: 'assistant', content: text, refusal: null, annotations: [] };
+      sendJson(res, 200, {
+        id,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
+        ...(b.omitUsage ? {} : { usage: openAIUsage(b) }),
+        service_tier: 'default',
+        system_fingerprint: 'fp_fake',
+      });
+      return;
+    }
+
+    const includeUsage = asObject(body.stream_options).include_usage === true;
+    // With include_usage, OpenAI sends `usage: null` on every chunk but the last.
+    const usageField = includeUsage ? { usage: null } : {};
+    const frame = (choices: unknown[], extra: JsonObject = usageField) =>
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, service_tier: 'default', system_fingerprint: 'fp_fake', choices, ...extra })}\n\n`;
+    const delta = (d: JsonObject, finish: string | null = null) => frame([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+
+    const frames: string[] = [];
+    if (call) {
+      frames.push(delta({ role: 'assistant', content: null, refusal: null, tool_calls: [{ index: 0, id: callId, type: 'function', function: { name: call.name, arguments: '' } }] }));
+      for (const part of splitArguments(toolArguments(call))) frames.push(delta({ tool_calls: [{ index: 0, function: { arguments: part } }] }));
+    } else {
+      frames.push(delta({ role: 'assistant', content: '', refusal: null }));
+      for (const piece of splitText(text)) frames.push(delta({ content: piece }));
+    }
+    frames.push(delta({}, finishReason));
+    if (includeUsage && !b.omitUsage) frames.push(frame([], { usage: openAIUsage(b) }));
+    frames.push('data: [DONE]\n\n');
+    await sendEvents(res, frames, b);
+  }
+
+  // ---- Anthropic ---------------------------------------------------------------------------
+
+  function anthropicUsage(b: FakeBehavior, outputTokens: number) {
+    const u = b.usage;
+    return {
+      input_tokens: u.prompt_tokens,
+      output_tokens: outputTokens,
+      cache_creation_input_tokens: u.cache_creation_input_tokens ?? 0,
+      cache_read_input_tokens: u.cache_read_input_tokens ?? 0,
+      service_tier: 'standard',
+    };
+  }
+
+  async function answerAnthropic(res: ServerResponse, body: JsonObject, b: FakeBehavior) {
+    const id = `msg_fake${++seq}`;
+    const model = typeof body.model === 'string' ? body.model : 'fake-model';
+    const { text, stopSequence } = replyOf(body, 'anthropic', b);
+    const call = b.toolCall;
+    const toolId = `toolu_fake${seq}`;
+    const stopReason = call ? 'tool_use' : stopSequence !== null ? 'stop_sequence' : b.finishReason === 'length' ? 'max_tokens' : 'end_turn';
+    const input = call ? (typeof call.arguments === 'string' ? (JSON.parse(call.arguments) as unknown) : call.arguments) : undefined;
+
+    if (body.stream !== true) {
+      const content = call ? [{ type: 'tool_use', id: toolId, name: call.name, input }] : [{ type: 'text', text, citations: null }];
+      sendJson(res, 200, {
+        id,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content,
+        stop_reason: stopReason,
+        stop_sequence: stopSequence,
+        ...(b.omitUsage ? {} : { usage: anthropicUsage(b, b.usage.completion_tokens) }),
+      });
+      return;
+    }
+
+    const event = (type: string, data: JsonObject) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const frames: string[] = [
+      event('message_start', {
+        message: {
+          id,
+          type: 'message',
+          role: 'assistant',
+          model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          ...(b.omitUsage ? {} : { usage: anthropicUsage(b, 1) }),
+        },
+      }),
+    ];
+    if (call) {
+      frames.push(event('content_block_start', { index: 0, content_block: { type: 'tool_use', id: toolId, name: call.name, input: {} } }));
+      frames.push(event('ping', {}));
+      for (const part of splitArguments(JSON.stringify(input))) {
+        frames.push(event('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: part } }));
+      }
+    } else {
+      frames.push(event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }));
+      frames.push(event('ping', {}));
+      for (const piece of splitText(text)) frames.push(event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: piece } }));
+    }
+    frames.push(event('content_block_stop', { index: 0 }));
+    frames.push(
+      event('message_delta', {
+        delta: { stop_reason: stopReason, stop_sequence: stopSequence },
+        ...(b.omitUsage ? {} : { usage: { output_tokens: b.usage.completion_tokens } }),
+      }),
+    );
+    frames.push(event('message_stop', {}));
+    await sendEvents(res, frames, b);
+  }
+
+  // ---- HTTP --------------------------------------------------------------------------------
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    if (req.method === 'GET' && path === '/health') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
+    const flavor: Flavor | null =
+      req.method === 'POST' && path.endsWith('/chat/completions') ? 'openai' : req.method === 'POST' && path === '/v1/messages' ? 'anthropic' : null;
+
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (!flavor) {
+      sendJson(res, 404, { error: { message: `No route for ${req.method} ${path}`, type: 'invalid_request_error' } });
+      return;
+    }
+    requestCount += 1;
+    const b = behavior;
+    const raw = Buffer.concat(chunks).toString('utf8');
+    let parsed: unknown;
+    try {
+      parsed = raw ? JSON.parse(raw) : {};
+    } catch {
+      parsed = undefined;
+    }
+    if (b.record) requests.push({ method: req.method ?? 'POST', path, headers: req.headers, body: parsed ?? raw });
+
+    await sleep(b.latencyMs);
+    if (closed || res.destroyed) return;
+
+    const presented = presentedKey(req, flavor);
+    if (b.requireApiKey !== undefined && presented !== b.requireApiKey) return sendError(res, flavor, 401, b, presented);
+    if (shouldFail(b) && b.failStatus !== undefined) return sendError(res, flavor, b.failStatus, b, presented);
+    if (parsed === undefined) return sendError(res, flavor, 400, { ...b, errorMessage: 'The request body is not valid JSON.' }, presented);
+
+    const body = asObject(parsed);
+    if (flavor === 'openai') await answerOpenAI(res, body, b);
+    else await answerAnthropic(res, body, b);
+  }
+
+  const server = createServer((req, res) => {
+    // A client that hangs up mid-answer must not crash the server with an unhandled 'error'.
+    res.on('error', () => {});
+    handle(req, res).catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { error: { message: 'fake upstream failure', type: 'server_error' } });
+      else res.destroy();
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    requests,
+    get requestCount() {
+      return requestCount;
+    },
+    get behavior() {
+      return behavior;
+    },
+    setBehavior(partial) {
+      const next = merge(behavior, partial);
+      // A new failStatus without failTimes means "fail every request", not "fail the old count".
+      if ('failStatus' in partial && !('failTimes' in partial)) next.failTimes = undefined;
+      if ('failStatus' in partial || 'failTimes' in partial) failuresLeft = next.failTimes;
+      behavior = next;
+    },
+    reset() {
+      requests.length = 0;
+      behavior = initial;
+      failuresLeft = initial.failTimes;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const entry of pending) {
+        clearTimeout(entry.timer);
+        entry.resolve();
+      }
+      pending.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { createAdminApi } from '../../lib/admin/admin-api';
+import type { Db } from '../../lib/db/client';
+import { createGateway } from '../../lib/gateway/gateway';
+import { createApiKeyOp, type NewKeyInput } from '../../lib/keys/keys';
+import { createNodeServer } from '../../lib/server/node-server';
+import { createFundedUser } from './fixtures';
+
+/** Provider keys the tests hand the gateway; none of them may ever appear in a response. */
+export const PROVIDER_SECRETS = {
+  OPENAI_API_KEY: 'sk-test-openai-0123456789secret',
+  ANTHROPIC_API_KEY: 'sk-ant-test-0123456789secret',
+  GEMINI_API_KEY: 'gm-test-0123456789secret',
+  DEEPSEEK_API_KEY: 'ds-test-0123456789secret',
+};
+export const ADMIN_TOKEN = 'admin-test-token-0123456789';
+
+export function upstreamEnv(fakeUrl: string, overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    NODE_ENV: 'test',
+    ...PROVIDER_SECRETS,
+    OPENAI_BASE_URL: `${fakeUrl}/v1`,
+    ANTHROPIC_BASE_URL: fakeUrl,
+    GEMINI_BASE_URL: `${fakeUrl}/v1beta/openai/`,
+    DEEPSEEK_BASE_URL: `${fakeUrl}/v1`,
+    LOCAL_MODEL_TOKEN_DELAY_MS: '0',
+    CATALOG_CACHE_MS: '0',
+    UPSTREAM_TIMEOUT_MS: '3000',
+    ADMIN_TOKEN,
+    ...overrides,
+  };
+}
+
+/** The real gateway behind the lean Node server on a random port, plus the admin API. */
+export async function startTestGateway({ db, env }: { db: Db; env: NodeJS.ProcessEnv }) {
+  const gateway = createGateway({ db, env });
+  const admin = createAdminApi({ db, catalog: gateway.ctx.catalog, env });
+  const server = createNodeServer(async (request) => {
+    const { pathname } = new URL(request.url);
+    const adminRoute =
+      /^\/api\/admin\/users\/([^/]+)\/(credit|keys)$/.exec(pathname) ?? /^\/api\/admin\/providers\/([^/]+)$/.exec(pathname) ?? /^\/api\/admin\/users$/.exec(pathname);
+    if (!adminRoute) return gateway.handle(request);
+    const id = adminRoute[1];
+    if (pathname === '/api/admin/users') return admin.createUser(request);
+    if (pathname.startsWith('/api/admin/providers/')) return admin.patchProvider(request, { id: id! });
+    return adminRoute[2] === 'credit' ? admin.creditUser(request, { id: id! }) : admin.createKey(request, { id: id! });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    gateway,
+    client: (apiKey: string) => new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A user with `balance` micro-USD in the wallet and an inference key. */
+export async function createCustomer(db: Db, balance: bigint, key: Partial<Omit<NewKeyInput, 'userId'>> = {}) {
+  const { user, wallet } = await createFundedUser(db, balance);
+  const created = createApiKeyOp(db, { userId: user.id, name: 'test key', ...key });
+  await created.op;
+  return { user, wallet, keyId: created.id, secret: created.secret };
+}
