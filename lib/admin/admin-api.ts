@@ -10,6 +10,7 @@ import { createApiKeyOp } from '../keys/keys';
 import { SYSTEM_ACCOUNTS, walletAccountId, walletCode } from '../ledger/accounts';
 import { Ledger } from '../ledger/ledger';
 import { prismaErrorCode } from '../ledger/errors';
+import { auditData, insertAudit } from '../audit';
 import { logger } from '../logger';
 import { microsToUsdNumber, usdToMicros } from '../money';
 
@@ -68,10 +69,7 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
     };
 
   const audit = (action: string, targetType: string, targetId: string | null, details: Record<string, unknown>) =>
-    db.auditLog.create({
-      data: { id: newId('aud'), actor: ACTOR, action, targetType, targetId, details: JSON.stringify(details, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) },
-      select: { id: true },
-    });
+    db.auditLog.create({ data: auditData({ actor: ACTOR, action, targetType, targetId, details }), select: { id: true } });
 
   const requireUser = async (id: string) => {
     const user = await db.user.findUnique({ where: { id }, select: { id: true } });
@@ -113,7 +111,7 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
           { accountId: walletAccountId(userId), amount: input.amount_usd },
         ],
       },
-      [audit('user.credit', 'user', userId, { amount_micros: input.amount_usd, note: input.note })],
+      (tx) => insertAudit(tx, { actor: ACTOR, action: 'user.credit', targetType: 'user', targetId: userId, details: { amount_micros: input.amount_usd, note: input.note } }),
     );
     const balance = await ledger.getAccountBalance({ accountId: walletAccountId(userId) });
     return json({ transaction_id: result.transactionId, replayed: result.replayed, balance_usd: microsToUsdNumber(balance.balance) }, { status: result.replayed ? 200 : 201 });

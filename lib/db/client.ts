@@ -1,26 +1,60 @@
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
+import type { SqlDriverAdapter, SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient as PostgresClient } from './generated/postgresql/client';
 import { PrismaClient as SqliteClient } from './generated/sqlite/client';
 import { ensureSqliteDirectory, resolveDatabaseConfig, type DatabaseConfig } from './config';
 import { serializedAdapterFactory } from './serialized-adapter';
+import { SqlRunner } from './sql';
 
 /** Both generated clients have identical types; the SQLite one names the type. */
 export type Db = SqliteClient;
-export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
 // WAL lets readers run beside the writer; NORMAL skips the fsync per commit that costs ~2.8 ms
 // here while staying safe against application crashes (only an OS crash can lose the last commits).
 const SQLITE_PRAGMAS = 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;';
 
+const runners = new WeakMap<Db, SqlRunner>();
+
 export function createDb(config: DatabaseConfig = resolveDatabaseConfig()): Db {
   if (config.provider === 'postgresql') {
-    const adapter = new PrismaPg({ connectionString: config.url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
-    return new PostgresClient({ adapter }) as unknown as Db;
+    const shared = shareConnection(new PrismaPg({ connectionString: config.url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) }));
+    const db = new PostgresClient({ adapter: shared.factory }) as unknown as Db;
+    runners.set(db, new SqlRunner('postgresql', shared.adapter));
+    return db;
   }
   ensureSqliteDirectory(config);
-  const adapter = serializedAdapterFactory(new PrismaBetterSqlite3({ url: config.file }), { onConnect: SQLITE_PRAGMAS });
-  return new SqliteClient({ adapter });
+  const shared = shareConnection(serializedAdapterFactory(new PrismaBetterSqlite3({ url: config.file }), { onConnect: SQLITE_PRAGMAS }));
+  const db = new SqliteClient({ adapter: shared.factory });
+  runners.set(db, new SqlRunner('sqlite', shared.adapter));
+  return db;
+}
+
+/** The hot-path SQL runner that shares `db`'s connection (lib/db/sql.ts says why it exists). */
+export function sqlFor(db: Db): SqlRunner {
+  const runner = runners.get(db);
+  if (!runner) throw new Error('sqlFor: this client was not made by createDb');
+  return runner;
+}
+
+/**
+ * One connection (pool) for both Prisma and the SQL runner: whoever asks first opens it, the
+ * other gets the same one, and after a disconnect the next ask opens a new one.
+ */
+function shareConnection(factory: SqlDriverAdapterFactory) {
+  let connection: Promise<SqlDriverAdapter> | null = null;
+  const adapter = () => {
+    connection ??= factory.connect().then((opened) => {
+      const dispose = opened.dispose.bind(opened);
+      opened.dispose = () => {
+        connection = null;
+        return dispose();
+      };
+      return opened;
+    });
+    return connection;
+  };
+  return { factory: { provider: factory.provider, adapterName: factory.adapterName, connect: adapter } satisfies SqlDriverAdapterFactory, adapter };
 }
 
 const globalForDb = globalThis as unknown as { tollgateDb?: Db };

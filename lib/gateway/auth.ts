@@ -1,4 +1,5 @@
-import type { Db } from '../db/client';
+import { sqlFor, type Db } from '../db/client';
+import { read, sql } from '../db/sql';
 import { walletAccountId } from '../ledger/accounts';
 import { hashApiKey } from '../keys/secret';
 import { forbidden, unauthorized } from './errors';
@@ -18,23 +19,6 @@ export type KeyContext = {
   committedToday: bigint;
 };
 
-const KEY_SELECT = {
-  id: true,
-  name: true,
-  kind: true,
-  userId: true,
-  allowedModels: true,
-  dailyRequestLimit: true,
-  dailyBudget: true,
-  expiresAt: true,
-  revokedAt: true,
-  usageDay: true,
-  requestsToday: true,
-  spentToday: true,
-  committedToday: true,
-  user: { select: { suspended: true } },
-} as const;
-
 /** The bearer token from `Authorization: Bearer …` (or `x-api-key`, which some clients send). */
 export function bearerToken(request: Request): string | null {
   const header = request.headers.get('authorization');
@@ -45,30 +29,37 @@ export function bearerToken(request: Request): string | null {
   return request.headers.get('x-api-key')?.trim() || null;
 }
 
-/** One indexed read by hash: no cache, so a revoked key is refused on its very next request, on every instance. */
+/**
+ * One indexed read by hash (joined with the user): no cache, so a revoked key is refused on its very
+ * next request, on every instance.
+ */
 export async function authenticateApiKey(db: Db, request: Request): Promise<KeyContext> {
   const token = bearerToken(request);
   if (!token) {
     throw unauthorized('missing_api_key', "You didn't provide an API key. Send it as 'Authorization: Bearer tg_…'.");
   }
-  const key = await db.apiKey.findUnique({ where: { hash: hashApiKey(token) }, select: KEY_SELECT });
+  const [key] = await sqlFor(db).query(
+    sql`SELECT k."id", k."name", k."kind", k."userId", k."allowedModels", k."dailyRequestLimit", k."dailyBudget", k."expiresAt", k."revokedAt", k."usageDay", k."requestsToday", k."spentToday", k."committedToday", u."suspended" FROM "ApiKey" k JOIN "User" u ON u."id" = k."userId" WHERE k."hash" = ${hashApiKey(token)}`,
+  );
   if (!key) throw unauthorized('invalid_api_key', 'Incorrect API key provided.');
-  if (key.revokedAt) throw unauthorized('api_key_revoked', 'This API key has been revoked.');
-  if (key.expiresAt && key.expiresAt.getTime() <= Date.now()) throw unauthorized('api_key_expired', 'This API key has expired.');
+  if (key.revokedAt !== null) throw unauthorized('api_key_revoked', 'This API key has been revoked.');
+  const expiresAt = read.nullableDate(key.expiresAt);
+  if (expiresAt && expiresAt.getTime() <= Date.now()) throw unauthorized('api_key_expired', 'This API key has expired.');
   if (key.kind !== 'INFERENCE') throw forbidden('management_key', 'Management keys can manage keys but cannot call /v1. Use an inference key.');
-  if (key.user.suspended) throw forbidden('account_suspended', 'This account is suspended.');
+  if (read.bool(key.suspended)) throw forbidden('account_suspended', 'This account is suspended.');
+  const userId = read.string(key.userId);
   return {
-    keyId: key.id,
-    name: key.name,
-    userId: key.userId,
-    walletAccountId: walletAccountId(key.userId),
-    allowedModels: parseAllowedModels(key.allowedModels),
-    dailyRequestLimit: key.dailyRequestLimit,
-    dailyBudget: key.dailyBudget,
-    usageDay: key.usageDay,
-    requestsToday: key.requestsToday,
-    spentToday: key.spentToday,
-    committedToday: key.committedToday,
+    keyId: read.string(key.id),
+    name: read.string(key.name),
+    userId,
+    walletAccountId: walletAccountId(userId),
+    allowedModels: parseAllowedModels(read.nullableString(key.allowedModels)),
+    dailyRequestLimit: key.dailyRequestLimit === null ? null : read.int(key.dailyRequestLimit),
+    dailyBudget: read.nullableBigint(key.dailyBudget),
+    usageDay: read.string(key.usageDay),
+    requestsToday: read.int(key.requestsToday),
+    spentToday: read.bigint(key.spentToday),
+    committedToday: read.bigint(key.committedToday),
   };
 }
 

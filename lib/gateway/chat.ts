@@ -18,7 +18,8 @@ import { planRoute, type RoutePlan } from './routing';
 import { chatCompletionRequestSchema, parseOrThrow, type ChatCompletionRequest } from './schema';
 import { SSE_DONE, SSE_HEADERS, sseData } from './sse';
 import { countText } from './tokens';
-import { dailyLimitError, quotaHeaders, releaseDailyQuota, reserveDailyQuota, rollDailyCounters, settleDailyQuota, utcDay, type DailyCounters } from './limits';
+import { DailyQuotaRefused, dailyLimitError, quotaHeaders, releaseDailyQuota, reserveDailyQuota, rollDailyCounters, settleDailyQuota, utcDay, type DailyCounters } from './limits';
+import { insertUsage, type UsageRow } from './usage';
 
 /** Everything one request carries through the pipeline. */
 type Call = {
@@ -95,13 +96,12 @@ async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, re
         ttlMs: ctx.holdTtlMs,
         memo: `${plan.model.id} ${requestId}`,
       },
-      [reserveDailyQuota(ctx.db, key, day, plan.holdAmount)],
+      (tx) => reserveDailyQuota(tx, key, day, plan.holdAmount),
     );
-    return { hold, counters: hold.alsoWritten[0] as DailyCounters };
+    return { hold, counters: hold.also! };
   } catch (error) {
+    if (error instanceof DailyQuotaRefused) throw await dailyLimitError(ctx.db, key, plan.holdAmount);
     if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
-      const limitError = await dailyLimitError(ctx.db, key, day, plan.holdAmount);
-      if (limitError) throw limitError;
       const available = error.code === 'account_not_found' ? 0n : (await ctx.ledger.getAccountBalance({ accountId: key.walletAccountId })).available;
       throw paymentRequired(
         'insufficient_credits',
@@ -295,12 +295,15 @@ async function settleCall(ctx: GatewayContext, call: Call, offering: CatalogOffe
   // The hold is the promise made to the buyer: a call never costs more than it reserved.
   const cost = fullCost > call.hold.amount ? call.hold.amount : fullCost;
   if (fullCost > call.hold.amount) logger.warn('usage exceeded the hold; charged the hold', { requestId: call.requestId, fullCost, hold: call.hold.amount });
-  let resolution: Resolution;
+  let resolution: Resolution<void>;
   try {
-    resolution = await ctx.ledger.settle({ hold: call.hold, amount: cost, idempotencyKey: `settle:${call.requestId}`, memo: `${call.plan.model.id} via ${offering.providerId}` }, [
-      ctx.db.usageRecord.create({ data: usageRow(call, offering, usage, cost, status, null), select: { id: true } }),
-      settleDailyQuota(ctx.db, call.key, call.day, call.hold.amount, cost),
-    ]);
+    resolution = await ctx.ledger.settle(
+      { hold: call.hold, amount: cost, idempotencyKey: `settle:${call.requestId}`, memo: `${call.plan.model.id} via ${offering.providerId}` },
+      async (tx) => {
+        await insertUsage(tx, usageRow(call, offering, usage, cost, status, null));
+        await settleDailyQuota(tx, call.key, call.day, call.hold.amount, cost);
+      },
+    );
   } catch (error) {
     // The response is already owed to the client; the sweeper will release the hold. Loud log.
     logSettleFailure(call)(error);
@@ -309,7 +312,7 @@ async function settleCall(ctx: GatewayContext, call: Call, offering: CatalogOffe
   return { cost, balance: resolution.debitAccount?.balance ?? null };
 }
 
-function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamUsage | null, cost: Micros, status: 'SUCCESS' | 'CLIENT_ABORTED' | 'UPSTREAM_ERROR', errorCode: string | null) {
+function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamUsage | null, cost: Micros, status: 'SUCCESS' | 'CLIENT_ABORTED' | 'UPSTREAM_ERROR', errorCode: string | null): UsageRow {
   return {
     id: newId('usg'),
     requestId: call.requestId,
@@ -325,6 +328,7 @@ function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamU
     latencyMs: Math.round(performance.now() - call.startedAt),
     status,
     errorCode,
+    createdAt: new Date(),
   };
 }
 
@@ -332,10 +336,10 @@ function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamU
 async function failCallQuietly(ctx: GatewayContext, call: Call, error: unknown): Promise<GatewayError> {
   const gatewayError = toGatewayError(error);
   try {
-    await ctx.ledger.release({ hold: call.hold, idempotencyKey: `release:${call.requestId}` }, [
-      ctx.db.usageRecord.create({ data: usageRow(call, null, null, 0n, 'UPSTREAM_ERROR', gatewayError.code), select: { id: true } }),
-      releaseDailyQuota(ctx.db, call.key, call.day, call.hold.amount),
-    ]);
+    await ctx.ledger.release({ hold: call.hold, idempotencyKey: `release:${call.requestId}` }, async (tx) => {
+      await insertUsage(tx, usageRow(call, null, null, 0n, 'UPSTREAM_ERROR', gatewayError.code));
+      await releaseDailyQuota(tx, call.key, call.day, call.hold.amount);
+    });
   } catch (releaseError) {
     logger.error('could not release a hold after an upstream failure; the sweeper will', { requestId: call.requestId, error: releaseError });
   }

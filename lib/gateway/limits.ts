@@ -1,4 +1,5 @@
 import type { Db } from '../db/client';
+import { read, sql, statement, type SqlExecutor, type SqlValue } from '../db/sql';
 import { formatUsd, microsToUsdNumber, type Micros } from '../money';
 import type { KeyContext } from './auth';
 import { nextUtcMidnight, utcDay } from './day';
@@ -10,6 +11,11 @@ import { paymentRequired, tooManyRequests } from './errors';
  * hold by one conditional UPDATE, so concurrent requests can never overshoot either.
  */
 
+export type DailyCounters = { requestsToday: number; committedToday: Micros; spentToday: Micros };
+
+/** Thrown inside the reservation's transaction when a daily limit refuses it (rolls it back). */
+export class DailyQuotaRefused extends Error {}
+
 /** Starts the key's counters afresh when the UTC day has changed since its last request. */
 export async function rollDailyCounters(db: Db, key: KeyContext, today: string): Promise<void> {
   if (key.usageDay === today) return;
@@ -19,45 +25,46 @@ export async function rollDailyCounters(db: Db, key: KeyContext, today: string):
   });
 }
 
-/** The reservation of one request and `hold` of budget; matches no row (P2025) when a limit is reached. */
-export function reserveDailyQuota(db: Db, key: KeyContext, today: string, hold: Micros) {
-  return db.apiKey.update({
-    where: {
-      id: key.keyId,
-      usageDay: today,
-      ...(key.dailyRequestLimit !== null ? { requestsToday: { lt: key.dailyRequestLimit } } : {}),
-      ...(key.dailyBudget !== null ? { committedToday: { lte: key.dailyBudget - hold } } : {}),
-    },
-    data: { requestsToday: { increment: 1 }, committedToday: { increment: hold } },
-    select: { id: true, requestsToday: true, committedToday: true, spentToday: true },
-  });
+/** Takes one request and `hold` of today's budget, or throws DailyQuotaRefused. */
+export async function reserveDailyQuota(tx: SqlExecutor, key: KeyContext, today: string, hold: Micros): Promise<DailyCounters> {
+  let text = 'UPDATE "ApiKey" SET "requestsToday" = "requestsToday" + 1, "committedToday" = "committedToday" + ?, "updatedAt" = ? WHERE "id" = ? AND "usageDay" = ?';
+  const args: SqlValue[] = [hold, new Date(), key.keyId, today];
+  if (key.dailyRequestLimit !== null) {
+    text += ' AND "requestsToday" < ?';
+    args.push(key.dailyRequestLimit);
+  }
+  if (key.dailyBudget !== null) {
+    text += ' AND "committedToday" <= ?';
+    args.push(key.dailyBudget - hold);
+  }
+  const [row] = await tx.query(statement(`${text} RETURNING "requestsToday", "committedToday", "spentToday"`, args));
+  if (!row) throw new DailyQuotaRefused();
+  return { requestsToday: read.int(row.requestsToday), committedToday: read.bigint(row.committedToday), spentToday: read.bigint(row.spentToday) };
 }
 
 /** At settlement: the unspent part of the hold returns to today's budget (if it is still that day). */
-export function settleDailyQuota(db: Db, key: KeyContext, day: string, hold: Micros, cost: Micros) {
-  return db.apiKey.updateMany({
-    where: { id: key.keyId, usageDay: day },
-    data: { committedToday: { decrement: hold - cost }, spentToday: { increment: cost }, lastUsedAt: new Date() },
-  });
+export async function settleDailyQuota(tx: SqlExecutor, key: KeyContext, day: string, hold: Micros, cost: Micros): Promise<void> {
+  const now = new Date();
+  await tx.execute(
+    sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${hold - cost}, "spentToday" = "spentToday" + ${cost}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${key.keyId} AND "usageDay" = ${day}`,
+  );
 }
 
 /** A failed call gives back both its request and its budget: failures never count. */
-export function releaseDailyQuota(db: Db, key: KeyContext, day: string, hold: Micros) {
-  return db.apiKey.updateMany({
-    where: { id: key.keyId, usageDay: day },
-    data: { committedToday: { decrement: hold }, requestsToday: { decrement: 1 } },
-  });
+export async function releaseDailyQuota(tx: SqlExecutor, key: KeyContext, day: string, hold: Micros): Promise<void> {
+  await tx.execute(
+    sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${hold}, "requestsToday" = "requestsToday" - 1, "updatedAt" = ${new Date()} WHERE "id" = ${key.keyId} AND "usageDay" = ${day}`,
+  );
 }
 
-/** After a refused reservation: which daily limit refused it, if any (null: it was the wallet). */
-export async function dailyLimitError(db: Db, key: KeyContext, today: string, hold: Micros) {
-  if (key.dailyRequestLimit === null && key.dailyBudget === null) return null;
-  const counters = await db.apiKey.findUnique({ where: { id: key.keyId }, select: { usageDay: true, requestsToday: true, committedToday: true, spentToday: true } });
-  if (!counters || counters.usageDay !== today) return null;
+/** After a refused reservation: which daily limit refused it. */
+export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros) {
+  const counters = await db.apiKey.findUnique({ where: { id: key.keyId }, select: { requestsToday: true, committedToday: true, spentToday: true } });
+  const current = counters ?? { requestsToday: 0, committedToday: 0n, spentToday: 0n };
   const reset = nextUtcMidnight(new Date());
-  const headers = quotaHeaders(key, counters);
+  const headers = quotaHeaders(key, current);
   const retryAfter = (reset.getTime() - Date.now()) / 1000;
-  if (key.dailyRequestLimit !== null && counters.requestsToday >= key.dailyRequestLimit) {
+  if (key.dailyRequestLimit !== null && current.requestsToday >= key.dailyRequestLimit) {
     return tooManyRequests(
       'daily_request_limit_reached',
       `This key has used all ${key.dailyRequestLimit} of its requests for today. The limit resets at ${reset.toISOString()}.`,
@@ -65,18 +72,14 @@ export async function dailyLimitError(db: Db, key: KeyContext, today: string, ho
       headers,
     );
   }
-  if (key.dailyBudget !== null && counters.committedToday + hold > key.dailyBudget) {
-    const left = key.dailyBudget > counters.committedToday ? key.dailyBudget - counters.committedToday : 0n;
-    return paymentRequired(
-      'daily_budget_exhausted',
-      `This request may cost up to ${formatUsd(hold)}, but only ${formatUsd(left)} of this key's ${formatUsd(key.dailyBudget)} daily budget is left. The budget resets at ${reset.toISOString()}.`,
-      { ...headers, 'retry-after': String(Math.ceil(retryAfter)) },
-    );
-  }
-  return null;
+  const budget = key.dailyBudget ?? 0n;
+  const left = budget > current.committedToday ? budget - current.committedToday : 0n;
+  return paymentRequired(
+    'daily_budget_exhausted',
+    `This request may cost up to ${formatUsd(hold)}, but only ${formatUsd(left)} of this key's ${formatUsd(budget)} daily budget is left. The budget resets at ${reset.toISOString()}.`,
+    { ...headers, 'retry-after': String(Math.ceil(retryAfter)) },
+  );
 }
-
-export type DailyCounters = { requestsToday: number; committedToday: Micros; spentToday: Micros };
 
 /** Both counters on every /v1 response, in the x-ratelimit-* style clients already read. */
 export function quotaHeaders(key: Pick<KeyContext, 'dailyRequestLimit' | 'dailyBudget'>, counters: DailyCounters): Record<string, string> {

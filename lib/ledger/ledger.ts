@@ -1,10 +1,11 @@
 import type { Db } from '../db/client';
+import { sqlFor } from '../db/client';
 import type { HoldStatus } from '../db/generated/sqlite/enums';
-import type { Prisma } from '../db/generated/sqlite/client';
+import { driverErrorKind, read, sql, statement, type Row, type SqlExecutor, type SqlRunner } from '../db/sql';
 import { newId } from '../ids';
 import type { Micros } from '../money';
 import { isSystemAccount, mayGoNegative } from './accounts';
-import { LedgerError, prismaErrorCode } from './errors';
+import { LedgerError } from './errors';
 
 export type LedgerEntryInput = { accountId: string; amount: Micros };
 
@@ -33,9 +34,17 @@ export type Hold = HoldRef & {
   transactionId: string | null;
 };
 
+export type AccountState = { id: string; balance: Micros; available: Micros };
+
 export type ResolvedHold = HoldRef & { status: HoldStatus; settledAmount: Micros | null; transactionId: string | null };
 
-export type Resolution = { hold: ResolvedHold; replayed: boolean; debitAccount: AccountState | null };
+/**
+ * More work for the same database transaction as a ledger operation (a usage row, a key's daily
+ * counters). Throwing from it rolls the whole operation back.
+ */
+export type AlsoInTransaction<T> = (tx: SqlExecutor) => Promise<T>;
+
+export type Resolution<T = undefined> = { hold: ResolvedHold; replayed: boolean; debitAccount: AccountState | null; also: T | undefined };
 
 export type ReserveInput = {
   idempotencyKey: string;
@@ -60,101 +69,91 @@ export type ReleaseInput = {
   as?: 'RELEASED' | 'EXPIRED';
 };
 
-/** Extra writes committed in the same database transaction as a ledger operation (e.g. a usage row). */
-export type BatchOp = Prisma.PrismaPromise<unknown>;
-
-const ACCOUNT_STATE = { id: true, balance: true, available: true } as const;
-
-export type AccountState = { id: string; balance: Micros; available: Micros };
-
-const HOLD_SELECT = {
-  id: true,
-  debitAccountId: true,
-  creditAccountId: true,
-  amount: true,
-  status: true,
-  settledAmount: true,
-  expiresAt: true,
-  transactionId: true,
-  resolveIdempotencyKey: true,
-  idempotencyKey: true,
-} as const;
+/** Thrown inside a resolution's transaction when the hold is no longer pending, to roll it back. */
+class HoldNotPending extends Error {}
 
 /**
  * The double-entry ledger. Balances live on the account rows and change only in the same database
- * transaction that appends the entries explaining them. Every operation is one batched
- * transaction (no interactive transaction, no read-modify-write), and overdraft protection is a
- * conditional UPDATE (`available >= amount`) that both SQLite and PostgreSQL apply atomically.
+ * transaction that appends the entries explaining them. Overdraft protection is a conditional
+ * UPDATE (`available >= amount`) that both SQLite and PostgreSQL apply atomically; a hold resolves
+ * exactly once because its resolution is a conditional UPDATE on `status = 'PENDING'`. Each
+ * operation is one short transaction of plain statements (lib/db/sql.ts says why not Prisma's).
  */
 export class Ledger {
-  constructor(private readonly db: Db) {}
+  readonly #db: Db;
+  readonly #sql: SqlRunner;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#sql = sqlFor(db);
+  }
 
   /** Moves money between accounts; entries must sum to zero. */
-  async transfer(input: TransferInput, alsoWrite: BatchOp[] = []): Promise<TransferResult> {
+  async transfer<T = undefined>(input: TransferInput, also?: AlsoInTransaction<T>): Promise<TransferResult & { also: T | undefined }> {
     validateEntries(input.entries);
     const transactionId = newId('txn');
-    const create = this.db.ledgerTransaction.create({
-      data: {
-        id: transactionId,
-        idempotencyKey: input.idempotencyKey,
-        kind: input.kind,
-        memo: input.memo,
-        actor: input.actor,
-        entries: { create: input.entries.map((entry) => ({ id: newId('ent'), accountId: entry.accountId, amount: entry.amount })) },
-      },
-      select: { id: true },
-    });
+    const now = new Date();
     try {
-      await this.db.$transaction([create, ...this.postEntries(input.entries.map((e) => ({ ...e, releaseHeld: 0n }))), ...alsoWrite]);
-      return { transactionId, replayed: false };
+      const result = await this.#sql.transaction(async (tx) => {
+        await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: input.idempotencyKey, kind: input.kind, memo: input.memo ?? null, actor: input.actor ?? null, now }));
+        await tx.execute(insertEntries(transactionId, input.entries, now));
+        for (const entry of lockOrder(input.entries)) {
+          const guarded = entry.amount < 0n && !mayGoNegative(entry.accountId);
+          const updated = await tx.execute(
+            guarded
+              ? sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${entry.amount}, "available" = "available" + ${entry.amount}, "updatedAt" = ${now} WHERE "id" = ${entry.accountId} AND "available" >= ${-entry.amount}`
+              : sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${entry.amount}, "available" = "available" + ${entry.amount}, "updatedAt" = ${now} WHERE "id" = ${entry.accountId}`,
+          );
+          if (updated !== 1) throw await explainFailedDebit(tx, entry.accountId);
+        }
+        return also ? await also(tx) : undefined;
+      });
+      return { transactionId, replayed: false, also: result };
     } catch (error) {
-      const code = prismaErrorCode(error);
-      if (code === 'P2002') return this.replayTransfer(input);
-      if (code === 'P2025' || code === 'P2003') throw await this.explainFailedDebit(input.entries.map((e) => e.accountId));
+      if (driverErrorKind(error) === 'UniqueConstraintViolation') return { ...(await this.#replayTransfer(input)), also: undefined };
+      if (driverErrorKind(error) === 'ForeignKeyConstraintViolation') throw new LedgerError('account_not_found', 'an account in this operation does not exist');
       throw error;
     }
   }
 
   /** Phase one: holds `amount` on the debit account if its available balance covers it. */
-  async reserve(input: ReserveInput, alsoWrite: BatchOp[] = []): Promise<Hold & { replayed: boolean; alsoWritten: unknown[] }> {
+  async reserve<T = undefined>(input: ReserveInput, also?: AlsoInTransaction<T>): Promise<Hold & { replayed: boolean; also: T | undefined }> {
     if (input.amount <= 0n) throw new LedgerError('invalid_transaction', 'a hold must be for a positive amount');
-    const hold = {
+    const now = new Date();
+    const hold: Hold = {
       id: newId('hold'),
-      idempotencyKey: input.idempotencyKey,
       debitAccountId: input.debitAccountId,
       creditAccountId: input.creditAccountId,
       amount: input.amount,
-      memo: input.memo,
-      expiresAt: new Date(Date.now() + input.ttlMs),
+      status: 'PENDING',
+      settledAmount: null,
+      expiresAt: new Date(now.getTime() + input.ttlMs),
+      transactionId: null,
     };
     try {
-      // The hold row goes first so that a replayed key fails on its unique index before the
-      // balance check, and a replay is recognised even once the money is spent.
-      const results = await this.db.$transaction([
-        this.db.hold.create({ data: hold, select: { id: true } }),
-        this.db.ledgerAccount.update({
-          where: { id: input.debitAccountId, available: { gte: input.amount } },
-          data: { available: { decrement: input.amount } },
-          select: { id: true },
-        }),
-        ...alsoWrite,
-      ]);
-      return { ...hold, status: 'PENDING', settledAmount: null, transactionId: null, replayed: false, alsoWritten: results.slice(2) };
+      const result = await this.#sql.transaction(async (tx) => {
+        // The hold row goes first so that a replayed key fails on its unique index before the
+        // balance check, and a replay is recognised even once the money is spent.
+        await tx.execute(
+          sql`INSERT INTO "Hold" ("id", "idempotencyKey", "debitAccountId", "creditAccountId", "amount", "status", "memo", "expiresAt", "createdAt") VALUES (${hold.id}, ${input.idempotencyKey}, ${hold.debitAccountId}, ${hold.creditAccountId}, ${hold.amount}, 'PENDING', ${input.memo ?? null}, ${hold.expiresAt}, ${now})`,
+        );
+        const updated = await tx.execute(
+          sql`UPDATE "LedgerAccount" SET "available" = "available" - ${input.amount}, "updatedAt" = ${now} WHERE "id" = ${input.debitAccountId} AND "available" >= ${input.amount}`,
+        );
+        if (updated !== 1) throw await explainFailedDebit(tx, input.debitAccountId);
+        return also ? await also(tx) : undefined;
+      });
+      return { ...hold, replayed: false, also: result };
     } catch (error) {
-      const code = prismaErrorCode(error);
-      if (code === 'P2002') {
-        const existing = await this.db.hold.findUnique({ where: { idempotencyKey: input.idempotencyKey }, select: HOLD_SELECT });
-        if (
-          existing &&
-          existing.debitAccountId === input.debitAccountId &&
-          existing.creditAccountId === input.creditAccountId &&
-          existing.amount === input.amount
-        ) {
-          return { ...toHold(existing), replayed: true, alsoWritten: [] };
+      const kind = driverErrorKind(error);
+      if (kind === 'UniqueConstraintViolation') {
+        const existing = await this.getHoldByKey(input.idempotencyKey);
+        if (existing && existing.debitAccountId === input.debitAccountId && existing.creditAccountId === input.creditAccountId && existing.amount === input.amount) {
+          return { ...existing, replayed: true, also: undefined };
         }
         throw new LedgerError('idempotency_conflict', 'this idempotency key was used for a different hold');
       }
-      if (code === 'P2025' || code === 'P2003') throw await this.explainFailedDebit([input.debitAccountId, input.creditAccountId]);
+      if (kind === 'ForeignKeyConstraintViolation') throw new LedgerError('account_not_found', 'an account in this operation does not exist');
       throw error;
     }
   }
@@ -164,78 +163,62 @@ export class Ledger {
    * rest to the debit account's available balance. A hold past its expiry that the sweeper has not
    * yet released can still be settled: its money is still reserved.
    */
-  async settle(input: SettleInput, alsoWrite: BatchOp[] = []): Promise<Resolution> {
-    const hold = await this.holdRef(input.hold);
+  async settle<T = undefined>(input: SettleInput, also?: AlsoInTransaction<T>): Promise<Resolution<T>> {
+    const hold = await this.#holdRef(input.hold);
     if (input.amount < 0n) throw new LedgerError('invalid_transaction', 'cannot settle a negative amount');
     if (input.amount > hold.amount) throw new LedgerError('settle_exceeds_hold', `settle amount ${input.amount} exceeds hold ${hold.amount}`);
     const transactionId = input.amount > 0n ? newId('txn') : null;
-    const resolvedAt = new Date();
-    const ops = [];
-    if (transactionId) {
-      ops.push(
-        this.db.ledgerTransaction.create({
-          data: {
-            id: transactionId,
-            idempotencyKey: `settle:${input.idempotencyKey}`,
-            kind: 'settle',
-            memo: input.memo,
-            entries: {
-              create: [
-                { id: newId('ent'), accountId: hold.debitAccountId, amount: -input.amount },
-                { id: newId('ent'), accountId: hold.creditAccountId, amount: input.amount },
-              ],
-            },
-          },
-          select: { id: true },
-        }),
-      );
-    }
-    ops.push(this.resolveHoldOp(hold, { status: 'SETTLED', settledAmount: input.amount, resolveIdempotencyKey: input.idempotencyKey, resolvedAt, transactionId }));
-    ops.push(
-      ...this.postEntries([
-        { accountId: hold.debitAccountId, amount: -input.amount, releaseHeld: hold.amount },
-        ...(input.amount > 0n ? [{ accountId: hold.creditAccountId, amount: input.amount, releaseHeld: 0n }] : []),
-      ]),
-    );
-    let results: unknown[];
+    const now = new Date();
     try {
-      results = await this.db.$transaction([...ops, ...alsoWrite]);
+      const { debitAccount, result } = await this.#sql.transaction(async (tx) => {
+        if (transactionId) {
+          await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: `settle:${input.idempotencyKey}`, kind: 'settle', memo: input.memo ?? null, actor: null, now }));
+          await tx.execute(
+            insertEntries(
+              transactionId,
+              [
+                { accountId: hold.debitAccountId, amount: -input.amount },
+                { accountId: hold.creditAccountId, amount: input.amount },
+              ],
+              now,
+            ),
+          );
+        }
+        await resolveHold(tx, hold, { status: 'SETTLED', settledAmount: input.amount, resolveIdempotencyKey: input.idempotencyKey, transactionId, now });
+        // The debit account gives up `amount` and gets the rest of the hold back; neither can make it
+        // negative (it held the whole hold), so no guard is needed.
+        const debitAccount = await updateAccountReturning(tx, hold.debitAccountId, -input.amount, hold.amount - input.amount, now);
+        if (input.amount > 0n) await updateAccountReturning(tx, hold.creditAccountId, input.amount, input.amount, now);
+        return { debitAccount, result: also ? await also(tx) : undefined };
+      });
+      return { hold: resolved(hold, 'SETTLED', input.amount, transactionId), replayed: false, debitAccount, also: result };
     } catch (error) {
-      return { hold: await this.resolutionReplay(hold.id, input.idempotencyKey, error), replayed: true, debitAccount: null };
+      return { hold: await this.#resolutionReplay(hold.id, input.idempotencyKey, error), replayed: true, debitAccount: null, also: undefined };
     }
-    return {
-      hold: { ...hold, status: 'SETTLED', settledAmount: input.amount, transactionId },
-      replayed: false,
-      debitAccount: findAccountState(results, hold.debitAccountId),
-    };
   }
 
   /** Voids a hold: nothing is posted, the whole amount becomes available again. */
-  async release(input: ReleaseInput, alsoWrite: BatchOp[] = []): Promise<Resolution> {
-    const hold = await this.holdRef(input.hold);
+  async release<T = undefined>(input: ReleaseInput, also?: AlsoInTransaction<T>): Promise<Resolution<T>> {
+    const hold = await this.#holdRef(input.hold);
     const status = input.as ?? 'RELEASED';
-    let results: unknown[];
+    const now = new Date();
     try {
-      results = await this.db.$transaction([
-        this.resolveHoldOp(hold, { status, settledAmount: null, resolveIdempotencyKey: input.idempotencyKey, resolvedAt: new Date(), transactionId: null }),
-        this.db.ledgerAccount.update({ where: { id: hold.debitAccountId }, data: { available: { increment: hold.amount } }, select: ACCOUNT_STATE }),
-        ...alsoWrite,
-      ]);
+      const { debitAccount, result } = await this.#sql.transaction(async (tx) => {
+        await resolveHold(tx, hold, { status, settledAmount: null, resolveIdempotencyKey: input.idempotencyKey, transactionId: null, now });
+        const debitAccount = await updateAccountReturning(tx, hold.debitAccountId, 0n, hold.amount, now);
+        return { debitAccount, result: also ? await also(tx) : undefined };
+      });
+      return { hold: resolved(hold, status, null, null), replayed: false, debitAccount, also: result };
     } catch (error) {
-      return { hold: await this.resolutionReplay(hold.id, input.idempotencyKey, error), replayed: true, debitAccount: null };
+      return { hold: await this.#resolutionReplay(hold.id, input.idempotencyKey, error), replayed: true, debitAccount: null, also: undefined };
     }
-    return {
-      hold: { ...hold, status, settledAmount: null, transactionId: null },
-      replayed: false,
-      debitAccount: findAccountState(results, hold.debitAccountId),
-    };
   }
 
   /** The sweeper: releases every pending hold whose expiry has passed. Returns how many it released. */
   async releaseExpiredHolds({ now = new Date(), limit = 500 }: { now?: Date; limit?: number } = {}): Promise<number> {
-    const expired = await this.db.hold.findMany({
+    const expired = await this.#db.hold.findMany({
       where: { status: 'PENDING', expiresAt: { lte: now } },
-      select: HOLD_SELECT,
+      select: { id: true, debitAccountId: true, creditAccountId: true, amount: true },
       orderBy: { expiresAt: 'asc' },
       take: limit,
     });
@@ -252,108 +235,130 @@ export class Ledger {
     return released;
   }
 
-  async getHold({ holdId }: { holdId: string }): Promise<Hold | null> {
-    const hold = await this.db.hold.findUnique({ where: { id: holdId }, select: HOLD_SELECT });
-    return hold ? toHold(hold) : null;
+  async getHold({ holdId }: { holdId: string }): Promise<(Hold & { resolveIdempotencyKey: string | null }) | null> {
+    return this.#db.hold.findUnique({ where: { id: holdId }, select: HOLD_SELECT });
+  }
+
+  async getHoldByKey(idempotencyKey: string) {
+    return this.#db.hold.findUnique({ where: { idempotencyKey }, select: HOLD_SELECT });
   }
 
   async getAccountBalance({ accountId }: { accountId: string }) {
-    const account = await this.db.ledgerAccount.findUnique({ where: { id: accountId }, select: { balance: true, available: true } });
+    const account = await this.#db.ledgerAccount.findUnique({ where: { id: accountId }, select: { balance: true, available: true } });
     if (!account) throw new LedgerError('account_not_found', `account ${accountId} does not exist`);
     return { balance: account.balance, available: account.available, held: account.balance - account.available };
   }
 
   // ------------------------------------------------------------------------------------------
 
-  /**
-   * One UPDATE per account. Debits of accounts that must stay non-negative carry the condition
-   * `available >= debit`, so an overdraft matches no row, fails the batch (P2025) and rolls it
-   * back. Updates run in one global order (user accounts by id, then system accounts by id) so
-   * that two transactions never wait on each other's rows in opposite orders on PostgreSQL; the
-   * busiest rows (system accounts) come last and stay locked for the shortest time.
-   */
-  private postEntries(entries: Array<LedgerEntryInput & { releaseHeld: Micros }>) {
-    const ordered = [...entries].sort((a, b) => {
-      const systemFirst = Number(isSystemAccount(a.accountId)) - Number(isSystemAccount(b.accountId));
-      return systemFirst || (a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0);
-    });
-    return ordered.map(({ accountId, amount, releaseHeld }) => {
-      // available changes by the posted amount plus whatever a resolved hold gives back.
-      const availableDelta = amount + releaseHeld;
-      const guarded = availableDelta < 0n && !mayGoNegative(accountId);
-      return this.db.ledgerAccount.update({
-        where: guarded ? { id: accountId, available: { gte: -availableDelta } } : { id: accountId },
-        data: { balance: { increment: amount }, available: { increment: availableDelta } },
-        select: ACCOUNT_STATE,
-      });
-    });
-  }
-
-  private resolveHoldOp(
-    hold: HoldRef,
-    data: { status: HoldStatus; settledAmount: Micros | null; resolveIdempotencyKey: string; resolvedAt: Date; transactionId: string | null },
-  ) {
-    // Matching on status = PENDING makes resolution exactly-once; matching the amount and
-    // accounts means a caller's stale or forged HoldRef cannot move the wrong money.
-    return this.db.hold.update({
-      where: { id: hold.id, status: 'PENDING', amount: hold.amount, debitAccountId: hold.debitAccountId, creditAccountId: hold.creditAccountId },
-      data,
-      select: { id: true },
-    });
-  }
-
-  private async holdRef(hold: HoldRef | string): Promise<HoldRef> {
+  async #holdRef(hold: HoldRef | string): Promise<HoldRef> {
     if (typeof hold !== 'string') return hold;
-    const found = await this.db.hold.findUnique({ where: { id: hold }, select: HOLD_SELECT });
+    const found = await this.getHold({ holdId: hold });
     if (!found) throw new LedgerError('hold_not_found', `hold ${hold} does not exist`);
     return found;
   }
 
-  /** After a failed resolution: the same idempotency key already resolved it (replay), or not. */
-  private async resolutionReplay(holdId: string, idempotencyKey: string, error: unknown): Promise<ResolvedHold> {
-    const code = prismaErrorCode(error);
-    if (code !== 'P2025' && code !== 'P2002') throw error;
-    const current = await this.db.hold.findUnique({ where: { id: holdId }, select: HOLD_SELECT });
+  /** After a failed resolution: the same idempotency key already resolved it (a replay), or not. */
+  async #resolutionReplay(holdId: string, idempotencyKey: string, error: unknown): Promise<ResolvedHold> {
+    const kind = driverErrorKind(error);
+    if (!(error instanceof HoldNotPending) && kind !== 'UniqueConstraintViolation') throw error;
+    const current = await this.getHold({ holdId });
     if (!current) throw new LedgerError('hold_not_found', `hold ${holdId} does not exist`);
     if (current.status === 'PENDING') {
-      if (code === 'P2002') throw new LedgerError('idempotency_conflict', 'this idempotency key already resolved another hold');
+      if (kind === 'UniqueConstraintViolation') throw new LedgerError('idempotency_conflict', 'this idempotency key already resolved another hold');
       throw new LedgerError('hold_already_resolved', `hold ${holdId} does not match the reference given`);
     }
-    if (current.resolveIdempotencyKey === idempotencyKey) return toHold(current);
+    if (current.resolveIdempotencyKey === idempotencyKey) return current;
     throw new LedgerError('hold_already_resolved', `hold ${holdId} is already ${current.status.toLowerCase()}`);
   }
 
-  private async replayTransfer(input: TransferInput): Promise<TransferResult> {
-    const existing = await this.db.ledgerTransaction.findUnique({
+  async #replayTransfer(input: TransferInput): Promise<TransferResult> {
+    const existing = await this.#db.ledgerTransaction.findUnique({
       where: { idempotencyKey: input.idempotencyKey },
       select: { id: true, entries: { select: { accountId: true, amount: true } } },
     });
     if (!existing) throw new LedgerError('invalid_transaction', 'duplicate entry in transfer');
-    const key = (entries: LedgerEntryInput[]) =>
+    const fingerprint = (entries: LedgerEntryInput[]) =>
       entries
         .map((e) => `${e.accountId}:${e.amount}`)
         .sort()
         .join(',');
-    if (key(existing.entries) !== key(input.entries)) {
+    if (fingerprint(existing.entries) !== fingerprint(input.entries)) {
       throw new LedgerError('idempotency_conflict', 'this idempotency key was used for a different transfer');
     }
     return { transactionId: existing.id, replayed: true };
   }
-
-  private async explainFailedDebit(accountIds: string[]): Promise<LedgerError> {
-    const found = await this.db.ledgerAccount.count({ where: { id: { in: accountIds } } });
-    if (found < new Set(accountIds).size) return new LedgerError('account_not_found', 'an account in this operation does not exist');
-    return new LedgerError('insufficient_funds', 'the available balance does not cover this amount');
-  }
 }
 
-function findAccountState(results: unknown[], accountId: string): AccountState | null {
-  for (const result of results) {
-    if (result && typeof result === 'object' && 'id' in result && result.id === accountId && 'balance' in result && 'available' in result) {
-      return result as AccountState;
-    }
-  }
-  return null;
+function resolved(hold: HoldRef, status: HoldStatus, settledAmount: Micros | null, transactionId: string | null): ResolvedHold {
+  const { id, debitAccountId, creditAccountId, amount } = hold;
+  return { id, debitAccountId, creditAccountId, amount, status, settledAmount, transactionId };
+}
+
+const HOLD_SELECT = {
+  id: true,
+  debitAccountId: true,
+  creditAccountId: true,
+  amount: true,
+  status: true,
+  settledAmount: true,
+  expiresAt: true,
+  transactionId: true,
+  resolveIdempotencyKey: true,
+} as const;
+
+function insertTransaction(t: { id: string; idempotencyKey: string; kind: string; memo: string | null; actor: string | null; now: Date }) {
+  return sql`INSERT INTO "LedgerTransaction" ("id", "idempotencyKey", "kind", "memo", "actor", "createdAt") VALUES (${t.id}, ${t.idempotencyKey}, ${t.kind}, ${t.memo}, ${t.actor}, ${t.now})`;
+}
+
+/** All of a transaction's entries in one multi-row INSERT. */
+function insertEntries(transactionId: string, entries: LedgerEntryInput[], now: Date) {
+  const values = entries.flatMap((entry) => [newId('ent'), transactionId, entry.accountId, entry.amount, now]);
+  const rows = entries.map(() => '(?, ?, ?, ?, ?)').join(', ');
+  return statement(`INSERT INTO "LedgerEntry" ("id", "transactionId", "accountId", "amount", "createdAt") VALUES ${rows}`, values);
+}
+
+/**
+ * Accounts are locked in one global order (user accounts by id, then system accounts by id) so
+ * two transactions never wait on each other's rows in opposite orders on PostgreSQL; the busiest
+ * rows (system accounts) come last and stay locked for the shortest time.
+ */
+function lockOrder(entries: LedgerEntryInput[]): LedgerEntryInput[] {
+  return [...entries].sort((a, b) => {
+    const systemLast = Number(isSystemAccount(a.accountId)) - Number(isSystemAccount(b.accountId));
+    return systemLast || (a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0);
+  });
+}
+
+async function resolveHold(
+  tx: SqlExecutor,
+  hold: HoldRef,
+  r: { status: HoldStatus; settledAmount: Micros | null; resolveIdempotencyKey: string; transactionId: string | null; now: Date },
+) {
+  // Matching on status = PENDING makes resolution exactly-once; matching the amount and accounts
+  // means a stale or forged HoldRef cannot move the wrong money.
+  const updated = await tx.execute(
+    sql`UPDATE "Hold" SET "status" = ${r.status}, "settledAmount" = ${r.settledAmount}, "resolveIdempotencyKey" = ${r.resolveIdempotencyKey}, "transactionId" = ${r.transactionId}, "resolvedAt" = ${r.now} WHERE "id" = ${hold.id} AND "status" = 'PENDING' AND "amount" = ${hold.amount} AND "debitAccountId" = ${hold.debitAccountId} AND "creditAccountId" = ${hold.creditAccountId}`,
+  );
+  if (updated !== 1) throw new HoldNotPending();
+}
+
+async function updateAccountReturning(tx: SqlExecutor, accountId: string, balanceDelta: Micros, availableDelta: Micros, now: Date): Promise<AccountState> {
+  const [row] = await tx.query(
+    sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${balanceDelta}, "available" = "available" + ${availableDelta}, "updatedAt" = ${now} WHERE "id" = ${accountId} RETURNING "id", "balance", "available"`,
+  );
+  if (!row) throw new LedgerError('account_not_found', `account ${accountId} does not exist`);
+  return toAccountState(row);
+}
+
+function toAccountState(row: Row): AccountState {
+  return { id: read.string(row.id), balance: read.bigint(row.balance), available: read.bigint(row.available) };
+}
+
+async function explainFailedDebit(tx: SqlExecutor, accountId: string): Promise<LedgerError> {
+  const [row] = await tx.query(sql`SELECT "id" FROM "LedgerAccount" WHERE "id" = ${accountId}`);
+  if (!row) return new LedgerError('account_not_found', `account ${accountId} does not exist`);
+  return new LedgerError('insufficient_funds', 'the available balance does not cover this amount');
 }
 
 function validateEntries(entries: LedgerEntryInput[]): void {
@@ -367,26 +372,4 @@ function validateEntries(entries: LedgerEntryInput[]): void {
     sum += entry.amount;
   }
   if (sum !== 0n) throw new LedgerError('invalid_transaction', `entries must sum to zero (sum is ${sum})`);
-}
-
-function toHold(row: {
-  id: string;
-  debitAccountId: string;
-  creditAccountId: string;
-  amount: bigint;
-  status: HoldStatus;
-  settledAmount: bigint | null;
-  expiresAt: Date;
-  transactionId: string | null;
-}): Hold {
-  return {
-    id: row.id,
-    debitAccountId: row.debitAccountId,
-    creditAccountId: row.creditAccountId,
-    amount: row.amount,
-    status: row.status,
-    settledAmount: row.settledAmount,
-    expiresAt: row.expiresAt,
-    transactionId: row.transactionId,
-  };
 }
