@@ -332,12 +332,14 @@ function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamU
   };
 }
 
-/** A failed call: release the hold and record the failure in one transaction; nothing is charged. */
+/** A failed or abandoned call: release the hold and record why, in one transaction; nothing is charged. */
 async function failCallQuietly(ctx: GatewayContext, call: Call, error: unknown): Promise<GatewayError> {
   const gatewayError = toGatewayError(error);
   try {
     await ctx.ledger.release({ hold: call.hold, idempotencyKey: `release:${call.requestId}` }, async (tx) => {
-      await insertUsage(tx, usageRow(call, null, null, 0n, 'UPSTREAM_ERROR', gatewayError.code));
+      // A client that hung up before anything was produced owes nothing either; say which it was.
+      const status = gatewayError.code === 'client_closed_request' ? 'CLIENT_ABORTED' : 'UPSTREAM_ERROR';
+      await insertUsage(tx, usageRow(call, null, null, 0n, status, gatewayError.code));
       await releaseDailyQuota(tx, call.key, call.day, call.hold.amount);
     });
   } catch (releaseError) {

@@ -22,7 +22,11 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch((error: unknown) => {
+      // The client hung up while sending: nothing to answer, nothing to log as ours.
+      if (request.signal.aborted) throw new GatewayError({ status: 499, type: 'api_error', code: 'client_closed_request', message: 'The client closed the request.' });
+      throw error;
+    });
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
