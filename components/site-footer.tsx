@@ -7,11 +7,11 @@ export function SiteFooter() {
         <p>Tollgate — one key, many models, prepaid credits. Self-hosted.</p>
         <nav aria-label="Footer" className="flex gap-4">
           <Link href="/pricing" className="hover:text-slate-800">
-            Pricing
+            Models & pricing
           </Link>
-          <Link href="/status" className="hover:text-slate-800">
-            Status
-          </Link>
+          <a href="/v1/models" className="hover:text-slate-800">
+            /v1/models
+          </a>
           <a href="/health" className="hover:text-slate-800">
             Health
           </a>

@@ -1,11 +1,9 @@
 import Link from 'next/link';
 
+// Only pages that exist are linked; the account pages arrive with sign-in.
 const NAV = [
-  { href: '/pricing', label: 'Pricing' },
-  { href: '/packs', label: 'Packs' },
-  { href: '/keys', label: 'Keys' },
-  { href: '/dashboard', label: 'Dashboard' },
-  { href: '/playground', label: 'Playground' },
+  { href: '/pricing', label: 'Models & pricing' },
+  { href: '/#quickstart', label: 'Quickstart' },
 ];
 
 export function SiteHeader() {
@@ -18,16 +16,17 @@ export function SiteHeader() {
           </span>
           Tollgate
         </Link>
-        <nav aria-label="Main" className="hidden gap-5 text-sm text-slate-600 sm:flex">
+        <nav aria-label="Main" className="flex gap-5 text-sm text-slate-600">
           {NAV.map((item) => (
             <Link key={item.href} href={item.href} className="hover:text-slate-900">
               {item.label}
             </Link>
           ))}
         </nav>
-        <div data-testid="sign-in-slot">
-          <Link href="/signin" className="rounded-md bg-slate-900 px-3 py-1.5 text-sm font-medium text-white hover:bg-slate-700">
-            Sign in
+        {/* Sign-in slot: the web sign-in (email link, wallet) plugs in here. */}
+        <div data-testid="sign-in-slot" className="text-sm text-slate-500">
+          <Link href="/#quickstart" className="rounded-md bg-slate-900 px-3 py-1.5 font-medium text-white hover:bg-slate-700">
+            Get a key
           </Link>
         </div>
       </div>

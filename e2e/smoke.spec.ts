@@ -11,7 +11,19 @@ test('home page shows the catalog with the built-in model live', async ({ page }
   const models = page.getByTestId('model-list');
   await expect(models).toContainText('tollgate-local');
   await expect(models.getByText('live').first()).toBeVisible();
+  await expect(page.getByTestId('quickstart-curl')).toContainText(`${new URL(page.url()).origin}/v1/chat/completions`);
   await page.screenshot({ path: 'e2e/.artifacts/home.png', fullPage: true });
+});
+
+test('pricing lists every model with its status and sell prices', async ({ page }) => {
+  await page.goto('/pricing');
+  const table = page.getByTestId('pricing-table');
+  await expect(table.getByRole('row')).toHaveCount(10);
+  const local = table.getByRole('row', { name: /tollgate-local/ });
+  await expect(local).toContainText('live');
+  await expect(local).toContainText('$0.11');
+  await expect(table.getByRole('row', { name: /gpt-4o-mini/ })).toContainText('OPENAI_API_KEY is not set');
+  await page.screenshot({ path: 'e2e/.artifacts/pricing.png', fullPage: true });
 });
 
 test('the gateway serves the official OpenAI client through Next, streaming and not', async ({ request, baseURL }) => {

@@ -1,4 +1,5 @@
 import { getDb } from '../db/client';
+import { microsToUsdNumber } from '../money';
 import { CatalogCache } from './catalog';
 
 const globalForCatalog = globalThis as unknown as { tollgateCatalog?: CatalogCache };
@@ -9,7 +10,20 @@ export function getCatalogCache(): CatalogCache {
   return globalForCatalog.tollgateCatalog;
 }
 
+/** What the public pages show of the catalog: ids, status with its reason, sell prices in USD per 1M tokens. */
 export async function listPublicModels() {
   const catalog = await getCatalogCache().get();
-  return catalog.models.map((m) => ({ id: m.id, name: m.name, status: m.status, reason: m.reason }));
+  return catalog.models.map((m) => {
+    const best = m.offerings[0];
+    return {
+      id: m.id,
+      name: m.name,
+      status: m.status,
+      reason: m.reason,
+      provider: best?.providerId ?? null,
+      contextLength: m.contextLength,
+      inputPer1M: best ? microsToUsdNumber(best.sellInputPer1M) : null,
+      outputPer1M: best ? microsToUsdNumber(best.sellOutputPer1M) : null,
+    };
+  });
 }

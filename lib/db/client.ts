@@ -14,7 +14,10 @@ export type Db = SqliteClient;
 // here while staying safe against application crashes (only an OS crash can lose the last commits).
 const SQLITE_PRAGMAS = 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;';
 
-const runners = new WeakMap<Db, SqlRunner>();
+// Kept on globalThis: Next bundles this module into several chunks (routes, instrumentation,
+// server components), and a client made by one chunk's createDb must be found by all of them.
+const globalForRunners = globalThis as unknown as { tollgateSqlRunners?: WeakMap<Db, SqlRunner> };
+const runners = (globalForRunners.tollgateSqlRunners ??= new WeakMap<Db, SqlRunner>());
 
 export function createDb(config: DatabaseConfig = resolveDatabaseConfig()): Db {
   if (config.provider === 'postgresql') {

@@ -15,7 +15,8 @@ export function resolveDatabaseConfig(url = process.env.DATABASE_URL?.trim() || 
   if (/^postgres(ql)?:\/\//i.test(url)) return { provider: 'postgresql', url };
   if (url.startsWith('file:')) {
     const path = url.slice('file:'.length);
-    const file = isAbsolute(path) ? path : resolve(process.cwd(), path);
+    // Resolved at run time against the working directory; not a path for the bundler to trace.
+    const file = isAbsolute(path) ? path : resolve(/*turbopackIgnore: true*/ process.cwd(), path);
     return { provider: 'sqlite', url, file };
   }
   throw new Error('DATABASE_URL must start with file:, postgres:// or postgresql://');
