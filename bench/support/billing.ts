@@ -8,7 +8,7 @@ import { auditLedger } from '../../lib/ledger/audit';
  * stream had started, or, before the upstream answered, a failed call (UPSTREAM_ERROR with code
  * client_closed_request, charged nothing). Any other non-success outcome is a real failure.
  */
-const CUT_OFF_OUTCOMES = new Set(['CLIENT_ABORTED', 'UPSTREAM_ERROR/client_closed_request']);
+const CUT_OFF_OUTCOMES = new Set(['CLIENT_ABORTED', 'CLIENT_ABORTED/client_closed_request', 'UPSTREAM_ERROR/client_closed_request']);
 
 export type TollgateTally = {
   /** 2xx responses the load generator received from Tollgate (smoke, warm-up and measured runs). */
