@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { countText } from '../lib/gateway/tokens';
 import { auditLedger, walletAccountId } from '../lib/ledger';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -153,6 +154,23 @@ describe('POST /v1/chat/completions', () => {
     expect(usageChunk).toMatchObject({ choices: [], usage: { prompt_tokens: 40, completion_tokens: 9, cost: Number(expected) / 1e6 }, billing: { charged_usd: Number(expected) / 1e6 } });
     expect((fake.requests.at(-1)!.body as { stream_options?: unknown }).stream_options).toEqual({ include_usage: true });
     expect((await walletBalance(customer.user.id)).balance).toBe(ONE_DOLLAR - expected);
+    await expectLedgerClean();
+  });
+
+  it('when the upstream reports no usage, bills the counted tokens of what it streamed', async () => {
+    const text = 'alpha beta gamma delta epsilon';
+    fake.setBehavior({ omitUsage: true, text });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const stream = await gw.client(customer.secret).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Five words.' }], stream: true, max_tokens: 50 });
+    let received = '';
+    for await (const chunk of stream) received += chunk.choices[0]?.delta.content ?? '';
+    expect(received).toBe(text);
+    const usage = await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } });
+    // The completion is counted with the gateway's tokenizer; the prompt is the gateway's own count.
+    expect(usage.completionTokens).toBe(countText(text));
+    expect(usage.promptTokens).toBeGreaterThan(0);
+    expect(usage.cost).toBe(gpt4oMiniCost(usage.promptTokens, usage.completionTokens));
+    expect((await walletBalance(customer.user.id)).balance).toBe(ONE_DOLLAR - usage.cost);
     await expectLedgerClean();
   });
 
