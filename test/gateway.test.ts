@@ -290,6 +290,25 @@ describe('POST /v1/chat/completions', () => {
     await expectLedgerClean();
   });
 
+  it('a stream that stalls past the idle timeout fails and is not charged', async () => {
+    const impatient = await startTestGateway({ db: t.db, env: upstreamEnv(fake.url, { UPSTREAM_IDLE_TIMEOUT_MS: '150' }) });
+    try {
+      fake.setBehavior({ chunkDelayMs: 600, text: 'slow words here' });
+      const customer = await createCustomer(t.db, ONE_DOLLAR);
+      const stream = await impatient.client(customer.secret).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      const error = await (async () => {
+        for await (const chunk of stream) void chunk;
+      })().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.APIError);
+      expect(String((error as Error).message)).toContain('sent nothing for 150 ms');
+      expect(await walletBalance(customer.user.id)).toEqual({ balance: ONE_DOLLAR, available: ONE_DOLLAR });
+      expect(await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } })).toMatchObject({ status: 'UPSTREAM_ERROR', cost: 0n });
+      await expectLedgerClean();
+    } finally {
+      await impatient.close();
+    }
+  });
+
   it('when the client hangs up mid-stream, aborts the upstream and bills only what was produced', async () => {
     fake.setBehavior({ chunkDelayMs: 40, text: Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ') });
     const customer = await createCustomer(t.db, ONE_DOLLAR);

@@ -214,15 +214,19 @@ async function streamCompletion(ctx: GatewayContext, call: Call): Promise<Respon
         send(sseData({ ...event.chunk, model: call.plan.model.id }));
       };
 
+      let stalled = false;
       try {
         if (!first.done) forward(first.value);
         for (;;) {
-          const next = await iterator.next();
+          const next = await withinIdleTimeout(iterator.next(), ctx.streamIdleTimeoutMs, offering, () => {
+            stalled = true;
+            call.upstreamAbort.abort();
+          });
           if (next.done) break;
           forward(next.value);
         }
       } catch (error) {
-        if (clientGone || call.upstreamAbort.signal.aborted) {
+        if (!stalled && (clientGone || call.upstreamAbort.signal.aborted)) {
           // The client left: bill what was produced up to now, never more than the hold.
           await settleCall(ctx, call, offering, estimatedUsage(call, produced), 'CLIENT_ABORTED').catch(logSettleFailure(call));
           if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
@@ -270,6 +274,24 @@ async function streamCompletion(ctx: GatewayContext, call: Call): Promise<Respon
     },
   });
   return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...callHeaders(call, null) } });
+}
+
+/**
+ * The SDKs stop timing a call once its headers arrive, so a stream that stalls would hang (and
+ * outlive its hold). Each event must come within the idle timeout; otherwise the upstream call
+ * is aborted and counted as the upstream's failure.
+ */
+function withinIdleTimeout<T>(next: Promise<T>, ms: number, offering: CatalogOffering, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new UpstreamError({ kind: 'timeout', providerId: offering.providerId, message: `${offering.providerId} sent nothing for ${ms} ms mid-stream` }));
+    }, ms);
+  });
+  // The abandoned next() rejects once the upstream is aborted; nobody awaits it any more.
+  next.catch(() => undefined);
+  return Promise.race([next, timeout]).finally(() => clearTimeout(timer));
 }
 
 function closeQuietly(controller: ReadableStreamDefaultController<Uint8Array>) {

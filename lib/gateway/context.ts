@@ -11,4 +11,6 @@ export type GatewayContext = {
   providers: ProviderFactory;
   /** How long a reservation lives if its request never settles (a crash): the sweeper releases it then. */
   holdTtlMs: number;
+  /** Longest wait for the next event of a stream that has started before it counts as failed. */
+  streamIdleTimeoutMs: number;
 };

@@ -33,6 +33,7 @@ export function createGateway(options: GatewayOptions) {
     catalog: options.catalog ?? new CatalogCache(options.db, Number(env.CATALOG_CACHE_MS ?? 5_000), env),
     providers: options.providers ?? createProviderFactory(env),
     holdTtlMs: options.holdTtlMs ?? Number(env.HOLD_TTL_MS ?? 10 * 60_000),
+    streamIdleTimeoutMs: Number(env.UPSTREAM_IDLE_TIMEOUT_MS ?? 60_000),
   };
 
   /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */
