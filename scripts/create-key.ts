@@ -1,6 +1,6 @@
 // Creates (or reuses) a user, grants it credit and prints a new API key — the quickstart's way to
 // a working key before the web app's sign-in exists, and an operator's tool afterwards.
-//   npm run key:create -- --email you@example.com --credit 10 [--name laptop] [--models tollgate-local,gpt-4o]
+//   npm run key:create -- --email you@example.com --credit 10 [--name laptop] [--models tollgate-local,gpt-4o] [--management]
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { getDb } from '../lib/db/client';
@@ -18,9 +18,11 @@ const args = z
       .string()
       .optional()
       .transform((v) => (v ? v.split(',').map((m) => m.trim()).filter(Boolean) : null)),
+    management: z.boolean().default(false),
   })
   .parse(
-    parseArgs({ options: { email: { type: 'string' }, credit: { type: 'string' }, name: { type: 'string' }, models: { type: 'string' } } }).values,
+    parseArgs({ options: { email: { type: 'string' }, credit: { type: 'string' }, name: { type: 'string' }, models: { type: 'string' }, management: { type: 'boolean' } } })
+      .values,
   );
 
 const db = getDb();
@@ -39,7 +41,7 @@ if (args.credit > 0n) {
     ],
   });
 }
-const key = createApiKeyOp(db, { userId: user.id, name: args.name, models: args.models });
+const key = createApiKeyOp(db, { userId: user.id, name: args.name, models: args.models, kind: args.management ? 'MANAGEMENT' : 'INFERENCE' });
 await db.$transaction([
   key.op,
   db.auditLog.create({
@@ -49,6 +51,6 @@ await db.$transaction([
 const balance = await db.ledgerAccount.findUniqueOrThrow({ where: { id: wallet.id }, select: { balance: true } });
 console.log(`user     ${user.id} <${email}>`);
 console.log(`balance  ${formatUsd(balance.balance)}`);
-console.log(`key      ${key.secret}`);
+console.log(`${args.management ? 'mgmt key' : 'key     '} ${key.secret}`);
 console.log('(shown once: only its hash is stored)');
 await db.$disconnect();

@@ -12,20 +12,10 @@ import { Ledger } from '../ledger/ledger';
 import { prismaErrorCode } from '../ledger/errors';
 import { auditData, insertAudit } from '../audit';
 import { logger } from '../logger';
-import { microsToUsdNumber, usdToMicros } from '../money';
+import { microsToUsdNumber } from '../money';
+import { usdAmount } from '../money-schema';
 
 const ACTOR = 'admin-token';
-
-const usdAmount = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    try {
-      return usdToMicros(value);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a USD amount with at most 6 decimals' });
-      return z.NEVER;
-    }
-  });
 
 export const createUserSchema = z.object({ email: z.email().transform((e) => e.toLowerCase()) });
 export const creditSchema = z.object({

@@ -55,10 +55,12 @@ const END_STATEMENT = {
 };
 
 export class SqlRunner implements SqlExecutor {
+  readonly provider: 'sqlite' | 'postgresql';
   readonly #adapter: () => Promise<SqlDriverAdapter>;
   readonly #numbered: boolean;
 
   constructor(provider: 'sqlite' | 'postgresql', adapter: () => Promise<SqlDriverAdapter>) {
+    this.provider = provider;
     this.#adapter = adapter;
     this.#numbered = provider === 'postgresql';
   }

@@ -10,6 +10,10 @@ export type NewKeyInput = {
   dailyRequestLimit?: number | null;
   dailyBudget?: Micros | null;
   kind?: 'INFERENCE' | 'MANAGEMENT';
+  rateLimitBurst?: number;
+  rateLimitPerSec?: number;
+  expiresAt?: Date | null;
+  packsOnly?: boolean;
 };
 
 /**
@@ -31,6 +35,10 @@ export function createApiKeyOp(db: Db, input: NewKeyInput) {
       allowedModels: input.models ? JSON.stringify(input.models) : null,
       dailyRequestLimit: input.dailyRequestLimit ?? null,
       dailyBudget: input.dailyBudget ?? null,
+      rateLimitBurst: input.rateLimitBurst,
+      rateLimitPerSec: input.rateLimitPerSec,
+      expiresAt: input.expiresAt ?? null,
+      packsOnly: input.packsOnly,
     },
     select: { id: true },
   });

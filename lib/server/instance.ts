@@ -1,10 +1,16 @@
+import { createAccountApi } from '../account/account-api';
 import { createAdminApi, type AdminApi } from '../admin/admin-api';
 import { getCatalogCache } from '../catalog/models';
 import { getDb } from '../db/client';
 import { createGateway, type Gateway } from '../gateway/gateway';
 import { logger } from '../logger';
 
-const globalForServer = globalThis as unknown as { tollgateGateway?: Gateway; tollgateAdmin?: AdminApi; tollgateSweeper?: NodeJS.Timeout };
+const globalForServer = globalThis as unknown as {
+  tollgateGateway?: Gateway;
+  tollgateAdmin?: AdminApi;
+  tollgateAccount?: ReturnType<typeof createAccountApi>;
+  tollgateSweeper?: NodeJS.Timeout;
+};
 
 /** The process-wide gateway for the Next app; the hold sweeper starts with it. */
 export function getGateway(): Gateway {
@@ -18,6 +24,11 @@ export function getGateway(): Gateway {
 export function getAdminApi(): AdminApi {
   globalForServer.tollgateAdmin ??= createAdminApi({ db: getDb(), catalog: getCatalogCache() });
   return globalForServer.tollgateAdmin;
+}
+
+export function getAccountApi() {
+  globalForServer.tollgateAccount ??= createAccountApi({ db: getDb(), catalog: getCatalogCache() });
+  return globalForServer.tollgateAccount;
 }
 
 /** Releases holds left behind by requests that never settled (a crash, a killed process). */

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
+import { createAccountApi } from '../../lib/account/account-api';
 import { createAdminApi } from '../../lib/admin/admin-api';
 import type { Db } from '../../lib/db/client';
 import { createGateway } from '../../lib/gateway/gateway';
@@ -36,8 +37,11 @@ export function upstreamEnv(fakeUrl: string, overrides: Record<string, string> =
 export async function startTestGateway({ db, env }: { db: Db; env: NodeJS.ProcessEnv }) {
   const gateway = createGateway({ db, env });
   const admin = createAdminApi({ db, catalog: gateway.ctx.catalog, env });
+  const account = createAccountApi({ db, catalog: gateway.ctx.catalog });
   const server = createNodeServer(async (request) => {
     const { pathname } = new URL(request.url);
+    const accountRoute = routeAccount(account, request, pathname);
+    if (accountRoute) return accountRoute;
     const adminRoute =
       /^\/api\/admin\/users\/([^/]+)\/(credit|keys)$/.exec(pathname) ?? /^\/api\/admin\/providers\/([^/]+)$/.exec(pathname) ?? /^\/api\/admin\/users$/.exec(pathname);
     if (!adminRoute) return gateway.handle(request);
@@ -58,6 +62,17 @@ export async function startTestGateway({ db, env }: { db: Db; env: NodeJS.Proces
         server.close(() => resolve());
       }),
   };
+}
+
+/** The account API's routes, as app/api/keys/** and app/api/usage/** map them in Next. */
+function routeAccount(account: ReturnType<typeof createAccountApi>, request: Request, pathname: string): Promise<Response> | null {
+  const keyId = /^\/api\/keys\/([^/]+)$/.exec(pathname)?.[1];
+  if (pathname === '/api/keys') return request.method === 'POST' ? account.createKey(request) : account.listKeys(request);
+  if (keyId) return request.method === 'DELETE' ? account.revokeKey(request, { id: keyId }) : account.updateKey(request, { id: keyId });
+  if (pathname === '/api/usage') return account.listUsage(request);
+  if (pathname === '/api/usage/daily') return account.dailyUsage(request);
+  if (pathname === '/api/usage/export') return account.exportUsage(request);
+  return null;
 }
 
 /** A user with `balance` micro-USD in the wallet and an inference key. */

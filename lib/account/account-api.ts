@@ -1,0 +1,286 @@
+import type { CatalogCache } from '../catalog/catalog';
+import type { Db } from '../db/client';
+import { sqlFor } from '../db/client';
+import { read, statement, type SqlValue } from '../db/sql';
+import { parseAllowedModels } from '../gateway/auth';
+import { utcDay } from '../gateway/day';
+import { invalidRequest, notFound } from '../gateway/errors';
+import { parseOrThrow } from '../gateway/schema';
+import { errorResponse, json, readJsonBody } from '../http/json';
+import { createApiKeyOp } from '../keys/keys';
+import { maskKey } from '../keys/secret';
+import { microsToUsdNumber } from '../money';
+import { authenticateManagementKey, type Principal } from './principal';
+import { createKeySchema, dailyUsageQuerySchema, updateKeySchema, usageQuerySchema, type UsageQuery } from './schemas';
+
+type Handler = (args: { request: Request; principal: Principal; params: Record<string, string> }) => Promise<Response>;
+
+const KEY_VIEW_SELECT = {
+  id: true,
+  name: true,
+  kind: true,
+  prefix: true,
+  lastFour: true,
+  allowedModels: true,
+  dailyRequestLimit: true,
+  dailyBudget: true,
+  rateLimitBurst: true,
+  rateLimitPerSec: true,
+  packsOnly: true,
+  expiresAt: true,
+  revokedAt: true,
+  lastUsedAt: true,
+  createdAt: true,
+  usageDay: true,
+  requestsToday: true,
+  spentToday: true,
+} as const;
+
+type KeyRow = {
+  id: string;
+  name: string;
+  kind: 'INFERENCE' | 'MANAGEMENT';
+  prefix: string;
+  lastFour: string;
+  allowedModels: string | null;
+  dailyRequestLimit: number | null;
+  dailyBudget: bigint | null;
+  rateLimitBurst: number;
+  rateLimitPerSec: number;
+  packsOnly: boolean;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+  createdAt: Date;
+  usageDay: string;
+  requestsToday: number;
+  spentToday: bigint;
+};
+
+/** A key as its owner sees it: masked, never the secret or its hash. */
+export function keyView(key: KeyRow) {
+  const today = utcDay(new Date());
+  const sameDay = key.usageDay === today;
+  return {
+    id: key.id,
+    name: key.name,
+    kind: key.kind === 'MANAGEMENT' ? 'management' : 'inference',
+    display: maskKey(key),
+    models: parseAllowedModels(key.allowedModels),
+    limits: {
+      daily_requests: key.dailyRequestLimit,
+      daily_budget_usd: key.dailyBudget === null ? null : microsToUsdNumber(key.dailyBudget),
+      rate_limit: { burst: key.rateLimitBurst, per_second: key.rateLimitPerSec },
+    },
+    packs_only: key.packsOnly,
+    usage_today: { day: today, requests: sameDay ? key.requestsToday : 0, spent_usd: microsToUsdNumber(sameDay ? key.spentToday : 0n) },
+    expires_at: key.expiresAt?.toISOString() ?? null,
+    revoked_at: key.revokedAt?.toISOString() ?? null,
+    last_used_at: key.lastUsedAt?.toISOString() ?? null,
+    created_at: key.createdAt.toISOString(),
+  };
+}
+
+/**
+ * The account API: a user's own keys and usage. Every query carries `userId` from the
+ * authenticated principal, so another user's rows are not found rather than forbidden.
+ */
+export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCache }) {
+  const guard =
+    (handler: Handler) =>
+    async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
+      try {
+        const principal = await authenticateManagementKey(db, request);
+        return await handler({ request, principal, params });
+      } catch (error) {
+        return errorResponse(error);
+      }
+    };
+
+  const requireKnownModels = async (models: string[] | null | undefined) => {
+    if (!models) return;
+    const known = new Set((await catalog.get()).models.map((m) => m.id));
+    const unknown = models.filter((m) => !known.has(m));
+    if (unknown.length) throw invalidRequest(`Unknown models: ${unknown.join(', ')}.`, 'models');
+  };
+
+  // GET /api/keys
+  const listKeys = guard(async ({ principal }) => {
+    const keys = await db.apiKey.findMany({ where: { userId: principal.userId }, select: KEY_VIEW_SELECT, orderBy: { createdAt: 'desc' } });
+    return json({ object: 'list', data: keys.map(keyView) });
+  });
+
+  // POST /api/keys — the secret is in this response only.
+  const createKey = guard(async ({ request, principal }) => {
+    const input = parseOrThrow(createKeySchema, await readJsonBody(request));
+    await requireKnownModels(input.models);
+    const created = createApiKeyOp(db, {
+      userId: principal.userId,
+      name: input.name,
+      kind: input.kind === 'management' ? 'MANAGEMENT' : 'INFERENCE',
+      models: input.models ?? null,
+      dailyRequestLimit: input.daily_requests ?? null,
+      dailyBudget: input.daily_budget_usd ?? null,
+      rateLimitBurst: input.rate_limit?.burst,
+      rateLimitPerSec: input.rate_limit?.per_second,
+      expiresAt: input.expires_at ?? null,
+      packsOnly: input.packs_only,
+    });
+    await created.op;
+    const key = await db.apiKey.findUniqueOrThrow({ where: { id: created.id }, select: KEY_VIEW_SELECT });
+    return json({ ...keyView(key), key: created.secret }, { status: 201 });
+  });
+
+  // PATCH /api/keys/:id
+  const updateKey = guard(async ({ request, principal, params }) => {
+    const patch = parseOrThrow(updateKeySchema, await readJsonBody(request));
+    await requireKnownModels(patch.models);
+    const { count } = await db.apiKey.updateMany({
+      where: { id: params.id!, userId: principal.userId, revokedAt: null },
+      data: {
+        name: patch.name,
+        allowedModels: patch.models === undefined ? undefined : patch.models === null ? null : JSON.stringify(patch.models),
+        dailyRequestLimit: patch.daily_requests,
+        dailyBudget: patch.daily_budget_usd,
+        rateLimitBurst: patch.rate_limit?.burst,
+        rateLimitPerSec: patch.rate_limit?.per_second,
+        expiresAt: patch.expires_at,
+        packsOnly: patch.packs_only,
+      },
+    });
+    const key = await db.apiKey.findFirst({ where: { id: params.id!, userId: principal.userId }, select: KEY_VIEW_SELECT });
+    if (!key) throw notFound('key_not_found', `No key with id '${params.id}'.`);
+    if (count === 0) throw invalidRequest('This key is revoked; revoked keys cannot be changed.', null, 'key_revoked');
+    return json(keyView(key));
+  });
+
+  // DELETE /api/keys/:id — revokes; the key's next request is refused on every instance.
+  const revokeKey = guard(async ({ principal, params }) => {
+    await db.apiKey.updateMany({ where: { id: params.id!, userId: principal.userId, revokedAt: null }, data: { revokedAt: new Date() } });
+    const key = await db.apiKey.findFirst({ where: { id: params.id!, userId: principal.userId }, select: KEY_VIEW_SELECT });
+    if (!key) throw notFound('key_not_found', `No key with id '${params.id}'.`);
+    return json(keyView(key));
+  });
+
+  // GET /api/usage — the caller's usage records, newest first, with filters and a cursor.
+  const listUsage = guard(async ({ request, principal }) => {
+    const query = parseOrThrow(usageQuerySchema, Object.fromEntries(new URL(request.url).searchParams));
+    const rows = await db.usageRecord.findMany({
+      where: usageWhere(principal, query),
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: query.limit + 1,
+      ...(query.cursor ? { cursor: { id: query.cursor }, skip: 1 } : {}),
+    });
+    const page = rows.slice(0, query.limit);
+    return json({ object: 'list', data: page.map(usageView), next_cursor: rows.length > query.limit ? page.at(-1)!.id : null });
+  });
+
+  // GET /api/usage/export — the same records as CSV.
+  const exportUsage = guard(async ({ request, principal }) => {
+    const query = parseOrThrow(usageQuerySchema.omit({ limit: true, cursor: true }), Object.fromEntries(new URL(request.url).searchParams));
+    const rows = await db.usageRecord.findMany({ where: usageWhere(principal, { ...query, limit: 0 }), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: 50_000 });
+    const header = 'created_at,request_id,key_id,model,provider,status,stream,prompt_tokens,completion_tokens,cached_tokens,cost_usd,latency_ms,error_code';
+    const lines = rows.map((r) => {
+      const v = usageView(r);
+      return [v.created_at, v.request_id, v.key_id ?? '', v.model, v.provider ?? '', v.status, v.stream, v.prompt_tokens, v.completion_tokens, v.cached_tokens, v.cost_usd, v.latency_ms, v.error_code ?? '']
+        .map(csvCell)
+        .join(',');
+    });
+    return new Response([header, ...lines].join('\r\n') + '\r\n', {
+      headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="tollgate-usage-${utcDay(new Date())}.csv"` },
+    });
+  });
+
+  // GET /api/usage/daily — per day and model: requests, tokens, cost (for charts).
+  const dailyUsage = guard(async ({ request, principal }) => {
+    const query = parseOrThrow(dailyUsageQuerySchema, Object.fromEntries(new URL(request.url).searchParams));
+    const sql = sqlFor(db);
+    // Timestamps are ISO text on SQLite and timestamp(3) in UTC on PostgreSQL.
+    const dayExpr = sql.provider === 'sqlite' ? 'substr("createdAt", 1, 10)' : `to_char("createdAt", 'YYYY-MM-DD')`;
+    const filters: Array<[string, SqlValue]> = [['"userId" = ?', principal.userId]];
+    if (query.key_id) filters.push(['"apiKeyId" = ?', query.key_id]);
+    if (query.from) filters.push([`${dayExpr} >= ?`, query.from]);
+    if (query.to) filters.push([`${dayExpr} <= ?`, query.to]);
+    const conditions = filters.map(([condition]) => condition);
+    const args = filters.map(([, value]) => value);
+    const rows = await sql.query(
+      statement(
+        `SELECT ${dayExpr} AS "day", "modelId" AS "model", COUNT(*) AS "requests", SUM("promptTokens") AS "promptTokens", SUM("completionTokens") AS "completionTokens", SUM("cost") AS "cost" FROM "UsageRecord" WHERE ${conditions.join(' AND ')} GROUP BY ${dayExpr}, "modelId" ORDER BY 1, 2`,
+        args,
+      ),
+    );
+    return json({
+      object: 'list',
+      data: rows.map((r) => ({
+        day: read.string(r.day),
+        model: read.string(r.model),
+        requests: read.int(r.requests),
+        prompt_tokens: read.int(r.promptTokens),
+        completion_tokens: read.int(r.completionTokens),
+        cost_usd: microsToUsdNumber(read.bigint(r.cost ?? 0)),
+      })),
+    });
+  });
+
+  return { listKeys, createKey, updateKey, revokeKey, listUsage, exportUsage, dailyUsage };
+}
+
+function usageWhere(principal: Principal, query: Omit<UsageQuery, 'cursor' | 'limit'> & { limit?: number }) {
+  const createdAt = {
+    ...(query.from ? { gte: new Date(query.from) } : {}),
+    ...(query.to ? { lte: endOf(query.to) } : {}),
+  };
+  return {
+    userId: principal.userId,
+    ...(query.key_id ? { apiKeyId: query.key_id } : {}),
+    ...(query.model ? { modelId: query.model } : {}),
+    ...(query.status ? { status: query.status.toUpperCase() as 'SUCCESS' | 'UPSTREAM_ERROR' | 'CLIENT_ABORTED' } : {}),
+    ...(query.from || query.to ? { createdAt } : {}),
+  };
+}
+
+/** A bare date as `to` means the whole of that day. */
+function endOf(value: string): Date {
+  return /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T23:59:59.999Z`) : new Date(value);
+}
+
+function usageView(r: {
+  id: string;
+  requestId: string;
+  apiKeyId: string | null;
+  modelId: string;
+  providerId: string | null;
+  stream: boolean;
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  cost: bigint;
+  latencyMs: number;
+  status: string;
+  errorCode: string | null;
+  createdAt: Date;
+}) {
+  return {
+    id: r.id,
+    request_id: r.requestId,
+    key_id: r.apiKeyId,
+    model: r.modelId,
+    provider: r.providerId,
+    stream: r.stream,
+    prompt_tokens: r.promptTokens,
+    completion_tokens: r.completionTokens,
+    cached_tokens: r.cachedTokens,
+    cost_usd: microsToUsdNumber(r.cost),
+    latency_ms: r.latencyMs,
+    status: r.status.toLowerCase(),
+    error_code: r.errorCode,
+    created_at: r.createdAt.toISOString(),
+  };
+}
+
+/** RFC 4180 quoting, and a leading apostrophe against formula injection in spreadsheets. */
+function csvCell(value: string | number | boolean): string {
+  let text = String(value);
+  if (/^[=+\-@\t\r]/.test(text) && typeof value === 'string') text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}

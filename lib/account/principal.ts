@@ -1,0 +1,26 @@
+import type { Db } from '../db/client';
+import { forbidden, unauthorized } from '../gateway/errors';
+import { bearerToken } from '../gateway/auth';
+import { hashApiKey } from '../keys/secret';
+
+/** Who is calling the account API. Sessions (the web app's sign-in) join `management_key` here. */
+export type Principal = { userId: string; via: 'management_key'; keyId: string };
+
+/**
+ * A management key authenticates scripts and agents for the account API (as OpenRouter's
+ * provisioning keys do); it cannot call /v1, and an inference key cannot call this API.
+ */
+export async function authenticateManagementKey(db: Db, request: Request): Promise<Principal> {
+  const token = bearerToken(request);
+  if (!token) throw unauthorized('missing_api_key', "Send a management key as 'Authorization: Bearer tg_…'.");
+  const key = await db.apiKey.findUnique({
+    where: { hash: hashApiKey(token) },
+    select: { id: true, kind: true, userId: true, revokedAt: true, expiresAt: true, user: { select: { suspended: true } } },
+  });
+  if (!key) throw unauthorized('invalid_api_key', 'Incorrect API key provided.');
+  if (key.revokedAt) throw unauthorized('api_key_revoked', 'This API key has been revoked.');
+  if (key.expiresAt && key.expiresAt.getTime() <= Date.now()) throw unauthorized('api_key_expired', 'This API key has expired.');
+  if (key.kind !== 'MANAGEMENT') throw forbidden('inference_key', 'This is an inference key; the account API needs a management key.');
+  if (key.user.suspended) throw forbidden('account_suspended', 'This account is suspended.');
+  return { userId: key.userId, via: 'management_key', keyId: key.id };
+}

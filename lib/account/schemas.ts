@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { usdAmount } from '../money-schema';
+
+const rateLimit = z.object({
+  burst: z.number().int().min(1).max(10_000),
+  per_second: z.number().positive().max(1_000),
+});
+
+const keyFields = {
+  name: z.string().trim().min(1, 'is required').max(100),
+  models: z.array(z.string().min(1)).min(1).max(200).nullable(),
+  daily_requests: z.number().int().positive().max(10_000_000).nullable(),
+  daily_budget_usd: usdAmount.refine((m) => m > 0n, 'must be more than 0').nullable(),
+  rate_limit: rateLimit,
+  expires_at: z.iso
+    .datetime({ offset: true })
+    .transform((text) => new Date(text))
+    .refine((date) => date.getTime() > Date.now(), 'must be in the future')
+    .nullable(),
+  packs_only: z.boolean(),
+};
+
+export const createKeySchema = z.object({
+  ...keyFields,
+  kind: z.enum(['inference', 'management']).default('inference'),
+  models: keyFields.models.optional(),
+  daily_requests: keyFields.daily_requests.optional(),
+  daily_budget_usd: keyFields.daily_budget_usd.optional(),
+  rate_limit: keyFields.rate_limit.optional(),
+  expires_at: keyFields.expires_at.optional(),
+  packs_only: keyFields.packs_only.optional(),
+});
+
+export const updateKeySchema = z
+  .object({
+    name: keyFields.name.optional(),
+    models: keyFields.models.optional(),
+    daily_requests: keyFields.daily_requests.optional(),
+    daily_budget_usd: keyFields.daily_budget_usd.optional(),
+    rate_limit: keyFields.rate_limit.optional(),
+    expires_at: keyFields.expires_at.optional(),
+    packs_only: keyFields.packs_only.optional(),
+  })
+  .refine((patch) => Object.values(patch).some((v) => v !== undefined), { message: 'send at least one field to change' });
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-11-23');
+
+export const usageQuerySchema = z.object({
+  key_id: z.string().min(1).optional(),
+  model: z.string().min(1).optional(),
+  status: z.enum(['success', 'upstream_error', 'client_aborted']).optional(),
+  from: z.iso.datetime({ offset: true }).or(day).optional(),
+  to: z.iso.datetime({ offset: true }).or(day).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().min(1).optional(),
+});
+
+export const dailyUsageQuerySchema = z.object({
+  key_id: z.string().min(1).optional(),
+  from: day.optional(),
+  to: day.optional(),
+});
+
+export type CreateKeyInput = z.infer<typeof createKeySchema>;
+export type UpdateKeyInput = z.infer<typeof updateKeySchema>;
+export type UsageQuery = z.infer<typeof usageQuerySchema>;
