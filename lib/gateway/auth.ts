@@ -17,6 +17,7 @@ export type KeyContext = {
   requestsToday: number;
   spentToday: bigint;
   committedToday: bigint;
+  rateLimit: { burst: number; perSecond: number };
 };
 
 /** The bearer token from `Authorization: Bearer …` (or `x-api-key`, which some clients send). */
@@ -39,7 +40,7 @@ export async function authenticateApiKey(db: Db, request: Request): Promise<KeyC
     throw unauthorized('missing_api_key', "You didn't provide an API key. Send it as 'Authorization: Bearer tg_…'.");
   }
   const [key] = await sqlFor(db).query(
-    sql`SELECT k."id", k."name", k."kind", k."userId", k."allowedModels", k."dailyRequestLimit", k."dailyBudget", k."expiresAt", k."revokedAt", k."usageDay", k."requestsToday", k."spentToday", k."committedToday", u."suspended" FROM "ApiKey" k JOIN "User" u ON u."id" = k."userId" WHERE k."hash" = ${hashApiKey(token)}`,
+    sql`SELECT k."id", k."name", k."kind", k."userId", k."allowedModels", k."dailyRequestLimit", k."dailyBudget", k."expiresAt", k."revokedAt", k."usageDay", k."requestsToday", k."spentToday", k."committedToday", k."rateLimitBurst", k."rateLimitPerSec", u."suspended" FROM "ApiKey" k JOIN "User" u ON u."id" = k."userId" WHERE k."hash" = ${hashApiKey(token)}`,
   );
   if (!key) throw unauthorized('invalid_api_key', 'Incorrect API key provided.');
   if (key.revokedAt !== null) throw unauthorized('api_key_revoked', 'This API key has been revoked.');
@@ -60,6 +61,7 @@ export async function authenticateApiKey(db: Db, request: Request): Promise<KeyC
     requestsToday: read.int(key.requestsToday),
     spentToday: read.bigint(key.spentToday),
     committedToday: read.bigint(key.committedToday),
+    rateLimit: { burst: read.int(key.rateLimitBurst), perSecond: Number(key.rateLimitPerSec) },
   };
 }
 

@@ -11,7 +11,7 @@ import { json, readJsonBody } from '../http/json';
 import type { KeyContext } from './auth';
 import { authenticateApiKey } from './auth';
 import type { GatewayContext } from './context';
-import { GatewayError, invalidRequest, paymentRequired, upstreamFailed } from './errors';
+import { GatewayError, invalidRequest, paymentRequired, tooManyRequests, upstreamFailed } from './errors';
 import { abandonIdempotencyKey, claimIdempotencyKey, completeIdempotencyKey, requestHash } from './idempotency';
 import { usageCost } from './pricing';
 import { planRoute, type RoutePlan } from './routing';
@@ -48,6 +48,14 @@ type Billing = { cost: Micros; balance: Micros | null };
 export async function handleChatCompletions(ctx: GatewayContext, request: Request, requestId: string): Promise<Response> {
   const startedAt = performance.now();
   const key = await authenticateApiKey(ctx.db, request);
+  const bucket = await ctx.rateLimiter.take(key.keyId, key.rateLimit);
+  if (!bucket.allowed) {
+    throw tooManyRequests(
+      'rate_limited',
+      `This key is rate limited to bursts of ${key.rateLimit.burst} requests refilled at ${key.rateLimit.perSecond} per second. Retry in ${bucket.retryAfterSeconds} s.`,
+      bucket.retryAfterSeconds,
+    );
+  }
   const raw = await readJsonBody(request);
   const body = parseOrThrow(chatCompletionRequestSchema, raw);
   const plan = planRoute(await ctx.catalog.get(), key, body);

@@ -10,12 +10,14 @@ import type { GatewayContext } from './context';
 import { GatewayError, notFound } from './errors';
 import { handleKeyInfo } from './key-info';
 import { handleListModels } from './models';
+import { createRateLimiter, type RateLimiter } from './rate-limit';
 
 export type GatewayOptions = {
   db: Db;
   env?: NodeJS.ProcessEnv;
   providers?: ProviderFactory;
   catalog?: CatalogCache;
+  rateLimiter?: RateLimiter;
   holdTtlMs?: number;
 };
 
@@ -32,6 +34,7 @@ export function createGateway(options: GatewayOptions) {
     ledger: new Ledger(options.db),
     catalog: options.catalog ?? new CatalogCache(options.db, Number(env.CATALOG_CACHE_MS ?? 5_000), env),
     providers: options.providers ?? createProviderFactory(env),
+    rateLimiter: options.rateLimiter ?? createRateLimiter(env),
     holdTtlMs: options.holdTtlMs ?? Number(env.HOLD_TTL_MS ?? 10 * 60_000),
     streamIdleTimeoutMs: Number(env.UPSTREAM_IDLE_TIMEOUT_MS ?? 60_000),
   };
@@ -83,5 +86,8 @@ export function createGateway(options: GatewayOptions) {
     }
   }
 
-  return { ctx, chatCompletions, listModels, keyInfo, health, handle };
+  /** Releases what the gateway holds open (the Redis connection of a shared rate limiter). */
+  const close = () => ctx.rateLimiter.close();
+
+  return { ctx, chatCompletions, listModels, keyInfo, health, handle, close };
 }

@@ -56,11 +56,13 @@ export async function startTestGateway({ db, env }: { db: Db; env: NodeJS.Proces
     url,
     gateway,
     client: (apiKey: string) => new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0 }),
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await gateway.close();
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }
 
@@ -75,10 +77,13 @@ function routeAccount(account: ReturnType<typeof createAccountApi>, request: Req
   return null;
 }
 
-/** A user with `balance` micro-USD in the wallet and an inference key. */
+/**
+ * A user with `balance` micro-USD in the wallet and an inference key. The key's rate limit is
+ * generous unless a test asks otherwise: the bucket has tests of its own (rate-limit.test.ts).
+ */
 export async function createCustomer(db: Db, balance: bigint, key: Partial<Omit<NewKeyInput, 'userId'>> = {}) {
   const { user, wallet } = await createFundedUser(db, balance);
-  const created = createApiKeyOp(db, { userId: user.id, name: 'test key', ...key });
+  const created = createApiKeyOp(db, { userId: user.id, name: 'test key', rateLimitBurst: 10_000, rateLimitPerSec: 1_000, ...key });
   await created.op;
   return { user, wallet, keyId: created.id, secret: created.secret };
 }
