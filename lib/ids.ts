@@ -28,7 +28,9 @@ export type IdPrefix =
   | 'idem'
   | 'wl'
   | 'aud'
-  | 'req';
+  | 'req'
+  | 'rdb'
+  | 'rdm';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBase62(20)}`;

@@ -9,9 +9,12 @@ import { parseOrThrow } from '../gateway/schema';
 import { errorResponse, json, readJsonBody } from '../http/json';
 import { createApiKeyOp } from '../keys/keys';
 import { maskKey } from '../keys/secret';
+import { redeemCode } from '../credits/redemption';
+import { walletAccountId } from '../ledger/accounts';
+import { Ledger } from '../ledger/ledger';
 import { microsToUsdNumber } from '../money';
 import { authenticateManagementKey, type Principal } from './principal';
-import { createKeySchema, dailyUsageQuerySchema, updateKeySchema, usageQuerySchema, type UsageQuery } from './schemas';
+import { createKeySchema, dailyUsageQuerySchema, redeemSchema, updateKeySchema, usageQuerySchema, type UsageQuery } from './schemas';
 
 type Handler = (args: { request: Request; principal: Principal; params: Record<string, string> }) => Promise<Response>;
 
@@ -86,6 +89,7 @@ export function keyView(key: KeyRow) {
  * authenticated principal, so another user's rows are not found rather than forbidden.
  */
 export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCache }) {
+  const ledger = new Ledger(db);
   const guard =
     (handler: Handler) =>
     async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
@@ -222,7 +226,15 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
     });
   });
 
-  return { listKeys, createKey, updateKey, revokeKey, listUsage, exportUsage, dailyUsage };
+  // POST /api/credits/redeem {code} — a redemption code's credit into the caller's wallet.
+  const redeem = guard(async ({ request, principal }) => {
+    const { code } = parseOrThrow(redeemSchema, await readJsonBody(request));
+    const result = await redeemCode({ db, ledger, userId: principal.userId, code });
+    const wallet = await ledger.getAccountBalance({ accountId: walletAccountId(principal.userId) });
+    return json({ credited_usd: microsToUsdNumber(result.amount), replayed: result.replayed, balance_usd: microsToUsdNumber(wallet.balance) }, { status: result.replayed ? 200 : 201 });
+  });
+
+  return { listKeys, createKey, updateKey, revokeKey, listUsage, exportUsage, dailyUsage, redeem };
 }
 
 function usageWhere(principal: Principal, query: Omit<UsageQuery, 'cursor' | 'limit'> & { limit?: number }) {

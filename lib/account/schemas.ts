@@ -64,3 +64,5 @@ export const dailyUsageQuerySchema = z.object({
 export type CreateKeyInput = z.infer<typeof createKeySchema>;
 export type UpdateKeyInput = z.infer<typeof updateKeySchema>;
 export type UsageQuery = z.infer<typeof usageQuerySchema>;
+
+export const redeemSchema = z.object({ code: z.string().trim().min(1, 'is required').max(40) });

@@ -11,6 +11,7 @@ import { SYSTEM_ACCOUNTS, walletAccountId, walletCode } from '../ledger/accounts
 import { Ledger } from '../ledger/ledger';
 import { prismaErrorCode } from '../ledger/errors';
 import { auditData, insertAudit } from '../audit';
+import { createRedemptionBatch } from '../credits/redemption';
 import { logger } from '../logger';
 import { microsToUsdNumber } from '../money';
 import { usdAmount } from '../money-schema';
@@ -31,6 +32,13 @@ export const adminCreateKeySchema = z.object({
 export const providerPatchSchema = z
   .object({ status: z.enum(['live', 'disabled']), reason: z.string().trim().max(300).optional() })
   .refine((p) => p.status === 'live' || !!p.reason, { path: ['reason'], message: 'is required when disabling a provider' });
+
+export const redemptionBatchSchema = z.object({
+  count: z.number().int().min(1).max(1_000),
+  amount_usd: usdAmount.refine((m) => m > 0n && m <= 1_000_000_000n, 'must be more than 0 and at most 1,000'),
+  note: z.string().trim().max(200).optional(),
+  expires_in_days: z.number().int().min(1).max(3_650).optional(),
+});
 
 type AdminHandler = (args: { request: Request; params: Record<string, string> }) => Promise<Response>;
 
@@ -150,7 +158,18 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
     return json({ id: providerId, status: input.status, reason });
   });
 
-  return { createUser, creditUser, createKey, patchProvider };
+  // POST /api/admin/redemption-codes {count, amount_usd, note?, expires_in_days?} → the codes, once
+  const createRedemptionCodes = guard(async ({ request }) => {
+    const input = parseOrThrow(redemptionBatchSchema, await readJsonBody(request));
+    const expiresAt = input.expires_in_days ? new Date(Date.now() + input.expires_in_days * 86_400_000) : null;
+    const batch = await createRedemptionBatch({ db, count: input.count, amount: input.amount_usd, note: input.note ?? null, expiresAt, actor: ACTOR });
+    return json(
+      { batch_id: batch.batchId, amount_usd: microsToUsdNumber(input.amount_usd), expires_at: expiresAt?.toISOString() ?? null, codes: batch.codes },
+      { status: 201 },
+    );
+  });
+
+  return { createUser, creditUser, createKey, patchProvider, createRedemptionCodes };
 }
 
 function sameSecret(a: string, b: string): boolean {

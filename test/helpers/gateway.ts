@@ -43,10 +43,13 @@ export async function startTestGateway({ db, env }: { db: Db; env: NodeJS.Proces
     const accountRoute = routeAccount(account, request, pathname);
     if (accountRoute) return accountRoute;
     const adminRoute =
-      /^\/api\/admin\/users\/([^/]+)\/(credit|keys)$/.exec(pathname) ?? /^\/api\/admin\/providers\/([^/]+)$/.exec(pathname) ?? /^\/api\/admin\/users$/.exec(pathname);
+      /^\/api\/admin\/users\/([^/]+)\/(credit|keys)$/.exec(pathname) ??
+      /^\/api\/admin\/providers\/([^/]+)$/.exec(pathname) ??
+      /^\/api\/admin\/(users|redemption-codes)$/.exec(pathname);
     if (!adminRoute) return gateway.handle(request);
     const id = adminRoute[1];
     if (pathname === '/api/admin/users') return admin.createUser(request);
+    if (pathname === '/api/admin/redemption-codes') return admin.createRedemptionCodes(request);
     if (pathname.startsWith('/api/admin/providers/')) return admin.patchProvider(request, { id: id! });
     return adminRoute[2] === 'credit' ? admin.creditUser(request, { id: id! }) : admin.createKey(request, { id: id! });
   });
@@ -74,6 +77,7 @@ function routeAccount(account: ReturnType<typeof createAccountApi>, request: Req
   if (pathname === '/api/usage') return account.listUsage(request);
   if (pathname === '/api/usage/daily') return account.dailyUsage(request);
   if (pathname === '/api/usage/export') return account.exportUsage(request);
+  if (pathname === '/api/credits/redeem') return account.redeem(request);
   return null;
 }
 
