@@ -1,21 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
-import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { createCustomer, startTestGateway, upstreamEnv } from './helpers/gateway';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { FakeUpstream } from './fake-upstream';
+import type { TestDatabase } from './helpers/db';
+import { createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
 
+const harness = gatewayHarness();
 let t: TestDatabase;
 let fake: FakeUpstream;
-let gw: Awaited<ReturnType<typeof startTestGateway>>;
-
-beforeAll(async () => {
-  t = await createTestDatabase();
-  fake = await startFakeUpstream();
-  gw = await startTestGateway({ db: t.db, env: upstreamEnv(fake.url) });
-});
-afterAll(async () => {
-  await gw?.close();
-  await fake?.close();
-  await t?.close();
+let gw: TestGateway;
+beforeAll(() => {
+  ({ t, fake, gw } = harness);
 });
 
 type Json = Record<string, unknown>;

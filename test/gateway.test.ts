@@ -1,24 +1,17 @@
 import OpenAI from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { countText } from '../lib/gateway/tokens';
 import { auditLedger, walletAccountId } from '../lib/ledger';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
-import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { ADMIN_TOKEN, PROVIDER_SECRETS, createCustomer, startTestGateway, upstreamEnv } from './helpers/gateway';
+import type { FakeUpstream } from './fake-upstream';
+import type { TestDatabase } from './helpers/db';
+import { ADMIN_TOKEN, PROVIDER_SECRETS, createCustomer, startTestGateway, upstreamEnv, gatewayHarness, type TestGateway } from './helpers/gateway';
 
+const harness = gatewayHarness();
 let t: TestDatabase;
 let fake: FakeUpstream;
-let gw: Awaited<ReturnType<typeof startTestGateway>>;
-
-beforeAll(async () => {
-  t = await createTestDatabase();
-  fake = await startFakeUpstream();
-  gw = await startTestGateway({ db: t.db, env: upstreamEnv(fake.url) });
-});
-afterAll(async () => {
-  await gw?.close();
-  await fake?.close();
-  await t?.close();
+let gw: TestGateway;
+beforeAll(() => {
+  ({ t, fake, gw } = harness);
 });
 beforeEach(() => fake.reset());
 

@@ -1,24 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { normalizeRedemptionCode } from '../lib/credits/redemption';
 import { createApiKeyOp } from '../lib/keys/keys';
 import { auditLedger, walletAccountId } from '../lib/ledger';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
-import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { ADMIN_TOKEN, createCustomer, startTestGateway, upstreamEnv } from './helpers/gateway';
+import type { TestDatabase } from './helpers/db';
+import { ADMIN_TOKEN, createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
 
+const harness = gatewayHarness();
 let t: TestDatabase;
-let fake: FakeUpstream;
-let gw: Awaited<ReturnType<typeof startTestGateway>>;
-
-beforeAll(async () => {
-  t = await createTestDatabase();
-  fake = await startFakeUpstream();
-  gw = await startTestGateway({ db: t.db, env: upstreamEnv(fake.url) });
-});
-afterAll(async () => {
-  await gw?.close();
-  await fake?.close();
-  await t?.close();
+let gw: TestGateway;
+beforeAll(() => {
+  ({ t, gw } = harness);
 });
 
 async function issue(body: Record<string, unknown>) {

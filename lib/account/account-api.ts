@@ -1,5 +1,6 @@
 import type { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
+import type { UsageRecord } from '../db/generated/sqlite/client';
 import { sqlFor } from '../db/client';
 import { read, statement, type SqlValue } from '../db/sql';
 import { parseAllowedModels } from '../gateway/auth';
@@ -256,22 +257,7 @@ function endOf(value: string): Date {
   return /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T23:59:59.999Z`) : new Date(value);
 }
 
-function usageView(r: {
-  id: string;
-  requestId: string;
-  apiKeyId: string | null;
-  modelId: string;
-  providerId: string | null;
-  stream: boolean;
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  cost: bigint;
-  latencyMs: number;
-  status: string;
-  errorCode: string | null;
-  createdAt: Date;
-}) {
+function usageView(r: UsageRecord) {
   return {
     id: r.id,
     request_id: r.requestId,

@@ -20,27 +20,16 @@ const keyFields = {
   packs_only: z.boolean(),
 };
 
-export const createKeySchema = z.object({
-  ...keyFields,
-  kind: z.enum(['inference', 'management']).default('inference'),
-  models: keyFields.models.optional(),
-  daily_requests: keyFields.daily_requests.optional(),
-  daily_budget_usd: keyFields.daily_budget_usd.optional(),
-  rate_limit: keyFields.rate_limit.optional(),
-  expires_at: keyFields.expires_at.optional(),
-  packs_only: keyFields.packs_only.optional(),
-});
+/** Creating: a name, the rest optional. */
+export const createKeySchema = z
+  .object(keyFields)
+  .partial()
+  .extend({ name: keyFields.name, kind: z.enum(['inference', 'management']).default('inference') });
 
+/** Editing: any of the same fields, at least one. */
 export const updateKeySchema = z
-  .object({
-    name: keyFields.name.optional(),
-    models: keyFields.models.optional(),
-    daily_requests: keyFields.daily_requests.optional(),
-    daily_budget_usd: keyFields.daily_budget_usd.optional(),
-    rate_limit: keyFields.rate_limit.optional(),
-    expires_at: keyFields.expires_at.optional(),
-    packs_only: keyFields.packs_only.optional(),
-  })
+  .object(keyFields)
+  .partial()
   .refine((patch) => Object.values(patch).some((v) => v !== undefined), { message: 'send at least one field to change' });
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-11-23');

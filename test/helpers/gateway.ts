@@ -1,5 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
+import { afterAll, beforeAll } from 'vitest';
+import { startFakeUpstream, type FakeUpstream } from '../fake-upstream';
+import { createTestDatabase, type TestDatabase } from './db';
 import { createAccountApi } from '../../lib/account/account-api';
 import { createAdminApi } from '../../lib/admin/admin-api';
 import type { Db } from '../../lib/db/client';
@@ -90,4 +93,25 @@ export async function createCustomer(db: Db, balance: bigint, key: Partial<Omit<
   const created = createApiKeyOp(db, { userId: user.id, name: 'test key', rateLimitBurst: 10_000, rateLimitPerSec: 1_000, ...key });
   await created.op;
   return { user, wallet, keyId: created.id, secret: created.secret };
+}
+
+export type TestGateway = Awaited<ReturnType<typeof startTestGateway>>;
+
+/**
+ * The usual harness of a gateway test file: its own database, a fake upstream, and the gateway in
+ * front of them, started before the file's tests and stopped after. Read it inside tests.
+ */
+export function gatewayHarness(overrides: Record<string, string> = {}) {
+  const harness = {} as { t: TestDatabase; fake: FakeUpstream; gw: TestGateway };
+  beforeAll(async () => {
+    harness.t = await createTestDatabase();
+    harness.fake = await startFakeUpstream();
+    harness.gw = await startTestGateway({ db: harness.t.db, env: upstreamEnv(harness.fake.url, overrides) });
+  });
+  afterAll(async () => {
+    await harness.gw?.close();
+    await harness.fake?.close();
+    await harness.t?.close();
+  });
+  return harness;
 }
