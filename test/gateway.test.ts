@@ -1,5 +1,7 @@
 import OpenAI from 'openai';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sqlFor } from '../lib/db/client';
+import { DailyQuotaRefused, dailyLimitError, reserveDailyQuota } from '../lib/gateway/limits';
 import { countText } from '../lib/gateway/tokens';
 import { auditLedger, walletAccountId } from '../lib/ledger';
 import type { FakeUpstream } from './fake-upstream';
@@ -474,6 +476,25 @@ describe('errors map to the OpenAI SDK’s classes, and nothing is charged', () 
     const refused = (await gw.client(budgeted.secret).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
     expect(refused.status).toBe(402);
     expect(refused.code).toBe('daily_budget_exhausted');
+  });
+});
+
+describe('daily counters when the UTC day turns mid-request', () => {
+  it('a reservation refused only because the day moved on is not blamed on a limit', async () => {
+    const unlimited = await createCustomer(t.db, ONE_DOLLAR);
+    const key = { keyId: unlimited.keyId, dailyRequestLimit: null, dailyBudget: null } as unknown as Parameters<typeof dailyLimitError>[1];
+    // Another instance already rolled the key into the next day.
+    await t.db.apiKey.update({ where: { id: unlimited.keyId }, data: { usageDay: '2999-01-01' } });
+    const refused = await sqlFor(t.db)
+      .transaction((tx) => reserveDailyQuota(tx, key, '2998-12-31', 100n))
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(DailyQuotaRefused);
+    expect(await dailyLimitError(t.db, key, 100n)).toBeNull();
+
+    const limited = await createCustomer(t.db, ONE_DOLLAR, { dailyRequestLimit: 1 });
+    await t.db.apiKey.update({ where: { id: limited.keyId }, data: { requestsToday: 1 } });
+    const limitedKey = { keyId: limited.keyId, dailyRequestLimit: 1, dailyBudget: null } as unknown as Parameters<typeof dailyLimitError>[1];
+    expect((await dailyLimitError(t.db, limitedKey, 100n))?.code).toBe('daily_request_limit_reached');
   });
 });
 

@@ -183,7 +183,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
   // GET /api/usage/export — the same records as CSV.
   const exportUsage = guard(async ({ request, principal }) => {
     const query = parseOrThrow(usageQuerySchema.omit({ limit: true, cursor: true }), Object.fromEntries(new URL(request.url).searchParams));
-    const rows = await db.usageRecord.findMany({ where: usageWhere(principal, { ...query, limit: 0 }), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: 50_000 });
+    const rows = await db.usageRecord.findMany({ where: usageWhere(principal, query), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: 50_000 });
     const header = 'created_at,request_id,key_id,model,provider,status,stream,prompt_tokens,completion_tokens,cached_tokens,cost_usd,latency_ms,error_code';
     const lines = rows.map((r) => {
       const v = usageView(r);
@@ -238,7 +238,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
   return { listKeys, createKey, updateKey, revokeKey, listUsage, exportUsage, dailyUsage, redeem };
 }
 
-function usageWhere(principal: Principal, query: Omit<UsageQuery, 'cursor' | 'limit'> & { limit?: number }) {
+function usageWhere(principal: Principal, query: Omit<UsageQuery, 'cursor' | 'limit'>) {
   const createdAt = {
     ...(query.from ? { gte: new Date(query.from) } : {}),
     ...(query.to ? { lte: endOf(query.to) } : {}),

@@ -18,7 +18,8 @@ import { planRoute, type RoutePlan } from './routing';
 import { chatCompletionRequestSchema, parseOrThrow, type ChatCompletionRequest } from './schema';
 import { SSE_DONE, SSE_HEADERS, sseData } from './sse';
 import { countText } from './tokens';
-import { DailyQuotaRefused, dailyLimitError, quotaHeaders, releaseDailyQuota, reserveDailyQuota, rollDailyCounters, settleDailyQuota, utcDay, type DailyCounters } from './limits';
+import { utcDay } from './day';
+import { DailyQuotaRefused, dailyLimitError, quotaHeaders, releaseDailyQuota, reserveDailyQuota, rollDailyCounters, settleDailyQuota, type DailyCounters } from './limits';
 import { insertUsage, type UsageRow } from './usage';
 
 /** Everything one request carries through the pipeline. */
@@ -69,10 +70,9 @@ export async function handleChatCompletions(ctx: GatewayContext, request: Reques
     idempotencyRecordId = claim.recordId;
   }
 
-  const day = utcDay(new Date());
   let reservation: Awaited<ReturnType<typeof reserve>>;
   try {
-    reservation = await reserve(ctx, key, plan, requestId, day);
+    reservation = await reserve(ctx, key, plan, requestId);
   } catch (error) {
     if (idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: idempotencyRecordId });
     throw error;
@@ -81,42 +81,52 @@ export async function handleChatCompletions(ctx: GatewayContext, request: Reques
   const upstreamAbort = new AbortController();
   const onClientGone = () => upstreamAbort.abort();
   request.signal.addEventListener('abort', onClientGone, { once: true });
-  const call: Call = { requestId, startedAt, key, body, plan, ...reservation, day, idempotencyRecordId, upstreamAbort };
+  const call: Call = { requestId, startedAt, key, body, plan, ...reservation, idempotencyRecordId, upstreamAbort };
   return body.stream ? streamCompletion(ctx, call) : completeCompletion(ctx, call);
 }
 
 /** The wallet hold and the key's daily quota, reserved together in one database transaction. */
-async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string, day: string): Promise<{ hold: Hold; counters: DailyCounters }> {
+async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string): Promise<{ hold: Hold; counters: DailyCounters; day: string }> {
   if (key.dailyBudget !== null && plan.holdAmount > key.dailyBudget) {
     throw paymentRequired(
       'daily_budget_exhausted',
       `This request may cost up to ${formatUsd(plan.holdAmount)}, more than this key's whole daily budget of ${formatUsd(key.dailyBudget)}. Lower max_tokens or raise the budget.`,
     );
   }
-  await rollDailyCounters(ctx.db, key, day);
-  try {
-    const hold = await ctx.ledger.reserve(
-      {
-        idempotencyKey: `hold:${requestId}`,
-        debitAccountId: key.walletAccountId,
-        creditAccountId: SYSTEM_ACCOUNTS.revenue.id,
-        amount: plan.holdAmount,
-        ttlMs: ctx.holdTtlMs,
-        memo: `${plan.model.id} ${requestId}`,
-      },
-      (tx) => reserveDailyQuota(tx, key, day, plan.holdAmount),
-    );
-    return { hold, counters: hold.also! };
-  } catch (error) {
-    if (error instanceof DailyQuotaRefused) throw await dailyLimitError(ctx.db, key, plan.holdAmount);
-    if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
-      const available = error.code === 'account_not_found' ? 0n : (await ctx.ledger.getAccountBalance({ accountId: key.walletAccountId })).available;
-      throw paymentRequired(
-        'insufficient_credits',
-        `This request may cost up to ${formatUsd(plan.holdAmount)} (prompt plus ${plan.maxOutputTokens} output tokens on ${plan.model.id}); the available balance is ${formatUsd(available)}. Add credits or lower max_tokens.`,
+  // Two attempts at most: the second only when the UTC day turned between rolling the key's
+  // counters and reserving against them (the refused transaction left nothing behind).
+  for (let attempt = 0; ; attempt++) {
+    const day = utcDay(new Date());
+    await rollDailyCounters(ctx.db, key, day, attempt > 0);
+    try {
+      const hold = await ctx.ledger.reserve(
+        {
+          idempotencyKey: `hold:${requestId}`,
+          debitAccountId: key.walletAccountId,
+          creditAccountId: SYSTEM_ACCOUNTS.revenue.id,
+          amount: plan.holdAmount,
+          ttlMs: ctx.holdTtlMs,
+          memo: `${plan.model.id} ${requestId}`,
+        },
+        (tx) => reserveDailyQuota(tx, key, day, plan.holdAmount),
       );
+      return { hold, counters: hold.also!, day };
+    } catch (error) {
+      if (error instanceof DailyQuotaRefused) {
+        const limitError = await dailyLimitError(ctx.db, key, plan.holdAmount);
+        if (limitError) throw limitError;
+        if (attempt === 0) continue;
+        throw error;
+      }
+      if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
+        const available = error.code === 'account_not_found' ? 0n : (await ctx.ledger.getAccountBalance({ accountId: key.walletAccountId })).available;
+        throw paymentRequired(
+          'insufficient_credits',
+          `This request may cost up to ${formatUsd(plan.holdAmount)} (prompt plus ${plan.maxOutputTokens} output tokens on ${plan.model.id}); the available balance is ${formatUsd(available)}. Add credits or lower max_tokens.`,
+        );
+      }
+      throw error;
     }
-    throw error;
   }
 }
 

@@ -2,7 +2,7 @@ import type { Db } from '../db/client';
 import { read, sql, statement, type SqlExecutor, type SqlValue } from '../db/sql';
 import { formatUsd, microsToUsdNumber, type Micros } from '../money';
 import type { KeyContext } from './auth';
-import { nextUtcMidnight, utcDay } from './day';
+import { nextUtcMidnight } from './day';
 import { paymentRequired, tooManyRequests } from './errors';
 
 /**
@@ -16,9 +16,12 @@ export type DailyCounters = { requestsToday: number; committedToday: Micros; spe
 /** Thrown inside the reservation's transaction when a daily limit refuses it (rolls it back). */
 export class DailyQuotaRefused extends Error {}
 
-/** Starts the key's counters afresh when the UTC day has changed since its last request. */
-export async function rollDailyCounters(db: Db, key: KeyContext, today: string): Promise<void> {
-  if (key.usageDay === today) return;
+/**
+ * Starts the key's counters afresh when the UTC day has changed since its last request (as the key
+ * was read; `force` checks the row itself).
+ */
+export async function rollDailyCounters(db: Db, key: KeyContext, today: string, force = false): Promise<void> {
+  if (!force && key.usageDay === today) return;
   await db.apiKey.updateMany({
     where: { id: key.keyId, usageDay: { not: today } },
     data: { usageDay: today, requestsToday: 0, spentToday: 0n, committedToday: 0n },
@@ -57,7 +60,10 @@ export async function releaseDailyQuota(tx: SqlExecutor, key: KeyContext, day: s
   );
 }
 
-/** After a refused reservation: which daily limit refused it. */
+/**
+ * After a refused reservation: which daily limit refused it. Null when neither did: the day
+ * turned between the roll and the reservation, and the caller should simply try again.
+ */
 export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros) {
   const counters = await db.apiKey.findUnique({ where: { id: key.keyId }, select: { requestsToday: true, committedToday: true, spentToday: true } });
   const current = counters ?? { requestsToday: 0, committedToday: 0n, spentToday: 0n };
@@ -72,7 +78,8 @@ export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros) {
       headers,
     );
   }
-  const budget = key.dailyBudget ?? 0n;
+  if (key.dailyBudget === null || current.committedToday + hold <= key.dailyBudget) return null;
+  const budget = key.dailyBudget;
   const left = budget > current.committedToday ? budget - current.committedToday : 0n;
   return paymentRequired(
     'daily_budget_exhausted',
@@ -95,5 +102,3 @@ export function quotaHeaders(key: Pick<KeyContext, 'dailyRequestLimit' | 'dailyB
   }
   return headers;
 }
-
-export { utcDay };

@@ -1,23 +1,8 @@
 import { sql, type SqlExecutor } from '../db/sql';
-import type { Micros } from '../money';
+import type { UsageRecord } from '../db/generated/sqlite/client';
 
-export type UsageRow = {
-  id: string;
-  requestId: string;
-  userId: string;
-  apiKeyId: string | null;
-  modelId: string;
-  providerId: string | null;
-  stream: boolean;
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  cost: Micros;
-  latencyMs: number;
-  status: 'SUCCESS' | 'CLIENT_ABORTED' | 'UPSTREAM_ERROR';
-  errorCode: string | null;
-  createdAt: Date;
-};
+/** A usage record's row: exactly the Prisma model, written here as plain SQL on the hot path. */
+export type UsageRow = UsageRecord;
 
 /** One usage record, written in the settlement's (or release's) transaction. */
 export async function insertUsage(tx: SqlExecutor, u: UsageRow): Promise<void> {
