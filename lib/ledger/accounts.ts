@@ -11,6 +11,7 @@ export const SYSTEM_ACCOUNTS = {
   fees: { id: 'acc_system_fees', code: 'system:fees', kind: 'FEES' },
   deposits: { id: 'acc_system_deposits', code: 'system:deposits', kind: 'DEPOSITS' },
   promo: { id: 'acc_system_promo', code: 'system:promo', kind: 'PROMO' },
+  breakage: { id: 'acc_system_breakage', code: 'system:breakage', kind: 'BREAKAGE' },
 } as const satisfies Record<string, { id: string; code: string; kind: AccountKind }>;
 
 const CONTRA_ACCOUNT_IDS: ReadonlySet<string> = new Set([SYSTEM_ACCOUNTS.deposits.id, SYSTEM_ACCOUNTS.promo.id]);
