@@ -14,7 +14,7 @@ import { redeemCode } from '../credits/redemption';
 import { walletAccountId } from '../ledger/accounts';
 import { Ledger } from '../ledger/ledger';
 import { microsToUsdNumber } from '../money';
-import { authenticateManagementKey, type Principal } from './principal';
+import { authenticateAccountRequest, type Principal } from './principal';
 import { createKeySchema, dailyUsageQuerySchema, redeemSchema, updateKeySchema, usageQuerySchema, type UsageQuery } from './schemas';
 
 type Handler = (args: { request: Request; principal: Principal; params: Record<string, string> }) => Promise<Response>;
@@ -95,7 +95,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
     (handler: Handler) =>
     async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
       try {
-        const principal = await authenticateManagementKey(db, request);
+        const principal = await authenticateAccountRequest(db, request);
         return await handler({ request, principal, params });
       } catch (error) {
         return errorResponse(error);

@@ -3,8 +3,16 @@ import { forbidden, unauthorized } from '../gateway/errors';
 import { bearerToken } from '../gateway/auth';
 import { hashApiKey } from '../keys/secret';
 
-/** Who is calling the account API. Sessions (the web app's sign-in) join `management_key` here. */
-export type Principal = { userId: string; via: 'management_key'; keyId: string };
+/** Who is calling the account API: a signed-in browser session or a management key. */
+export type Principal = { userId: string; via: 'management_key'; keyId: string } | { userId: string; via: 'session'; keyId: null };
+
+/**
+ * The account API's one authentication step: a management key when the request carries a bearer
+ * token; otherwise the web app's session (added with sign-in).
+ */
+export async function authenticateAccountRequest(db: Db, request: Request): Promise<Principal> {
+  return authenticateManagementKey(db, request);
+}
 
 /**
  * A management key authenticates scripts and agents for the account API (as OpenRouter's
