@@ -1,0 +1,108 @@
+/**
+ * The waitlist on the home page: an email (plus optional company and use case), stored once per
+ * address. Framework-free: `createWaitlistApi({ db }).join(request)` answers a Web Request.
+ */
+import { z } from 'zod';
+import type { Db } from './db/client';
+import { invalidRequest, tooManyRequests } from './gateway/errors';
+import { parseOrThrow } from './gateway/schema';
+import { errorResponse, json, readJsonBody } from './http/json';
+import { newId } from './ids';
+import { prismaErrorCode } from './ledger/errors';
+
+const optionalText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max, `must be at most ${max} characters`)
+    .optional()
+    .transform((value) => (value ? value : undefined));
+
+/** Shared with the form, so the browser shows the same messages the server would. */
+export const waitlistSchema = z.object({
+  email: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .max(254, 'must be at most 254 characters')
+    .pipe(z.email('must be a valid email address')),
+  company: optionalText(120),
+  use_case: optionalText(1000),
+});
+
+export type WaitlistInput = z.input<typeof waitlistSchema>;
+
+export type JoinResult = { status: 'joined' | 'already_joined'; email: string };
+
+/**
+ * Adds an address once. A second sign-up with the same address (in any letter case) is not an
+ * error for the visitor: it answers `already_joined` and keeps the first entry as it was.
+ * WaitlistEntry has no columns for company and use case, so they go into `source` as JSON text.
+ */
+export async function joinWaitlist(db: Db, input: unknown): Promise<JoinResult> {
+  const data = parseOrThrow(waitlistSchema, input);
+  const existing = await db.waitlistEntry.findUnique({ where: { email: data.email }, select: { id: true } });
+  if (existing) return { status: 'already_joined', email: data.email };
+  const source = JSON.stringify({ form: 'home', ...(data.company ? { company: data.company } : {}), ...(data.use_case ? { use_case: data.use_case } : {}) });
+  try {
+    await db.waitlistEntry.create({ data: { id: newId('wl'), email: data.email, source } });
+    return { status: 'joined', email: data.email };
+  } catch (error) {
+    // Two submissions racing: the unique index decides, the loser is a duplicate like any other.
+    if (prismaErrorCode(error) === 'P2002') return { status: 'already_joined', email: data.email };
+    throw error;
+  }
+}
+
+/** A fixed-window counter per client address, in memory: enough to blunt a script, not a defence in depth. */
+export class WindowLimiter {
+  readonly #hits = new Map<string, { count: number; resetAt: number }>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Counts one hit; returns the seconds to wait when over the limit, else null. */
+  hit(key: string): number | null {
+    const now = this.now();
+    if (this.#hits.size > 10_000) for (const [k, v] of this.#hits) if (v.resetAt <= now) this.#hits.delete(k);
+    const entry = this.#hits.get(key);
+    if (!entry || entry.resetAt <= now) {
+      this.#hits.set(key, { count: 1, resetAt: now + this.windowMs });
+      return null;
+    }
+    entry.count += 1;
+    return entry.count > this.limit ? Math.ceil((entry.resetAt - now) / 1000) : null;
+  }
+}
+
+/** The client's address as the nearest proxy reports it; one bucket for all when there is none. */
+export function clientAddress(request: Request): string {
+  const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
+  return forwarded || request.headers.get('x-real-ip')?.trim() || 'unknown';
+}
+
+const MESSAGES: Record<JoinResult['status'], string> = {
+  joined: "You're on the list. We'll email you when there's news.",
+  already_joined: "You're already on the list — no need to sign up twice.",
+};
+
+export function createWaitlistApi({ db, limiter = new WindowLimiter(Number(process.env.WAITLIST_RATE_LIMIT ?? 5), 10 * 60_000) }: { db: Db; limiter?: WindowLimiter }) {
+  return {
+    /** POST /api/waitlist → 201 joined, 200 already joined, 400 invalid field, 429 too many sign-ups from one address. */
+    async join(request: Request): Promise<Response> {
+      try {
+        const wait = limiter.hit(clientAddress(request));
+        if (wait !== null) throw tooManyRequests('rate_limited', 'Too many sign-ups from this address; try again in a few minutes.', wait);
+        const body = await readJsonBody(request, 16_384);
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('Send a JSON object with an email.');
+        const result = await joinWaitlist(db, body);
+        return json({ ...result, message: MESSAGES[result.status] }, { status: result.status === 'joined' ? 201 : 200 });
+      } catch (error) {
+        return errorResponse(error);
+      }
+    },
+  };
+}
