@@ -1,11 +1,12 @@
 import { sqlFor, type Db } from '../db/client';
-import { read, sql } from '../db/sql';
+import { read, statement } from '../db/sql';
 import { walletAccountId } from '../ledger/accounts';
 import { hashApiKey } from '../keys/secret';
 import { forbidden, unauthorized } from './errors';
 
 export type KeyContext = {
-  keyId: string;
+  /** null for a principal without an API key row (an x402 payer): no daily limits apply. */
+  keyId: string | null;
   name: string;
   userId: string;
   walletAccountId: string;
@@ -18,7 +19,21 @@ export type KeyContext = {
   spentToday: bigint;
   committedToday: bigint;
   rateLimit: { burst: number; perSecond: number };
+  /** The bucket this principal draws from. */
+  rateLimitId: string;
+  /** Calls may be paid only from pack lots, never from the wallet. */
+  packsOnly: boolean;
+  /** Whether the user owns an active pack lot now: only then does a call look for one to draw from. */
+  hasActiveLots: boolean;
 };
+
+const DEFAULT_RATE_LIMIT = { burst: 10, perSecond: 0.5 };
+
+// The EXISTS is an index probe (PackLot by user, status, expiry) that spares every user without a
+// pack a second query on the hot path.
+const SELECT_KEY = `SELECT k."id", k."name", k."kind", k."userId", k."allowedModels", k."dailyRequestLimit", k."dailyBudget", k."expiresAt", k."revokedAt", k."usageDay", k."requestsToday", k."spentToday", k."committedToday", k."rateLimitBurst", k."rateLimitPerSec", k."packsOnly", u."suspended",
+  EXISTS (SELECT 1 FROM "PackLot" l WHERE l."userId" = k."userId" AND l."status" = 'ACTIVE' AND l."expiresAt" > ?) AS "hasActiveLots"
+  FROM "ApiKey" k JOIN "User" u ON u."id" = k."userId"`;
 
 /** The bearer token from `Authorization: Bearer …` (or `x-api-key`, which some clients send). */
 export function bearerToken(request: Request): string | null {
@@ -39,8 +54,17 @@ export async function authenticateApiKey(db: Db, request: Request): Promise<KeyC
   if (!token) {
     throw unauthorized('missing_api_key', "You didn't provide an API key. Send it as 'Authorization: Bearer tg_…'.");
   }
+  return loadKeyContext(db, { hash: hashApiKey(token) });
+}
+
+/**
+ * The key's context by hash (a bearer secret) or by id (a key its owner has already been
+ * authorized for, such as the web playground's), with every check a call needs.
+ */
+export async function loadKeyContext(db: Db, where: { hash: string } | { id: string }): Promise<KeyContext> {
+  const now = new Date();
   const [key] = await sqlFor(db).query(
-    sql`SELECT k."id", k."name", k."kind", k."userId", k."allowedModels", k."dailyRequestLimit", k."dailyBudget", k."expiresAt", k."revokedAt", k."usageDay", k."requestsToday", k."spentToday", k."committedToday", k."rateLimitBurst", k."rateLimitPerSec", u."suspended" FROM "ApiKey" k JOIN "User" u ON u."id" = k."userId" WHERE k."hash" = ${hashApiKey(token)}`,
+    statement(`${SELECT_KEY} WHERE ${'hash' in where ? 'k."hash"' : 'k."id"'} = ?`, [now, 'hash' in where ? where.hash : where.id]),
   );
   if (!key) throw unauthorized('invalid_api_key', 'Incorrect API key provided.');
   if (key.revokedAt !== null) throw unauthorized('api_key_revoked', 'This API key has been revoked.');
@@ -49,8 +73,9 @@ export async function authenticateApiKey(db: Db, request: Request): Promise<KeyC
   if (key.kind !== 'INFERENCE') throw forbidden('management_key', 'Management keys can manage keys but cannot call /v1. Use an inference key.');
   if (read.bool(key.suspended)) throw forbidden('account_suspended', 'This account is suspended.');
   const userId = read.string(key.userId);
+  const keyId = read.string(key.id);
   return {
-    keyId: read.string(key.id),
+    keyId,
     name: read.string(key.name),
     userId,
     walletAccountId: walletAccountId(userId),
@@ -62,6 +87,30 @@ export async function authenticateApiKey(db: Db, request: Request): Promise<KeyC
     spentToday: read.bigint(key.spentToday),
     committedToday: read.bigint(key.committedToday),
     rateLimit: { burst: read.int(key.rateLimitBurst), perSecond: Number(key.rateLimitPerSec) },
+    rateLimitId: keyId,
+    packsOnly: read.bool(key.packsOnly),
+    hasActiveLots: read.bool(key.hasActiveLots),
+  };
+}
+
+/** A principal with no API key row (an x402 payer): every model, no daily limits, the default rate limit. */
+export function payerKeyContext(userId: string): KeyContext {
+  return {
+    keyId: null,
+    name: 'x402',
+    userId,
+    walletAccountId: walletAccountId(userId),
+    allowedModels: null,
+    dailyRequestLimit: null,
+    dailyBudget: null,
+    usageDay: '',
+    requestsToday: 0,
+    spentToday: 0n,
+    committedToday: 0n,
+    rateLimit: DEFAULT_RATE_LIMIT,
+    rateLimitId: `user:${userId}`,
+    packsOnly: false,
+    hasActiveLots: false,
   };
 }
 

@@ -3,15 +3,17 @@ import type { CatalogOffering } from '../catalog/catalog';
 import { newId } from '../ids';
 import { SYSTEM_ACCOUNTS } from '../ledger/accounts';
 import { LedgerError } from '../ledger/errors';
-import type { Hold, Resolution } from '../ledger/ledger';
+import type { AccountState, Hold } from '../ledger/ledger';
+import { fundingLots, lotStatus, markExhaustedLots, type FundingLot } from '../packs/lots';
 import { logger } from '../logger';
 import { formatUsd, microsToUsd, microsToUsdNumber, type Micros } from '../money';
 import { UpstreamError, type ChatProvider, type UpstreamChatRequest, type UpstreamStreamEvent, type UpstreamUsage } from '../providers/types';
 import { json, readJsonBody } from '../http/json';
 import type { KeyContext } from './auth';
-import { authenticateApiKey } from './auth';
+import { authenticateApiKey, bearerToken, loadKeyContext } from './auth';
 import type { GatewayContext } from './context';
 import { GatewayError, invalidRequest, paymentRequired, tooManyRequests, upstreamFailed } from './errors';
+import type { SqlExecutor } from '../db/sql';
 import { abandonIdempotencyKey, claimIdempotencyKey, completeIdempotencyKey, requestHash } from './idempotency';
 import { usageCost } from './pricing';
 import { planRoute, type RoutePlan } from './routing';
@@ -19,7 +21,7 @@ import { chatCompletionRequestSchema, parseOrThrow, type ChatCompletionRequest }
 import { SSE_DONE, SSE_HEADERS, sseData } from './sse';
 import { countText } from './tokens';
 import { utcDay } from './day';
-import { DailyQuotaRefused, dailyLimitError, quotaHeaders, releaseDailyQuota, reserveDailyQuota, rollDailyCounters, settleDailyQuota, type DailyCounters } from './limits';
+import { currentCounters, DailyQuotaRefused, dailyLimitError, quotaHeaders, releaseDailyQuota, reserveDailyQuota, rollDailyCounters, settleDailyQuota, type DailyCounters } from './limits';
 import { insertUsage, type UsageRow } from './usage';
 
 /** Everything one request carries through the pipeline. */
@@ -29,43 +31,72 @@ type Call = {
   key: KeyContext;
   body: ChatCompletionRequest;
   plan: RoutePlan;
-  hold: Hold;
+  /** One hold on the wallet, or one per source when pack lots pay first (lots, then the wallet). */
+  holds: Hold[];
+  /** The lots among the holds' accounts, by account id. */
+  lots: Map<string, FundingLot>;
   /** The UTC day the daily quota was reserved on, and the key's counters right after. */
   day: string;
   counters: DailyCounters;
   idempotencyRecordId: string | null;
   /** Aborted when the client goes away; passed to the upstream call. */
   upstreamAbort: AbortController;
+  /** Headers the principal adds to the response (an x402 settlement receipt). */
+  principalHeaders: Record<string, string>;
 };
 
-type Billing = { cost: Micros; balance: Micros | null };
+type PackBilling = { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining: Micros; remainingTokensEstimate: number };
+
+type Billing = { cost: Micros; balance: Micros | null; pack: PackBilling | null };
 
 /**
  * POST /v1/chat/completions. Authenticate → validate → plan the route and the maximum cost →
  * reserve it → call the upstream (failing over before the first byte) → settle the actual cost
  * with the usage row in the same database transaction. Three round trips on the hot path:
  * the key lookup, the reservation and the settlement.
+ *
+ * `keyId` is for callers that have already authorized the key (the web playground). Without a key
+ * and with pay-per-request configured (x402), the payment is the principal.
  */
-export async function handleChatCompletions(ctx: GatewayContext, request: Request, requestId: string): Promise<Response> {
+export async function handleChatCompletions(ctx: GatewayContext, request: Request, requestId: string, keyId?: string): Promise<Response> {
+  const principal: { key: KeyContext | null } = { key: null };
+  try {
+    return await runChatCompletion(ctx, request, requestId, keyId, principal);
+  } catch (error) {
+    // Every /v1 answer carries the key's daily counters, refusals included.
+    if (error instanceof GatewayError && principal.key) {
+      for (const [name, value] of Object.entries(quotaHeaders(principal.key, currentCounters(principal.key)))) error.headers[name] ??= value;
+    }
+    throw error;
+  }
+}
+
+async function runChatCompletion(ctx: GatewayContext, request: Request, requestId: string, keyId: string | undefined, principal: { key: KeyContext | null }): Promise<Response> {
   const startedAt = performance.now();
-  const key = await authenticateApiKey(ctx.db, request);
-  const bucket = await ctx.rateLimiter.take(key.keyId, key.rateLimit);
-  if (!bucket.allowed) {
-    throw tooManyRequests(
-      'rate_limited',
-      `This key is rate limited to bursts of ${key.rateLimit.burst} requests refilled at ${key.rateLimit.perSecond} per second. Retry in ${bucket.retryAfterSeconds} s.`,
-      bucket.retryAfterSeconds,
-    );
+  const payPerRequest = keyId === undefined && !bearerToken(request) ? ctx.payPerRequest : undefined;
+  if (!payPerRequest) {
+    principal.key = keyId !== undefined ? await loadKeyContext(ctx.db, { id: keyId }) : await authenticateApiKey(ctx.db, request);
+    await takeRateLimit(ctx, principal.key);
   }
   const raw = await readJsonBody(request);
   const body = parseOrThrow(chatCompletionRequestSchema, raw);
-  const plan = planRoute(await ctx.catalog.get(), key, body);
+  const plan = planRoute(await ctx.catalog.get(), principal.key ?? { allowedModels: null }, body);
   if (body.stream && (body.n ?? 1) > 1) throw invalidRequest("'n' greater than 1 is not supported with stream: true.", 'n');
+
+  let principalHeaders: Record<string, string> = {};
+  if (!principal.key) {
+    // Nothing is reserved or charged before the payment is settled and the payer known.
+    const outcome = await payPerRequest!.authorize({ request, requestId, body, maxCost: plan.holdAmount, modelId: plan.model.id });
+    if (outcome.kind === 'respond') return withHeader(outcome.response, 'x-request-id', requestId);
+    principal.key = outcome.key;
+    principalHeaders = outcome.headers;
+  }
+  const key: KeyContext = principal.key;
 
   let idempotencyRecordId: string | null = null;
   const idempotencyKey = request.headers.get('idempotency-key');
   if (idempotencyKey) {
-    const claim = await claimIdempotencyKey({ db: ctx.db, scope: key.keyId, key: idempotencyKey, hash: requestHash(raw) });
+    const claim = await claimIdempotencyKey({ db: ctx.db, scope: key.keyId ?? key.rateLimitId, key: idempotencyKey, hash: requestHash(raw) });
     if (claim.kind === 'replay') return withHeader(claim.response, 'x-request-id', requestId);
     idempotencyRecordId = claim.recordId;
   }
@@ -81,36 +112,60 @@ export async function handleChatCompletions(ctx: GatewayContext, request: Reques
   const upstreamAbort = new AbortController();
   const onClientGone = () => upstreamAbort.abort();
   request.signal.addEventListener('abort', onClientGone, { once: true });
-  const call: Call = { requestId, startedAt, key, body, plan, ...reservation, idempotencyRecordId, upstreamAbort };
+  const call: Call = { requestId, startedAt, key, body, plan, ...reservation, idempotencyRecordId, upstreamAbort, principalHeaders };
   return body.stream ? streamCompletion(ctx, call) : completeCompletion(ctx, call);
 }
 
-/** The wallet hold and the key's daily quota, reserved together in one database transaction. */
-async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string): Promise<{ hold: Hold; counters: DailyCounters; day: string }> {
+async function takeRateLimit(ctx: GatewayContext, key: KeyContext): Promise<void> {
+  const bucket = await ctx.rateLimiter.take(key.rateLimitId, key.rateLimit);
+  if (!bucket.allowed) {
+    throw tooManyRequests(
+      'rate_limited',
+      `This key is rate limited to bursts of ${key.rateLimit.burst} requests refilled at ${key.rateLimit.perSecond} per second. Retry in ${bucket.retryAfterSeconds} s.`,
+      bucket.retryAfterSeconds,
+    );
+  }
+}
+
+/**
+ * The money and the key's daily quota, reserved together in one database transaction. The money
+ * comes from the user's matching pack lots first (most specific, then earliest expiry), then from
+ * the wallet: one hold per source.
+ */
+async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string): Promise<{ holds: Hold[]; lots: Map<string, FundingLot>; counters: DailyCounters; day: string }> {
   if (key.dailyBudget !== null && plan.holdAmount > key.dailyBudget) {
     throw paymentRequired(
       'daily_budget_exhausted',
       `This request may cost up to ${formatUsd(plan.holdAmount)}, more than this key's whole daily budget of ${formatUsd(key.dailyBudget)}. Lower max_tokens or raise the budget.`,
     );
   }
+  const lots = key.hasActiveLots || key.packsOnly ? await fundingLots(ctx.db, { userId: key.userId, modelId: plan.model.id, providerIds: plan.candidates.map((c) => c.providerId) }) : [];
+  if (key.packsOnly && lots.length === 0) {
+    throw paymentRequired('no_active_pack', `This key spends pack credit only, and no active pack covers ${plan.model.id}. Buy a pack that does, or turn off "packs only" for this key.`);
+  }
+  const sources = [...lots.map((lot) => lot.accountId), ...(key.packsOnly ? [] : [key.walletAccountId])];
+  const lotsByAccount = new Map(lots.map((lot) => [lot.accountId, lot]));
+  const memo = `${plan.model.id} ${requestId}`;
+
   // Two attempts at most: the second only when the UTC day turned between rolling the key's
   // counters and reserving against them (the refused transaction left nothing behind).
   for (let attempt = 0; ; attempt++) {
     const day = utcDay(new Date());
     await rollDailyCounters(ctx.db, key, day, attempt > 0);
+    const takeQuota = (tx: SqlExecutor) => reserveDailyQuota(tx, key, day, plan.holdAmount);
     try {
-      const hold = await ctx.ledger.reserve(
-        {
-          idempotencyKey: `hold:${requestId}`,
-          debitAccountId: key.walletAccountId,
-          creditAccountId: SYSTEM_ACCOUNTS.revenue.id,
-          amount: plan.holdAmount,
-          ttlMs: ctx.holdTtlMs,
-          memo: `${plan.model.id} ${requestId}`,
-        },
-        (tx) => reserveDailyQuota(tx, key, day, plan.holdAmount),
+      if (sources.length === 1 && lots.length === 0) {
+        const hold = await ctx.ledger.reserve(
+          { idempotencyKey: `hold:${requestId}`, debitAccountId: key.walletAccountId, creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: plan.holdAmount, ttlMs: ctx.holdTtlMs, memo },
+          takeQuota,
+        );
+        return { holds: [hold], lots: lotsByAccount, counters: hold.also!, day };
+      }
+      const group = await ctx.ledger.reserveGroup(
+        { groupId: requestId, idempotencyKey: `hold:${requestId}`, sources, creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: plan.holdAmount, ttlMs: ctx.holdTtlMs, memo },
+        takeQuota,
       );
-      return { hold, counters: hold.also!, day };
+      return { holds: group.holds, lots: lotsByAccount, counters: group.also!, day };
     } catch (error) {
       if (error instanceof DailyQuotaRefused) {
         const limitError = await dailyLimitError(ctx.db, key, plan.holdAmount);
@@ -119,15 +174,22 @@ async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, re
         throw error;
       }
       if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
-        const available = error.code === 'account_not_found' ? 0n : (await ctx.ledger.getAccountBalance({ accountId: key.walletAccountId })).available;
-        throw paymentRequired(
-          'insufficient_credits',
-          `This request may cost up to ${formatUsd(plan.holdAmount)} (prompt plus ${plan.maxOutputTokens} output tokens on ${plan.model.id}); the available balance is ${formatUsd(available)}. Add credits or lower max_tokens.`,
-        );
+        throw await insufficientCredits(ctx, key, plan, lots);
       }
       throw error;
     }
   }
+}
+
+async function insufficientCredits(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, lots: FundingLot[]) {
+  const cost = `This request may cost up to ${formatUsd(plan.holdAmount)} (prompt plus ${plan.maxOutputTokens} output tokens on ${plan.model.id})`;
+  const inLots = lots.reduce((sum, lot) => sum + lot.available, 0n);
+  if (key.packsOnly) {
+    return paymentRequired('insufficient_credits', `${cost}; this key spends pack credit only, and the packs that cover it have ${formatUsd(inLots)} left. Lower max_tokens or buy a pack.`);
+  }
+  const wallet = await ctx.db.ledgerAccount.findUnique({ where: { id: key.walletAccountId }, select: { available: true } });
+  const available = (wallet?.available ?? 0n) + inLots;
+  return paymentRequired('insufficient_credits', `${cost}; the available balance is ${formatUsd(available)}. Add credits or lower max_tokens.`);
 }
 
 function upstreamRequest(call: Call, offering: CatalogOffering): UpstreamChatRequest {
@@ -332,24 +394,53 @@ function estimatedUsage(call: Call, producedText: string): UpstreamUsage {
 
 async function settleCall(ctx: GatewayContext, call: Call, offering: CatalogOffering, usage: UpstreamUsage, status: 'SUCCESS' | 'CLIENT_ABORTED'): Promise<Billing> {
   const fullCost = usageCost(offering, usage);
+  const held = call.plan.holdAmount;
   // The hold is the promise made to the buyer: a call never costs more than it reserved.
-  const cost = fullCost > call.hold.amount ? call.hold.amount : fullCost;
-  if (fullCost > call.hold.amount) logger.warn('usage exceeded the hold; charged the hold', { requestId: call.requestId, fullCost, hold: call.hold.amount });
-  let resolution: Resolution<void>;
+  const cost = fullCost > held ? held : fullCost;
+  if (fullCost > held) logger.warn('usage exceeded the hold; charged the hold', { requestId: call.requestId, fullCost, hold: held });
+  const memo = `${call.plan.model.id} via ${offering.providerId}`;
+  const recordUsage = async (tx: SqlExecutor) => {
+    await insertUsage(tx, usageRow(call, offering, usage, cost, status, null));
+    await settleDailyQuota(tx, call.key, call.day, held, cost);
+  };
   try {
-    resolution = await ctx.ledger.settle(
-      { hold: call.hold, amount: cost, idempotencyKey: `settle:${call.requestId}`, memo: `${call.plan.model.id} via ${offering.providerId}` },
-      async (tx) => {
-        await insertUsage(tx, usageRow(call, offering, usage, cost, status, null));
-        await settleDailyQuota(tx, call.key, call.day, call.hold.amount, cost);
-      },
-    );
+    if (call.lots.size === 0) {
+      const resolution = await ctx.ledger.settle({ hold: call.holds[0]!, amount: cost, idempotencyKey: `settle:${call.requestId}`, memo }, recordUsage);
+      return { cost, balance: resolution.debitAccount?.balance ?? null, pack: null };
+    }
+    const settled = await ctx.ledger.settleGroup({ holds: call.holds, amount: cost, idempotencyKey: `settle:${call.requestId}`, memo }, async (tx) => {
+      await recordUsage(tx);
+      await markExhaustedLots(tx, [...call.lots.keys()]);
+    });
+    return { cost, ...groupBilling(call, offering, settled.accounts, settled.shares) };
   } catch (error) {
     // The response is already owed to the client; the sweeper will release the hold. Loud log.
     logSettleFailure(call)(error);
-    return { cost: 0n, balance: null };
+    return { cost: 0n, balance: null, pack: null };
   }
-  return { cost, balance: resolution.debitAccount?.balance ?? null };
+}
+
+/** The wallet's balance and the first lot that paid, after a group settlement. */
+function groupBilling(call: Call, offering: CatalogOffering, accounts: AccountState[], shares: Micros[]): Omit<Billing, 'cost'> {
+  let balance: Micros | null = null;
+  let pack: PackBilling | null = null;
+  for (const [index, account] of accounts.entries()) {
+    const lot = call.lots.get(account.id);
+    if (!lot) {
+      balance = account.balance;
+      continue;
+    }
+    if (pack || shares[index] === 0n) continue;
+    const perToken = offering.sellOutputPer1M > 0n ? offering.sellOutputPer1M : 1n;
+    pack = {
+      id: lot.id,
+      status: lotStatus({ status: 'ACTIVE', expiresAt: lot.expiresAt }, account.balance),
+      remaining: account.balance,
+      // What is left, in output tokens of the model that just served: the conservative estimate.
+      remainingTokensEstimate: Number((account.balance * 1_000_000n) / perToken),
+    };
+  }
+  return { balance, pack };
 }
 
 function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamUsage | null, cost: Micros, status: 'SUCCESS' | 'CLIENT_ABORTED' | 'UPSTREAM_ERROR', errorCode: string | null): UsageRow {
@@ -376,12 +467,14 @@ function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamU
 async function failCallQuietly(ctx: GatewayContext, call: Call, error: unknown): Promise<GatewayError> {
   const gatewayError = toGatewayError(error);
   try {
-    await ctx.ledger.release({ hold: call.hold, idempotencyKey: `release:${call.requestId}` }, async (tx) => {
+    const recordFailure = async (tx: SqlExecutor) => {
       // A client that hung up before anything was produced owes nothing either; say which it was.
       const status = gatewayError.code === 'client_closed_request' ? 'CLIENT_ABORTED' : 'UPSTREAM_ERROR';
       await insertUsage(tx, usageRow(call, null, null, 0n, status, gatewayError.code));
-      await releaseDailyQuota(tx, call.key, call.day, call.hold.amount);
-    });
+      await releaseDailyQuota(tx, call.key, call.day, call.plan.holdAmount);
+    };
+    if (call.holds.length === 1) await ctx.ledger.release({ hold: call.holds[0]!, idempotencyKey: `release:${call.requestId}` }, recordFailure);
+    else await ctx.ledger.releaseGroup({ holds: call.holds, idempotencyKey: `release:${call.requestId}` }, recordFailure);
   } catch (releaseError) {
     logger.error('could not release a hold after an upstream failure; the sweeper will', { requestId: call.requestId, error: releaseError });
   }
@@ -405,7 +498,7 @@ function toGatewayError(error: unknown): GatewayError {
 }
 
 function logSettleFailure(call: Call) {
-  return (error: unknown) => logger.error('settlement failed', { requestId: call.requestId, holdId: call.hold.id, error });
+  return (error: unknown) => logger.error('settlement failed', { requestId: call.requestId, holdIds: call.holds.map((h) => h.id), error });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,12 +518,23 @@ function billingForClient(call: Call, billing: Billing) {
   return {
     charged_usd: microsToUsdNumber(billing.cost),
     balance_usd: billing.balance === null ? null : microsToUsdNumber(billing.balance),
-    hold_usd: microsToUsdNumber(call.hold.amount),
+    hold_usd: microsToUsdNumber(call.plan.holdAmount),
+    ...(billing.pack
+      ? {
+          pack: {
+            id: billing.pack.id,
+            status: billing.pack.status,
+            remaining_usd: microsToUsdNumber(billing.pack.remaining),
+            remaining_tokens_est: billing.pack.remainingTokensEstimate,
+          },
+        }
+      : {}),
   };
 }
 
 function callHeaders(call: Call, cost: Micros | null): Record<string, string> {
   return {
+    ...call.principalHeaders,
     ...quotaHeaders(call.key, call.counters),
     'x-request-id': call.requestId,
     ...(cost !== null ? { 'x-tollgate-cost-usd': microsToUsd(cost) } : {}),

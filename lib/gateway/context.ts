@@ -2,7 +2,27 @@ import type { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
 import type { Ledger } from '../ledger/ledger';
 import type { ProviderFactory } from '../providers/registry';
+import type { Micros } from '../money';
+import type { KeyContext } from './auth';
 import type { RateLimiter } from './rate-limit';
+import type { ChatCompletionRequest } from './schema';
+
+/**
+ * Pay-per-request without an account (x402): consulted for /v1/chat/completions calls that carry no
+ * API key. It returns the payer as the call's principal once the payment is settled, with headers
+ * to add to the response; or a Response to send as it is (a 402 challenge, a refusal, a 503 when
+ * settlement is off). Nothing has been reserved or charged when it runs.
+ */
+export interface PayPerRequest {
+  authorize(input: {
+    request: Request;
+    requestId: string;
+    body: ChatCompletionRequest;
+    /** The call's hold: its maximum cost on the dearest provider it may be routed to. */
+    maxCost: Micros;
+    modelId: string;
+  }): Promise<{ kind: 'paid'; key: KeyContext; headers: Record<string, string> } | { kind: 'respond'; response: Response }>;
+}
 
 /** What the pipeline needs from the outside world; built once per process (or per test). */
 export type GatewayContext = {
@@ -15,4 +35,6 @@ export type GatewayContext = {
   holdTtlMs: number;
   /** Longest wait for the next event of a stream that has started before it counts as failed. */
   streamIdleTimeoutMs: number;
+  /** Accepts keyless calls paid per request (x402) when configured. */
+  payPerRequest?: PayPerRequest;
 };

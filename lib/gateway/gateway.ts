@@ -6,7 +6,7 @@ import { Ledger } from '../ledger/ledger';
 import { logger } from '../logger';
 import { createProviderFactory, type ProviderFactory } from '../providers/registry';
 import { handleChatCompletions } from './chat';
-import type { GatewayContext } from './context';
+import type { GatewayContext, PayPerRequest } from './context';
 import { GatewayError, notFound } from './errors';
 import { handleKeyInfo } from './key-info';
 import { handleListModels } from './models';
@@ -19,6 +19,7 @@ export type GatewayOptions = {
   catalog?: CatalogCache;
   rateLimiter?: RateLimiter;
   holdTtlMs?: number;
+  payPerRequest?: PayPerRequest;
 };
 
 export type Gateway = ReturnType<typeof createGateway>;
@@ -37,6 +38,7 @@ export function createGateway(options: GatewayOptions) {
     rateLimiter: options.rateLimiter ?? createRateLimiter(env),
     holdTtlMs: options.holdTtlMs ?? Number(env.HOLD_TTL_MS ?? 10 * 60_000),
     streamIdleTimeoutMs: Number(env.UPSTREAM_IDLE_TIMEOUT_MS ?? 60_000),
+    payPerRequest: options.payPerRequest,
   };
 
   /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */
@@ -51,7 +53,9 @@ export function createGateway(options: GatewayOptions) {
       }
     };
 
-  const chatCompletions = wrap(handleChatCompletions);
+  const chatCompletions = wrap((c, r, id) => handleChatCompletions(c, r, id));
+  /** The same call for a key its owner is already signed in for (the web playground): no secret needed. */
+  const chatCompletionsForKey = (keyId: string, request: Request) => wrap((c, r, id) => handleChatCompletions(c, r, id, keyId))(request);
   const listModels = wrap((c, r) => handleListModels(c, r));
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
 
@@ -89,5 +93,5 @@ export function createGateway(options: GatewayOptions) {
   /** Releases what the gateway holds open (the Redis connection of a shared rate limiter). */
   const close = () => ctx.rateLimiter.close();
 
-  return { ctx, chatCompletions, listModels, keyInfo, health, handle, close };
+  return { ctx, chatCompletions, chatCompletionsForKey, listModels, keyInfo, health, handle, close };
 }

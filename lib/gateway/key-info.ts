@@ -2,6 +2,7 @@ import { microsToUsdNumber } from '../money';
 import { json } from '../http/json';
 import { authenticateApiKey } from './auth';
 import type { GatewayContext } from './context';
+import { currentCounters, quotaHeaders } from './limits';
 import { utcDay, nextUtcMidnight } from './day';
 
 /** GET /v1/key — the calling key's name, limits, today's usage and the wallet balance. */
@@ -31,5 +32,5 @@ export async function handleKeyInfo(ctx: GatewayContext, request: Request): Prom
     reset_at: nextUtcMidnight(new Date()).toISOString(),
     balance_usd: microsToUsdNumber(wallet?.balance ?? 0n),
     available_usd: microsToUsdNumber(wallet?.available ?? 0n),
-  });
+  }, { headers: quotaHeaders(key, currentCounters(key)) });
 }

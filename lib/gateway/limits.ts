@@ -2,7 +2,7 @@ import type { Db } from '../db/client';
 import { read, sql, statement, type SqlExecutor, type SqlValue } from '../db/sql';
 import { formatUsd, microsToUsdNumber, type Micros } from '../money';
 import type { KeyContext } from './auth';
-import { nextUtcMidnight } from './day';
+import { nextUtcMidnight, utcDay } from './day';
 import { paymentRequired, tooManyRequests } from './errors';
 
 /**
@@ -21,7 +21,7 @@ export class DailyQuotaRefused extends Error {}
  * was read; `force` checks the row itself).
  */
 export async function rollDailyCounters(db: Db, key: KeyContext, today: string, force = false): Promise<void> {
-  if (!force && key.usageDay === today) return;
+  if (key.keyId === null || (!force && key.usageDay === today)) return;
   await db.apiKey.updateMany({
     where: { id: key.keyId, usageDay: { not: today } },
     data: { usageDay: today, requestsToday: 0, spentToday: 0n, committedToday: 0n },
@@ -30,6 +30,7 @@ export async function rollDailyCounters(db: Db, key: KeyContext, today: string, 
 
 /** Takes one request and `hold` of today's budget, or throws DailyQuotaRefused. */
 export async function reserveDailyQuota(tx: SqlExecutor, key: KeyContext, today: string, hold: Micros): Promise<DailyCounters> {
+  if (key.keyId === null) return { requestsToday: 0, committedToday: 0n, spentToday: 0n };
   let text = 'UPDATE "ApiKey" SET "requestsToday" = "requestsToday" + 1, "committedToday" = "committedToday" + ?, "updatedAt" = ? WHERE "id" = ? AND "usageDay" = ?';
   const args: SqlValue[] = [hold, new Date(), key.keyId, today];
   if (key.dailyRequestLimit !== null) {
@@ -47,6 +48,7 @@ export async function reserveDailyQuota(tx: SqlExecutor, key: KeyContext, today:
 
 /** At settlement: the unspent part of the hold returns to today's budget (if it is still that day). */
 export async function settleDailyQuota(tx: SqlExecutor, key: KeyContext, day: string, hold: Micros, cost: Micros): Promise<void> {
+  if (key.keyId === null) return;
   const now = new Date();
   await tx.execute(
     sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${hold - cost}, "spentToday" = "spentToday" + ${cost}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${key.keyId} AND "usageDay" = ${day}`,
@@ -55,6 +57,7 @@ export async function settleDailyQuota(tx: SqlExecutor, key: KeyContext, day: st
 
 /** A failed call gives back both its request and its budget: failures never count. */
 export async function releaseDailyQuota(tx: SqlExecutor, key: KeyContext, day: string, hold: Micros): Promise<void> {
+  if (key.keyId === null) return;
   await tx.execute(
     sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${hold}, "requestsToday" = "requestsToday" - 1, "updatedAt" = ${new Date()} WHERE "id" = ${key.keyId} AND "usageDay" = ${day}`,
   );
@@ -65,6 +68,7 @@ export async function releaseDailyQuota(tx: SqlExecutor, key: KeyContext, day: s
  * turned between the roll and the reservation, and the caller should simply try again.
  */
 export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros) {
+  if (key.keyId === null) return null;
   const counters = await db.apiKey.findUnique({ where: { id: key.keyId }, select: { requestsToday: true, committedToday: true, spentToday: true } });
   const current = counters ?? { requestsToday: 0, committedToday: 0n, spentToday: 0n };
   const reset = nextUtcMidnight(new Date());
@@ -86,6 +90,11 @@ export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros) {
     `This request may cost up to ${formatUsd(hold)}, but only ${formatUsd(left)} of this key's ${formatUsd(budget)} daily budget is left. The budget resets at ${reset.toISOString()}.`,
     { ...headers, 'retry-after': String(Math.ceil(retryAfter)) },
   );
+}
+
+/** The key's counters as of its lookup: zero when its last request was on an earlier UTC day. */
+export function currentCounters(key: Pick<KeyContext, 'usageDay' | 'requestsToday' | 'committedToday' | 'spentToday'>, now = new Date()): DailyCounters {
+  return key.usageDay === utcDay(now) ? { requestsToday: key.requestsToday, committedToday: key.committedToday, spentToday: key.spentToday } : { requestsToday: 0, committedToday: 0n, spentToday: 0n };
 }
 
 /** Both counters on every /v1 response, in the x-ratelimit-* style clients already read. */

@@ -3,13 +3,14 @@ import { microsToUsdNumber } from '../money';
 import { json } from '../http/json';
 import { authenticateApiKey, bearerToken } from './auth';
 import type { GatewayContext } from './context';
+import { currentCounters, quotaHeaders } from './limits';
 
 /** GET /v1/models — the OpenAI list shape plus status and prices. No key needed; with one, only what it may use. */
 export async function handleListModels(ctx: GatewayContext, request: Request): Promise<Response> {
   const key = bearerToken(request) ? await authenticateApiKey(ctx.db, request) : null;
   const catalog = await ctx.catalog.get();
   const models = key?.allowedModels ? catalog.models.filter((m) => key.allowedModels!.includes(m.id)) : catalog.models;
-  return json({ object: 'list', data: models.map(toOpenAIModel) });
+  return json({ object: 'list', data: models.map(toOpenAIModel) }, key ? { headers: quotaHeaders(key, currentCounters(key)) } : undefined);
 }
 
 export function toOpenAIModel(model: CatalogModel) {

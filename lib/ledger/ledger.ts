@@ -88,13 +88,21 @@ export class Ledger {
     this.#sql = sqlFor(db);
   }
 
-  /** Moves money between accounts; entries must sum to zero. */
-  async transfer<T = undefined>(input: TransferInput, also?: AlsoInTransaction<T>): Promise<TransferResult & { also: T | undefined }> {
+  /**
+   * Moves money between accounts; entries must sum to zero. `before` runs first in the same
+   * transaction (to create an account the entries credit, such as a new pack lot's).
+   */
+  async transfer<T = undefined>(
+    input: TransferInput,
+    also?: AlsoInTransaction<T>,
+    { before }: { before?: AlsoInTransaction<void> } = {},
+  ): Promise<TransferResult & { also: T | undefined }> {
     validateEntries(input.entries);
     const transactionId = newId('txn');
     const now = new Date();
     try {
       const result = await this.#sql.transaction(async (tx) => {
+        if (before) await before(tx);
         await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: input.idempotencyKey, kind: input.kind, memo: input.memo ?? null, actor: input.actor ?? null, now }));
         await tx.execute(insertEntries(transactionId, input.entries, now));
         for (const entry of lockOrder(input.entries)) {
@@ -167,29 +175,11 @@ export class Ledger {
     const hold = await this.#holdRef(input.hold);
     if (input.amount < 0n) throw new LedgerError('invalid_transaction', 'cannot settle a negative amount');
     if (input.amount > hold.amount) throw new LedgerError('settle_exceeds_hold', `settle amount ${input.amount} exceeds hold ${hold.amount}`);
-    const transactionId = input.amount > 0n ? newId('txn') : null;
     const now = new Date();
     try {
-      const { debitAccount, result } = await this.#sql.transaction(async (tx) => {
-        if (transactionId) {
-          await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: `settle:${input.idempotencyKey}`, kind: 'settle', memo: input.memo ?? null, actor: null, now }));
-          await tx.execute(
-            insertEntries(
-              transactionId,
-              [
-                { accountId: hold.debitAccountId, amount: -input.amount },
-                { accountId: hold.creditAccountId, amount: input.amount },
-              ],
-              now,
-            ),
-          );
-        }
-        await resolveHold(tx, hold, { status: 'SETTLED', settledAmount: input.amount, resolveIdempotencyKey: input.idempotencyKey, transactionId, now });
-        // The debit account gives up `amount` and gets the rest of the hold back; neither can make it
-        // negative (it held the whole hold), so no guard is needed.
-        const debitAccount = await updateAccountReturning(tx, hold.debitAccountId, -input.amount, hold.amount - input.amount, now);
-        if (input.amount > 0n) await updateAccountReturning(tx, hold.creditAccountId, input.amount, input.amount, now);
-        return { debitAccount, result: also ? await also(tx) : undefined };
+      const { debitAccount, transactionId, result } = await this.#sql.transaction(async (tx) => {
+        const settled = await settleInTx(tx, hold, input.amount, `settle:${input.idempotencyKey}`, input.idempotencyKey, input.memo ?? null, now);
+        return { ...settled, result: also ? await also(tx) : undefined };
       });
       return { hold: resolved(hold, 'SETTLED', input.amount, transactionId), replayed: false, debitAccount, also: result };
     } catch (error) {
@@ -204,14 +194,110 @@ export class Ledger {
     const now = new Date();
     try {
       const { debitAccount, result } = await this.#sql.transaction(async (tx) => {
-        await resolveHold(tx, hold, { status, settledAmount: null, resolveIdempotencyKey: input.idempotencyKey, transactionId: null, now });
-        const debitAccount = await updateAccountReturning(tx, hold.debitAccountId, 0n, hold.amount, now);
+        const debitAccount = await releaseInTx(tx, hold, status, input.idempotencyKey, now);
         return { debitAccount, result: also ? await also(tx) : undefined };
       });
       return { hold: resolved(hold, status, null, null), replayed: false, debitAccount, also: result };
     } catch (error) {
       return { hold: await this.#resolutionReplay(hold.id, input.idempotencyKey, error), replayed: true, debitAccount: null, also: undefined };
     }
+  }
+
+  /**
+   * Phase one across several accounts, in priority order (a request's matching pack lots, then the
+   * wallet): each source gives what it has available until `amount` is covered, as one hold per
+   * source sharing `groupId`. All or nothing: if the sources together fall short, nothing is held.
+   */
+  async reserveGroup<T = undefined>(
+    input: Omit<ReserveInput, 'debitAccountId'> & { groupId: string; sources: string[] },
+    also?: AlsoInTransaction<T>,
+  ): Promise<{ holds: Hold[]; also: T | undefined }> {
+    if (input.amount <= 0n) throw new LedgerError('invalid_transaction', 'a hold must be for a positive amount');
+    if (input.sources.length === 0 || new Set(input.sources).size !== input.sources.length) {
+      throw new LedgerError('invalid_transaction', 'a hold group needs distinct source accounts');
+    }
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + input.ttlMs);
+    try {
+      return await this.#sql.transaction(async (tx) => {
+        const holds: Hold[] = [];
+        let remaining = input.amount;
+        for (const [index, accountId] of input.sources.entries()) {
+          if (remaining === 0n) break;
+          const last = index === input.sources.length - 1;
+          const take = last ? remaining : await takeAvailable(tx, accountId, remaining, now);
+          if (take === 0n) continue;
+          const hold: Hold = { id: newId('hold'), debitAccountId: accountId, creditAccountId: input.creditAccountId, amount: take, status: 'PENDING', settledAmount: null, expiresAt, transactionId: null };
+          await tx.execute(
+            sql`INSERT INTO "Hold" ("id", "idempotencyKey", "debitAccountId", "creditAccountId", "amount", "status", "groupId", "memo", "expiresAt", "createdAt") VALUES (${hold.id}, ${`${input.idempotencyKey}:${index}`}, ${accountId}, ${input.creditAccountId}, ${take}, 'PENDING', ${input.groupId}, ${input.memo ?? null}, ${expiresAt}, ${now})`,
+          );
+          if (last) {
+            const updated = await tx.execute(
+              sql`UPDATE "LedgerAccount" SET "available" = "available" - ${take}, "updatedAt" = ${now} WHERE "id" = ${accountId} AND "available" >= ${take}`,
+            );
+            if (updated !== 1) throw await explainFailedDebit(tx, accountId);
+          }
+          holds.push(hold);
+          remaining -= take;
+        }
+        if (remaining > 0n) throw new LedgerError('insufficient_funds', 'the available balances do not cover this amount');
+        return { holds, also: also ? await also(tx) : undefined };
+      });
+    } catch (error) {
+      if (driverErrorKind(error) === 'UniqueConstraintViolation') throw new LedgerError('idempotency_conflict', 'this idempotency key was already used for a hold');
+      if (driverErrorKind(error) === 'ForeignKeyConstraintViolation') throw new LedgerError('account_not_found', 'an account in this operation does not exist');
+      throw error;
+    }
+  }
+
+  /**
+   * Phase two for a hold group: `amount` is drawn from the holds in their order (the first source
+   * pays first), each hold settling its share in one database transaction; the rest of every hold
+   * returns to its account. Returns each source account's state afterwards, in the holds' order.
+   */
+  async settleGroup<T = undefined>(
+    input: { holds: HoldRef[]; amount: Micros; idempotencyKey: string; memo?: string },
+    also?: AlsoInTransaction<T>,
+  ): Promise<{ accounts: AccountState[]; shares: Micros[]; also: T | undefined }> {
+    const total = input.holds.reduce((sum, h) => sum + h.amount, 0n);
+    if (input.amount < 0n) throw new LedgerError('invalid_transaction', 'cannot settle a negative amount');
+    if (input.amount > total) throw new LedgerError('settle_exceeds_hold', `settle amount ${input.amount} exceeds holds ${total}`);
+    let left = input.amount;
+    const shares = input.holds.map((hold) => {
+      const share = left < hold.amount ? left : hold.amount;
+      left -= share;
+      return share;
+    });
+    const now = new Date();
+    return this.#sql.transaction(async (tx) => {
+      const accounts: AccountState[] = [];
+      for (const [index, hold] of input.holds.entries()) {
+        const key = `${input.idempotencyKey}:${index}`;
+        try {
+          accounts.push((await settleInTx(tx, hold, shares[index]!, `settle:${key}`, key, input.memo ?? null, now)).debitAccount);
+        } catch (error) {
+          if (error instanceof HoldNotPending) throw new LedgerError('hold_already_resolved', `hold ${hold.id} is no longer pending`);
+          throw error;
+        }
+      }
+      return { accounts, shares, also: also ? await also(tx) : undefined };
+    });
+  }
+
+  /** Voids every hold of a group in one transaction. */
+  async releaseGroup<T = undefined>(input: { holds: HoldRef[]; idempotencyKey: string }, also?: AlsoInTransaction<T>): Promise<{ also: T | undefined }> {
+    const now = new Date();
+    return this.#sql.transaction(async (tx) => {
+      for (const [index, hold] of input.holds.entries()) {
+        try {
+          await releaseInTx(tx, hold, 'RELEASED', `${input.idempotencyKey}:${index}`, now);
+        } catch (error) {
+          if (error instanceof HoldNotPending) throw new LedgerError('hold_already_resolved', `hold ${hold.id} is no longer pending`);
+          throw error;
+        }
+      }
+      return { also: also ? await also(tx) : undefined };
+    });
   }
 
   /** The sweeper: releases every pending hold whose expiry has passed. Returns how many it released. */
@@ -288,6 +374,56 @@ export class Ledger {
     }
     return { transactionId: existing.id, replayed: true };
   }
+}
+
+/** Settles one hold inside an open transaction: posts `amount`, returns the rest of the hold. */
+async function settleInTx(tx: SqlExecutor, hold: HoldRef, amount: Micros, transactionKey: string, resolveKey: string, memo: string | null, now: Date) {
+  if (amount > hold.amount) throw new LedgerError('settle_exceeds_hold', `settle amount ${amount} exceeds hold ${hold.amount}`);
+  const transactionId = amount > 0n ? newId('txn') : null;
+  if (transactionId) {
+    await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: transactionKey, kind: 'settle', memo, actor: null, now }));
+    await tx.execute(
+      insertEntries(
+        transactionId,
+        [
+          { accountId: hold.debitAccountId, amount: -amount },
+          { accountId: hold.creditAccountId, amount },
+        ],
+        now,
+      ),
+    );
+  }
+  await resolveHold(tx, hold, { status: 'SETTLED', settledAmount: amount, resolveIdempotencyKey: resolveKey, transactionId, now });
+  // The debit account gives up `amount` and gets the rest of the hold back; neither can make it
+  // negative (it held the whole hold), so no guard is needed.
+  const debitAccount = await updateAccountReturning(tx, hold.debitAccountId, -amount, hold.amount - amount, now);
+  if (amount > 0n) await updateAccountReturning(tx, hold.creditAccountId, amount, amount, now);
+  return { debitAccount, transactionId };
+}
+
+async function releaseInTx(tx: SqlExecutor, hold: HoldRef, status: 'RELEASED' | 'EXPIRED', resolveKey: string, now: Date): Promise<AccountState> {
+  await resolveHold(tx, hold, { status, settledAmount: null, resolveIdempotencyKey: resolveKey, transactionId: null, now });
+  return updateAccountReturning(tx, hold.debitAccountId, 0n, hold.amount, now);
+}
+
+/**
+ * Reserves up to `wanted` of an account's available balance and says how much it got. The
+ * conditional UPDATE keeps it exact under concurrency: if another request took money between the
+ * read and the update, read again (a committed change is visible to the next statement).
+ */
+async function takeAvailable(tx: SqlExecutor, accountId: string, wanted: Micros, now: Date): Promise<Micros> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const [row] = await tx.query(sql`SELECT "available" FROM "LedgerAccount" WHERE "id" = ${accountId}`);
+    if (!row) throw new LedgerError('account_not_found', `account ${accountId} does not exist`);
+    const available = read.bigint(row.available);
+    const take = available < wanted ? available : wanted;
+    if (take <= 0n) return 0n;
+    const updated = await tx.execute(
+      sql`UPDATE "LedgerAccount" SET "available" = "available" - ${take}, "updatedAt" = ${now} WHERE "id" = ${accountId} AND "available" >= ${take}`,
+    );
+    if (updated === 1) return take;
+  }
+  return 0n;
 }
 
 function resolved(hold: HoldRef, status: HoldStatus, settledAmount: Micros | null, transactionId: string | null): ResolvedHold {
