@@ -4,11 +4,14 @@ import { getCatalogCache } from '../catalog/models';
 import { getDb } from '../db/client';
 import { createGateway, type Gateway } from '../gateway/gateway';
 import { logger } from '../logger';
+import { expirePackLots } from '../packs/packs';
+import { createPacksApi, type PacksApi } from '../packs/packs-api';
 
 const globalForServer = globalThis as unknown as {
   tollgateGateway?: Gateway;
   tollgateAdmin?: AdminApi;
   tollgateAccount?: ReturnType<typeof createAccountApi>;
+  tollgatePacks?: PacksApi;
   tollgateSweeper?: NodeJS.Timeout;
 };
 
@@ -31,13 +34,23 @@ export function getAccountApi() {
   return globalForServer.tollgateAccount;
 }
 
-/** Releases holds left behind by requests that never settled (a crash, a killed process). */
+export function getPacksApi(): PacksApi {
+  globalForServer.tollgatePacks ??= createPacksApi({ db: getDb() });
+  return globalForServer.tollgatePacks;
+}
+
+/**
+ * Releases holds left behind by requests that never settled (a crash, a killed process), then
+ * expires pack lots past their validity (after the holds, so a crashed call's hold on a lot is gone).
+ */
 export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.env.HOLD_SWEEP_INTERVAL_MS ?? 30_000)): NodeJS.Timeout {
   if (globalForServer.tollgateSweeper) return globalForServer.tollgateSweeper;
   const timer = setInterval(() => {
     gateway.ctx.ledger
       .releaseExpiredHolds()
       .then((released) => released && logger.info('released expired holds', { released }))
+      .then(() => expirePackLots({ db: gateway.ctx.db, ledger: gateway.ctx.ledger }))
+      .then((expired) => expired && logger.info('expired pack lots', { expired }))
       .catch((error: unknown) => logger.error('hold sweeper failed', { error }));
   }, intervalMs);
   timer.unref();

@@ -6,7 +6,9 @@ import { createTestDatabase, type TestDatabase } from './db';
 import { createAccountApi } from '../../lib/account/account-api';
 import { createAdminApi } from '../../lib/admin/admin-api';
 import type { Db } from '../../lib/db/client';
+import type { PayPerRequest } from '../../lib/gateway/context';
 import { createGateway } from '../../lib/gateway/gateway';
+import { createPacksApi, type PacksApi } from '../../lib/packs/packs-api';
 import { createApiKeyOp, type NewKeyInput } from '../../lib/keys/keys';
 import { createNodeServer } from '../../lib/server/node-server';
 import { createFundedUser } from './fixtures';
@@ -37,13 +39,14 @@ export function upstreamEnv(fakeUrl: string, overrides: Record<string, string> =
 }
 
 /** The real gateway behind the lean Node server on a random port, plus the admin API. */
-export async function startTestGateway({ db, env }: { db: Db; env: NodeJS.ProcessEnv }) {
-  const gateway = createGateway({ db, env });
+export async function startTestGateway({ db, env, payPerRequest }: { db: Db; env: NodeJS.ProcessEnv; payPerRequest?: PayPerRequest }) {
+  const gateway = createGateway({ db, env, payPerRequest });
   const admin = createAdminApi({ db, catalog: gateway.ctx.catalog, env });
   const account = createAccountApi({ db, catalog: gateway.ctx.catalog });
+  const packs = createPacksApi({ db });
   const server = createNodeServer(async (request) => {
     const { pathname } = new URL(request.url);
-    const accountRoute = routeAccount(account, request, pathname);
+    const accountRoute = routeAccount(account, request, pathname) ?? routePacks(packs, request, pathname);
     if (accountRoute) return accountRoute;
     const adminRoute =
       /^\/api\/admin\/users\/([^/]+)\/(credit|keys)$/.exec(pathname) ??
@@ -81,6 +84,15 @@ function routeAccount(account: ReturnType<typeof createAccountApi>, request: Req
   if (pathname === '/api/usage/daily') return account.dailyUsage(request);
   if (pathname === '/api/usage/export') return account.exportUsage(request);
   if (pathname === '/api/credits/redeem') return account.redeem(request);
+  return null;
+}
+
+/** The pack shop's routes, as app/api/packs/** and app/api/lots map them in Next. */
+function routePacks(packs: PacksApi, request: Request, pathname: string): Promise<Response> | null {
+  const purchase = /^\/api\/packs\/([^/]+)\/purchase$/.exec(pathname)?.[1];
+  if (purchase) return packs.purchase(request, { id: purchase });
+  if (pathname === '/api/packs') return packs.list();
+  if (pathname === '/api/lots') return packs.lots(request);
   return null;
 }
 
