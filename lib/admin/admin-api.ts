@@ -40,17 +40,15 @@ export const redemptionBatchSchema = z.object({
   expires_in_days: z.number().int().min(1).max(3_650).optional(),
 });
 
-type AdminHandler = (args: { request: Request; params: Record<string, string> }) => Promise<Response>;
+type AdminHandler = (args: { request: Request; params: Record<string, string>; actor: string }) => Promise<Response>;
 
 /**
- * The operator's API, behind `Authorization: Bearer $ADMIN_TOKEN`. Without ADMIN_TOKEN it does
- * not exist (404). Every action writes its audit row in the same transaction as the change.
+ * The admin surface's one guard (shared by every admin module, e.g. lib/payments/deposit-admin.ts):
+ * `Authorization: Bearer $ADMIN_TOKEN`; without ADMIN_TOKEN the admin API does not exist (404).
+ * The handler gets `actor`, the name audit rows and ledger transactions record.
  */
-export function createAdminApi({ db, catalog, env = process.env }: { db: Db; catalog: CatalogCache; env?: NodeJS.ProcessEnv }) {
-  const ledger = new Ledger(db);
-
-  const guard =
-    (handler: AdminHandler) =>
+export function adminGuard(env: NodeJS.ProcessEnv = process.env) {
+  return (handler: AdminHandler) =>
     async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
       try {
         const configured = env.ADMIN_TOKEN?.trim();
@@ -60,11 +58,21 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
           logger.warn('admin API: rejected credentials', { path: new URL(request.url).pathname });
           throw unauthorized('invalid_admin_token', 'A valid admin token is required.');
         }
-        return await handler({ request, params });
+        return await handler({ request, params, actor: ACTOR });
       } catch (error) {
         return errorResponse(error);
       }
     };
+}
+
+/**
+ * The operator's API, behind `Authorization: Bearer $ADMIN_TOKEN`. Without ADMIN_TOKEN it does
+ * not exist (404). Every action writes its audit row in the same transaction as the change.
+ */
+export function createAdminApi({ db, catalog, env = process.env }: { db: Db; catalog: CatalogCache; env?: NodeJS.ProcessEnv }) {
+  const ledger = new Ledger(db);
+
+  const guard = adminGuard(env);
 
   const audit = (action: string, targetType: string, targetId: string | null, details: Record<string, unknown>) =>
     db.auditLog.create({ data: auditData({ actor: ACTOR, action, targetType, targetId, details }), select: { id: true } });
