@@ -2,35 +2,15 @@
  * The waitlist on the home page: an email (plus optional company and use case), stored once per
  * address. Framework-free: `createWaitlistApi({ db }).join(request)` answers a Web Request.
  */
-import { z } from 'zod';
 import type { Db } from './db/client';
 import { invalidRequest, tooManyRequests } from './gateway/errors';
 import { parseOrThrow } from './gateway/schema';
 import { errorResponse, json, readJsonBody } from './http/json';
 import { newId } from './ids';
 import { prismaErrorCode } from './ledger/errors';
+import { waitlistSchema } from './waitlist-schema';
 
-const optionalText = (max: number) =>
-  z
-    .string()
-    .trim()
-    .max(max, `must be at most ${max} characters`)
-    .optional()
-    .transform((value) => (value ? value : undefined));
-
-/** Shared with the form, so the browser shows the same messages the server would. */
-export const waitlistSchema = z.object({
-  email: z
-    .string()
-    .trim()
-    .toLowerCase()
-    .max(254, 'must be at most 254 characters')
-    .pipe(z.email('must be a valid email address')),
-  company: optionalText(120),
-  use_case: optionalText(1000),
-});
-
-export type WaitlistInput = z.input<typeof waitlistSchema>;
+export { waitlistSchema, type WaitlistInput } from './waitlist-schema';
 
 export type JoinResult = { status: 'joined' | 'already_joined'; email: string };
 
