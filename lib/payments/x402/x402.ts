@@ -1,0 +1,234 @@
+import { getAddress, type Address } from 'viem';
+import { sqlFor, type Db } from '../../db/client';
+import { driverErrorKind, read, sql } from '../../db/sql';
+import { payerKeyContext } from '../../gateway/auth';
+import type { PayPerRequest } from '../../gateway/context';
+import { json } from '../../http/json';
+import { newId, randomBase62 } from '../../ids';
+import { Ledger } from '../../ledger/ledger';
+import { SYSTEM_ACCOUNTS, getOrCreateWalletAccount } from '../../ledger/accounts';
+import { logger } from '../../logger';
+import { formatUsd, type Micros } from '../../money';
+import { atomicToMicros, loadX402Config, microsToAtomic, type X402Config, type X402ConfigState } from './config';
+import { facilitatorSettler, localSettler, type Settler } from './settle';
+import { verifyPayment } from './verify';
+import { HEADERS, decodePayment, encodeHeader, paymentRequirements, readPaymentHeader, settlementHeaders, type PaymentPayload, type PaymentRequiredV2 } from './wire';
+
+export type X402 = PayPerRequest & {
+  readonly state: X402ConfigState;
+  /** GET /api/x402/probe: a sample challenge; with a payment, what verification says of it (nothing is settled). */
+  probe(request: Request): Promise<Response>;
+};
+
+type Refusal = { reason: string; message: string };
+
+/**
+ * Pay-per-request for callers without an account (x402, "exact" scheme over EIP-3009). Verifies a
+ * payment locally, settles it (facilitator or Tollgate's own relayer), credits the paid amount to
+ * the payer's own balance in one ledger transaction, and hands the payer back to the gateway as
+ * the call's principal: the pipeline then holds and settles the actual cost from that balance, so
+ * what the call does not use (all of it, if the upstream fails) stays the payer's.
+ */
+export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?: Settler }): X402 {
+  const state = loadX402Config(options.env ?? process.env);
+  const db = options.db;
+  const ledger = new Ledger(db);
+  if (state.state === 'misconfigured') logger.error('x402 is misconfigured: keyless calls are refused', { reason: state.reason });
+  const settler: Settler | null =
+    state.state !== 'enabled' ? null : (options.settler ?? (state.config.settlement === 'local' ? localSettler(state.config) : state.config.settlement === 'facilitator' ? facilitatorSettler(state.config) : null));
+
+  async function authorize(input: Parameters<PayPerRequest['authorize']>[0]): ReturnType<PayPerRequest['authorize']> {
+    if (state.state === 'disabled') {
+      return respond(json(openAiError('authentication_error', 'missing_api_key', "You didn't provide an API key. Send it as 'Authorization: Bearer tg_…'."), { status: 401 }));
+    }
+    if (state.state === 'misconfigured') {
+      return respond(json(openAiError('service_unavailable', 'x402_misconfigured', 'Pay-per-request (x402) is misconfigured on this instance; send an API key instead.'), { status: 503 }));
+    }
+    const config = state.config;
+    const challenge = buildChallenge(config, { maxCost: input.maxCost, resource: resourceUrl(input.request), description: `Chat completion on ${input.modelId}, at most ${formatUsd(input.maxCost)}` });
+    const header = readPaymentHeader(input.request);
+    if (!header) return respond(challenge.response(null));
+
+    const decoded = decodePayment(header.value);
+    if (!decoded.ok) return respond(challenge.response(decoded));
+    const payment = decoded.payment;
+    const verified = await verifyPayment(config, payment, challenge.atomic);
+    if (!verified.ok) return respond(challenge.response(verified));
+    const nonce = payment.authorization.nonce.toLowerCase();
+    if (await nonceSeen(db, config, nonce)) return respond(challenge.response(NONCE_USED));
+
+    if (!settler) {
+      return respond(
+        json(openAiError('service_unavailable', 'x402_settlement_disabled', 'x402 payments are verified but not settled on this instance (X402_SETTLEMENT=off), so nothing was charged. Send an API key instead.'), {
+          status: 503,
+        }),
+      );
+    }
+
+    // Claiming the nonce is the replay guard: the unique (network, asset, nonce) row is inserted
+    // before any settlement, so two requests carrying one authorization cannot both be served.
+    const paymentId = `x402_${randomBase62(20)}`;
+    const paid = atomicToMicros(payment.authorization.value, config.assetDecimals);
+    try {
+      await sqlFor(db).execute(
+        sql`INSERT INTO "X402Payment" ("id", "version", "network", "asset", "nonce", "payer", "payTo", "valueAtomic", "amount", "validAfter", "validBefore", "status", "requestId", "createdAt", "updatedAt") VALUES (${paymentId}, ${payment.version}, ${config.network}, ${config.asset}, ${nonce}, ${verified.payer.toLowerCase()}, ${config.payTo}, ${payment.authorization.value}, ${paid}, ${secondsToDate(payment.authorization.validAfter)}, ${secondsToDate(payment.authorization.validBefore)}, 'VERIFIED', ${input.requestId}, ${new Date()}, ${new Date()})`,
+      );
+    } catch (error) {
+      if (driverErrorKind(error) === 'UniqueConstraintViolation') return respond(challenge.response(NONCE_USED));
+      throw error;
+    }
+
+    const requirements = payment.version === 1 ? challenge.v1 : challenge.v2;
+    const settled = await settler.settle({ payment, requirements });
+    if (!settled.ok) {
+      await sqlFor(db).execute(sql`UPDATE "X402Payment" SET "status" = 'FAILED', "error" = ${`${settled.reason}: ${settled.message}`.slice(0, 500)}, "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`);
+      return respond(challenge.response(settled));
+    }
+    // The money has moved: the hash is recorded before anything else can fail, for reconciliation.
+    await sqlFor(db).execute(sql`UPDATE "X402Payment" SET "txHash" = ${settled.transaction}, "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`);
+
+    const userId = await payerUserId(db, verified.payer);
+    const wallet = await getOrCreateWalletAccount({ db, userId });
+    const idempotencyKey = `x402:${config.network}:${settled.transaction}`;
+    await ledger.transfer(
+      {
+        idempotencyKey,
+        kind: 'x402_payment',
+        entries: [
+          { accountId: SYSTEM_ACCOUNTS.deposits.id, amount: -paid },
+          { accountId: wallet.id, amount: paid },
+        ],
+        memo: `x402 payment ${settled.transaction} on ${config.network} from ${verified.payer}`,
+        actor: `x402:${verified.payer.toLowerCase()}`,
+      },
+      (tx) =>
+        tx.execute(
+          sql`UPDATE "X402Payment" SET "status" = 'SETTLED', "userId" = ${userId}, "ledgerTransactionId" = (SELECT "id" FROM "LedgerTransaction" WHERE "idempotencyKey" = ${idempotencyKey}), "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`,
+        ),
+    );
+    const network = payment.version === 1 ? (config.v1Network ?? config.network) : config.network;
+    return { kind: 'paid', key: payerKeyContext(userId), headers: settlementHeaders({ transaction: settled.transaction, network, payer: verified.payer }) };
+  }
+
+  async function probe(request: Request): Promise<Response> {
+    if (state.state !== 'enabled') {
+      return json({ enabled: false, state: state.state, reason: state.reason }, { status: state.state === 'misconfigured' ? 503 : 200 });
+    }
+    const config = state.config;
+    const url = new URL(request.url);
+    const sample = parseSampleMicros(url.searchParams.get('amount_usd'));
+    const challenge = buildChallenge(config, { maxCost: sample, resource: resourceUrl(request), description: `Sample challenge for ${formatUsd(sample)} (probe: verified, never settled)` });
+    const header = readPaymentHeader(request);
+    if (!header) return challenge.response(null, { settlement: settlementState(config) });
+    const decoded = decodePayment(header.value);
+    const result = decoded.ok ? await verifyPayment(config, decoded.payment, challenge.atomic) : decoded;
+    const seen = decoded.ok && result.ok ? await nonceSeen(db, config, decoded.payment.authorization.nonce.toLowerCase()) : false;
+    const outcome = !result.ok ? result : seen ? { ...NONCE_USED, ok: false as const } : result;
+    return json({
+      verified: outcome.ok,
+      ...(outcome.ok ? { payer: outcome.payer } : { reason: outcome.reason, message: outcome.message }),
+      settled: false,
+      settlement: settlementState(config),
+    });
+  }
+
+  return { state, authorize, probe };
+}
+
+const NONCE_USED: Refusal = { reason: 'invalid_exact_evm_nonce_already_used', message: 'This authorization (its nonce) has already been used.' };
+
+function respond(response: Response) {
+  return { kind: 'respond' as const, response };
+}
+
+function openAiError(type: string, code: string, message: string, extra: Record<string, unknown> = {}) {
+  return { error: { message, type, code, param: null, ...extra } };
+}
+
+/** What /status and the probe show of settlement. */
+export function settlementState(config: X402Config) {
+  return {
+    mode: config.settlement,
+    enabled: config.settlement !== 'off',
+    ...(config.settlement === 'facilitator' ? { facilitator: config.facilitatorUrl } : {}),
+  };
+}
+
+/**
+ * The 402 challenge for one request, readable by both client generations at once: the v1 body
+ * (`x402Version`, `accepts`) and the v2 `PAYMENT-REQUIRED` header. The body's `error` is an
+ * OpenAI-style object so OpenAI SDKs raise a readable error; x402 clients ignore it.
+ */
+export function buildChallenge(config: X402Config, input: { maxCost: Micros; resource: string; description: string }) {
+  const atomic = microsToAtomic(input.maxCost, config.assetDecimals);
+  const { v1, v2 } = paymentRequirements(config, { atomic, resource: input.resource, description: input.description });
+  const response = (refusal: Refusal | null, extra: Record<string, unknown> = {}) => {
+    const message = refusal
+      ? `Payment refused (${refusal.reason}): ${refusal.message} Nothing was charged.`
+      : `This call costs at most ${formatUsd(input.maxCost)}. Send an API key, or pay for this request with x402 (${config.network}, ${config.assetName} at ${config.asset}).`;
+    const paymentRequired: PaymentRequiredV2 = {
+      x402Version: 2,
+      ...(refusal ? { error: refusal.reason } : {}),
+      resource: { url: input.resource, description: input.description, mimeType: 'application/json' },
+      accepts: [v2],
+    };
+    return json(
+      {
+        x402Version: 1,
+        accepts: [v1],
+        error: { message, type: 'insufficient_credits', code: refusal ? 'payment_invalid' : 'payment_required', param: null, ...(refusal ? { reason: refusal.reason } : {}) },
+        ...extra,
+      },
+      { status: 402, headers: { [HEADERS.paymentRequired]: encodeHeader(paymentRequired), 'access-control-expose-headers': HEADERS.paymentRequired } },
+    );
+  };
+  return { atomic, v1, v2, response };
+}
+
+/** The resource a payment is for: this request's own URL, without its query. */
+function resourceUrl(request: Request): string {
+  const url = new URL(request.url);
+  return `${url.origin}${url.pathname}`;
+}
+
+function parseSampleMicros(value: string | null): Micros {
+  const micros = value && /^\d{1,6}(\.\d{1,6})?$/.test(value) ? BigInt(Math.round(Number(value) * 1e6)) : 10_000n;
+  return micros > 0n ? micros : 10_000n;
+}
+
+function secondsToDate(seconds: bigint): Date {
+  // Far-future validBefore values (uint256 max) still have to fit a timestamp column.
+  const capped = seconds > 253_402_300_799n ? 253_402_300_799n : seconds;
+  return new Date(Number(capped) * 1000);
+}
+
+async function nonceSeen(db: Db, config: X402Config, nonce: string): Promise<boolean> {
+  const rows = await sqlFor(db).query(sql`SELECT 1 AS "seen" FROM "X402Payment" WHERE "network" = ${config.network} AND "asset" = ${config.asset} AND "nonce" = ${nonce}`);
+  return rows.length > 0;
+}
+
+/**
+ * The user that owns the paying address's balance, created (without an email) on its first
+ * payment. Addresses are stored lowercase and matched without regard to case, so a checksummed
+ * address from a wallet sign-in finds the same user.
+ */
+export async function payerUserId(db: Db, payer: Address): Promise<string> {
+  const address = getAddress(payer).toLowerCase();
+  const find = async () => {
+    const [row] = await sqlFor(db).query(sql`SELECT "id" FROM "User" WHERE lower("walletAddress") = ${address}`);
+    return row ? read.string(row.id) : null;
+  };
+  const existing = await find();
+  if (existing) return existing;
+  try {
+    const user = await db.user.create({ data: { id: newId('usr'), walletAddress: address }, select: { id: true } });
+    return user.id;
+  } catch (error) {
+    // Another request from the same wallet created it first.
+    const raced = await find();
+    if (raced) return raced;
+    throw error;
+  }
+}
+
+export type { PaymentPayload };
