@@ -2,6 +2,8 @@ import type { Db } from '../db/client';
 import { forbidden, unauthorized } from '../gateway/errors';
 import { bearerToken } from '../gateway/auth';
 import { hashApiKey } from '../keys/secret';
+import { assertSameOrigin } from '../auth/auth-api';
+import { getSessionUser } from '../auth/session';
 
 /** Who is calling the account API: a signed-in browser session or a management key. */
 export type Principal = { userId: string; via: 'management_key'; keyId: string } | { userId: string; via: 'session'; keyId: null };
@@ -11,7 +13,12 @@ export type Principal = { userId: string; via: 'management_key'; keyId: string }
  * token; otherwise the web app's session (added with sign-in).
  */
 export async function authenticateAccountRequest(db: Db, request: Request): Promise<Principal> {
-  return authenticateManagementKey(db, request);
+  if (bearerToken(request)) return authenticateManagementKey(db, request);
+  // Session path (sign-in): the cookie's user, re-read per request, so suspension applies at once.
+  const user = await getSessionUser(request, { db });
+  if (!user) throw unauthorized('missing_api_key', "Sign in, or send a management key as 'Authorization: Bearer tg_…'.");
+  if (request.method !== 'GET' && request.method !== 'HEAD') assertSameOrigin(request);
+  return { userId: user.id, via: 'session', keyId: null };
 }
 
 /**

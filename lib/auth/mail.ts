@@ -1,0 +1,50 @@
+import { createTransport } from 'nodemailer';
+import type { Db } from '../db/client';
+import { logger } from '../logger';
+import { authId } from './users';
+
+export type OutgoingMail = { to: string; subject: string; text: string; html: string };
+
+/** Without SMTP_URL, mail goes to the DevMail table (the /dev/mailbox page) and the log. */
+export function devMailboxEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !env.SMTP_URL?.trim();
+}
+
+/**
+ * Sends through SMTP_URL with nodemailer; otherwise stores the mail for the development mailbox
+ * and logs its link, so that sign-in works on a machine with no mail server and no network.
+ */
+export async function deliverMail({ db, env = process.env, mail, link }: { db: Db; env?: NodeJS.ProcessEnv; mail: OutgoingMail; link: string }): Promise<void> {
+  const smtp = env.SMTP_URL?.trim();
+  if (smtp) {
+    const transport = createTransport(smtp);
+    await transport.sendMail({ from: env.EMAIL_FROM?.trim() || 'Tollgate <no-reply@localhost>', ...mail });
+    logger.info('mail sent', { to: mail.to, subject: mail.subject });
+    return;
+  }
+  await db.devMail.create({ data: { id: authId('mail'), ...mail }, select: { id: true } });
+  // The link is not a secret here: without SMTP the development mailbox shows it anyway.
+  logger.info('mail written to the development mailbox (SMTP_URL is not set)', { to: mail.to, subject: mail.subject, link, mailbox: '/dev/mailbox' });
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** A one-button mail: a sentence, a link, and what to do if it was not you. */
+export function linkMail({ to, subject, intro, action, url, expires }: { to: string; subject: string; intro: string; action: string; url: string; expires: Date }): OutgoingMail {
+  const minutes = Math.max(1, Math.round((expires.getTime() - Date.now()) / 60_000));
+  const text = `${intro}\n\n${action}: ${url}\n\nThe link works once and expires in ${minutes} minutes. If you did not ask for it, ignore this mail.\n`;
+  const html = `<div style="font-family:system-ui,sans-serif;max-width:480px;margin:auto;padding:24px;color:#0f172a">
+<p style="font-size:18px;font-weight:600">Tollgate</p>
+<p>${escapeHtml(intro)}</p>
+<p><a href="${escapeHtml(url)}" style="display:inline-block;background:#1f57cc;color:#fff;padding:10px 18px;border-radius:8px;text-decoration:none;font-weight:600">${escapeHtml(action)}</a></p>
+<p style="color:#64748b;font-size:13px">The link works once and expires in ${minutes} minutes. If you did not ask for it, ignore this mail.</p>
+</div>`;
+  return { to, subject, text, html };
+}
+
+/** The first link in a stored mail's text (what the development mailbox shows as a button). */
+export function firstLink(text: string): string | null {
+  return /https?:\/\/\S+/.exec(text)?.[0] ?? null;
+}
