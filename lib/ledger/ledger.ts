@@ -271,15 +271,21 @@ export class Ledger {
     const now = new Date();
     return this.#sql.transaction(async (tx) => {
       const accounts: AccountState[] = [];
+      // Every user account first, the credit accounts last and once each: the same lock order as a
+      // single settlement (wallet, then revenue), so concurrent settlements never deadlock.
+      const credits = new Map<string, Micros>();
       for (const [index, hold] of input.holds.entries()) {
         const key = `${input.idempotencyKey}:${index}`;
+        const share = shares[index]!;
         try {
-          accounts.push((await settleInTx(tx, hold, shares[index]!, `settle:${key}`, key, input.memo ?? null, now)).debitAccount);
+          accounts.push((await settleInTx(tx, hold, share, `settle:${key}`, key, input.memo ?? null, now, { creditLater: true })).debitAccount);
         } catch (error) {
           if (error instanceof HoldNotPending) throw new LedgerError('hold_already_resolved', `hold ${hold.id} is no longer pending`);
           throw error;
         }
+        if (share > 0n) credits.set(hold.creditAccountId, (credits.get(hold.creditAccountId) ?? 0n) + share);
       }
+      for (const [accountId, amount] of credits) await updateAccountReturning(tx, accountId, amount, amount, now);
       return { accounts, shares, also: also ? await also(tx) : undefined };
     });
   }
@@ -377,7 +383,16 @@ export class Ledger {
 }
 
 /** Settles one hold inside an open transaction: posts `amount`, returns the rest of the hold. */
-async function settleInTx(tx: SqlExecutor, hold: HoldRef, amount: Micros, transactionKey: string, resolveKey: string, memo: string | null, now: Date) {
+async function settleInTx(
+  tx: SqlExecutor,
+  hold: HoldRef,
+  amount: Micros,
+  transactionKey: string,
+  resolveKey: string,
+  memo: string | null,
+  now: Date,
+  { creditLater = false }: { creditLater?: boolean } = {},
+) {
   if (amount > hold.amount) throw new LedgerError('settle_exceeds_hold', `settle amount ${amount} exceeds hold ${hold.amount}`);
   const transactionId = amount > 0n ? newId('txn') : null;
   if (transactionId) {
@@ -397,7 +412,7 @@ async function settleInTx(tx: SqlExecutor, hold: HoldRef, amount: Micros, transa
   // The debit account gives up `amount` and gets the rest of the hold back; neither can make it
   // negative (it held the whole hold), so no guard is needed.
   const debitAccount = await updateAccountReturning(tx, hold.debitAccountId, -amount, hold.amount - amount, now);
-  if (amount > 0n) await updateAccountReturning(tx, hold.creditAccountId, amount, amount, now);
+  if (amount > 0n && !creditLater) await updateAccountReturning(tx, hold.creditAccountId, amount, amount, now);
   return { debitAccount, transactionId };
 }
 

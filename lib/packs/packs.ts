@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
 import { sql, type SqlExecutor } from '../db/sql';
-import { notFound, paymentRequired } from '../gateway/errors';
+import { conflict, notFound, paymentRequired } from '../gateway/errors';
 import { newId } from '../ids';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts';
 import { LedgerError } from '../ledger/errors';
@@ -70,11 +70,10 @@ export async function purchasePack({ db, ledger, userId, packId, idempotencyKey,
   ];
   if (discount > 0n) entries.push({ accountId: SYSTEM_ACCOUNTS.promo.id, amount: -discount });
   // A pack priced above its face value would be a loss for the buyer; the admin schema refuses it.
-  let transactionId: string;
-  let replayed: boolean;
+  const ledgerKey = `pack:${userId}:${idempotencyKey}`;
   try {
-    ({ transactionId, replayed } = await ledger.transfer(
-      { idempotencyKey: `pack:${userId}:${idempotencyKey}`, kind: 'pack_purchase', entries, memo: `${pack.name} (${pack.id})`, actor: userId },
+    const { transactionId } = await ledger.transfer(
+      { idempotencyKey: ledgerKey, kind: 'pack_purchase', entries, memo: `${pack.name} (${pack.id})`, actor: userId },
       undefined,
       {
         before: async (tx) => {
@@ -84,24 +83,27 @@ export async function purchasePack({ db, ledger, userId, packId, idempotencyKey,
           );
         },
       },
-    ));
+    );
+    return { lot: await lotOfPurchase(db, userId, transactionId, now), replayed: false };
   } catch (error) {
     if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
       const wallet = await db.ledgerAccount.findUnique({ where: { id: walletAccountId(userId) }, select: { available: true } });
       throw paymentRequired('insufficient_credits', `${pack.name} costs ${formatUsd(pack.price)}; the available balance is ${formatUsd(wallet?.available ?? 0n)}. Add funds first.`);
     }
-    if (error instanceof LedgerError && error.code === 'idempotency_conflict') {
-      throw new LedgerError('idempotency_conflict', 'this idempotency key was used to buy a different pack');
-    }
-    throw error;
+    if (!(error instanceof LedgerError && error.code === 'idempotency_conflict')) throw error;
   }
-  // On a replay the lot is the one the first purchase created: find it through its ledger entry.
-  const lot = await db.packLot.findFirst({
-    where: { userId, account: { entries: { some: { transactionId } } } },
-    select: LOT_SELECT,
-  });
+  // The key was used before (the new lot's account makes the entries differ, so the ledger calls it a
+  // conflict): the same pack is a replay, answered with the lot that first purchase created.
+  const first = await db.ledgerTransaction.findUnique({ where: { idempotencyKey: ledgerKey }, select: { id: true } });
+  const lot = first ? await lotOfPurchase(db, userId, first.id, now) : null;
+  if (!lot || lot.pack_id !== pack.id) throw conflict('idempotency_conflict', 'This Idempotency-Key was already used to buy a different pack.');
+  return { lot, replayed: true };
+}
+
+async function lotOfPurchase(db: Db, userId: string, transactionId: string, now: Date): Promise<LotView> {
+  const lot = await db.packLot.findFirst({ where: { userId, account: { entries: { some: { transactionId } } } }, select: LOT_SELECT });
   if (!lot) throw new Error(`pack purchase ${transactionId} has no lot`);
-  return { lot: lotView(lot, now), replayed };
+  return lotView(lot, now);
 }
 
 /**
