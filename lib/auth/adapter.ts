@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Adapter, AdapterAccount, AdapterUser, VerificationToken } from 'next-auth/adapters';
 import type { Db } from '../db/client';
 import { authId, createAuthUser } from './users';
+import type { Env } from './env';
 
 type UserRow = { id: string; email: string | null; emailVerifiedAt: Date | null; name: string | null };
 
@@ -23,7 +24,7 @@ export function hashVerificationToken(token: string): string {
  * methods; users, linked OAuth identities and email tokens live in User, AuthAccount and
  * VerificationToken. New users get a wallet account and the welcome credit.
  */
-export function createAuthAdapter({ db, env = process.env }: { db: Db; env?: NodeJS.ProcessEnv }): Adapter {
+export function createAuthAdapter({ db, env = process.env }: { db: Db; env?: Env }): Adapter {
   return {
     async createUser(user: Omit<AdapterUser, 'id'>) {
       const row = await createAuthUser({ db, env, email: user.email || null, name: user.name ?? null, emailVerifiedAt: user.emailVerified ?? null });

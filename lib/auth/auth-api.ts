@@ -11,6 +11,7 @@ import { EMAIL_LINK_MAX_AGE_SECONDS } from './options';
 import { getSessionUser } from './session';
 import { expectedSiweDomain, issueSiweNonce, SiweError, verifySiwe } from './siwe';
 import { authId } from './users';
+import type { Env } from './env';
 
 export const siweLinkSchema = z.object({ message: z.string().min(1).max(4_000), signature: z.string().min(1).max(1_000) });
 export const linkEmailSchema = z.object({ email: z.email().max(254).transform((e) => e.trim().toLowerCase()) });
@@ -31,7 +32,7 @@ function siweErrorToGateway(error: unknown): never {
 }
 
 /** Sign-in helpers beside next-auth's own routes: SIWE nonces and linking a wallet or an email to the signed-in user. */
-export function createAuthApi({ db, env = process.env }: { db: Db; env?: NodeJS.ProcessEnv }) {
+export function createAuthApi({ db, env = process.env }: { db: Db; env?: Env }) {
   const sessionUserOrThrow = async (request: Request) => {
     assertSameOrigin(request);
     const user = await getSessionUser(request, { db, env });

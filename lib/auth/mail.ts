@@ -2,11 +2,12 @@ import { createTransport } from 'nodemailer';
 import type { Db } from '../db/client';
 import { logger } from '../logger';
 import { authId } from './users';
+import type { Env } from './env';
 
 export type OutgoingMail = { to: string; subject: string; text: string; html: string };
 
 /** Without SMTP_URL, mail goes to the DevMail table (the /dev/mailbox page) and the log. */
-export function devMailboxEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+export function devMailboxEnabled(env: Env = process.env): boolean {
   return !env.SMTP_URL?.trim();
 }
 
@@ -14,7 +15,7 @@ export function devMailboxEnabled(env: NodeJS.ProcessEnv = process.env): boolean
  * Sends through SMTP_URL with nodemailer; otherwise stores the mail for the development mailbox
  * and logs its link, so that sign-in works on a machine with no mail server and no network.
  */
-export async function deliverMail({ db, env = process.env, mail, link }: { db: Db; env?: NodeJS.ProcessEnv; mail: OutgoingMail; link: string }): Promise<void> {
+export async function deliverMail({ db, env = process.env, mail, link }: { db: Db; env?: Env; mail: OutgoingMail; link: string }): Promise<void> {
   const smtp = env.SMTP_URL?.trim();
   if (smtp) {
     const transport = createTransport(smtp);

@@ -11,12 +11,13 @@ import { deliverMail, linkMail } from './mail';
 import { resolveAuthSecret } from './secret';
 import { expectedSiweDomain, SiweError, verifySiwe } from './siwe';
 import { createAuthUser, promoteIfAdmin, SESSION_USER_SELECT } from './users';
+import type { Env } from './env';
 
 export const EMAIL_LINK_MAX_AGE_SECONDS = 60 * 60;
 export const SESSION_MAX_AGE_SECONDS = 30 * 24 * 60 * 60;
 
 /** Which optional sign-in methods this instance offers (the sign-in page shows only these). */
-export function oauthProviders(env: NodeJS.ProcessEnv = process.env) {
+export function oauthProviders(env: Env = process.env) {
   return {
     github: !!(env.GITHUB_ID?.trim() && env.GITHUB_SECRET?.trim()),
     google: !!(env.GOOGLE_ID?.trim() && env.GOOGLE_SECRET?.trim()),
@@ -27,7 +28,7 @@ export function oauthProviders(env: NodeJS.ProcessEnv = process.env) {
  * next-auth v4 with JWT sessions. Every session read re-reads the user row, so suspending a user
  * ends their sessions at their next request; ADMIN_EMAILS promotes at sign-in.
  */
-export function buildAuthOptions({ db, env = process.env }: { db: Db; env?: NodeJS.ProcessEnv }): NextAuthOptions {
+export function buildAuthOptions({ db, env = process.env }: { db: Db; env?: Env }): NextAuthOptions {
   // No NEXTAUTH_URL needed: next-auth then takes the origin from the request (x-forwarded-* as set by Next).
   if (!env.NEXTAUTH_URL) process.env.AUTH_TRUST_HOST ??= 'true';
   const oauth = oauthProviders(env);

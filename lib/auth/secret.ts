@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { logger } from '../logger';
+import type { Env } from './env';
 
 const globalForSecret = globalThis as unknown as { tollgateAuthSecret?: string };
 
@@ -11,7 +12,7 @@ const globalForSecret = globalThis as unknown as { tollgateAuthSecret?: string }
  * configuration and sessions survive restarts. Several instances behind one load balancer must
  * share NEXTAUTH_SECRET instead.
  */
-export function resolveAuthSecret(env: NodeJS.ProcessEnv = process.env, file = join(process.cwd(), 'data', '.auth-secret')): string {
+export function resolveAuthSecret(env: Env = process.env, file = join(process.cwd(), 'data', '.auth-secret')): string {
   const configured = env.NEXTAUTH_SECRET?.trim() || env.AUTH_SECRET?.trim();
   if (configured) return configured;
   if (globalForSecret.tollgateAuthSecret) return globalForSecret.tollgateAuthSecret;

@@ -3,6 +3,7 @@ import type { Db } from '../db/client';
 import { getDb } from '../db/client';
 import { resolveAuthSecret } from './secret';
 import { SESSION_USER_SELECT, type SessionUser } from './users';
+import type { Env } from './env';
 
 export const SESSION_COOKIE = 'next-auth.session-token';
 export const SECURE_SESSION_COOKIE = '__Secure-next-auth.session-token';
@@ -27,7 +28,7 @@ export function parseCookies(header: string | null): Record<string, string> {
  * The signed-in user of a plain Web Request: decodes next-auth's session cookie (secure or not,
  * chunked or not), then re-reads the user row, so a suspended or deleted user has no session.
  */
-export async function getSessionUser(request: Request, { db = getDb(), env = process.env }: { db?: Db; env?: NodeJS.ProcessEnv } = {}): Promise<SessionUser | null> {
+export async function getSessionUser(request: Request, { db = getDb(), env = process.env }: { db?: Db; env?: Env } = {}): Promise<SessionUser | null> {
   const cookies = parseCookies(request.headers.get('cookie'));
   const names = Object.keys(cookies);
   const secureCookie = names.some((n) => n.startsWith(SECURE_SESSION_COOKIE));

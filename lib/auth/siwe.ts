@@ -1,6 +1,7 @@
 import { getAddress, isAddress, verifyMessage, type Hex } from 'viem';
 import { generateSiweNonce, parseSiweMessage, validateSiweMessage } from 'viem/siwe';
 import type { Db } from '../db/client';
+import type { Env } from './env';
 
 export const SIWE_NONCE_TTL_MS = 5 * 60_000;
 
@@ -55,7 +56,7 @@ export async function verifySiwe({ db, message, signature, domain, now = new Dat
  * The domain SIWE messages must name: NEXTAUTH_URL's host when it is set (pin it in production),
  * otherwise the host this request reached, as next-auth itself trusts it.
  */
-export function expectedSiweDomain(headers: Headers | Record<string, string | string[] | undefined>, env: NodeJS.ProcessEnv = process.env): string {
+export function expectedSiweDomain(headers: Headers | Record<string, string | string[] | undefined>, env: Env = process.env): string {
   const configured = env.NEXTAUTH_URL?.trim();
   if (configured) return new URL(configured).host;
   const get = (name: string) => (headers instanceof Headers ? headers.get(name) : ([headers[name]].flat()[0] ?? null));

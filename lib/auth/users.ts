@@ -4,6 +4,7 @@ import { grantWelcomeCredit } from '../credits/welcome';
 import { prismaErrorCode } from '../ledger/errors';
 import { walletAccountId, walletCode } from '../ledger/accounts';
 import { logger } from '../logger';
+import type { Env } from './env';
 
 export type SessionUser = { id: string; role: 'USER' | 'ADMIN'; email: string | null; walletAddress: string | null };
 
@@ -15,7 +16,7 @@ export function authId(prefix: 'vt' | 'aa' | 'mail'): string {
 }
 
 /** ADMIN_EMAILS, comma-separated, compared case-insensitively. */
-export function adminEmails(env: NodeJS.ProcessEnv = process.env): Set<string> {
+export function adminEmails(env: Env = process.env): Set<string> {
   return new Set(
     (env.ADMIN_EMAILS ?? '')
       .split(',')
@@ -24,7 +25,7 @@ export function adminEmails(env: NodeJS.ProcessEnv = process.env): Set<string> {
   );
 }
 
-export function isAdminEmail(email: string | null | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+export function isAdminEmail(email: string | null | undefined, env: Env = process.env): boolean {
   return !!email && adminEmails(env).has(email.toLowerCase());
 }
 
@@ -41,7 +42,7 @@ export async function createAuthUser({
   emailVerifiedAt = null,
 }: {
   db: Db;
-  env?: NodeJS.ProcessEnv;
+  env?: Env;
   email?: string | null;
   walletAddress?: string | null;
   name?: string | null;
@@ -69,7 +70,7 @@ export async function createAuthUser({
 }
 
 /** ADMIN_EMAILS is read at each sign-in: adding an address promotes that user the next time they sign in. */
-export async function promoteIfAdmin({ db, userId, email, env = process.env }: { db: Db; userId: string; email: string | null; env?: NodeJS.ProcessEnv }) {
+export async function promoteIfAdmin({ db, userId, email, env = process.env }: { db: Db; userId: string; email: string | null; env?: Env }) {
   if (!isAdminEmail(email, env)) return;
   const { count } = await db.user.updateMany({ where: { id: userId, role: 'USER' }, data: { role: 'ADMIN' } });
   if (count) logger.info('user promoted to admin from ADMIN_EMAILS', { user_id: userId });

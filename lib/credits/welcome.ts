@@ -4,11 +4,12 @@ import { prismaErrorCode } from '../ledger/errors';
 import { Ledger } from '../ledger/ledger';
 import { logger } from '../logger';
 import { usdToMicros, type Micros } from '../money';
+import type { Env } from '../auth/env';
 
 const DEFAULT_WELCOME_USD = '10';
 
 /** WELCOME_CREDIT_USD (default $10; 0 disables). A value that is not an amount falls back to the default, loudly. */
-export function welcomeCreditAmount(env: NodeJS.ProcessEnv = process.env): Micros {
+export function welcomeCreditAmount(env: Env = process.env): Micros {
   const raw = env.WELCOME_CREDIT_USD?.trim();
   if (!raw) return usdToMicros(DEFAULT_WELCOME_USD);
   try {
@@ -23,7 +24,7 @@ export function welcomeCreditAmount(env: NodeJS.ProcessEnv = process.env): Micro
  * The welcome credit of a new user: a transfer from the promo account whose idempotency key is
  * derived from the user id, so however often or concurrently it is called, it credits once.
  */
-export async function grantWelcomeCredit({ db, userId, env = process.env }: { db: Db; userId: string; env?: NodeJS.ProcessEnv }): Promise<{ amount: Micros; granted: boolean }> {
+export async function grantWelcomeCredit({ db, userId, env = process.env }: { db: Db; userId: string; env?: Env }): Promise<{ amount: Micros; granted: boolean }> {
   const amount = welcomeCreditAmount(env);
   if (amount <= 0n) return { amount: 0n, granted: false };
   // Concurrent upserts of the same new row can race into a unique violation (PostgreSQL): it exists then.
