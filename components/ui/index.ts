@@ -7,3 +7,5 @@ export { Field, Input, Label, Select, Textarea } from './field';
 export { ProgressBar } from './progress';
 export { Spinner } from './spinner';
 export { EmptyState, ErrorState } from './states';
+export { EnsureQueryClient } from './ensure-query-client';
+export { ApiError, fetchJson } from './fetch-json';

@@ -1,0 +1,55 @@
+// The packs and account APIs as the shop reads them (contract: GET /api/packs, GET /api/lots,
+// GET /api/account, POST /api/packs/:id/purchase). Money fields are numbers of USD.
+
+export type Scope = { provider: string | null; model: string | null };
+
+export type Pack = {
+  id: string;
+  name: string;
+  description: string;
+  price_usd: number;
+  face_value_usd: number;
+  discount_percent: number;
+  validity_days: number;
+  scope: Scope;
+};
+
+export type Lot = {
+  id: string;
+  pack_id: string;
+  pack_name: string;
+  face_value_usd: number;
+  remaining_usd: number;
+  status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED';
+  scope: Scope;
+  purchased_at: string;
+  expires_at: string;
+};
+
+export type Account = {
+  user: { id: string; email: string | null; wallet_address: string | null; name: string | null; role: string };
+  balance_usd: number;
+  available_usd: number;
+};
+
+export type List<T> = { object: 'list'; data: T[] };
+
+export type PurchaseResult = { lot: Lot; balance_usd: number };
+
+/** Display names for scope ids, from the catalog. */
+export type ScopeNames = { providers: Record<string, string>; models: Record<string, string> };
+
+export function scopeLabel(scope: Scope, names: ScopeNames): string {
+  if (scope.model) return `${names.models[scope.model] ?? scope.model} only`;
+  if (scope.provider) return `${names.providers[scope.provider] ?? scope.provider} models only`;
+  return 'Any model';
+}
+
+const usdFormat = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+/** USD from the API (a number) for display, to the cent. */
+export function formatUsdNumber(value: number): string {
+  return usdFormat.format(value);
+}
+
+export const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric' });
