@@ -1,0 +1,13 @@
+import type { Metadata } from 'next';
+import { Playground } from '@/components/playground/playground';
+import { listPublicModels } from '@/lib/catalog/models';
+
+export const dynamic = 'force-dynamic';
+export const metadata: Metadata = { title: 'Playground' };
+
+export default async function PlaygroundPage() {
+  const models = await listPublicModels();
+  // Live models first (the built-in one leads when live), the rest listed but not selectable.
+  const sorted = [...models].sort((a, b) => Number(a.status !== 'live') - Number(b.status !== 'live'));
+  return <Playground models={sorted.map((m) => ({ id: m.id, name: m.name, status: m.status, reason: m.reason }))} />;
+}

@@ -1,0 +1,296 @@
+'use client';
+
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import Link from 'next/link';
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { ApiError, Badge, Button, Card, EnsureQueryClient, Field, Select, Spinner, Textarea, buttonClasses, cn, fetchJson } from '@/components/ui';
+import { readSseData, type ChatChunk } from './sse';
+
+export type PlaygroundModel = { id: string; name: string; status: 'live' | 'unavailable' | 'disabled'; reason: string | null };
+
+type Account = { user: { email: string | null }; balance_usd: number; available_usd: number };
+
+type Turn =
+  | { role: 'user'; content: string }
+  | {
+      role: 'assistant';
+      content: string;
+      model: string;
+      state: 'streaming' | 'done' | 'stopped' | 'error';
+      cost?: number;
+      balance?: number | null;
+      tokens?: { prompt: number; completion: number };
+      error?: { status: number; message: string; code: string | null };
+    };
+
+const usd = (value: number) => {
+  const digits = value !== 0 && Math.abs(value) < 0.01 ? 6 : 2;
+  return new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: digits }).format(value);
+};
+
+export function Playground(props: { models: PlaygroundModel[] }) {
+  return (
+    <EnsureQueryClient>
+      <PlaygroundInner {...props} />
+    </EnsureQueryClient>
+  );
+}
+
+async function fetchAccount(): Promise<Account | null> {
+  try {
+    return await fetchJson<Account>('/api/account');
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return null;
+    throw error;
+  }
+}
+
+function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
+  const live = models.filter((m) => m.status === 'live');
+  const [model, setModel] = useState(() => (live.find((m) => m.id === 'tollgate-local') ?? live[0])?.id ?? '');
+  const [system, setSystem] = useState('You are a helpful assistant. Answer briefly.');
+  const [draft, setDraft] = useState('');
+  const [turns, setTurns] = useState<Turn[]>([]);
+  const [streaming, setStreaming] = useState(false);
+  const abortRef = useRef<AbortController | null>(null);
+  const endRef = useRef<HTMLDivElement>(null);
+  const queryClient = useQueryClient();
+  const account = useQuery({ queryKey: ['account'], queryFn: fetchAccount });
+  const balance = account.data?.available_usd;
+
+  useEffect(() => {
+    endRef.current?.scrollIntoView({ block: 'nearest' });
+  }, [turns]);
+  useEffect(() => () => abortRef.current?.abort(), []);
+
+  const updateLast = (patch: (turn: Extract<Turn, { role: 'assistant' }>) => Partial<Extract<Turn, { role: 'assistant' }>>) =>
+    setTurns((all) => {
+      const last = all.at(-1);
+      if (!last || last.role !== 'assistant') return all;
+      return [...all.slice(0, -1), { ...last, ...patch(last) }];
+    });
+
+  async function send(event?: FormEvent) {
+    event?.preventDefault();
+    const text = draft.trim();
+    if (!text || streaming || !model) return;
+    const history = turns.filter((t) => t.role === 'user' || (t.state !== 'error' && t.content)).map((t) => ({ role: t.role, content: t.content }));
+    const messages = [...history, { role: 'user' as const, content: text }];
+    setTurns((all) => [...all, { role: 'user', content: text }, { role: 'assistant', content: '', model, state: 'streaming' }]);
+    setDraft('');
+    setStreaming(true);
+    const controller = new AbortController();
+    abortRef.current = controller;
+    try {
+      const response = await fetch('/api/playground/chat', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, system, messages }),
+        signal: controller.signal,
+      });
+      if (!response.ok || !response.body || !(response.headers.get('content-type') ?? '').includes('text/event-stream')) {
+        const body = (await response.json().catch(() => null)) as { error?: { message?: string; code?: string } } | null;
+        updateLast(() => ({ state: 'error', error: { status: response.status, message: body?.error?.message ?? `The server answered ${response.status}.`, code: body?.error?.code ?? null } }));
+        return;
+      }
+      for await (const data of readSseData(response.body)) {
+        if (data === '[DONE]') break;
+        let chunk: ChatChunk;
+        try {
+          chunk = JSON.parse(data) as ChatChunk;
+        } catch {
+          continue;
+        }
+        if (chunk.error) {
+          updateLast(() => ({ state: 'error', error: { status: 502, message: chunk.error?.message ?? 'The stream failed.', code: chunk.error?.code ?? null } }));
+          return;
+        }
+        const delta = chunk.choices?.[0]?.delta?.content;
+        if (delta) updateLast((t) => ({ content: t.content + delta }));
+        if (chunk.usage) {
+          const usage = chunk.usage;
+          const billing = chunk.billing;
+          updateLast(() => ({
+            cost: usage.cost ?? billing?.charged_usd,
+            balance: billing?.balance_usd ?? null,
+            tokens: { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 },
+          }));
+          if (typeof billing?.balance_usd === 'number') {
+            const next = billing.balance_usd;
+            queryClient.setQueryData<Account | null>(['account'], (old) => (old ? { ...old, available_usd: next } : old));
+          }
+        }
+      }
+      updateLast(() => ({ state: 'done' }));
+    } catch (error) {
+      if (controller.signal.aborted) {
+        updateLast(() => ({ state: 'stopped' }));
+        // The gateway settles what was produced once it sees the hang-up; show the new balance.
+        setTimeout(() => void queryClient.invalidateQueries({ queryKey: ['account'] }), 750);
+      } else {
+        updateLast(() => ({ state: 'error', error: { status: 0, message: error instanceof Error ? `Connection lost: ${error.message}` : 'Connection lost.', code: null } }));
+      }
+    } finally {
+      abortRef.current = null;
+      setStreaming(false);
+    }
+  }
+
+  const onComposerKey = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      void send();
+    }
+  };
+
+  return (
+    <div className="grid gap-6 lg:grid-cols-[18rem_1fr]">
+      <aside className="space-y-5">
+        <div>
+          <h1 className="text-2xl font-semibold tracking-tight">Playground</h1>
+          <p className="mt-1 text-sm text-slate-600">Chat with any live model. Every reply is billed to your balance like an API call.</p>
+        </div>
+        <Card className="space-y-4 p-4">
+          <Field label="Model" hint={live.length === 0 ? 'No model is live on this instance.' : `${live.length} live model${live.length === 1 ? '' : 's'}`}>
+            <Select value={model} onChange={(e) => setModel(e.target.value)} disabled={streaming || live.length === 0} data-testid="playground-model">
+              {models.map((m) => (
+                <option key={m.id} value={m.id} disabled={m.status !== 'live'}>
+                  {m.name}
+                  {m.status !== 'live' ? ` (${m.status})` : ''}
+                </option>
+              ))}
+            </Select>
+          </Field>
+          <Field label="System prompt" optional>
+            <Textarea value={system} onChange={(e) => setSystem(e.target.value)} rows={4} maxLength={8000} disabled={streaming} data-testid="playground-system" />
+          </Field>
+        </Card>
+        <Card className="p-4" data-testid="playground-balance">
+          <div className="text-xs uppercase tracking-wide text-slate-500">Balance</div>
+          {account.isPending ? (
+            <Spinner label="Loading…" />
+          ) : account.data ? (
+            <>
+              <div className="text-xl font-semibold tabular-nums">{usd(balance ?? 0)}</div>
+              <div className="mt-2 flex gap-3 text-sm">
+                <Link href="/packs" className="text-brand-600 hover:underline">
+                  Buy packs
+                </Link>
+                <Link href="/deposit" className="text-brand-600 hover:underline">
+                  Add funds
+                </Link>
+              </div>
+            </>
+          ) : account.data === null ? (
+            <div className="space-y-2 text-sm text-slate-600">
+              <p>Sign in to chat; replies are paid from your balance.</p>
+              <Link href="/signin?callbackUrl=%2Fplayground" className={buttonClasses({ size: 'sm' })}>
+                Sign in
+              </Link>
+            </div>
+          ) : (
+            <p className="text-sm text-slate-500">Balance unavailable.</p>
+          )}
+        </Card>
+      </aside>
+
+      <Card className="flex min-h-[32rem] flex-col">
+        <div className="flex-1 space-y-4 overflow-y-auto p-5" aria-live="polite" aria-busy={streaming} data-testid="playground-transcript">
+          {turns.length === 0 ? (
+            <div className="grid h-full place-items-center py-16 text-center text-sm text-slate-500">
+              <div>
+                <p className="font-medium text-slate-700">Start a conversation</p>
+                <p className="mt-1">Replies stream in token by token. Stop at any time: you pay only for what was produced.</p>
+              </div>
+            </div>
+          ) : (
+            turns.map((turn, i) => <TurnView key={i} turn={turn} />)
+          )}
+          <div ref={endRef} />
+        </div>
+        <form onSubmit={(e) => void send(e)} className="border-t border-slate-100 p-4">
+          <label htmlFor="playground-input" className="sr-only">
+            Message
+          </label>
+          <div className="flex items-end gap-3">
+            <Textarea
+              id="playground-input"
+              value={draft}
+              onChange={(e) => setDraft(e.target.value)}
+              onKeyDown={onComposerKey}
+              rows={2}
+              placeholder="Send a message (Enter to send, Shift+Enter for a new line)"
+              className="resize-none"
+              data-testid="playground-input"
+            />
+            {streaming ? (
+              <Button variant="secondary" onClick={() => abortRef.current?.abort()} data-testid="playground-stop">
+                <span aria-hidden className="h-2.5 w-2.5 rounded-sm bg-slate-700" />
+                Stop
+              </Button>
+            ) : (
+              <Button type="submit" disabled={!draft.trim() || !model} data-testid="playground-send">
+                Send
+              </Button>
+            )}
+          </div>
+        </form>
+      </Card>
+    </div>
+  );
+}
+
+function TurnView({ turn }: { turn: Turn }) {
+  if (turn.role === 'user') {
+    return (
+      <div className="flex justify-end">
+        <div className="max-w-[85%] rounded-2xl rounded-br-sm bg-brand-600 px-4 py-2 text-sm whitespace-pre-wrap text-white">{turn.content}</div>
+      </div>
+    );
+  }
+  return (
+    <div className="space-y-1.5" data-testid="assistant-turn" data-state={turn.state}>
+      <div className={cn('max-w-[85%] rounded-2xl rounded-bl-sm bg-slate-100 px-4 py-2 text-sm whitespace-pre-wrap text-slate-900', turn.state === 'error' && 'hidden')}>
+        <span data-testid="assistant-text">{turn.content}</span>
+        {turn.state === 'streaming' ? <span aria-hidden className="ml-0.5 inline-block h-4 w-1.5 animate-pulse bg-slate-400 align-text-bottom" /> : null}
+      </div>
+      {turn.state === 'error' && turn.error ? <TurnError error={turn.error} /> : null}
+      <div className="flex flex-wrap items-center gap-2 text-xs text-slate-500" data-testid="assistant-meta">
+        <span className="font-mono">{turn.model}</span>
+        {turn.state === 'streaming' ? <span>streaming…</span> : null}
+        {turn.state === 'stopped' ? <Badge tone="warning">stopped — billed only for what was produced</Badge> : null}
+        {turn.cost !== undefined ? <span data-testid="assistant-cost">cost {usd(turn.cost)}</span> : null}
+        {turn.tokens ? (
+          <span>
+            {turn.tokens.prompt} in / {turn.tokens.completion} out tokens
+          </span>
+        ) : null}
+        {typeof turn.balance === 'number' ? <span data-testid="assistant-balance">balance {usd(turn.balance)}</span> : null}
+      </div>
+    </div>
+  );
+}
+
+function TurnError({ error }: { error: { status: number; message: string; code: string | null } }) {
+  return (
+    <div role="alert" className="max-w-[85%] rounded-xl border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800" data-testid="assistant-error">
+      <p>{error.message}</p>
+      {error.status === 402 ? (
+        <p className="mt-2 flex gap-3">
+          <Link href="/packs" className="font-medium underline">
+            Buy a pack
+          </Link>
+          <Link href="/deposit" className="font-medium underline">
+            Add funds
+          </Link>
+        </p>
+      ) : error.status === 401 ? (
+        <p className="mt-2">
+          <Link href="/signin?callbackUrl=%2Fplayground" className="font-medium underline">
+            Sign in
+          </Link>
+        </p>
+      ) : null}
+    </div>
+  );
+}
