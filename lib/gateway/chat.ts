@@ -12,7 +12,7 @@ import { json, readJsonBody } from '../http/json';
 import type { KeyContext } from './auth';
 import { authenticateApiKey, bearerToken, loadKeyContext } from './auth';
 import type { GatewayContext } from './context';
-import { GatewayError, invalidRequest, paymentRequired, tooManyRequests, upstreamFailed } from './errors';
+import { GatewayError, invalidRequest, paymentRequired, tooManyRequests, unavailable, upstreamFailed } from './errors';
 import type { SqlExecutor } from '../db/sql';
 import { abandonIdempotencyKey, claimIdempotencyKey, completeIdempotencyKey, requestHash } from './idempotency';
 import { usageCost } from './pricing';
@@ -127,6 +127,8 @@ async function takeRateLimit(ctx: GatewayContext, key: KeyContext): Promise<void
   }
 }
 
+const MAX_QUOTA_ATTEMPTS = 3;
+
 /**
  * The money and the key's daily quota, reserved together in one database transaction. The money
  * comes from the user's matching pack lots first (most specific, then earliest expiry), then from
@@ -147,8 +149,9 @@ async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, re
   const lotsByAccount = new Map(lots.map((lot) => [lot.accountId, lot]));
   const memo = `${plan.model.id} ${requestId}`;
 
-  // Two attempts at most: the second only when the UTC day turned between rolling the key's
-  // counters and reserving against them (the refused transaction left nothing behind).
+  // A refused reservation left nothing behind, so it may simply be tried again when no limit
+  // refuses it on a second look: the UTC day turned between rolling the key's counters and
+  // reserving, or concurrent calls settled below their holds meanwhile. A few attempts at most.
   for (let attempt = 0; ; attempt++) {
     const day = utcDay(new Date());
     await rollDailyCounters(ctx.db, key, day, attempt > 0);
@@ -168,10 +171,11 @@ async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, re
       return { holds: group.holds, lots: lotsByAccount, counters: group.also!, day };
     } catch (error) {
       if (error instanceof DailyQuotaRefused) {
-        const limitError = await dailyLimitError(ctx.db, key, plan.holdAmount);
+        const final = attempt === MAX_QUOTA_ATTEMPTS - 1;
+        const limitError = await dailyLimitError(ctx.db, key, plan.holdAmount, { final });
         if (limitError) throw limitError;
-        if (attempt === 0) continue;
-        throw error;
+        if (!final) continue;
+        throw unavailable('daily_counters_busy', 'The daily counters of this key changed while reserving this request. Retry it.');
       }
       if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
         throw await insufficientCredits(ctx, key, plan, lots);
@@ -234,6 +238,9 @@ async function completeCompletion(ctx: GatewayContext, call: Call): Promise<Resp
       completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => ('function' in t ? t.function.arguments : '')).join('')).join(''),
     );
   const billing = await settleCall(ctx, call, offering, usage, 'SUCCESS');
+  // The headers go out after settlement here, so they count the actual cost rather than the hold.
+  // (A stream's headers leave before its cost is known: they count the hold.)
+  call.counters = { ...call.counters, committedToday: call.counters.committedToday - (call.plan.holdAmount - billing.cost), spentToday: call.counters.spentToday + billing.cost };
   const payload = {
     ...completion,
     model: call.plan.model.id,

@@ -64,10 +64,12 @@ export async function releaseDailyQuota(tx: SqlExecutor, key: KeyContext, day: s
 }
 
 /**
- * After a refused reservation: which daily limit refused it. Null when neither did: the day
- * turned between the roll and the reservation, and the caller should simply try again.
+ * After a refused reservation: which daily limit refused it. Null when, read again, neither refuses
+ * it any more — the UTC day turned between the roll and the reservation, or calls in flight have
+ * since settled below their holds — and the caller should simply try again. With `final`, the
+ * budget is blamed rather than null: the caller has retried enough.
  */
-export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros) {
+export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros, { final = false }: { final?: boolean } = {}) {
   if (key.keyId === null) return null;
   const counters = await db.apiKey.findUnique({ where: { id: key.keyId }, select: { requestsToday: true, committedToday: true, spentToday: true } });
   const current = counters ?? { requestsToday: 0, committedToday: 0n, spentToday: 0n };
@@ -82,12 +84,12 @@ export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros) {
       headers,
     );
   }
-  if (key.dailyBudget === null || current.committedToday + hold <= key.dailyBudget) return null;
+  if (key.dailyBudget === null || (!final && current.committedToday + hold <= key.dailyBudget)) return null;
   const budget = key.dailyBudget;
   const left = budget > current.committedToday ? budget - current.committedToday : 0n;
   return paymentRequired(
     'daily_budget_exhausted',
-    `This request may cost up to ${formatUsd(hold)}, but only ${formatUsd(left)} of this key's ${formatUsd(budget)} daily budget is left. The budget resets at ${reset.toISOString()}.`,
+    `This request may cost up to ${formatUsd(hold)}, but only ${formatUsd(left)} of this key's ${formatUsd(budget)} daily budget is left (counting calls in flight at their maximum). The budget resets at ${reset.toISOString()}.`,
     { ...headers, 'retry-after': String(Math.ceil(retryAfter)) },
   );
 }
