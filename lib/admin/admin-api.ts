@@ -47,7 +47,7 @@ type AdminHandler = (args: { request: Request; params: Record<string, string>; a
  * `Authorization: Bearer $ADMIN_TOKEN`; without ADMIN_TOKEN the admin API does not exist (404).
  * The handler gets `actor`, the name audit rows and ledger transactions record.
  */
-export function adminGuard(env: NodeJS.ProcessEnv = process.env) {
+export function adminGuard(env: Record<string, string | undefined> = process.env) {
   return (handler: AdminHandler) =>
     async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
       try {

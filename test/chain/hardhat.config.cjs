@@ -27,7 +27,8 @@ module.exports = {
   },
   networks: {
     hardhat: {
-      chainId: 31337,
+      // 31337 unless the test asks for another chain (a second network, e.g. 84532 as Base Sepolia).
+      chainId: Number(process.env.TOLLGATE_CHAIN_ID || 31337),
       // Well-known development accounts (the default "test test … junk" mnemonic), each with 10,000 ETH.
       mining: { auto: true, interval: 0 },
       loggingEnabled: false,

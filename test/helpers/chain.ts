@@ -303,7 +303,7 @@ async function rpc(url: string, method: string, params: unknown[] = [], timeoutM
   return body.result;
 }
 
-async function spawnNode(timeoutMs: number): Promise<{ child: ChildProcess; rpcUrl: string }> {
+async function spawnNode(timeoutMs: number, chainId: number): Promise<{ child: ChildProcess; rpcUrl: string }> {
   const port = await freePort();
   const rpcUrl = `http://127.0.0.1:${port}`;
   const child = spawn(HARDHAT_BIN, ['--config', HARDHAT_CONFIG, 'node', '--hostname', '127.0.0.1', '--port', String(port)], {
@@ -314,6 +314,7 @@ async function spawnNode(timeoutMs: number): Promise<{ child: ChildProcess; rpcU
       CI: 'true',
       HARDHAT_DISABLE_TELEMETRY_PROMPT: 'true',
       TOLLGATE_CHAIN_WATCH_PARENT: '1',
+      TOLLGATE_CHAIN_ID: String(chainId),
     },
   });
   children.add(child);
@@ -335,7 +336,7 @@ async function spawnNode(timeoutMs: number): Promise<{ child: ChildProcess; rpcU
     if (exited !== null) throw new Error(`hardhat node exited (${exited}) before answering:\n${tail}`);
     try {
       const id = await rpc(rpcUrl, 'eth_chainId', [], 2_000);
-      if (Number(id) === TEST_CHAIN_ID) return { child, rpcUrl };
+      if (Number(id) === chainId) return { child, rpcUrl };
     } catch {
       // not listening yet
     }
@@ -358,11 +359,12 @@ async function stopChild(child: ChildProcess) {
 }
 
 /**
- * Starts a hardhat node on a free port and waits until it answers. Startup takes a few seconds,
+ * Starts a hardhat node on a free port (chain 31337 unless `chainId` says otherwise) and waits until it answers. Startup takes a few seconds,
  * much longer on a loaded machine: the timeout is generous (TEST_CHAIN_START_TIMEOUT_MS, 120 s).
  * Call stop() in afterAll; the node is also killed when this process exits.
  */
-export async function startTestChain(options: { timeoutMs?: number } = {}): Promise<TestChain> {
+export async function startTestChain(options: { timeoutMs?: number; chainId?: number } = {}): Promise<TestChain> {
+  const chainId = options.chainId ?? TEST_CHAIN_ID;
   installExitHook();
   const timeoutMs = options.timeoutMs ?? Number(process.env.TEST_CHAIN_START_TIMEOUT_MS ?? 120_000);
   let started: { child: ChildProcess; rpcUrl: string } | undefined;
@@ -370,7 +372,7 @@ export async function startTestChain(options: { timeoutMs?: number } = {}): Prom
   // A port taken between probing and binding makes the node exit at once: try again elsewhere.
   for (let attempt = 0; attempt < 3 && !started; attempt++) {
     try {
-      started = await spawnNode(timeoutMs);
+      started = await spawnNode(timeoutMs, chainId);
     } catch (error) {
       lastError = error;
     }
@@ -379,7 +381,7 @@ export async function startTestChain(options: { timeoutMs?: number } = {}): Prom
   const { child, rpcUrl } = started;
 
   const chain = defineChain({
-    id: TEST_CHAIN_ID,
+    id: chainId,
     name: 'Hardhat (test)',
     nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
     rpcUrls: { default: { http: [rpcUrl] } },
@@ -420,7 +422,7 @@ export async function startTestChain(options: { timeoutMs?: number } = {}): Prom
       abi: testStablecoinAbi,
       name: options.name,
       symbol: options.symbol,
-      domain: { name: domainName, version: options.version, chainId: TEST_CHAIN_ID, verifyingContract: address },
+      domain: { name: domainName, version: options.version, chainId, verifyingContract: address },
       mint: async (to, amount) =>
         mined(await owner.writeContract({ address, abi: testStablecoinAbi, functionName: 'mint', args: [to, amount] })),
       balanceOf: (who) => publicClient.readContract({ address, abi: testStablecoinAbi, functionName: 'balanceOf', args: [who] }),
@@ -433,7 +435,7 @@ export async function startTestChain(options: { timeoutMs?: number } = {}): Prom
 
   return {
     rpcUrl,
-    chainId: TEST_CHAIN_ID,
+    chainId,
     chain,
     accounts,
     privateKeys,
