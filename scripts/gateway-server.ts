@@ -3,13 +3,14 @@
 import { createGateway } from '../lib/gateway/gateway';
 import { getDb } from '../lib/db/client';
 import { logger } from '../lib/logger';
+import { getPayPerRequest, getX402 } from '../lib/payments/x402';
 import { createNodeServer } from '../lib/server/node-server';
 import { startHoldSweeper } from '../lib/server/instance';
 
-const gateway = createGateway({ db: getDb() });
+const gateway = createGateway({ db: getDb(), payPerRequest: getPayPerRequest() });
 startHoldSweeper(gateway);
 const port = Number(process.env.PORT ?? 3001);
-const server = createNodeServer(gateway.handle);
+const server = createNodeServer((request) => (new URL(request.url).pathname === '/api/x402/probe' ? getX402().probe(request) : gateway.handle(request)));
 server.keepAliveTimeout = 65_000;
 server.listen(port, process.env.HOST ?? '0.0.0.0', () => logger.info('tollgate gateway listening', { port }));
 

@@ -5,20 +5,23 @@ import { getDb } from '../db/client';
 import { createGateway, type Gateway } from '../gateway/gateway';
 import { logger } from '../logger';
 import { expirePackLots } from '../packs/packs';
+import { createPackAdminApi, type PackAdminApi } from '../packs/pack-admin';
 import { createPacksApi, type PacksApi } from '../packs/packs-api';
+import { getPayPerRequest } from '../payments/x402';
 
 const globalForServer = globalThis as unknown as {
   tollgateGateway?: Gateway;
   tollgateAdmin?: AdminApi;
   tollgateAccount?: ReturnType<typeof createAccountApi>;
   tollgatePacks?: PacksApi;
+  tollgatePackAdmin?: PackAdminApi;
   tollgateSweeper?: NodeJS.Timeout;
 };
 
 /** The process-wide gateway for the Next app; the hold sweeper starts with it. */
 export function getGateway(): Gateway {
   if (!globalForServer.tollgateGateway) {
-    globalForServer.tollgateGateway = createGateway({ db: getDb(), catalog: getCatalogCache() });
+    globalForServer.tollgateGateway = createGateway({ db: getDb(), catalog: getCatalogCache(), payPerRequest: getPayPerRequest() });
     startHoldSweeper(globalForServer.tollgateGateway);
   }
   return globalForServer.tollgateGateway;
@@ -32,6 +35,11 @@ export function getAdminApi(): AdminApi {
 export function getAccountApi() {
   globalForServer.tollgateAccount ??= createAccountApi({ db: getDb(), catalog: getCatalogCache() });
   return globalForServer.tollgateAccount;
+}
+
+export function getPackAdminApi(): PackAdminApi {
+  globalForServer.tollgatePackAdmin ??= createPackAdminApi({ db: getDb(), catalog: getCatalogCache() });
+  return globalForServer.tollgatePackAdmin;
 }
 
 export function getPacksApi(): PacksApi {

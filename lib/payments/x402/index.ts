@@ -1,4 +1,5 @@
 import { getDb } from '../../db/client';
+import type { PayPerRequest } from '../../gateway/context';
 import { loadX402Config } from './config';
 import { settlementState, createX402, type X402 } from './x402';
 
@@ -14,6 +15,12 @@ const globalForX402 = globalThis as unknown as { tollgateX402?: X402 };
 export function getX402(): X402 {
   globalForX402.tollgateX402 ??= createX402({ db: getDb() });
   return globalForX402.tollgateX402;
+}
+
+/** For createGateway: none when x402 is not configured, so a keyless call stays the plain 401 it always was. */
+export function getPayPerRequest(): PayPerRequest | undefined {
+  const x402 = getX402();
+  return x402.state.state === 'disabled' ? undefined : x402;
 }
 
 export type X402StatusLine = { label: string; value: string; ok: boolean };
