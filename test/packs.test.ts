@@ -4,7 +4,7 @@ import { Ledger, SYSTEM_ACCOUNTS, auditLedger, walletAccountId } from '../lib/le
 import { newId } from '../lib/ids';
 import { expirePackLots } from '../lib/packs/packs';
 import type { TestDatabase } from './helpers/db';
-import { createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
+import { ADMIN_TOKEN, createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
 
 // Packs: bought with the wallet in one ledger transaction, drawn down before the wallet (most
 // specific scope, then earliest expiry), expiring through the ledger, and "packs only" keys.
@@ -268,5 +268,45 @@ describe('expiry', () => {
     const expiry = await t.db.ledgerTransaction.findUniqueOrThrow({ where: { idempotencyKey: `lot-expiry:${row.id}` }, include: { entries: true } });
     expect(expiry.entries.find((e) => e.accountId === SYSTEM_ACCOUNTS.breakage.id)?.amount).toBe(micros(5) - 400n);
     expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+});
+
+describe('admin pack catalog', () => {
+  const admin = (path: string, method: string, body?: unknown, token = ADMIN_TOKEN) =>
+    fetch(`${gw.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) }).then(
+      async (r) => ({ status: r.status, json: (await r.json()) as Record<string, unknown> & { error?: { code: string; param: string | null } } }),
+    );
+
+  it('creates a pack, changes it and takes it off sale; each change audited; lots keep their terms', async () => {
+    const created = await admin('/api/admin/packs', 'POST', { name: 'Haiku 10', price_usd: '8', face_value_usd: '10', validity_days: 30, scope: { model: 'claude-haiku-4-5' } });
+    expect(created).toMatchObject({ status: 201, json: { name: 'Haiku 10', price_usd: 8, face_value_usd: 10, discount_percent: 20, scope: { provider: null, model: 'claude-haiku-4-5' }, active: true } });
+    const id = created.json.id as string;
+    const shop = async () => ((await (await fetch(`${gw.url}/api/packs`)).json()) as { data: Array<{ id: string; price_usd: number }> }).data;
+    expect((await shop()).find((p) => p.id === id)).toBeTruthy();
+
+    const b = await buyer(micros(20));
+    await b.buy(id);
+    expect(await admin(`/api/admin/packs/${id}`, 'PATCH', { price_usd: '9.5', active: false })).toMatchObject({ status: 200, json: { price_usd: 9.5, active: false } });
+    expect((await shop()).find((p) => p.id === id)).toBeUndefined();
+    expect((await b.buy(id)).status).toBe(404);
+    expect(await b.lots()).toMatchObject([{ pack_id: id, face_value_usd: 10, remaining_usd: 10 }]);
+    expect(await t.db.auditLog.count({ where: { targetType: 'pack', targetId: id } })).toBe(2);
+  });
+
+  it.each([
+    { name: 'face value below price', body: { name: 'Bad', price_usd: '10', face_value_usd: '9', validity_days: 30 }, param: 'face_value_usd' },
+    { name: 'an unknown model scope', body: { name: 'Bad', price_usd: '1', face_value_usd: '1', validity_days: 30, scope: { model: 'gpt-17' } }, param: 'scope.model' },
+    { name: 'a float-ish price', body: { name: 'Bad', price_usd: '0.0000001', face_value_usd: '1', validity_days: 30 }, param: 'price_usd' },
+    { name: 'no validity', body: { name: 'Bad', price_usd: '1', face_value_usd: '1' }, param: 'validity_days' },
+  ])('refuses $name with a 400 naming the field, and writes nothing', async ({ body, param }) => {
+    const before = await t.db.pack.count();
+    const response = await admin('/api/admin/packs', 'POST', body);
+    expect(response.status).toBe(400);
+    expect(response.json.error?.param).toBe(param);
+    expect(await t.db.pack.count()).toBe(before);
+  });
+
+  it('is closed to anyone without the admin credential', async () => {
+    expect((await admin('/api/admin/packs', 'POST', { name: 'x', price_usd: '1', face_value_usd: '1', validity_days: 1 }, 'not-the-token')).status).toBe(401);
   });
 });

@@ -8,6 +8,7 @@ import { createAdminApi } from '../../lib/admin/admin-api';
 import type { Db } from '../../lib/db/client';
 import type { PayPerRequest } from '../../lib/gateway/context';
 import { createGateway } from '../../lib/gateway/gateway';
+import { createPackAdminApi } from '../../lib/packs/pack-admin';
 import { createPacksApi, type PacksApi } from '../../lib/packs/packs-api';
 import { createApiKeyOp, type NewKeyInput } from '../../lib/keys/keys';
 import { createNodeServer } from '../../lib/server/node-server';
@@ -44,9 +45,10 @@ export async function startTestGateway({ db, env, payPerRequest }: { db: Db; env
   const admin = createAdminApi({ db, catalog: gateway.ctx.catalog, env });
   const account = createAccountApi({ db, catalog: gateway.ctx.catalog });
   const packs = createPacksApi({ db });
+  const packAdmin = createPackAdminApi({ db, catalog: gateway.ctx.catalog, env });
   const server = createNodeServer(async (request) => {
     const { pathname } = new URL(request.url);
-    const accountRoute = routeAccount(account, request, pathname) ?? routePacks(packs, request, pathname);
+    const accountRoute = routeAccount(account, request, pathname) ?? routePacks(packs, request, pathname) ?? routePackAdmin(packAdmin, request, pathname);
     if (accountRoute) return accountRoute;
     const adminRoute =
       /^\/api\/admin\/users\/([^/]+)\/(credit|keys)$/.exec(pathname) ??
@@ -93,6 +95,13 @@ function routePacks(packs: PacksApi, request: Request, pathname: string): Promis
   if (purchase) return packs.purchase(request, { id: purchase });
   if (pathname === '/api/packs') return packs.list();
   if (pathname === '/api/lots') return packs.lots(request);
+  return null;
+}
+
+function routePackAdmin(packAdmin: ReturnType<typeof createPackAdminApi>, request: Request, pathname: string): Promise<Response> | null {
+  const id = /^\/api\/admin\/packs\/([^/]+)$/.exec(pathname)?.[1];
+  if (id) return packAdmin.update(request, { id });
+  if (pathname === '/api/admin/packs') return request.method === 'POST' ? packAdmin.create(request) : packAdmin.list(request);
   return null;
 }
 
