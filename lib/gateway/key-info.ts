@@ -9,9 +9,7 @@ import { utcDay, nextUtcMidnight } from './day';
 export async function handleKeyInfo(ctx: GatewayContext, request: Request): Promise<Response> {
   const key = await authenticateApiKey(ctx.db, request);
   const today = utcDay(new Date());
-  const sameDay = key.usageDay === today;
-  const requestsToday = sameDay ? key.requestsToday : 0;
-  const spentToday = sameDay ? key.spentToday : 0n;
+  const counters = currentCounters(key);
   const wallet = await ctx.db.ledgerAccount.findUnique({ where: { id: key.walletAccountId }, select: { balance: true, available: true } });
   return json({
     object: 'key',
@@ -24,13 +22,14 @@ export async function handleKeyInfo(ctx: GatewayContext, request: Request): Prom
     },
     usage_today: {
       day: today,
-      requests: requestsToday,
-      spent_usd: microsToUsdNumber(spentToday),
-      remaining_requests: key.dailyRequestLimit === null ? null : Math.max(0, key.dailyRequestLimit - requestsToday),
-      remaining_budget_usd: key.dailyBudget === null ? null : microsToUsdNumber(key.dailyBudget > spentToday ? key.dailyBudget - spentToday : 0n),
+      requests: counters.requestsToday,
+      spent_usd: microsToUsdNumber(counters.spentToday),
+      remaining_requests: key.dailyRequestLimit === null ? null : Math.max(0, key.dailyRequestLimit - counters.requestsToday),
+      // Calls in flight count at their hold, as the reservation counts them.
+      remaining_budget_usd: key.dailyBudget === null ? null : microsToUsdNumber(key.dailyBudget > counters.committedToday ? key.dailyBudget - counters.committedToday : 0n),
     },
     reset_at: nextUtcMidnight(new Date()).toISOString(),
     balance_usd: microsToUsdNumber(wallet?.balance ?? 0n),
     available_usd: microsToUsdNumber(wallet?.available ?? 0n),
-  }, { headers: quotaHeaders(key, currentCounters(key)) });
+  }, { headers: quotaHeaders(key, counters) });
 }
