@@ -206,6 +206,22 @@ describe('local settlement (Tollgate submits the authorization with its relayer)
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
+  it('a streamed paid call carries the receipt and bills exactly like any other', async () => {
+    const payer = await fundedWallet(9);
+    const { fetch: pay, sent } = payingFetch(payer);
+    const response = await chat(pay, gw.url, { ...BODY, stream: true, stream_options: { include_usage: true } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    expect(decodePaymentResponseHeader(response.headers.get(HEADERS.paymentResponse)!)).toMatchObject({ success: true, payer: payer.address });
+    const text = await response.text();
+    expect(text).toContain('data: [DONE]');
+    const amount = BigInt((decodeHeader(sent[1]!.get(HEADERS.paymentSignature)!) as { accepted: { amount: string } }).accepted.amount);
+    const usage = await t.db.usageRecord.findUniqueOrThrow({ where: { requestId: response.headers.get('x-request-id')! } });
+    expect(usage.stream).toBe(true);
+    expect(await tollgateBalance(payer.address)).toMatchObject({ balance: amount - usage.cost, available: amount - usage.cost });
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
   it('an upstream failure after settlement leaves the whole payment in the payer’s balance', async () => {
     const payer = await fundedWallet(8);
     fake.setBehavior({ failStatus: 500 });

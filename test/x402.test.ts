@@ -171,6 +171,18 @@ describe('a gateway with x402 challenges and settlement off (the default)', () =
     await nothingCharged();
   });
 
+  it('refuses the wallet of a suspended account with 403 before settling anything', async () => {
+    const maxCost = await holdOfBody();
+    fake.reset();
+    const suspended = privateKeyToAccount(generatePrivateKey());
+    await t.db.user.create({ data: { id: 'usr_x402suspended', walletAddress: suspended.address, suspended: true } });
+    const response = await post({ 'X-PAYMENT': v1PaymentHeader('base-sepolia', await signAuthorization(suspended, DOMAIN, { to: PAY_TO, value: maxCost })) });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ error: { code: 'account_suspended' } });
+    await t.db.user.delete({ where: { id: 'usr_x402suspended' } });
+    await nothingCharged();
+  });
+
   it('keeps API keys first: a keyed call never looks at x402', async () => {
     const customer = await createCustomer(t.db, 1_000_000n);
     const response = await post({ authorization: `Bearer ${customer.secret}`, 'X-PAYMENT': 'garbage' });

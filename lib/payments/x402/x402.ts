@@ -56,6 +56,9 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     if (!verified.ok) return respond(challenge.response(verified));
     const nonce = payment.authorization.nonce.toLowerCase();
     if (await nonceSeen(db, config, nonce)) return respond(challenge.response(NONCE_USED));
+    if (await payerSuspended(db, verified.payer)) {
+      return respond(json(openAiError('permission_error', 'account_suspended', 'The account of this wallet is suspended. Nothing was charged.'), { status: 403 }));
+    }
 
     if (!settler) {
       return respond(
@@ -87,25 +90,32 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     // The money has moved: the hash is recorded before anything else can fail, for reconciliation.
     await sqlFor(db).execute(sql`UPDATE "X402Payment" SET "txHash" = ${settled.transaction}, "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`);
 
-    const userId = await payerUserId(db, verified.payer);
-    const wallet = await getOrCreateWalletAccount({ db, userId });
     const idempotencyKey = `x402:${config.network}:${settled.transaction}`;
-    await ledger.transfer(
-      {
-        idempotencyKey,
-        kind: 'x402_payment',
-        entries: [
-          { accountId: SYSTEM_ACCOUNTS.deposits.id, amount: -paid },
-          { accountId: wallet.id, amount: paid },
-        ],
-        memo: `x402 payment ${settled.transaction} on ${config.network} from ${verified.payer}`,
-        actor: `x402:${verified.payer.toLowerCase()}`,
-      },
-      (tx) =>
-        tx.execute(
-          sql`UPDATE "X402Payment" SET "status" = 'SETTLED', "userId" = ${userId}, "ledgerTransactionId" = (SELECT "id" FROM "LedgerTransaction" WHERE "idempotencyKey" = ${idempotencyKey}), "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`,
-        ),
-    );
+    let userId: string;
+    try {
+      userId = await payerUserId(db, verified.payer);
+      const wallet = await getOrCreateWalletAccount({ db, userId });
+      await ledger.transfer(
+        {
+          idempotencyKey,
+          kind: 'x402_payment',
+          entries: [
+            { accountId: SYSTEM_ACCOUNTS.deposits.id, amount: -paid },
+            { accountId: wallet.id, amount: paid },
+          ],
+          memo: `x402 payment ${settled.transaction} on ${config.network} from ${verified.payer}`,
+          actor: `x402:${verified.payer.toLowerCase()}`,
+        },
+        (tx) =>
+          tx.execute(
+            sql`UPDATE "X402Payment" SET "status" = 'SETTLED', "userId" = ${userId}, "ledgerTransactionId" = (SELECT "id" FROM "LedgerTransaction" WHERE "idempotencyKey" = ${idempotencyKey}), "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`,
+          ),
+      );
+    } catch (error) {
+      // Paid on chain but not credited: the row keeps the hash for reconciliation; the call is not served.
+      logger.error('x402 payment settled but not credited', { paymentId, transaction: settled.transaction, payer: verified.payer, error });
+      throw error;
+    }
     const network = payment.version === 1 ? (config.v1Network ?? config.network) : config.network;
     return { kind: 'paid', key: payerKeyContext(userId), headers: settlementHeaders({ transaction: settled.transaction, network, payer: verified.payer }) };
   }
@@ -200,6 +210,11 @@ function secondsToDate(seconds: bigint): Date {
   // Far-future validBefore values (uint256 max) still have to fit a timestamp column.
   const capped = seconds > 253_402_300_799n ? 253_402_300_799n : seconds;
   return new Date(Number(capped) * 1000);
+}
+
+async function payerSuspended(db: Db, payer: Address): Promise<boolean> {
+  const [row] = await sqlFor(db).query(sql`SELECT "suspended" FROM "User" WHERE lower("walletAddress") = ${payer.toLowerCase()}`);
+  return row ? read.bool(row.suspended) : false;
 }
 
 async function nonceSeen(db: Db, config: X402Config, nonce: string): Promise<boolean> {
