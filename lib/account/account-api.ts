@@ -14,6 +14,8 @@ import { redeemCode } from '../credits/redemption';
 import { walletAccountId } from '../ledger/accounts';
 import { Ledger } from '../ledger/ledger';
 import { microsToUsdNumber } from '../money';
+import { getPaymentsConfig } from '../payments/runtime';
+import { budgetWalletFields, budgetWalletView } from '../payments/wallet-budget';
 import { authenticateAccountRequest, type Principal } from './principal';
 import { createKeySchema, dailyUsageQuerySchema, redeemSchema, updateKeySchema, usageQuerySchema, type UsageQuery } from './schemas';
 
@@ -38,6 +40,9 @@ const KEY_VIEW_SELECT = {
   usageDay: true,
   requestsToday: true,
   spentToday: true,
+  budgetWallet: true,
+  budgetWalletAtomic: true,
+  budgetSnapshotAt: true,
 } as const;
 
 type KeyRow = {
@@ -59,6 +64,9 @@ type KeyRow = {
   usageDay: string;
   requestsToday: number;
   spentToday: bigint;
+  budgetWallet: string | null;
+  budgetWalletAtomic: bigint | null;
+  budgetSnapshotAt: Date | null;
 };
 
 /** A key as its owner sees it: masked, never the secret or its hash. */
@@ -77,6 +85,7 @@ export function keyView(key: KeyRow) {
       rate_limit: { burst: key.rateLimitBurst, per_second: key.rateLimitPerSec },
     },
     packs_only: key.packsOnly,
+    budget_wallet: budgetWalletView(key),
     usage_today: { day: today, requests: sameDay ? key.requestsToday : 0, spent_usd: microsToUsdNumber(sameDay ? key.spentToday : 0n) },
     expires_at: key.expiresAt?.toISOString() ?? null,
     revoked_at: key.revokedAt?.toISOString() ?? null,
@@ -119,6 +128,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
   const createKey = guard(async ({ request, principal }) => {
     const input = parseOrThrow(createKeySchema, await readJsonBody(request));
     await requireKnownModels(input.models);
+    const budget = await budgetWalletFields({ db, config: getPaymentsConfig, userId: principal.userId }, input);
     const created = createApiKeyOp(db, {
       userId: principal.userId,
       name: input.name,
@@ -132,6 +142,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
       packsOnly: input.packs_only,
     });
     await created.op;
+    if (Object.keys(budget).length) await db.apiKey.update({ where: { id: created.id }, data: budget, select: { id: true } });
     const key = await db.apiKey.findUniqueOrThrow({ where: { id: created.id }, select: KEY_VIEW_SELECT });
     return json({ ...keyView(key), key: created.secret }, { status: 201 });
   });
@@ -140,6 +151,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
   const updateKey = guard(async ({ request, principal, params }) => {
     const patch = parseOrThrow(updateKeySchema, await readJsonBody(request));
     await requireKnownModels(patch.models);
+    const budget = await budgetWalletFields({ db, config: getPaymentsConfig, userId: principal.userId }, patch);
     const { count } = await db.apiKey.updateMany({
       where: { id: params.id!, userId: principal.userId, revokedAt: null },
       data: {
@@ -151,6 +163,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
         rateLimitPerSec: patch.rate_limit?.per_second,
         expiresAt: patch.expires_at,
         packsOnly: patch.packs_only,
+        ...budget,
       },
     });
     const key = await db.apiKey.findFirst({ where: { id: params.id!, userId: principal.userId }, select: KEY_VIEW_SELECT });

@@ -18,6 +18,8 @@ const keyFields = {
     .refine((date) => date.getTime() > Date.now(), 'must be in the future')
     .nullable(),
   packs_only: z.boolean(),
+  /** A wallet-backed daily budget (lib/payments/wallet-budget.ts): the user's linked wallet, or null to unlink. */
+  budget_wallet: z.string().trim().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address').nullable(),
 };
 
 /** Creating: a name, the rest optional. */
