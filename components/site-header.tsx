@@ -1,6 +1,7 @@
 import Link from 'next/link';
+import { AccountNav, UserMenu } from '@/components/auth/user-menu';
 
-// Only pages that exist are linked; the account pages arrive with sign-in.
+// Public pages; the account pages (AccountNav) appear once signed in.
 const NAV = [
   { href: '/pricing', label: 'Models & pricing' },
   { href: '/#quickstart', label: 'Quickstart' },
@@ -16,18 +17,16 @@ export function SiteHeader() {
           </span>
           Tollgate
         </Link>
-        <nav aria-label="Main" className="flex gap-5 text-sm text-slate-600">
+        <nav aria-label="Main" className="-mx-1 flex min-w-0 flex-1 gap-5 overflow-x-auto px-1 text-sm whitespace-nowrap text-slate-600 sm:justify-center">
           {NAV.map((item) => (
             <Link key={item.href} href={item.href} className="hover:text-slate-900">
               {item.label}
             </Link>
           ))}
+          <AccountNav />
         </nav>
-        {/* Sign-in slot: the web sign-in (email link, wallet) plugs in here. */}
-        <div data-testid="sign-in-slot" className="text-sm text-slate-500">
-          <Link href="/#quickstart" className="rounded-md bg-slate-900 px-3 py-1.5 font-medium text-white hover:bg-slate-700">
-            Get a key
-          </Link>
+        <div data-testid="sign-in-slot" className="shrink-0 text-sm">
+          <UserMenu />
         </div>
       </div>
     </header>

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { getDb, type Db } from '../db/client';
 import { conflict, forbidden, GatewayError, unauthorized } from '../gateway/errors';
 import { parseOrThrow } from '../gateway/schema';
 import { errorResponse, json, readJsonBody } from '../http/json';
 import { logger } from '../logger';
 import { consumeVerificationToken, hashVerificationToken } from './adapter';
+import { linkEmailSchema, siweLinkSchema } from './link-schemas';
 import { deliverMail, linkMail } from './mail';
 import { EMAIL_LINK_MAX_AGE_SECONDS } from './options';
 import { getSessionUser } from './session';
@@ -13,8 +13,6 @@ import { expectedSiweDomain, issueSiweNonce, SiweError, verifySiwe } from './siw
 import { authId } from './users';
 import type { Env } from './env';
 
-export const siweLinkSchema = z.object({ message: z.string().min(1).max(4_000), signature: z.string().min(1).max(1_000) });
-export const linkEmailSchema = z.object({ email: z.email().max(254).transform((e) => e.trim().toLowerCase()) });
 
 const LINK_PREFIX = 'link:';
 

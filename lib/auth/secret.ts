@@ -16,18 +16,18 @@ export function resolveAuthSecret(env: Env = process.env, file = join(process.cw
   const configured = env.NEXTAUTH_SECRET?.trim() || env.AUTH_SECRET?.trim();
   if (configured) return configured;
   if (globalForSecret.tollgateAuthSecret) return globalForSecret.tollgateAuthSecret;
-  let secret = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  let secret = existsSync(/*turbopackIgnore: true*/ file) ? readFileSync(/*turbopackIgnore: true*/ file, 'utf8').trim() : '';
   if (!secret) {
     secret = randomBytes(32).toString('base64url');
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(/*turbopackIgnore: true*/ dirname(file), { recursive: true });
     // 'wx': when two processes race to create it, the second one reads the first one's secret.
     try {
-      writeFileSync(file, `${secret}\n`, { flag: 'wx', mode: 0o600 });
-      chmodSync(file, 0o600);
+      writeFileSync(/*turbopackIgnore: true*/ file, `${secret}\n`, { flag: 'wx', mode: 0o600 });
+      chmodSync(/*turbopackIgnore: true*/ file, 0o600);
       const log = env.NODE_ENV === 'production' ? logger.warn : logger.info;
       log('NEXTAUTH_SECRET is not set: generated a session secret for this instance', { file });
     } catch {
-      secret = readFileSync(file, 'utf8').trim();
+      secret = readFileSync(/*turbopackIgnore: true*/ file, 'utf8').trim();
     }
   }
   globalForSecret.tollgateAuthSecret = secret;

@@ -1,0 +1,274 @@
+'use client';
+
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { Badge, Button, Card, ConfirmDialog, Dialog, EmptyState, ErrorState, Spinner } from '@/components/ui';
+import { ApiError, apiFetch, formatDate, formatDateTime, formatUsd, type KeyView } from './api';
+import { KeyForm, type CatalogModel } from './key-form';
+
+type Body = Record<string, unknown>;
+
+function keyStatus(key: KeyView): { label: string; tone: 'success' | 'danger' | 'neutral' } {
+  if (key.revoked_at) return { label: 'revoked', tone: 'danger' };
+  if (key.expires_at && new Date(key.expires_at).getTime() <= Date.now()) return { label: 'expired', tone: 'neutral' };
+  return { label: 'active', tone: 'success' };
+}
+
+/** The secret, once: copy it now, it cannot be shown again. */
+function SecretDialog({ secret, onClose }: { secret: string | null; onClose: () => void }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <Dialog
+      open={secret !== null}
+      onClose={onClose}
+      title="Your new API key"
+      description="Copy it now. For your security only its hash is stored: it will not be shown again."
+      footer={
+        <Button onClick={onClose} data-testid="secret-done">
+          I have copied it
+        </Button>
+      }
+    >
+      <div className="flex items-center gap-2">
+        <code className="min-w-0 flex-1 overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-sm whitespace-nowrap text-slate-100" data-testid="new-key-secret">
+          {secret}
+        </code>
+        <Button
+          variant="secondary"
+          onClick={() => {
+            void navigator.clipboard.writeText(secret ?? '').then(() => setCopied(true));
+          }}
+          data-testid="copy-secret"
+        >
+          {copied ? 'Copied' : 'Copy'}
+        </Button>
+      </div>
+      <p role="note" className="rounded-lg bg-amber-50 px-3 py-2 text-sm text-amber-900 ring-1 ring-amber-200">
+        Treat it like a password: anyone with this key can spend your credit within its limits. Keep it out of code repositories and browsers.
+      </p>
+      <span className="sr-only" aria-live="polite">
+        {copied ? 'Key copied to the clipboard' : ''}
+      </span>
+    </Dialog>
+  );
+}
+
+function Limit({ used, limit, format }: { used: number; limit: number | null; format: (n: number) => string }) {
+  return (
+    <span className="tabular-nums">
+      {format(used)}
+      <span className="text-slate-400"> / {limit === null ? '∞' : format(limit)}</span>
+    </span>
+  );
+}
+
+/** Create, list, edit and revoke API keys, over /api/keys. */
+export function KeysManager({ models }: { models: CatalogModel[] }) {
+  const queryClient = useQueryClient();
+  const keys = useQuery({ queryKey: ['keys'], queryFn: () => apiFetch<{ data: KeyView[] }>('/api/keys').then((r) => r.data) });
+  const [creating, setCreating] = useState(false);
+  const [editing, setEditing] = useState<KeyView | null>(null);
+  const [revoking, setRevoking] = useState<KeyView | null>(null);
+  const [secret, setSecret] = useState<string | null>(null);
+
+  const invalidate = () => queryClient.invalidateQueries({ queryKey: ['keys'] });
+  const create = useMutation({
+    mutationFn: (body: Body) => apiFetch<KeyView & { key: string }>('/api/keys', { method: 'POST', body }),
+    onSuccess: (created) => {
+      setCreating(false);
+      setSecret(created.key);
+      void invalidate();
+    },
+  });
+  const update = useMutation({
+    mutationFn: ({ id, body }: { id: string; body: Body }) => apiFetch<KeyView>(`/api/keys/${id}`, { method: 'PATCH', body }),
+    onSuccess: () => {
+      setEditing(null);
+      void invalidate();
+    },
+  });
+  const revoke = useMutation({
+    mutationFn: (id: string) => apiFetch<KeyView>(`/api/keys/${id}`, { method: 'DELETE' }),
+    onSuccess: () => {
+      setRevoking(null);
+      void invalidate();
+    },
+  });
+  const serverError = (error: Error | null) => (error ? { message: error.message, param: error instanceof ApiError ? error.param : null } : null);
+
+  const list = keys.data?.filter((k) => k.kind === 'inference') ?? [];
+  const management = keys.data?.filter((k) => k.kind === 'management') ?? [];
+
+  return (
+    <div className="space-y-6">
+      <header className="flex flex-wrap items-end justify-between gap-4">
+        <div className="space-y-2">
+          <h1 className="text-3xl font-semibold tracking-tight">API keys</h1>
+          <p className="max-w-2xl text-slate-600">
+            One key works with every model through the OpenAI API. Give each app its own key, with a daily request quota and a daily budget: whichever runs out first stops it.
+          </p>
+        </div>
+        <Button
+          onClick={() => {
+            create.reset();
+            setCreating(true);
+          }}
+          data-testid="create-key"
+        >
+          Create key
+        </Button>
+      </header>
+
+      {keys.isPending ? (
+        <div className="flex items-center gap-2 text-sm text-slate-500" role="status">
+          <Spinner /> Loading your keys…
+        </div>
+      ) : keys.isError ? (
+        <ErrorState
+          title="Could not load your keys"
+          message={keys.error.message}
+          action={
+            <Button variant="secondary" size="sm" onClick={() => void keys.refetch()}>
+              Try again
+            </Button>
+          }
+        />
+      ) : list.length === 0 ? (
+        <EmptyState
+          title="No API keys yet"
+          message="Create a key, then call any model with the OpenAI SDK by changing the base URL."
+          action={<Button onClick={() => setCreating(true)}>Create your first key</Button>}
+        />
+      ) : (
+        <Card className="overflow-x-auto">
+          <table className="w-full min-w-[880px] text-left text-sm" data-testid="keys-table">
+            <caption className="sr-only">Your API keys with their limits and today&apos;s usage</caption>
+            <thead className="border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase">
+              <tr>
+                <th scope="col" className="px-4 py-3">Key</th>
+                <th scope="col" className="px-4 py-3">Models</th>
+                <th scope="col" className="px-4 py-3">Requests today</th>
+                <th scope="col" className="px-4 py-3">Spent today</th>
+                <th scope="col" className="px-4 py-3">Rate limit</th>
+                <th scope="col" className="px-4 py-3">Created · last used</th>
+                <th scope="col" className="px-4 py-3 text-right">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100">
+              {list.map((key) => {
+                const status = keyStatus(key);
+                return (
+                  <tr key={key.id} data-testid="key-row" data-key-id={key.id} data-status={status.label}>
+                    <th scope="row" className="px-4 py-3 align-top font-normal">
+                      <div className="flex items-center gap-2 font-medium text-slate-900">
+                        {key.name} <Badge tone={status.tone}>{status.label}</Badge>
+                        {key.packs_only ? <Badge tone="brand">packs only</Badge> : null}
+                      </div>
+                      <div className="font-mono text-xs text-slate-500">{key.display}</div>
+                      {key.expires_at ? <div className="text-xs text-slate-500">expires {formatDate(key.expires_at)}</div> : null}
+                    </th>
+                    <td className="max-w-[12rem] px-4 py-3 align-top text-xs text-slate-600">{key.models ? key.models.join(', ') : 'all'}</td>
+                    <td className="px-4 py-3 align-top" data-testid="key-requests-today">
+                      <Limit used={key.usage_today.requests} limit={key.limits.daily_requests} format={(n) => n.toLocaleString('en-US')} />
+                    </td>
+                    <td className="px-4 py-3 align-top" data-testid="key-spent-today">
+                      <Limit used={key.usage_today.spent_usd} limit={key.limits.daily_budget_usd} format={formatUsd} />
+                    </td>
+                    <td className="px-4 py-3 align-top text-xs text-slate-600 tabular-nums">
+                      burst {key.limits.rate_limit.burst}, {key.limits.rate_limit.per_second}/s
+                    </td>
+                    <td className="px-4 py-3 align-top text-xs text-slate-600">
+                      <div>{formatDate(key.created_at)}</div>
+                      <div className="text-slate-400">{key.last_used_at ? formatDateTime(key.last_used_at) : 'never used'}</div>
+                    </td>
+                    <td className="px-4 py-3 text-right align-top whitespace-nowrap">
+                      {status.label !== 'revoked' ? (
+                        <div className="flex justify-end gap-1">
+                          <Button
+                            size="sm"
+                            variant="ghost"
+                            onClick={() => {
+                              update.reset();
+                              setEditing(key);
+                            }}
+                            aria-label={`Edit limits of ${key.name}`}
+                            data-testid="edit-key"
+                          >
+                            Edit
+                          </Button>
+                          <Button
+                            size="sm"
+                            variant="ghost"
+                            className="text-red-700 hover:bg-red-50"
+                            onClick={() => {
+                              revoke.reset();
+                              setRevoking(key);
+                            }}
+                            aria-label={`Revoke ${key.name}`}
+                            data-testid="revoke-key"
+                          >
+                            Revoke
+                          </Button>
+                        </div>
+                      ) : (
+                        <span className="text-xs text-slate-400">revoked {formatDate(key.revoked_at!)}</span>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </Card>
+      )}
+
+      {management.length > 0 ? (
+        <p className="text-sm text-slate-500">
+          You also have {management.length} management key{management.length > 1 ? 's' : ''} for scripts that manage keys (they cannot call models).
+        </p>
+      ) : null}
+
+      <Dialog open={creating} onClose={() => !create.isPending && setCreating(false)} title="Create an API key" className="w-[min(40rem,calc(100vw-2rem))]">
+        {creating ? (
+          <KeyForm mode="create" models={models} submitLabel="Create key" pending={create.isPending} serverError={serverError(create.error)} onCancel={() => setCreating(false)} onSubmit={(body) => create.mutate(body)} />
+        ) : null}
+      </Dialog>
+
+      <Dialog open={editing !== null} onClose={() => !update.isPending && setEditing(null)} title={`Edit ${editing?.name ?? 'key'}`} className="w-[min(40rem,calc(100vw-2rem))]">
+        {editing ? (
+          <KeyForm
+            key={editing.id}
+            mode="edit"
+            models={models}
+            initial={editing}
+            submitLabel="Save changes"
+            pending={update.isPending}
+            serverError={serverError(update.error)}
+            onCancel={() => setEditing(null)}
+            onSubmit={(body) => update.mutate({ id: editing.id, body })}
+          />
+        ) : null}
+      </Dialog>
+
+      <ConfirmDialog
+        open={revoking !== null}
+        onClose={() => setRevoking(null)}
+        onConfirm={() => revoking && revoke.mutate(revoking.id)}
+        title={`Revoke ${revoking?.name ?? 'this key'}?`}
+        description={
+          <>
+            Requests with <span className="font-mono">{revoking?.display}</span> are refused from now on, on every server. This cannot be undone.
+          </>
+        }
+        confirmLabel="Revoke key"
+        variant="danger"
+        loading={revoke.isPending}
+        error={revoke.error?.message}
+      />
+
+      <SecretDialog secret={secret} onClose={() => setSecret(null)} />
+    </div>
+  );
+}
