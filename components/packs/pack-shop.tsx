@@ -210,6 +210,7 @@ function PurchaseDialog({ purchase: open, account, names, onClose, onBought }: {
       description="Paid from your wallet balance. Packs are not refundable."
       confirmLabel={pack ? `Pay ${formatUsdNumber(pack.price_usd)}` : 'Pay'}
       loading={purchase.isPending}
+      confirmDisabled={short}
       error={
         error && !(error instanceof ApiError && error.status === 402) ? error.message : null
       }

@@ -23,10 +23,9 @@ type Turn =
       error?: { status: number; message: string; code: string | null };
     };
 
-const usd = (value: number) => {
-  const digits = value !== 0 && Math.abs(value) < 0.01 ? 6 : 2;
-  return new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: digits }).format(value);
-};
+// Playground calls cost fractions of a cent: show the micro-dollars, like the ledger keeps them.
+const usdFormat = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 6 });
+const usd = (value: number) => usdFormat.format(value);
 
 export function Playground(props: { models: PlaygroundModel[] }) {
   return (

@@ -100,6 +100,7 @@ export function ConfirmDialog({
   cancelLabel = 'Cancel',
   variant = 'primary',
   loading = false,
+  confirmDisabled = false,
   error,
 }: {
   open: boolean;
@@ -112,6 +113,8 @@ export function ConfirmDialog({
   cancelLabel?: string;
   variant?: Extract<ButtonVariant, 'primary' | 'danger'>;
   loading?: boolean;
+  /** The confirm button is off (e.g. the balance does not cover the price); say why in the body. */
+  confirmDisabled?: boolean;
   error?: ReactNode;
 }) {
   return (
@@ -127,7 +130,7 @@ export function ConfirmDialog({
           <Button variant="secondary" onClick={onClose} disabled={loading}>
             {cancelLabel}
           </Button>
-          <Button variant={variant} onClick={onConfirm} loading={loading}>
+          <Button variant={variant} onClick={onConfirm} loading={loading} disabled={confirmDisabled}>
             {confirmLabel}
           </Button>
         </>
