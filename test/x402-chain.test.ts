@@ -70,7 +70,7 @@ const chat = (f: typeof fetch, url: string, body: unknown = BODY) =>
   f(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 async function tollgateBalance(address: Address) {
-  const user = await t.db.user.findFirst({ where: { walletAddress: address.toLowerCase() } });
+  const user = await t.db.user.findFirst({ where: { walletAddress: address } });
   if (!user) return null;
   const account = await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(user.id) } });
   return { userId: user.id, balance: account.balance, available: account.available };
@@ -127,7 +127,7 @@ describe('local settlement (Tollgate submits the authorization with its relayer)
     expect(credit.memo).toContain(receipt.transaction);
     expect(credit.entries.map((e) => e.amount).sort()).toEqual([-amount, amount].sort());
     const user = await t.db.user.findUniqueOrThrow({ where: { id: payment.userId! } });
-    expect(user).toMatchObject({ walletAddress: payer.address.toLowerCase(), email: null });
+    expect(user).toMatchObject({ walletAddress: payer.address, email: null });
 
     // ... and the call's actual cost was settled from it: the rest is the payer's, to the micro-dollar.
     const usage = await t.db.usageRecord.findUniqueOrThrow({ where: { requestId } });
@@ -148,7 +148,7 @@ describe('local settlement (Tollgate submits the authorization with its relayer)
     expect(second.status).toBe(200);
     const secondUsage = await t.db.usageRecord.findUniqueOrThrow({ where: { requestId: second.headers.get('x-request-id')! } });
     expect((await tollgateBalance(payer.address))?.balance).toBe(2n * amount - usage.cost - secondUsage.cost);
-    expect(await t.db.user.count({ where: { walletAddress: payer.address.toLowerCase() } })).toBe(1);
+    expect(await t.db.user.count({ where: { walletAddress: payer.address } })).toBe(1);
   });
 
   it('two requests racing with one authorization: exactly one is served and paid', async () => {
@@ -202,7 +202,7 @@ describe('local settlement (Tollgate submits the authorization with its relayer)
       expect({ name, after: await snapshot(who) }).toEqual({ name, after: before });
     }
     // Only the unfunded attempt got as far as claiming its nonce; it is recorded as failed.
-    expect(await t.db.x402Payment.findFirstOrThrow({ where: { payer: broke.address.toLowerCase() } })).toMatchObject({ status: 'FAILED', txHash: null, error: expect.stringContaining('insufficient_funds') });
+    expect(await t.db.x402Payment.findFirstOrThrow({ where: { payer: broke.address } })).toMatchObject({ status: 'FAILED', txHash: null, error: expect.stringContaining('insufficient_funds') });
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 

@@ -70,7 +70,7 @@ describe('x402 v1 with x402-fetch', () => {
     expect(await token.balanceOf(payTo)).toBe(amount);
 
     const usage = await t.db.usageRecord.findUniqueOrThrow({ where: { requestId: response.headers.get('x-request-id')! } });
-    const user = await t.db.user.findFirstOrThrow({ where: { walletAddress: payer.address.toLowerCase() } });
+    const user = await t.db.user.findFirstOrThrow({ where: { walletAddress: payer.address } });
     expect(usage.userId).toBe(user.id);
     expect((await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(user.id) } })).balance).toBe(amount - usage.cost);
     expect(await t.db.x402Payment.findFirstOrThrow({ where: { nonce: payment.payload.authorization.nonce.toLowerCase() } })).toMatchObject({ version: 1, status: 'SETTLED', txHash: receipt.transaction });

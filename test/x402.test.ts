@@ -208,6 +208,30 @@ describe('a gateway with x402 challenges and settlement off (the default)', () =
   });
 });
 
+describe('a gateway whose facilitator is unreachable', () => {
+  it('refuses the payment with 402 unexpected_verify_error; nothing is served or charged', async () => {
+    const t = await createTestDatabase();
+    const fake = await startFakeUpstream();
+    const gw = await startX402Gateway({ db: t.db, env: upstreamEnv(fake.url, { X402_PAY_TO: PAY_TO, X402_FACILITATOR_URL: 'http://127.0.0.1:9' }) });
+    try {
+      const payer = privateKeyToAccount(generatePrivateKey());
+      const challenge = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(BODY) });
+      const amount = BigInt(((await challenge.json()) as { accepts: { maxAmountRequired: string }[] }).accepts[0]!.maxAmountRequired);
+      const signed = await signAuthorization(payer, DOMAIN, { to: PAY_TO, value: amount });
+      const response = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-PAYMENT': v1PaymentHeader('base-sepolia', signed) }, body: JSON.stringify(BODY) });
+      expect(response.status).toBe(402);
+      expect(await response.json()).toMatchObject({ error: { reason: 'unexpected_verify_error', message: expect.stringContaining('Nothing was charged') } });
+      expect(await t.db.x402Payment.findFirstOrThrow({ where: { payer: payer.address } })).toMatchObject({ status: 'FAILED', txHash: null });
+      expect(await t.db.ledgerTransaction.count({ where: { kind: 'x402_payment' } })).toBe(0);
+      expect(fake.requests).toHaveLength(0);
+    } finally {
+      await gw.close();
+      await fake.close();
+      await t.close();
+    }
+  });
+});
+
 describe('a gateway without x402 configured', () => {
   it('answers a keyless call 401 as before, and the probe says x402 is off', async () => {
     const t = await createTestDatabase();

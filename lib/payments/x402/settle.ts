@@ -7,7 +7,7 @@ import type { PaymentPayload, RequirementsV1, RequirementsV2 } from './wire';
 
 export type SettleInput = { payment: PaymentPayload; requirements: RequirementsV1 | RequirementsV2 };
 export type Settled = { ok: true; transaction: Hex };
-export type SettleRefused = { ok: false; reason: string; message: string; /** false: nothing happened on chain, the nonce may be tried again. */ final: boolean };
+export type SettleRefused = { ok: false; reason: string; message: string };
 
 export interface Settler {
   readonly mode: 'facilitator' | 'local';
@@ -71,17 +71,17 @@ export function localSettler(config: X402Config, options: { receiptTimeoutMs?: n
       const { request } = await publicClient.simulateContract({ account, address: config.asset, abi: TRANSFER_WITH_AUTHORIZATION_ABI, functionName: 'transferWithAuthorization', args });
       const hash = await walletClient.writeContract(request);
       const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: options.receiptTimeoutMs ?? 120_000 });
-      if (receipt.status !== 'success') return { ok: false, reason: 'invalid_transaction_state', message: `The settlement transaction ${hash} reverted.`, final: true };
+      if (receipt.status !== 'success') return { ok: false, reason: 'invalid_transaction_state', message: `The settlement transaction ${hash} reverted.` };
       return { ok: true, transaction: hash };
     } catch (error) {
       const revert = error instanceof BaseError ? error.walk((e) => e instanceof ContractFunctionRevertedError) : null;
       if (revert instanceof ContractFunctionRevertedError) {
         const why = revert.reason ?? revert.shortMessage;
         const reason = /balance/i.test(why) ? 'insufficient_funds' : /nonce|authorization is used|used or canceled/i.test(why) ? 'invalid_exact_evm_nonce_already_used' : 'invalid_exact_evm_transaction_simulation_failed';
-        return { ok: false, reason, message: `The token refused the authorization: ${why}.`, final: false };
+        return { ok: false, reason, message: `The token refused the authorization: ${why}.` };
       }
       logger.error('x402 local settlement failed', { error });
-      return { ok: false, reason: 'unexpected_settle_error', message: 'Settling the payment on chain failed; nothing was charged.', final: true };
+      return { ok: false, reason: 'unexpected_settle_error', message: 'Settling the payment on chain did not complete.' };
     }
   }
 
@@ -126,23 +126,22 @@ export function facilitatorSettler(config: X402Config, options: { fetch?: typeof
         const verified = verifyResponse.parse(await call('/verify', input));
         if (!verified.isValid) {
           const reason = verified.invalidReason ?? 'invalid_payment';
-          return { ok: false, reason, message: `The facilitator refused the payment: ${verified.invalidMessage ?? reason}.`, final: false };
+          return { ok: false, reason, message: `The facilitator refused the payment: ${verified.invalidMessage ?? reason}.` };
         }
         step = '/settle';
         const settled = settleResponse.parse(await call('/settle', input));
         if (!settled.success || !settled.transaction || !/^0x[0-9a-fA-F]{64}$/.test(settled.transaction)) {
           const reason = settled.errorReason ?? 'unexpected_settle_error';
-          return { ok: false, reason, message: `The facilitator could not settle the payment: ${settled.errorMessage ?? reason}.`, final: true };
+          return { ok: false, reason, message: `The facilitator could not settle the payment: ${settled.errorMessage ?? reason}.` };
         }
         return { ok: true, transaction: settled.transaction as Hex };
       } catch (error) {
-        logger.error('x402 facilitator call failed', { step, error });
+        // Before /settle nothing can have moved (a warning); after, the money may have (an error).
+        (step === '/verify' ? logger.warn : logger.error)('x402 facilitator call failed', { step, error });
         return {
           ok: false,
           reason: step === '/verify' ? 'unexpected_verify_error' : 'unexpected_settle_error',
-          message: `The payment facilitator could not be reached (${step}); nothing was charged.`,
-          // A settle that timed out may still land on chain: the nonce stays used.
-          final: step === '/settle',
+          message: step === '/verify' ? 'The payment facilitator could not be reached.' : 'The payment facilitator did not confirm the settlement.',
         };
       }
     },

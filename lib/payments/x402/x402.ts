@@ -74,7 +74,7 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     const paid = atomicToMicros(payment.authorization.value, config.assetDecimals);
     try {
       await sqlFor(db).execute(
-        sql`INSERT INTO "X402Payment" ("id", "version", "network", "asset", "nonce", "payer", "payTo", "valueAtomic", "amount", "validAfter", "validBefore", "status", "requestId", "createdAt", "updatedAt") VALUES (${paymentId}, ${payment.version}, ${config.network}, ${config.asset}, ${nonce}, ${verified.payer.toLowerCase()}, ${config.payTo}, ${payment.authorization.value}, ${paid}, ${secondsToDate(payment.authorization.validAfter)}, ${secondsToDate(payment.authorization.validBefore)}, 'VERIFIED', ${input.requestId}, ${new Date()}, ${new Date()})`,
+        sql`INSERT INTO "X402Payment" ("id", "version", "network", "asset", "nonce", "payer", "payTo", "valueAtomic", "amount", "validAfter", "validBefore", "status", "requestId", "createdAt", "updatedAt") VALUES (${paymentId}, ${payment.version}, ${config.network}, ${config.asset}, ${nonce}, ${verified.payer}, ${config.payTo}, ${payment.authorization.value}, ${paid}, ${secondsToDate(payment.authorization.validAfter)}, ${secondsToDate(payment.authorization.validBefore)}, 'VERIFIED', ${input.requestId}, ${new Date()}, ${new Date()})`,
       );
     } catch (error) {
       if (driverErrorKind(error) === 'UniqueConstraintViolation') return respond(challenge.response(NONCE_USED));
@@ -104,7 +104,7 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
             { accountId: wallet.id, amount: paid },
           ],
           memo: `x402 payment ${settled.transaction} on ${config.network} from ${verified.payer}`,
-          actor: `x402:${verified.payer.toLowerCase()}`,
+          actor: `x402:${verified.payer}`,
         },
         (tx) =>
           tx.execute(
@@ -174,7 +174,7 @@ export function buildChallenge(config: X402Config, input: { maxCost: Micros; res
   const { v1, v2 } = paymentRequirements(config, { atomic, resource: input.resource, description: input.description });
   const response = (refusal: Refusal | null, extra: Record<string, unknown> = {}) => {
     const message = refusal
-      ? `Payment refused (${refusal.reason}): ${refusal.message} Nothing was charged.`
+      ? `Payment refused (${refusal.reason}): ${refusal.message} ${refusal.reason === 'unexpected_settle_error' ? 'The call was not served; if the transfer still lands on chain, the operator can reconcile it from the authorization nonce.' : 'Nothing was charged.'}`
       : `This call costs at most ${formatUsd(input.maxCost)}. Send an API key, or pay for this request with x402 (${config.network}, ${config.assetName} at ${config.asset}).`;
     const paymentRequired: PaymentRequiredV2 = {
       x402Version: 2,
@@ -224,13 +224,13 @@ async function nonceSeen(db: Db, config: X402Config, nonce: string): Promise<boo
 
 /**
  * The user that owns the paying address's balance, created (without an email) on its first
- * payment. Addresses are stored lowercase and matched without regard to case, so a checksummed
- * address from a wallet sign-in finds the same user.
+ * payment. Addresses are stored checksummed (EIP-55), as Sign-In with Ethereum stores them, so the
+ * wallet finds this balance when it signs in; they are matched without regard to case.
  */
 export async function payerUserId(db: Db, payer: Address): Promise<string> {
-  const address = getAddress(payer).toLowerCase();
+  const address = getAddress(payer);
   const find = async () => {
-    const [row] = await sqlFor(db).query(sql`SELECT "id" FROM "User" WHERE lower("walletAddress") = ${address}`);
+    const [row] = await sqlFor(db).query(sql`SELECT "id" FROM "User" WHERE lower("walletAddress") = ${address.toLowerCase()}`);
     return row ? read.string(row.id) : null;
   };
   const existing = await find();
