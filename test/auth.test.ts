@@ -4,6 +4,8 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { accountInfoResponse } from '../lib/account/account-info';
+import { adminGuard } from '../lib/admin/admin-api';
+import { json } from '../lib/http/json';
 import { consumeVerificationToken, createAuthAdapter, hashVerificationToken } from '../lib/auth/adapter';
 import { createAuthApi } from '../lib/auth/auth-api';
 import { buildAuthOptions } from '../lib/auth/options';
@@ -225,5 +227,21 @@ describe('sessions', () => {
     await t.db.user.update({ where: { id: walletUser.id }, data: { suspended: true } });
     const { message, signature } = await signedSiwe({ signer });
     expect(await siweAuthorize(options)({ message, signature })).toBeNull();
+  });
+
+  it('the admin API guard accepts an ADMIN session (audited as that user); ADMIN_TOKEN keeps working', async () => {
+    const admin = await createAuthUser({ db: t.db, env: { ADMIN_EMAILS: 'root@example.test' }, email: 'root@example.test' });
+    const plain = await createAuthUser({ db: t.db, email: `plain-${unique()}@example.test` });
+    const echo = (env: Record<string, string>) => adminGuard({ NEXTAUTH_SECRET: SECRET, ...env }, t.db)(async ({ actor }) => json({ actor }));
+    const call = async (env: Record<string, string>, headers: Record<string, string>, method = 'GET') => {
+      const response = await echo(env)(new Request('http://admin.test/api/admin/x', { method, headers: { host: 'admin.test', ...headers } }));
+      return { status: response.status, body: (await response.json()) as { actor?: string } };
+    };
+    expect(await call({}, { cookie: await sessionCookie(admin.id) })).toEqual({ status: 200, body: { actor: `user:${admin.id} <root@example.test>` } });
+    expect((await call({ ADMIN_TOKEN: 'tok-0123456789' }, { cookie: await sessionCookie(plain.id) })).status).toBe(403);
+    expect((await call({}, {})).status).toBe(404);
+    expect((await call({ ADMIN_TOKEN: 'tok-0123456789' }, {})).status).toBe(401);
+    expect(await call({ ADMIN_TOKEN: 'tok-0123456789' }, { authorization: 'Bearer tok-0123456789' })).toEqual({ status: 200, body: { actor: 'admin-token' } });
+    expect((await call({}, { cookie: await sessionCookie(admin.id), origin: 'https://evil.test' }, 'POST')).status).toBe(403);
   });
 });

@@ -2,7 +2,7 @@ import type { Db } from '../db/client';
 import { forbidden, unauthorized } from '../gateway/errors';
 import { bearerToken } from '../gateway/auth';
 import { hashApiKey } from '../keys/secret';
-import { assertSameOrigin } from '../auth/auth-api';
+import { assertSameOrigin } from '../auth/origin';
 import { getSessionUser } from '../auth/session';
 
 /** Who is calling the account API: a signed-in browser session or a management key. */

@@ -2,7 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
-import { conflict, invalidRequest, notFound, unauthorized } from '../gateway/errors';
+import { assertSameOrigin } from '../auth/origin';
+import { getSessionUser } from '../auth/session';
+import { conflict, forbidden, invalidRequest, notFound, unauthorized } from '../gateway/errors';
 import { parseOrThrow } from '../gateway/schema';
 import { errorResponse, json, readJsonBody } from '../http/json';
 import { newId } from '../ids';
@@ -47,11 +49,20 @@ type AdminHandler = (args: { request: Request; params: Record<string, string>; a
  * `Authorization: Bearer $ADMIN_TOKEN`; without ADMIN_TOKEN the admin API does not exist (404).
  * The handler gets `actor`, the name audit rows and ledger transactions record.
  */
-export function adminGuard(env: Record<string, string | undefined> = process.env) {
+export function adminGuard(env: Record<string, string | undefined> = process.env, db?: Db) {
   return (handler: AdminHandler) =>
     async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
       try {
         const configured = env.ADMIN_TOKEN?.trim();
+        // Sign-in hook: without an Authorization header, a signed-in ADMIN user's session is accepted too.
+        if (!request.headers.get('authorization')) {
+          const user = await getSessionUser(request, { db, env });
+          if (user?.role === 'ADMIN') {
+            if (request.method !== 'GET' && request.method !== 'HEAD') assertSameOrigin(request);
+            return await handler({ request, params, actor: user.email ? `user:${user.id} <${user.email}>` : `user:${user.id}` });
+          }
+          if (user) throw forbidden('admin_only', 'This needs an administrator account.');
+        }
         if (!configured) throw notFound('not_found', 'Not found.');
         const presented = /^Bearer\s+(\S+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
         if (!presented || !sameSecret(presented, configured)) {
@@ -72,7 +83,7 @@ export function adminGuard(env: Record<string, string | undefined> = process.env
 export function createAdminApi({ db, catalog, env = process.env }: { db: Db; catalog: CatalogCache; env?: NodeJS.ProcessEnv }) {
   const ledger = new Ledger(db);
 
-  const guard = adminGuard(env);
+  const guard = adminGuard(env, db);
 
   const audit = (action: string, targetType: string, targetId: string | null, details: Record<string, unknown>) =>
     db.auditLog.create({ data: auditData({ actor: ACTOR, action, targetType, targetId, details }), select: { id: true } });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { getDb, type Db } from '../db/client';
-import { conflict, forbidden, GatewayError, unauthorized } from '../gateway/errors';
+import { conflict, GatewayError, unauthorized } from '../gateway/errors';
 import { parseOrThrow } from '../gateway/schema';
 import { errorResponse, json, readJsonBody } from '../http/json';
 import { logger } from '../logger';
 import { consumeVerificationToken, hashVerificationToken } from './adapter';
+import { assertSameOrigin } from './origin';
 import { linkEmailSchema, siweLinkSchema } from './link-schemas';
 import { deliverMail, linkMail } from './mail';
 import { EMAIL_LINK_MAX_AGE_SECONDS } from './options';
@@ -15,14 +16,6 @@ import type { Env } from './env';
 
 
 const LINK_PREFIX = 'link:';
-
-/** Cookie-authenticated writes must come from our own pages (SameSite=Lax covers most, this the rest). */
-export function assertSameOrigin(request: Request) {
-  const origin = request.headers.get('origin');
-  if (!origin) return;
-  const host = request.headers.get('x-forwarded-host') ?? request.headers.get('host');
-  if (new URL(origin).host !== host) throw forbidden('cross_origin', 'Cross-origin requests are not allowed here.');
-}
 
 function siweErrorToGateway(error: unknown): never {
   if (error instanceof SiweError) throw new GatewayError({ status: 400, type: 'invalid_request_error', code: error.code, message: error.message });
