@@ -90,7 +90,7 @@ export function depositOptions(config: PaymentsConfig) {
         name: n.name,
         chain_id: n.chainId,
         testnet: n.testnet,
-        treasury: n.treasury,
+        treasury: n.treasury!,
         confirmations: n.confirmations,
         automatic_verification: n.autoVerify,
         assets: ASSETS.filter((a) => n.tokens[a]).map((a) => ({ asset: a, token_address: n.tokens[a]!, decimals: TOKEN_DECIMALS })),
