@@ -170,6 +170,22 @@ describe('local settlement (Tollgate submits the authorization with its relayer)
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
+  it('a new wallet paying two calls at once gets one user and one balance', async () => {
+    const payer = chain.accounts[0]!; // the token owner: no Tollgate user yet
+    await token.mint(payer.address, 5_000_000n);
+    const challenge = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(BODY) });
+    const accepted = (decodeHeader(challenge.headers.get(HEADERS.paymentRequired)!) as { accepts: { amount: string; network: string; asset: string; payTo: string }[] }).accepts[0]!;
+    const headers = await Promise.all([1, 2].map(async () => v2PaymentHeader(accepted, await signAuthorization(payer, token.domain, { to: payTo, value: BigInt(accepted.amount) }))));
+    const responses = await Promise.all(
+      headers.map((header) => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', [HEADERS.paymentSignature]: header }, body: JSON.stringify(BODY) })),
+    );
+    expect(responses.map((r) => r.status)).toEqual([200, 200]);
+    expect(await t.db.user.count({ where: { walletAddress: payer.address } })).toBe(1);
+    const costs = await Promise.all(responses.map(async (r) => (await t.db.usageRecord.findUniqueOrThrow({ where: { requestId: r.headers.get('x-request-id')! } })).cost));
+    expect((await tollgateBalance(payer.address))?.balance).toBe(2n * BigInt(accepted.amount) - costs[0]! - costs[1]!);
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
   it('refuses tampered, expired, misaddressed, short, wrong-network and unfunded payments: no token moves, nothing is served or charged', async () => {
     const payer = await fundedWallet(5);
     // Learn the amount this request is challenged for.

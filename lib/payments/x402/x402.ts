@@ -94,7 +94,7 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     let userId: string;
     try {
       userId = await payerUserId(db, verified.payer);
-      const wallet = await getOrCreateWalletAccount({ db, userId });
+      const wallet = await walletAccountOf(db, userId);
       await ledger.transfer(
         {
           idempotencyKey,
@@ -210,6 +210,16 @@ function secondsToDate(seconds: bigint): Date {
   // Far-future validBefore values (uint256 max) still have to fit a timestamp column.
   const capped = seconds > 253_402_300_799n ? 253_402_300_799n : seconds;
   return new Date(Number(capped) * 1000);
+}
+
+/** The payer's wallet account; two first payments racing both try to create it (on PostgreSQL the loser's upsert fails). */
+async function walletAccountOf(db: Db, userId: string) {
+  try {
+    return await getOrCreateWalletAccount({ db, userId });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'P2002') throw error;
+    return getOrCreateWalletAccount({ db, userId });
+  }
 }
 
 async function payerSuspended(db: Db, payer: Address): Promise<boolean> {
