@@ -5,7 +5,7 @@ import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PaymentRequirementsSchema as V1RequirementsSchema } from 'x402/types';
 import { auditLedger } from '../lib/ledger';
-import { HEADERS, KNOWN_NETWORKS, atomicToMicros, decodeHeader, loadX402Config, microsToAtomic } from '../lib/payments/x402';
+import { HEADERS, KNOWN_NETWORKS, atomicToMicros, decodeHeader, loadX402Config, microsToAtomic, x402Status } from '../lib/payments/x402';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { createCustomer, upstreamEnv } from './helpers/gateway';
@@ -45,6 +45,17 @@ describe('configuration', () => {
     expect(bad.state).toBe('misconfigured');
     expect(JSON.stringify(bad)).toContain('X402_PAY_TO');
     expect(JSON.stringify(bad)).not.toContain(key.slice(2));
+  });
+
+  it('reports its state for /status: off, misconfigured, settlement disabled, or settled by whom', () => {
+    expect(x402Status({})).toEqual([{ label: 'x402 pay-per-request', value: 'off (X402_PAY_TO is not set)', ok: true }]);
+    expect(x402Status({ X402_PAY_TO: 'nope' })).toEqual([{ label: 'x402 pay-per-request', value: expect.stringMatching(/^misconfigured: X402_PAY_TO/), ok: false }]);
+    const off = x402Status({ X402_PAY_TO: PAY_TO });
+    expect(off[0]).toMatchObject({ ok: true, value: expect.stringContaining('eip155:84532') });
+    expect(off[1]).toMatchObject({ label: 'x402 settlement', ok: false, value: expect.stringMatching(/^disabled \(X402_SETTLEMENT=off\)/) });
+    expect(x402Status({ X402_PAY_TO: PAY_TO, X402_FACILITATOR_URL: 'https://facilitator.example' })[1]).toEqual({ label: 'x402 settlement', ok: true, value: 'facilitator at facilitator.example' });
+    const local = x402Status({ X402_PAY_TO: PAY_TO, X402_SETTLEMENT: 'local', X402_RPC_URL: 'https://user:secret@rpc.example/key123', X402_RELAYER_PRIVATE_KEY: generatePrivateKey() });
+    expect(local[1]).toEqual({ label: 'x402 settlement', ok: true, value: 'local relayer via rpc.example' });
   });
 
   it('converts micro-USD to atomic units rounding up, and back rounding down', () => {

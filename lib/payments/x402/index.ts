@@ -27,7 +27,8 @@ export type X402StatusLine = { label: string; value: string; ok: boolean };
 
 /**
  * What /status shows of x402: whether keyless calls can pay per request, and whether payments are
- * settled. Read from the environment only (no network, no database).
+ * settled. Read from the environment only (no network, no database); URLs by host only, since a
+ * URL may carry a key.
  */
 export function x402Status(env: Record<string, string | undefined> = process.env): X402StatusLine[] {
   const state = loadX402Config(env);
@@ -43,7 +44,7 @@ export function x402Status(env: Record<string, string | undefined> = process.env
         settlement.mode === 'off'
           ? 'disabled (X402_SETTLEMENT=off): payments are verified, then refused with 503; nothing is charged'
           : settlement.mode === 'facilitator'
-            ? `facilitator ${config.facilitatorUrl}`
+            ? `facilitator at ${new URL(config.facilitatorUrl!).host}`
             : `local relayer via ${new URL(config.rpcUrl!).host}`,
       ok: settlement.enabled,
     },

@@ -160,7 +160,7 @@ export function settlementState(config: X402Config) {
   return {
     mode: config.settlement,
     enabled: config.settlement !== 'off',
-    ...(config.settlement === 'facilitator' ? { facilitator: config.facilitatorUrl } : {}),
+    ...(config.settlement === 'facilitator' ? { facilitator: new URL(config.facilitatorUrl!).host } : {}),
   };
 }
 
