@@ -8,11 +8,11 @@ import { newId, randomBase62 } from '../../ids';
 import { Ledger } from '../../ledger/ledger';
 import { SYSTEM_ACCOUNTS, getOrCreateWalletAccount } from '../../ledger/accounts';
 import { logger } from '../../logger';
-import { formatUsd, type Micros } from '../../money';
+import { formatUsd, usdToMicros, type Micros } from '../../money';
 import { atomicToMicros, loadX402Config, microsToAtomic, type X402Config, type X402ConfigState } from './config';
 import { facilitatorSettler, localSettler, type Settler } from './settle';
 import { verifyPayment } from './verify';
-import { HEADERS, decodePayment, encodeHeader, paymentRequirements, readPaymentHeader, settlementHeaders, type PaymentPayload, type PaymentRequiredV2 } from './wire';
+import { HEADERS, decodePayment, encodeHeader, paymentRequirements, readPaymentHeader, settlementHeaders, type PaymentRequiredV2 } from './wire';
 
 export type X402 = PayPerRequest & {
   readonly state: X402ConfigState;
@@ -201,9 +201,14 @@ function resourceUrl(request: Request): string {
   return `${url.origin}${url.pathname}`;
 }
 
+/** `?amount_usd=` of the probe (at most $1,000), or a cent. */
 function parseSampleMicros(value: string | null): Micros {
-  const micros = value && /^\d{1,6}(\.\d{1,6})?$/.test(value) ? BigInt(Math.round(Number(value) * 1e6)) : 10_000n;
-  return micros > 0n ? micros : 10_000n;
+  try {
+    const micros = value ? usdToMicros(value) : 0n;
+    return micros > 0n && micros <= 1_000_000_000n ? micros : 10_000n;
+  } catch {
+    return 10_000n;
+  }
 }
 
 function secondsToDate(seconds: bigint): Date {
@@ -256,4 +261,3 @@ export async function payerUserId(db: Db, payer: Address): Promise<string> {
   }
 }
 
-export type { PaymentPayload };
