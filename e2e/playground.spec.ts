@@ -1,0 +1,123 @@
+import { expect, test, type Page } from '@playwright/test';
+import { localReplyText } from '../lib/providers/local';
+
+// The playground as a new user meets it: sign in by magic link (the development mailbox stands in
+// for email), then chat with the built-in model, which needs no network.
+
+async function signIn(page: Page, email: string, callbackUrl: string) {
+  await page.goto(`/signin?callbackUrl=${encodeURIComponent(callbackUrl)}`);
+  await page.getByTestId('email-input').fill(email);
+  await page.getByTestId('email-submit').click();
+  await expect(page.getByTestId('check-email')).toBeVisible();
+  await page.goto('/dev/mailbox');
+  await page.locator(`[data-testid="mail"][data-to="${email}"]`).first().getByTestId('mail-link').click();
+  await page.waitForURL((url) => url.pathname === callbackUrl);
+}
+
+const dollars = (text: string) => Number(/\$([\d,.]+)/.exec(text)![1]!.replaceAll(',', ''));
+
+test('a reply streams in token by token with its cost and the balance; Stop ends the next one early', async ({ page, context }) => {
+  await signIn(page, `playground-${Date.now()}@example.com`, '/playground');
+  await expect(page.getByRole('heading', { level: 1, name: 'Playground' })).toBeVisible();
+  await expect(page.getByTestId('playground-model')).toHaveValue('tollgate-local');
+  await expect(page.getByTestId('playground-balance')).toContainText(/\$\d/);
+  const startBalance = dollars((await page.getByTestId('playground-balance').textContent()) ?? '');
+  expect(startBalance).toBeGreaterThan(0);
+
+  // Record every length the reply's text takes on screen, to see it grow token by token.
+  await page.evaluate(() => {
+    const lengths: number[] = [];
+    (window as unknown as { replyLengths: number[] }).replyLengths = lengths;
+    const transcript = document.querySelector('[data-testid="playground-transcript"]')!;
+    new MutationObserver(() => {
+      const text = [...transcript.querySelectorAll('[data-testid="assistant-text"]')].at(-1)?.textContent ?? '';
+      if (lengths.at(-1) !== text.length) lengths.push(text.length);
+    }).observe(transcript, { subtree: true, childList: true, characterData: true });
+  });
+
+  await page.getByTestId('playground-input').fill('Tell me about Tollgate');
+  await page.getByTestId('playground-send').click();
+  const reply = page.getByTestId('assistant-turn').last();
+  await expect(reply).toHaveAttribute('data-state', 'done');
+  const text = (await reply.getByTestId('assistant-text').textContent()) ?? '';
+  const system = { role: 'system' as const, content: await page.getByTestId('playground-system').inputValue() };
+  const first = { role: 'user' as const, content: 'Tell me about Tollgate' };
+  expect(text).toBe(localReplyText([system, first]));
+  const lengths = await page.evaluate(() => (window as unknown as { replyLengths: number[] }).replyLengths);
+  expect(lengths.filter((n) => n > 0 && n < text.length).length).toBeGreaterThanOrEqual(5);
+  expect(lengths.at(-1)).toBe(text.length);
+
+  const cost = dollars((await reply.getByTestId('assistant-cost').textContent()) ?? '');
+  expect(cost).toBeGreaterThan(0);
+  const balanceAfter = dollars((await reply.getByTestId('assistant-balance').textContent()) ?? '');
+  expect(balanceAfter).toBeCloseTo(startBalance - cost, 6);
+  const shown = /\$[\d,.]+/.exec((await reply.getByTestId('assistant-balance').textContent()) ?? '')![0];
+  await expect(page.getByTestId('playground-balance')).toContainText(shown);
+  await page.screenshot({ path: 'e2e/.artifacts/playground.png', fullPage: true });
+
+  // A slow connection, so that there is time to press Stop mid-reply.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: 600, uploadThroughput: 100_000 });
+  await page.getByTestId('playground-input').fill('And now a second question');
+  await page.getByTestId('playground-send').click();
+  const second = page.getByTestId('assistant-turn').last();
+  await expect(second.getByTestId('assistant-text')).not.toHaveText('', { timeout: 20_000 });
+  await page.getByTestId('playground-stop').click();
+  await expect(second).toHaveAttribute('data-state', 'stopped');
+  await expect(second).toContainText('billed only for what was produced');
+  const stoppedText = (await second.getByTestId('assistant-text').textContent()) ?? '';
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await page.waitForTimeout(1_000);
+  expect(await second.getByTestId('assistant-text').textContent()).toBe(stoppedText);
+  expect(stoppedText.length).toBeGreaterThan(0);
+  // Cut mid-reply: a prefix of what the model would have said in full.
+  const full = localReplyText([system, first, { role: 'assistant', content: text }, { role: 'user', content: 'And now a second question' }]);
+  expect(full.startsWith(stoppedText)).toBe(true);
+  expect(stoppedText.length).toBeLessThan(full.length);
+  await expect(page.getByTestId('playground-send')).toBeVisible();
+  await expect(page.getByTestId('playground-input')).toBeEditable();
+});
+
+test('signed out, the playground asks the visitor to sign in', async ({ page }) => {
+  await page.goto('/playground');
+  await expect(page.getByTestId('playground-balance').getByRole('link', { name: 'Sign in' })).toHaveAttribute('href', '/signin?callbackUrl=%2Fplayground');
+  await page.getByTestId('playground-input').fill('Hello');
+  await page.getByTestId('playground-send').click();
+  const error = page.getByTestId('assistant-error');
+  await expect(error).toContainText('Sign in to use the playground.');
+  await expect(error.getByRole('link', { name: 'Sign in' })).toBeVisible();
+});
+
+test('a signed-in user buys a pack behind a confirmation and sees the lot with its remaining credit', async ({ page }) => {
+  await signIn(page, `packs-${Date.now()}@example.com`, '/packs');
+  await expect(page.getByTestId('wallet-balance')).toHaveText('$10.00');
+
+  // Too dear for the welcome credit: the dialog says so and offers to add funds.
+  await page.getByTestId('pack-pk_credit_50').getByRole('button', { name: 'Buy Credit 50' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Buy Credit 50?' });
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByRole('alert')).toContainText('less than the price');
+  await expect(dialog.getByRole('link', { name: 'Add funds' })).toHaveAttribute('href', '/deposit');
+  await expect(dialog.getByRole('button', { name: 'Pay $50.00' })).toBeDisabled();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
+
+  await page.getByTestId('pack-pk_local_2').getByRole('button', { name: 'Buy Local sampler' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Buy Local sampler?' });
+  const summary = confirm.getByTestId('purchase-summary');
+  await expect(summary).toContainText('$2.00');
+  await expect(summary).toContainText('$5.00');
+  await expect(summary).toContainText('Tollgate Local (built-in) only');
+  await expect(summary).toContainText('30 days');
+  await expect(summary).toContainText('$8.00');
+  await confirm.getByRole('button', { name: 'Pay $2.00' }).click();
+  await expect(confirm).toBeHidden();
+  await expect(page.getByTestId('purchase-success')).toContainText('Bought Local sampler');
+  await expect(page.getByTestId('wallet-balance')).toHaveText('$8.00');
+
+  const lot = page.getByTestId('lot-list').getByRole('listitem');
+  await expect(lot).toHaveCount(1);
+  await expect(lot).toContainText('$5.00 of $5.00 left');
+  await expect(lot.getByRole('progressbar')).toHaveAttribute('aria-valuetext', '$5.00 of $5.00 left');
+  await page.screenshot({ path: 'e2e/.artifacts/packs-signed-in.png', fullPage: true });
+});
