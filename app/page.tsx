@@ -38,10 +38,10 @@ export default async function HomePage() {
 
   return (
     <div className="space-y-20">
-      <section className="grid items-center gap-10 lg:grid-cols-[1.1fr_1fr]">
-        <div className="space-y-6">
+      <section className="space-y-6">
+        <div className="max-w-3xl space-y-6">
           <p className="text-sm font-medium uppercase tracking-wide text-brand-600">Self-hosted AI credit gateway</p>
-          <h1 className="text-4xl font-semibold tracking-tight sm:text-5xl">One API key in front of every model, paid from prepaid credits.</h1>
+          <h1 className="text-4xl font-semibold tracking-tight sm:text-5xl lg:text-6xl">One API key in front of every model, paid from prepaid credits.</h1>
           <p className="text-lg text-slate-600">
             Point any OpenAI SDK at Tollgate. It routes to Anthropic, Gemini, OpenAI, DeepSeek or a built-in local model, keeps provider keys on the server, and
             bills every call exactly against a double-entry ledger.
@@ -61,7 +61,18 @@ export default async function HomePage() {
             </Link>
           </p>
         </div>
-        <FanOutDiagram providers={providers} />
+      </section>
+
+      <section aria-labelledby="fanout-heading" className="space-y-4">
+        <div className="max-w-2xl space-y-2">
+          <h2 id="fanout-heading" className="text-2xl font-semibold tracking-tight">
+            One key in, every provider out
+          </h2>
+          <p className="text-slate-600">Live routes are the providers this instance holds a key for; the others go live as soon as an operator adds theirs.</p>
+        </div>
+        <div className="rounded-2xl border border-slate-200 bg-white p-4 sm:p-6">
+          <FanOutDiagram providers={providers} />
+        </div>
       </section>
 
       <section aria-label="What Tollgate does" className="grid gap-4 sm:grid-cols-3">

@@ -22,7 +22,7 @@ export function FanOutDiagram({ providers }: { providers: DiagramProvider[] }) {
 
   return (
     <figure className="space-y-3" data-testid="fan-out">
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="fanout-title fanout-desc" className="hidden w-full sm:block">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="fanout-title fanout-desc" className="mx-auto hidden w-full max-w-4xl sm:block">
         <title id="fanout-title">One key, fanned out to every provider</title>
         <desc id="fanout-desc">{description}</desc>
         <defs>
@@ -104,14 +104,14 @@ export function FanOutDiagram({ providers }: { providers: DiagramProvider[] }) {
         <div className="text-center text-brand-500">↓</div>
       </div>
 
-      <ul className="grid gap-2 sm:grid-cols-5" data-testid="provider-list" aria-label="Providers on this instance">
+      <ul className="grid gap-2 sm:grid-cols-3 lg:grid-cols-5" data-testid="provider-list" aria-label="Providers on this instance">
         {providers.map((p) => (
           <li key={p.id} className="rounded-lg border border-slate-200 bg-white px-3 py-2 text-sm" title={p.reason ?? undefined}>
             <div className="flex items-center gap-2">
               <span aria-hidden className={`h-2 w-2 rounded-full ${p.status === 'live' ? 'bg-emerald-500' : p.status === 'disabled' ? 'bg-amber-500' : 'bg-slate-400'}`} />
               <span className="font-medium">{p.name}</span>
             </div>
-            <div className={`mt-0.5 text-xs ${p.status === 'live' ? 'text-emerald-700' : 'text-slate-500'}`}>
+            <div className={`mt-0.5 text-xs break-words ${p.status === 'live' ? 'text-emerald-700' : 'text-slate-500'}`}>
               {p.status === 'live' ? 'live' : `${STATUS_TEXT[p.status]}${p.reason ? ` — ${p.reason}` : ''}`}
             </div>
           </li>

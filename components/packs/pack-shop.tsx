@@ -129,26 +129,34 @@ function WalletSummary({ account, loading, error, onRetry }: { account: Account 
 
 function PackCard({ pack, names, signedIn, accountLoading, onBuy }: { pack: Pack; names: ScopeNames; signedIn: boolean; accountLoading: boolean; onBuy: () => void }) {
   const general = !pack.scope.model && !pack.scope.provider;
+  // What buyers compare: how much more credit than they pay (a $2 pack with $5 of credit is +150 %).
+  const bonus = pack.price_usd > 0 ? Math.round((pack.face_value_usd / pack.price_usd - 1) * 1000) / 10 : 0;
   return (
     <li>
       <Card className="flex h-full flex-col p-5" data-testid={`pack-${pack.id}`}>
         <div className="flex items-start justify-between gap-2">
           <h3 className="font-semibold">{pack.name}</h3>
-          {pack.discount_percent > 0 ? <Badge tone="success">{pack.discount_percent}% off</Badge> : null}
+          {bonus > 0 ? (
+            <Badge tone="success" title={`${pack.discount_percent}% off the face value`}>
+              +{bonus}% credit
+            </Badge>
+          ) : null}
         </div>
         <p className="mt-1 text-sm text-slate-600">{pack.description}</p>
         <div className="mt-4 flex items-baseline gap-2">
           <span className="text-3xl font-semibold tabular-nums">{formatUsdNumber(pack.price_usd)}</span>
           <span className="text-sm text-slate-500">for {formatUsdNumber(pack.face_value_usd)} of credit</span>
         </div>
-        <dl className="mt-4 grid grid-cols-2 gap-2 text-sm">
+        <dl className="mt-4 grid grid-cols-[minmax(0,1fr)_auto] gap-x-4 gap-y-2 text-sm">
           <div>
             <dt className="text-xs text-slate-500">Works with</dt>
             <dd>
-              <Badge tone={general ? 'brand' : 'neutral'}>{scopeLabel(pack.scope, names)}</Badge>
+              <Badge tone={general ? 'brand' : 'neutral'} className="whitespace-normal">
+                {scopeLabel(pack.scope, names)}
+              </Badge>
             </dd>
           </div>
-          <div>
+          <div className="text-right">
             <dt className="text-xs text-slate-500">Valid for</dt>
             <dd>{pack.validity_days} days</dd>
           </div>
