@@ -37,6 +37,8 @@ describe('configuration', () => {
     expect(
       loadX402Config({ X402_PAY_TO: PAY_TO, X402_NETWORK: 'eip155:31337', X402_ASSET: PAY_TO, X402_ASSET_NAME: 'Test USD', X402_ASSET_VERSION: '2' }),
     ).toMatchObject({ state: 'enabled', config: { chainId: 31337, v1Network: null, assetName: 'Test USD' } });
+    expect(loadX402Config({ X402_PAY_TO: PAY_TO, X402_NETWORK: '31337', X402_ASSET: PAY_TO, X402_ASSET_NAME: 'Test USD', X402_ASSET_VERSION: '2' })).toMatchObject({ config: { network: 'eip155:31337' } });
+    expect(loadX402Config({ X402_PAY_TO: PAY_TO, X402_NETWORK: 'mainnet' })).toMatchObject({ state: 'misconfigured', reason: expect.stringContaining('X402_NETWORK') });
     expect(loadX402Config({ X402_PAY_TO: PAY_TO, X402_FACILITATOR_URL: 'http://127.0.0.1:9/' })).toMatchObject({ config: { settlement: 'facilitator', facilitatorUrl: 'http://127.0.0.1:9' } });
     expect(loadX402Config({ X402_PAY_TO: PAY_TO, X402_SETTLEMENT: 'off', X402_FACILITATOR_URL: 'http://127.0.0.1:9' })).toMatchObject({ config: { settlement: 'off' } });
     expect(loadX402Config({ X402_PAY_TO: PAY_TO, X402_SETTLEMENT: 'local', X402_RPC_URL: 'http://127.0.0.1:8545' })).toMatchObject({ state: 'misconfigured' });
@@ -123,7 +125,10 @@ describe('a gateway with x402 challenges and settlement off (the default)', () =
     // v2: the PAYMENT-REQUIRED header, base64 JSON.
     const v2 = PaymentRequiredV2Schema.parse(decodeHeader(response.headers.get(HEADERS.paymentRequired)!));
     expect(v2.accepts[0]).toMatchObject({ scheme: 'exact', network: 'eip155:84532', amount: maxCost.toString(), payTo: PAY_TO, asset: USDC_SEPOLIA.asset, extra: { name: 'USDC', version: '2' } });
-    expect(v2.resource.url).toBe(`${gw.url}/v1/chat/completions`);
+    expect(v2.resource).toMatchObject({ url: `${gw.url}/v1/chat/completions`, mimeType: 'application/json' });
+    // A streamed call is challenged for the same maximum, as an event stream.
+    const streamed = (await (await post({}, { ...BODY, stream: true })).json()) as { accepts: { mimeType: string; maxAmountRequired: string }[] };
+    expect(streamed.accepts[0]).toMatchObject({ mimeType: 'text/event-stream', maxAmountRequired: maxCost.toString() });
     expect(fake.requests).toHaveLength(0);
   });
 

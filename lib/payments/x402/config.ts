@@ -66,9 +66,9 @@ const envSchema = z
   })
   .transform((env, ctx): X402Config => {
     const known = KNOWN_NETWORKS[env.X402_NETWORK];
-    const caip = /^eip155:(\d{1,12})$/.exec(env.X402_NETWORK);
+    const caip = /^(?:eip155:)?(\d{1,12})$/.exec(env.X402_NETWORK);
     if (!known && !caip) {
-      ctx.addIssue({ code: 'custom', path: ['X402_NETWORK'], message: `must be ${Object.keys(KNOWN_NETWORKS).join(' or ')}, or a CAIP-2 id such as eip155:31337` });
+      ctx.addIssue({ code: 'custom', path: ['X402_NETWORK'], message: `must be ${Object.keys(KNOWN_NETWORKS).join(' or ')}, or a chain id (CAIP-2 eip155:31337, or 31337)` });
       return z.NEVER;
     }
     const chainId = known?.chainId ?? Number(caip![1]);

@@ -67,7 +67,7 @@ export type PaymentRequiredV2 = {
 };
 
 /** What one request costs and where it is paid to, in both versions' shapes. */
-export function paymentRequirements(config: X402Config, input: { atomic: bigint; resource: string; description: string }) {
+export function paymentRequirements(config: X402Config, input: { atomic: bigint; resource: string; description: string; mimeType: string }) {
   const extra = { name: config.assetName, version: config.assetVersion };
   const v1: RequirementsV1 = {
     scheme: 'exact',
@@ -77,7 +77,7 @@ export function paymentRequirements(config: X402Config, input: { atomic: bigint;
     maxAmountRequired: input.atomic.toString(),
     resource: input.resource,
     description: input.description,
-    mimeType: 'application/json',
+    mimeType: input.mimeType,
     payTo: config.payTo,
     maxTimeoutSeconds: config.maxTimeoutSeconds,
     asset: config.asset,

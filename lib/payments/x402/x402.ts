@@ -45,7 +45,12 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
       return respond(json(openAiError('service_unavailable', 'x402_misconfigured', 'Pay-per-request (x402) is misconfigured on this instance; send an API key instead.'), { status: 503 }));
     }
     const config = state.config;
-    const challenge = buildChallenge(config, { maxCost: input.maxCost, resource: resourceUrl(input.request), description: `Chat completion on ${input.modelId}, at most ${formatUsd(input.maxCost)}` });
+    const challenge = buildChallenge(config, {
+      maxCost: input.maxCost,
+      resource: resourceUrl(input.request),
+      description: `Chat completion on ${input.modelId}, at most ${formatUsd(input.maxCost)}`,
+      mimeType: input.body.stream ? 'text/event-stream' : 'application/json',
+    });
     const header = readPaymentHeader(input.request);
     if (!header) return respond(challenge.response(null));
 
@@ -127,7 +132,7 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     const config = state.config;
     const url = new URL(request.url);
     const sample = parseSampleMicros(url.searchParams.get('amount_usd'));
-    const challenge = buildChallenge(config, { maxCost: sample, resource: resourceUrl(request), description: `Sample challenge for ${formatUsd(sample)} (probe: verified, never settled)` });
+    const challenge = buildChallenge(config, { maxCost: sample, resource: resourceUrl(request), description: `Sample challenge for ${formatUsd(sample)} (probe: verified, never settled)`, mimeType: 'application/json' });
     const header = readPaymentHeader(request);
     if (!header) return challenge.response(null, { settlement: settlementState(config) });
     const decoded = decodePayment(header.value);
@@ -169,9 +174,9 @@ export function settlementState(config: X402Config) {
  * (`x402Version`, `accepts`) and the v2 `PAYMENT-REQUIRED` header. The body's `error` is an
  * OpenAI-style object so OpenAI SDKs raise a readable error; x402 clients ignore it.
  */
-export function buildChallenge(config: X402Config, input: { maxCost: Micros; resource: string; description: string }) {
+export function buildChallenge(config: X402Config, input: { maxCost: Micros; resource: string; description: string; mimeType: string }) {
   const atomic = microsToAtomic(input.maxCost, config.assetDecimals);
-  const { v1, v2 } = paymentRequirements(config, { atomic, resource: input.resource, description: input.description });
+  const { v1, v2 } = paymentRequirements(config, { atomic, resource: input.resource, description: input.description, mimeType: input.mimeType });
   const response = (refusal: Refusal | null, extra: Record<string, unknown> = {}) => {
     const message = refusal
       ? `Payment refused (${refusal.reason}): ${refusal.message} ${refusal.reason === 'unexpected_settle_error' ? 'The call was not served; if the transfer still lands on chain, the operator can reconcile it from the authorization nonce.' : 'Nothing was charged.'}`
@@ -179,7 +184,7 @@ export function buildChallenge(config: X402Config, input: { maxCost: Micros; res
     const paymentRequired: PaymentRequiredV2 = {
       x402Version: 2,
       ...(refusal ? { error: refusal.reason } : {}),
-      resource: { url: input.resource, description: input.description, mimeType: 'application/json' },
+      resource: { url: input.resource, description: input.description, mimeType: input.mimeType },
       accepts: [v2],
     };
     return json(
