@@ -52,7 +52,8 @@ export type AccountView = {
 };
 
 const usdFormat = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 4 });
-export const formatUsd = (value: number) => usdFormat.format(value);
+/** Dollars; amounts under a cent keep their significant digits ($0.000123), so a real charge never reads as $0.00. */
+export const formatUsd = (value: number) => (value !== 0 && Math.abs(value) < 0.01 ? `${value < 0 ? '-' : ''}$${Math.abs(value).toFixed(6).replace(/0+$/, '')}` : usdFormat.format(value));
 
 const dateFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium' });
 const dateTimeFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
