@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ledger, LedgerError, SYSTEM_ACCOUNTS, auditLedger } from '../lib/ledger';
+import { Ledger, LedgerError, SYSTEM_ACCOUNTS, auditLedger, getOrCreateWalletAccount } from '../lib/ledger';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { createFundedUser } from './helpers/fixtures';
 
@@ -281,3 +281,13 @@ function mulberry32(seed: number) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+describe('wallet accounts', () => {
+  it('many concurrent first uses create one wallet account and all of them get it', async () => {
+    const user = await t.db.user.create({ data: { id: `usr_race${Date.now()}` } });
+    const accounts = await Promise.all(Array.from({ length: 20 }, () => getOrCreateWalletAccount({ db: t.db, userId: user.id })));
+    expect(new Set(accounts.map((a) => a.id)).size).toBe(1);
+    expect(accounts[0]).toMatchObject({ kind: 'USER_WALLET', userId: user.id, balance: 0n, available: 0n });
+    expect(await t.db.ledgerAccount.count({ where: { userId: user.id } })).toBe(1);
+  });
+});

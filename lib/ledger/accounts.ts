@@ -1,4 +1,5 @@
-import type { Db } from '../db/client';
+import { sqlFor, type Db } from '../db/client';
+import { sql } from '../db/sql';
 import type { AccountKind } from '../db/generated/sqlite/enums';
 
 /**
@@ -39,12 +40,15 @@ export function walletAccountId(userId: string): string {
   return `acc_wallet_${userId}`;
 }
 
-/** The user's spendable wallet account, created on first use. */
+/**
+ * The user's spendable wallet account, created on first use. `ON CONFLICT DO NOTHING` (the same on
+ * SQLite and PostgreSQL) makes concurrent first uses safe, where an upsert can lose the race.
+ */
 export async function getOrCreateWalletAccount({ db, userId }: { db: Db; userId: string }) {
   const id = walletAccountId(userId);
-  return db.ledgerAccount.upsert({
-    where: { id },
-    create: { id, code: walletCode(userId), kind: 'USER_WALLET', userId },
-    update: {},
-  });
+  const now = new Date();
+  await sqlFor(db).execute(
+    sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${id}, 'USER_WALLET', ${walletCode(userId)}, ${userId}, 0, 0, ${now}, ${now}) ON CONFLICT ("id") DO NOTHING`,
+  );
+  return db.ledgerAccount.findUniqueOrThrow({ where: { id } });
 }
