@@ -39,13 +39,13 @@ export class WindowLimiter {
   readonly #hits = new Map<string, { count: number; resetAt: number }>();
 
   constructor(
-    private readonly limit: number,
+    readonly limit: number,
     private readonly windowMs: number,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Counts one hit; returns the seconds to wait when over the limit, else null. */
-  hit(key: string): number | null {
+  /** Counts one hit; returns the seconds to wait when over the limit (this key's, if given), else null. */
+  hit(key: string, limit = this.limit): number | null {
     const now = this.now();
     if (this.#hits.size > 10_000) for (const [k, v] of this.#hits) if (v.resetAt <= now) this.#hits.delete(k);
     const entry = this.#hits.get(key);
@@ -54,7 +54,7 @@ export class WindowLimiter {
       return null;
     }
     entry.count += 1;
-    return entry.count > this.limit ? Math.ceil((entry.resetAt - now) / 1000) : null;
+    return entry.count > limit ? Math.ceil((entry.resetAt - now) / 1000) : null;
   }
 }
 
@@ -69,12 +69,23 @@ const MESSAGES: Record<JoinResult['status'], string> = {
   already_joined: "You're already on the list — no need to sign up twice.",
 };
 
-export function createWaitlistApi({ db, limiter = new WindowLimiter(Number(process.env.WAITLIST_RATE_LIMIT ?? 5), 10 * 60_000) }: { db: Db; limiter?: WindowLimiter }) {
+/** WAITLIST_RATE_LIMIT sign-ups per client address per 10 minutes (default 5). */
+export function waitlistRateLimit(env: Record<string, string | undefined> = process.env): number {
+  const value = Number(env.WAITLIST_RATE_LIMIT ?? 5);
+  return Number.isInteger(value) && value > 0 ? value : 5;
+}
+
+// Without a proxy header every visitor shares the "unknown" bucket: it gets ten times the room, so
+// one script cannot flood the table and real visitors are not locked out by each other.
+const UNKNOWN_ADDRESS_FACTOR = 10;
+
+export function createWaitlistApi({ db, limiter = new WindowLimiter(waitlistRateLimit(), 10 * 60_000) }: { db: Db; limiter?: WindowLimiter }) {
   return {
     /** POST /api/waitlist → 201 joined, 200 already joined, 400 invalid field, 429 too many sign-ups from one address. */
     async join(request: Request): Promise<Response> {
       try {
-        const wait = limiter.hit(clientAddress(request));
+        const address = clientAddress(request);
+        const wait = address === 'unknown' ? limiter.hit(address, limiter.limit * UNKNOWN_ADDRESS_FACTOR) : limiter.hit(address);
         if (wait !== null) throw tooManyRequests('rate_limited', 'Too many sign-ups from this address; try again in a few minutes.', wait);
         const body = await readJsonBody(request, 16_384);
         if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('Send a JSON object with an email.');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WindowLimiter, clientAddress, createWaitlistApi, joinWaitlist } from '../lib/waitlist';
+import { WindowLimiter, clientAddress, createWaitlistApi, joinWaitlist, waitlistRateLimit } from '../lib/waitlist';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 
 let t: TestDatabase;
@@ -82,6 +82,20 @@ describe('waitlist', () => {
     expect((await api.join(post({ email: 'l4@example.com' }, '198.51.100.2'))).status).toBe(201);
     now += 60_000;
     expect((await api.join(post({ email: 'l3@example.com' }, '198.51.100.1'))).status).toBe(201);
+  });
+
+  it('gives callers without a proxy address one shared bucket ten times larger', async () => {
+    const api = createWaitlistApi({ db: t.db, limiter: new WindowLimiter(1, 60_000) });
+    const bare = (email: string) => new Request('http://tollgate.test/api/waitlist', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
+    for (let i = 0; i < 10; i++) expect((await api.join(bare(`bare${i}@example.com`))).status).toBe(201);
+    expect((await api.join(bare('bare10@example.com'))).status).toBe(429);
+  });
+
+  it('reads WAITLIST_RATE_LIMIT, falling back to 5 for anything but a positive integer', () => {
+    expect(waitlistRateLimit({})).toBe(5);
+    expect(waitlistRateLimit({ WAITLIST_RATE_LIMIT: '20' })).toBe(20);
+    expect(waitlistRateLimit({ WAITLIST_RATE_LIMIT: 'lots' })).toBe(5);
+    expect(waitlistRateLimit({ WAITLIST_RATE_LIMIT: '0' })).toBe(5);
   });
 
   it('reads the client address from the nearest proxy headers', () => {
