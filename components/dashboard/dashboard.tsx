@@ -17,8 +17,13 @@ function Loading({ label }: { label: string }) {
   );
 }
 
+type LotView = { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining_usd: number };
+
 function BalanceCard() {
   const account = useQuery({ queryKey: ['account'], queryFn: () => apiFetch<AccountView>('/api/account') });
+  const lots = useQuery({ queryKey: ['lots'], queryFn: () => apiFetch<{ data: LotView[] }>('/api/lots').then((r) => r.data) });
+  const active = (lots.data ?? []).filter((lot) => lot.status === 'ACTIVE');
+  const inPacks = active.reduce((sum, lot) => sum + lot.remaining_usd, 0);
   return (
     <Card>
       <CardBody className="space-y-1 py-5">
@@ -36,6 +41,11 @@ function BalanceCard() {
               {account.data.available_usd < account.data.balance_usd ? `${formatUsd(account.data.balance_usd - account.data.available_usd)} reserved by calls in flight · ` : ''}
               prepaid credit, spent per token
             </p>
+            {active.length > 0 ? (
+              <p className="text-sm text-slate-600" data-testid="pack-credit">
+                + {formatUsd(inPacks)} in {active.length} active pack{active.length === 1 ? '' : 's'}, used first
+              </p>
+            ) : null}
           </>
         )}
         <div className="flex gap-2 pt-3">

@@ -95,7 +95,7 @@ export function UsageChart({ range, onRangeChange }: { range: Range; onRangeChan
     <Card data-testid="usage-chart">
       <CardHeader
         title="Usage over time"
-        description={`${totals.requests.toLocaleString('en-US')} requests · ${totals.tokens.toLocaleString('en-US')} tokens · ${formatUsd(totals.cost)}`}
+        description={`${totals.requests.toLocaleString('en-US')} request${totals.requests === 1 ? '' : 's'} · ${totals.tokens.toLocaleString('en-US')} tokens · ${formatUsd(totals.cost)}`}
         actions={
           <>
             <div role="group" aria-label="Metric" className="flex rounded-lg ring-1 ring-slate-200">
