@@ -111,3 +111,17 @@ test('a signed-out visitor sees the pack shop with a sign-in prompt', async ({ p
   await expect(sonnet.getByRole('link', { name: 'Sign in to buy' })).toBeVisible();
   await page.screenshot({ path: 'e2e/.artifacts/packs-signed-out.png', fullPage: true });
 });
+
+test('on a phone the home page and the shop fit the screen: no sideways scrolling', async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const path of ['/', '/packs']) {
+    await page.goto(path);
+    await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  }
+  await page.goto('/');
+  // The wide SVG gives way to a stacked flow and the provider list.
+  await expect(page.getByRole('img', { name: /One key, fanned out/ })).toBeHidden();
+  await expect(page.getByTestId('provider-list')).toBeVisible();
+  await page.screenshot({ path: 'e2e/.artifacts/home-mobile.png', fullPage: true });
+});
