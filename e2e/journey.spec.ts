@@ -60,7 +60,6 @@ test('a new user: magic link → welcome credit → pack → key → API call �
   await expect(row).toHaveCount(1);
   await expect(row).toContainText('journey');
   await expect(row).not.toContainText(secret);
-  await page.screenshot({ path: 'e2e/.artifacts/keys.png', fullPage: true });
 
   // The official OpenAI client with that key.
   const client = new OpenAI({ apiKey: secret, baseURL: `${baseURL}/v1`, maxRetries: 0 });
@@ -80,6 +79,11 @@ test('a new user: magic link → welcome credit → pack → key → API call �
   await expect(page.getByTestId('request-row')).toContainText('journey');
   await expect(page.getByTestId('export-csv')).toHaveAttribute('href', /\/api\/usage\/export\?from=/);
   await page.screenshot({ path: 'e2e/.artifacts/dashboard.png', fullPage: true });
+
+  // The keys list counts the call too (screenshot for the README).
+  await page.goto('/keys');
+  await expect(page.getByTestId('key-row').getByTestId('key-requests-today')).toHaveText('1 / 100');
+  await page.screenshot({ path: 'e2e/.artifacts/keys.png', fullPage: true });
 
   // Stream a reply in the playground.
   await page.goto('/playground');
