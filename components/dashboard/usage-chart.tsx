@@ -139,7 +139,7 @@ export function UsageChart({ range, onRangeChange }: { range: Range; onRangeChan
                 <XAxis dataKey="label" tick={{ fontSize: 11, fill: '#64748b' }} interval="preserveStartEnd" />
                 <YAxis
                   tick={{ fontSize: 11, fill: '#64748b' }}
-                  width={64}
+                  width={80}
                   tickFormatter={(v: number) => (metric === 'cost' ? formatUsd(v) : v.toLocaleString('en-US', { notation: 'compact' }))}
                 />
                 <Tooltip formatter={(v) => (metric === 'cost' ? formatUsd(Number(v)) : `${Number(v).toLocaleString('en-US')} tokens`)} />
