@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { encode } from 'next-auth/jwt';
 import type { NextAuthOptions } from 'next-auth';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
@@ -8,6 +9,7 @@ import { adminGuard } from '../lib/admin/admin-api';
 import { json } from '../lib/http/json';
 import { consumeVerificationToken, createAuthAdapter, hashVerificationToken } from '../lib/auth/adapter';
 import { createAuthApi } from '../lib/auth/auth-api';
+import { deliverMail, devMailboxEnabled, linkMail } from '../lib/auth/mail';
 import { buildAuthOptions } from '../lib/auth/options';
 import { getSessionUser } from '../lib/auth/session';
 import { issueSiweNonce, SiweError, verifySiwe } from '../lib/auth/siwe';
@@ -243,5 +245,52 @@ describe('sessions', () => {
     expect((await call({ ADMIN_TOKEN: 'tok-0123456789' }, {})).status).toBe(401);
     expect(await call({ ADMIN_TOKEN: 'tok-0123456789' }, { authorization: 'Bearer tok-0123456789' })).toEqual({ status: 200, body: { actor: 'admin-token' } });
     expect((await call({}, { cookie: await sessionCookie(admin.id), origin: 'https://evil.test' }, 'POST')).status).toBe(403);
+  });
+
+  it('mail goes through SMTP_URL when it is set, otherwise to the development mailbox', async () => {
+    // A minimal SMTP server that records what it receives.
+    const received: string[] = [];
+    const server = createServer((socket) => {
+      let data = false;
+      let buffer = '';
+      socket.write('220 test ESMTP\r\n');
+      socket.on('data', (chunk) => {
+        buffer += chunk.toString('utf8');
+        let index: number;
+        while (data ? (index = buffer.indexOf('\r\n.\r\n')) >= 0 : (index = buffer.indexOf('\r\n')) >= 0) {
+          const line = buffer.slice(0, index);
+          buffer = buffer.slice(index + (data ? 5 : 2));
+          if (data) {
+            received.push(line);
+            data = false;
+            socket.write('250 queued\r\n');
+          } else if (/^(EHLO|HELO)/i.test(line)) socket.write('250 test\r\n');
+          else if (/^DATA/i.test(line)) {
+            data = true;
+            socket.write('354 go on\r\n');
+          } else if (/^QUIT/i.test(line)) socket.end('221 bye\r\n');
+          else socket.write('250 ok\r\n');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const smtp = `smtp://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const to = `smtp-${unique()}@example.test`;
+    const mail = linkMail({ to, subject: 'Sign in to Tollgate', intro: 'Hello.', action: 'Sign in', url: 'http://tollgate.test/api/auth/callback/email?token=abc', expires: new Date(Date.now() + 3_600_000) });
+    try {
+      expect(devMailboxEnabled({ SMTP_URL: smtp })).toBe(false);
+      await deliverMail({ db: t.db, env: { SMTP_URL: smtp, EMAIL_FROM: 'Tollgate <auth@tollgate.test>' }, mail, link: 'http://tollgate.test/x' });
+      expect(received).toHaveLength(1);
+      expect(received[0]).toContain(`To: ${to}`);
+      expect(received[0]).toContain('From: Tollgate <auth@tollgate.test>');
+      expect(await t.db.devMail.count({ where: { to } })).toBe(0);
+    } finally {
+      server.close();
+    }
+    expect(devMailboxEnabled({})).toBe(true);
+    await deliverMail({ db: t.db, env: {}, mail, link: 'http://tollgate.test/x' });
+    const stored = await t.db.devMail.findFirstOrThrow({ where: { to } });
+    expect(stored).toMatchObject({ subject: 'Sign in to Tollgate' });
+    expect(stored.text).toContain('http://tollgate.test/api/auth/callback/email?token=abc');
   });
 });
