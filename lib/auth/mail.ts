@@ -24,6 +24,11 @@ export async function deliverMail({ db, env = process.env, mail, link }: { db: D
     return;
   }
   await db.devMail.create({ data: { id: authId('mail'), ...mail }, select: { id: true } });
+  const flags = globalThis as unknown as { tollgateDevMailWarned?: boolean };
+  if (env.NODE_ENV === 'production' && !flags.tollgateDevMailWarned) {
+    flags.tollgateDevMailWarned = true;
+    logger.warn('SMTP_URL is not set: sign-in links go to /dev/mailbox, which anyone who can reach this server can read. Set SMTP_URL before exposing it.');
+  }
   // The link is not a secret here: without SMTP the development mailbox shows it anyway.
   logger.info('mail written to the development mailbox (SMTP_URL is not set)', { to: mail.to, subject: mail.subject, link, mailbox: '/dev/mailbox' });
 }
