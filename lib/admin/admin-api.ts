@@ -85,8 +85,8 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
 
   const guard = adminGuard(env, db);
 
-  const audit = (action: string, targetType: string, targetId: string | null, details: Record<string, unknown>) =>
-    db.auditLog.create({ data: auditData({ actor: ACTOR, action, targetType, targetId, details }), select: { id: true } });
+  const audit = (actor: string, action: string, targetType: string, targetId: string | null, details: Record<string, unknown>) =>
+    db.auditLog.create({ data: auditData({ actor, action, targetType, targetId, details }), select: { id: true } });
 
   const requireUser = async (id: string) => {
     const user = await db.user.findUnique({ where: { id }, select: { id: true } });
@@ -95,14 +95,14 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
   };
 
   // POST /api/admin/users {email} → {id}
-  const createUser = guard(async ({ request }) => {
+  const createUser = guard(async ({ request, actor }) => {
     const { email } = parseOrThrow(createUserSchema, await readJsonBody(request));
     const id = newId('usr');
     try {
       await db.$transaction([
         db.user.create({ data: { id, email }, select: { id: true } }),
         db.ledgerAccount.create({ data: { id: walletAccountId(id), code: walletCode(id), kind: 'USER_WALLET', userId: id }, select: { id: true } }),
-        audit('user.create', 'user', id, { email }),
+        audit(actor, 'user.create', 'user', id, { email }),
       ]);
     } catch (error) {
       if (prismaErrorCode(error) === 'P2002') throw conflict('email_taken', `A user with email ${email} already exists.`);
@@ -112,7 +112,7 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
   });
 
   // POST /api/admin/users/:id/credit {amount_usd, note}
-  const creditUser = guard(async ({ request, params }) => {
+  const creditUser = guard(async ({ request, params, actor }) => {
     const userId = params.id!;
     const input = parseOrThrow(creditSchema, await readJsonBody(request));
     await requireUser(userId);
@@ -122,20 +122,20 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
         idempotencyKey: idempotencyKey ? `admin-credit:${idempotencyKey}` : `admin-credit:${newId('txn')}`,
         kind: 'admin_credit',
         memo: input.note,
-        actor: ACTOR,
+        actor,
         entries: [
           { accountId: SYSTEM_ACCOUNTS.promo.id, amount: -input.amount_usd },
           { accountId: walletAccountId(userId), amount: input.amount_usd },
         ],
       },
-      (tx) => insertAudit(tx, { actor: ACTOR, action: 'user.credit', targetType: 'user', targetId: userId, details: { amount_micros: input.amount_usd, note: input.note } }),
+      (tx) => insertAudit(tx, { actor, action: 'user.credit', targetType: 'user', targetId: userId, details: { amount_micros: input.amount_usd, note: input.note } }),
     );
     const balance = await ledger.getAccountBalance({ accountId: walletAccountId(userId) });
     return json({ transaction_id: result.transactionId, replayed: result.replayed, balance_usd: microsToUsdNumber(balance.balance) }, { status: result.replayed ? 200 : 201 });
   });
 
   // POST /api/admin/users/:id/keys {name, models?, daily_requests?, daily_budget_usd?} → {id, key}
-  const createKey = guard(async ({ request, params }) => {
+  const createKey = guard(async ({ request, params, actor }) => {
     const userId = params.id!;
     const input = parseOrThrow(adminCreateKeySchema, await readJsonBody(request));
     await requireUser(userId);
@@ -153,13 +153,13 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
     });
     await db.$transaction([
       key.op,
-      audit('key.create', 'api_key', key.id, { userId, name: input.name, models: input.models ?? null, daily_requests: input.daily_requests ?? null, daily_budget_micros: input.daily_budget_usd ?? null }),
+      audit(actor, 'key.create', 'api_key', key.id, { userId, name: input.name, models: input.models ?? null, daily_requests: input.daily_requests ?? null, daily_budget_micros: input.daily_budget_usd ?? null }),
     ]);
     return json({ id: key.id, key: key.secret, name: input.name, display: key.display }, { status: 201 });
   });
 
   // PATCH /api/admin/providers/:id {status, reason}
-  const patchProvider = guard(async ({ request, params }) => {
+  const patchProvider = guard(async ({ request, params, actor }) => {
     const providerId = params.id!;
     const input = parseOrThrow(providerPatchSchema, await readJsonBody(request));
     const status = input.status === 'live' ? 'LIVE' : 'DISABLED';
@@ -167,7 +167,7 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
     try {
       await db.$transaction([
         db.provider.update({ where: { id: providerId }, data: { status, statusReason: reason }, select: { id: true } }),
-        audit('provider.update', 'provider', providerId, { status: input.status, reason }),
+        audit(actor, 'provider.update', 'provider', providerId, { status: input.status, reason }),
       ]);
     } catch (error) {
       if (prismaErrorCode(error) === 'P2025') throw notFound('provider_not_found', `No provider with id '${providerId}'.`);
@@ -178,10 +178,10 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
   });
 
   // POST /api/admin/redemption-codes {count, amount_usd, note?, expires_in_days?} → the codes, once
-  const createRedemptionCodes = guard(async ({ request }) => {
+  const createRedemptionCodes = guard(async ({ request, actor }) => {
     const input = parseOrThrow(redemptionBatchSchema, await readJsonBody(request));
     const expiresAt = input.expires_in_days ? new Date(Date.now() + input.expires_in_days * 86_400_000) : null;
-    const batch = await createRedemptionBatch({ db, count: input.count, amount: input.amount_usd, note: input.note ?? null, expiresAt, actor: ACTOR });
+    const batch = await createRedemptionBatch({ db, count: input.count, amount: input.amount_usd, note: input.note ?? null, expiresAt, actor });
     return json(
       { batch_id: batch.batchId, amount_usd: microsToUsdNumber(input.amount_usd), expires_at: expiresAt?.toISOString() ?? null, codes: batch.codes },
       { status: 201 },
