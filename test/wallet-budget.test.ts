@@ -154,6 +154,11 @@ describe('wallet-backed budgets', () => {
     expect(view.budget_wallet).toMatchObject({ address: getAddress(holder.address), balance_atomic: '10000', daily_budget_usd: 0.001 });
     expect(Date.parse(view.budget_wallet.snapshot_at)).toBe(key.budgetSnapshotAt!.getTime());
 
+    // Its budget cannot be set by hand while the wallet backs it.
+    const manual = await request('PATCH', `/api/keys/${keyId}`, management.secret, { daily_budget_usd: 50 });
+    expect(manual.status).toBe(400);
+    expect(manual.json.error.param).toBe('daily_budget_usd');
+
     // Unlinking gives the key a fixed budget again; snapshots leave it alone.
     const unlinked = await request('PATCH', `/api/keys/${keyId}`, management.secret, { budget_wallet: null, daily_budget_usd: 3 });
     expect(unlinked.status).toBe(200);

@@ -151,7 +151,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
   const updateKey = guard(async ({ request, principal, params }) => {
     const patch = parseOrThrow(updateKeySchema, await readJsonBody(request));
     await requireKnownModels(patch.models);
-    const budget = await budgetWalletFields({ db, config: getPaymentsConfig, userId: principal.userId }, patch);
+    const budget = await budgetWalletFields({ db, config: getPaymentsConfig, userId: principal.userId, keyId: params.id! }, patch);
     const { count } = await db.apiKey.updateMany({
       where: { id: params.id!, userId: principal.userId, revokedAt: null },
       data: {

@@ -59,10 +59,17 @@ function budgetSource(config: PaymentsConfig): { network: NetworkConfig; token: 
  * Unlinking (null) gives the key the `daily_budget_usd` sent along, or no budget.
  */
 export async function budgetWalletFields(
-  { db, config, userId }: { db: Db; config: () => PaymentsConfig; userId: string },
+  { db, config, userId, keyId }: { db: Db; config: () => PaymentsConfig; userId: string; keyId?: string },
   input: { budget_wallet?: string | null; daily_budget_usd?: bigint | null },
 ) {
-  if (input.budget_wallet === undefined) return {};
+  if (input.budget_wallet === undefined) {
+    // An edit of a wallet-backed key's budget alone would be overwritten by the next snapshot: say so instead.
+    if (keyId && input.daily_budget_usd !== undefined) {
+      const key = await db.apiKey.findFirst({ where: { id: keyId, userId }, select: { budgetWallet: true } });
+      if (key?.budgetWallet) throw invalidRequest('This key takes its daily budget from its wallet; send budget_wallet: null to set a fixed budget.', 'daily_budget_usd');
+    }
+    return {};
+  }
   if (input.budget_wallet === null) {
     return { budgetWallet: null, budgetWalletAtomic: null, budgetSnapshotAt: null, dailyBudget: input.daily_budget_usd ?? null };
   }
