@@ -68,11 +68,15 @@ type TxRequest = { from: Address; to: Address; data?: Hex; value?: Hex; gas?: He
 async function injectWallet(page: Page) {
   const account = chain.accounts[1];
   const wallet = chain.walletClient(account);
+  // Like a real wallet, no account is exposed before the site asks for it (so nothing auto-connects mid-click).
+  let authorized = false;
   await page.exposeFunction('__tollgateWallet', async (method: string, params: unknown[] = []) => {
     switch (method) {
       case 'eth_requestAccounts':
-      case 'eth_accounts':
+        authorized = true;
         return [account.address];
+      case 'eth_accounts':
+        return authorized ? [account.address] : [];
       case 'eth_chainId':
         return '0x7a69';
       case 'net_version':
@@ -125,13 +129,8 @@ test('a buyer deposits USDC from an injected wallet and sees it credited after t
   // Sign in with the wallet (new account with the welcome credit).
   await page.goto(`${baseURL}/signin`);
   const sign = page.getByTestId('wallet-sign');
-  const connectWallet = page.getByRole('button', { name: 'Connect wallet' });
-  // wagmi may reconnect the injected wallet on its own (it reports an account at once).
-  await expect(sign.or(connectWallet).first()).toBeVisible();
-  if (!(await sign.isVisible())) {
-    await connectWallet.click();
-    await page.getByRole('dialog').getByRole('button', { name: /browser wallet|injected/i }).first().click();
-  }
+  await page.getByRole('button', { name: 'Connect wallet' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: /browser wallet|injected/i }).first().click();
   await sign.click();
   await page.waitForURL('**/dashboard');
   const before = await page.getByTestId('balance').innerText();
@@ -153,9 +152,10 @@ test('a buyer deposits USDC from an injected wallet and sees it credited after t
   test.info().annotations.push({ type: 'payment', description: walletSupported ? 'one click from the connected wallet' : 'pasted transaction hash' });
   if (walletSupported) {
     // The local chain is in the wallet configuration: one click sends the transfer, the hash attaches by itself.
-    const connect = active.getByRole('button', { name: 'Connect a wallet to pay' });
-    if (await connect.isVisible()) {
-      await connect.click();
+    // wagmi reconnects the wallet authorized at sign-in on this new page; connect by hand only if it does not.
+    const pay = page.getByTestId('pay-with-wallet');
+    if (!(await pay.waitFor({ timeout: 5_000 }).then(() => true, () => false))) {
+      await active.getByRole('button', { name: 'Connect a wallet to pay' }).click();
       await page.getByRole('dialog').getByRole('button', { name: /browser wallet|injected/i }).first().click();
     }
     await page.getByTestId('pay-with-wallet').click();
