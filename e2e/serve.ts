@@ -37,7 +37,13 @@ async function prepareDatabase(): Promise<DatabaseConfig> {
 
 async function main() {
   if (process.env.E2E_SKIP_BUILD !== '1') {
-    const build = spawnSync('node_modules/.bin/next', ['build'], { stdio: 'inherit', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
+    // The local development chain (31337) goes into the browser's wallet configuration, so the
+    // deposit spec pays with one click from its injected wallet; that wallet answers every RPC call
+    // itself, so the URL here is never dialled.
+    const build = spawnSync('node_modules/.bin/next', ['build'], {
+      stdio: 'inherit',
+      env: { NEXT_PUBLIC_DEV_CHAIN_RPC_URL: 'http://127.0.0.1:8545', ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+    });
     if (build.status !== 0) throw new Error('next build failed');
   }
   const config = await prepareDatabase();

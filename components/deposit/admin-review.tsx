@@ -8,7 +8,10 @@ import { formatAtomic, STATUS_LABELS, STATUS_TONES, usd, type AdminDeposit, type
 const TOKEN_STORAGE = 'tollgate.adminToken';
 const STATUSES: DepositStatus[] = ['needs_review', 'verifying', 'awaiting_payment', 'credited', 'rejected', 'expired'];
 
-/** The admin's deposit review queue. Admin API calls carry the admin token when one is entered (kept for this tab only). */
+/**
+ * The admin's deposit review queue. A signed-in admin (ADMIN_EMAILS) uses their session; otherwise
+ * the admin API calls carry the admin token once one is entered (kept for this tab only).
+ */
 export function AdminDepositReview() {
   return (
     <EnsureQueryClient>
@@ -45,7 +48,8 @@ function Review() {
     refetchInterval: 10_000,
     retry: false,
   });
-  const denied = queue.error instanceof ApiError && (queue.error.status === 401 || queue.error.status === 404);
+  // A signed-in admin's session is enough; the token form appears only when the API refuses.
+  const denied = queue.error instanceof ApiError && [401, 403, 404].includes(queue.error.status);
 
   return (
     <div className="space-y-6">
@@ -68,7 +72,7 @@ function Review() {
         </Field>
       </header>
 
-      {denied || !token ? (
+      {denied ? (
         <Card>
           <CardBody>
             <form

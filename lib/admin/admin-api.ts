@@ -46,8 +46,9 @@ type AdminHandler = (args: { request: Request; params: Record<string, string>; a
 
 /**
  * The admin surface's one guard (shared by every admin module, e.g. lib/payments/deposit-admin.ts):
- * `Authorization: Bearer $ADMIN_TOKEN`; without ADMIN_TOKEN the admin API does not exist (404).
- * The handler gets `actor`, the name audit rows and ledger transactions record.
+ * a signed-in ADMIN user's session (same-origin writes only), or `Authorization: Bearer
+ * $ADMIN_TOKEN` for scripts; without either the admin API answers 404 (no token configured) or
+ * 401/403. The handler gets `actor`, the name audit rows and ledger transactions record.
  */
 export function adminGuard(env: Record<string, string | undefined> = process.env, db?: Db) {
   return (handler: AdminHandler) =>
