@@ -95,9 +95,19 @@ function KeyLimits({ keyView }: { keyView: KeyView }) {
           <ProgressBar label={`${keyView.name}: dollars spent today`} value={keyView.usage_today.spent_usd} max={budget ?? 0} valueText={`${formatUsd(keyView.usage_today.spent_usd)} of ${budget === null ? 'no budget' : formatUsd(budget)}`} tone={tone(race.budgetUsed, race.first === 'budget')} />
         </div>
       </div>
+      {keyView.budget_wallet ? (
+        <p className="text-xs text-slate-500" data-testid="budget-wallet">
+          Budget backed by wallet <span className="font-mono">{shortAddress(keyView.budget_wallet.address)}</span>
+          {keyView.budget_wallet.snapshot_at
+            ? `: ${keyView.budget_wallet.daily_budget_usd === null ? 'no budget' : `${formatUsd(keyView.budget_wallet.daily_budget_usd)} a day`} from its balance at ${formatDateTime(keyView.budget_wallet.snapshot_at)}.`
+            : ': waiting for the first balance snapshot.'}
+        </p>
+      ) : null}
     </li>
   );
 }
+
+const shortAddress = (address: string) => `${address.slice(0, 6)}…${address.slice(-4)}`;
 
 function LimitsCard() {
   const keys = useQuery({ queryKey: ['keys'], queryFn: () => apiFetch<{ data: KeyView[] }>('/api/keys').then((r) => r.data) });

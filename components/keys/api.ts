@@ -38,6 +38,8 @@ export type KeyView = {
   models: string[] | null;
   limits: { daily_requests: number | null; daily_budget_usd: number | null; rate_limit: { burst: number; per_second: number } };
   packs_only: boolean;
+  /** A wallet-backed budget: the daily budget follows this wallet's on-chain balance, snapshotted. */
+  budget_wallet: { address: string; balance_atomic: string | null; daily_budget_usd: number | null; snapshot_at: string | null } | null;
   usage_today: { day: string; requests: number; spent_usd: number };
   expires_at: string | null;
   revoked_at: string | null;
