@@ -25,6 +25,7 @@ import {
   type Transport,
   type WalletClient,
 } from 'viem';
+import { TRANSFER_WITH_AUTHORIZATION_TYPES } from '../../lib/payments/x402/verify';
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -208,17 +209,8 @@ export const testStablecoinAbi = [
   },
 ] as const;
 
-/** EIP-3009's typed-data types for viem's signTypedData (primaryType 'TransferWithAuthorization'). */
-export const transferWithAuthorizationTypes = {
-  TransferWithAuthorization: [
-    { name: 'from', type: 'address' },
-    { name: 'to', type: 'address' },
-    { name: 'value', type: 'uint256' },
-    { name: 'validAfter', type: 'uint256' },
-    { name: 'validBefore', type: 'uint256' },
-    { name: 'nonce', type: 'bytes32' },
-  ],
-} as const;
+/** EIP-3009's typed-data types for viem's signTypedData (primaryType 'TransferWithAuthorization'): the gateway's own. */
+export const transferWithAuthorizationTypes = TRANSFER_WITH_AUTHORIZATION_TYPES;
 
 // ---------------------------------------------------------------------------------------------
 // Compilation (solc-js, in-process, once per process)
