@@ -1,30 +1,13 @@
 // The packs and account APIs as the shop reads them (contract: GET /api/packs, GET /api/lots,
 // GET /api/account, POST /api/packs/:id/purchase). Money fields are numbers of USD.
 
-export type Scope = { provider: string | null; model: string | null };
+import type { LotView } from '@/lib/packs/lots';
+import type { PackView } from '@/lib/packs/packs';
 
-export type Pack = {
-  id: string;
-  name: string;
-  description: string;
-  price_usd: number;
-  face_value_usd: number;
-  discount_percent: number;
-  validity_days: number;
-  scope: Scope;
-};
-
-export type Lot = {
-  id: string;
-  pack_id: string;
-  pack_name: string;
-  face_value_usd: number;
-  remaining_usd: number;
-  status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED';
-  scope: Scope;
-  purchased_at: string;
-  expires_at: string;
-};
+// The server's own view types (type-only imports: nothing of the server is bundled).
+export type Pack = PackView;
+export type Lot = LotView;
+export type Scope = PackView['scope'];
 
 export type Account = {
   user: { id: string; email: string | null; wallet_address: string | null; name: string | null; role: string };
