@@ -173,6 +173,7 @@ test('a buyer deposits USDC from an injected wallet and sees it credited after t
   await expect(active.getByTestId('deposit-status')).toHaveText('Credited', { timeout: 20_000 });
   await expect(active).toContainText('$20.00 was added to your balance.');
   await expect(page.getByTestId('deposit-history')).toContainText('Credited');
+  await page.screenshot({ path: 'e2e/.artifacts/deposit.png', fullPage: true });
 
   await page.goto(`${baseURL}/dashboard`);
   const after = await page.getByTestId('balance').innerText();

@@ -56,3 +56,11 @@ test('the gateway serves the official OpenAI client through Next, streaming and 
   const info = await request.get('/v1/key', { headers: { authorization: `Bearer ${key}` } });
   expect(await info.json()).toMatchObject({ object: 'key', usage_today: { requests: 2 } });
 });
+
+test('the status page lists every payment rail and provider with its state', async ({ page }) => {
+  await page.goto('/status');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Status');
+  // On the embedded default nothing external is configured: the built-in model is live, the rest say why not.
+  for (const name of ['Deposits on Base (USDC)', 'Wallet-backed key budgets', 'x402 pay-per-request', 'Tollgate local', 'OpenAI']) await expect(page.getByText(name, { exact: true }).first()).toBeVisible();
+  await page.screenshot({ path: 'e2e/.artifacts/status.png', fullPage: true });
+});
