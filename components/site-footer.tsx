@@ -9,6 +9,9 @@ export function SiteFooter() {
           <Link href="/pricing" className="hover:text-slate-800">
             Models & pricing
           </Link>
+          <Link href="/status" className="hover:text-slate-800">
+            Status
+          </Link>
           <a href="/v1/models" className="hover:text-slate-800">
             /v1/models
           </a>

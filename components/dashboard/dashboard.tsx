@@ -48,8 +48,11 @@ function BalanceCard() {
             ) : null}
           </>
         )}
-        <div className="flex gap-2 pt-3">
-          <Link href="/packs" className={buttonClasses({ size: 'sm' })}>
+        <div className="flex flex-wrap gap-2 pt-3">
+          <Link href="/deposit" className={buttonClasses({ size: 'sm' })}>
+            Add funds
+          </Link>
+          <Link href="/packs" className={buttonClasses({ size: 'sm', variant: 'secondary' })}>
             Buy credit packs
           </Link>
           <Link href="/keys" className={buttonClasses({ size: 'sm', variant: 'secondary' })}>
