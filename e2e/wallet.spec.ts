@@ -70,4 +70,15 @@ test('wallet sign-in with an injected wallet creates an account with the welcome
   await expect(page.getByTestId('balance')).toHaveText('$10.00');
   await expect(page.getByTestId('account-wallet')).toHaveText(account.address);
   await expect(page.getByTestId('user-menu')).toContainText(`${account.address.slice(0, 6)}…${account.address.slice(-4)}`);
+
+  // The key form offers the linked wallet as the source of a key's daily budget. This instance has
+  // no wallet-budget token configured: the server refuses, and the form says why, beside the option.
+  await page.goto('/keys');
+  await page.getByRole('button', { name: 'Create key', exact: true }).first().click();
+  const form = page.getByTestId('key-form');
+  await form.getByTestId('key-name').fill('wallet-backed');
+  await form.getByTestId('key-wallet-backed').check();
+  await expect(form.getByTestId('key-daily-budget')).toBeDisabled();
+  await form.getByTestId('key-submit').click();
+  await expect(form.getByRole('alert').first()).toContainText('Wallet-backed budgets are not enabled on this instance');
 });

@@ -17,6 +17,8 @@ type FormState = {
   perSecond: string;
   expires: string;
   packsOnly: boolean;
+  /** The daily budget follows the linked wallet's on-chain balance instead of a fixed amount. */
+  walletBacked: boolean;
 };
 
 function initialState(key?: KeyView): FormState {
@@ -30,17 +32,32 @@ function initialState(key?: KeyView): FormState {
     perSecond: String(key?.limits.rate_limit.per_second ?? 0.5),
     expires: key?.expires_at ? key.expires_at.slice(0, 10) : '',
     packsOnly: key?.packs_only ?? false,
+    walletBacked: key?.budget_wallet != null,
   };
 }
 
-/** The request body the API takes, from the form's text fields (validated with the server's zod schema). */
-function toBody(state: FormState) {
+/**
+ * The request body the API takes, from the form's text fields (validated with the server's zod
+ * schema). A wallet-backed key sends its wallet and no budget (the wallet's balance sets it);
+ * turning the wallet off sends `budget_wallet: null` with the fixed budget; otherwise neither
+ * side of the wallet is touched.
+ */
+function toBody(state: FormState, initial: KeyView | undefined, linkedWallet: string | null) {
   const number = (text: string) => (text.trim() === '' ? null : Number(text));
+  const wasWalletBacked = initial?.budget_wallet != null;
+  const walletAddress = initial?.budget_wallet?.address ?? linkedWallet;
+  // Re-sending the wallet of a key it already backs would restart its snapshot: leave it alone.
+  const budget =
+    state.walletBacked && walletAddress
+      ? wasWalletBacked
+        ? {}
+        : { budget_wallet: walletAddress }
+      : { daily_budget_usd: state.dailyBudget.trim() === '' ? null : state.dailyBudget.trim(), ...(wasWalletBacked ? { budget_wallet: null } : {}) };
   return {
     name: state.name,
     models: state.allModels ? null : state.models,
     daily_requests: number(state.dailyRequests),
-    daily_budget_usd: state.dailyBudget.trim() === '' ? null : state.dailyBudget.trim(),
+    ...budget,
     rate_limit: { burst: Number(state.burst), per_second: Number(state.perSecond) },
     // A date means "through the end of that day, UTC".
     expires_at: state.expires ? new Date(`${state.expires}T23:59:59.999Z`).toISOString() : null,
@@ -48,7 +65,7 @@ function toBody(state: FormState) {
   };
 }
 
-type Errors = Partial<Record<'name' | 'models' | 'daily_requests' | 'daily_budget_usd' | 'rate_limit' | 'expires_at' | 'form', string>>;
+type Errors = Partial<Record<'name' | 'models' | 'daily_requests' | 'daily_budget_usd' | 'budget_wallet' | 'rate_limit' | 'expires_at' | 'form', string>>;
 
 /** Create and edit share one form; the server's schemas decide what is valid, here and there. */
 export function KeyForm({
@@ -60,6 +77,7 @@ export function KeyForm({
   onCancel,
   serverError,
   pending,
+  linkedWallet = null,
 }: {
   mode: 'create' | 'edit';
   models: CatalogModel[];
@@ -69,6 +87,8 @@ export function KeyForm({
   onCancel: () => void;
   serverError?: { message: string; param: string | null } | null;
   pending: boolean;
+  /** The account's linked wallet, which may back a key's daily budget. */
+  linkedWallet?: string | null;
 }) {
   const [state, setState] = useState<FormState>(() => initialState(initial));
   const [errors, setErrors] = useState<Errors>({});
@@ -76,7 +96,7 @@ export function KeyForm({
 
   function submit(event: FormEvent) {
     event.preventDefault();
-    const body = toBody(state);
+    const body = toBody(state, initial, linkedWallet);
     const parsed = (mode === 'create' ? createKeySchema : updateKeySchema).safeParse(body);
     if (!parsed.success) {
       const next: Errors = {};
@@ -133,7 +153,7 @@ export function KeyForm({
           <Input type="number" inputMode="numeric" min={1} step={1} value={state.dailyRequests} onChange={(e) => set('dailyRequests', e.target.value)} data-testid="key-daily-requests" />
         </Field>
         <Field label="Daily budget (USD)" optional error={errorFor('daily_budget_usd')} hint="Dollars per UTC day. Empty: the balance is the limit.">
-          <Input inputMode="decimal" placeholder="5.00" value={state.dailyBudget} onChange={(e) => set('dailyBudget', e.target.value)} data-testid="key-daily-budget" />
+          <Input inputMode="decimal" placeholder={state.walletBacked ? 'from the wallet' : '5.00'} value={state.walletBacked ? '' : state.dailyBudget} disabled={state.walletBacked} onChange={(e) => set('dailyBudget', e.target.value)} data-testid="key-daily-budget" />
         </Field>
         <Field label="Rate limit: burst" error={errorFor('rate_limit')} hint="Requests allowed at once.">
           <Input type="number" inputMode="numeric" min={1} step={1} value={state.burst} onChange={(e) => set('burst', e.target.value)} data-testid="key-burst" />
@@ -144,6 +164,22 @@ export function KeyForm({
         <Field label="Expires" optional error={errorFor('expires_at')} hint="Last day the key works (UTC). Empty: never.">
           <Input type="date" value={state.expires} onChange={(e) => set('expires', e.target.value)} data-testid="key-expires" />
         </Field>
+        {linkedWallet || initial?.budget_wallet ? (
+          <div className="flex items-start gap-2 sm:col-span-2">
+            <input id="wallet-backed" type="checkbox" checked={state.walletBacked} onChange={(e) => set('walletBacked', e.target.checked)} className="mt-0.5" data-testid="key-wallet-backed" />
+            <label htmlFor="wallet-backed" className="text-sm text-slate-700">
+              <span className="font-medium text-slate-800">Budget from my wallet</span>
+              <span className="block text-xs text-slate-500">
+                The daily budget follows the token balance of {initial?.budget_wallet?.address ?? linkedWallet}, read on chain at intervals, instead of a fixed amount.
+              </span>
+              {errorFor('budget_wallet') ? (
+                <span role="alert" className="block text-xs text-red-700">
+                  {errorFor('budget_wallet')}
+                </span>
+              ) : null}
+            </label>
+          </div>
+        ) : null}
         <div className="flex items-start gap-2 pt-7">
           <input id="packs-only" type="checkbox" checked={state.packsOnly} onChange={(e) => set('packsOnly', e.target.checked)} className="mt-0.5" data-testid="key-packs-only" />
           <label htmlFor="packs-only" className="text-sm text-slate-700">

@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Badge, Button, Card, ConfirmDialog, Dialog, EmptyState, ErrorState, Spinner } from '@/components/ui';
-import { ApiError, apiFetch, formatDate, formatDateTime, formatUsd, type KeyView } from './api';
+import { ApiError, apiFetch, formatDate, formatDateTime, formatUsd, type AccountView, type KeyView } from './api';
 import { KeyForm, type CatalogModel } from './key-form';
 
 type Body = Record<string, unknown>;
@@ -66,6 +66,8 @@ function Limit({ used, limit, format }: { used: number; limit: number | null; fo
 export function KeysManager({ models }: { models: CatalogModel[] }) {
   const queryClient = useQueryClient();
   const keys = useQuery({ queryKey: ['keys'], queryFn: () => apiFetch<{ data: KeyView[] }>('/api/keys').then((r) => r.data) });
+  const account = useQuery({ queryKey: ['account'], queryFn: () => apiFetch<AccountView>('/api/account') });
+  const linkedWallet = account.data?.user.wallet_address ?? null;
   const [creating, setCreating] = useState(false);
   const [editing, setEditing] = useState<KeyView | null>(null);
   const [revoking, setRevoking] = useState<KeyView | null>(null);
@@ -232,7 +234,7 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
 
       <Dialog open={creating} onClose={() => !create.isPending && setCreating(false)} title="Create an API key" className="w-[min(40rem,calc(100vw-2rem))]">
         {creating ? (
-          <KeyForm mode="create" models={models} submitLabel="Create key" pending={create.isPending} serverError={serverError(create.error)} onCancel={() => setCreating(false)} onSubmit={(body) => create.mutate(body)} />
+          <KeyForm mode="create" models={models} linkedWallet={linkedWallet} submitLabel="Create key" pending={create.isPending} serverError={serverError(create.error)} onCancel={() => setCreating(false)} onSubmit={(body) => create.mutate(body)} />
         ) : null}
       </Dialog>
 
@@ -242,6 +244,7 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
             key={editing.id}
             mode="edit"
             models={models}
+            linkedWallet={linkedWallet}
             initial={editing}
             submitLabel="Save changes"
             pending={update.isPending}
