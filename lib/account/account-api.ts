@@ -5,6 +5,7 @@ import { sqlFor } from '../db/client';
 import { read, statement, type SqlValue } from '../db/sql';
 import { parseAllowedModels } from '../gateway/auth';
 import { utcDay } from '../gateway/day';
+import { currentCounters } from '../gateway/limits';
 import { invalidRequest, notFound } from '../gateway/errors';
 import { parseOrThrow } from '../gateway/schema';
 import { errorResponse, json, readJsonBody } from '../http/json';
@@ -40,6 +41,7 @@ const KEY_VIEW_SELECT = {
   usageDay: true,
   requestsToday: true,
   spentToday: true,
+  committedToday: true,
   budgetWallet: true,
   budgetWalletAtomic: true,
   budgetSnapshotAt: true,
@@ -64,6 +66,7 @@ type KeyRow = {
   usageDay: string;
   requestsToday: number;
   spentToday: bigint;
+  committedToday: bigint;
   budgetWallet: string | null;
   budgetWalletAtomic: bigint | null;
   budgetSnapshotAt: Date | null;
@@ -72,7 +75,7 @@ type KeyRow = {
 /** A key as its owner sees it: masked, never the secret or its hash. */
 export function keyView(key: KeyRow) {
   const today = utcDay(new Date());
-  const sameDay = key.usageDay === today;
+  const counters = currentCounters(key);
   return {
     id: key.id,
     name: key.name,
@@ -86,7 +89,7 @@ export function keyView(key: KeyRow) {
     },
     packs_only: key.packsOnly,
     budget_wallet: budgetWalletView(key),
-    usage_today: { day: today, requests: sameDay ? key.requestsToday : 0, spent_usd: microsToUsdNumber(sameDay ? key.spentToday : 0n) },
+    usage_today: { day: today, requests: counters.requestsToday, spent_usd: microsToUsdNumber(counters.spentToday) },
     expires_at: key.expiresAt?.toISOString() ?? null,
     revoked_at: key.revokedAt?.toISOString() ?? null,
     last_used_at: key.lastUsedAt?.toISOString() ?? null,
