@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { utcDay } from '../lib/gateway/day';
 import { auditLedger, walletAccountId } from '../lib/ledger';
 import type { TestDatabase } from './helpers/db';
-import { createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
+import { createCustomer, gatewayHarness, startTestGateway, upstreamEnv, type TestGateway } from './helpers/gateway';
 
 // A key's two daily limits (requests and dollars, whichever runs out first), the model allow-list,
 // the wallet and "packs only": each refusal named, each with both counters in its headers, none
@@ -134,5 +134,33 @@ describe('counters', () => {
     expect(key.usageDay).toBe(utcDay(new Date()));
     expect(key.requestsToday).toBe(1);
     expect(key.spentToday).toBeLessThan(1_000n);
+  });
+});
+
+describe('keyless calls (pay per request)', () => {
+  it('are rate limited per client address before anything else is done for them', async () => {
+    // A stand-in for x402 that always answers with a challenge: what matters here is the bucket in front of it.
+    let challenges = 0;
+    const payPerRequest = {
+      authorize: async () => {
+        challenges += 1;
+        return { kind: 'respond' as const, response: Response.json({ error: { message: 'pay', type: 'insufficient_credits', code: 'payment_required', param: null } }, { status: 402 }) };
+      },
+    };
+    const keyless = await startTestGateway({ db: t.db, env: { ...upstreamEnv(harness.fake.url), KEYLESS_RATE_LIMIT_BURST: '2', KEYLESS_RATE_LIMIT_PER_SEC: '0.001' }, payPerRequest });
+    try {
+      const call = (from: string) =>
+        fetch(`${keyless.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': `${from}, 10.0.0.1` }, body: JSON.stringify(ask()) });
+      expect((await call('203.0.113.7')).status).toBe(402);
+      expect((await call('203.0.113.7')).status).toBe(402);
+      const limited = await call('203.0.113.7');
+      expect(limited.status).toBe(429);
+      expect(await limited.json()).toMatchObject({ error: { code: 'rate_limited', message: expect.stringContaining('without an API key') } });
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await call('198.51.100.9')).status).toBe(402);
+      expect(challenges).toBe(3);
+    } finally {
+      await keyless.close();
+    }
   });
 });

@@ -77,6 +77,12 @@ async function runChatCompletion(ctx: GatewayContext, request: Request, requestI
   if (!payPerRequest) {
     principal.key = keyId !== undefined ? await loadKeyContext(ctx.db, { id: keyId }) : await authenticateApiKey(ctx.db, request);
     await takeRateLimit(ctx, principal.key);
+  } else {
+    // Keyless calls cost parsing and token counting before anyone has paid: a bucket per client
+    // address (one shared, larger bucket when no proxy says who the client is).
+    const client = clientAddress(request);
+    const limit = client ? ctx.keylessRateLimit : { burst: ctx.keylessRateLimit.burst * 10, perSecond: ctx.keylessRateLimit.perSecond * 10 };
+    await takeRateLimit(ctx, { rateLimitId: `client:${client ?? 'unknown'}`, rateLimit: limit }, 'Calls without an API key are rate limited per client address');
   }
   const raw = await readJsonBody(request);
   const body = parseOrThrow(chatCompletionRequestSchema, raw);
@@ -116,15 +122,21 @@ async function runChatCompletion(ctx: GatewayContext, request: Request, requestI
   return body.stream ? streamCompletion(ctx, call) : completeCompletion(ctx, call);
 }
 
-async function takeRateLimit(ctx: GatewayContext, key: KeyContext): Promise<void> {
+async function takeRateLimit(ctx: GatewayContext, key: Pick<KeyContext, 'rateLimitId' | 'rateLimit'>, who = 'This key is rate limited'): Promise<void> {
   const bucket = await ctx.rateLimiter.take(key.rateLimitId, key.rateLimit);
   if (!bucket.allowed) {
     throw tooManyRequests(
       'rate_limited',
-      `This key is rate limited to bursts of ${key.rateLimit.burst} requests refilled at ${key.rateLimit.perSecond} per second. Retry in ${bucket.retryAfterSeconds} s.`,
+      `${who} to bursts of ${key.rateLimit.burst} requests refilled at ${key.rateLimit.perSecond} per second. Retry in ${bucket.retryAfterSeconds} s.`,
       bucket.retryAfterSeconds,
     );
   }
+}
+
+/** The client's address as the proxy in front reports it (first hop of X-Forwarded-For, or X-Real-IP). */
+function clientAddress(request: Request): string | null {
+  const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
+  return forwarded || request.headers.get('x-real-ip')?.trim() || null;
 }
 
 const MAX_QUOTA_ATTEMPTS = 3;

@@ -37,4 +37,6 @@ export type GatewayContext = {
   streamIdleTimeoutMs: number;
   /** Accepts keyless calls paid per request (x402) when configured. */
   payPerRequest?: PayPerRequest;
+  /** The token bucket of keyless calls, per client address. */
+  keylessRateLimit: { burst: number; perSecond: number };
 };

@@ -39,6 +39,7 @@ export function createGateway(options: GatewayOptions) {
     holdTtlMs: options.holdTtlMs ?? Number(env.HOLD_TTL_MS ?? 10 * 60_000),
     streamIdleTimeoutMs: Number(env.UPSTREAM_IDLE_TIMEOUT_MS ?? 60_000),
     payPerRequest: options.payPerRequest,
+    keylessRateLimit: { burst: Number(env.KEYLESS_RATE_LIMIT_BURST ?? 60), perSecond: Number(env.KEYLESS_RATE_LIMIT_PER_SEC ?? 2) },
   };
 
   /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */
