@@ -25,6 +25,7 @@ import {
   type Transport,
   type WalletClient,
 } from 'viem';
+import { TRANSFER_WITH_AUTHORIZATION_ABI } from '../../lib/payments/x402/settle';
 import { TRANSFER_WITH_AUTHORIZATION_TYPES } from '../../lib/payments/x402/verify';
 import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts';
 
@@ -148,33 +149,8 @@ export const testStablecoinAbi = [
     outputs: [],
   },
   { type: 'function', name: 'DOMAIN_SEPARATOR', stateMutability: 'view', inputs: [], outputs: [{ type: 'bytes32' }] },
-  {
-    type: 'function',
-    name: 'authorizationState',
-    stateMutability: 'view',
-    inputs: [
-      { name: 'authorizer', type: 'address' },
-      { name: 'nonce', type: 'bytes32' },
-    ],
-    outputs: [{ type: 'bool' }],
-  },
-  {
-    type: 'function',
-    name: 'transferWithAuthorization',
-    stateMutability: 'nonpayable',
-    inputs: [
-      { name: 'from', type: 'address' },
-      { name: 'to', type: 'address' },
-      { name: 'value', type: 'uint256' },
-      { name: 'validAfter', type: 'uint256' },
-      { name: 'validBefore', type: 'uint256' },
-      { name: 'nonce', type: 'bytes32' },
-      { name: 'v', type: 'uint8' },
-      { name: 'r', type: 'bytes32' },
-      { name: 's', type: 'bytes32' },
-    ],
-    outputs: [],
-  },
+  // EIP-3009 as the gateway calls it: (v, r, s) transferWithAuthorization and authorizationState.
+  ...TRANSFER_WITH_AUTHORIZATION_ABI,
   {
     type: 'function',
     name: 'transferWithAuthorization',
