@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
-import { ApiError, Badge, Button, Card, ConfirmDialog, EmptyState, EnsureQueryClient, ErrorState, ProgressBar, Spinner, buttonClasses, fetchJson } from '@/components/ui';
+import { ApiError, fetchIfSignedIn, Badge, Button, Card, ConfirmDialog, EmptyState, EnsureQueryClient, ErrorState, ProgressBar, Spinner, buttonClasses, fetchJson } from '@/components/ui';
 import { dateFormat, formatUsdNumber, scopeLabel, type Account, type List, type Lot, type Pack, type PurchaseResult, type ScopeNames } from './types';
 
 export const packKeys = {
@@ -12,15 +12,8 @@ export const packKeys = {
   account: ['account'] as const,
 };
 
-/** The signed-in account, or null when the visitor is signed out (401). */
-async function fetchAccount(): Promise<Account | null> {
-  try {
-    return await fetchJson<Account>('/api/account');
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return null;
-    throw error;
-  }
-}
+/** The signed-in account, or null when the visitor is signed out. */
+const fetchAccount = () => fetchIfSignedIn<Account>('/api/account');
 
 export function PackShop(props: { initialPacks: Pack[]; names: ScopeNames }) {
   return (

@@ -3,7 +3,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import { ApiError, Badge, Button, Card, EnsureQueryClient, Field, Select, Spinner, Textarea, buttonClasses, cn, fetchJson } from '@/components/ui';
+import { fetchIfSignedIn, Badge, Button, Card, EnsureQueryClient, Field, Select, Spinner, Textarea, buttonClasses, cn } from '@/components/ui';
 import { readSseData, type ChatChunk } from './sse';
 
 export type PlaygroundModel = { id: string; name: string; status: 'live' | 'unavailable' | 'disabled'; reason: string | null };
@@ -35,14 +35,8 @@ export function Playground(props: { models: PlaygroundModel[] }) {
   );
 }
 
-async function fetchAccount(): Promise<Account | null> {
-  try {
-    return await fetchJson<Account>('/api/account');
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return null;
-    throw error;
-  }
-}
+/** The signed-in account, or null when the visitor is signed out. */
+const fetchAccount = () => fetchIfSignedIn<Account>('/api/account');
 
 function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
   const live = models.filter((m) => m.status === 'live');

@@ -35,3 +35,13 @@ export async function fetchJson<T>(input: string, init: RequestInit = {}): Promi
   }
   return body as T;
 }
+
+/** For data that only a signed-in visitor has: null when the server answers 401 (signed out). */
+export async function fetchIfSignedIn<T>(input: string, init: RequestInit = {}): Promise<T | null> {
+  try {
+    return await fetchJson<T>(input, init);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return null;
+    throw error;
+  }
+}

@@ -8,4 +8,4 @@ export { ProgressBar } from './progress';
 export { Spinner } from './spinner';
 export { EmptyState, ErrorState } from './states';
 export { EnsureQueryClient } from './ensure-query-client';
-export { ApiError, fetchJson } from './fetch-json';
+export { ApiError, fetchIfSignedIn, fetchJson } from './fetch-json';
