@@ -169,6 +169,8 @@ async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, re
     await rollDailyCounters(ctx.db, key, day, attempt > 0);
     const takeQuota = (tx: SqlExecutor) => reserveDailyQuota(tx, key, day, plan.holdAmount);
     try {
+      // The common case, the wallet alone, skips the group's per-source balance reads: one
+      // conditional UPDATE. Settlement and release follow the same split (on `call.lots`).
       if (sources.length === 1 && lots.length === 0) {
         const hold = await ctx.ledger.reserve(
           { idempotencyKey: `hold:${requestId}`, debitAccountId: key.walletAccountId, creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: plan.holdAmount, ttlMs: ctx.holdTtlMs, memo },
