@@ -5,9 +5,8 @@
  */
 import { z } from 'zod';
 import type { Db } from './db/client';
-import { unauthorized } from './gateway/errors';
-import { parseOrThrow } from './gateway/schema';
-import { errorResponse, readJsonBody } from './http/json';
+import { unauthorized, parseOrThrow, errorResponse } from './http/errors';
+import { readJsonBody } from './http/json';
 import { createApiKeyOp } from './keys/keys';
 
 export const PLAYGROUND_KEY_NAME = 'Playground';

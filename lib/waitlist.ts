@@ -3,11 +3,9 @@
  * address. Framework-free: `createWaitlistApi({ db }).join(request)` answers a Web Request.
  */
 import type { Db } from './db/client';
-import { invalidRequest, tooManyRequests } from './gateway/errors';
-import { parseOrThrow } from './gateway/schema';
-import { errorResponse, json, readJsonBody } from './http/json';
+import { invalidRequest, tooManyRequests, parseOrThrow, errorResponse, prismaErrorCode } from './http/errors';
+import { json, readJsonBody } from './http/json';
 import { newId } from './ids';
-import { prismaErrorCode } from './ledger/errors';
 import { waitlistSchema } from './waitlist-schema';
 
 export { waitlistSchema, type WaitlistInput } from './waitlist-schema';

@@ -1,8 +1,9 @@
 import type { Db } from '../db/client';
-import { errorResponse, json } from '../http/json';
+import { json } from '../http/json';
 import { walletAccountId } from '../ledger/accounts';
 import { microsToUsdNumber } from '../money';
 import { authenticateAccountRequest } from './principal';
+import { errorResponse } from '../http/errors';
 
 /** The caller's profile and wallet: what the header and the dashboard show. */
 export async function getAccountInfo({ db, userId }: { db: Db; userId: string }) {

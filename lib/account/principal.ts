@@ -1,5 +1,5 @@
 import type { Db } from '../db/client';
-import { forbidden, unauthorized } from '../gateway/errors';
+import { forbidden, unauthorized } from '../http/errors';
 import { bearerToken } from '../gateway/auth';
 import { hashApiKey } from '../keys/secret';
 import { assertSameOrigin } from '../auth/origin';

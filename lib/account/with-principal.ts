@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
-import { errorResponse } from '../http/json';
 import { authenticateAccountRequest, type Principal } from './principal';
+import { errorResponse } from '../http/errors';
 
 export type PrincipalHandler = (args: { request: Request; principal: Principal; params: Record<string, string> }) => Promise<Response>;
 

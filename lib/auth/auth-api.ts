@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { getDb, type Db } from '../db/client';
-import { conflict, GatewayError, unauthorized } from '../gateway/errors';
-import { parseOrThrow } from '../gateway/schema';
-import { errorResponse, json, readJsonBody } from '../http/json';
+import { conflict, HttpError, unauthorized, parseOrThrow, errorResponse } from '../http/errors';
+import { json, readJsonBody } from '../http/json';
 import { logger } from '../logger';
 import { consumeVerificationToken, hashVerificationToken } from './adapter';
 import { assertSameOrigin } from './origin';
@@ -14,11 +13,10 @@ import { expectedSiweDomain, issueSiweNonce, SiweError, verifySiwe } from './siw
 import { authId } from './users';
 import type { Env } from './env';
 
-
 const LINK_PREFIX = 'link:';
 
 function siweErrorToGateway(error: unknown): never {
-  if (error instanceof SiweError) throw new GatewayError({ status: 400, type: 'invalid_request_error', code: error.code, message: error.message });
+  if (error instanceof SiweError) throw new HttpError({ status: 400, type: 'invalid_request_error', code: error.code, message: error.message });
   throw error;
 }
 

@@ -1,4 +1,4 @@
-import { forbidden } from '../gateway/errors';
+import { forbidden } from '../http/errors';
 
 /** Cookie-authenticated writes must come from our own pages (SameSite=Lax covers most, this the rest). */
 export function assertSameOrigin(request: Request) {

@@ -1,10 +1,10 @@
 import type { Db } from '../db/client';
 import { randomBase62 } from '../ids';
 import { grantWelcomeCredit } from '../credits/welcome';
-import { prismaErrorCode } from '../ledger/errors';
 import { walletAccountId, walletCode } from '../ledger/accounts';
 import { logger } from '../logger';
 import type { Env } from './env';
+import { prismaErrorCode } from '../http/errors';
 
 export type SessionUser = { id: string; role: 'USER' | 'ADMIN'; email: string | null; walletAddress: string | null };
 

@@ -2,7 +2,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { auditData } from '../audit';
 import type { Db } from '../db/client';
 import { sql } from '../db/sql';
-import { conflict, GatewayError, invalidRequest, notFound } from '../gateway/errors';
+import { conflict, HttpError, invalidRequest, notFound } from '../http/errors';
 import { newId } from '../ids';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts';
 import { LedgerError } from '../ledger/errors';
@@ -62,7 +62,7 @@ export async function redeemCode({ db, ledger, userId, code }: { db: Db; ledger:
   if (!row) throw notFound('code_not_found', 'No such redemption code.', 'code');
   if (row.redeemedAt && row.redeemedByUserId !== userId) throw conflict('code_already_redeemed', 'This code has already been redeemed.');
   if (!row.redeemedAt && row.expiresAt && row.expiresAt.getTime() <= Date.now()) {
-    throw new GatewayError({ status: 400, type: 'invalid_request_error', code: 'code_expired', message: 'This code has expired.', param: 'code' });
+    throw new HttpError({ status: 400, type: 'invalid_request_error', code: 'code_expired', message: 'This code has expired.', param: 'code' });
   }
   try {
     const result = await ledger.transfer(

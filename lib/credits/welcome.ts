@@ -1,10 +1,10 @@
 import type { Db } from '../db/client';
 import { getOrCreateWalletAccount, SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts';
-import { prismaErrorCode } from '../ledger/errors';
 import { Ledger } from '../ledger/ledger';
 import { logger } from '../logger';
 import { usdToMicros, type Micros } from '../money';
 import type { Env } from '../auth/env';
+import { prismaErrorCode } from '../http/errors';
 
 const DEFAULT_WELCOME_USD = '10';
 

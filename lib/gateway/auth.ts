@@ -2,7 +2,7 @@ import { sqlFor, type Db } from '../db/client';
 import { read, statement } from '../db/sql';
 import { walletAccountId } from '../ledger/accounts';
 import { hashApiKey } from '../keys/secret';
-import { forbidden, unauthorized } from './errors';
+import { forbidden, unauthorized } from '../http/errors';
 
 export type KeyContext = {
   /** null for a principal without an API key row (an x402 payer): no daily limits apply. */

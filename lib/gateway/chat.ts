@@ -8,16 +8,17 @@ import { fundingLots, lotStatus, markExhaustedLots, type FundingLot } from '../p
 import { logger } from '../logger';
 import { formatUsd, microsToUsd, microsToUsdNumber, type Micros } from '../money';
 import { UpstreamError, type ChatProvider, type UpstreamChatRequest, type UpstreamStreamEvent, type UpstreamUsage } from '../providers/types';
+import { clientAddress } from '../http/client-address';
 import { json, readJsonBody } from '../http/json';
 import type { KeyContext } from './auth';
 import { authenticateApiKey, bearerToken, loadKeyContext } from './auth';
 import type { GatewayContext } from './context';
-import { GatewayError, invalidRequest, paymentRequired, tooManyRequests, unavailable, upstreamFailed } from './errors';
+import { HttpError, invalidRequest, paymentRequired, tooManyRequests, unavailable, upstreamFailed, parseOrThrow } from '../http/errors';
 import type { SqlExecutor } from '../db/sql';
 import { abandonIdempotencyKey, claimIdempotencyKey, completeIdempotencyKey, requestHash } from './idempotency';
 import { usageCost } from './pricing';
 import { planRoute, type RoutePlan } from './routing';
-import { chatCompletionRequestSchema, parseOrThrow, type ChatCompletionRequest } from './schema';
+import { chatCompletionRequestSchema, type ChatCompletionRequest } from './schema';
 import { SSE_DONE, SSE_HEADERS, sseData } from './sse';
 import { countText } from './tokens';
 import { utcDay } from './day';
@@ -64,7 +65,7 @@ export async function handleChatCompletions(ctx: GatewayContext, request: Reques
     return await runChatCompletion(ctx, request, requestId, keyId, principal);
   } catch (error) {
     // Every /v1 answer carries the key's daily counters, refusals included.
-    if (error instanceof GatewayError && principal.key) {
+    if (error instanceof HttpError && principal.key) {
       for (const [name, value] of Object.entries(quotaHeaders(principal.key, currentCounters(principal.key)))) error.headers[name] ??= value;
     }
     throw error;
@@ -79,8 +80,8 @@ async function runChatCompletion(ctx: GatewayContext, request: Request, requestI
     await takeRateLimit(ctx, principal.key);
   } else {
     // Keyless calls cost parsing and token counting before anyone has paid: a bucket per client
-    // address (one shared, larger bucket when no proxy says who the client is).
-    const client = clientAddress(request);
+    // address (one shared, larger bucket when the server cannot tell who the client is).
+    const client = clientAddress(request, ctx.trustedProxies);
     const limit = client ? ctx.keylessRateLimit : { burst: ctx.keylessRateLimit.burst * 10, perSecond: ctx.keylessRateLimit.perSecond * 10 };
     await takeRateLimit(ctx, { rateLimitId: `client:${client ?? 'unknown'}`, rateLimit: limit }, 'Calls without an API key are rate limited per client address');
   }
@@ -131,12 +132,6 @@ async function takeRateLimit(ctx: GatewayContext, key: Pick<KeyContext, 'rateLim
       bucket.retryAfterSeconds,
     );
   }
-}
-
-/** The client's address as the proxy in front reports it (first hop of X-Forwarded-For, or X-Real-IP). */
-function clientAddress(request: Request): string | null {
-  const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
-  return forwarded || request.headers.get('x-real-ip')?.trim() || null;
 }
 
 const MAX_QUOTA_ATTEMPTS = 3;
@@ -485,7 +480,7 @@ function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamU
 }
 
 /** A failed or abandoned call: release the hold and record why, in one transaction; nothing is charged. */
-async function failCallQuietly(ctx: GatewayContext, call: Call, error: unknown): Promise<GatewayError> {
+async function failCallQuietly(ctx: GatewayContext, call: Call, error: unknown): Promise<HttpError> {
   const gatewayError = toGatewayError(error);
   try {
     const recordFailure = async (tx: SqlExecutor) => {
@@ -508,10 +503,10 @@ async function failCall(ctx: GatewayContext, call: Call, error: unknown): Promis
   return json(gatewayError.toJSON(), { status: gatewayError.status, headers: { ...callHeaders(call, 0n), ...gatewayError.headers } });
 }
 
-function toGatewayError(error: unknown): GatewayError {
-  if (error instanceof GatewayError) return error;
+function toGatewayError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
   if (error instanceof UpstreamError) {
-    if (error.kind === 'aborted') return new GatewayError({ status: 499, type: 'api_error', code: 'client_closed_request', message: 'The client closed the request.' });
+    if (error.kind === 'aborted') return new HttpError({ status: 499, type: 'api_error', code: 'client_closed_request', message: 'The client closed the request.' });
     return upstreamFailed(`The upstream provider failed: ${error.message}. You were not charged.`);
   }
   logger.error('unexpected error during an upstream call', { error });

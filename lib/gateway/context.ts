@@ -1,5 +1,6 @@
 import type { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
+import type { TrustedProxies } from '../http/client-address';
 import type { Ledger } from '../ledger/ledger';
 import type { ProviderFactory } from '../providers/registry';
 import type { Micros } from '../money';
@@ -39,4 +40,6 @@ export type GatewayContext = {
   payPerRequest?: PayPerRequest;
   /** The token bucket of keyless calls, per client address. */
   keylessRateLimit: { burst: number; perSecond: number };
+  /** TRUSTED_PROXIES: which hops of X-Forwarded-For to believe when telling clients apart. */
+  trustedProxies: TrustedProxies;
 };

@@ -1,13 +1,14 @@
 import { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
-import { errorResponse, json } from '../http/json';
+import { trustedProxies } from '../http/client-address';
+import { json } from '../http/json';
 import { newId } from '../ids';
 import { Ledger } from '../ledger/ledger';
 import { logger } from '../logger';
 import { createProviderFactory, type ProviderFactory } from '../providers/registry';
 import { handleChatCompletions } from './chat';
 import type { GatewayContext, PayPerRequest } from './context';
-import { GatewayError, notFound } from './errors';
+import { HttpError, notFound, errorResponse } from '../http/errors';
 import { handleKeyInfo } from './key-info';
 import { handleListModels } from './models';
 import { createRateLimiter, type RateLimiter } from './rate-limit';
@@ -40,6 +41,7 @@ export function createGateway(options: GatewayOptions) {
     streamIdleTimeoutMs: Number(env.UPSTREAM_IDLE_TIMEOUT_MS ?? 60_000),
     payPerRequest: options.payPerRequest,
     keylessRateLimit: { burst: Number(env.KEYLESS_RATE_LIMIT_BURST ?? 60), perSecond: Number(env.KEYLESS_RATE_LIMIT_PER_SEC ?? 2) },
+    trustedProxies: trustedProxies(env),
   };
 
   /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */
@@ -86,7 +88,7 @@ export function createGateway(options: GatewayOptions) {
         return health();
       default:
         return errorResponse(
-          pathname.startsWith('/v1/') ? new GatewayError({ status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${request.method} ${pathname}.` }) : notFound('not_found', 'Not found.'),
+          pathname.startsWith('/v1/') ? new HttpError({ status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${request.method} ${pathname}.` }) : notFound('not_found', 'Not found.'),
         );
     }
   }

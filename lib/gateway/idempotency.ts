@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/client';
 import { newId } from '../ids';
-import { prismaErrorCode } from '../ledger/errors';
-import { conflict, invalidRequest } from './errors';
+import { conflict, invalidRequest, prismaErrorCode } from '../http/errors';
 
 const TTL_MS = 24 * 60 * 60 * 1000;
 const IN_PROGRESS = 0;

@@ -3,7 +3,7 @@ import { read, sql, statement, type SqlExecutor, type SqlValue } from '../db/sql
 import { formatUsd, microsToUsdNumber, type Micros } from '../money';
 import type { KeyContext } from './auth';
 import { nextUtcMidnight, utcDay } from './day';
-import { paymentRequired, tooManyRequests } from './errors';
+import { paymentRequired, tooManyRequests } from '../http/errors';
 
 /**
  * A key's two daily limits, a request count and a dollar budget, whichever runs out first.

@@ -2,7 +2,7 @@ import type { Catalog, CatalogModel, CatalogOffering } from '../catalog/catalog'
 import type { Micros } from '../money';
 import type { ProviderId } from '../providers/types';
 import type { KeyContext } from './auth';
-import { forbidden, invalidRequest, notFound, unavailable } from './errors';
+import { forbidden, invalidRequest, notFound, unavailable } from '../http/errors';
 import { maximumCost } from './pricing';
 import type { ChatCompletionRequest } from './schema';
 import { countPromptTokens, promptTokensUpperBound } from './tokens';

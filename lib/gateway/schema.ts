@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { invalidRequest } from './errors';
+import { invalidRequest } from '../http/errors';
 
 // The OpenAI chat completions request, as far as Tollgate forwards it. Unknown fields are
 // dropped rather than forwarded: only what is listed here reaches an upstream.
@@ -107,17 +107,3 @@ export const chatCompletionRequestSchema = z
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 export type ChatMessage = ChatCompletionRequest['messages'][number];
-
-/** Parses with zod and turns the first issue into a 400 naming the field, e.g. `messages[0].role`. */
-export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const param = formatPath(issue.path);
-  const message = param ? `Invalid '${param}': ${issue.message}.` : `Invalid request: ${issue.message}.`;
-  throw invalidRequest(message, param || null);
-}
-
-export function formatPath(path: PropertyKey[]): string {
-  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
-}

@@ -1,5 +1,4 @@
-import { GatewayError, internalError, invalidRequest, tooLarge } from '../gateway/errors';
-import { logger } from '../logger';
+import { HttpError, invalidRequest, tooLarge } from './errors';
 
 export const MAX_BODY_BYTES = 1_048_576;
 
@@ -24,7 +23,7 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   for (;;) {
     const { done, value } = await reader.read().catch((error: unknown) => {
       // The client hung up while sending: nothing to answer, nothing to log as ours.
-      if (request.signal.aborted) throw new GatewayError({ status: 499, type: 'api_error', code: 'client_closed_request', message: 'The client closed the request.' });
+      if (request.signal.aborted) throw new HttpError({ status: 499, type: 'api_error', code: 'client_closed_request', message: 'The client closed the request.' });
       throw error;
     });
     if (done) break;
@@ -42,12 +41,4 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   } catch {
     throw invalidRequest('Request body is not valid JSON.', null, 'invalid_json');
   }
-}
-
-/** The one place a /v1 error becomes a response. Unknown errors are logged, never sent. */
-export function errorResponse(error: unknown, headers: Record<string, string> = {}): Response {
-  const known = error instanceof GatewayError ? error : null;
-  if (!known) logger.error('unhandled error', { error });
-  const gatewayError = known ?? internalError();
-  return json(gatewayError.toJSON(), { status: gatewayError.status, headers: { ...headers, ...gatewayError.headers } });
 }

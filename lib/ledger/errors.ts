@@ -16,11 +16,3 @@ export class LedgerError extends Error {
     this.code = code;
   }
 }
-
-/** Prisma's known-request error code (P2002, P2025, …), read by shape: each generated client has its own class. */
-export function prismaErrorCode(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' && /^P\d{4}$/.test(error.code)) {
-    return error.code;
-  }
-  return undefined;
-}

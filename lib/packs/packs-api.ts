@@ -1,7 +1,7 @@
 import { withPrincipal } from '../account/with-principal';
 import type { Db } from '../db/client';
-import { invalidRequest } from '../gateway/errors';
-import { errorResponse, json } from '../http/json';
+import { invalidRequest, errorResponse } from '../http/errors';
+import { json } from '../http/json';
 import { newId } from '../ids';
 import { walletAccountId } from '../ledger/accounts';
 import { Ledger } from '../ledger/ledger';

@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
 import { sql, type SqlExecutor } from '../db/sql';
-import { conflict, notFound, paymentRequired } from '../gateway/errors';
+import { conflict, notFound, paymentRequired } from '../http/errors';
 import { newId } from '../ids';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts';
 import { LedgerError } from '../ledger/errors';
