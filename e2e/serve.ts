@@ -52,9 +52,10 @@ async function main() {
   await seed(db);
   await db.$disconnect();
 
-  const app = spawn('node_modules/.bin/next', ['start', '-p', port, '-H', '127.0.0.1'], {
+  // The same server `npm start` runs (scripts/server.ts), so the socket's address reaches the app.
+  const app = spawn('node_modules/.bin/tsx', ['scripts/server.ts'], {
     stdio: 'inherit',
-    env: { ...process.env, DATABASE_URL: config.url, ADMIN_TOKEN: E2E_ADMIN_TOKEN, LOCAL_MODEL_TOKEN_DELAY_MS: '5', NEXT_TELEMETRY_DISABLED: '1' },
+    env: { ...process.env, NODE_ENV: 'production', PORT: port, HOST: '127.0.0.1', DATABASE_URL: config.url, ADMIN_TOKEN: E2E_ADMIN_TOKEN, LOCAL_MODEL_TOKEN_DELAY_MS: '5', NEXT_TELEMETRY_DISABLED: '1' },
   });
   const stop = async () => {
     app.kill('SIGTERM');

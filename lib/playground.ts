@@ -5,20 +5,19 @@
  */
 import { z } from 'zod';
 import type { Db } from './db/client';
-import { unauthorized, parseOrThrow, errorResponse } from './http/errors';
+import { parseOrThrow } from './http/errors';
+import { createGuards } from './http/guards';
 import { readJsonBody } from './http/json';
 import { createApiKeyOp } from './keys/keys';
 
 export const PLAYGROUND_KEY_NAME = 'Playground';
 
-export type SessionUser = { id: string; role: string; email: string | null; walletAddress: string | null };
-
 /** What the browser sends: the conversation so far, without the system prompt, which comes apart. */
-export const playgroundChatSchema = z.object({
+export const playgroundChatSchema = z.strictObject({
   model: z.string().trim().min(1, 'is required').max(200),
   system: z.string().max(8_000, 'must be at most 8,000 characters').optional(),
   messages: z
-    .array(z.object({ role: z.enum(['user', 'assistant']), content: z.string().max(32_000, 'must be at most 32,000 characters') }))
+    .array(z.strictObject({ role: z.enum(['user', 'assistant']), content: z.string().max(32_000, 'must be at most 32,000 characters') }))
     .min(1, 'must contain at least one message')
     .max(100, 'must contain at most 100 messages'),
   max_tokens: z.number().int().min(1).max(4_096).optional(),
@@ -59,27 +58,22 @@ export function toChatCompletionBody(chat: PlaygroundChat) {
   };
 }
 
-export function createPlaygroundApi({ db, gateway, authenticate }: { db: Db; gateway: () => Gateway; authenticate: (request: Request) => Promise<SessionUser | null> }) {
+export function createPlaygroundApi({ db, gateway, env = process.env }: { db: Db; gateway: () => Gateway; env?: Record<string, string | undefined> }) {
+  const guard = createGuards({ db, env });
   return {
     /** POST /api/playground/chat → the gateway's SSE stream (or its OpenAI-shaped error); 401 when signed out. */
-    async chat(request: Request): Promise<Response> {
-      try {
-        const user = await authenticate(request);
-        if (!user) throw unauthorized('not_signed_in', 'Sign in to use the playground.');
-        const chat = parseOrThrow(playgroundChatSchema, await readJsonBody(request));
-        const keyId = await playgroundKeyId(db, user.id);
-        // The client's abort (the Stop button) reaches the gateway through the signal: it stops
-        // the upstream call and bills only the tokens already produced.
-        const forwarded = new Request(new URL('/v1/chat/completions', request.url), {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(toChatCompletionBody(chat)),
-          signal: request.signal,
-        });
-        return await gateway().chatCompletionsForKey(keyId, forwarded);
-      } catch (error) {
-        return errorResponse(error);
-      }
-    },
+    chat: guard.session(async ({ request, user }) => {
+      const chat = parseOrThrow(playgroundChatSchema, await readJsonBody(request));
+      const keyId = await playgroundKeyId(db, user.id);
+      // The client's abort (the Stop button) reaches the gateway through the signal: it stops
+      // the upstream call and bills only the tokens already produced.
+      const forwarded = new Request(new URL('/v1/chat/completions', request.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(toChatCompletionBody(chat)),
+        signal: request.signal,
+      });
+      return gateway().chatCompletionsForKey(keyId, forwarded);
+    }),
   };
 }

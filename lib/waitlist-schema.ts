@@ -9,7 +9,7 @@ const optionalText = (max: number) =>
     .optional()
     .transform((value) => (value ? value : undefined));
 
-export const waitlistSchema = z.object({
+export const waitlistSchema = z.strictObject({
   email: z
     .string('must be a valid email address')
     .trim()

@@ -3,7 +3,9 @@
  * address. Framework-free: `createWaitlistApi({ db }).join(request)` answers a Web Request.
  */
 import type { Db } from './db/client';
-import { invalidRequest, tooManyRequests, parseOrThrow, errorResponse, prismaErrorCode } from './http/errors';
+import { clientAddress, trustedProxies } from './http/client-address';
+import { invalidRequest, tooManyRequests, parseOrThrow, prismaErrorCode } from './http/errors';
+import { createGuards } from './http/guards';
 import { json, readJsonBody } from './http/json';
 import { newId } from './ids';
 import { waitlistSchema } from './waitlist-schema';
@@ -56,12 +58,6 @@ export class WindowLimiter {
   }
 }
 
-/** The client's address as the nearest proxy reports it; one bucket for all when there is none. */
-export function clientAddress(request: Request): string {
-  const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
-  return forwarded || request.headers.get('x-real-ip')?.trim() || 'unknown';
-}
-
 const MESSAGES: Record<JoinResult['status'], string> = {
   joined: "You're on the list. We'll email you when there's news.",
   already_joined: "You're already on the list — no need to sign up twice.",
@@ -73,25 +69,31 @@ export function waitlistRateLimit(env: Record<string, string | undefined> = proc
   return Number.isInteger(value) && value > 0 ? value : 5;
 }
 
-// Without a proxy header every visitor shares the "unknown" bucket: it gets ten times the room, so
-// one script cannot flood the table and real visitors are not locked out by each other.
+// When the server cannot tell clients apart (not started by Tollgate's server), every visitor shares
+// the "unknown" bucket: it gets ten times the room, so one script cannot flood the table and real
+// visitors are not locked out by each other.
 const UNKNOWN_ADDRESS_FACTOR = 10;
 
-export function createWaitlistApi({ db, limiter = new WindowLimiter(waitlistRateLimit(), 10 * 60_000) }: { db: Db; limiter?: WindowLimiter }) {
+export function createWaitlistApi({
+  db,
+  env = process.env,
+  limiter = new WindowLimiter(waitlistRateLimit(env), 10 * 60_000),
+}: {
+  db: Db;
+  env?: Record<string, string | undefined>;
+  limiter?: WindowLimiter;
+}) {
+  const proxies = trustedProxies(env);
   return {
     /** POST /api/waitlist → 201 joined, 200 already joined, 400 invalid field, 429 too many sign-ups from one address. */
-    async join(request: Request): Promise<Response> {
-      try {
-        const address = clientAddress(request);
-        const wait = address === 'unknown' ? limiter.hit(address, limiter.limit * UNKNOWN_ADDRESS_FACTOR) : limiter.hit(address);
-        if (wait !== null) throw tooManyRequests('rate_limited', 'Too many sign-ups from this address; try again in a few minutes.', wait);
-        const body = await readJsonBody(request, 16_384);
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('Send a JSON object with an email.');
-        const result = await joinWaitlist(db, body);
-        return json({ ...result, message: MESSAGES[result.status] }, { status: result.status === 'joined' ? 201 : 200 });
-      } catch (error) {
-        return errorResponse(error);
-      }
-    },
+    join: createGuards({ db, env }).public(async ({ request }) => {
+      const address = clientAddress(request, proxies) ?? 'unknown';
+      const wait = address === 'unknown' ? limiter.hit(address, limiter.limit * UNKNOWN_ADDRESS_FACTOR) : limiter.hit(address);
+      if (wait !== null) throw tooManyRequests('rate_limited', 'Too many sign-ups from this address; try again in a few minutes.', wait);
+      const body = await readJsonBody(request, 16_384);
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('Send a JSON object with an email.');
+      const result = await joinWaitlist(db, body);
+      return json({ ...result, message: MESSAGES[result.status] }, { status: result.status === 'joined' ? 201 : 200 });
+    }),
   };
 }

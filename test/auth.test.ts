@@ -4,8 +4,8 @@ import type { NextAuthOptions } from 'next-auth';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { accountInfoResponse } from '../lib/account/account-info';
-import { adminGuard } from '../lib/admin/admin-api';
+import { createAccountApi } from '../lib/account/account-api';
+import { createGuards } from '../lib/http/guards';
 import { json } from '../lib/http/json';
 import { consumeVerificationToken, createAuthAdapter, hashVerificationToken } from '../lib/auth/adapter';
 import { createAuthApi } from '../lib/auth/auth-api';
@@ -189,7 +189,7 @@ describe('sessions', () => {
     const crossSite = await fetch(`${gw.url}/api/keys`, { method: 'POST', headers: { cookie: await sessionCookie(alice.id), origin: 'https://evil.test', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x' }) });
     expect(crossSite.status).toBe(403);
 
-    const info = await accountInfoResponse(t.db, new Request('http://x/api/account', { headers: { cookie: await sessionCookie(alice.id) } }));
+    const info = await createAccountApi({ db: t.db, catalog: gw.gateway.ctx.catalog }).account(new Request('http://x/api/account', { headers: { cookie: await sessionCookie(alice.id) } }));
     expect(await info.json()).toMatchObject({ user: { id: alice.id, email: alice.email, role: 'user', wallet_address: null }, balance_usd: 10, available_usd: 10 });
   });
 
@@ -234,7 +234,7 @@ describe('sessions', () => {
   it('the admin API guard accepts an ADMIN session (audited as that user); ADMIN_TOKEN keeps working', async () => {
     const admin = await createAuthUser({ db: t.db, env: { ADMIN_EMAILS: 'root@example.test' }, email: 'root@example.test' });
     const plain = await createAuthUser({ db: t.db, email: `plain-${unique()}@example.test` });
-    const echo = (env: Record<string, string>) => adminGuard({ NEXTAUTH_SECRET: SECRET, ...env }, t.db)(async ({ actor }) => json({ actor }));
+    const echo = (env: Record<string, string>) => createGuards({ db: t.db, env: { NEXTAUTH_SECRET: SECRET, ...env } }).admin(async ({ actor }) => json({ actor }));
     const call = async (env: Record<string, string>, headers: Record<string, string>, method = 'GET') => {
       const response = await echo(env)(new Request('http://admin.test/api/admin/x', { method, headers: { host: 'admin.test', ...headers } }));
       return { status: response.status, body: (await response.json()) as { actor?: string } };
@@ -279,7 +279,7 @@ describe('sessions', () => {
     const mail = linkMail({ to, subject: 'Sign in to Tollgate', intro: 'Hello.', action: 'Sign in', url: 'http://tollgate.test/api/auth/callback/email?token=abc', expires: new Date(Date.now() + 3_600_000) });
     try {
       expect(devMailboxEnabled({ SMTP_URL: smtp })).toBe(false);
-      await deliverMail({ db: t.db, env: { SMTP_URL: smtp, EMAIL_FROM: 'Tollgate <auth@tollgate.test>' }, mail, link: 'http://tollgate.test/x' });
+      await deliverMail({ db: t.db, env: { SMTP_URL: smtp, EMAIL_FROM: 'Tollgate <auth@tollgate.test>' }, mail });
       expect(received).toHaveLength(1);
       expect(received[0]).toContain(`To: ${to}`);
       expect(received[0]).toContain('From: Tollgate <auth@tollgate.test>');
@@ -288,7 +288,7 @@ describe('sessions', () => {
       server.close();
     }
     expect(devMailboxEnabled({})).toBe(true);
-    await deliverMail({ db: t.db, env: {}, mail, link: 'http://tollgate.test/x' });
+    await deliverMail({ db: t.db, env: {}, mail });
     const stored = await t.db.devMail.findFirstOrThrow({ where: { to } });
     expect(stored).toMatchObject({ subject: 'Sign in to Tollgate' });
     expect(stored.text).toContain('http://tollgate.test/api/auth/callback/email?token=abc');

@@ -138,6 +138,35 @@ describe('counters', () => {
 });
 
 describe('keyless calls (pay per request)', () => {
+  it('without trusted proxies, take the socket address: a rotating X-Forwarded-For buys no more calls', async () => {
+    let challenges = 0;
+    const payPerRequest = {
+      authorize: async () => {
+        challenges += 1;
+        return { kind: 'respond' as const, response: Response.json({ error: { message: 'pay', type: 'insufficient_credits', code: 'payment_required', param: null } }, { status: 402 }) };
+      },
+    };
+    // Burst 2 per address, and ten times that for callers the server cannot tell apart: 2 either way
+    // would pass only if the address were read from the header.
+    const keyless = await startTestGateway({ db: t.db, env: { ...upstreamEnv(harness.fake.url), KEYLESS_RATE_LIMIT_BURST: '2', KEYLESS_RATE_LIMIT_PER_SEC: '0.001' }, payPerRequest });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const response = await fetch(`${keyless.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': `192.0.2.${i}`, 'x-real-ip': `192.0.2.${i}`, 'x-tollgate-peer': `192.0.2.${i}` },
+          body: JSON.stringify(ask()),
+        });
+        statuses.push(response.status);
+      }
+      expect(statuses.filter((s) => s === 402)).toHaveLength(2);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(28);
+      expect(challenges).toBe(2);
+    } finally {
+      await keyless.close();
+    }
+  });
+
   it('are rate limited per client address before anything else is done for them', async () => {
     // A stand-in for x402 that always answers with a challenge: what matters here is the bucket in front of it.
     let challenges = 0;
@@ -147,16 +176,23 @@ describe('keyless calls (pay per request)', () => {
         return { kind: 'respond' as const, response: Response.json({ error: { message: 'pay', type: 'insufficient_credits', code: 'payment_required', param: null } }, { status: 402 }) };
       },
     };
-    const keyless = await startTestGateway({ db: t.db, env: { ...upstreamEnv(harness.fake.url), KEYLESS_RATE_LIMIT_BURST: '2', KEYLESS_RATE_LIMIT_PER_SEC: '0.001' }, payPerRequest });
+    // The test's requests come from 127.0.0.1: name it as the proxy in front, which reports the client.
+    const keyless = await startTestGateway({
+      db: t.db,
+      env: { ...upstreamEnv(harness.fake.url), KEYLESS_RATE_LIMIT_BURST: '2', KEYLESS_RATE_LIMIT_PER_SEC: '0.001', TRUSTED_PROXIES: '127.0.0.1' },
+      payPerRequest,
+    });
     try {
       const call = (from: string) =>
-        fetch(`${keyless.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': `${from}, 10.0.0.1` }, body: JSON.stringify(ask()) });
+        fetch(`${keyless.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': from }, body: JSON.stringify(ask()) });
       expect((await call('203.0.113.7')).status).toBe(402);
       expect((await call('203.0.113.7')).status).toBe(402);
       const limited = await call('203.0.113.7');
       expect(limited.status).toBe(429);
       expect(await limited.json()).toMatchObject({ error: { code: 'rate_limited', message: expect.stringContaining('without an API key') } });
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+      // A hop the client prepended is not the client: the trusted proxy's view is.
+      expect((await call('198.51.100.1, 203.0.113.7')).status).toBe(429);
       expect((await call('198.51.100.9')).status).toBe(402);
       expect(challenges).toBe(3);
     } finally {

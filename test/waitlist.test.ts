@@ -1,17 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WindowLimiter, clientAddress, createWaitlistApi, joinWaitlist, waitlistRateLimit } from '../lib/waitlist';
+import { PEER_HEADER, trustPeerHeader } from '../lib/http/client-address';
+import { WindowLimiter, createWaitlistApi, joinWaitlist, waitlistRateLimit } from '../lib/waitlist';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 
 let t: TestDatabase;
 beforeAll(async () => {
   t = await createTestDatabase();
+  // As Tollgate's servers do: the socket's address in PEER_HEADER (here, made up per test).
+  trustPeerHeader();
 });
 afterAll(async () => t.close());
 
 const post = (body: unknown, ip = '203.0.113.7') =>
   new Request('http://tollgate.test/api/waitlist', {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-forwarded-for': `${ip}, 10.0.0.1` },
+    headers: { 'content-type': 'application/json', [PEER_HEADER]: ip },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 
@@ -84,7 +87,7 @@ describe('waitlist', () => {
     expect((await api.join(post({ email: 'l3@example.com' }, '198.51.100.1'))).status).toBe(201);
   });
 
-  it('gives callers without a proxy address one shared bucket ten times larger', async () => {
+  it('gives callers the server cannot tell apart one shared bucket ten times larger', async () => {
     const api = createWaitlistApi({ db: t.db, limiter: new WindowLimiter(1, 60_000) });
     const bare = (email: string) => new Request('http://tollgate.test/api/waitlist', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
     for (let i = 0; i < 10; i++) expect((await api.join(bare(`bare${i}@example.com`))).status).toBe(201);
@@ -98,9 +101,27 @@ describe('waitlist', () => {
     expect(waitlistRateLimit({ WAITLIST_RATE_LIMIT: '0' })).toBe(5);
   });
 
-  it('reads the client address from the nearest proxy headers', () => {
-    expect(clientAddress(new Request('http://x/', { headers: { 'x-forwarded-for': '192.0.2.1, 10.0.0.2' } }))).toBe('192.0.2.1');
-    expect(clientAddress(new Request('http://x/', { headers: { 'x-real-ip': '192.0.2.9' } }))).toBe('192.0.2.9');
-    expect(clientAddress(new Request('http://x/'))).toBe('unknown');
+  it('ignores X-Forwarded-For from an untrusted peer: rotating it does not buy more sign-ups', async () => {
+    const api = createWaitlistApi({ db: t.db, env: {}, limiter: new WindowLimiter(5, 60_000) });
+    const rotating = (i: number) =>
+      new Request('http://tollgate.test/api/waitlist', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [PEER_HEADER]: '198.51.100.77', 'x-forwarded-for': `192.0.2.${i}`, 'x-real-ip': `192.0.2.${i}` },
+        body: JSON.stringify({ email: `rot${i}@example.com` }),
+      });
+    const statuses = [];
+    for (let i = 0; i < 30; i++) statuses.push((await api.join(rotating(i))).status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(25);
+  });
+
+  it('behind a trusted proxy, limits by the hop that proxy saw', async () => {
+    const api = createWaitlistApi({ db: t.db, env: { TRUSTED_PROXIES: '10.0.0.0/8' }, limiter: new WindowLimiter(1, 60_000) });
+    const via = (xff: string, email: string) =>
+      new Request('http://tollgate.test/api/waitlist', { method: 'POST', headers: { 'content-type': 'application/json', [PEER_HEADER]: '10.0.0.5', 'x-forwarded-for': xff }, body: JSON.stringify({ email }) });
+    expect((await api.join(via('203.0.113.50', 'p1@example.com'))).status).toBe(201);
+    // The client prepends a made-up hop; the proxy appended the real one, which is what counts.
+    expect((await api.join(via('1.2.3.4, 203.0.113.50', 'p2@example.com'))).status).toBe(429);
+    expect((await api.join(via('203.0.113.51', 'p3@example.com'))).status).toBe(201);
   });
 });

@@ -6,9 +6,11 @@ import { read, statement, type SqlValue } from '../db/sql';
 import { parseAllowedModels } from '../gateway/auth';
 import { utcDay } from '../gateway/day';
 import { currentCounters } from '../gateway/limits';
-import { invalidRequest, notFound, parseOrThrow, errorResponse } from '../http/errors';
+import { forbidden, invalidRequest, notFound, parseOrThrow } from '../http/errors';
+import { createGuards, type Principal } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { createApiKeyOp } from '../keys/keys';
+import { getAccountInfo } from './account-info';
 import { maskKey } from '../keys/secret';
 import { redeemCode } from '../credits/redemption';
 import { walletAccountId } from '../ledger/accounts';
@@ -16,10 +18,7 @@ import { Ledger } from '../ledger/ledger';
 import { microsToUsdNumber } from '../money';
 import { getPaymentsConfig } from '../payments/runtime';
 import { budgetWalletFields, budgetWalletView } from '../payments/wallet-budget';
-import { authenticateAccountRequest, type Principal } from './principal';
 import { createKeySchema, dailyUsageQuerySchema, redeemSchema, updateKeySchema, usageQuerySchema, type UsageQuery } from './schemas';
-
-type Handler = (args: { request: Request; principal: Principal; params: Record<string, string> }) => Promise<Response>;
 
 const KEY_VIEW_SELECT = {
   id: true,
@@ -102,16 +101,7 @@ export function keyView(key: KeyRow) {
  */
 export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCache }) {
   const ledger = new Ledger(db);
-  const guard =
-    (handler: Handler) =>
-    async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
-      try {
-        const principal = await authenticateAccountRequest(db, request);
-        return await handler({ request, principal, params });
-      } catch (error) {
-        return errorResponse(error);
-      }
-    };
+  const guard = createGuards({ db }).principal;
 
   const requireKnownModels = async (models: string[] | null | undefined) => {
     if (!models) return;
@@ -119,6 +109,9 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
     const unknown = models.filter((m) => !known.has(m));
     if (unknown.length) throw invalidRequest(`Unknown models: ${unknown.join(', ')}.`, 'models');
   };
+
+  // GET /api/account — the caller's profile and wallet.
+  const account = guard(async ({ principal }) => json(await getAccountInfo({ db, userId: principal.userId }), { headers: { 'cache-control': 'no-store' } }));
 
   // GET /api/keys
   const listKeys = guard(async ({ principal }) => {
@@ -129,6 +122,10 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
   // POST /api/keys — the secret is in this response only.
   const createKey = guard(async ({ request, principal }) => {
     const input = parseOrThrow(createKeySchema, await readJsonBody(request));
+    // A leaked management key must not be able to mint more of itself: only a signed-in owner can.
+    if (input.kind === 'management' && principal.via !== 'session') {
+      throw forbidden('management_key_from_key', 'Management keys can be created only from a signed-in session, not with another management key.');
+    }
     await requireKnownModels(input.models);
     const budget = await budgetWalletFields({ db, config: getPaymentsConfig, userId: principal.userId }, input);
     const created = createApiKeyOp(db, {
@@ -250,7 +247,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
     return json({ credited_usd: microsToUsdNumber(result.amount), replayed: result.replayed, balance_usd: microsToUsdNumber(wallet.balance) }, { status: result.replayed ? 200 : 201 });
   });
 
-  return { listKeys, createKey, updateKey, revokeKey, listUsage, exportUsage, dailyUsage, redeem };
+  return { account, listKeys, createKey, updateKey, revokeKey, listUsage, exportUsage, dailyUsage, redeem };
 }
 
 function usageWhere(principal: Principal, query: Omit<UsageQuery, 'cursor' | 'limit'>) {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { usdAmount } from '../money-schema';
 
-const rateLimit = z.object({
+const rateLimit = z.strictObject({
   burst: z.number().int().min(1).max(10_000),
   per_second: z.number().positive().max(1_000),
 });
@@ -34,19 +34,22 @@ export const updateKeySchema = z
   .partial()
   .refine((patch) => Object.values(patch).some((v) => v !== undefined), { message: 'send at least one field to change' });
 
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-11-23');
+// Real calendar dates only: 2026-13-45 or 2026-02-30 is a 400 naming the parameter, not a query
+// with an Invalid Date in it.
+const day = z.iso.date('must be a date like 2026-11-23');
+const instant = z.iso.datetime({ offset: true, message: 'must be a date like 2026-11-23 or an ISO 8601 time' });
 
-export const usageQuerySchema = z.object({
+export const usageQuerySchema = z.strictObject({
   key_id: z.string().min(1).optional(),
   model: z.string().min(1).optional(),
   status: z.enum(['success', 'upstream_error', 'client_aborted']).optional(),
-  from: z.iso.datetime({ offset: true }).or(day).optional(),
-  to: z.iso.datetime({ offset: true }).or(day).optional(),
+  from: z.union([day, instant], 'must be a date like 2026-11-23 or an ISO 8601 time').optional(),
+  to: z.union([day, instant], 'must be a date like 2026-11-23 or an ISO 8601 time').optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: z.string().min(1).optional(),
 });
 
-export const dailyUsageQuerySchema = z.object({
+export const dailyUsageQuerySchema = z.strictObject({
   key_id: z.string().min(1).optional(),
   from: day.optional(),
   to: day.optional(),
@@ -56,4 +59,4 @@ export type CreateKeyInput = z.infer<typeof createKeySchema>;
 export type UpdateKeyInput = z.infer<typeof updateKeySchema>;
 export type UsageQuery = z.infer<typeof usageQuerySchema>;
 
-export const redeemSchema = z.object({ code: z.string().trim().min(1, 'is required').max(40) });
+export const redeemSchema = z.strictObject({ code: z.string().trim().min(1, 'is required').max(40) });

@@ -1,10 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
-import { assertSameOrigin } from '../auth/origin';
-import { getSessionUser } from '../auth/session';
-import { conflict, forbidden, invalidRequest, notFound, unauthorized, parseOrThrow, errorResponse, prismaErrorCode } from '../http/errors';
+import { conflict, invalidRequest, notFound, parseOrThrow, prismaErrorCode } from '../http/errors';
+import { createGuards } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { newId } from '../ids';
 import { createApiKeyOp } from '../keys/keys';
@@ -12,18 +10,15 @@ import { SYSTEM_ACCOUNTS, walletAccountId, walletCode } from '../ledger/accounts
 import { Ledger } from '../ledger/ledger';
 import { auditData, insertAudit } from '../audit';
 import { createRedemptionBatch } from '../credits/redemption';
-import { logger } from '../logger';
 import { microsToUsdNumber } from '../money';
 import { usdAmount } from '../money-schema';
 
-const ACTOR = 'admin-token';
-
-export const createUserSchema = z.object({ email: z.email().transform((e) => e.toLowerCase()) });
-export const creditSchema = z.object({
+export const createUserSchema = z.strictObject({ email: z.email().transform((e) => e.toLowerCase()) });
+export const creditSchema = z.strictObject({
   amount_usd: usdAmount.refine((m) => m > 0n && m <= 1_000_000_000_000n, 'must be more than 0 and at most 1,000,000'),
   note: z.string().trim().min(1, 'is required').max(500),
 });
-export const adminCreateKeySchema = z.object({
+export const adminCreateKeySchema = z.strictObject({
   name: z.string().trim().min(1, 'is required').max(100),
   models: z.array(z.string().min(1)).min(1).optional(),
   daily_requests: z.number().int().positive().optional(),
@@ -33,47 +28,12 @@ export const providerPatchSchema = z
   .object({ status: z.enum(['live', 'disabled']), reason: z.string().trim().max(300).optional() })
   .refine((p) => p.status === 'live' || !!p.reason, { path: ['reason'], message: 'is required when disabling a provider' });
 
-export const redemptionBatchSchema = z.object({
+export const redemptionBatchSchema = z.strictObject({
   count: z.number().int().min(1).max(1_000),
   amount_usd: usdAmount.refine((m) => m > 0n && m <= 1_000_000_000n, 'must be more than 0 and at most 1,000'),
   note: z.string().trim().max(200).optional(),
   expires_in_days: z.number().int().min(1).max(3_650).optional(),
 });
-
-type AdminHandler = (args: { request: Request; params: Record<string, string>; actor: string }) => Promise<Response>;
-
-/**
- * The admin surface's one guard (shared by every admin module, e.g. lib/payments/deposit-admin.ts):
- * a signed-in ADMIN user's session (same-origin writes only), or `Authorization: Bearer
- * $ADMIN_TOKEN` for scripts; without either the admin API answers 404 (no token configured) or
- * 401/403. The handler gets `actor`, the name audit rows and ledger transactions record.
- */
-export function adminGuard(env: Record<string, string | undefined> = process.env, db?: Db) {
-  return (handler: AdminHandler) =>
-    async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
-      try {
-        const configured = env.ADMIN_TOKEN?.trim();
-        // Sign-in hook: without an Authorization header, a signed-in ADMIN user's session is accepted too.
-        if (!request.headers.get('authorization')) {
-          const user = await getSessionUser(request, { db, env });
-          if (user?.role === 'ADMIN') {
-            if (request.method !== 'GET' && request.method !== 'HEAD') assertSameOrigin(request);
-            return await handler({ request, params, actor: user.email ? `user:${user.id} <${user.email}>` : `user:${user.id}` });
-          }
-          if (user) throw forbidden('admin_only', 'This needs an administrator account.');
-        }
-        if (!configured) throw notFound('not_found', 'Not found.');
-        const presented = /^Bearer\s+(\S+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
-        if (!presented || !sameSecret(presented, configured)) {
-          logger.warn('admin API: rejected credentials', { path: new URL(request.url).pathname });
-          throw unauthorized('invalid_admin_token', 'A valid admin token is required.');
-        }
-        return await handler({ request, params, actor: ACTOR });
-      } catch (error) {
-        return errorResponse(error);
-      }
-    };
-}
 
 /**
  * The operator's API, behind `Authorization: Bearer $ADMIN_TOKEN`. Without ADMIN_TOKEN it does
@@ -82,7 +42,7 @@ export function adminGuard(env: Record<string, string | undefined> = process.env
 export function createAdminApi({ db, catalog, env = process.env }: { db: Db; catalog: CatalogCache; env?: NodeJS.ProcessEnv }) {
   const ledger = new Ledger(db);
 
-  const guard = adminGuard(env, db);
+  const guard = createGuards({ db, env }).admin;
 
   const audit = (actor: string, action: string, targetType: string, targetId: string | null, details: Record<string, unknown>) =>
     db.auditLog.create({ data: auditData({ actor, action, targetType, targetId, details }), select: { id: true } });
@@ -188,11 +148,6 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
   });
 
   return { createUser, creditUser, createKey, patchProvider, createRedemptionCodes };
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(a), digest(b));
 }
 
 export type AdminApi = ReturnType<typeof createAdminApi>;

@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { getDb, type Db } from '../db/client';
-import { conflict, HttpError, unauthorized, parseOrThrow, errorResponse } from '../http/errors';
+import { conflict, HttpError, parseOrThrow } from '../http/errors';
+import { createGuards } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { logger } from '../logger';
 import { consumeVerificationToken, hashVerificationToken } from './adapter';
-import { assertSameOrigin } from './origin';
 import { linkEmailSchema, siweLinkSchema } from './link-schemas';
 import { deliverMail, linkMail } from './mail';
 import { EMAIL_LINK_MAX_AGE_SECONDS } from './options';
-import { getSessionUser } from './session';
 import { expectedSiweDomain, issueSiweNonce, SiweError, verifySiwe } from './siwe';
 import { authId } from './users';
 import type { Env } from './env';
@@ -22,58 +21,39 @@ function siweErrorToGateway(error: unknown): never {
 
 /** Sign-in helpers beside next-auth's own routes: SIWE nonces and linking a wallet or an email to the signed-in user. */
 export function createAuthApi({ db, env = process.env }: { db: Db; env?: Env }) {
-  const sessionUserOrThrow = async (request: Request) => {
-    assertSameOrigin(request);
-    const user = await getSessionUser(request, { db, env });
-    if (!user) throw unauthorized('not_signed_in', 'Sign in first.');
-    return user;
-  };
+  const guard = createGuards({ db, env });
 
   // GET /api/auth/siwe/nonce
-  const nonce = async (): Promise<Response> => {
-    try {
-      const issued = await issueSiweNonce({ db });
-      return json({ nonce: issued.nonce, expires_at: issued.expiresAt.toISOString() }, { headers: { 'cache-control': 'no-store' } });
-    } catch (error) {
-      return errorResponse(error);
-    }
-  };
+  const nonce = guard.public(async () => {
+    const issued = await issueSiweNonce({ db });
+    return json({ nonce: issued.nonce, expires_at: issued.expiresAt.toISOString() }, { headers: { 'cache-control': 'no-store' } });
+  });
 
   // POST /api/auth/siwe/link {message, signature} — adds a wallet to the signed-in user.
-  const linkWallet = async (request: Request): Promise<Response> => {
-    try {
-      const user = await sessionUserOrThrow(request);
-      const input = parseOrThrow(siweLinkSchema, await readJsonBody(request));
-      const address = await verifySiwe({ db, message: input.message, signature: input.signature, domain: expectedSiweDomain(request.headers, env) }).catch(siweErrorToGateway);
-      const owner = await db.user.findUnique({ where: { walletAddress: address }, select: { id: true } });
-      if (owner && owner.id !== user.id) throw conflict('wallet_in_use', 'This wallet already belongs to another account.');
-      await db.user.update({ where: { id: user.id }, data: { walletAddress: address }, select: { id: true } });
-      logger.info('wallet linked', { user_id: user.id });
-      return json({ wallet_address: address });
-    } catch (error) {
-      return errorResponse(error);
-    }
-  };
+  const linkWallet = guard.session(async ({ request, user }) => {
+    const input = parseOrThrow(siweLinkSchema, await readJsonBody(request));
+    const address = await verifySiwe({ db, message: input.message, signature: input.signature, domain: expectedSiweDomain(request.headers, env) }).catch(siweErrorToGateway);
+    const owner = await db.user.findUnique({ where: { walletAddress: address }, select: { id: true } });
+    if (owner && owner.id !== user.id) throw conflict('wallet_in_use', 'This wallet already belongs to another account.');
+    await db.user.update({ where: { id: user.id }, data: { walletAddress: address }, select: { id: true } });
+    logger.info('wallet linked', { user_id: user.id });
+    return json({ wallet_address: address });
+  });
 
   // POST /api/auth/link-email {email} — mails a confirmation link; the address is added when it is clicked.
-  const requestEmailLink = async (request: Request): Promise<Response> => {
-    try {
-      const user = await sessionUserOrThrow(request);
-      const { email } = parseOrThrow(linkEmailSchema, await readJsonBody(request));
-      const owner = await db.user.findUnique({ where: { email }, select: { id: true } });
-      if (owner && owner.id !== user.id) throw conflict('email_in_use', 'This email address already belongs to another account.');
-      if (owner) return json({ email, status: 'already_linked' });
-      const token = randomBytes(32).toString('hex');
-      const expires = new Date(Date.now() + EMAIL_LINK_MAX_AGE_SECONDS * 1000);
-      await db.verificationToken.create({ data: { id: authId('vt'), identifier: `${LINK_PREFIX}${user.id}:${email}`, tokenHash: hashVerificationToken(token), expiresAt: expires }, select: { id: true } });
-      const origin = env.NEXTAUTH_URL?.trim() ? new URL(env.NEXTAUTH_URL).origin : new URL(request.url).origin;
-      const url = `${origin}/api/auth/link-email/confirm?token=${token}`;
-      await deliverMail({ db, env, link: url, mail: linkMail({ to: email, subject: 'Confirm your email for Tollgate', intro: 'Confirm this address to add it to your Tollgate account.', action: 'Confirm email', url, expires }) });
-      return json({ email, status: 'sent' }, { status: 202 });
-    } catch (error) {
-      return errorResponse(error);
-    }
-  };
+  const requestEmailLink = guard.session(async ({ request, user }) => {
+    const { email } = parseOrThrow(linkEmailSchema, await readJsonBody(request));
+    const owner = await db.user.findUnique({ where: { email }, select: { id: true } });
+    if (owner && owner.id !== user.id) throw conflict('email_in_use', 'This email address already belongs to another account.');
+    if (owner) return json({ email, status: 'already_linked' });
+    const token = randomBytes(32).toString('hex');
+    const expires = new Date(Date.now() + EMAIL_LINK_MAX_AGE_SECONDS * 1000);
+    await db.verificationToken.create({ data: { id: authId('vt'), identifier: `${LINK_PREFIX}${user.id}:${email}`, tokenHash: hashVerificationToken(token), expiresAt: expires }, select: { id: true } });
+    const origin = env.NEXTAUTH_URL?.trim() ? new URL(env.NEXTAUTH_URL).origin : new URL(request.url).origin;
+    const url = `${origin}/api/auth/link-email/confirm?token=${token}`;
+    await deliverMail({ db, env, mail: linkMail({ to: email, subject: 'Confirm your email for Tollgate', intro: 'Confirm this address to add it to your Tollgate account.', action: 'Confirm email', url, expires }) });
+    return json({ email, status: 'sent' }, { status: 202 });
+  });
 
   // GET /api/auth/link-email/confirm?token=… — from the mail; redirects to the dashboard.
   const confirmEmailLink = async (request: Request): Promise<Response> => {

@@ -1,23 +1,45 @@
 import { createTransport } from 'nodemailer';
 import type { Db } from '../db/client';
+import { isLoopbackClient } from '../http/client-address';
 import { logger } from '../logger';
 import { authId } from './users';
 import type { Env } from './env';
 
 export type OutgoingMail = { to: string; subject: string; text: string; html: string };
 
-/** Without SMTP_URL, mail goes to the DevMail table (the /dev/mailbox page) and the log. */
+/** Without SMTP_URL, mail goes to the DevMail table, which the /dev/mailbox page shows. */
 export function devMailboxEnabled(env: Env = process.env): boolean {
   return !env.SMTP_URL?.trim();
+}
+
+/**
+ * Who may read the development mailbox. Its links sign anyone in as their addressee (admins
+ * included), so by default only the machine's operator: a client on the loopback address by the
+ * socket, not through a proxy. DEV_MAILBOX=open lets anyone read it (a shared staging box, on
+ * purpose); DEV_MAILBOX=off hides it from everyone.
+ */
+export function mayReadDevMailbox(request: Request, env: Env = process.env): boolean {
+  if (!devMailboxEnabled(env)) return false;
+  const mode = env.DEV_MAILBOX?.trim().toLowerCase() ?? 'local';
+  if (mode === 'off') return false;
+  if (mode === 'open') return true;
+  return isLoopbackClient(request);
 }
 
 /**
  * Sends through SMTP_URL with nodemailer; otherwise stores the mail for the development mailbox
  * and logs its link, so that sign-in works on a machine with no mail server and no network.
  */
-export async function deliverMail({ db, env = process.env, mail, link }: { db: Db; env?: Env; mail: OutgoingMail; link: string }): Promise<void> {
+export async function deliverMail({ db, env = process.env, mail }: { db: Db; env?: Env; mail: OutgoingMail }): Promise<void> {
   const smtp = env.SMTP_URL?.trim();
   if (smtp) {
+    // Without NEXTAUTH_URL a link's origin comes from the request's Host header, which the
+    // requester chooses: a link mailed to someone else could point at the requester's server and
+    // hand them its token. Real mail goes out only with the origin pinned.
+    if (env.NODE_ENV === 'production' && !env.NEXTAUTH_URL?.trim()) {
+      logger.error('refusing to send mail: set NEXTAUTH_URL to this instance\'s public URL so that links in mail cannot be pointed elsewhere');
+      throw new Error('NEXTAUTH_URL is required to send mail in production');
+    }
     const transport = createTransport(smtp);
     await transport.sendMail({ from: env.EMAIL_FROM?.trim() || 'Tollgate <no-reply@localhost>', ...mail });
     logger.info('mail sent', { to: mail.to, subject: mail.subject });
@@ -27,10 +49,10 @@ export async function deliverMail({ db, env = process.env, mail, link }: { db: D
   const flags = globalThis as unknown as { tollgateDevMailWarned?: boolean };
   if (env.NODE_ENV === 'production' && !flags.tollgateDevMailWarned) {
     flags.tollgateDevMailWarned = true;
-    logger.warn('SMTP_URL is not set: sign-in links go to /dev/mailbox, which anyone who can reach this server can read. Set SMTP_URL before exposing it.');
+    logger.warn('SMTP_URL is not set: sign-in links go to the development mailbox, readable at /dev/mailbox from this machine only (DEV_MAILBOX). Set SMTP_URL to mail them.');
   }
-  // The link is not a secret here: without SMTP the development mailbox shows it anyway.
-  logger.info('mail written to the development mailbox (SMTP_URL is not set)', { to: mail.to, subject: mail.subject, link, mailbox: '/dev/mailbox' });
+  // Never the link itself: logs travel further than the machine, and the link is a sign-in.
+  logger.info('mail written to the development mailbox (SMTP_URL is not set)', { to: mail.to, subject: mail.subject, mailbox: '/dev/mailbox' });
 }
 
 function escapeHtml(text: string): string {

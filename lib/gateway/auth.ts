@@ -2,6 +2,7 @@ import { sqlFor, type Db } from '../db/client';
 import { read, statement } from '../db/sql';
 import { walletAccountId } from '../ledger/accounts';
 import { hashApiKey } from '../keys/secret';
+import { bearerToken } from '../http/credentials';
 import { forbidden, unauthorized } from '../http/errors';
 
 export type KeyContext = {
@@ -34,16 +35,6 @@ const DEFAULT_RATE_LIMIT = { burst: 10, perSecond: 0.5 };
 const SELECT_KEY = `SELECT k."id", k."name", k."kind", k."userId", k."allowedModels", k."dailyRequestLimit", k."dailyBudget", k."expiresAt", k."revokedAt", k."usageDay", k."requestsToday", k."spentToday", k."committedToday", k."rateLimitBurst", k."rateLimitPerSec", k."packsOnly", u."suspended",
   EXISTS (SELECT 1 FROM "PackLot" l WHERE l."userId" = k."userId" AND l."status" = 'ACTIVE' AND l."expiresAt" > ?) AS "hasActiveLots"
   FROM "ApiKey" k JOIN "User" u ON u."id" = k."userId"`;
-
-/** The bearer token from `Authorization: Bearer …` (or `x-api-key`, which some clients send). */
-export function bearerToken(request: Request): string | null {
-  const header = request.headers.get('authorization');
-  if (header) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1]! : null;
-  }
-  return request.headers.get('x-api-key')?.trim() || null;
-}
 
 /**
  * One indexed read by hash (joined with the user): no cache, so a revoked key is refused on its very

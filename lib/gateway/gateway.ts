@@ -57,8 +57,12 @@ export function createGateway(options: GatewayOptions) {
     };
 
   const chatCompletions = wrap((c, r, id) => handleChatCompletions(c, r, id));
-  /** The same call for a key its owner is already signed in for (the web playground): no secret needed. */
-  const chatCompletionsForKey = (keyId: string, request: Request) => wrap((c, r, id) => handleChatCompletions(c, r, id, keyId))(request);
+  /**
+   * The web playground's call, for a key its owner is already signed in for: no secret needed. Its
+   * calls are on the 'playground' surface, so they may draw playground-only lots (the welcome
+   * credit); /v1 calls, whatever their key is named, never do. Only the playground calls this.
+   */
+  const chatCompletionsForKey = (keyId: string, request: Request) => wrap((c, r, id) => handleChatCompletions(c, r, id, keyId, 'playground'))(request);
   const listModels = wrap((c, r) => handleListModels(c, r));
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
 

@@ -1,7 +1,8 @@
 import type { CatalogModel } from '../catalog/catalog';
 import { microsToUsdNumber } from '../money';
 import { json } from '../http/json';
-import { authenticateApiKey, bearerToken } from './auth';
+import { bearerToken } from '../http/credentials';
+import { authenticateApiKey } from './auth';
 import type { GatewayContext } from './context';
 import { currentCounters, quotaHeaders } from './limits';
 

@@ -1,48 +1,49 @@
 import { z } from 'zod';
 import { invalidRequest } from '../http/errors';
 
-// The OpenAI chat completions request, as far as Tollgate forwards it. Unknown fields are
-// dropped rather than forwarded: only what is listed here reaches an upstream.
+// The OpenAI chat completions request, as far as Tollgate forwards it. Every object is strict: a
+// field Tollgate does not know is refused with a 400 naming it, never dropped (the caller would
+// believe it took effect) nor forwarded (an upstream would bill for what the hold did not count).
 
-const textPart = z.object({ type: z.literal('text'), text: z.string() });
-const imagePart = z.object({
+const textPart = z.strictObject({ type: z.literal('text'), text: z.string() });
+const imagePart = z.strictObject({
   type: z.literal('image_url'),
-  image_url: z.object({
+  image_url: z.strictObject({
     url: z.string().refine((url) => /^(https?:\/\/|data:image\/[a-z+.-]+;base64,)/i.test(url), 'must be an http(s) URL or a base64 data: URL of an image'),
     detail: z.enum(['auto', 'low', 'high']).optional(),
   }),
 });
-const refusalPart = z.object({ type: z.literal('refusal'), refusal: z.string() });
+const refusalPart = z.strictObject({ type: z.literal('refusal'), refusal: z.string() });
 
 const textContent = z.union([z.string(), z.array(textPart).min(1)]);
 
-const toolCall = z.object({
+const toolCall = z.strictObject({
   id: z.string().min(1),
   type: z.literal('function'),
-  function: z.object({ name: z.string().min(1), arguments: z.string() }),
+  function: z.strictObject({ name: z.string().min(1), arguments: z.string() }),
 });
 
 const message = z.discriminatedUnion('role', [
-  z.object({ role: z.literal('system'), content: textContent, name: z.string().optional() }),
-  z.object({ role: z.literal('developer'), content: textContent, name: z.string().optional() }),
-  z.object({
+  z.strictObject({ role: z.literal('system'), content: textContent, name: z.string().optional() }),
+  z.strictObject({ role: z.literal('developer'), content: textContent, name: z.string().optional() }),
+  z.strictObject({
     role: z.literal('user'),
     content: z.union([z.string(), z.array(z.discriminatedUnion('type', [textPart, imagePart])).min(1)]),
     name: z.string().optional(),
   }),
-  z.object({
+  z.strictObject({
     role: z.literal('assistant'),
     content: z.union([z.string(), z.array(z.discriminatedUnion('type', [textPart, refusalPart])), z.null()]).optional(),
     tool_calls: z.array(toolCall).optional(),
     refusal: z.string().nullable().optional(),
     name: z.string().optional(),
   }),
-  z.object({ role: z.literal('tool'), content: textContent, tool_call_id: z.string().min(1) }),
+  z.strictObject({ role: z.literal('tool'), content: textContent, tool_call_id: z.string().min(1) }),
 ]);
 
-const functionTool = z.object({
+const functionTool = z.strictObject({
   type: z.literal('function'),
-  function: z.object({
+  function: z.strictObject({
     name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, underscores or dashes'),
     description: z.string().optional(),
     parameters: z.record(z.string(), z.unknown()).optional(),
@@ -52,15 +53,15 @@ const functionTool = z.object({
 
 const toolChoice = z.union([
   z.enum(['none', 'auto', 'required']),
-  z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }) }),
+  z.strictObject({ type: z.literal('function'), function: z.strictObject({ name: z.string().min(1) }) }),
 ]);
 
 const responseFormat = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('text') }),
-  z.object({ type: z.literal('json_object') }),
-  z.object({
+  z.strictObject({ type: z.literal('text') }),
+  z.strictObject({ type: z.literal('json_object') }),
+  z.strictObject({
     type: z.literal('json_schema'),
-    json_schema: z.object({
+    json_schema: z.strictObject({
       name: z.string().min(1),
       description: z.string().optional(),
       schema: z.record(z.string(), z.unknown()).optional(),
@@ -89,7 +90,7 @@ export const chatCompletionRequestSchema = z
     user: z.string().max(256).optional(),
     reasoning_effort: z.enum(['minimal', 'low', 'medium', 'high']).nullable().optional(),
     stream: z.boolean().nullable().optional(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+    stream_options: z.strictObject({ include_usage: z.boolean().optional() }).nullable().optional(),
     /** Tollgate: pin the upstream provider. */
     provider: z.string().min(1).optional(),
   })

@@ -13,8 +13,6 @@ import { logger } from '../logger';
  */
 export const PEER_HEADER = 'x-tollgate-peer';
 
-const FORWARDING_HEADERS = ['x-forwarded-for', 'forwarded', 'x-real-ip'];
-
 const globalForPeer = globalThis as unknown as { tollgatePeerHeaderTrusted?: boolean };
 
 /** Called by a server that overwrites PEER_HEADER from the socket on every request. */
@@ -88,15 +86,17 @@ export function clientAddress(request: Request, proxies: TrustedProxies = truste
 }
 
 /**
- * True only for a caller on this machine by the socket (or by the trusted proxies' account),
- * and never for a request that came through a proxy the operator did not declare: a reverse
- * proxy on the same host connects from 127.0.0.1 but adds forwarding headers.
+ * True only for a caller on this machine by the socket, and never for a request that came through
+ * a proxy: a reverse proxy on the same host connects from 127.0.0.1 but reports the real client in
+ * X-Forwarded-For (Next fills that header with the socket's own address when it is absent, so a
+ * loopback entry there is no sign of a proxy), Forwarded or X-Real-IP.
  */
-export function isLoopbackClient(request: Request, proxies: TrustedProxies = trustedProxies()): boolean {
-  const address = clientAddress(request, proxies);
-  if (!address || !isLoopback(address)) return false;
-  if (proxies.kind === 'none' && FORWARDING_HEADERS.some((name) => request.headers.has(name))) return false;
-  return true;
+export function isLoopbackClient(request: Request): boolean {
+  const peer = peerAddress(request);
+  if (!peer || !isLoopback(peer)) return false;
+  if (request.headers.has('forwarded') || request.headers.has('x-real-ip')) return false;
+  const hops = (request.headers.get('x-forwarded-for') ?? '').split(',').map((hop) => normalizeAddress(hop.trim())).filter(Boolean);
+  return hops.every(isLoopback);
 }
 
 export function isLoopback(address: string): boolean {

@@ -2,6 +2,13 @@ import { HttpError, invalidRequest, tooLarge } from './errors';
 
 export const MAX_BODY_BYTES = 1_048_576;
 
+/**
+ * Deepest nesting of arrays and objects a body may have. Real requests stay under ~20 (a JSON
+ * schema in response_format or tools is the deepest part); 10,000 levels would parse, then
+ * overflow the stack of whatever walks the value next (validation, serialization, an upstream).
+ */
+export const MAX_JSON_DEPTH = 64;
+
 export function json(body: unknown, init: { status?: number; headers?: Record<string, string> } = {}): Response {
   return new Response(JSON.stringify(body), {
     status: init.status ?? 200,
@@ -36,9 +43,32 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (!text.trim()) throw invalidRequest('Request body is empty; send a JSON object.', null, 'invalid_json');
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    throw invalidRequest(`Request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`, null, 'json_too_deep');
+  }
   try {
     return JSON.parse(text) as unknown;
   } catch {
     throw invalidRequest('Request body is not valid JSON.', null, 'invalid_json');
   }
+}
+
+/**
+ * Whether JSON text nests deeper than `max`, in one linear pass before parsing: brackets inside
+ * strings do not count (escapes are skipped), and malformed text is left for JSON.parse to refuse.
+ */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c /* \\ */) i++;
+      else if (c === 0x22 /* " */) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
+  }
+  return false;
 }

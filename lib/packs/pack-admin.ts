@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { adminGuard } from '../admin/admin-api';
 import { auditData } from '../audit';
 import type { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
 import { invalidRequest, notFound, parseOrThrow } from '../http/errors';
+import { createGuards } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { newId } from '../ids';
 import { usdAmount } from '../money-schema';
@@ -15,7 +15,7 @@ const packFields = {
   price_usd: usdAmount.refine((m) => m > 0n, 'must be more than 0'),
   face_value_usd: usdAmount.refine((m) => m > 0n, 'must be more than 0'),
   validity_days: z.number().int().min(1).max(3_650),
-  scope: z.object({ provider: z.string().min(1).nullable().default(null), model: z.string().min(1).nullable().default(null) }),
+  scope: z.strictObject({ provider: z.string().min(1).nullable().default(null), model: z.string().min(1).nullable().default(null) }),
   active: z.boolean(),
   sort_order: z.number().int().min(0).max(10_000),
 };
@@ -36,7 +36,7 @@ export const updatePackSchema = z
  * Every change is audited in the same transaction.
  */
 export function createPackAdminApi({ db, catalog, env = process.env }: { db: Db; catalog: CatalogCache; env?: NodeJS.ProcessEnv }) {
-  const guard = adminGuard(env);
+  const guard = createGuards({ db, env }).admin;
 
   const checkScope = async (scope: { provider: string | null; model: string | null } | undefined) => {
     if (!scope) return;

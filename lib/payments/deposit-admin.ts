@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { adminGuard } from '../admin/admin-api';
 import { insertAudit } from '../audit';
 import type { Db } from '../db/client';
 import { sqlFor } from '../db/client';
 import type { DepositIntent } from '../db/generated/sqlite/client';
 import { sql } from '../db/sql';
 import { conflict, notFound, parseOrThrow } from '../http/errors';
+import { createGuards } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { microsToUsdNumber } from '../money';
 import { usdAmount } from '../money-schema';
@@ -14,16 +14,16 @@ import { depositView } from './deposits';
 import type { PaymentsConfig } from './networks';
 import { parseFacts } from './verify';
 
-export const approveDepositSchema = z.object({
+export const approveDepositSchema = z.strictObject({
   note: z.string().trim().min(1, 'is required').max(500),
   /** What to credit instead of the intent's amounts (an underpayment approved for what arrived). */
   credit_usd: usdAmount.refine((m) => m > 0n && m <= 1_000_000_000_000n, 'must be more than 0').optional(),
   fee_usd: usdAmount.optional(),
 });
 
-export const rejectDepositSchema = z.object({ reason: z.string().trim().min(1, 'is required').max(500) });
+export const rejectDepositSchema = z.strictObject({ reason: z.string().trim().min(1, 'is required').max(500) });
 
-const listQuerySchema = z.object({
+const listQuerySchema = z.strictObject({
   status: z
     .enum(['awaiting_payment', 'verifying', 'credited', 'needs_review', 'rejected', 'expired'])
     .default('needs_review')
@@ -47,12 +47,12 @@ function adminDepositView(intent: DepositIntent & { user: { email: string | null
 }
 
 /**
- * Manual review of deposits, behind the admin guard (lib/admin/admin-api.ts): the queue with the
+ * Manual review of deposits, behind the admin guard (lib/http/guards.ts): the queue with the
  * on-chain facts, approve (credits in one ledger transaction naming the admin and the note) and
  * reject (with a reason). Each action writes its audit row in the same database transaction.
  */
 export function createDepositAdminApi({ db, getConfig, env = process.env }: { db: Db; getConfig: () => PaymentsConfig; env?: Record<string, string | undefined> }) {
-  const guard = adminGuard(env);
+  const guard = createGuards({ db, env }).admin;
   const config = () => {
     try {
       return getConfig();

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { authenticateAccountRequest, type Principal } from '../account/principal';
 import type { Db } from '../db/client';
 import type { DepositIntent } from '../db/generated/sqlite/client';
-import { conflict, invalidRequest, notFound, unavailable, parseOrThrow, errorResponse } from '../http/errors';
+import { conflict, invalidRequest, notFound, unavailable, parseOrThrow } from '../http/errors';
+import { createGuards, type Principal } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { newId } from '../ids';
 import { logger } from '../logger';
@@ -20,13 +20,13 @@ export function depositQuote(credit: Micros, feeBps: bigint) {
   return { credit, fee, gross, grossAtomic };
 }
 
-export const createDepositSchema = z.object({
+export const createDepositSchema = z.strictObject({
   asset: z.string().trim().toUpperCase().pipe(z.enum(ASSETS, { message: 'must be USDC or USDT' })),
   network: z.string().trim().min(1, 'is required'),
   credit_usd: usdAmount,
 });
 
-export const attachTxSchema = z.object({
+export const attachTxSchema = z.strictObject({
   tx_hash: z
     .string()
     .trim()
@@ -34,7 +34,7 @@ export const attachTxSchema = z.object({
     .transform((hash) => hash.toLowerCase()),
 });
 
-const listQuerySchema = z.object({
+const listQuerySchema = z.strictObject({
   status: z
     .enum(['awaiting_payment', 'verifying', 'credited', 'needs_review', 'rejected', 'expired'])
     .transform((s) => s.toUpperCase() as DepositIntent['status'])
@@ -164,25 +164,11 @@ export function createDepositApi({ db, getConfig, verify }: { db: Db; getConfig:
       throw unavailable('deposits_unavailable', 'Deposits are not available: the payment configuration is invalid.');
     }
   };
-  const guard =
-    (handler: Handler) =>
-    async (request: Request, params: Record<string, string> = {}): Promise<Response> => {
-      try {
-        const principal = await authenticateAccountRequest(db, request);
-        return await handler({ request, principal, params, config: config() });
-      } catch (error) {
-        return errorResponse(error);
-      }
-    };
+  const guards = createGuards({ db });
+  const guard = (handler: Handler) => guards.principal(({ request, principal, params }) => handler({ request, principal, params, config: config() }));
 
   // GET /api/deposits/options — public: networks, assets, fee.
-  const options = async (): Promise<Response> => {
-    try {
-      return json(depositOptions(config()));
-    } catch (error) {
-      return errorResponse(error);
-    }
-  };
+  const options = guards.public(async () => json(depositOptions(config())));
 
   // POST /api/deposits {asset, network, credit_usd}
   const create = guard(async ({ request, principal, config }) => {

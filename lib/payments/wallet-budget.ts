@@ -1,11 +1,11 @@
 import { erc20Abi, getAddress, isAddress, isAddressEqual, type Address, type PublicClient } from 'viem';
 import { z } from 'zod';
-import { adminGuard } from '../admin/admin-api';
 import { insertAudit } from '../audit';
 import type { Db } from '../db/client';
 import { sqlFor } from '../db/client';
 import { sql } from '../db/sql';
 import { invalidRequest, notFound, parseOrThrow } from '../http/errors';
+import { createGuards } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { logger } from '../logger';
 import { microsToUsdNumber, type Micros } from '../money';
@@ -181,10 +181,10 @@ export function startWalletBudgetSnapshots({ db, config }: { db: Db; config: Pay
 const SETTINGS = { [WALLET_BUDGET_RATE_SETTING]: rateSchema } as const;
 type SettingKey = keyof typeof SETTINGS;
 
-export const putSettingSchema = z.object({ value: z.union([z.string(), z.number()]).transform((v) => String(v)) });
+export const putSettingSchema = z.strictObject({ value: z.union([z.string(), z.number()]).transform((v) => String(v)) });
 
 export function createSettingsAdminApi({ db, env = process.env }: { db: Db; env?: Record<string, string | undefined> }) {
-  const guard = adminGuard(env);
+  const guard = createGuards({ db, env }).admin;
 
   // GET /api/admin/settings
   const list = guard(async () => {
@@ -203,7 +203,7 @@ export function createSettingsAdminApi({ db, env = process.env }: { db: Db; env?
     const key = params.key!;
     if (!(key in SETTINGS)) throw notFound('setting_not_found', `No setting '${key}'. Known: ${Object.keys(SETTINGS).join(', ')}.`);
     const { value } = parseOrThrow(putSettingSchema, await readJsonBody(request));
-    parseOrThrow(z.object({ value: SETTINGS[key as SettingKey] }), { value });
+    parseOrThrow(z.strictObject({ value: SETTINGS[key as SettingKey] }), { value });
     const now = new Date();
     await sqlFor(db).transaction(async (tx) => {
       const [previous] = await tx.query(sql`SELECT "value" FROM "Setting" WHERE "key" = ${key}`);

@@ -8,6 +8,8 @@ import { expirePackLots } from '../packs/packs';
 import { createPackAdminApi, type PackAdminApi } from '../packs/pack-admin';
 import { createPacksApi, type PacksApi } from '../packs/packs-api';
 import { getPayPerRequest } from '../payments/x402';
+import { createPlaygroundApi } from '../playground';
+import { createWaitlistApi } from '../waitlist';
 
 const globalForServer = globalThis as unknown as {
   tollgateGateway?: Gateway;
@@ -15,6 +17,8 @@ const globalForServer = globalThis as unknown as {
   tollgateAccount?: ReturnType<typeof createAccountApi>;
   tollgatePacks?: PacksApi;
   tollgatePackAdmin?: PackAdminApi;
+  tollgatePlayground?: ReturnType<typeof createPlaygroundApi>;
+  tollgateWaitlist?: ReturnType<typeof createWaitlistApi>;
   tollgateSweeper?: NodeJS.Timeout;
 };
 
@@ -45,6 +49,17 @@ export function getPackAdminApi(): PackAdminApi {
 export function getPacksApi(): PacksApi {
   globalForServer.tollgatePacks ??= createPacksApi({ db: getDb() });
   return globalForServer.tollgatePacks;
+}
+
+export function getPlaygroundApi() {
+  globalForServer.tollgatePlayground ??= createPlaygroundApi({ db: getDb(), gateway: getGateway });
+  return globalForServer.tollgatePlayground;
+}
+
+/** One API (and so one per-address limiter) per process. */
+export function getWaitlistApi() {
+  globalForServer.tollgateWaitlist ??= createWaitlistApi({ db: getDb() });
+  return globalForServer.tollgateWaitlist;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { PEER_HEADER, normalizeAddress, trustPeerHeader } from '../http/client-address';
 import { MAX_BODY_BYTES } from '../http/json';
 import { logger } from '../logger';
 
@@ -12,6 +13,7 @@ export type WebHandler = (request: Request) => Promise<Response>;
  * request's signal and cancels the response stream.
  */
 export function createNodeServer(handler: WebHandler): Server {
+  trustPeerHeader();
   return createServer((req, res) => {
     serve(handler, req, res).catch((error: unknown) => {
       logger.error('node server: unhandled error', { error });
@@ -22,6 +24,8 @@ export function createNodeServer(handler: WebHandler): Server {
 }
 
 async function serve(handler: WebHandler, req: IncomingMessage, res: ServerResponse) {
+  // Read before the body: once the request is consumed the socket may already be detached.
+  const peer = req.socket?.remoteAddress;
   const abort = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
@@ -30,6 +34,9 @@ async function serve(handler: WebHandler, req: IncomingMessage, res: ServerRespo
   const body = hasBody ? await readBody(req, MAX_BODY_BYTES + 1) : undefined;
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+  // The socket's address, replacing any value the client sent: rate limits and the mailbox trust it.
+  headers.delete(PEER_HEADER);
+  if (peer) headers.set(PEER_HEADER, normalizeAddress(peer));
   const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
     method: req.method,
     headers,

@@ -93,7 +93,7 @@ function routeAccount(account: ReturnType<typeof createAccountApi>, request: Req
 function routePacks(packs: PacksApi, request: Request, pathname: string): Promise<Response> | null {
   const purchase = /^\/api\/packs\/([^/]+)\/purchase$/.exec(pathname)?.[1];
   if (purchase) return packs.purchase(request, { id: purchase });
-  if (pathname === '/api/packs') return packs.list();
+  if (pathname === '/api/packs') return packs.list(request);
   if (pathname === '/api/lots') return packs.lots(request);
   return null;
 }

@@ -3,4 +3,4 @@ import { getPacksApi } from '@/lib/server/instance';
 
 export const dynamic = 'force-dynamic';
 
-export const GET = () => getPacksApi().list();
+export const GET = (request: Request) => getPacksApi().list(request);

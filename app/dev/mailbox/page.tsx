@@ -1,7 +1,8 @@
 import type { Metadata } from 'next';
+import { headers } from 'next/headers';
 import { notFound } from 'next/navigation';
 import { Card, EmptyState } from '@/components/ui';
-import { devMailboxEnabled, firstLink } from '@/lib/auth/mail';
+import { firstLink, mayReadDevMailbox } from '@/lib/auth/mail';
 import { getDb } from '@/lib/db/client';
 
 export const dynamic = 'force-dynamic';
@@ -9,9 +10,13 @@ export const metadata: Metadata = { title: 'Development mailbox', robots: { inde
 
 const time = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'UTC' });
 
-/** Mail the server would have sent, while SMTP_URL is unset: sign-in works on a machine with no mail server. */
+/**
+ * Mail the server would have sent, while SMTP_URL is unset: sign-in works on a machine with no
+ * mail server. Readable only from this machine (lib/auth/mail.ts mayReadDevMailbox): elsewhere it
+ * does not exist.
+ */
 export default async function MailboxPage() {
-  if (!devMailboxEnabled()) notFound();
+  if (!mayReadDevMailbox(new Request('http://mailbox.local/', { headers: await headers() }))) notFound();
   const mails = await getDb().devMail.findMany({ orderBy: { createdAt: 'desc' }, take: 25 });
   return (
     <div className="space-y-6">
@@ -19,7 +24,7 @@ export default async function MailboxPage() {
         <h1 className="text-3xl font-semibold tracking-tight">Development mailbox</h1>
         <p className="max-w-2xl text-slate-600">The last 25 messages this server would have emailed. Newest first.</p>
         <p role="note" className="max-w-2xl rounded-lg bg-amber-50 px-3 py-2 text-sm text-amber-900 ring-1 ring-amber-200">
-          For development only: anyone who can open this page can use these sign-in links. Set <code className="font-mono">SMTP_URL</code> to send real mail; this page then disappears.
+          For development only: these links sign their addressee in. This page answers only on this machine; set <code className="font-mono">SMTP_URL</code> to send real mail and it disappears.
         </p>
       </header>
       {mails.length === 0 ? (

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../../http/json';
 import type { X402Config } from './config';
 
 /**
@@ -30,7 +31,10 @@ export function decodeHeader(value: string): unknown {
   const text = value.trim();
   if (!text || text.length > 16_384 || !BASE64.test(text)) return null;
   try {
-    return JSON.parse(Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) as unknown;
+    const json = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
+    // A payment header is a few levels deep; deeper nesting is an attack on whatever walks it next.
+    if (jsonDepthExceeds(json, MAX_JSON_DEPTH)) return null;
+    return JSON.parse(json) as unknown;
   } catch {
     return null;
   }

@@ -3,6 +3,6 @@ import { getDepositApi } from '@/lib/payments/runtime';
 
 export const dynamic = 'force-dynamic';
 
-export async function GET() {
-  return getDepositApi().options();
+export async function GET(request: Request) {
+  return getDepositApi().options(request);
 }

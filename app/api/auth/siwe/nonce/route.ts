@@ -3,4 +3,4 @@ import { getAuthApi } from '@/lib/auth/auth-api';
 
 export const dynamic = 'force-dynamic';
 
-export const GET = () => getAuthApi().nonce();
+export const GET = (request: Request) => getAuthApi().nonce(request);
