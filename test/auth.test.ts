@@ -123,7 +123,9 @@ describe('Sign-In with Ethereum', () => {
     expect(again?.id).toBe(first!.id);
     const user = await t.db.user.findUniqueOrThrow({ where: { id: first!.id } });
     expect(user.walletAddress).toBe(signer.address);
-    expect((await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(user.id) } })).balance).toBe(10_000_000n);
+    // The welcome credit is a playground-only lot (test/welcome-farming.test.ts): the wallet starts empty.
+    expect((await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(user.id) } })).balance).toBe(0n);
+    expect(await t.db.packLot.count({ where: { userId: user.id, kind: 'WELCOME', playgroundOnly: true } })).toBe(1);
     expect(await authorize({ message: 'nope', signature: '0x' })).toBeNull();
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
@@ -190,7 +192,7 @@ describe('sessions', () => {
     expect(crossSite.status).toBe(403);
 
     const info = await createAccountApi({ db: t.db, catalog: gw.gateway.ctx.catalog }).account(new Request('http://x/api/account', { headers: { cookie: await sessionCookie(alice.id) } }));
-    expect(await info.json()).toMatchObject({ user: { id: alice.id, email: alice.email, role: 'user', wallet_address: null }, balance_usd: 10, available_usd: 10 });
+    expect(await info.json()).toMatchObject({ user: { id: alice.id, email: alice.email, role: 'user', wallet_address: null }, balance_usd: 0, available_usd: 0, welcome_credit: { remaining_usd: 10, scope: 'playground' } });
   });
 
   it('ADMIN_EMAILS makes an admin: at creation, and at the next sign-in of an existing user', async () => {

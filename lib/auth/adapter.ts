@@ -22,7 +22,8 @@ export function hashVerificationToken(token: string): string {
 /**
  * The minimal next-auth adapter over our own models. Sessions are JWTs, so there are no session
  * methods; users, linked OAuth identities and email tokens live in User, AuthAccount and
- * VerificationToken. New users get a wallet account and the welcome credit.
+ * VerificationToken. New users get a wallet account and the welcome credit (capped per client
+ * address: the request context of lib/auth/handler.ts says who is signing in).
  */
 export function createAuthAdapter({ db, env = process.env }: { db: Db; env?: Env }): Adapter {
   return {

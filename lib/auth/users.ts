@@ -30,8 +30,13 @@ export function isAdminEmail(email: string | null | undefined, env: Env = proces
 }
 
 /**
- * A new user with their wallet account, then the welcome credit. A unique-constraint race (the
- * same wallet or email signing in twice at once) returns the row the other request created.
+ * A new user with their wallet account, then the welcome credit (a playground-only lot, within
+ * the daily cap of new accounts per client address: past it, the account is created without
+ * it). A unique-constraint race (the same wallet or email signing in twice at once) returns the
+ * row the other request created.
+ *
+ * `clientAddress` is the signing-in client's; by default the one in the request context that
+ * the next-auth route opens (lib/auth/handler.ts).
  */
 export async function createAuthUser({
   db,
@@ -40,6 +45,7 @@ export async function createAuthUser({
   walletAddress = null,
   name = null,
   emailVerifiedAt = null,
+  clientAddress,
 }: {
   db: Db;
   env?: Env;
@@ -47,6 +53,7 @@ export async function createAuthUser({
   walletAddress?: string | null;
   name?: string | null;
   emailVerifiedAt?: Date | null;
+  clientAddress?: string | null;
 }) {
   const id = `usr_${randomBase62(20)}`;
   const normalizedEmail = email?.trim().toLowerCase() || null;
@@ -64,8 +71,13 @@ export async function createAuthUser({
     if (!existing) throw error;
     return existing;
   }
-  const welcome = await grantWelcomeCredit({ db, userId: id, env });
-  logger.info('user created', { user_id: id, via: walletAddress ? 'wallet' : 'email', welcome_credit_micros: welcome.amount });
+  const welcome = await grantWelcomeCredit({ db, userId: id, env, ...(clientAddress !== undefined ? { clientAddress } : {}) });
+  logger.info('user created', {
+    user_id: id,
+    via: walletAddress ? 'wallet' : 'email',
+    welcome_credit_micros: welcome.granted ? welcome.amount : 0n,
+    ...(welcome.granted ? {} : { welcome_credit_refused: welcome.reason }),
+  });
   return db.user.findUniqueOrThrow({ where: { id } });
 }
 

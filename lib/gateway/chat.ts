@@ -4,14 +4,15 @@ import { newId } from '../ids';
 import { SYSTEM_ACCOUNTS } from '../ledger/accounts';
 import { LedgerError } from '../ledger/errors';
 import type { AccountState, Hold } from '../ledger/ledger';
-import { fundingLots, lotStatus, markExhaustedLots, type FundingLot } from '../packs/lots';
+import { fundingLots, lotStatus, markExhaustedLots, type CallSurface, type FundingLot } from '../packs/lots';
 import { logger } from '../logger';
 import { formatUsd, microsToUsd, microsToUsdNumber, type Micros } from '../money';
 import { UpstreamError, type ChatProvider, type UpstreamChatRequest, type UpstreamStreamEvent, type UpstreamUsage } from '../providers/types';
 import { clientAddress } from '../http/client-address';
 import { json, readJsonBody } from '../http/json';
 import type { KeyContext } from './auth';
-import { authenticateApiKey, bearerToken, loadKeyContext } from './auth';
+import { bearerToken } from '../http/credentials';
+import { authenticateApiKey, loadKeyContext } from './auth';
 import type { GatewayContext } from './context';
 import { HttpError, invalidRequest, paymentRequired, tooManyRequests, unavailable, upstreamFailed, parseOrThrow } from '../http/errors';
 import type { SqlExecutor } from '../db/sql';
@@ -57,12 +58,14 @@ type Billing = { cost: Micros; balance: Micros | null; pack: PackBilling | null 
  * the key lookup, the reservation and the settlement.
  *
  * `keyId` is for callers that have already authorized the key (the web playground). Without a key
- * and with pay-per-request configured (x402), the payment is the principal.
+ * and with pay-per-request configured (x402), the payment is the principal. `surface` says where
+ * the call comes from: only 'playground' (set by the playground's own entry, never derived from
+ * the key) may draw playground-only lots such as the welcome credit.
  */
-export async function handleChatCompletions(ctx: GatewayContext, request: Request, requestId: string, keyId?: string): Promise<Response> {
+export async function handleChatCompletions(ctx: GatewayContext, request: Request, requestId: string, keyId?: string, surface: CallSurface = 'api'): Promise<Response> {
   const principal: { key: KeyContext | null } = { key: null };
   try {
-    return await runChatCompletion(ctx, request, requestId, keyId, principal);
+    return await runChatCompletion(ctx, request, requestId, keyId, principal, surface);
   } catch (error) {
     // Every /v1 answer carries the key's daily counters, refusals included.
     if (error instanceof HttpError && principal.key) {
@@ -72,7 +75,7 @@ export async function handleChatCompletions(ctx: GatewayContext, request: Reques
   }
 }
 
-async function runChatCompletion(ctx: GatewayContext, request: Request, requestId: string, keyId: string | undefined, principal: { key: KeyContext | null }): Promise<Response> {
+async function runChatCompletion(ctx: GatewayContext, request: Request, requestId: string, keyId: string | undefined, principal: { key: KeyContext | null }, surface: CallSurface): Promise<Response> {
   const startedAt = performance.now();
   const payPerRequest = keyId === undefined && !bearerToken(request) ? ctx.payPerRequest : undefined;
   if (!payPerRequest) {
@@ -110,7 +113,7 @@ async function runChatCompletion(ctx: GatewayContext, request: Request, requestI
 
   let reservation: Awaited<ReturnType<typeof reserve>>;
   try {
-    reservation = await reserve(ctx, key, plan, requestId);
+    reservation = await reserve(ctx, key, plan, requestId, surface);
   } catch (error) {
     if (idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: idempotencyRecordId });
     throw error;
@@ -141,14 +144,14 @@ const MAX_QUOTA_ATTEMPTS = 3;
  * comes from the user's matching pack lots first (most specific, then earliest expiry), then from
  * the wallet: one hold per source.
  */
-async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string): Promise<{ holds: Hold[]; lots: Map<string, FundingLot>; counters: DailyCounters; day: string }> {
+async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string, surface: CallSurface): Promise<{ holds: Hold[]; lots: Map<string, FundingLot>; counters: DailyCounters; day: string }> {
   if (key.dailyBudget !== null && plan.holdAmount > key.dailyBudget) {
     throw paymentRequired(
       'daily_budget_exhausted',
       `This request may cost up to ${formatUsd(plan.holdAmount)}, more than this key's whole daily budget of ${formatUsd(key.dailyBudget)}. Lower max_tokens or raise the budget.`,
     );
   }
-  const lots = key.hasActiveLots || key.packsOnly ? await fundingLots(ctx.db, { userId: key.userId, modelId: plan.model.id, providerIds: plan.candidates.map((c) => c.providerId) }) : [];
+  const lots = key.hasActiveLots || key.packsOnly ? await fundingLots(ctx.db, { userId: key.userId, modelId: plan.model.id, providerIds: plan.candidates.map((c) => c.providerId), surface }) : [];
   if (key.packsOnly && lots.length === 0) {
     throw paymentRequired('no_active_pack', `This key spends pack credit only, and no active pack covers ${plan.model.id}. Buy a pack that does, or turn off "packs only" for this key.`);
   }

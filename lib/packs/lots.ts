@@ -6,11 +6,19 @@ import { microsToUsdNumber } from '../money';
 
 export type LotStatus = 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED';
 
+/**
+ * Where a call comes from: 'playground' only for the web playground's own entry into the gateway
+ * (chatCompletionsForKey), 'api' for everything else. Playground-only lots (the welcome credit)
+ * pay for playground calls and never for calls with an API key, whatever the key is named.
+ */
+export type CallSurface = 'api' | 'playground';
+
 export type FundingLot = {
   id: string;
   accountId: string;
   scopeProviderId: string | null;
   scopeModelId: string | null;
+  playgroundOnly: boolean;
   expiresAt: Date;
   available: Micros;
 };
@@ -24,25 +32,38 @@ function specificity(lot: Pick<FundingLot, 'scopeProviderId' | 'scopeModelId'>):
 }
 
 /**
- * The user's active lots that may pay for a call on `modelId`, in draw-down order: most specific
- * first, then earliest expiry. A provider-scoped lot pays only when every provider the call may
- * fail over to is that provider, so it can never pay for another provider's tokens.
+ * The user's active lots that may pay for a call on `modelId` made from `surface`, in draw-down
+ * order: most specific first, then playground-only credit before credit that pays anywhere, then
+ * earliest expiry. A provider-scoped lot pays only when every provider the call may fail over to
+ * is that provider, so it can never pay for another provider's tokens; a playground-only lot pays
+ * only for a playground call, so an API key never spends it.
  */
-export async function fundingLots(db: Db, { userId, modelId, providerIds, now = new Date() }: { userId: string; modelId: string; providerIds: string[]; now?: Date }): Promise<FundingLot[]> {
+export async function fundingLots(
+  db: Db,
+  { userId, modelId, providerIds, surface, now = new Date() }: { userId: string; modelId: string; providerIds: string[]; surface: CallSurface; now?: Date },
+): Promise<FundingLot[]> {
   const rows = await sqlFor(db).query(
-    sql`SELECT l."id", l."accountId", l."scopeProviderId", l."scopeModelId", l."expiresAt", a."available" FROM "PackLot" l JOIN "LedgerAccount" a ON a."id" = l."accountId" WHERE l."userId" = ${userId} AND l."status" = 'ACTIVE' AND l."expiresAt" > ${now} AND a."available" > 0`,
+    surface === 'playground'
+      ? sql`SELECT l."id", l."accountId", l."scopeProviderId", l."scopeModelId", l."playgroundOnly", l."expiresAt", a."available" FROM "PackLot" l JOIN "LedgerAccount" a ON a."id" = l."accountId" WHERE l."userId" = ${userId} AND l."status" = 'ACTIVE' AND l."expiresAt" > ${now} AND a."available" > 0`
+      : sql`SELECT l."id", l."accountId", l."scopeProviderId", l."scopeModelId", l."playgroundOnly", l."expiresAt", a."available" FROM "PackLot" l JOIN "LedgerAccount" a ON a."id" = l."accountId" WHERE l."userId" = ${userId} AND l."status" = 'ACTIVE' AND l."expiresAt" > ${now} AND a."available" > 0 AND l."playgroundOnly" = FALSE`,
   );
   const lots: FundingLot[] = rows.map((row) => ({
     id: read.string(row.id),
     accountId: read.string(row.accountId),
     scopeProviderId: read.nullableString(row.scopeProviderId),
     scopeModelId: read.nullableString(row.scopeModelId),
+    playgroundOnly: read.bool(row.playgroundOnly),
     expiresAt: read.nullableDate(row.expiresAt)!,
     available: read.bigint(row.available),
   }));
   return lots
-    .filter((lot) => (lot.scopeModelId === null || lot.scopeModelId === modelId) && (lot.scopeProviderId === null || providerIds.every((p) => p === lot.scopeProviderId)))
-    .sort((a, b) => specificity(b) - specificity(a) || a.expiresAt.getTime() - b.expiresAt.getTime());
+    .filter(
+      (lot) =>
+        (surface === 'playground' || !lot.playgroundOnly) &&
+        (lot.scopeModelId === null || lot.scopeModelId === modelId) &&
+        (lot.scopeProviderId === null || providerIds.every((p) => p === lot.scopeProviderId)),
+    )
+    .sort((a, b) => specificity(b) - specificity(a) || Number(b.playgroundOnly) - Number(a.playgroundOnly) || a.expiresAt.getTime() - b.expiresAt.getTime());
 }
 
 /** After a settlement drew lots down: the ones now empty are EXHAUSTED (same transaction). */
@@ -62,35 +83,44 @@ export function lotStatus(lot: { status: LotStatus; expiresAt: Date }, balance: 
 
 export type LotView = {
   id: string;
-  pack_id: string;
+  /** 'pack': bought in the shop; 'welcome': a new account's welcome credit. */
+  kind: 'pack' | 'welcome';
+  /** null for a lot no pack stands behind (the welcome credit). */
+  pack_id: string | null;
+  /** The pack's name, or what the lot is; says "(playground only)" when it pays only there. */
   pack_name: string;
   face_value_usd: number;
   remaining_usd: number;
   status: LotStatus;
-  scope: { provider: string | null; model: string | null };
+  /** playground_only: pays only for calls made in the web playground, never with an API key. */
+  scope: { provider: string | null; model: string | null; playground_only: boolean };
   purchased_at: string;
   expires_at: string;
 };
 
 export type LotRow = {
   id: string;
-  packId: string;
+  kind: 'PACK' | 'WELCOME';
+  packId: string | null;
   faceValue: Micros;
   scopeProviderId: string | null;
   scopeModelId: string | null;
+  playgroundOnly: boolean;
   status: LotStatus;
   purchasedAt: Date;
   expiresAt: Date;
-  pack: { name: string };
+  pack: { name: string } | null;
   account: { balance: Micros };
 };
 
 export const LOT_SELECT = {
   id: true,
+  kind: true,
   packId: true,
   faceValue: true,
   scopeProviderId: true,
   scopeModelId: true,
+  playgroundOnly: true,
   status: true,
   purchasedAt: true,
   expiresAt: true,
@@ -98,21 +128,25 @@ export const LOT_SELECT = {
   account: { select: { balance: true } },
 } as const;
 
+export const WELCOME_LOT_NAME = 'Welcome credit';
+
 export function lotView(lot: LotRow, now = new Date()): LotView {
+  const name = lot.pack?.name ?? WELCOME_LOT_NAME;
   return {
     id: lot.id,
+    kind: lot.kind === 'WELCOME' ? 'welcome' : 'pack',
     pack_id: lot.packId,
-    pack_name: lot.pack.name,
+    pack_name: lot.playgroundOnly ? `${name} (playground only)` : name,
     face_value_usd: microsToUsdNumber(lot.faceValue),
     remaining_usd: microsToUsdNumber(lot.account.balance),
     status: lotStatus(lot, lot.account.balance, now),
-    scope: { provider: lot.scopeProviderId, model: lot.scopeModelId },
+    scope: { provider: lot.scopeProviderId, model: lot.scopeModelId, playground_only: lot.playgroundOnly },
     purchased_at: lot.purchasedAt.toISOString(),
     expires_at: lot.expiresAt.toISOString(),
   };
 }
 
-/** A user's lots, newest first; ownership is part of the query. */
+/** A user's lots (packs bought and the welcome credit), newest first; ownership is part of the query. */
 export async function listLots(db: Db, { userId }: { userId: string }): Promise<LotView[]> {
   const lots = await db.packLot.findMany({ where: { userId }, select: LOT_SELECT, orderBy: { purchasedAt: 'desc' } });
   return lots.map((lot) => lotView(lot));

@@ -108,13 +108,14 @@ async function lotOfPurchase(db: Db, userId: string, transactionId: string, now:
 
 /**
  * Lots past their expiry leave the user's balance: what is left moves to the breakage account in a
- * ledger transaction, and the lot becomes EXPIRED. A lot with a call still in flight (a pending
- * hold) waits for the next sweep, so that the call settles against it first.
+ * ledger transaction (a welcome lot's, which was never paid for, back to the promo account it came
+ * from), and the lot becomes EXPIRED. A lot with a call still in flight (a pending hold) waits for
+ * the next sweep, so that the call settles against it first.
  */
 export async function expirePackLots({ db, ledger, now = new Date(), limit = 200 }: { db: Db; ledger: Ledger; now?: Date; limit?: number }): Promise<number> {
   const due = await db.packLot.findMany({
     where: { status: 'ACTIVE', expiresAt: { lte: now } },
-    select: { id: true, accountId: true, account: { select: { balance: true, available: true } } },
+    select: { id: true, kind: true, accountId: true, account: { select: { balance: true, available: true } } },
     orderBy: { expiresAt: 'asc' },
     take: limit,
   });
@@ -129,10 +130,10 @@ export async function expirePackLots({ db, ledger, now = new Date(), limit = 200
         await ledger.transfer(
           {
             idempotencyKey: `lot-expiry:${lot.id}`,
-            kind: 'pack_expiry',
+            kind: lot.kind === 'WELCOME' ? 'welcome_expiry' : 'pack_expiry',
             entries: [
               { accountId: lot.accountId, amount: -lot.account.balance },
-              { accountId: SYSTEM_ACCOUNTS.breakage.id, amount: lot.account.balance },
+              { accountId: lot.kind === 'WELCOME' ? SYSTEM_ACCOUNTS.promo.id : SYSTEM_ACCOUNTS.breakage.id, amount: lot.account.balance },
             ],
             memo: `lot ${lot.id} expired`,
           },
