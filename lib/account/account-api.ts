@@ -4,9 +4,11 @@ import type { UsageRecord } from '../db/generated/sqlite/client';
 import { sqlFor } from '../db/client';
 import { read, statement, type SqlValue } from '../db/sql';
 import { parseAllowedModels } from '../gateway/auth';
+import { createRateLimiter, type RateLimiter } from '../gateway/rate-limit';
 import { utcDay } from '../gateway/day';
 import { currentCounters } from '../gateway/limits';
-import { forbidden, invalidRequest, notFound, parseOrThrow } from '../http/errors';
+import { clientAddress, trustedProxies } from '../http/client-address';
+import { forbidden, invalidRequest, notFound, parseOrThrow, tooManyRequests } from '../http/errors';
 import { createGuards, type Principal } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { createApiKeyOp } from '../keys/keys';
@@ -18,7 +20,7 @@ import { Ledger } from '../ledger/ledger';
 import { microsToUsdNumber } from '../money';
 import { getPaymentsConfig } from '../payments/runtime';
 import { budgetWalletFields, budgetWalletView } from '../payments/wallet-budget';
-import { createKeySchema, dailyUsageQuerySchema, redeemSchema, updateKeySchema, usageQuerySchema, type UsageQuery } from './schemas';
+import { createKeySchema, dailyUsageQuerySchema, redeemSchema, updateKeySchema, usageQuerySchema, type CreateKeyInput, type UsageQuery } from './schemas';
 
 const KEY_VIEW_SELECT = {
   id: true,
@@ -44,6 +46,10 @@ const KEY_VIEW_SELECT = {
   budgetWalletAtomic: true,
   budgetSnapshotAt: true,
 } as const;
+
+// Ten attempts at once per user, then one a minute; an address gets three users' worth.
+const REDEEM_PER_USER = { burst: 10, perSecond: 1 / 60 };
+const REDEEM_PER_ADDRESS = { burst: 30, perSecond: 3 / 60 };
 
 type KeyRow = {
   id: string;
@@ -95,19 +101,88 @@ export function keyView(key: KeyRow) {
   };
 }
 
+async function requireKnownModels(catalog: CatalogCache, models: string[] | null | undefined) {
+  if (!models) return;
+  const known = new Set((await catalog.get()).models.map((m) => m.id));
+  const unknown = models.filter((m) => !known.has(m));
+  if (unknown.length) throw invalidRequest(`Unknown models: ${unknown.join(', ')}.`, 'models');
+}
+
+/**
+ * Creates a key for `userId` from the account API's fields: the one path for the account API and
+ * the admin API, so both accept (and refuse) exactly the same fields. `audit` joins the key's
+ * write in one transaction. The secret is returned once and never stored.
+ */
+export async function issueKey({
+  db,
+  catalog,
+  userId,
+  input,
+  audit,
+  env = process.env,
+}: {
+  db: Db;
+  catalog: CatalogCache;
+  userId: string;
+  input: CreateKeyInput;
+  audit?: (keyId: string) => ReturnType<Db['auditLog']['create']>;
+  env?: Record<string, string | undefined>;
+}) {
+  await requireKnownModels(catalog, input.models);
+  const budget = await budgetWalletFields({ db, config: getPaymentsConfig, userId }, input);
+  const created = createApiKeyOp(db, {
+    userId,
+    name: input.name,
+    kind: input.kind === 'management' ? 'MANAGEMENT' : 'INFERENCE',
+    models: input.models ?? null,
+    dailyRequestLimit: input.daily_requests ?? null,
+    dailyBudget: 'dailyBudget' in budget ? budget.dailyBudget : (input.daily_budget_usd ?? null),
+    rateLimitBurst: input.rate_limit?.burst,
+    rateLimitPerSec: input.rate_limit?.per_second,
+    expiresAt: input.expires_at ?? null,
+    packsOnly: input.packs_only,
+    budgetWallet: 'budgetWallet' in budget ? budget.budgetWallet : null,
+  }, env);
+  await (audit ? db.$transaction([created.op, audit(created.id)]) : created.op);
+  const key = await db.apiKey.findUniqueOrThrow({ where: { id: created.id }, select: KEY_VIEW_SELECT });
+  return { id: created.id, secret: created.secret, view: keyView(key) };
+}
+
 /**
  * The account API: a user's own keys and usage. Every query carries `userId` from the
  * authenticated principal, so another user's rows are not found rather than forbidden.
  */
-export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCache }) {
+export function createAccountApi({
+  db,
+  catalog,
+  env = process.env,
+  rateLimiter = createRateLimiter(env),
+}: {
+  db: Db;
+  catalog: CatalogCache;
+  env?: Record<string, string | undefined>;
+  rateLimiter?: RateLimiter;
+}) {
   const ledger = new Ledger(db);
-  const guard = createGuards({ db }).principal;
+  const guard = createGuards({ db, env }).principal;
+  const proxies = trustedProxies(env);
 
-  const requireKnownModels = async (models: string[] | null | undefined) => {
-    if (!models) return;
-    const known = new Set((await catalog.get()).models.map((m) => m.id));
-    const unknown = models.filter((m) => !known.has(m));
-    if (unknown.length) throw invalidRequest(`Unknown models: ${unknown.join(', ')}.`, 'models');
+  /**
+   * Guessing redemption codes is the one way to mint credit from outside: attempts are throttled
+   * per user and per client address (whichever runs out first), successful or not, before the
+   * code is even looked at. Several users behind one address share its larger bucket.
+   */
+  const throttleRedemption = async (request: Request, userId: string) => {
+    const address = clientAddress(request, proxies) ?? 'unknown';
+    for (const [bucket, spec] of [
+      [`redeem:user:${userId}`, REDEEM_PER_USER],
+      [`redeem:addr:${address}`, REDEEM_PER_ADDRESS],
+    ] as const) {
+      const decision = await rateLimiter.take(bucket, spec);
+      if (!decision.allowed) {
+        throw tooManyRequests('redemption_rate_limited', `Too many redemption attempts; try again in ${decision.retryAfterSeconds} s.`, decision.retryAfterSeconds);
+      }
+    }
   };
 
   // GET /api/account — the caller's profile and wallet.
@@ -126,30 +201,14 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
     if (input.kind === 'management' && principal.via !== 'session') {
       throw forbidden('management_key_from_key', 'Management keys can be created only from a signed-in session, not with another management key.');
     }
-    await requireKnownModels(input.models);
-    const budget = await budgetWalletFields({ db, config: getPaymentsConfig, userId: principal.userId }, input);
-    const created = createApiKeyOp(db, {
-      userId: principal.userId,
-      name: input.name,
-      kind: input.kind === 'management' ? 'MANAGEMENT' : 'INFERENCE',
-      models: input.models ?? null,
-      dailyRequestLimit: input.daily_requests ?? null,
-      dailyBudget: input.daily_budget_usd ?? null,
-      rateLimitBurst: input.rate_limit?.burst,
-      rateLimitPerSec: input.rate_limit?.per_second,
-      expiresAt: input.expires_at ?? null,
-      packsOnly: input.packs_only,
-    });
-    await created.op;
-    if (Object.keys(budget).length) await db.apiKey.update({ where: { id: created.id }, data: budget, select: { id: true } });
-    const key = await db.apiKey.findUniqueOrThrow({ where: { id: created.id }, select: KEY_VIEW_SELECT });
-    return json({ ...keyView(key), key: created.secret }, { status: 201 });
+    const created = await issueKey({ db, catalog, userId: principal.userId, input, env });
+    return json({ ...created.view, key: created.secret }, { status: 201 });
   });
 
   // PATCH /api/keys/:id
   const updateKey = guard(async ({ request, principal, params }) => {
     const patch = parseOrThrow(updateKeySchema, await readJsonBody(request));
-    await requireKnownModels(patch.models);
+    await requireKnownModels(catalog, patch.models);
     const budget = await budgetWalletFields({ db, config: getPaymentsConfig, userId: principal.userId, keyId: params.id! }, patch);
     const { count } = await db.apiKey.updateMany({
       where: { id: params.id!, userId: principal.userId, revokedAt: null },
@@ -242,6 +301,7 @@ export function createAccountApi({ db, catalog }: { db: Db; catalog: CatalogCach
   // POST /api/credits/redeem {code} — a redemption code's credit into the caller's wallet.
   const redeem = guard(async ({ request, principal }) => {
     const { code } = parseOrThrow(redeemSchema, await readJsonBody(request));
+    await throttleRedemption(request, principal.userId);
     const result = await redeemCode({ db, ledger, userId: principal.userId, code });
     const wallet = await ledger.getAccountBalance({ accountId: walletAccountId(principal.userId) });
     return json({ credited_usd: microsToUsdNumber(result.amount), replayed: result.replayed, balance_usd: microsToUsdNumber(wallet.balance) }, { status: result.replayed ? 200 : 201 });

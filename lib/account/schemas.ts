@@ -24,13 +24,13 @@ const keyFields = {
 
 /** Creating: a name, the rest optional. */
 export const createKeySchema = z
-  .object(keyFields)
+  .strictObject(keyFields)
   .partial()
   .extend({ name: keyFields.name, kind: z.enum(['inference', 'management']).default('inference') });
 
 /** Editing: any of the same fields, at least one. */
 export const updateKeySchema = z
-  .object(keyFields)
+  .strictObject(keyFields)
   .partial()
   .refine((patch) => Object.values(patch).some((v) => v !== undefined), { message: 'send at least one field to change' });
 

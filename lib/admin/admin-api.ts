@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import type { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
-import { conflict, invalidRequest, notFound, parseOrThrow, prismaErrorCode } from '../http/errors';
+import { conflict, notFound, parseOrThrow, prismaErrorCode } from '../http/errors';
 import { createGuards } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { newId } from '../ids';
-import { createApiKeyOp } from '../keys/keys';
+import { issueKey } from '../account/account-api';
+import { createKeySchema } from '../account/schemas';
 import { SYSTEM_ACCOUNTS, walletAccountId, walletCode } from '../ledger/accounts';
 import { Ledger } from '../ledger/ledger';
 import { auditData, insertAudit } from '../audit';
@@ -18,14 +19,8 @@ export const creditSchema = z.strictObject({
   amount_usd: usdAmount.refine((m) => m > 0n && m <= 1_000_000_000_000n, 'must be more than 0 and at most 1,000,000'),
   note: z.string().trim().min(1, 'is required').max(500),
 });
-export const adminCreateKeySchema = z.strictObject({
-  name: z.string().trim().min(1, 'is required').max(100),
-  models: z.array(z.string().min(1)).min(1).optional(),
-  daily_requests: z.number().int().positive().optional(),
-  daily_budget_usd: usdAmount.refine((m) => m > 0n, 'must be more than 0').optional(),
-});
 export const providerPatchSchema = z
-  .object({ status: z.enum(['live', 'disabled']), reason: z.string().trim().max(300).optional() })
+  .strictObject({ status: z.enum(['live', 'disabled']), reason: z.string().trim().max(300).optional() })
   .refine((p) => p.status === 'live' || !!p.reason, { path: ['reason'], message: 'is required when disabling a provider' });
 
 export const redemptionBatchSchema = z.strictObject({
@@ -93,28 +88,20 @@ export function createAdminApi({ db, catalog, env = process.env }: { db: Db; cat
     return json({ transaction_id: result.transactionId, replayed: result.replayed, balance_usd: microsToUsdNumber(balance.balance) }, { status: result.replayed ? 200 : 201 });
   });
 
-  // POST /api/admin/users/:id/keys {name, models?, daily_requests?, daily_budget_usd?} → {id, key}
+  // POST /api/admin/users/:id/keys — the account API's key fields (lib/account/schemas.ts) → the key, its secret once.
   const createKey = guard(async ({ request, params, actor }) => {
     const userId = params.id!;
-    const input = parseOrThrow(adminCreateKeySchema, await readJsonBody(request));
+    const input = parseOrThrow(createKeySchema, await readJsonBody(request));
     await requireUser(userId);
-    if (input.models) {
-      const known = new Set((await catalog.get()).models.map((m) => m.id));
-      const unknown = input.models.filter((m) => !known.has(m));
-      if (unknown.length) throw invalidRequest(`Unknown models: ${unknown.join(', ')}.`, 'models');
-    }
-    const key = createApiKeyOp(db, {
+    const key = await issueKey({
+      db,
+      catalog,
       userId,
-      name: input.name,
-      models: input.models,
-      dailyRequestLimit: input.daily_requests,
-      dailyBudget: input.daily_budget_usd,
+      input,
+      env,
+      audit: (keyId) => audit(actor, 'key.create', 'api_key', keyId, { userId, ...input, expires_at: input.expires_at?.toISOString() ?? null }),
     });
-    await db.$transaction([
-      key.op,
-      audit(actor, 'key.create', 'api_key', key.id, { userId, name: input.name, models: input.models ?? null, daily_requests: input.daily_requests ?? null, daily_budget_micros: input.daily_budget_usd ?? null }),
-    ]);
-    return json({ id: key.id, key: key.secret, name: input.name, display: key.display }, { status: 201 });
+    return json({ ...key.view, key: key.secret }, { status: 201 });
   });
 
   // PATCH /api/admin/providers/:id {status, reason}

@@ -8,7 +8,8 @@ import { logger } from '../logger';
 import { createProviderFactory, type ProviderFactory } from '../providers/registry';
 import { handleChatCompletions } from './chat';
 import type { GatewayContext, PayPerRequest } from './context';
-import { HttpError, notFound, errorResponse } from '../http/errors';
+import { errorResponse } from '../http/errors';
+import { onlyMethods, unknownUrl } from '../http/unrouted';
 import { handleKeyInfo } from './key-info';
 import { handleListModels } from './models';
 import { createRateLimiter, type RateLimiter } from './rate-limit';
@@ -77,24 +78,20 @@ export function createGateway(options: GatewayOptions) {
     }
   }
 
-  /** Routes by path, for servers without their own router. */
+  const routes: Record<string, Record<string, (request: Request) => Promise<Response>>> = {
+    '/v1/chat/completions': { POST: chatCompletions },
+    '/v1/models': { GET: listModels },
+    '/v1/key': { GET: keyInfo },
+    '/health': { GET: health },
+  };
+
+  /** Routes by path, for servers without their own router; the same 404 and 405 answers as the Next routes. */
   async function handle(request: Request): Promise<Response> {
-    const { pathname } = new URL(request.url);
-    const route = `${request.method} ${pathname.replace(/\/+$/, '')}`;
-    switch (route) {
-      case 'POST /v1/chat/completions':
-        return chatCompletions(request);
-      case 'GET /v1/models':
-        return listModels(request);
-      case 'GET /v1/key':
-        return keyInfo(request);
-      case 'GET /health':
-        return health();
-      default:
-        return errorResponse(
-          pathname.startsWith('/v1/') ? new HttpError({ status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${request.method} ${pathname}.` }) : notFound('not_found', 'Not found.'),
-        );
-    }
+    const pathname = new URL(request.url).pathname.replace(/\/+$/, '');
+    const methods = routes[pathname];
+    if (!methods) return unknownUrl(request);
+    const route = methods[request.method];
+    return route ? route(request) : onlyMethods(...Object.keys(methods))(request);
   }
 
   /** Releases what the gateway holds open (the Redis connection of a shared rate limiter). */

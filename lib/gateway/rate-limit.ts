@@ -14,7 +14,7 @@ export interface RateLimiter {
   close(): Promise<void>;
 }
 
-export function createRateLimiter(env: NodeJS.ProcessEnv = process.env): RateLimiter {
+export function createRateLimiter(env: Record<string, string | undefined> = process.env): RateLimiter {
   const url = env.REDIS_URL?.trim();
   return url ? new RedisRateLimiter(url) : new MemoryRateLimiter();
 }

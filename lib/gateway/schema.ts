@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { invalidRequest } from '../http/errors';
 
 // The OpenAI chat completions request, as far as Tollgate forwards it. Every object is strict: a
 // field Tollgate does not know is refused with a 400 naming it, never dropped (the caller would
@@ -71,7 +70,7 @@ const responseFormat = z.discriminatedUnion('type', [
 ]);
 
 export const chatCompletionRequestSchema = z
-  .object({
+  .strictObject({
     model: z.string().min(1, 'is required'),
     messages: z.array(message).min(1, 'must contain at least one message'),
     temperature: z.number().min(0).max(2).nullable().optional(),

@@ -168,3 +168,18 @@ function sameSecret(a: string, b: string): boolean {
   const digest = (s: string) => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(a), digest(b));
 }
+
+/**
+ * The origin rule alone, for a handler that brings its own authentication (next-auth's routes,
+ * whose CSRF token covers its forms but not every write): a cross-site write is a 403 first.
+ */
+export function sameOriginWrites<C>(handler: (request: Request, context: C) => Promise<Response>, env: Env = process.env) {
+  return async (request: Request, context: C): Promise<Response> => {
+    try {
+      assertSameOrigin(request, env);
+    } catch (error) {
+      return errorResponse(error);
+    }
+    return handler(request, context);
+  };
+}

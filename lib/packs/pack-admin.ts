@@ -21,12 +21,12 @@ const packFields = {
 };
 
 export const createPackSchema = z
-  .object(packFields)
+  .strictObject(packFields)
   .partial({ description: true, scope: true, active: true, sort_order: true })
   .refine((p) => p.face_value_usd >= p.price_usd, { message: 'a pack must give at least the credit it costs', path: ['face_value_usd'] });
 
 export const updatePackSchema = z
-  .object(packFields)
+  .strictObject(packFields)
   .partial()
   .refine((patch) => Object.values(patch).some((v) => v !== undefined), { message: 'send at least one field to change' });
 

@@ -35,6 +35,8 @@ export function upstreamEnv(fakeUrl: string, overrides: Record<string, string> =
     CATALOG_CACHE_MS: '0',
     UPSTREAM_TIMEOUT_MS: '3000',
     ADMIN_TOKEN,
+    // Session cookies in a test are signed with the secret the test file set for the process.
+    ...(process.env.NEXTAUTH_SECRET ? { NEXTAUTH_SECRET: process.env.NEXTAUTH_SECRET } : {}),
     ...overrides,
   };
 }
@@ -43,7 +45,7 @@ export function upstreamEnv(fakeUrl: string, overrides: Record<string, string> =
 export async function startTestGateway({ db, env, payPerRequest }: { db: Db; env: NodeJS.ProcessEnv; payPerRequest?: PayPerRequest }) {
   const gateway = createGateway({ db, env, payPerRequest });
   const admin = createAdminApi({ db, catalog: gateway.ctx.catalog, env });
-  const account = createAccountApi({ db, catalog: gateway.ctx.catalog });
+  const account = createAccountApi({ db, catalog: gateway.ctx.catalog, env });
   const packs = createPacksApi({ db });
   const packAdmin = createPackAdminApi({ db, catalog: gateway.ctx.catalog, env });
   const server = createNodeServer(async (request) => {

@@ -1,6 +1,14 @@
 // GET /v1/key — the calling key's limits, today's usage and the wallet balance.
 import { getGateway } from '@/lib/server/instance';
+import { onlyMethods } from '@/lib/http/unrouted';
 
 export const dynamic = 'force-dynamic';
 
 export const GET = (request: Request) => getGateway().keyInfo(request);
+
+// Every other method: a JSON 405 naming the allowed ones (Next's own is an empty body).
+const other = onlyMethods('GET');
+export const POST = other;
+export const PUT = other;
+export const PATCH = other;
+export const DELETE = other;
