@@ -1,6 +1,6 @@
 import type { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
-import type { UsageRecord } from '../db/generated/sqlite/client';
+import type { Prisma, UsageRecord } from '../db/generated/sqlite/client';
 import { sqlFor } from '../db/client';
 import { read, statement, type SqlValue } from '../db/sql';
 import { parseAllowedModels } from '../gateway/auth';
@@ -125,7 +125,7 @@ export async function issueKey({
   catalog: CatalogCache;
   userId: string;
   input: CreateKeyInput;
-  audit?: (keyId: string) => ReturnType<Db['auditLog']['create']>;
+  audit?: (keyId: string) => Prisma.PrismaPromise<unknown>;
   env?: Record<string, string | undefined>;
 }) {
   await requireKnownModels(catalog, input.models);
