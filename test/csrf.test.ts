@@ -89,7 +89,8 @@ describe('cross-site writes with a valid session cookie', () => {
 
   it('the same cookie from our own origin is accepted (the control)', async () => {
     const { POST } = (await import(join(process.cwd(), 'app/api/keys/route.ts'))) as RouteModule;
-    const response = await POST!(request('POST', '/api/keys', `http://${HOST}`), { params: Promise.resolve({}) });
+    const own = new Request(`http://${HOST}/api/keys`, { method: 'POST', headers: { host: HOST, origin: `http://${HOST}`, cookie, 'content-type': 'application/json' }, body: '{"name":"mine"}' });
+    const response = await POST!(own, { params: Promise.resolve({}) });
     expect(response.status).toBe(201);
     const fetchSite = new Request(`http://${HOST}/api/keys`, { method: 'POST', headers: { host: HOST, cookie, 'sec-fetch-site': 'cross-site', 'content-type': 'application/json' }, body: '{"name":"y"}' });
     expect((await POST!(fetchSite, { params: Promise.resolve({}) })).status).toBe(403);
