@@ -137,15 +137,21 @@ describe('counters', () => {
   });
 });
 
+/** A stand-in for x402 that always answers with a challenge: what matters here is the bucket in front of it. */
+function challenger() {
+  const stub = {
+    challenges: 0,
+    authorize: async () => {
+      stub.challenges += 1;
+      return { kind: 'respond' as const, response: Response.json({ error: { message: 'pay', type: 'insufficient_credits', code: 'payment_required', param: null } }, { status: 402 }) };
+    },
+  };
+  return stub;
+}
+
 describe('keyless calls (pay per request)', () => {
   it('without trusted proxies, take the socket address: a rotating X-Forwarded-For buys no more calls', async () => {
-    let challenges = 0;
-    const payPerRequest = {
-      authorize: async () => {
-        challenges += 1;
-        return { kind: 'respond' as const, response: Response.json({ error: { message: 'pay', type: 'insufficient_credits', code: 'payment_required', param: null } }, { status: 402 }) };
-      },
-    };
+    const payPerRequest = challenger();
     // Burst 2 per address, and ten times that for callers the server cannot tell apart: 2 either way
     // would pass only if the address were read from the header.
     const keyless = await startTestGateway({ db: t.db, env: { ...upstreamEnv(harness.fake.url), KEYLESS_RATE_LIMIT_BURST: '2', KEYLESS_RATE_LIMIT_PER_SEC: '0.001' }, payPerRequest });
@@ -161,21 +167,14 @@ describe('keyless calls (pay per request)', () => {
       }
       expect(statuses.filter((s) => s === 402)).toHaveLength(2);
       expect(statuses.filter((s) => s === 429)).toHaveLength(28);
-      expect(challenges).toBe(2);
+      expect(payPerRequest.challenges).toBe(2);
     } finally {
       await keyless.close();
     }
   });
 
   it('are rate limited per client address before anything else is done for them', async () => {
-    // A stand-in for x402 that always answers with a challenge: what matters here is the bucket in front of it.
-    let challenges = 0;
-    const payPerRequest = {
-      authorize: async () => {
-        challenges += 1;
-        return { kind: 'respond' as const, response: Response.json({ error: { message: 'pay', type: 'insufficient_credits', code: 'payment_required', param: null } }, { status: 402 }) };
-      },
-    };
+    const payPerRequest = challenger();
     // The test's requests come from 127.0.0.1: name it as the proxy in front, which reports the client.
     const keyless = await startTestGateway({
       db: t.db,
@@ -194,7 +193,7 @@ describe('keyless calls (pay per request)', () => {
       // A hop the client prepended is not the client: the trusted proxy's view is.
       expect((await call('198.51.100.1, 203.0.113.7')).status).toBe(429);
       expect((await call('198.51.100.9')).status).toBe(402);
-      expect(challenges).toBe(3);
+      expect(payPerRequest.challenges).toBe(3);
     } finally {
       await keyless.close();
     }
