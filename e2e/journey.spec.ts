@@ -1,5 +1,6 @@
 import { expect, test, type BrowserContext, type Page } from '@playwright/test';
 import OpenAI from 'openai';
+import { E2E_ADMIN_TOKEN } from './constants';
 
 // Issue #5's journey, as a new user takes it, on the embedded default (SQLite, built-in model,
 // no SMTP: the sign-in link is read from the development mailbox). Nothing leaves this machine.
@@ -24,18 +25,31 @@ async function signInByEmail(page: Page, email: string) {
   await page.waitForURL('**/dashboard');
 }
 
-test('a new user: magic link → welcome credit → pack → key → API call → dashboard → playground → revoke → 401', async ({ page, context, baseURL }) => {
+test('a new user: magic link → welcome credit (playground only) → funds → pack → key → API call → dashboard → playground → revoke → 401', async ({ page, context, baseURL }) => {
   test.setTimeout(120_000);
   await offline(context);
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   const email = `journey-${Date.now()}@example.com`;
 
-  // Sign in by magic link; the account is new, so the welcome credit is there.
+  // Sign in by magic link; the account is new, so the welcome credit is there: for the
+  // playground only, apart from the balance that API keys spend.
   await signInByEmail(page, email);
-  await expect(page.getByTestId('balance')).toHaveText('$10.00');
+  await expect(page.getByTestId('balance')).toHaveText('$0.00');
+  const welcome = page.getByTestId('welcome-credit');
+  await expect(welcome).toContainText('Welcome credit: $10.00 left');
+  await expect(welcome).toContainText('playground only');
+  await expect(welcome).toContainText(/expires \w{3} \d{1,2}, \d{4}/);
+  await expect(page.getByTestId('pack-credit')).toHaveCount(0);
   await expect(page.getByTestId('user-menu')).toContainText(email);
 
-  // Buy the built-in model's pack with the welcome credit.
+  // Money an API key can spend comes from elsewhere: here an operator's credit.
+  const { user } = (await (await page.request.get('/api/account')).json()) as { user: { id: string } };
+  const credit = await page.request.post(`/api/admin/users/${user.id}/credit`, { headers: { authorization: `Bearer ${E2E_ADMIN_TOKEN}` }, data: { amount_usd: '10', note: 'journey' } });
+  expect(credit.status()).toBe(201);
+  await page.reload();
+  await expect(page.getByTestId('balance')).toHaveText('$10.00');
+
+  // Buy the built-in model's pack from the balance.
   await page.goto('/packs');
   await page.getByTestId('pack-pk_local_2').getByRole('button', { name: /Buy/ }).click();
   await expect(page.getByTestId('purchase-summary')).toContainText('$5.00');
@@ -85,8 +99,9 @@ test('a new user: magic link → welcome credit → pack → key → API call �
   await expect(page.getByTestId('key-row').getByTestId('key-requests-today')).toHaveText('1 / 100');
   await page.screenshot({ path: 'e2e/.artifacts/keys.png', fullPage: true });
 
-  // Stream a reply in the playground.
+  // Stream a reply in the playground, where the welcome credit shows beside the balance.
   await page.goto('/playground');
+  await expect(page.getByTestId('playground-balance').getByTestId('welcome-credit')).toContainText('playground only');
   await page.getByTestId('playground-input').fill('Stream me a short reply');
   await page.getByTestId('playground-send').click();
   const turn = page.getByTestId('assistant-turn').last();

@@ -1,5 +1,6 @@
 import { expect, test, type Page } from '@playwright/test';
 import { localReplyText } from '../lib/providers/local';
+import { E2E_ADMIN_TOKEN } from './constants';
 
 // The playground as a new user meets it: sign in by magic link (the development mailbox stands in
 // for email), then chat with the built-in model, which needs no network.
@@ -16,13 +17,16 @@ async function signIn(page: Page, email: string, callbackUrl: string) {
 
 const dollars = (text: string) => Number(/\$([\d,.]+)/.exec(text)![1]!.replaceAll(',', ''));
 
-test('a reply streams in token by token with its cost and the balance; Stop ends the next one early', async ({ page, context }) => {
+test('a reply streams in token by token with its cost, paid from the welcome credit; Stop ends the next one early', async ({ page, context }) => {
   await signIn(page, `playground-${Date.now()}@example.com`, '/playground');
   await expect(page.getByRole('heading', { level: 1, name: 'Playground' })).toBeVisible();
   await expect(page.getByTestId('playground-model')).toHaveValue('tollgate-local');
-  await expect(page.getByTestId('playground-balance')).toContainText(/\$\d/);
-  const startBalance = dollars((await page.getByTestId('playground-balance').textContent()) ?? '');
-  expect(startBalance).toBeGreaterThan(0);
+  // A new account: nothing in the balance, the welcome credit (playground only) beside it.
+  await expect(page.getByTestId('playground-balance')).toContainText('$0.00');
+  const welcome = page.getByTestId('playground-balance').getByTestId('welcome-credit');
+  await expect(welcome).toContainText('playground only');
+  const startCredit = dollars((await welcome.textContent()) ?? '');
+  expect(startCredit).toBe(10);
 
   // Record every length the reply's text takes on screen, to see it grow token by token.
   await page.evaluate(() => {
@@ -49,10 +53,11 @@ test('a reply streams in token by token with its cost and the balance; Stop ends
 
   const cost = dollars((await reply.getByTestId('assistant-cost').textContent()) ?? '');
   expect(cost).toBeGreaterThan(0);
-  const balanceAfter = dollars((await reply.getByTestId('assistant-balance').textContent()) ?? '');
-  expect(balanceAfter).toBeCloseTo(startBalance - cost, 6);
-  const shown = /\$[\d,.]+/.exec((await reply.getByTestId('assistant-balance').textContent()) ?? '')![0];
-  await expect(page.getByTestId('playground-balance')).toContainText(shown);
+  const creditAfter = dollars((await reply.getByTestId('assistant-welcome-credit').textContent()) ?? '');
+  expect(creditAfter).toBeCloseTo(startCredit - cost, 6);
+  const shown = /\$[\d,.]+/.exec((await reply.getByTestId('assistant-welcome-credit').textContent()) ?? '')![0];
+  await expect(welcome).toContainText(shown);
+  await expect(page.getByTestId('playground-balance')).toContainText('$0.00');
   await page.screenshot({ path: 'e2e/.artifacts/playground.png', fullPage: true });
 
   // A slow connection, so that there is time to press Stop mid-reply.
@@ -90,9 +95,15 @@ test('signed out, the playground asks the visitor to sign in', async ({ page }) 
 
 test('a signed-in user buys a pack behind a confirmation and sees the lot with its remaining credit', async ({ page }) => {
   await signIn(page, `packs-${Date.now()}@example.com`, '/packs');
+  // The welcome credit pays only in the playground: the wallet starts empty; an operator credits it.
+  await expect(page.getByTestId('wallet-balance')).toHaveText('$0.00');
+  const { user } = (await (await page.request.get('/api/account')).json()) as { user: { id: string } };
+  const credit = await page.request.post(`/api/admin/users/${user.id}/credit`, { headers: { authorization: `Bearer ${E2E_ADMIN_TOKEN}` }, data: { amount_usd: '10', note: 'e2e' } });
+  expect(credit.status()).toBe(201);
+  await page.reload();
   await expect(page.getByTestId('wallet-balance')).toHaveText('$10.00');
 
-  // Too dear for the welcome credit: the dialog says so and offers to add funds.
+  // Too dear for the balance: the dialog says so and offers to add funds.
   await page.getByTestId('pack-pk_credit_50').getByRole('button', { name: 'Buy Credit 50' }).click();
   const dialog = page.getByRole('dialog', { name: 'Buy Credit 50?' });
   await expect(dialog).toBeVisible();
@@ -115,7 +126,10 @@ test('a signed-in user buys a pack behind a confirmation and sees the lot with i
   await expect(page.getByTestId('purchase-success')).toContainText('Bought Local sampler');
   await expect(page.getByTestId('wallet-balance')).toHaveText('$8.00');
 
-  const lot = page.getByTestId('lot-list').getByRole('listitem');
+  const lots = page.getByTestId('lot-list').getByRole('listitem');
+  await expect(lots).toHaveCount(2);
+  await expect(lots.filter({ hasText: 'Welcome credit (playground only)' })).toContainText('$10.00 of $10.00 left');
+  const lot = lots.filter({ hasText: 'Local sampler' });
   await expect(lot).toHaveCount(1);
   await expect(lot).toContainText('$5.00 of $5.00 left');
   await expect(lot.getByRole('progressbar')).toHaveAttribute('aria-valuetext', '$5.00 of $5.00 left');

@@ -53,9 +53,21 @@ async function main() {
   await db.$disconnect();
 
   // The same server `npm start` runs (scripts/server.ts), so the socket's address reaches the app.
+  // Every browser of the suite signs up from 127.0.0.1: the welcome credit's per-address daily cap
+  // (3 by default) is raised so that each new account of the suite still gets it.
   const app = spawn('node_modules/.bin/tsx', ['scripts/server.ts'], {
     stdio: 'inherit',
-    env: { ...process.env, NODE_ENV: 'production', PORT: port, HOST: '127.0.0.1', DATABASE_URL: config.url, ADMIN_TOKEN: E2E_ADMIN_TOKEN, LOCAL_MODEL_TOKEN_DELAY_MS: '5', NEXT_TELEMETRY_DISABLED: '1' },
+    env: {
+      WELCOME_CREDIT_PER_ADDRESS_PER_DAY: '1000',
+      ...process.env,
+      NODE_ENV: 'production',
+      PORT: port,
+      HOST: '127.0.0.1',
+      DATABASE_URL: config.url,
+      ADMIN_TOKEN: E2E_ADMIN_TOKEN,
+      LOCAL_MODEL_TOKEN_DELAY_MS: '5',
+      NEXT_TELEMETRY_DISABLED: '1',
+    },
   });
   const stop = async () => {
     app.kill('SIGTERM');

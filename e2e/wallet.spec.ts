@@ -67,7 +67,10 @@ test('wallet sign-in with an injected wallet creates an account with the welcome
   expect(signed[0]).toContain(`${new URL(page.url()).host} wants you to sign in with your Ethereum account:\n${account.address}`);
   expect(signed[0]).toMatch(/Nonce: [A-Za-z0-9]{8,}/);
 
-  await expect(page.getByTestId('balance')).toHaveText('$10.00');
+  // The welcome credit is for the playground only: apart from the balance, which API keys spend.
+  await expect(page.getByTestId('balance')).toHaveText('$0.00');
+  await expect(page.getByTestId('welcome-credit')).toContainText('Welcome credit: $10.00 left');
+  await expect(page.getByTestId('welcome-credit')).toContainText('playground only');
   await expect(page.getByTestId('account-wallet')).toHaveText(account.address);
   await expect(page.getByTestId('user-menu')).toContainText(`${account.address.slice(0, 6)}…${account.address.slice(-4)}`);
 

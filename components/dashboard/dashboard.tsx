@@ -8,6 +8,7 @@ import { apiFetch, formatDateTime, formatUsd, type AccountView, type KeyView } f
 import { limitRace } from './limits';
 import { SignInMethods } from './sign-in-methods';
 import { rangeStart, UsageChart, type Range, type UsageRow } from './usage-chart';
+import { WelcomeCreditNote, type WelcomeCredit } from './welcome-credit';
 
 function Loading({ label }: { label: string }) {
   return (
@@ -17,12 +18,13 @@ function Loading({ label }: { label: string }) {
   );
 }
 
-type LotView = { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining_usd: number };
+type LotView = { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining_usd: number; scope?: { playground_only?: boolean } };
 
 function BalanceCard() {
-  const account = useQuery({ queryKey: ['account'], queryFn: () => apiFetch<AccountView>('/api/account') });
+  const account = useQuery({ queryKey: ['account'], queryFn: () => apiFetch<AccountView & { welcome_credit?: WelcomeCredit | null }>('/api/account') });
   const lots = useQuery({ queryKey: ['lots'], queryFn: () => apiFetch<{ data: LotView[] }>('/api/lots').then((r) => r.data) });
-  const active = (lots.data ?? []).filter((lot) => lot.status === 'ACTIVE');
+  // Pack credit an API key can spend; playground-only credit (the welcome credit) is shown apart.
+  const active = (lots.data ?? []).filter((lot) => lot.status === 'ACTIVE' && !lot.scope?.playground_only);
   const inPacks = active.reduce((sum, lot) => sum + lot.remaining_usd, 0);
   return (
     <Card>
@@ -46,6 +48,7 @@ function BalanceCard() {
                 + {formatUsd(inPacks)} in {active.length} active pack{active.length === 1 ? '' : 's'}, used first
               </p>
             ) : null}
+            <WelcomeCreditNote credit={account.data.welcome_credit} format={formatUsd} showPlaygroundLink className="pt-1" />
           </>
         )}
         <div className="flex flex-wrap gap-2 pt-3">

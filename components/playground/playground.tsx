@@ -4,11 +4,12 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { fetchIfSignedIn, Badge, Button, Card, EnsureQueryClient, Field, Select, Spinner, Textarea, buttonClasses, cn } from '@/components/ui';
+import { WelcomeCreditNote, type WelcomeCredit } from '@/components/dashboard/welcome-credit';
 import { readSseData, type ChatChunk } from './sse';
 
 export type PlaygroundModel = { id: string; name: string; status: 'live' | 'unavailable' | 'disabled'; reason: string | null };
 
-type Account = { user: { email: string | null }; balance_usd: number; available_usd: number };
+type Account = { user: { email: string | null }; balance_usd: number; available_usd: number; welcome_credit?: WelcomeCredit | null };
 
 type Turn =
   | { role: 'user'; content: string }
@@ -19,6 +20,8 @@ type Turn =
       state: 'streaming' | 'done' | 'stopped' | 'error';
       cost?: number;
       balance?: number | null;
+      /** What is left of the welcome credit, when it paid for this reply. */
+      welcomeLeft?: number;
       tokens?: { prompt: number; completion: number };
       error?: { status: number; message: string; code: string | null };
     };
@@ -103,14 +106,22 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
         if (chunk.usage) {
           const usage = chunk.usage;
           const billing = chunk.billing;
+          const welcome = queryClient.getQueryData<Account | null>(['account'])?.welcome_credit;
+          const welcomePaid = welcome && billing?.pack && billing.pack.id === welcome.lot_id ? billing.pack : null;
           updateLast(() => ({
             cost: usage.cost ?? billing?.charged_usd,
             balance: billing?.balance_usd ?? null,
+            ...(welcomePaid ? { welcomeLeft: welcomePaid.remaining_usd } : {}),
             tokens: { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 },
           }));
           if (typeof billing?.balance_usd === 'number') {
             const next = billing.balance_usd;
             queryClient.setQueryData<Account | null>(['account'], (old) => (old ? { ...old, available_usd: next } : old));
+          }
+          if (welcomePaid) {
+            queryClient.setQueryData<Account | null>(['account'], (old) =>
+              old?.welcome_credit ? { ...old, welcome_credit: { ...old.welcome_credit, remaining_usd: welcomePaid.remaining_usd, status: welcomePaid.status } } : old,
+            );
           }
         }
       }
@@ -141,7 +152,7 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
       <aside className="space-y-5">
         <div>
           <h1 className="text-2xl font-semibold tracking-tight">Playground</h1>
-          <p className="mt-1 text-sm text-slate-600">Chat with any live model. Every reply is billed to your balance like an API call.</p>
+          <p className="mt-1 text-sm text-slate-600">Chat with any live model. Every reply is billed like an API call: from your welcome credit and packs first, then your balance.</p>
         </div>
         <Card className="space-y-4 p-4">
           <Field label="Model" hint={live.length === 0 ? 'No model is live on this instance.' : `${live.length} live model${live.length === 1 ? '' : 's'}`}>
@@ -165,6 +176,7 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
           ) : account.data ? (
             <>
               <div className="text-xl font-semibold tabular-nums">{usd(balance ?? 0)}</div>
+              <WelcomeCreditNote credit={account.data.welcome_credit} format={usd} className="mt-2" />
               <div className="mt-2 flex gap-3 text-sm">
                 <Link href="/packs" className="text-brand-600 hover:underline">
                   Buy packs
@@ -258,6 +270,7 @@ function TurnView({ turn }: { turn: Turn }) {
             {turn.tokens.prompt} in / {turn.tokens.completion} out tokens
           </span>
         ) : null}
+        {typeof turn.welcomeLeft === 'number' ? <span data-testid="assistant-welcome-credit">welcome credit {usd(turn.welcomeLeft)} left</span> : null}
         {typeof turn.balance === 'number' ? <span data-testid="assistant-balance">balance {usd(turn.balance)}</span> : null}
       </div>
     </div>

@@ -39,6 +39,11 @@ function dataOf(event: string): string | null {
 export type ChatChunk = {
   choices?: Array<{ delta?: { content?: string | null }; finish_reason?: string | null }>;
   usage?: { prompt_tokens?: number; completion_tokens?: number; cost?: number } | null;
-  billing?: { charged_usd?: number; balance_usd?: number | null } | null;
+  billing?: {
+    charged_usd?: number;
+    balance_usd?: number | null;
+    /** The first lot that paid (a pack, or the welcome credit), with what is left in it. */
+    pack?: { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining_usd: number } | null;
+  } | null;
   error?: { message?: string; code?: string; type?: string };
 };
