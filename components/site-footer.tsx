@@ -12,6 +12,7 @@ export function SiteFooter() {
           <Link href="/status" className="hover:text-slate-800">
             Status
           </Link>
+          {/* eslint-disable-next-line @next/next/no-html-link-for-pages -- a JSON endpoint, not a page: a full navigation on purpose */}
           <a href="/v1/models" className="hover:text-slate-800">
             /v1/models
           </a>

@@ -74,6 +74,6 @@ export function createPlaygroundApi({ db, gateway, env = process.env }: { db: Db
         signal: request.signal,
       });
       return gateway().chatCompletionsForKey(keyId, forwarded);
-    }),
+    }, { signedOut: 'Sign in to use the playground.' }),
   };
 }

@@ -40,7 +40,7 @@ export function buildAuthOptions({ db, env = process.env }: { db: Db; env?: Env 
       maxAge: EMAIL_LINK_MAX_AGE_SECONDS,
       async sendVerificationRequest({ identifier, url, expires }) {
         const mail = linkMail({ to: identifier, subject: 'Sign in to Tollgate', intro: 'Click the button to sign in to Tollgate.', action: 'Sign in', url, expires });
-        await deliverMail({ db, env, mail, link: url });
+        await deliverMail({ db, env, mail });
       },
     }),
     CredentialsProvider({

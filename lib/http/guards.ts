@@ -98,10 +98,10 @@ export function createGuards({ db, env = process.env }: { db: Db; env?: Env }) {
     public: (handler: Handler<object>): Route => guarded(async () => ({}), handler),
 
     /** A signed-in browser session only (the playground, linking a wallet or an email). */
-    session: (handler: Handler<{ user: SessionUser }>): Route =>
+    session: (handler: Handler<{ user: SessionUser }>, { signedOut = 'Sign in first.' }: { signedOut?: string } = {}): Route =>
       guarded(async (request) => {
         const user = await sessionUser(request);
-        if (!user) throw unauthorized('not_signed_in', 'Sign in first.');
+        if (!user) throw unauthorized('not_signed_in', signedOut);
         return { user };
       }, handler),
 

@@ -1,6 +1,6 @@
-import { withPrincipal } from '../account/with-principal';
 import type { Db } from '../db/client';
-import { invalidRequest, errorResponse } from '../http/errors';
+import { invalidRequest } from '../http/errors';
+import { createGuards } from '../http/guards';
 import { json } from '../http/json';
 import { newId } from '../ids';
 import { walletAccountId } from '../ledger/accounts';
@@ -14,18 +14,13 @@ const IDEMPOTENCY_KEY = /^[\w.:-]{1,200}$/;
 /** The pack shop's JSON API: the catalog (public), buying with the wallet, and the buyer's lots. */
 export function createPacksApi({ db }: { db: Db }) {
   const ledger = new Ledger(db);
+  const guard = createGuards({ db });
 
   // GET /api/packs — the shop, no sign-in needed.
-  const list = async (): Promise<Response> => {
-    try {
-      return json({ object: 'list', data: await listPacks(db) });
-    } catch (error) {
-      return errorResponse(error);
-    }
-  };
+  const list = guard.public(async () => json({ object: 'list', data: await listPacks(db) }));
 
   // POST /api/packs/:id/purchase — pays the price from the wallet; Idempotency-Key makes a retry safe.
-  const purchase = withPrincipal(db, async ({ request, principal, params }) => {
+  const purchase = guard.principal(async ({ request, principal, params }) => {
     const header = request.headers.get('idempotency-key');
     if (header !== null && !IDEMPOTENCY_KEY.test(header)) {
       throw invalidRequest('Idempotency-Key must be 1–200 letters, digits or . _ : -', 'Idempotency-Key');
@@ -36,7 +31,7 @@ export function createPacksApi({ db }: { db: Db }) {
   });
 
   // GET /api/lots — the caller's lots with what is left of each.
-  const lots = withPrincipal(db, async ({ principal }) => json({ object: 'list', data: await listLots(db, { userId: principal.userId }) }));
+  const lots = guard.principal(async ({ principal }) => json({ object: 'list', data: await listLots(db, { userId: principal.userId }) }));
 
   return { list, purchase, lots };
 }
