@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthAdapter } from '../lib/auth/adapter';
 import { createAuthUser } from '../lib/auth/users';
-import { grantBucket, grantWelcomeCredit, welcomeCreditAmount, welcomeCreditDays, welcomeGrantCaps, welcomeLotAccountId, welcomeLotId } from '../lib/credits/welcome';
+import { grantBucket, grantWelcomeCredit, pruneWelcomeGrantQuota, welcomeCreditAmount, welcomeCreditDays, welcomeGrantCaps, welcomeLotAccountId, welcomeLotId } from '../lib/credits/welcome';
 import { runWithRequestContext } from '../lib/http/request-context';
 import { newId } from '../lib/ids';
 import { auditLedger, Ledger, SYSTEM_ACCOUNTS, walletAccountId } from '../lib/ledger';
@@ -203,5 +203,15 @@ describe('the welcome grant', () => {
       ].sort(),
     );
     expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+});
+
+describe('the grant counters', () => {
+  it('are forgotten once their day cannot decide a grant any more (before yesterday)', async () => {
+    const address = `198.51.100.${Math.floor(Math.random() * 200)}`;
+    for (const day of ['2026-11-28', '2026-11-29', '2026-11-30', '2026-12-01']) await t.db.welcomeGrantQuota.create({ data: { address, day, count: 1 } });
+    expect(await pruneWelcomeGrantQuota({ db: t.db, now: new Date('2026-12-01T00:30:00Z') })).toBeGreaterThanOrEqual(2);
+    const left = await t.db.welcomeGrantQuota.findMany({ where: { address }, orderBy: { day: 'asc' } });
+    expect(left.map((row) => row.day)).toEqual(['2026-11-30', '2026-12-01']);
   });
 });

@@ -225,3 +225,13 @@ export async function welcomeCreditOf(db: Db, userId: string, now = new Date()):
     expires_at: lot.expiresAt.toISOString(),
   };
 }
+
+/**
+ * Forgets the grant counters of days before yesterday: they only ever decide today's grants (one
+ * day of slack for clocks at midnight). Called by the sweeper, so the table stays small.
+ */
+export async function pruneWelcomeGrantQuota({ db, now = new Date() }: { db: Db; now?: Date }): Promise<number> {
+  const yesterday = new Date(now.getTime() - 86_400_000).toISOString().slice(0, 10);
+  const { count } = await db.welcomeGrantQuota.deleteMany({ where: { day: { lt: yesterday } } });
+  return count;
+}

@@ -1,6 +1,7 @@
 import { createAccountApi } from '../account/account-api';
 import { createAdminApi, type AdminApi } from '../admin/admin-api';
 import { getCatalogCache } from '../catalog/models';
+import { pruneWelcomeGrantQuota } from '../credits/welcome';
 import { getDb } from '../db/client';
 import { createGateway, type Gateway } from '../gateway/gateway';
 import { logger } from '../logger';
@@ -64,7 +65,8 @@ export function getWaitlistApi() {
 
 /**
  * Releases holds left behind by requests that never settled (a crash, a killed process), then
- * expires pack lots past their validity (after the holds, so a crashed call's hold on a lot is gone).
+ * expires pack lots past their validity (after the holds, so a crashed call's hold on a lot is gone),
+ * and forgets welcome-grant counters of past days.
  */
 export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.env.HOLD_SWEEP_INTERVAL_MS ?? 30_000)): NodeJS.Timeout {
   if (globalForServer.tollgateSweeper) return globalForServer.tollgateSweeper;
@@ -74,6 +76,7 @@ export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.e
       .then((released) => released && logger.info('released expired holds', { released }))
       .then(() => expirePackLots({ db: gateway.ctx.db, ledger: gateway.ctx.ledger }))
       .then((expired) => expired && logger.info('expired pack lots', { expired }))
+      .then(() => pruneWelcomeGrantQuota({ db: gateway.ctx.db }))
       .catch((error: unknown) => logger.error('hold sweeper failed', { error }));
   }, intervalMs);
   timer.unref();
