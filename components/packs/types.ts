@@ -22,7 +22,8 @@ export type PurchaseResult = { lot: Lot; balance_usd: number };
 /** Display names for scope ids, from the catalog. */
 export type ScopeNames = { providers: Record<string, string>; models: Record<string, string> };
 
-export function scopeLabel(scope: Scope, names: ScopeNames): string {
+export function scopeLabel(scope: Scope | Lot['scope'], names: ScopeNames): string {
+  if ('playground_only' in scope && scope.playground_only) return 'Playground only (not API keys)';
   if (scope.model) return `${names.models[scope.model] ?? scope.model} only`;
   if (scope.provider) return `${names.providers[scope.provider] ?? scope.provider} models only`;
   return 'Any model';
