@@ -190,14 +190,14 @@ async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, re
         throw unavailable('daily_counters_busy', 'The daily counters of this key changed while reserving this request. Retry it.');
       }
       if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
-        throw await insufficientCredits(ctx, key, plan, lots);
+        throw await insufficientCredits(ctx, key, plan, lots, surface);
       }
       throw error;
     }
   }
 }
 
-async function insufficientCredits(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, lots: FundingLot[]) {
+async function insufficientCredits(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, lots: FundingLot[], surface: CallSurface) {
   const cost = `This request may cost up to ${formatUsd(plan.holdAmount)} (prompt plus ${plan.maxOutputTokens} output tokens on ${plan.model.id})`;
   const inLots = lots.reduce((sum, lot) => sum + lot.available, 0n);
   if (key.packsOnly) {
@@ -205,7 +205,13 @@ async function insufficientCredits(ctx: GatewayContext, key: KeyContext, plan: R
   }
   const wallet = await ctx.db.ledgerAccount.findUnique({ where: { id: key.walletAccountId }, select: { available: true } });
   const available = (wallet?.available ?? 0n) + inLots;
-  return paymentRequired('insufficient_credits', `${cost}; the available balance is ${formatUsd(available)}. Add credits or lower max_tokens.`);
+  // A new account's welcome credit is for the playground: say so, or "$0 available" looks like a bug.
+  const playgroundOnly =
+    surface === 'api'
+      ? await ctx.db.packLot.findFirst({ where: { userId: key.userId, playgroundOnly: true, status: 'ACTIVE', expiresAt: { gt: new Date() } }, select: { account: { select: { available: true } } } })
+      : null;
+  const note = playgroundOnly && playgroundOnly.account.available > 0n ? ` (Your welcome credit of ${formatUsd(playgroundOnly.account.available)} pays for playground calls only.)` : '';
+  return paymentRequired('insufficient_credits', `${cost}; the available balance is ${formatUsd(available)}. Add credits or lower max_tokens.${note}`);
 }
 
 function upstreamRequest(call: Call, offering: CatalogOffering): UpstreamChatRequest {
