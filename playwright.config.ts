@@ -29,7 +29,7 @@ export default defineConfig({
     // Builds the app (unless E2E_SKIP_BUILD=1), prepares a throwaway database, runs `next start`.
     command: 'node_modules/.bin/tsx e2e/serve.ts',
     url: `http://127.0.0.1:${port}/health`,
-    timeout: 240_000,
+    timeout: 480_000,
     reuseExistingServer: false,
     stdout: 'pipe',
     stderr: 'pipe',

@@ -120,7 +120,7 @@ describe('free credit farming', () => {
         .chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'spend the welcome credit' }], max_tokens: 16 })
         .catch((error: unknown) => error as { status: number; code: string; message: string });
       expect(refused).toMatchObject({ status: 402, code: 'insufficient_credits' });
-      expect(refused.message).toContain('welcome credit of $10.00 pays for playground calls only');
+      expect((refused as { message: string }).message).toContain('welcome credit of $10.00 pays for playground calls only');
       expect(await balanceOf(walletAccountId(userId))).toBe(0n);
       expect(await balanceOf(welcomeLotAccountId(userId))).toBe(10_000_000n);
 
