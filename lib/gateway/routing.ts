@@ -5,7 +5,7 @@ import type { KeyContext } from './auth';
 import { forbidden, invalidRequest, notFound, unavailable } from '../http/errors';
 import { maximumCost } from './pricing';
 import type { ChatCompletionRequest } from './schema';
-import { countPromptTokens, promptTokensUpperBound } from './tokens';
+import { countPrompt, promptTokensOn, promptTokensUpperBound } from './tokens';
 
 const PROVIDER_IDS: ReadonlySet<string> = new Set<ProviderId>(['anthropic', 'google', 'openai', 'deepseek', 'local']);
 
@@ -14,7 +14,10 @@ export type RoutePlan = {
   /** Live offerings to try in order: cheapest first, the rest for failover. */
   candidates: CatalogOffering[];
   maxOutputTokens: number;
-  /** Counted (unpadded) prompt tokens: the fallback when an upstream reports no usage. */
+  /**
+   * Counted (unpadded) prompt tokens, images at the most any candidate bills for them: the
+   * fallback when an upstream reports no usage.
+   */
   countedPromptTokens: number;
   /** What is reserved: the maximum cost on the dearest candidate, since failover may land there. */
   holdAmount: Micros;
@@ -65,11 +68,14 @@ export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels
   }
   const maxOutputTokens = requested ?? model.maxOutputTokens;
   const choices = body.n ?? 1;
-  const countedPromptTokens = countPromptTokens(body);
-  const promptBound = promptTokensUpperBound(countedPromptTokens);
+  // Everything the upstream reads, counted once; an image's tokens depend on the model reading it.
+  const prompt = countPrompt(body);
+  let countedPromptTokens = prompt.tokens;
   let holdAmount = 1n;
   for (const offering of candidates) {
-    const cost = maximumCost(offering, promptBound, maxOutputTokens * choices);
+    const counted = promptTokensOn(offering, prompt);
+    if (counted > countedPromptTokens) countedPromptTokens = counted;
+    const cost = maximumCost(offering, promptTokensUpperBound(counted), maxOutputTokens * choices);
     if (cost > holdAmount) holdAmount = cost;
   }
   return { model, candidates, maxOutputTokens, countedPromptTokens, holdAmount };

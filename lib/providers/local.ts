@@ -1,12 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { decode, encode } from 'gpt-tokenizer';
+import { decode, encode as encodeTokens } from 'gpt-tokenizer';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { TokenCounter } from '../gateway/tokens';
 import { UpstreamError, type ChatProvider, type UpstreamChatRequest, type UpstreamStreamEvent, type UpstreamUsage } from './types';
 
 /*
  * A built-in model that needs no network: it answers every conversation with a reproducible
  * reply, counts tokens with gpt-tokenizer's default encoding (o200k_base, GPT-4o and newer) and
  * streams one token at a time. It lets the gateway be tried, tested and benchmarked for free.
+ *
+ * Its work is linear in the prompt: the prompt is counted the way the gateway counts it for the
+ * hold (exactly while cheap, otherwise by bytes: lib/gateway/tokens.ts), and the reply quotes a
+ * few words of bounded length, so it stays short whatever was sent.
  */
 
 const PROVIDER_ID = 'local';
@@ -25,6 +30,13 @@ const SENTENCES = [
 ] as const;
 
 const QUOTE_WORDS = 12;
+/** A longer quoted word is cut, so that one unbroken 1 MB word is not echoed (and tokenized) whole. */
+const QUOTE_WORD_CHARS = 40;
+/** The words to quote are looked for in this much of the message. */
+const QUOTE_SCAN_CHARS = 4_096;
+/** Special-token text such as '<|endoftext|>' is plain text here, as it is to hosted models. */
+const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+const encode = (text: string) => encodeTokens(text, PLAIN_TEXT);
 const PER_MESSAGE_OVERHEAD = 3;
 const REPLY_PRIMING = 3;
 
@@ -76,10 +88,46 @@ function toAscii(text: string): string {
     .trim();
 }
 
+/**
+ * Message text + 3 per message + 3. Each text (a string content, or each text or refusal part) is
+ * counted in order with one request-wide TokenCounter, as the gateway's hold counts the same texts
+ * first: this usage never exceeds the hold.
+ */
 export function countPromptTokens(messages: ChatCompletionMessageParam[]): number {
+  const counter = new TokenCounter();
   let total = REPLY_PRIMING;
-  for (const message of messages) total += encode(messageText(message)).length + PER_MESSAGE_OVERHEAD;
+  for (const message of messages) {
+    total += PER_MESSAGE_OVERHEAD;
+    const content = message.content;
+    if (typeof content === 'string') total += counter.text(content);
+    else if (Array.isArray(content)) {
+      for (const part of content) {
+        if (part.type === 'text') total += counter.text(part.text);
+        else if (part.type === 'refusal') total += counter.text(part.refusal);
+      }
+    }
+  }
   return total;
+}
+
+/** [...text].length without building the array (1 MB of CJK took 0.3 s that way). */
+function codePoints(text: string): number {
+  let count = text.length;
+  for (let i = 0; i < text.length - 1; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        count--;
+        i++;
+      }
+    }
+  }
+  return count;
+}
+
+function quoted(word: string): string {
+  return word.length > QUOTE_WORD_CHARS ? `${word.slice(0, QUOTE_WORD_CHARS)}...` : word;
 }
 
 /** The untruncated reply text: a pure function of the conversation. */
@@ -90,10 +138,12 @@ export function localReplyText(messages: ChatCompletionMessageParam[]): string {
     const message = messages[i];
     if (message?.role === 'user') lastUser = messageText(message);
   }
-  const words = toAscii(lastUser ?? '').split(' ').filter(Boolean);
+  const scanned = lastUser ?? '';
+  const words = toAscii(scanned.slice(0, QUOTE_SCAN_CHARS)).split(' ').filter(Boolean);
+  const more = words.length > QUOTE_WORDS || scanned.length > QUOTE_SCAN_CHARS;
   let opening: string;
-  if (words.length > 0) opening = `You said: "${words.slice(0, QUOTE_WORDS).join(' ')}${words.length > QUOTE_WORDS ? ' ...' : ''}".`;
-  else if (lastUser && lastUser.trim()) opening = `You sent me ${[...lastUser.trim()].length} characters that I can only acknowledge, not quote.`;
+  if (words.length > 0) opening = `You said: "${words.slice(0, QUOTE_WORDS).map(quoted).join(' ')}${more ? ' ...' : ''}".`;
+  else if (lastUser && lastUser.trim()) opening = `You sent me ${codePoints(lastUser.trim())} characters that I can only acknowledge, not quote.`;
   else opening = 'Hello! I am the local model built into Tollgate.';
 
   // Three distinct sentences, chosen and ordered by the seed.
