@@ -10,8 +10,13 @@ test('the development mailbox opens for the operator on this machine and for no 
 
   // A reverse proxy on this machine reports the real client: the page does not exist for it.
   expect((await request.get('/dev/mailbox', { headers: { 'x-forwarded-for': '203.0.113.5' } })).status()).toBe(404);
-  // Claiming the server's own peer header changes nothing: the server overwrites it from the socket.
+  // The server's own peer header is overwritten from the socket: claiming to be elsewhere changes
+  // nothing for this loopback client (so claiming to be loopback cannot help a remote one)...
+  expect((await request.get('/dev/mailbox', { headers: { 'x-tollgate-peer': '203.0.113.5' } })).status()).toBe(200);
+  // ...and a proxy's report of the real client still closes it.
   expect((await request.get('/dev/mailbox', { headers: { 'x-tollgate-peer': '127.0.0.1', 'x-forwarded-for': '203.0.113.5' } })).status()).toBe(404);
+  // A page whose DNS name was rebound to this machine still names itself in Host.
+  expect((await request.get('/dev/mailbox', { headers: { host: 'evil.example' } })).status()).toBe(404);
   expect((await request.get('/dev/mailbox', { headers: { 'x-real-ip': '203.0.113.5' } })).status()).toBe(404);
 });
 

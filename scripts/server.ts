@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import next from 'next';
 import { stampPeer, trustPeerHeader } from '../lib/http/client-address';
+import { internalError } from '../lib/http/errors';
 import { logger } from '../lib/logger';
 
 const dev = process.argv.includes('--dev');
@@ -21,7 +22,7 @@ async function main() {
     handle(req, res).catch((error: unknown) => {
       logger.error('server: unhandled error', { error });
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: 'Internal error.', type: 'api_error', code: 'internal_error', param: null } }));
+      res.end(JSON.stringify(internalError().toJSON()));
     });
   });
   server.keepAliveTimeout = 65_000;

@@ -87,6 +87,19 @@ describe('cross-site writes with a valid session cookie', () => {
     }
   }
 
+  it('Basic credentials a browser resends by itself neither skip the origin rule nor lock the session out', async () => {
+    const keys = (await import(join(process.cwd(), 'app/api/keys/route.ts'))) as RouteModule & { GET: (request: Request) => Promise<Response> };
+    const basic = 'Basic dXNlcjpwYXNz';
+    const foreign = new Request(`http://${HOST}/api/keys`, { method: 'POST', headers: { host: HOST, cookie, origin: 'https://evil.example', authorization: basic, 'content-type': 'application/json' }, body: '{"name":"z"}' });
+    expect((await keys.POST!(foreign, { params: Promise.resolve({}) })).status).toBe(403);
+    const link = (await import(join(process.cwd(), 'app/api/auth/link-email/route.ts'))) as RouteModule;
+    const forged = new Request(`http://${HOST}/api/auth/link-email`, { method: 'POST', headers: { host: HOST, cookie, origin: 'https://evil.example', authorization: basic, 'content-type': 'application/json' }, body: '{"email":"attacker@example.test"}' });
+    expect((await link.POST!(forged, { params: Promise.resolve({}) })).status).toBe(403);
+    // The owner's own page behind HTTP authentication: the session still decides.
+    const own = await keys.GET(new Request(`http://${HOST}/api/keys`, { headers: { host: HOST, cookie, authorization: basic } }));
+    expect(own.status).toBe(200);
+  });
+
   it('the same cookie from our own origin is accepted (the control)', async () => {
     const { POST } = (await import(join(process.cwd(), 'app/api/keys/route.ts'))) as RouteModule;
     const own = new Request(`http://${HOST}/api/keys`, { method: 'POST', headers: { host: HOST, origin: `http://${HOST}`, cookie, 'content-type': 'application/json' }, body: '{"name":"mine"}' });

@@ -7,8 +7,10 @@ import { createAuthUser } from '../lib/auth/users';
 import { deliverMail, linkMail, mayReadDevMailbox } from '../lib/auth/mail';
 import { createRedemptionBatch } from '../lib/credits/redemption';
 import { PEER_HEADER, trustPeerHeader } from '../lib/http/client-address';
+import { countText } from '../lib/gateway/tokens';
 import { createApiKeyOp } from '../lib/keys/keys';
 import { walletAccountId } from '../lib/ledger/accounts';
+import type { FakeUpstream } from './fake-upstream';
 import type { TestDatabase } from './helpers/db';
 import { ADMIN_TOKEN, createCustomer, gatewayHarness, startTestGateway, upstreamEnv, type TestGateway } from './helpers/gateway';
 
@@ -18,8 +20,9 @@ process.env.NEXTAUTH_SECRET = SECRET;
 const harness = gatewayHarness({ KEY_RATE_LIMIT_BURST: '7', KEY_RATE_LIMIT_PER_SEC: '0.25' });
 let t: TestDatabase;
 let gw: TestGateway;
+let fake: FakeUpstream;
 beforeAll(() => {
-  ({ t, gw } = harness);
+  ({ t, gw, fake } = harness);
 });
 
 type Json = { error: { message: string; type: string; code: string; param: string | null } } & Record<string, unknown>;
@@ -40,7 +43,7 @@ const nested = (depth: number, leaf = '1') => '['.repeat(depth) + leaf + ']'.rep
 
 describe('the development mailbox (item 2)', () => {
   const env = {}; // SMTP_URL unset: the mailbox is on
-  const visit = (headers: Record<string, string>) => new Request('http://tollgate.test/dev/mailbox', { headers });
+  const visit = (headers: Record<string, string>) => new Request('http://localhost:3000/dev/mailbox', { headers: { host: 'localhost:3000', ...headers } });
 
   it('opens only for a loopback socket with no proxy in between; a header cannot claim loopback', () => {
     trustPeerHeader();
@@ -54,6 +57,11 @@ describe('the development mailbox (item 2)', () => {
     expect(mayReadDevMailbox(visit({ [PEER_HEADER]: '127.0.0.1', 'x-forwarded-for': '198.51.100.4' }), env)).toBe(false);
     expect(mayReadDevMailbox(visit({ [PEER_HEADER]: '127.0.0.1', 'x-forwarded-for': '127.0.0.1, 198.51.100.4' }), env)).toBe(false);
     expect(mayReadDevMailbox(visit({ [PEER_HEADER]: '127.0.0.1', forwarded: 'for=198.51.100.4' }), env)).toBe(false);
+    // DNS rebinding: a page whose name now resolves to 127.0.0.1 still sends its own name as Host.
+    expect(mayReadDevMailbox(visit({ [PEER_HEADER]: '127.0.0.1', host: 'evil.example:3000' }), env)).toBe(false);
+    expect(mayReadDevMailbox(visit({ [PEER_HEADER]: '127.0.0.1', host: '127.0.0.1:3000' }), env)).toBe(true);
+    // Once the operator has declared proxies, a loopback socket may be one of them.
+    expect(mayReadDevMailbox(visit({ [PEER_HEADER]: '127.0.0.1' }), { TRUSTED_PROXIES: '127.0.0.1' })).toBe(false);
     // Explicit operator choices; and with real mail the mailbox does not exist at all.
     expect(mayReadDevMailbox(visit({ [PEER_HEADER]: '203.0.113.9' }), { DEV_MAILBOX: 'open' })).toBe(true);
     expect(mayReadDevMailbox(visit({ [PEER_HEADER]: '127.0.0.1' }), { DEV_MAILBOX: 'off' })).toBe(false);
@@ -186,6 +194,15 @@ describe('bad input gets a 4xx in the surface’s shape (item 7)', () => {
   });
 });
 
+describe('the hold across scripts (item 5)', () => {
+  it('non-ASCII text is bounded by its UTF-8 bytes, which no provider’s tokenizer exceeds', () => {
+    // o200k is unusually frugal with these scripts; Claude's and Gemini's tokenizers are not.
+    for (const text of ['नमस्ते दुनिया, आप कैसे हैं? '.repeat(40), 'مرحبا بالعالم كيف حالك '.repeat(40), 'สวัสดีชาวโลก สบายดีไหม '.repeat(40), 'héllo wörld '.repeat(40)]) {
+      expect(countText(text), text.slice(0, 12)).toBeGreaterThanOrEqual(Buffer.byteLength(text, 'utf8'));
+    }
+  });
+});
+
 describe('defence in depth (item 8)', () => {
   it('a management key cannot mint management keys; a signed-in session can', async () => {
     const owner = await createCustomer(t.db, 0n);
@@ -264,6 +281,22 @@ describe('defence in depth (item 8)', () => {
     expect(inner.json?.error).toMatchObject({ code: 'unknown_parameter', param: 'messages[0].colour' });
     const management = createApiKeyOp(t.db, { userId: customer.user.id, name: 'ops', kind: 'MANAGEMENT' });
     await management.op;
+    // A reply appended to the conversation as the SDK returned it (annotations, audio: null) is input
+    // the next turn may carry: accepted, and its output-only fields are not forwarded.
+    fake.reset();
+    const echoed = await chat({
+      model: 'gpt-4o-mini',
+      max_tokens: 5,
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'hello', refusal: null, annotations: [], audio: null, function_call: null },
+        { role: 'user', content: 'again' },
+      ],
+    });
+    expect(echoed.status).toBe(200);
+    const forwarded = fake.requests.at(-1)!.body as { messages: Array<Record<string, unknown>> };
+    expect(forwarded.messages[1]).not.toHaveProperty('annotations');
+    expect(forwarded.messages[1]).not.toHaveProperty('audio');
     const patch = await call(`/api/keys/${customer.keyId}`, { method: 'PATCH', headers: { authorization: `Bearer ${management.secret}`, 'content-type': 'application/json' }, body: JSON.stringify({ daily_request: 5 }) });
     expect(patch.status).toBe(400);
     expect(patch.json?.error).toMatchObject({ param: 'daily_request' });

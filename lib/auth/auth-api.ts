@@ -14,7 +14,7 @@ import type { Env } from './env';
 
 const LINK_PREFIX = 'link:';
 
-function siweErrorToGateway(error: unknown): never {
+function siweErrorToHttp(error: unknown): never {
   if (error instanceof SiweError) throw new HttpError({ status: 400, type: 'invalid_request_error', code: error.code, message: error.message });
   throw error;
 }
@@ -32,7 +32,7 @@ export function createAuthApi({ db, env = process.env }: { db: Db; env?: Env }) 
   // POST /api/auth/siwe/link {message, signature} — adds a wallet to the signed-in user.
   const linkWallet = guard.session(async ({ request, user }) => {
     const input = parseOrThrow(siweLinkSchema, await readJsonBody(request));
-    const address = await verifySiwe({ db, message: input.message, signature: input.signature, domain: expectedSiweDomain(request.headers, env) }).catch(siweErrorToGateway);
+    const address = await verifySiwe({ db, message: input.message, signature: input.signature, domain: expectedSiweDomain(request.headers, env) }).catch(siweErrorToHttp);
     const owner = await db.user.findUnique({ where: { walletAddress: address }, select: { id: true } });
     if (owner && owner.id !== user.id) throw conflict('wallet_in_use', 'This wallet already belongs to another account.');
     await db.user.update({ where: { id: user.id }, data: { walletAddress: address }, select: { id: true } });

@@ -15,16 +15,20 @@ export function devMailboxEnabled(env: Env = process.env): boolean {
 /**
  * Who may read the development mailbox. Its links sign anyone in as their addressee (admins
  * included), so by default only the machine's operator: a client on the loopback address by the
- * socket, not through a proxy. DEV_MAILBOX=open lets anyone read it (a shared staging box, on
- * purpose); DEV_MAILBOX=off hides it from everyone.
+ * socket, not through a proxy, asking for a loopback host name (a page whose DNS name was rebound
+ * to 127.0.0.1 still says its own name). Never once the operator has declared proxies in front.
+ * DEV_MAILBOX=open lets anyone read it (a shared staging box, on purpose); DEV_MAILBOX=off no one.
  */
 export function mayReadDevMailbox(request: Request, env: Env = process.env): boolean {
   if (!devMailboxEnabled(env)) return false;
   const mode = env.DEV_MAILBOX?.trim().toLowerCase() ?? 'local';
   if (mode === 'off') return false;
   if (mode === 'open') return true;
-  return isLoopbackClient(request);
+  if (env.TRUSTED_PROXIES?.trim()) return false;
+  return isLoopbackClient(request) && LOOPBACK_HOST.test(request.headers.get('host') ?? '');
 }
+
+const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;
 
 /**
  * Sends through SMTP_URL with nodemailer; otherwise stores the mail for the development mailbox

@@ -339,8 +339,8 @@ async function streamCompletion(ctx: GatewayContext, call: Call): Promise<Respon
           return;
         }
         // The upstream failed mid-stream: the call failed, so nothing is charged.
-        const gatewayError = await failCallQuietly(ctx, call, error);
-        send(sseData(gatewayError.toJSON()));
+        const httpError = await failCallQuietly(ctx, call, error);
+        send(sseData(httpError.toJSON()));
         closeQuietly(controller);
         return;
       }
@@ -490,12 +490,12 @@ function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamU
 
 /** A failed or abandoned call: release the hold and record why, in one transaction; nothing is charged. */
 async function failCallQuietly(ctx: GatewayContext, call: Call, error: unknown): Promise<HttpError> {
-  const gatewayError = toGatewayError(error);
+  const httpError = toHttpError(error);
   try {
     const recordFailure = async (tx: SqlExecutor) => {
       // A client that hung up before anything was produced owes nothing either; say which it was.
-      const status = gatewayError.code === 'client_closed_request' ? 'CLIENT_ABORTED' : 'UPSTREAM_ERROR';
-      await insertUsage(tx, usageRow(call, null, null, 0n, status, gatewayError.code));
+      const status = httpError.code === 'client_closed_request' ? 'CLIENT_ABORTED' : 'UPSTREAM_ERROR';
+      await insertUsage(tx, usageRow(call, null, null, 0n, status, httpError.code));
       await releaseDailyQuota(tx, call.key, call.day, call.plan.holdAmount);
     };
     if (call.holds.length === 1) await ctx.ledger.release({ hold: call.holds[0]!, idempotencyKey: `release:${call.requestId}` }, recordFailure);
@@ -504,18 +504,20 @@ async function failCallQuietly(ctx: GatewayContext, call: Call, error: unknown):
     logger.error('could not release a hold after an upstream failure; the sweeper will', { requestId: call.requestId, error: releaseError });
   }
   if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
-  return gatewayError;
+  return httpError;
 }
 
 async function failCall(ctx: GatewayContext, call: Call, error: unknown): Promise<Response> {
-  const gatewayError = await failCallQuietly(ctx, call, error);
-  return json(gatewayError.toJSON(), { status: gatewayError.status, headers: { ...callHeaders(call, 0n), ...gatewayError.headers } });
+  const httpError = await failCallQuietly(ctx, call, error);
+  return json(httpError.toJSON(), { status: httpError.status, headers: { ...callHeaders(call, 0n), ...httpError.headers } });
 }
 
-function toGatewayError(error: unknown): HttpError {
+function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof UpstreamError) {
     if (error.kind === 'aborted') return new HttpError({ status: 499, type: 'api_error', code: 'client_closed_request', message: 'The client closed the request.' });
+    // The request itself is the problem (refused by the upstream, or not expressible to it): the caller's 400.
+    if (error.kind === 'bad_request') return invalidRequest(`The upstream provider refused this request: ${error.message}. You were not charged.`, null, 'upstream_rejected_request');
     return upstreamFailed(`The upstream provider failed: ${error.message}. You were not charged.`);
   }
   logger.error('unexpected error during an upstream call', { error });

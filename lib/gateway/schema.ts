@@ -36,6 +36,11 @@ const message = z.discriminatedUnion('role', [
     tool_calls: z.array(toolCall).optional(),
     refusal: z.string().nullable().optional(),
     name: z.string().optional(),
+    // What a completion's message carries as output, so that a client appending the reply to the
+    // conversation as it came is not refused: accepted here, dropped below, never forwarded.
+    annotations: z.array(z.unknown()).optional(),
+    audio: z.null().optional(),
+    function_call: z.null().optional(),
   }),
   z.strictObject({ role: z.literal('tool'), content: textContent, tool_call_id: z.string().min(1) }),
 ]);
@@ -87,7 +92,7 @@ export const chatCompletionRequestSchema = z
     response_format: responseFormat.optional(),
     seed: z.number().int().nullable().optional(),
     user: z.string().max(256).optional(),
-    reasoning_effort: z.enum(['minimal', 'low', 'medium', 'high']).nullable().optional(),
+    reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high']).nullable().optional(),
     stream: z.boolean().nullable().optional(),
     stream_options: z.strictObject({ include_usage: z.boolean().optional() }).nullable().optional(),
     /** Tollgate: pin the upstream provider. */
@@ -103,7 +108,14 @@ export const chatCompletionRequestSchema = z
     if (body.stream_options && !body.stream) {
       ctx.addIssue({ code: 'custom', path: ['stream_options'], message: 'is only allowed when stream is true' });
     }
-  });
+  })
+  .transform((body) => ({ ...body, messages: body.messages.map(withoutEchoedOutput) }));
+
+function withoutEchoedOutput<M extends { role: string }>(message: M) {
+  if (message.role !== 'assistant') return message;
+  const { annotations: _annotations, audio: _audio, function_call: _functionCall, ...input } = message as M & { annotations?: unknown; audio?: unknown; function_call?: unknown };
+  return input as M;
+}
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 export type ChatMessage = ChatCompletionRequest['messages'][number];

@@ -9,7 +9,7 @@ import type { ChatCompletionRequest } from './schema';
  *
  * Text is counted in one of two ways, both upper bounds of o200k (GPT-4o's encoding):
  *
- * - exactly, with gpt-tokenizer, when that is cheap. Its byte-pair merge is quadratic in the length
+ * - exactly, with gpt-tokenizer, when the text is ASCII and that is cheap. Its byte-pair merge is quadratic in the length
  *   of one pre-tokenizer piece (one unbroken 100 KB word took 4.8 s; 900 KB froze the server for
  *   minutes), and even short pieces of unusual text cost about a microsecond a character. So only
  *   text whose pieces are all short (see `piecesAreShort`) is handed to it, and at most
@@ -125,7 +125,10 @@ export class TokenCounter {
   text(text: string): number {
     if (!text) return 0;
     const bytes = utf8Bytes(text);
-    if (bytes <= this.budget && piecesAreShort(text)) {
+    // Only ASCII text is counted exactly: for other scripts the providers' tokenizers part ways
+    // (Claude's and Gemini's can make 1.5-3x o200k's count of Indic, Arabic or Thai text, beyond
+    // the padding), while none makes more tokens than the text has bytes.
+    if (bytes === text.length && bytes <= this.budget && piecesAreShort(text)) {
       this.budget -= bytes;
       return countTokens(text, PLAIN_TEXT);
     }

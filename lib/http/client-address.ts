@@ -13,7 +13,7 @@ import { logger } from '../logger';
  */
 export const PEER_HEADER = 'x-tollgate-peer';
 
-const globalForPeer = globalThis as unknown as { tollgatePeerHeaderTrusted?: boolean };
+const globalForPeer = globalThis as unknown as { tollgatePeerHeaderTrusted?: boolean; tollgateUnstampedWarned?: boolean };
 
 /** Called by a server that overwrites PEER_HEADER from the socket on every request. */
 export function trustPeerHeader(): void {
@@ -59,7 +59,13 @@ export function parseTrustedProxies(raw: string): TrustedProxies {
 
 /** The socket address our server stamped, or null when this process's server does not stamp it. */
 export function peerAddress(request: Request): string | null {
-  if (!globalForPeer.tollgatePeerHeaderTrusted) return null;
+  if (!globalForPeer.tollgatePeerHeaderTrusted) {
+    if (!globalForPeer.tollgateUnstampedWarned) {
+      globalForPeer.tollgateUnstampedWarned = true;
+      logger.warn('requests are not stamped with the socket address (the app was not started by `npm start`): per-address limits treat every client as one');
+    }
+    return null;
+  }
   return request.headers.get(PEER_HEADER) || null;
 }
 

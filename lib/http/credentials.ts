@@ -8,9 +8,22 @@ import { unauthorized } from './errors';
 export function bearerToken(request: Request): string | null {
   const header = request.headers.get('authorization');
   if (header !== null) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const match = BEARER.exec(header);
     if (!match) throw unauthorized('invalid_authorization_header', "The Authorization header must be 'Bearer <key>'.");
     return match[1]!;
   }
   return request.headers.get('x-api-key')?.trim() || null;
 }
+
+/**
+ * The same, for routes a browser also calls with its session: another scheme there is not ours
+ * (a browser resends `Basic` credentials on a site behind HTTP authentication), so it means "no
+ * key" and the session decides.
+ */
+export function bearerTokenIfAny(request: Request): string | null {
+  const header = request.headers.get('authorization');
+  if (header !== null) return BEARER.exec(header)?.[1] ?? null;
+  return request.headers.get('x-api-key')?.trim() || null;
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;

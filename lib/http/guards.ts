@@ -4,7 +4,7 @@ import type { SessionUser } from '../auth/users';
 import type { Db } from '../db/client';
 import { hashApiKey } from '../keys/secret';
 import { logger } from '../logger';
-import { bearerToken } from './credentials';
+import { bearerTokenIfAny } from './credentials';
 import { errorResponse, forbidden, notFound, unauthorized } from './errors';
 
 /**
@@ -24,9 +24,13 @@ type Env = Record<string, string | undefined>;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const ADMIN_TOKEN_ACTOR = 'admin-token';
 
-/** Whether the request carries credentials of its own (a header a cross-site page cannot make a browser send). */
-function hasCredentialHeader(request: Request): boolean {
-  return request.headers.has('authorization') || request.headers.has('x-api-key');
+/**
+ * Whether the request carries a key of its own: a header a cross-site page cannot make a browser
+ * send without a preflight we never grant. (A browser does resend `Basic` credentials by itself,
+ * so those do not count.)
+ */
+function hasKeyHeader(request: Request): boolean {
+  return bearerTokenIfAny(request) !== null;
 }
 
 /**
@@ -61,29 +65,34 @@ function refererOrigin(referer: string | null): string | null {
   }
 }
 
-/** The hosts this app answers as: the Host header, the one the proxy in front was asked for, NEXTAUTH_URL's. */
+/**
+ * The hosts this app answers as: NEXTAUTH_URL's when the operator pinned it (then a Host header
+ * cannot widen the set, e.g. through DNS rebinding); otherwise the Host header and the host the
+ * proxy in front was asked for.
+ */
 function ownHosts(request: Request, env: Env): string[] {
-  const hosts = [request.headers.get('host'), request.headers.get('x-forwarded-host')?.split(',')[0]?.trim()];
   const configured = env.NEXTAUTH_URL?.trim();
   if (configured) {
     try {
-      hosts.push(new URL(configured).host);
+      return [new URL(configured).host];
     } catch {
-      // an invalid NEXTAUTH_URL is next-auth's to report
+      // an invalid NEXTAUTH_URL is next-auth's to report; fall back to the request's own host
     }
   }
-  return hosts.filter((h): h is string => !!h);
+  return [request.headers.get('host'), request.headers.get('x-forwarded-host')?.split(',')[0]?.trim()].filter((h): h is string => !!h);
 }
 
 type Handler<A> = (args: A & { request: Request; params: RouteParams }) => Promise<Response>;
 
 export function createGuards({ db, env = process.env }: { db: Db; env?: Env }) {
   /** Runs `handler` after the origin rule, inside the one catch. */
+  // `keyed`: the guard authenticates a key header itself, so a request carrying one is no browser's
+  // ambient credential and the origin rule does not apply to it. Session-only guards always apply it.
   const guarded =
-    <A>(authorize: (request: Request) => Promise<A>, handler: Handler<A>): Route =>
+    <A>(authorize: (request: Request) => Promise<A>, handler: Handler<A>, keyed = false): Route =>
     async (request, params = {}) => {
       try {
-        if (!hasCredentialHeader(request)) assertSameOrigin(request, env);
+        if (!(keyed && hasKeyHeader(request))) assertSameOrigin(request, env);
         const args = await authorize(request);
         return await handler({ ...args, request, params });
       } catch (error) {
@@ -106,7 +115,7 @@ export function createGuards({ db, env = process.env }: { db: Db; env?: Env }) {
       }, handler),
 
     /** The account API: a management key when the request carries one, else the session. */
-    principal: (handler: Handler<{ principal: Principal }>): Route => guarded(async (request) => ({ principal: await authenticatePrincipal(db, request, env) }), handler),
+    principal: (handler: Handler<{ principal: Principal }>): Route => guarded(async (request) => ({ principal: await authenticatePrincipal(db, request, env) }), handler, true),
 
     /**
      * The operator: a signed-in ADMIN user's session, or `Authorization: Bearer $ADMIN_TOKEN` for
@@ -115,20 +124,20 @@ export function createGuards({ db, env = process.env }: { db: Db; env?: Env }) {
      */
     admin: (handler: Handler<{ actor: string }>): Route =>
       guarded(async (request) => {
-        if (!hasCredentialHeader(request)) {
+        const token = bearerTokenIfAny(request);
+        if (!token) {
           const user = await sessionUser(request);
           if (user?.role === 'ADMIN') return { actor: user.email ? `user:${user.id} <${user.email}>` : `user:${user.id}` };
           if (user) throw forbidden('admin_only', 'This needs an administrator account.');
         }
         const configured = env.ADMIN_TOKEN?.trim();
         if (!configured) throw notFound('not_found', 'Not found.');
-        const presented = /^Bearer\s+(\S+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
-        if (!presented || !sameSecret(presented, configured)) {
+        if (!token || !sameSecret(token, configured)) {
           logger.warn('admin API: rejected credentials', { path: new URL(request.url).pathname });
           throw unauthorized('invalid_admin_token', 'A valid admin token is required.');
         }
         return { actor: ADMIN_TOKEN_ACTOR };
-      }, handler),
+      }, handler, true),
   };
 }
 
@@ -139,7 +148,7 @@ export type Guards = ReturnType<typeof createGuards>;
  * token; otherwise the web app's session, re-read per request so suspension applies at once.
  */
 export async function authenticatePrincipal(db: Db, request: Request, env: Env = process.env): Promise<Principal> {
-  if (bearerToken(request)) return authenticateManagementKey(db, request);
+  if (bearerTokenIfAny(request)) return authenticateManagementKey(db, request);
   const user = await getSessionUser(request, { db, env });
   if (!user) throw unauthorized('missing_api_key', "Sign in, or send a management key as 'Authorization: Bearer tg_…'.");
   return { userId: user.id, via: 'session', keyId: null };
@@ -150,7 +159,7 @@ export async function authenticatePrincipal(db: Db, request: Request, env: Env =
  * provisioning keys do); it cannot call /v1, and an inference key cannot call this API.
  */
 export async function authenticateManagementKey(db: Db, request: Request): Promise<Principal> {
-  const token = bearerToken(request);
+  const token = bearerTokenIfAny(request);
   if (!token) throw unauthorized('missing_api_key', "Send a management key as 'Authorization: Bearer tg_…'.");
   const key = await db.apiKey.findUnique({
     where: { hash: hashApiKey(token) },

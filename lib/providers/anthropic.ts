@@ -8,6 +8,7 @@ import type {
   ChatCompletionMessageFunctionToolCall,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
+import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../http/json';
 import { toUpstreamError, type SdkFailure } from './openai-compatible';
 import {
   UpstreamError,
@@ -178,6 +179,9 @@ function assistantBlocks(message: Extract<ChatCompletionMessageParam, { role: 'a
 function parseToolArguments(call: ChatCompletionMessageFunctionToolCall): Record<string, unknown> {
   const raw = call.function.arguments.trim();
   if (raw === '') return {};
+  // The SDK walks the parsed value again to send it: nesting deeper than a request body may have
+  // would overflow its stack (a 502) instead of being the caller's 400.
+  if (jsonDepthExceeds(raw, MAX_JSON_DEPTH)) throw badRequest(`the arguments of tool call ${call.id.slice(0, 64)} nest more than ${MAX_JSON_DEPTH} levels deep`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);

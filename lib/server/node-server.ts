@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { PEER_HEADER, normalizeAddress, trustPeerHeader } from '../http/client-address';
+import { internalError } from '../http/errors';
 import { MAX_BODY_BYTES } from '../http/json';
 import { logger } from '../logger';
 
@@ -18,7 +19,7 @@ export function createNodeServer(handler: WebHandler): Server {
     serve(handler, req, res).catch((error: unknown) => {
       logger.error('node server: unhandled error', { error });
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: 'Internal error.', type: 'api_error', code: 'internal_error', param: null } }));
+      res.end(JSON.stringify(internalError().toJSON()));
     });
   });
 }
