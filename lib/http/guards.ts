@@ -85,9 +85,11 @@ function ownHosts(request: Request, env: Env): string[] {
 type Handler<A> = (args: A & { request: Request; params: RouteParams }) => Promise<Response>;
 
 export function createGuards({ db, env = process.env }: { db: Db; env?: Env }) {
-  /** Runs `handler` after the origin rule, inside the one catch. */
-  // `keyed`: the guard authenticates a key header itself, so a request carrying one is no browser's
-  // ambient credential and the origin rule does not apply to it. Session-only guards always apply it.
+  /**
+   * Runs `handler` after the origin rule, inside the one catch. `keyed`: the guard authenticates a
+   * key header itself, so a request carrying one is no browser's ambient credential and the origin
+   * rule does not apply to it; session-only guards always apply it.
+   */
   const guarded =
     <A>(authorize: (request: Request) => Promise<A>, handler: Handler<A>, keyed = false): Route =>
     async (request, params = {}) => {
