@@ -24,7 +24,7 @@ export type KeyContext = {
   rateLimitId: string;
   /** Calls may be paid only from pack lots, never from the wallet. */
   packsOnly: boolean;
-  /** Whether the user owns an active pack lot now: only then does a call look for one to draw from. */
+  /** Whether the user owns an active lot an API call may spend (playground-only lots are not counted): only then does an API call look for one. */
   hasActiveLots: boolean;
 };
 
@@ -33,7 +33,7 @@ const DEFAULT_RATE_LIMIT = { burst: 10, perSecond: 0.5 };
 // The EXISTS is an index probe (PackLot by user, status, expiry) that spares every user without a
 // pack a second query on the hot path.
 const SELECT_KEY = `SELECT k."id", k."name", k."kind", k."userId", k."allowedModels", k."dailyRequestLimit", k."dailyBudget", k."expiresAt", k."revokedAt", k."usageDay", k."requestsToday", k."spentToday", k."committedToday", k."rateLimitBurst", k."rateLimitPerSec", k."packsOnly", u."suspended",
-  EXISTS (SELECT 1 FROM "PackLot" l WHERE l."userId" = k."userId" AND l."status" = 'ACTIVE' AND l."expiresAt" > ?) AS "hasActiveLots"
+  EXISTS (SELECT 1 FROM "PackLot" l WHERE l."userId" = k."userId" AND l."status" = 'ACTIVE' AND l."expiresAt" > ? AND l."playgroundOnly" = FALSE) AS "hasActiveLots"
   FROM "ApiKey" k JOIN "User" u ON u."id" = k."userId"`;
 
 /**

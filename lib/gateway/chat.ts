@@ -151,7 +151,9 @@ async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, re
       `This request may cost up to ${formatUsd(plan.holdAmount)}, more than this key's whole daily budget of ${formatUsd(key.dailyBudget)}. Lower max_tokens or raise the budget.`,
     );
   }
-  const lots = key.hasActiveLots || key.packsOnly ? await fundingLots(ctx.db, { userId: key.userId, modelId: plan.model.id, providerIds: plan.candidates.map((c) => c.providerId), surface }) : [];
+  // hasActiveLots counts lots an API call may spend; the playground (not the hot path) always looks,
+  // since its welcome lot is left out of that probe so new users' API calls skip the lookup.
+  const lots = key.hasActiveLots || key.packsOnly || surface === 'playground' ? await fundingLots(ctx.db, { userId: key.userId, modelId: plan.model.id, providerIds: plan.candidates.map((c) => c.providerId), surface }) : [];
   if (key.packsOnly && lots.length === 0) {
     throw paymentRequired('no_active_pack', `This key spends pack credit only, and no active pack covers ${plan.model.id}. Buy a pack that does, or turn off "packs only" for this key.`);
   }
