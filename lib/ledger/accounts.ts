@@ -48,7 +48,7 @@ export async function getOrCreateWalletAccount({ db, userId }: { db: Db; userId:
   const id = walletAccountId(userId);
   const now = new Date();
   await sqlFor(db).execute(
-    sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${id}, 'USER_WALLET', ${walletCode(userId)}, ${userId}, 0, 0, ${now}, ${now}) ON CONFLICT ("id") DO NOTHING`,
+    sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${id}, 'USER_WALLET', ${walletCode(userId)}, ${userId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
   );
   return db.ledgerAccount.findUniqueOrThrow({ where: { id } });
 }
