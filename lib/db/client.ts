@@ -4,8 +4,11 @@ import type { SqlDriverAdapter, SqlDriverAdapterFactory } from '@prisma/driver-a
 import { PrismaClient as PostgresClient } from './generated/postgresql/client';
 import { PrismaClient as SqliteClient } from './generated/sqlite/client';
 import { ensureSqliteDirectory, resolveDatabaseConfig, type DatabaseConfig } from './config';
-import { serializedAdapterFactory } from './serialized-adapter';
-import { SqlRunner } from './sql';
+import pg from 'pg';
+import { PostgresRunner } from './postgres-runner';
+import { serializedAdapterFactory, type SerializedAdapter } from './serialized-adapter';
+import type { SqlRunner } from './sql';
+import { SqliteRunner } from './sqlite-runner';
 
 /** Both generated clients have identical types; the SQLite one names the type. */
 export type Db = SqliteClient;
@@ -21,15 +24,17 @@ const runners = (globalForRunners.tollgateSqlRunners ??= new WeakMap<Db, SqlRunn
 
 export function createDb(config: DatabaseConfig = resolveDatabaseConfig()): Db {
   if (config.provider === 'postgresql') {
-    const shared = shareConnection(new PrismaPg({ connectionString: config.url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) }));
-    const db = new PostgresClient({ adapter: shared.factory }) as unknown as Db;
-    runners.set(db, new SqlRunner('postgresql', shared.adapter));
+    // One pool per client: Prisma's adapter and the SQL runner both draw from it, and
+    // $disconnect ends it.
+    const pool = new pg.Pool({ connectionString: config.url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
+    const db = new PostgresClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) }) as unknown as Db;
+    runners.set(db, new PostgresRunner(pool));
     return db;
   }
   ensureSqliteDirectory(config);
   const shared = shareConnection(serializedAdapterFactory(new PrismaBetterSqlite3({ url: config.file }), { onConnect: SQLITE_PRAGMAS }));
   const db = new SqliteClient({ adapter: shared.factory });
-  runners.set(db, new SqlRunner('sqlite', shared.adapter));
+  runners.set(db, new SqliteRunner(() => shared.adapter() as Promise<SerializedAdapter>));
   return db;
 }
 

@@ -1,3 +1,4 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import type {
   IsolationLevel,
   SqlDriverAdapter,
@@ -31,7 +32,7 @@ export function serializedAdapterFactory(
   };
 }
 
-class Lock {
+export class Lock {
   #tail: Promise<void> = Promise.resolve();
 
   acquire(): Promise<() => void> {
@@ -60,14 +61,20 @@ class Lock {
   }
 }
 
-class SerializedAdapter implements SqlDriverAdapter {
+export class SerializedAdapter implements SqlDriverAdapter {
   readonly provider: SqlDriverAdapter['provider'];
   readonly adapterName: string;
   readonly #inner: SqlDriverAdapter;
-  readonly #lock = new Lock();
+  /** Held by every statement and transaction on the connection, Prisma's and the SQL runner's alike. */
+  readonly lock = new Lock();
+
+  /** The better-sqlite3 connection underneath, for the SQL runner (lib/db/sqlite-runner.ts). */
+  readonly connection: BetterSqlite3.Database;
 
   constructor(inner: SqlDriverAdapter) {
     this.#inner = inner;
+    // @prisma/adapter-better-sqlite3 keeps its connection in a public `client` field.
+    this.connection = (inner as unknown as { client: BetterSqlite3.Database }).client;
     this.provider = inner.provider;
     this.adapterName = inner.adapterName;
     if (inner.getConnectionInfo) this.getConnectionInfo = () => inner.getConnectionInfo!();
@@ -76,19 +83,19 @@ class SerializedAdapter implements SqlDriverAdapter {
   getConnectionInfo?: SqlDriverAdapter['getConnectionInfo'];
 
   queryRaw(query: SqlQuery): Promise<SqlResultSet> {
-    return this.#lock.run(() => this.#inner.queryRaw(query));
+    return this.lock.run(() => this.#inner.queryRaw(query));
   }
 
   executeRaw(query: SqlQuery): Promise<number> {
-    return this.#lock.run(() => this.#inner.executeRaw(query));
+    return this.lock.run(() => this.#inner.executeRaw(query));
   }
 
   executeScript(script: string): Promise<void> {
-    return this.#lock.run(() => this.#inner.executeScript(script));
+    return this.lock.run(() => this.#inner.executeScript(script));
   }
 
   async startTransaction(isolationLevel?: IsolationLevel): Promise<Transaction> {
-    const release = await this.#lock.acquire();
+    const release = await this.lock.acquire();
     try {
       const tx = await this.#inner.startTransaction(isolationLevel);
       return serializedTransaction(tx, release);

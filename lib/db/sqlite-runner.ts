@@ -1,0 +1,126 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { SerializedAdapter } from './serialized-adapter';
+import { SqlError, type Row, type SqlExecutor, type SqlRunner, type SqlStatement, type SqlValue } from './sql';
+
+/**
+ * The SQL runner on SQLite: statements run synchronously on the very better-sqlite3 connection
+ * Prisma uses, under the same lock (serialized-adapter.ts), each prepared once and cached.
+ *
+ * A transaction takes the lock, runs BEGIN IMMEDIATE, its statements and COMMIT back to back: its
+ * statements return already-settled promises, so when `work` awaits nothing else the whole
+ * transaction runs inside one turn of the event loop (tens of microseconds) and the connection is
+ * never held across I/O. (Through Prisma's async adapter a reservation held the one connection,
+ * and so every other request, across several event-loop hops: the database acted as a global lock.)
+ * IMMEDIATE takes SQLite's write lock up front, so a second process on the same file waits at
+ * BEGIN (busy_timeout) instead of failing halfway through.
+ */
+export class SqliteRunner implements SqlRunner {
+  readonly provider = 'sqlite' as const;
+  readonly #connect: () => Promise<SerializedAdapter>;
+  #cache: { connection: BetterSqlite3.Database; statements: Map<string, BetterSqlite3.Statement> } | null = null;
+
+  constructor(connect: () => Promise<SerializedAdapter>) {
+    this.#connect = connect;
+  }
+
+  async query(statement: SqlStatement): Promise<Row[]> {
+    const adapter = await this.#connect();
+    const release = await adapter.lock.acquire();
+    try {
+      return this.#all(adapter.connection, statement);
+    } finally {
+      release();
+    }
+  }
+
+  async execute(statement: SqlStatement): Promise<number> {
+    const adapter = await this.#connect();
+    const release = await adapter.lock.acquire();
+    try {
+      return this.#run(adapter.connection, statement);
+    } finally {
+      release();
+    }
+  }
+
+  async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const adapter = await this.#connect();
+    const release = await adapter.lock.acquire();
+    const connection = adapter.connection;
+    try {
+      this.#prepare(connection, 'BEGIN IMMEDIATE').run();
+      const executor: SqlExecutor = {
+        query: async (statement) => this.#all(connection, statement),
+        execute: async (statement) => this.#run(connection, statement),
+      };
+      let result: T;
+      try {
+        result = await work(executor);
+      } catch (error) {
+        if (connection.inTransaction) this.#prepare(connection, 'ROLLBACK').run();
+        throw error;
+      }
+      this.#prepare(connection, 'COMMIT').run();
+      return result;
+    } catch (error) {
+      throw classify(error);
+    } finally {
+      release();
+    }
+  }
+
+  #all(connection: BetterSqlite3.Database, statement: SqlStatement): Row[] {
+    try {
+      const prepared = this.#prepare(connection, statement.sql);
+      const args = statement.args.map(toSqlite);
+      if (prepared.reader) return prepared.all(...args) as Row[];
+      prepared.run(...args);
+      return [];
+    } catch (error) {
+      throw classify(error);
+    }
+  }
+
+  #run(connection: BetterSqlite3.Database, statement: SqlStatement): number {
+    try {
+      const prepared = this.#prepare(connection, statement.sql);
+      const args = statement.args.map(toSqlite);
+      return prepared.reader ? prepared.all(...args).length : prepared.run(...args).changes;
+    } catch (error) {
+      throw classify(error);
+    }
+  }
+
+  #prepare(connection: BetterSqlite3.Database, text: string): BetterSqlite3.Statement {
+    // A reconnect (after $disconnect) is a new connection: its statements are prepared afresh.
+    if (this.#cache?.connection !== connection) this.#cache = { connection, statements: new Map() };
+    let prepared = this.#cache.statements.get(text);
+    if (!prepared) {
+      prepared = connection.prepare(text);
+      // Shapes vary only with small lists (a transaction's entries), but never let it grow unbounded.
+      if (this.#cache.statements.size < 1_000) this.#cache.statements.set(text, prepared);
+    }
+    return prepared;
+  }
+}
+
+/** The values Prisma's SQLite adapter writes: booleans as 0/1, timestamps as ISO text in UTC. */
+function toSqlite(value: SqlValue): unknown {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Date) return value.toISOString().replace('Z', '+00:00');
+  return value;
+}
+
+const SQLITE_KINDS: Record<string, string> = {
+  SQLITE_CONSTRAINT_UNIQUE: 'UniqueConstraintViolation',
+  SQLITE_CONSTRAINT_PRIMARYKEY: 'UniqueConstraintViolation',
+  SQLITE_CONSTRAINT_FOREIGNKEY: 'ForeignKeyConstraintViolation',
+  SQLITE_CONSTRAINT_NOTNULL: 'NullConstraintViolation',
+  SQLITE_BUSY: 'SocketTimeout',
+};
+
+function classify(error: unknown): unknown {
+  // Only the driver's own errors: a LedgerError thrown by the work inside a transaction passes as it is.
+  if (!(error instanceof Error) || error.name !== 'SqliteError' || !('code' in error) || typeof error.code !== 'string') return error;
+  return new SqlError(SQLITE_KINDS[error.code] ?? error.code, error.message, { cause: error });
+}
