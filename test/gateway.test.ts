@@ -1,9 +1,9 @@
 import OpenAI from 'openai';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sqlFor } from '../lib/db/client';
-import { DailyQuotaRefused, dailyLimitError, reserveDailyQuota } from '../lib/gateway/limits';
+import { dailyLimitError } from '../lib/gateway/limits';
+import { DailyQuotaRefused } from '../lib/ledger/holds';
 import { countText } from '../lib/gateway/tokens';
-import { auditLedger, walletAccountId } from '../lib/ledger';
+import { Ledger, SYSTEM_ACCOUNTS, auditLedger, walletAccountId } from '../lib/ledger';
 import type { FakeUpstream } from './fake-upstream';
 import type { TestDatabase } from './helpers/db';
 import { ADMIN_TOKEN, PROVIDER_SECRETS, createCustomer, startTestGateway, upstreamEnv, gatewayHarness, type TestGateway } from './helpers/gateway';
@@ -485,14 +485,16 @@ describe('daily counters when the UTC day turns mid-request', () => {
     const key = { keyId: unlimited.keyId, dailyRequestLimit: null, dailyBudget: null } as unknown as Parameters<typeof dailyLimitError>[1];
     // Another instance already rolled the key into the next day.
     await t.db.apiKey.update({ where: { id: unlimited.keyId }, data: { usageDay: '2999-01-01' } });
-    const refused = await sqlFor(t.db)
-      .transaction((tx) => reserveDailyQuota(tx, key, '2998-12-31', 100n))
+    const refused = await new Ledger(t.db)
+      .reserve({ idempotencyKey: `late-${unlimited.keyId}`, sources: [unlimited.wallet.id], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 100n, ttlMs: 60_000, quota: { keyId: unlimited.keyId, day: '2998-12-31' } })
       .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(DailyQuotaRefused);
+    // Nothing was held.
+    expect(await t.db.hold.count({ where: { idempotencyKey: `late-${unlimited.keyId}` } })).toBe(0);
     expect(await dailyLimitError(t.db, key, 100n)).toBeNull();
 
     const limited = await createCustomer(t.db, ONE_DOLLAR, { dailyRequestLimit: 1 });
-    await t.db.apiKey.update({ where: { id: limited.keyId }, data: { requestsToday: 1 } });
+    await t.db.apiKey.update({ where: { id: limited.keyId }, data: { requestsToday: 1, usageDay: new Date().toISOString().slice(0, 10) } });
     const limitedKey = { keyId: limited.keyId, dailyRequestLimit: 1, dailyBudget: null } as unknown as Parameters<typeof dailyLimitError>[1];
     expect((await dailyLimitError(t.db, limitedKey, 100n))?.code).toBe('daily_request_limit_reached');
   });

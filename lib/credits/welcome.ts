@@ -8,7 +8,7 @@ import { LedgerError } from '../ledger/errors';
 import { Ledger } from '../ledger/ledger';
 import { logger } from '../logger';
 import { microsToUsdNumber, usdToMicros, type Micros } from '../money';
-import { lotStatus, type LotStatus } from '../packs/lots';
+import { lotStatus, type LotStatus } from '../ledger/lots';
 import type { Env } from '../auth/env';
 
 /**

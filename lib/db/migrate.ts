@@ -86,6 +86,15 @@ async function withEngine<T>(
 
 function track(opened: SqlDriverAdapter[], adapter: SqlDriverAdapter): SqlDriverAdapter {
   opened.push(adapter);
+  if (adapter.provider === 'postgres') {
+    // @prisma/adapter-pg runs a script by splitting it on every ';', which breaks any function
+    // body ($$ … $$) in a migration. PostgreSQL takes the whole script as one simple query (one
+    // implicit transaction), so send it as it is, on the adapter's own pool.
+    const pool = (adapter as unknown as { client: { query(text: string): Promise<unknown> } }).client;
+    adapter.executeScript = async (script: string) => {
+      await pool.query(script);
+    };
+  }
   return adapter;
 }
 

@@ -1,67 +1,19 @@
 import type { Db } from '../db/client';
-import { read, sql, statement, type SqlExecutor, type SqlValue } from '../db/sql';
 import { formatUsd, microsToUsdNumber, type Micros } from '../money';
 import type { KeyContext } from './auth';
 import { nextUtcMidnight, utcDay } from './day';
-import { paymentRequired, tooManyRequests } from '../http/errors';
+import { paymentRequired, tooManyRequests, unauthorized } from '../http/errors';
 
 /**
  * A key's two daily limits, a request count and a dollar budget, whichever runs out first.
- * Both are counters on the key row, reserved in the same database transaction as the wallet
- * hold by one conditional UPDATE, so concurrent requests can never overshoot either.
+ * Both are counters on the key row, taken in the same database transaction as the wallet hold
+ * by one conditional UPDATE (the ledger's DailyQuota), so concurrent requests can never
+ * overshoot either. This file explains a refusal and reports the counters.
  */
 
-export type DailyCounters = { requestsToday: number; committedToday: Micros; spentToday: Micros };
+import type { DailyCounters } from '../ledger/holds';
 
-/** Thrown inside the reservation's transaction when a daily limit refuses it (rolls it back). */
-export class DailyQuotaRefused extends Error {}
-
-/**
- * Starts the key's counters afresh when the UTC day has changed since its last request (as the key
- * was read; `force` checks the row itself).
- */
-export async function rollDailyCounters(db: Db, key: KeyContext, today: string, force = false): Promise<void> {
-  if (key.keyId === null || (!force && key.usageDay === today)) return;
-  await db.apiKey.updateMany({
-    where: { id: key.keyId, usageDay: { not: today } },
-    data: { usageDay: today, requestsToday: 0, spentToday: 0n, committedToday: 0n },
-  });
-}
-
-/** Takes one request and `hold` of today's budget, or throws DailyQuotaRefused. */
-export async function reserveDailyQuota(tx: SqlExecutor, key: KeyContext, today: string, hold: Micros): Promise<DailyCounters> {
-  if (key.keyId === null) return { requestsToday: 0, committedToday: 0n, spentToday: 0n };
-  let text = 'UPDATE "ApiKey" SET "requestsToday" = "requestsToday" + 1, "committedToday" = "committedToday" + ?, "updatedAt" = ? WHERE "id" = ? AND "usageDay" = ?';
-  const args: SqlValue[] = [hold, new Date(), key.keyId, today];
-  if (key.dailyRequestLimit !== null) {
-    text += ' AND "requestsToday" < ?';
-    args.push(key.dailyRequestLimit);
-  }
-  if (key.dailyBudget !== null) {
-    text += ' AND "committedToday" <= ?';
-    args.push(key.dailyBudget - hold);
-  }
-  const [row] = await tx.query(statement(`${text} RETURNING "requestsToday", "committedToday", "spentToday"`, args));
-  if (!row) throw new DailyQuotaRefused();
-  return { requestsToday: read.int(row.requestsToday), committedToday: read.bigint(row.committedToday), spentToday: read.bigint(row.spentToday) };
-}
-
-/** At settlement: the unspent part of the hold returns to today's budget (if it is still that day). */
-export async function settleDailyQuota(tx: SqlExecutor, key: KeyContext, day: string, hold: Micros, cost: Micros): Promise<void> {
-  if (key.keyId === null) return;
-  const now = new Date();
-  await tx.execute(
-    sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${hold - cost}, "spentToday" = "spentToday" + ${cost}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${key.keyId} AND "usageDay" = ${day}`,
-  );
-}
-
-/** A failed call gives back both its request and its budget: failures never count. */
-export async function releaseDailyQuota(tx: SqlExecutor, key: KeyContext, day: string, hold: Micros): Promise<void> {
-  if (key.keyId === null) return;
-  await tx.execute(
-    sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${hold}, "requestsToday" = "requestsToday" - 1, "updatedAt" = ${new Date()} WHERE "id" = ${key.keyId} AND "usageDay" = ${day}`,
-  );
-}
+export type { DailyCounters };
 
 /**
  * After a refused reservation: which daily limit refused it. Null when, read again, neither refuses
@@ -71,8 +23,10 @@ export async function releaseDailyQuota(tx: SqlExecutor, key: KeyContext, day: s
  */
 export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros, { final = false }: { final?: boolean } = {}) {
   if (key.keyId === null) return null;
-  const counters = await db.apiKey.findUnique({ where: { id: key.keyId }, select: { requestsToday: true, committedToday: true, spentToday: true } });
-  const current = counters ?? { requestsToday: 0, committedToday: 0n, spentToday: 0n };
+  const row = await db.apiKey.findUnique({ where: { id: key.keyId }, select: { usageDay: true, requestsToday: true, committedToday: true, spentToday: true, revokedAt: true } });
+  // Revoked since it was looked up (on any instance): the reservation refused it.
+  if (!row || row.revokedAt) return unauthorized('api_key_revoked', 'This API key has been revoked.');
+  const current = currentCounters(row);
   const reset = nextUtcMidnight(new Date());
   const headers = quotaHeaders(key, current);
   const retryAfter = (reset.getTime() - Date.now()) / 1000;

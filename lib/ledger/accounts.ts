@@ -40,6 +40,10 @@ export function walletAccountId(userId: string): string {
   return `acc_wallet_${userId}`;
 }
 
+export function isWalletAccount(accountId: string): boolean {
+  return accountId.startsWith('acc_wallet_');
+}
+
 /**
  * The user's spendable wallet account, created on first use. `ON CONFLICT DO NOTHING` (the same on
  * SQLite and PostgreSQL) makes concurrent first uses safe, where an upsert can lose the race.

@@ -1,0 +1,77 @@
+import type { KeyContext } from './auth';
+import type { GatewayContext } from './context';
+import { abandonIdempotencyKey, claimIdempotencyKey, requestHash } from './idempotency';
+import { quotaHeaders } from './limits';
+import { microsToUsd, type Micros } from '../money';
+import type { CallSurface } from '../ledger/lots';
+import { reserve, type Reservation } from './reserve';
+import type { RoutePlan } from './routing';
+
+/** One paid call, from its reservation to its settlement: what every API dialect carries through reserve → call → settle. */
+export type Call = {
+  requestId: string;
+  startedAt: number;
+  key: KeyContext;
+  plan: RoutePlan;
+  stream: boolean;
+  reservation: Reservation;
+  idempotencyRecordId: string | null;
+  /** Aborted when the client goes away; passed to the upstream call. */
+  upstreamAbort: AbortController;
+  /** Headers the principal adds to the response (an x402 settlement receipt). */
+  principalHeaders: Record<string, string>;
+};
+
+export type CallStart = {
+  request: Request;
+  requestId: string;
+  startedAt: number;
+  key: KeyContext;
+  plan: RoutePlan;
+  /** The parsed body, for the Idempotency-Key's request fingerprint. */
+  body: unknown;
+  stream: boolean;
+  surface: CallSurface;
+  principalHeaders: Record<string, string>;
+};
+
+/**
+ * Claims the request's Idempotency-Key (a repeat answers with the stored response) and reserves
+ * the plan's maximum cost; from then on the call must end in a settlement or a release.
+ */
+export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<Call | Response> {
+  const { request, requestId, key } = start;
+  let idempotencyRecordId: string | null = null;
+  const idempotencyKey = request.headers.get('idempotency-key');
+  if (idempotencyKey) {
+    const claim = await claimIdempotencyKey({ db: ctx.db, scope: key.keyId ?? key.rateLimitId, key: idempotencyKey, hash: requestHash(start.body) });
+    if (claim.kind === 'replay') return withHeader(claim.response, 'x-request-id', requestId);
+    idempotencyRecordId = claim.recordId;
+  }
+  let reservation: Reservation;
+  try {
+    reservation = await reserve(ctx, key, start.plan, requestId, start.surface);
+  } catch (error) {
+    if (idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: idempotencyRecordId });
+    throw error;
+  }
+  const upstreamAbort = new AbortController();
+  request.signal.addEventListener('abort', () => upstreamAbort.abort(), { once: true });
+  return { requestId, startedAt: start.startedAt, key, plan: start.plan, stream: start.stream, reservation, idempotencyRecordId, upstreamAbort, principalHeaders: start.principalHeaders };
+}
+
+/** Every paid answer's headers: the principal's, the key's daily counters, the request id and (once known) the cost. */
+export function callHeaders(call: Call, cost: Micros | null): Record<string, string> {
+  return {
+    ...call.principalHeaders,
+    ...quotaHeaders(call.key, call.reservation.counters),
+    'x-request-id': call.requestId,
+    ...(cost !== null ? { 'x-tollgate-cost-usd': microsToUsd(cost) } : {}),
+  };
+}
+
+export function withHeader(response: Response, name: string, value: string): Response {
+  const headers = new Headers(response.headers);
+  headers.set(name, value);
+  return new Response(response.body, { status: response.status, headers });
+}

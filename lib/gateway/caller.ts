@@ -1,0 +1,39 @@
+import { bearerToken } from '../http/credentials';
+import { clientAddress } from '../http/client-address';
+import { tooManyRequests } from '../http/errors';
+import { authenticateApiKey, loadKeyContext, type KeyContext } from './auth';
+import type { GatewayContext, PayPerRequest } from './context';
+
+/** Who pays for a call: its key, once known (a keyless call's payer is known only after it pays). */
+export type Caller = { key: KeyContext | null };
+
+/**
+ * Step one of every paid call. With an API key (or a key the playground has already authorized):
+ * the key, then its rate limit. Without one, and with pay-per-request configured: the client
+ * address's rate limit, and the payment step to run once the call is priced (returned).
+ */
+export async function authenticate(ctx: GatewayContext, request: Request, caller: Caller, keyId: string | undefined): Promise<PayPerRequest | undefined> {
+  const payPerRequest = keyId === undefined && !bearerToken(request) ? ctx.payPerRequest : undefined;
+  if (!payPerRequest) {
+    caller.key = keyId !== undefined ? await loadKeyContext(ctx.db, { id: keyId }) : await authenticateApiKey(ctx.db, request);
+    await takeRateLimit(ctx, caller.key);
+    return undefined;
+  }
+  // Keyless calls cost parsing and token counting before anyone has paid: a bucket per client
+  // address (one shared, larger bucket when the server cannot tell who the client is).
+  const client = clientAddress(request, ctx.trustedProxies);
+  const limit = client ? ctx.keylessRateLimit : { burst: ctx.keylessRateLimit.burst * 10, perSecond: ctx.keylessRateLimit.perSecond * 10 };
+  await takeRateLimit(ctx, { rateLimitId: `client:${client ?? 'unknown'}`, rateLimit: limit }, 'Calls without an API key are rate limited per client address');
+  return payPerRequest;
+}
+
+async function takeRateLimit(ctx: GatewayContext, key: Pick<KeyContext, 'rateLimitId' | 'rateLimit'>, who = 'This key is rate limited'): Promise<void> {
+  const bucket = await ctx.rateLimiter.take(key.rateLimitId, key.rateLimit);
+  if (!bucket.allowed) {
+    throw tooManyRequests(
+      'rate_limited',
+      `${who} to bursts of ${key.rateLimit.burst} requests refilled at ${key.rateLimit.perSecond} per second. Retry in ${bucket.retryAfterSeconds} s.`,
+      bucket.retryAfterSeconds,
+    );
+  }
+}

@@ -1,0 +1,95 @@
+import { SYSTEM_ACCOUNTS } from '../ledger/accounts';
+import { LedgerError } from '../ledger/errors';
+import { DailyQuotaRefused, type DailyCounters, type Hold } from '../ledger/holds';
+import { fundingLots, type CallSurface, type FundingLot } from '../ledger/lots';
+import { formatUsd } from '../money';
+import { paymentRequired, unavailable } from '../http/errors';
+import type { KeyContext } from './auth';
+import type { GatewayContext } from './context';
+import { utcDay } from './day';
+import { dailyLimitError } from './limits';
+import type { RoutePlan } from './routing';
+
+/** A call's money and quota, held before the upstream is called. */
+export type Reservation = {
+  /** One hold on the wallet, or one per source when pack lots pay first (lots, then the wallet). */
+  holds: Hold[];
+  /** The lots among the holds' accounts, by account id. */
+  lots: Map<string, FundingLot>;
+  /** The UTC day the daily quota was taken on, and the key's counters right after. */
+  day: string;
+  counters: DailyCounters;
+};
+
+const MAX_QUOTA_ATTEMPTS = 3;
+const NO_COUNTERS: DailyCounters = { requestsToday: 0, committedToday: 0n, spentToday: 0n };
+
+/**
+ * Reserves the plan's maximum cost and one request of the key's daily limits, in one ledger
+ * operation. The money comes from the user's matching pack lots first (most specific, then
+ * earliest expiry), then from the wallet. Every refusal is the caller's 4xx, naming the limit.
+ */
+export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string, surface: CallSurface): Promise<Reservation> {
+  if (key.dailyBudget !== null && plan.holdAmount > key.dailyBudget) {
+    throw paymentRequired(
+      'daily_budget_exhausted',
+      `This request may cost up to ${formatUsd(plan.holdAmount)}, more than this key's whole daily budget of ${formatUsd(key.dailyBudget)}. Lower max_tokens or raise the budget.`,
+    );
+  }
+  // hasActiveLots counts lots an API call may spend; the playground (not the hot path) always looks,
+  // since its welcome lot is left out of that probe so new users' API calls skip the lookup.
+  const lots = key.hasActiveLots || key.packsOnly || surface === 'playground' ? await fundingLots(ctx.db, { userId: key.userId, modelId: plan.model.id, providerIds: plan.candidates.map((c) => c.providerId), surface }) : [];
+  if (key.packsOnly && lots.length === 0) {
+    throw paymentRequired('no_active_pack', `This key spends pack credit only, and no active pack covers ${plan.model.id}. Buy a pack that does, or turn off "packs only" for this key.`);
+  }
+  const sources = [...lots.map((lot) => lot.accountId), ...(key.packsOnly ? [] : [key.walletAccountId])];
+  const lotsByAccount = new Map(lots.map((lot) => [lot.accountId, lot]));
+
+  // A refused reservation left nothing behind, so it may simply be tried again when no limit
+  // refuses it on a second look: the UTC day turned meanwhile, or concurrent calls settled below
+  // their holds. A few attempts at most.
+  for (let attempt = 0; ; attempt++) {
+    const day = utcDay(new Date());
+    try {
+      const reserved = await ctx.ledger.reserve({
+        idempotencyKey: `hold:${requestId}`,
+        sources,
+        creditAccountId: SYSTEM_ACCOUNTS.revenue.id,
+        amount: plan.holdAmount,
+        ttlMs: ctx.holdTtlMs,
+        memo: `${plan.model.id} ${requestId}`,
+        quota: key.keyId === null ? undefined : { keyId: key.keyId, day },
+      });
+      return { holds: reserved.holds, lots: lotsByAccount, day, counters: reserved.counters ?? NO_COUNTERS };
+    } catch (error) {
+      if (error instanceof DailyQuotaRefused) {
+        const final = attempt === MAX_QUOTA_ATTEMPTS - 1;
+        const limitError = await dailyLimitError(ctx.db, key, plan.holdAmount, { final });
+        if (limitError) throw limitError;
+        if (!final) continue;
+        throw unavailable('daily_counters_busy', 'The daily counters of this key changed while reserving this request. Retry it.');
+      }
+      if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
+        throw await insufficientCredits(ctx, key, plan, lots, surface);
+      }
+      throw error;
+    }
+  }
+}
+
+async function insufficientCredits(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, lots: FundingLot[], surface: CallSurface) {
+  const cost = `This request may cost up to ${formatUsd(plan.holdAmount)} (prompt plus ${plan.maxOutputTokens} output tokens on ${plan.model.id})`;
+  const inLots = lots.reduce((sum, lot) => sum + lot.available, 0n);
+  if (key.packsOnly) {
+    return paymentRequired('insufficient_credits', `${cost}; this key spends pack credit only, and the packs that cover it have ${formatUsd(inLots)} left. Lower max_tokens or buy a pack.`);
+  }
+  const wallet = await ctx.db.ledgerAccount.findUnique({ where: { id: key.walletAccountId }, select: { available: true } });
+  const available = (wallet?.available ?? 0n) + inLots;
+  // A new account's welcome credit is for the playground: say so, or "$0 available" looks like a bug.
+  const playgroundOnly =
+    surface === 'api'
+      ? await ctx.db.packLot.findFirst({ where: { userId: key.userId, playgroundOnly: true, status: 'ACTIVE', expiresAt: { gt: new Date() } }, select: { account: { select: { available: true } } } })
+      : null;
+  const note = playgroundOnly && playgroundOnly.account.available > 0n ? ` (Your welcome credit of ${formatUsd(playgroundOnly.account.available)} pays for playground calls only.)` : '';
+  return paymentRequired('insufficient_credits', `${cost}; the available balance is ${formatUsd(available)}. Add credits or lower max_tokens.${note}`);
+}

@@ -1,0 +1,154 @@
+import type { CatalogOffering } from '../catalog/catalog';
+import { newId } from '../ids';
+import type { AccountState, UsageRow } from '../ledger/holds';
+import { lotStatus } from '../ledger/lots';
+import { logger } from '../logger';
+import { microsToUsdNumber, type Micros } from '../money';
+import { UpstreamError, type UpstreamUsage } from '../providers/types';
+import { HttpError, invalidRequest, upstreamFailed } from '../http/errors';
+import type { Call } from './call';
+import type { GatewayContext } from './context';
+import { abandonIdempotencyKey } from './idempotency';
+import { usageCost } from './pricing';
+import { countText } from './tokens';
+
+type PackBilling = { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining: Micros; remainingTokensEstimate: number };
+
+/** What a settled call cost, and what is left where it was paid from (null when unknown). */
+export type Billing = { cost: Micros; balance: Micros | null; pack: PackBilling | null };
+
+/**
+ * Settles a call at its actual cost — never more than its hold, the promise made to the buyer —
+ * with its usage row and the key's daily counters, in one ledger operation. A failure here is
+ * logged, not thrown: the answer is already owed to the client, and the sweeper releases the hold.
+ */
+export async function settle(ctx: GatewayContext, call: Call, offering: CatalogOffering, usage: UpstreamUsage, status: 'SUCCESS' | 'CLIENT_ABORTED'): Promise<Billing> {
+  const fullCost = usageCost(offering, usage);
+  const held = call.plan.holdAmount;
+  const cost = fullCost > held ? held : fullCost;
+  if (fullCost > held) logger.warn('usage exceeded the hold; charged the hold', { requestId: call.requestId, fullCost, hold: held });
+  try {
+    const settled = await ctx.ledger.settle({
+      holds: call.reservation.holds,
+      amount: cost,
+      idempotencyKey: `settle:${call.requestId}`,
+      memo: `${call.plan.model.id} via ${offering.providerId}`,
+      quota: quotaOf(call),
+      usage: usageRow(call, offering, usage, cost, status, null),
+    });
+    return { cost, ...sourceBalances(call, offering, settled.accounts ?? [], settled.shares) };
+  } catch (error) {
+    logSettleFailure(call)(error);
+    return { cost: 0n, balance: null, pack: null };
+  }
+}
+
+/**
+ * A failed or abandoned call: releases its hold and gives its request back to the key's limits,
+ * recording why, in one ledger operation. Nothing is charged. Returns the error to answer with.
+ */
+export async function release(ctx: GatewayContext, call: Call, error: unknown): Promise<HttpError> {
+  const httpError = toHttpError(error);
+  // A client that hung up before anything was produced owes nothing either; say which it was.
+  const status = httpError.code === 'client_closed_request' ? 'CLIENT_ABORTED' : 'UPSTREAM_ERROR';
+  try {
+    await ctx.ledger.release({
+      holds: call.reservation.holds,
+      idempotencyKey: `release:${call.requestId}`,
+      quota: quotaOf(call),
+      usage: usageRow(call, null, null, 0n, status, httpError.code),
+    });
+  } catch (releaseError) {
+    logger.error('could not release a hold after an upstream failure; the sweeper will', { requestId: call.requestId, error: releaseError });
+  }
+  if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
+  return httpError;
+}
+
+/** When an upstream reports no usage: the counted prompt and the tokens of what was produced. */
+export function estimatedUsage(call: Call, producedText: string): UpstreamUsage {
+  const completion = countText(producedText);
+  return { prompt_tokens: call.plan.countedPromptTokens, completion_tokens: completion, total_tokens: call.plan.countedPromptTokens + completion };
+}
+
+/** The `billing` object every dialect adds to its answer. */
+export function billingForClient(call: Call, billing: Billing) {
+  return {
+    charged_usd: microsToUsdNumber(billing.cost),
+    balance_usd: billing.balance === null ? null : microsToUsdNumber(billing.balance),
+    hold_usd: microsToUsdNumber(call.plan.holdAmount),
+    ...(billing.pack
+      ? {
+          pack: {
+            id: billing.pack.id,
+            status: billing.pack.status,
+            remaining_usd: microsToUsdNumber(billing.pack.remaining),
+            remaining_tokens_est: billing.pack.remainingTokensEstimate,
+          },
+        }
+      : {}),
+  };
+}
+
+export function logSettleFailure(call: Call) {
+  return (error: unknown) => logger.error('settlement failed', { requestId: call.requestId, holdIds: call.reservation.holds.map((h) => h.id), error });
+}
+
+function quotaOf(call: Call) {
+  return call.key.keyId === null ? undefined : { keyId: call.key.keyId, day: call.reservation.day };
+}
+
+/** The wallet's balance and the first lot that paid, after the settlement. */
+function sourceBalances(call: Call, offering: CatalogOffering, accounts: AccountState[], shares: Micros[]): Omit<Billing, 'cost'> {
+  let balance: Micros | null = null;
+  let pack: PackBilling | null = null;
+  for (const [index, account] of accounts.entries()) {
+    const lot = call.reservation.lots.get(account.id);
+    if (!lot) {
+      balance = account.balance;
+      continue;
+    }
+    if (pack || shares[index] === 0n) continue;
+    const perToken = offering.sellOutputPer1M > 0n ? offering.sellOutputPer1M : 1n;
+    pack = {
+      id: lot.id,
+      status: lotStatus({ status: 'ACTIVE', expiresAt: lot.expiresAt }, account.balance),
+      remaining: account.balance,
+      // What is left, in output tokens of the model that just served: the conservative estimate.
+      remainingTokensEstimate: Number((account.balance * 1_000_000n) / perToken),
+    };
+  }
+  return { balance, pack };
+}
+
+function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamUsage | null, cost: Micros, status: UsageRow['status'], errorCode: string | null): UsageRow {
+  return {
+    id: newId('usg'),
+    requestId: call.requestId,
+    userId: call.key.userId,
+    apiKeyId: call.key.keyId,
+    modelId: call.plan.model.id,
+    providerId: offering?.providerId ?? null,
+    stream: call.stream,
+    promptTokens: usage?.prompt_tokens ?? 0,
+    completionTokens: usage?.completion_tokens ?? 0,
+    cachedTokens: usage?.cached_tokens ?? 0,
+    cost,
+    latencyMs: Math.round(performance.now() - call.startedAt),
+    status,
+    errorCode,
+    createdAt: new Date(),
+  };
+}
+
+function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof UpstreamError) {
+    if (error.kind === 'aborted') return new HttpError({ status: 499, type: 'api_error', code: 'client_closed_request', message: 'The client closed the request.' });
+    // The request itself is the problem (refused by the upstream, or not expressible to it): the caller's 400.
+    if (error.kind === 'bad_request') return invalidRequest(`The upstream provider refused this request: ${error.message}. You were not charged.`, null, 'upstream_rejected_request');
+    return upstreamFailed(`The upstream provider failed: ${error.message}. You were not charged.`);
+  }
+  logger.error('unexpected error during an upstream call', { error });
+  return upstreamFailed('The upstream call failed. You were not charged.');
+}

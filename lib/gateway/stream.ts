@@ -1,0 +1,115 @@
+import type { CatalogOffering } from '../catalog/catalog';
+import type { HttpError } from '../http/errors';
+import { UpstreamError, type UpstreamUsage } from '../providers/types';
+import type { Call } from './call';
+import type { GatewayContext } from './context';
+import { abandonIdempotencyKey, completeIdempotencyKey } from './idempotency';
+import { estimatedUsage, logSettleFailure, release, settle, type Billing } from './settle';
+import { SSE_HEADERS } from './sse';
+
+/** How one API dialect writes a stream: everything else about relaying it is the same for all. */
+export type StreamDialect<E> = {
+  /** What one upstream event sends the client (null: nothing), the text it produced, the usage it reports. */
+  read(event: E): { send: Uint8Array | null; produced: string; usage: UpstreamUsage | null };
+  /** The closing events, once the call is settled. */
+  finish(usage: UpstreamUsage, billing: Billing): Uint8Array[];
+  /** An upstream failure after the stream began, as the dialect's error event. */
+  error(error: HttpError): Uint8Array;
+};
+
+export type OpenedStream<E> = { offering: CatalogOffering; first: IteratorResult<E>; iterator: AsyncIterator<E> };
+
+/**
+ * Relays an upstream stream that has produced its first event (failover is over) and settles it:
+ * - at the end, at the usage the upstream reported (or what was produced, counted);
+ * - when the client leaves, at what was produced up to then, never more than the hold;
+ * - when the upstream fails or stalls mid-stream, not at all (the hold is released).
+ * An Idempotency-Key's record keeps the transcript, replayed as it was sent.
+ */
+export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedStream<E>, dialect: StreamDialect<E>): ReadableStream<Uint8Array> {
+  const { offering, first, iterator } = opened;
+  const transcript: Uint8Array[] | null = call.idempotencyRecordId ? [] : null;
+  let produced = '';
+  let usage: UpstreamUsage | null = null;
+  let clientGone = false;
+
+  return new ReadableStream<Uint8Array>({
+    start: async (controller) => {
+      const send = (bytes: Uint8Array) => {
+        if (clientGone) return;
+        transcript?.push(bytes);
+        try {
+          controller.enqueue(bytes);
+        } catch {
+          clientGone = true;
+        }
+      };
+      const forward = (event: E) => {
+        const read = dialect.read(event);
+        if (read.usage) usage = read.usage;
+        produced += read.produced;
+        if (read.send) send(read.send);
+      };
+
+      // The SDKs stop timing a call once its headers arrive, so a stream that stalls would hang
+      // (and outlive its hold): each event must come within the idle timeout, or the upstream call
+      // is aborted and counts as the upstream's failure. One timer, pushed back on every event.
+      let stalled = false;
+      const idle = setTimeout(() => {
+        stalled = true;
+        call.upstreamAbort.abort();
+      }, ctx.streamIdleTimeoutMs);
+      try {
+        if (!first.done) forward(first.value);
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) break;
+          idle.refresh();
+          forward(next.value);
+        }
+        if (stalled) throw new Error('stalled');
+      } catch (caught) {
+        const error = stalled ? new UpstreamError({ kind: 'timeout', providerId: offering.providerId, message: `${offering.providerId} sent nothing for ${ctx.streamIdleTimeoutMs} ms mid-stream` }) : caught;
+        if (!stalled && (clientGone || call.upstreamAbort.signal.aborted)) {
+          // The client left: bill what was produced up to now, never more than the hold.
+          await settle(ctx, call, offering, estimatedUsage(call, produced), 'CLIENT_ABORTED').catch(logSettleFailure(call));
+          if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
+          closeQuietly(controller);
+          return;
+        }
+        // The upstream failed mid-stream: the call failed, so nothing is charged.
+        send(dialect.error(await release(ctx, call, error)));
+        closeQuietly(controller);
+        return;
+      } finally {
+        clearTimeout(idle);
+      }
+
+      const finalUsage = usage ?? estimatedUsage(call, produced);
+      const billing = await settle(ctx, call, offering, finalUsage, 'SUCCESS');
+      for (const bytes of dialect.finish(finalUsage, billing)) send(bytes);
+      closeQuietly(controller);
+      if (call.idempotencyRecordId && transcript) {
+        await completeIdempotencyKey({
+          db: ctx.db,
+          recordId: call.idempotencyRecordId,
+          statusCode: 200,
+          body: Buffer.concat(transcript).toString('utf8'),
+          contentType: SSE_HEADERS['content-type'],
+        });
+      }
+    },
+    cancel: () => {
+      clientGone = true;
+      call.upstreamAbort.abort();
+    },
+  });
+}
+
+function closeQuietly(controller: ReadableStreamDefaultController<Uint8Array>) {
+  try {
+    controller.close();
+  } catch {
+    // already closed or cancelled by the client
+  }
+}

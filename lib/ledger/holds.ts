@@ -1,0 +1,234 @@
+import type { UsageRecord } from '../db/generated/sqlite/client';
+import type { HoldStatus } from '../db/generated/sqlite/enums';
+import { read, sql, statement, type Row, type SqlExecutor, type SqlRunner } from '../db/sql';
+import type { Micros } from '../money';
+import { isWalletAccount } from './accounts';
+import { LedgerError } from './errors';
+
+/**
+ * The two phases of a call's payment, as statements: reserve (hold the maximum on one or more
+ * source accounts) and resolve (settle the actual amount, or release). What rides along in the same
+ * database transaction is data, not callbacks, so that PostgreSQL can run a whole phase as one
+ * function call, one round trip (holds-postgres.ts); this file runs the same steps statement by
+ * statement on SQLite, where each is a few microseconds on the connection in process.
+ */
+
+/** What the ledger needs to know about a hold to resolve it without reading it first. */
+export type HoldRef = { id: string; debitAccountId: string; creditAccountId: string; amount: Micros };
+
+export type Hold = HoldRef & { status: HoldStatus; settledAmount: Micros | null; expiresAt: Date; transactionId: string | null };
+
+export type AccountState = { id: string; balance: Micros; available: Micros };
+
+/** An API key's counters for the UTC day: requests taken, budget committed (spent plus open holds), spent. */
+export type DailyCounters = { requestsToday: number; committedToday: Micros; spentToday: Micros };
+
+/**
+ * An API key's two daily limits, taken with a reservation and given back with its resolution. The
+ * limits are the key row's own (never a cached copy), a revoked key takes nothing, and counters
+ * from an earlier UTC day start afresh.
+ */
+export type DailyQuota = { keyId: string; day: string };
+
+/** The row a call's resolution records, in the same transaction: exactly the Prisma model. */
+export type UsageRow = UsageRecord;
+
+/** Thrown when the key's daily limits (or its revocation) refuse a reservation; nothing was written. */
+export class DailyQuotaRefused extends Error {}
+
+/** Thrown when a hold to resolve is no longer pending (or does not match the reference given). */
+export class HoldNotPending extends Error {}
+
+export type ReservePlan = {
+  /** One id per source, used for the sources that end up giving something. */
+  holdIds: string[];
+  idempotencyKey: string;
+  /** In the order they pay: each gives what it has available; the last gives whatever is left. */
+  sources: string[];
+  creditAccountId: string;
+  amount: Micros;
+  memo: string | null;
+  now: Date;
+  expiresAt: Date;
+  quota: DailyQuota | null;
+};
+
+export type Reserved = { holds: Array<{ id: string; debitAccountId: string; amount: Micros }>; counters: DailyCounters | null };
+
+export type ResolvePlan = {
+  holds: HoldRef[];
+  status: 'SETTLED' | 'RELEASED' | 'EXPIRED';
+  /** What each hold posts (all zero unless settling). */
+  shares: Micros[];
+  /** Each hold's resolution key; a settle transaction's idempotency key is `settle:` + it. */
+  resolveKeys: string[];
+  /** Each hold's settle transaction, null where it posts nothing. */
+  transactionIds: Array<string | null>;
+  /** Two per hold (its debit and credit entries), used where it posts. */
+  entryIds: string[];
+  memo: string | null;
+  now: Date;
+  quota: DailyQuota | null;
+  usage: UsageRow | null;
+};
+
+/** The hold sources' accounts after resolution, in the holds' order. */
+export type Resolved = { accounts: AccountState[] };
+
+export interface HoldStore {
+  reserve(plan: ReservePlan): Promise<Reserved>;
+  resolve(plan: ResolvePlan): Promise<Resolved>;
+}
+
+/** Hold i of n is keyed by the request's key alone when it is the only one. */
+export function holdKey(idempotencyKey: string, index: number, count: number): string {
+  return count === 1 ? idempotencyKey : `${idempotencyKey}:${index}`;
+}
+
+/** Statement by statement, in one transaction of the SQL runner (SQLite). */
+export class SqlHoldStore implements HoldStore {
+  readonly #sql: SqlRunner;
+
+  constructor(runner: SqlRunner) {
+    this.#sql = runner;
+  }
+
+  reserve(plan: ReservePlan): Promise<Reserved> {
+    return this.#sql.transaction(async (tx) => {
+      const holds: Reserved['holds'] = [];
+      const count = plan.sources.length;
+      let remaining = plan.amount;
+      for (const [index, accountId] of plan.sources.entries()) {
+        if (remaining === 0n) break;
+        let take = remaining;
+        if (index < count - 1) {
+          const [row] = await tx.query(sql`SELECT "available" FROM "LedgerAccount" WHERE "id" = ${accountId}`);
+          if (!row) throw new LedgerError('account_not_found', `account ${accountId} does not exist`);
+          const available = read.bigint(row.available);
+          take = available < remaining ? available : remaining;
+          if (take <= 0n) continue;
+        }
+        const id = plan.holdIds[index]!;
+        // The hold row goes first so that a replayed key fails on its unique index before the
+        // balance check, and a replay is recognised even once the money is spent.
+        await tx.execute(
+          sql`INSERT INTO "Hold" ("id", "idempotencyKey", "debitAccountId", "creditAccountId", "amount", "status", "groupId", "memo", "expiresAt", "createdAt") VALUES (${id}, ${holdKey(plan.idempotencyKey, index, count)}, ${accountId}, ${plan.creditAccountId}, ${take}, 'PENDING', ${count === 1 ? null : plan.idempotencyKey}, ${plan.memo}, ${plan.expiresAt}, ${plan.now})`,
+        );
+        const updated = await tx.execute(
+          sql`UPDATE "LedgerAccount" SET "available" = "available" - ${take}, "updatedAt" = ${plan.now} WHERE "id" = ${accountId} AND "available" >= ${take}`,
+        );
+        if (updated !== 1) throw await explainFailedDebit(tx, accountId);
+        holds.push({ id, debitAccountId: accountId, amount: take });
+        remaining -= take;
+      }
+      const counters = plan.quota ? await takeDailyQuota(tx, plan.quota, plan.amount, plan.now) : null;
+      return { holds, counters };
+    });
+  }
+
+  resolve(plan: ResolvePlan): Promise<Resolved> {
+    return this.#sql.transaction(async (tx) => {
+      const accounts: AccountState[] = [];
+      // Every user account first, the credit accounts last and once each: one lock order for all
+      // resolutions (user accounts, then system accounts), so they never deadlock on PostgreSQL.
+      const credits = new Map<string, Micros>();
+      for (const [index, hold] of plan.holds.entries()) {
+        const share = plan.shares[index]!;
+        const transactionId = plan.transactionIds[index] ?? null;
+        if (transactionId) {
+          await tx.execute(
+            sql`INSERT INTO "LedgerTransaction" ("id", "idempotencyKey", "kind", "memo", "actor", "createdAt") VALUES (${transactionId}, ${`settle:${plan.resolveKeys[index]!}`}, 'settle', ${plan.memo}, ${null}, ${plan.now})`,
+          );
+          await tx.execute(
+            sql`INSERT INTO "LedgerEntry" ("id", "transactionId", "accountId", "amount", "createdAt") VALUES (${plan.entryIds[2 * index]!}, ${transactionId}, ${hold.debitAccountId}, ${-share}, ${plan.now}), (${plan.entryIds[2 * index + 1]!}, ${transactionId}, ${hold.creditAccountId}, ${share}, ${plan.now})`,
+          );
+        }
+        // Matching on status = PENDING makes resolution exactly-once; matching the amount and
+        // accounts means a stale or forged HoldRef cannot move the wrong money.
+        const resolved = await tx.execute(
+          sql`UPDATE "Hold" SET "status" = ${plan.status}, "settledAmount" = ${plan.status === 'SETTLED' ? share : null}, "resolveIdempotencyKey" = ${plan.resolveKeys[index]!}, "transactionId" = ${transactionId}, "resolvedAt" = ${plan.now} WHERE "id" = ${hold.id} AND "status" = 'PENDING' AND "amount" = ${hold.amount} AND "debitAccountId" = ${hold.debitAccountId} AND "creditAccountId" = ${hold.creditAccountId}`,
+        );
+        if (resolved !== 1) throw new HoldNotPending();
+        // The debit account gives up its share and gets the rest of the hold back; neither can
+        // make it negative (it held the whole hold), so no guard is needed.
+        const [row] = await tx.query(
+          sql`UPDATE "LedgerAccount" SET "balance" = "balance" - ${share}, "available" = "available" + ${hold.amount - share}, "updatedAt" = ${plan.now} WHERE "id" = ${hold.debitAccountId} RETURNING "id", "balance", "available"`,
+        );
+        if (!row) throw new LedgerError('account_not_found', `account ${hold.debitAccountId} does not exist`);
+        accounts.push(toAccountState(row));
+        if (share > 0n) credits.set(hold.creditAccountId, (credits.get(hold.creditAccountId) ?? 0n) + share);
+      }
+      for (const [accountId, amount] of credits) {
+        await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${amount}, "available" = "available" + ${amount}, "updatedAt" = ${plan.now} WHERE "id" = ${accountId}`);
+      }
+      if (plan.status === 'SETTLED') {
+        // A pack lot drawn down to nothing is EXHAUSTED, in the settlement that emptied it.
+        for (const account of accounts) {
+          if (account.balance === 0n && !isWalletAccount(account.id)) {
+            await tx.execute(sql`UPDATE "PackLot" SET "status" = 'EXHAUSTED' WHERE "accountId" = ${account.id} AND "status" = 'ACTIVE'`);
+          }
+        }
+      }
+      if (plan.quota) await returnDailyQuota(tx, plan);
+      if (plan.usage) await insertUsage(tx, plan.usage);
+      return { accounts };
+    });
+  }
+}
+
+/**
+ * One request and `amount` of today's budget, in one conditional UPDATE: counters of an earlier day
+ * count as zero (and are reset), a later day refuses (an instance whose clock is behind retries on
+ * the next day), and a revoked key refuses.
+ */
+async function takeDailyQuota(tx: SqlExecutor, quota: DailyQuota, amount: Micros, now: Date): Promise<DailyCounters> {
+  const { keyId, day } = quota;
+  const [row] = await tx.query(
+    statement(
+      `UPDATE "ApiKey" SET
+        "requestsToday" = (CASE WHEN "usageDay" = ? THEN "requestsToday" ELSE 0 END) + 1,
+        "committedToday" = (CASE WHEN "usageDay" = ? THEN "committedToday" ELSE 0 END) + ?,
+        "spentToday" = CASE WHEN "usageDay" = ? THEN "spentToday" ELSE 0 END,
+        "usageDay" = ?, "updatedAt" = ?
+      WHERE "id" = ? AND "usageDay" <= ? AND "revokedAt" IS NULL
+        AND ("dailyRequestLimit" IS NULL OR (CASE WHEN "usageDay" = ? THEN "requestsToday" ELSE 0 END) < "dailyRequestLimit")
+        AND ("dailyBudget" IS NULL OR (CASE WHEN "usageDay" = ? THEN "committedToday" ELSE 0 END) + ? <= "dailyBudget")
+      RETURNING "requestsToday", "committedToday", "spentToday"`,
+      [day, day, amount, day, day, now, keyId, day, day, day, amount],
+    ),
+  );
+  if (!row) throw new DailyQuotaRefused();
+  return { requestsToday: read.int(row.requestsToday), committedToday: read.bigint(row.committedToday), spentToday: read.bigint(row.spentToday) };
+}
+
+/** Settled: the unspent part of the holds returns to the day's budget. Released: the request too. (Only on the same UTC day.) */
+async function returnDailyQuota(tx: SqlExecutor, plan: ResolvePlan): Promise<void> {
+  const { keyId, day } = plan.quota!;
+  const held = plan.holds.reduce((sum, hold) => sum + hold.amount, 0n);
+  if (plan.status === 'SETTLED') {
+    const spent = plan.shares.reduce((sum, share) => sum + share, 0n);
+    await tx.execute(
+      sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${held - spent}, "spentToday" = "spentToday" + ${spent}, "lastUsedAt" = ${plan.now}, "updatedAt" = ${plan.now} WHERE "id" = ${keyId} AND "usageDay" = ${day}`,
+    );
+  } else {
+    await tx.execute(
+      sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${held}, "requestsToday" = "requestsToday" - 1, "updatedAt" = ${plan.now} WHERE "id" = ${keyId} AND "usageDay" = ${day}`,
+    );
+  }
+}
+
+async function insertUsage(tx: SqlExecutor, u: UsageRow): Promise<void> {
+  await tx.execute(
+    sql`INSERT INTO "UsageRecord" ("id", "requestId", "userId", "apiKeyId", "modelId", "providerId", "stream", "promptTokens", "completionTokens", "cachedTokens", "cost", "latencyMs", "status", "errorCode", "createdAt") VALUES (${u.id}, ${u.requestId}, ${u.userId}, ${u.apiKeyId}, ${u.modelId}, ${u.providerId}, ${u.stream}, ${u.promptTokens}, ${u.completionTokens}, ${u.cachedTokens}, ${u.cost}, ${u.latencyMs}, ${u.status}, ${u.errorCode}, ${u.createdAt})`,
+  );
+}
+
+export function toAccountState(row: Row): AccountState {
+  return { id: read.string(row.id), balance: read.bigint(row.balance), available: read.bigint(row.available) };
+}
+
+export async function explainFailedDebit(tx: SqlExecutor, accountId: string): Promise<LedgerError> {
+  const [row] = await tx.query(sql`SELECT "id" FROM "LedgerAccount" WHERE "id" = ${accountId}`);
+  if (!row) return new LedgerError('account_not_found', `account ${accountId} does not exist`);
+  return new LedgerError('insufficient_funds', 'the available balance does not cover this amount');
+}
