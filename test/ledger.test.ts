@@ -109,83 +109,114 @@ describe('transfer', () => {
 });
 
 describe('holds', () => {
+  /** One wallet, one hold: the reservation's only hold. */
+  async function reserveOne(input: { idempotencyKey: string; walletId: string; amount: bigint; ttlMs?: number }) {
+    const reservation = await ledger.reserve({ idempotencyKey: input.idempotencyKey, sources: [input.walletId], creditAccountId: revenue, amount: input.amount, ttlMs: input.ttlMs ?? 60_000 });
+    expect(reservation.holds).toHaveLength(1);
+    return reservation.holds[0]!;
+  }
+
   it('reserve → settle posts the actual amount and returns the rest', async () => {
     const { wallet } = await createFundedUser(t.db, 10_000n);
-    const hold = await ledger.reserve({ idempotencyKey: `r-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 4_000n, ttlMs: 60_000 });
+    const reservation = await ledger.reserve({ idempotencyKey: `r-${wallet.id}`, sources: [wallet.id], creditAccountId: revenue, amount: 4_000n, ttlMs: 60_000 });
+    expect(reservation).toMatchObject({ replayed: false, counters: null });
+    const [hold] = reservation.holds;
+    expect(hold).toMatchObject({ debitAccountId: wallet.id, creditAccountId: revenue, amount: 4_000n, status: 'PENDING', settledAmount: null, transactionId: null });
+    expect(await ledger.getHoldByKey(`r-${wallet.id}`)).toMatchObject({ id: hold!.id, amount: 4_000n, status: 'PENDING' });
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 10_000n, available: 6_000n, held: 4_000n });
 
-    const settled = await ledger.settle({ hold, amount: 1_500n, idempotencyKey: `s-${wallet.id}` });
-    expect(settled.hold.status).toBe('SETTLED');
+    const settled = await ledger.settle({ holds: [hold!], amount: 1_500n, idempotencyKey: `s-${wallet.id}` });
+    expect(settled.replayed).toBe(false);
+    expect(settled.holds).toMatchObject([{ id: hold!.id, status: 'SETTLED', settledAmount: 1_500n }]);
+    expect(settled.shares).toEqual([1_500n]);
+    expect(settled.accounts).toEqual([{ id: wallet.id, balance: 8_500n, available: 8_500n }]);
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 8_500n, available: 8_500n, held: 0n });
 
-    const replay = await ledger.settle({ hold, amount: 1_500n, idempotencyKey: `s-${wallet.id}` });
+    const replay = await ledger.settle({ holds: [hold!], amount: 1_500n, idempotencyKey: `s-${wallet.id}` });
     expect(replay.replayed).toBe(true);
-    expect(replay.hold.settledAmount).toBe(1_500n);
+    expect(replay.accounts).toBeNull();
+    expect(replay.holds[0]!.settledAmount).toBe(1_500n);
+    expect(replay.holds[0]!.transactionId).toBe(settled.holds[0]!.transactionId);
     expect((await ledger.getAccountBalance({ accountId: wallet.id })).balance).toBe(8_500n);
 
-    const again = await ledgerError(ledger.settle({ hold, amount: 1_500n, idempotencyKey: 'another-key' }));
+    const again = await ledgerError(ledger.settle({ holds: [hold!], amount: 1_500n, idempotencyKey: 'another-key' }));
     expect(again.code).toBe('hold_already_resolved');
-    const release = await ledgerError(ledger.release({ hold: hold.id, idempotencyKey: 'late-release' }));
+    const release = await ledgerError(ledger.release({ holds: [hold!], idempotencyKey: 'late-release' }));
     expect(release.code).toBe('hold_already_resolved');
+    expect((await ledger.getAccountBalance({ accountId: wallet.id })).balance).toBe(8_500n);
     await expectAuditClean();
   });
 
   it('settling zero resolves the hold without posting', async () => {
     const { wallet } = await createFundedUser(t.db, 100n);
-    const hold = await ledger.reserve({ idempotencyKey: `z-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 100n, ttlMs: 60_000 });
-    await ledger.settle({ hold, amount: 0n, idempotencyKey: `z-s-${wallet.id}` });
+    const hold = await reserveOne({ idempotencyKey: `z-${wallet.id}`, walletId: wallet.id, amount: 100n });
+    const transactionsBefore = await t.db.ledgerTransaction.count();
+    const settled = await ledger.settle({ holds: [hold], amount: 0n, idempotencyKey: `z-s-${wallet.id}` });
+    expect(settled.holds).toMatchObject([{ status: 'SETTLED', settledAmount: 0n, transactionId: null }]);
+    expect(await t.db.ledgerTransaction.count()).toBe(transactionsBefore);
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 100n, available: 100n, held: 0n });
     await expectAuditClean();
   });
 
   it('refuses to settle more than the hold', async () => {
     const { wallet } = await createFundedUser(t.db, 1_000n);
-    const hold = await ledger.reserve({ idempotencyKey: `x-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 500n, ttlMs: 60_000 });
-    const error = await ledgerError(ledger.settle({ hold, amount: 501n, idempotencyKey: `x-s-${wallet.id}` }));
+    const hold = await reserveOne({ idempotencyKey: `x-${wallet.id}`, walletId: wallet.id, amount: 500n });
+    const error = await ledgerError(ledger.settle({ holds: [hold], amount: 501n, idempotencyKey: `x-s-${wallet.id}` }));
     expect(error.code).toBe('settle_exceeds_hold');
     expect((await ledger.getHold({ holdId: hold.id }))?.status).toBe('PENDING');
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 1_000n, available: 500n, held: 500n });
   });
 
   it('rejects a forged hold reference', async () => {
     const { wallet } = await createFundedUser(t.db, 1_000n);
-    const hold = await ledger.reserve({ idempotencyKey: `f-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 10n, ttlMs: 60_000 });
-    const error = await ledgerError(ledger.settle({ hold: { ...hold, amount: 900n }, amount: 900n, idempotencyKey: `f-s-${wallet.id}` }));
+    const hold = await reserveOne({ idempotencyKey: `f-${wallet.id}`, walletId: wallet.id, amount: 10n });
+    const error = await ledgerError(ledger.settle({ holds: [{ ...hold, amount: 900n }], amount: 900n, idempotencyKey: `f-s-${wallet.id}` }));
     expect(error.code).toBe('hold_already_resolved');
+    // Nor can a reference naming another credit account redirect the money.
+    const redirected = await ledgerError(ledger.settle({ holds: [{ ...hold, creditAccountId: promo }], amount: 10n, idempotencyKey: `f-s2-${wallet.id}` }));
+    expect(redirected.code).toBe('hold_already_resolved');
+    expect((await ledger.getHold({ holdId: hold.id }))?.status).toBe('PENDING');
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 1_000n, available: 990n, held: 10n });
     await expectAuditClean();
   });
 
   it('replays a reservation by its idempotency key even after the money is spent', async () => {
     const { wallet } = await createFundedUser(t.db, 300n);
-    const input = { idempotencyKey: `rr-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 300n, ttlMs: 60_000 };
+    const input = { idempotencyKey: `rr-${wallet.id}`, sources: [wallet.id], creditAccountId: revenue, amount: 300n, ttlMs: 60_000 };
     const first = await ledger.reserve(input);
     const second = await ledger.reserve(input);
     expect(second.replayed).toBe(true);
-    expect(second.id).toBe(first.id);
+    expect(second.holds.map((h) => h.id)).toEqual(first.holds.map((h) => h.id));
     const conflict = await ledgerError(ledger.reserve({ ...input, amount: 200n }));
     expect(conflict.code).toBe('idempotency_conflict');
     expect((await ledger.getAccountBalance({ accountId: wallet.id })).available).toBe(0n);
+    // Still the same holds once they are settled and the balance is gone.
+    await ledger.settle({ holds: first.holds, amount: 300n, idempotencyKey: `rr-s-${wallet.id}` });
+    const third = await ledger.reserve(input);
+    expect(third.replayed).toBe(true);
+    expect(third.holds).toMatchObject([{ id: first.holds[0]!.id, amount: 300n, status: 'SETTLED', settledAmount: 300n }]);
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 0n, available: 0n, held: 0n });
+    await expectAuditClean();
   });
 
   it('200 concurrent reservations against a balance covering exactly 50: exactly 50 succeed', async () => {
     const unit = 7_000n;
     const { wallet } = await createFundedUser(t.db, unit * 50n);
     const results = await Promise.allSettled(
-      Array.from({ length: 200 }, (_, i) =>
-        ledger.reserve({ idempotencyKey: `conc-${wallet.id}-${i}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: unit, ttlMs: 60_000 }),
-      ),
+      Array.from({ length: 200 }, (_, i) => ledger.reserve({ idempotencyKey: `conc-${wallet.id}-${i}`, sources: [wallet.id], creditAccountId: revenue, amount: unit, ttlMs: 60_000 })),
     );
     const succeeded = results.filter((r) => r.status === 'fulfilled');
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(succeeded).toHaveLength(50);
     expect(failed.every((r) => r.reason instanceof LedgerError && r.reason.code === 'insufficient_funds')).toBe(true);
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: unit * 50n, available: 0n, held: unit * 50n });
+    expect(await t.db.hold.count({ where: { debitAccountId: wallet.id } })).toBe(50);
 
     // Settle half concurrently, release the rest: every hold resolves once, nothing goes negative.
-    const holds = succeeded.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Ledger['reserve']>>>).value);
+    const holds = succeeded.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Ledger['reserve']>>>).value.holds[0]!);
     await Promise.all(
       holds.map((hold, i) =>
-        i % 2 === 0 ? ledger.settle({ hold, amount: unit / 2n, idempotencyKey: `cs-${hold.id}` }) : ledger.release({ hold, idempotencyKey: `cr-${hold.id}` }),
+        i % 2 === 0 ? ledger.settle({ holds: [hold], amount: unit / 2n, idempotencyKey: `cs-${hold.id}` }) : ledger.release({ holds: [hold], idempotencyKey: `cr-${hold.id}` }),
       ),
     );
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: unit * 50n - 25n * (unit / 2n), available: unit * 50n - 25n * (unit / 2n), held: 0n });
@@ -194,26 +225,26 @@ describe('holds', () => {
 
   it('a crashed request’s hold expires and the sweeper releases it exactly once', async () => {
     const { wallet } = await createFundedUser(t.db, 1_000n);
-    const hold = await ledger.reserve({ idempotencyKey: `e-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 800n, ttlMs: 5 });
-    const live = await ledger.reserve({ idempotencyKey: `e2-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 100n, ttlMs: 60_000 });
+    const hold = await reserveOne({ idempotencyKey: `e-${wallet.id}`, walletId: wallet.id, amount: 800n, ttlMs: 5 });
+    const live = await reserveOne({ idempotencyKey: `e2-${wallet.id}`, walletId: wallet.id, amount: 100n });
     const later = new Date(Date.now() + 1_000);
     const [a, b] = await Promise.all([ledger.releaseExpiredHolds({ now: later }), ledger.releaseExpiredHolds({ now: later })]);
     expect(a + b).toBeGreaterThanOrEqual(1);
     expect((await ledger.getHold({ holdId: hold.id }))?.status).toBe('EXPIRED');
     expect((await ledger.getHold({ holdId: live.id }))?.status).toBe('PENDING');
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 1_000n, available: 900n, held: 100n });
-    const late = await ledgerError(ledger.settle({ hold, amount: 800n, idempotencyKey: `e-late-${wallet.id}` }));
+    const late = await ledgerError(ledger.settle({ holds: [hold], amount: 800n, idempotencyKey: `e-late-${wallet.id}` }));
     expect(late.code).toBe('hold_already_resolved');
-    await ledger.release({ hold: live, idempotencyKey: `e2-r-${wallet.id}` });
+    await ledger.release({ holds: [live], idempotencyKey: `e2-r-${wallet.id}` });
     await expectAuditClean();
   });
 
   it('a settle racing the sweeper: exactly one resolution wins', async () => {
     for (let i = 0; i < 10; i++) {
       const { wallet } = await createFundedUser(t.db, 1_000n);
-      const hold = await ledger.reserve({ idempotencyKey: `race-${wallet.id}`, debitAccountId: wallet.id, creditAccountId: revenue, amount: 600n, ttlMs: 1 });
+      const hold = await reserveOne({ idempotencyKey: `race-${wallet.id}`, walletId: wallet.id, amount: 600n, ttlMs: 1 });
       const outcomes = await Promise.allSettled([
-        ledger.settle({ hold, amount: 600n, idempotencyKey: `race-s-${wallet.id}` }),
+        ledger.settle({ holds: [hold], amount: 600n, idempotencyKey: `race-s-${wallet.id}` }),
         ledger.releaseExpiredHolds({ now: new Date(Date.now() + 1_000) }),
       ]);
       const final = await ledger.getHold({ holdId: hold.id });
@@ -223,6 +254,7 @@ describe('holds', () => {
         expect(balance).toBe(400n);
       } else {
         expect(final?.status).toBe('EXPIRED');
+        expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: { code: 'hold_already_resolved' } });
         expect(balance).toBe(1_000n);
       }
     }
@@ -235,22 +267,34 @@ describe('random operation sequences', () => {
     const random = mulberry32(0x7011_6a7e);
     const users = await Promise.all([1, 2, 3].map(() => createFundedUser(t.db, 50_000n)));
     const wallets = users.map((u) => u.wallet.id);
-    const pending: Array<Awaited<ReturnType<Ledger['reserve']>>> = [];
+    const pending: Array<Awaited<ReturnType<Ledger['reserve']>>['holds']> = [];
     const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)]!;
     const amount = () => BigInt(1 + Math.floor(random() * 20_000));
     const tolerated = new Set(['insufficient_funds', 'hold_already_resolved']);
+    const counts = { reserved: 0, multi: 0, settled: 0, released: 0 };
 
-    for (let step = 0; step < 120; step++) {
+    for (let step = 0; step < 150; step++) {
       const op = random();
       try {
-        if (op < 0.35) {
-          pending.push(await ledger.reserve({ idempotencyKey: `rnd-r-${step}`, debitAccountId: pick(wallets), creditAccountId: revenue, amount: amount(), ttlMs: 60_000 }));
+        if (op < 0.25) {
+          const { holds } = await ledger.reserve({ idempotencyKey: `rnd-r-${step}`, sources: [pick(wallets)], creditAccountId: revenue, amount: amount(), ttlMs: 60_000 });
+          pending.push(holds);
+          counts.reserved += 1;
+        } else if (op < 0.4) {
+          // Several sources at once: two or three wallets in a random order, each giving what it has.
+          const sources = [...wallets].sort(() => random() - 0.5).slice(0, 2 + Math.floor(random() * 2));
+          const { holds } = await ledger.reserve({ idempotencyKey: `rnd-m-${step}`, sources, creditAccountId: revenue, amount: amount() * 3n, ttlMs: 60_000 });
+          pending.push(holds);
+          counts.multi += 1;
         } else if (op < 0.55 && pending.length) {
-          const hold = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
-          await ledger.settle({ hold, amount: BigInt(Math.floor(random() * Number(hold.amount + 1n))), idempotencyKey: `rnd-s-${step}` });
+          const holds = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
+          const total = holds.reduce((sum, h) => sum + h.amount, 0n);
+          await ledger.settle({ holds, amount: BigInt(Math.floor(random() * Number(total + 1n))), idempotencyKey: `rnd-s-${step}` });
+          counts.settled += 1;
         } else if (op < 0.7 && pending.length) {
-          const hold = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
-          await ledger.release({ hold, idempotencyKey: `rnd-x-${step}` });
+          const holds = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
+          await ledger.release({ holds, idempotencyKey: `rnd-x-${step}` });
+          counts.released += 1;
         } else if (op < 0.85) {
           const [from, to] = [pick(wallets), pick(wallets)];
           if (from !== to) {
@@ -269,6 +313,8 @@ describe('random operation sequences', () => {
       }
       await expectAuditClean();
     }
+    // The sequence exercised every kind of step, not only the refusals.
+    expect(Math.min(counts.reserved, counts.multi, counts.settled, counts.released)).toBeGreaterThan(3);
   });
 });
 

@@ -260,10 +260,12 @@ describe('expiry', () => {
     const [lot] = await b.lots();
     const row = await t.db.packLot.findUniqueOrThrow({ where: { id: lot!.id } });
     const ledger = new Ledger(t.db);
-    const hold = await ledger.reserve({ idempotencyKey: `test:${row.id}`, debitAccountId: row.accountId, creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 1000n, ttlMs: 60_000 });
+    const { holds } = await ledger.reserve({ idempotencyKey: `test:${row.id}`, sources: [row.accountId], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 1000n, ttlMs: 60_000 });
+    expect(holds).toMatchObject([{ debitAccountId: row.accountId, amount: 1000n }]);
     await t.db.packLot.update({ where: { id: row.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
     expect(await expirePackLots({ db: t.db, ledger })).toBe(0);
-    await ledger.settle({ hold, amount: 400n, idempotencyKey: `test-settle:${row.id}` });
+    expect(await b.lots()).toMatchObject([{ id: row.id, remaining_usd: 5 }]);
+    await ledger.settle({ holds, amount: 400n, idempotencyKey: `test-settle:${row.id}` });
     expect(await expirePackLots({ db: t.db, ledger })).toBe(1);
     const expiry = await t.db.ledgerTransaction.findUniqueOrThrow({ where: { idempotencyKey: `lot-expiry:${row.id}` }, include: { entries: true } });
     expect(expiry.entries.find((e) => e.accountId === SYSTEM_ACCOUNTS.breakage.id)?.amount).toBe(micros(5) - 400n);
