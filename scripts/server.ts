@@ -1,12 +1,20 @@
-// The app's server (`npm run app`, `npm start`, `npm run dev`): Next's request handler behind
-// node:http, so that the socket's address reaches the app in a header no client can set (rate
-// limits, welcome-credit caps and the development mailbox read it; see lib/http/client-address.ts).
+// The app's server (`npm run app`, `npm start`, `npm run dev`), one process on one port:
+// - /v1/* and /health go straight to the framework-free gateway (lib/gateway), as in the lean
+//   server: Next's router alone would cap a trivial handler at ~1,250 req/s on two cores;
+// - everything else goes to Next's request handler.
+// Either way the socket's address reaches the app in a header no client can set (rate limits,
+// welcome-credit caps and the development mailbox read it; see lib/http/client-address.ts).
 //   PORT=3000 HOST=0.0.0.0 npx tsx scripts/server.ts [--dev]
 import { createServer } from 'node:http';
 import next from 'next';
+import { getCatalogCache } from '../lib/catalog/models';
+import { getDb } from '../lib/db/client';
+import { createGateway } from '../lib/gateway/gateway';
 import { stampPeer, trustPeerHeader } from '../lib/http/client-address';
 import { internalError } from '../lib/http/errors';
 import { logger } from '../lib/logger';
+import { getPayPerRequest } from '../lib/payments/x402';
+import { isGatewayPath, serveWeb } from '../lib/server/node-server';
 
 const dev = process.argv.includes('--dev');
 const port = Number(process.env.PORT ?? 3000);
@@ -17,7 +25,13 @@ async function main() {
   await app.prepare();
   const handle = app.getRequestHandler();
   trustPeerHeader();
+  // The hold sweeper runs in the Next side's gateway (instrumentation.ts); this one only serves.
+  const gateway = createGateway({ db: getDb(), catalog: getCatalogCache(), payPerRequest: getPayPerRequest() });
   const server = createServer((req, res) => {
+    if (isGatewayPath(req.url)) {
+      serveWeb(gateway.handle, req, res);
+      return;
+    }
     stampPeer(req.headers, req.socket.remoteAddress);
     handle(req, res).catch((error: unknown) => {
       logger.error('server: unhandled error', { error });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from '../lib/db/sql';
+import { driverErrorKind, sql } from '../lib/db/sql';
 import { newId } from '../lib/ids';
 import { Ledger, LedgerError, SYSTEM_ACCOUNTS, auditLedger } from '../lib/ledger';
 import { DailyQuotaRefused, type UsageRow } from '../lib/ledger/holds';
@@ -141,7 +141,7 @@ describe('a reservation over several sources', () => {
     expect(reservation.holds.every((h) => h.creditAccountId === revenue && h.expiresAt.getTime() >= before + 60_000 - 1_000)).toBe(true);
     const rows = await t.db.hold.findMany({ where: { groupId: key }, orderBy: { idempotencyKey: 'asc' } });
     expect(rows.map((h) => [h.id, h.idempotencyKey, h.debitAccountId, h.amount])).toEqual([
-      [reservation.holds[0]!.id, `${key}:0`, a.accountId, 300n],
+      [reservation.holds[0]!.id, key, a.accountId, 300n],
       [reservation.holds[1]!.id, `${key}:1`, b.accountId, 500n],
       [reservation.holds[2]!.id, `${key}:2`, wallet.id, 200n],
     ]);
@@ -156,7 +156,7 @@ describe('a reservation over several sources', () => {
     const lot = await createLot(user.id, 800n);
     const covered = await ledger.reserve(reserveInput(`cover-${user.id}`, [lot.accountId, wallet.id], 600n));
     expect(covered.holds.map((h) => [h.debitAccountId, h.amount])).toEqual([[lot.accountId, 600n]]);
-    expect((await ledger.getHoldByKey(`cover-${user.id}:0`))?.id).toBe(covered.holds[0]!.id);
+    expect((await ledger.getHoldByKey(`cover-${user.id}`))?.id).toBe(covered.holds[0]!.id);
     expect(await account(wallet.id)).toEqual({ balance: 1_000n, available: 1_000n });
 
     // The lot has 200 left: it gives 200, the wallet 50.
@@ -165,11 +165,12 @@ describe('a reservation over several sources', () => {
       [lot.accountId, 200n],
       [wallet.id, 50n],
     ]);
-    // Now the lot has nothing available: the wallet pays everything, under the second source's key.
+    // Now the lot has nothing available: the wallet pays everything, under the reservation's own key
+    // (the first hold made carries it, whichever source made it).
     const skipped = await ledger.reserve(reserveInput(`skip-${user.id}`, [lot.accountId, wallet.id], 70n));
     expect(skipped.holds.map((h) => [h.debitAccountId, h.amount])).toEqual([[wallet.id, 70n]]);
-    expect(await ledger.getHoldByKey(`skip-${user.id}:0`)).toBeNull();
-    expect((await ledger.getHoldByKey(`skip-${user.id}:1`))?.id).toBe(skipped.holds[0]!.id);
+    expect((await ledger.getHoldByKey(`skip-${user.id}`))?.id).toBe(skipped.holds[0]!.id);
+    expect(await ledger.getHoldByKey(`skip-${user.id}:1`)).toBeNull();
     expect(await account(lot.accountId)).toEqual({ balance: 800n, available: 0n });
     expect(await account(wallet.id)).toEqual({ balance: 1_000n, available: 880n });
     await expectAuditClean();
@@ -235,10 +236,8 @@ describe('a reservation over several sources', () => {
     await expectAuditClean();
   });
 
-  // BUG (lib/ledger/ledger.ts #replayReservation): a replay looks the reservation up by its first
-  // source's key (`${key}:0`), which does not exist when that source gave nothing. Remove `.fails`
-  // once fixed.
-  it.fails('a replay finds the holds even when the first source gave nothing', async () => {
+  // A replay finds the reservation by its key, which the first hold made carries, whichever source gave it.
+  it('a replay finds the holds even when the first source gave nothing', async () => {
     const { user, wallet } = await createFundedUser(t.db, 1_000n);
     const lot = await createLot(user.id, 100n);
     await ledger.reserve(reserveInput(`drain-${user.id}`, [lot.accountId], 100n));
@@ -249,10 +248,8 @@ describe('a reservation over several sources', () => {
     expect(second).toMatchObject({ replayed: true, holds: [{ id: first.holds[0]!.id, amount: 250n }] });
   });
 
-  // BUG (lib/ledger/holds.ts holdKey, both stores): one source is keyed `${key}`, several `${key}:i`,
-  // so the same key reused with another number of sources inserts new holds instead of colliding,
-  // and the request is reserved twice. Remove `.fails` once fixed.
-  it.fails('a key used for several sources cannot reserve again with one source', async () => {
+  // Whatever the number of sources, the first hold is keyed by the reservation's key: a second use collides.
+  it('a key used for several sources cannot reserve again with one source', async () => {
     const { wallet } = await createFundedUser(t.db, 1_000n);
     const other = await createFundedUser(t.db, 1_000n);
     const key = `shape-${wallet.id}`;
@@ -319,7 +316,7 @@ describe('settling and releasing several holds', () => {
     // One settle transaction per hold that posts, none for the wallet's zero share.
     const rows = await t.db.hold.findMany({ where: { groupId: `sh-${user.id}` }, orderBy: { idempotencyKey: 'asc' }, include: { transaction: { include: { entries: true } } } });
     expect(rows.map((h) => [h.status, h.settledAmount, h.resolveIdempotencyKey, h.transaction?.idempotencyKey ?? null])).toEqual([
-      ['SETTLED', 300n, `sh-s-${user.id}:0`, `settle:sh-s-${user.id}:0`],
+      ['SETTLED', 300n, `sh-s-${user.id}`, `settle:sh-s-${user.id}`],
       ['SETTLED', 350n, `sh-s-${user.id}:1`, `settle:sh-s-${user.id}:1`],
       ['SETTLED', 0n, `sh-s-${user.id}:2`, null],
     ]);
@@ -582,7 +579,10 @@ describe('the usage rider', () => {
 
     // The same requestId again: the row's insert fails, last in the transaction.
     const clash = { ...usageRow(user.id, keyId, 400n), requestId: earlier.requestId };
-    await rejection(ledger.settle({ holds, amount: 400n, idempotencyKey: `ua-s-${user.id}`, quota, usage: clash }));
+    const clashed = await rejection(ledger.settle({ holds, amount: 400n, idempotencyKey: `ua-s-${user.id}`, quota, usage: clash }));
+    // Reported as what it is (the row's unique request id), not as an idempotency conflict.
+    expect(clashed).not.toBeInstanceOf(LedgerError);
+    expect(driverErrorKind(clashed)).toBe('UniqueConstraintViolation');
     expect((await t.db.hold.findMany({ where: { groupId: `ua-${user.id}` } })).map((h) => [h.status, h.resolveIdempotencyKey])).toEqual([
       ['PENDING', null],
       ['PENDING', null],

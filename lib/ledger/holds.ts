@@ -80,9 +80,18 @@ export interface HoldStore {
   resolve(plan: ResolvePlan): Promise<Resolved>;
 }
 
-/** Hold i of n is keyed by the request's key alone when it is the only one. */
-export function holdKey(idempotencyKey: string, index: number, count: number): string {
-  return count === 1 ? idempotencyKey : `${idempotencyKey}:${index}`;
+/**
+ * The i-th hold a reservation makes (or the i-th hold a resolution resolves) is keyed `key`, then
+ * `key:1`, `key:2`…: whatever the number of sources, a second use of a key collides with the first
+ * hold on its unique index, and the first hold always carries the key itself for a replay to find.
+ */
+export function holdKey(idempotencyKey: string, index: number): string {
+  return index === 0 ? idempotencyKey : `${idempotencyKey}:${index}`;
+}
+
+/** The position a hold key stands for (`key` → 0, `key:7` → 7), to put a replayed group back in order. */
+export function holdKeyIndex(idempotencyKey: string, holdIdempotencyKey: string): number {
+  return holdIdempotencyKey === idempotencyKey ? 0 : Number(holdIdempotencyKey.slice(idempotencyKey.length + 1));
 }
 
 /** Statement by statement, in one transaction of the SQL runner (SQLite). */
@@ -112,7 +121,7 @@ export class SqlHoldStore implements HoldStore {
         // The hold row goes first so that a replayed key fails on its unique index before the
         // balance check, and a replay is recognised even once the money is spent.
         await tx.execute(
-          sql`INSERT INTO "Hold" ("id", "idempotencyKey", "debitAccountId", "creditAccountId", "amount", "status", "groupId", "memo", "expiresAt", "createdAt") VALUES (${id}, ${holdKey(plan.idempotencyKey, index, count)}, ${accountId}, ${plan.creditAccountId}, ${take}, 'PENDING', ${count === 1 ? null : plan.idempotencyKey}, ${plan.memo}, ${plan.expiresAt}, ${plan.now})`,
+          sql`INSERT INTO "Hold" ("id", "idempotencyKey", "debitAccountId", "creditAccountId", "amount", "status", "groupId", "memo", "expiresAt", "createdAt") VALUES (${id}, ${holdKey(plan.idempotencyKey, holds.length)}, ${accountId}, ${plan.creditAccountId}, ${take}, 'PENDING', ${count === 1 ? null : plan.idempotencyKey}, ${plan.memo}, ${plan.expiresAt}, ${plan.now})`,
         );
         const updated = await tx.execute(
           sql`UPDATE "LedgerAccount" SET "available" = "available" - ${take}, "updatedAt" = ${plan.now} WHERE "id" = ${accountId} AND "available" >= ${take}`,

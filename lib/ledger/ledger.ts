@@ -6,7 +6,7 @@ import { newId } from '../ids';
 import type { Micros } from '../money';
 import { isSystemAccount, mayGoNegative } from './accounts';
 import { LedgerError } from './errors';
-import { explainFailedDebit, holdKey, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
+import { explainFailedDebit, holdKey, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
 
 export type LedgerEntryInput = { accountId: string; amount: Micros };
@@ -198,7 +198,7 @@ export class Ledger {
     memo: string | null,
   ): Promise<Resolution> {
     if (input.holds.length === 0) throw new LedgerError('invalid_transaction', 'nothing to resolve');
-    const resolveKeys = input.holds.map((_, index) => holdKey(input.idempotencyKey, index, input.holds.length));
+    const resolveKeys = input.holds.map((_, index) => holdKey(input.idempotencyKey, index));
     const resolvedHolds = input.holds.map((hold, index) => ({
       ...pickRef(hold),
       status,
@@ -222,7 +222,7 @@ export class Ledger {
     } catch (error) {
       const kind = driverErrorKind(error);
       if (!(error instanceof HoldNotPending) && kind !== 'UniqueConstraintViolation') throw error;
-      return { holds: await this.#resolutionReplay(input.holds, resolveKeys, kind === 'UniqueConstraintViolation'), shares, accounts: null, replayed: true };
+      return { holds: await this.#resolutionReplay(input.holds, resolveKeys, kind === 'UniqueConstraintViolation' ? error : null), shares, accounts: null, replayed: true };
     }
   }
 
@@ -265,29 +265,32 @@ export class Ledger {
 
   /** The holds a reservation's key made, if they are what this input asks for. */
   async #replayReservation(input: ReserveInput): Promise<Reservation> {
-    const count = input.sources.length;
-    const first = await this.getHoldByKey(holdKey(input.idempotencyKey, 0, count));
-    const holds = first
-      ? count === 1
-        ? [first]
-        : await this.#db.hold.findMany({ where: { groupId: input.idempotencyKey }, select: HOLD_SELECT, orderBy: { idempotencyKey: 'asc' } })
-      : [];
+    const first = await this.#db.hold.findUnique({ where: { idempotencyKey: input.idempotencyKey }, select: { ...HOLD_SELECT, groupId: true, idempotencyKey: true } });
+    const group = first?.groupId ? await this.#db.hold.findMany({ where: { groupId: first.groupId }, select: { ...HOLD_SELECT, idempotencyKey: true } }) : first ? [first] : [];
+    const holds = group
+      .sort((a, b) => holdKeyIndex(input.idempotencyKey, a.idempotencyKey) - holdKeyIndex(input.idempotencyKey, b.idempotencyKey))
+      .map(({ resolveIdempotencyKey: _resolveKey, idempotencyKey: _key, groupId: _group, ...hold }: typeof group[number] & { groupId?: string | null }) => hold);
     const total = holds.reduce((sum, h) => sum + h.amount, 0n);
     const sameSources = holds.every((h) => input.sources.includes(h.debitAccountId) && h.creditAccountId === input.creditAccountId);
     if (holds.length === 0 || total !== input.amount || !sameSources) {
       throw new LedgerError('idempotency_conflict', 'this idempotency key was used for a different hold');
     }
-    return { holds: holds.map(({ resolveIdempotencyKey: _key, ...hold }) => hold), replayed: true, counters: null };
+    return { holds, replayed: true, counters: null };
   }
 
   /** After a refused resolution: the same idempotency key already resolved every hold (a replay), or not. */
-  async #resolutionReplay(refs: HoldRef[], resolveKeys: string[], keyTaken: boolean): Promise<ResolvedHold[]> {
+  async #resolutionReplay(refs: HoldRef[], resolveKeys: string[], uniqueViolation: unknown): Promise<ResolvedHold[]> {
     const replayed: ResolvedHold[] = [];
     for (const [index, ref] of refs.entries()) {
       const current = await this.getHold({ holdId: ref.id });
       if (!current) throw new LedgerError('hold_not_found', `hold ${ref.id} does not exist`);
       if (current.status === 'PENDING') {
-        if (keyTaken) throw new LedgerError('idempotency_conflict', 'this idempotency key already resolved another hold');
+        if (uniqueViolation) {
+          // Another hold resolved under this key, or another unique row clashed (a usage row's request id).
+          const keyTaken = await this.#db.hold.count({ where: { resolveIdempotencyKey: { in: resolveKeys } } });
+          if (!keyTaken) throw uniqueViolation;
+          throw new LedgerError('idempotency_conflict', 'this idempotency key already resolved another hold');
+        }
         throw new LedgerError('hold_already_resolved', `hold ${ref.id} does not match the reference given`);
       }
       if (current.resolveIdempotencyKey !== resolveKeys[index]) throw new LedgerError('hold_already_resolved', `hold ${ref.id} is already ${current.status.toLowerCase()}`);

@@ -15,13 +15,24 @@ export type WebHandler = (request: Request) => Promise<Response>;
  */
 export function createNodeServer(handler: WebHandler): Server {
   trustPeerHeader();
-  return createServer((req, res) => {
-    serve(handler, req, res).catch((error: unknown) => {
-      logger.error('node server: unhandled error', { error });
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(internalError().toJSON()));
-    });
+  return createServer((req, res) => serveWeb(handler, req, res));
+}
+
+/** Serves one request with a Web-standard handler; a failure is a JSON 500 without details. */
+export function serveWeb(handler: WebHandler, req: IncomingMessage, res: ServerResponse): void {
+  serve(handler, req, res).catch((error: unknown) => {
+    logger.error('node server: unhandled error', { error });
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(internalError().toJSON()));
   });
+}
+
+/** The paths the framework-free gateway answers itself: /v1 and everything under it, and /health. */
+export function isGatewayPath(url: string | undefined): boolean {
+  if (!url) return false;
+  const end = url.search(/[?#]/);
+  const path = end === -1 ? url : url.slice(0, end);
+  return path === '/health' || path === '/v1' || path.startsWith('/v1/');
 }
 
 async function serve(handler: WebHandler, req: IncomingMessage, res: ServerResponse) {

@@ -47,7 +47,7 @@ BEGIN
     INSERT INTO "Hold" ("id", "idempotencyKey", "debitAccountId", "creditAccountId", "amount", "status", "groupId", "memo", "expiresAt", "createdAt")
     VALUES (
       p_hold_ids[i],
-      CASE WHEN n = 1 THEN p_idempotency_key ELSE p_idempotency_key || ':' || (i - 1) END,
+      CASE WHEN cardinality(hold_ids) = 0 THEN p_idempotency_key ELSE p_idempotency_key || ':' || cardinality(hold_ids) END,
       p_sources[i], p_credit_account_id, take, 'PENDING',
       CASE WHEN n = 1 THEN NULL ELSE p_idempotency_key END,
       p_memo, p_expires_at, p_now
