@@ -1,5 +1,5 @@
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import { Agent, type Dispatcher } from 'undici';
 import type { CompletionUsage } from 'openai/resources/completions';
 import {
   UpstreamError,
@@ -137,24 +137,74 @@ export function parseRetryAfter(headers: Headers | undefined): number | undefine
   return undefined;
 }
 
-function describeOpenAIError(error: unknown, signal: AbortSignal): SdkFailure {
-  // The caller's abort can surface as APIUserAbortError, a DOMException or a silent end; the signal is the truth.
-  if (signal.aborted || error instanceof APIUserAbortError) return { type: 'aborted' };
-  if (error instanceof APIConnectionTimeoutError) return { type: 'timeout' };
-  if (error instanceof APIConnectionError) return { type: 'connection' };
-  if (error instanceof APIError) {
-    if (typeof error.status === 'number') {
-      return { type: 'status', status: error.status, headers: error.headers, upstreamMessage: openAIErrorMessage(error.error) };
-    }
-    return { type: 'in_band', errorType: typeof error.type === 'string' ? error.type : null };
-  }
-  return { type: 'other', error };
+/**
+ * A failure of the HTTP client (undici) reduced to what the gateway needs. The caller's abort can
+ * surface as an AbortError, a socket error or a quiet end; the signal is the truth.
+ */
+function describeHttpError(error: unknown, signal: AbortSignal): SdkFailure {
+  if (signal.aborted) return { type: 'aborted' };
+  if (error instanceof SyntaxError) return { type: 'other', error };
+  const code = error instanceof Error && 'code' in error ? String(error.code) : '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return { type: 'timeout' };
+  if (error instanceof Error && error.name === 'AbortError') return { type: 'aborted' };
+  return { type: 'connection' };
 }
 
-/** openai's APIError.error is the body's `error` object: `{ message, type, code, param }`. */
-function openAIErrorMessage(body: unknown): string | null {
-  if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') return body.message;
+/** OpenAI's error body is `{ error: { message, type, code, param } }`. */
+function errorMessageOf(text: string): string | null {
+  try {
+    const body = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
+    if (body.error && typeof body.error === 'object' && typeof body.error.message === 'string') return body.error.message;
+    if (typeof body.error === 'string') return body.error;
+    if (typeof body.message === 'string') return body.message;
+  } catch {
+    // not JSON: the status alone says what happened
+  }
   return null;
+}
+
+function toHeaders(raw: Record<string, string | string[] | undefined>): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) headers.append(name, one);
+  }
+  return headers;
+}
+
+type SseEvent = { event: string | null; data: string };
+
+/** Server-sent events from a byte stream: `event:` and `data:` fields, events split on blank lines. */
+async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const parse = (block: string): SseEvent | null => {
+    let event: string | null = null;
+    let data: string | null = null;
+    for (const line of block.split(/\r?\n/)) {
+      if (line === '' || line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon === -1 ? line : line.slice(0, colon);
+      const value = colon === -1 ? '' : line.slice(colon + (line[colon + 1] === ' ' ? 2 : 1));
+      if (field === 'data') data = data === null ? value : `${data}\n${value}`;
+      else if (field === 'event') event = value;
+    }
+    return data === null ? null : { event, data };
+  };
+  for await (const bytes of body) {
+    buffer += decoder.decode(bytes, { stream: true });
+    for (;;) {
+      const end = buffer.search(/\r?\n\r?\n/);
+      if (end === -1) break;
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(buffer[end] === '\r' ? end + 4 : buffer[end + 1] === '\r' ? end + 3 : end + 2);
+      const event = parse(block);
+      if (event) yield event;
+    }
+  }
+  buffer += decoder.decode();
+  const last = buffer.trim() ? parse(buffer) : null;
+  if (last) yield last;
 }
 
 /**
@@ -177,34 +227,22 @@ export function toUpstreamUsage(usage: CompletionUsage | null | undefined): Upst
   return result;
 }
 
+/**
+ * OpenAI's chat completions API and the providers that speak it (Gemini's and DeepSeek's
+ * compatibility endpoints), over a keep-alive undici connection pool. The validated body goes out
+ * as one JSON string and the answer is parsed once: the official SDK's per-call work (headers,
+ * retries, fetch's Request/Response objects, its SSE classes) cost more than the gateway itself on
+ * the hot path. The SDK still checks this wire format in the tests, as the clients' side.
+ */
 export function createOpenAICompatibleProvider({ id, connection }: { id: ProviderId; connection: ProviderConnection }): ChatProvider {
-  const client = connection.apiKey
-    ? new OpenAI({
-        apiKey: connection.apiKey,
-        baseURL: connection.baseURL,
-        timeout: connection.timeoutMs,
-        // The gateway fails over to another provider itself; SDK retries would only delay that.
-        maxRetries: 0,
-        // Explicit nulls keep the SDK from picking up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the
-        // environment and sending OpenAI headers to Google or DeepSeek.
-        organization: null,
-        project: null,
-      })
-    : null;
-
-  function requireClient(): OpenAI {
-    if (!client) throw new UpstreamError({ kind: 'auth', providerId: id, message: `${id} has no API key configured` });
-    return client;
-  }
+  const base = new URL(connection.baseURL.endsWith('/') ? connection.baseURL : `${connection.baseURL}/`);
+  const url = new URL('chat/completions', base);
+  const pool = new Agent({ keepAliveTimeout: 60_000, connect: { timeout: connection.timeoutMs } });
+  const headers = connection.apiKey ? { authorization: `Bearer ${connection.apiKey}`, 'content-type': 'application/json', accept: 'application/json' } : null;
 
   function fail(error: unknown, signal: AbortSignal, midStream: boolean): UpstreamError {
     if (error instanceof UpstreamError) return error;
-    return toUpstreamError(describeOpenAIError(error, signal), {
-      providerId: id,
-      apiKey: connection.apiKey,
-      timeoutMs: connection.timeoutMs,
-      midStream,
-    });
+    return toUpstreamError(describeHttpError(error, signal), { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream });
   }
 
   function toParams(request: UpstreamChatRequest): Omit<ChatCompletionCreateParamsNonStreaming, 'stream'> {
@@ -218,30 +256,53 @@ export function createOpenAICompatibleProvider({ id, connection }: { id: Provide
     return request;
   }
 
-  async function* streamCompletion(request: UpstreamChatRequest, signal: AbortSignal): AsyncGenerator<UpstreamStreamEvent> {
-    const openai = requireClient();
-    // Awaiting the response before the first yield makes connect/429/5xx failures surface on the
-    // first next(), while the gateway can still fail over.
-    let upstream;
+  /** Sends the request and returns the response once its headers are in: anything but a 2xx is thrown. */
+  async function send(body: unknown, signal: AbortSignal) {
+    if (!headers) throw new UpstreamError({ kind: 'auth', providerId: id, message: `${id} has no API key configured` });
+    let response: Dispatcher.ResponseData;
     try {
-      upstream = await openai.chat.completions.create(
-        { ...toParams(request), stream: true, stream_options: { include_usage: true } },
-        { signal },
-      );
+      response = await pool.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+        signal,
+        headersTimeout: connection.timeoutMs,
+        bodyTimeout: connection.timeoutMs,
+      });
     } catch (error) {
       throw fail(error, signal, false);
     }
+    if (response.statusCode < 200 || response.statusCode > 299) {
+      const text = await response.body.text().catch(() => '');
+      throw fail(toUpstreamError({ type: 'status', status: response.statusCode, headers: toHeaders(response.headers), upstreamMessage: errorMessageOf(text) }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream: false }), signal, false);
+    }
+    return response;
+  }
 
+  async function* streamCompletion(request: UpstreamChatRequest, signal: AbortSignal): AsyncGenerator<UpstreamStreamEvent> {
+    // Awaiting the response before the first yield makes connect/429/5xx failures surface on the
+    // first next(), while the gateway can still fail over.
+    const response = await send({ ...toParams(request), stream: true, stream_options: { include_usage: true } }, signal);
     let finished = false;
     try {
-      for await (const chunk of upstream) {
+      for await (const event of serverSentEvents(response.body)) {
+        if (event.data === '[DONE]') break;
+        const chunk = JSON.parse(event.data) as ChatCompletionChunk & { error?: { type?: unknown } };
+        if (event.event === 'error' || chunk.error) {
+          const errorType = chunk.error && typeof chunk.error.type === 'string' ? chunk.error.type : null;
+          throw toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream: true });
+        }
         if (chunk.choices.some((choice) => choice.finish_reason !== null && choice.finish_reason !== undefined)) finished = true;
         yield { chunk, usage: toUpstreamUsage(chunk.usage) };
       }
     } catch (error) {
       throw fail(error, signal, true);
+    } finally {
+      // Stopped early (the client left): the rest of the body is not wanted.
+      if (!response.body.readableEnded) response.body.destroy();
     }
-    // The SDK ends the iteration quietly when the request is aborted mid-body.
     if (signal.aborted) throw fail(null, signal, true);
     if (!finished) {
       throw new UpstreamError({ kind: 'connection', providerId: id, message: `the stream from ${id} ended before the completion finished` });
@@ -251,12 +312,12 @@ export function createOpenAICompatibleProvider({ id, connection }: { id: Provide
   return {
     id,
     async complete(request, { signal }) {
-      const openai = requireClient();
+      const response = await send({ ...toParams(request), stream: false }, signal);
       let completion: ChatCompletion;
       try {
-        completion = await openai.chat.completions.create({ ...toParams(request), stream: false }, { signal });
+        completion = (await response.body.json()) as ChatCompletion;
       } catch (error) {
-        throw fail(error, signal, false);
+        throw fail(error, signal, true);
       }
       return { completion, usage: toUpstreamUsage(completion.usage) };
     },
