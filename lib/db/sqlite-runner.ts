@@ -11,6 +11,7 @@ import { SqlError, type Row, type SqlExecutor, type SqlRunner, type SqlStatement
  * transaction runs inside one turn of the event loop (tens of microseconds) and the connection is
  * never held across I/O. (Through Prisma's async adapter a reservation held the one connection,
  * and so every other request, across several event-loop hops: the database acted as a global lock.)
+ * `work` must only await its executor's statements: anything else stalls its batch.
  * IMMEDIATE takes SQLite's write lock up front, so a second process on the same file waits at
  * BEGIN (busy_timeout) instead of failing halfway through.
  */
@@ -18,6 +19,7 @@ export class SqliteRunner implements SqlRunner {
   readonly provider = 'sqlite' as const;
   readonly #connect: () => Promise<SerializedAdapter>;
   #cache: { connection: BetterSqlite3.Database; statements: Map<string, BetterSqlite3.Statement> } | null = null;
+  #queue: Array<{ work: (tx: SqlExecutor) => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
 
   constructor(connect: () => Promise<SerializedAdapter>) {
     this.#connect = connect;
@@ -43,29 +45,65 @@ export class SqliteRunner implements SqlRunner {
     }
   }
 
-  async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    const adapter = await this.#connect();
-    const release = await adapter.lock.acquire();
-    const connection = adapter.connection;
+  /**
+   * Group commit: transactions asked for in the same turn of the event loop (concurrent requests'
+   * reservations and settlements) run together, each inside its own savepoint, under one BEGIN
+   * IMMEDIATE … COMMIT. The statements cost microseconds; the commit (a write to the WAL and its
+   * locks, tens of microseconds of system calls) is paid once per batch instead of once each. A
+   * transaction that throws rolls back to its savepoint and fails alone.
+   */
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.#queue.length === 1) setImmediate(() => void this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#queue;
+    this.#queue = [];
+    let release: (() => void) | undefined;
+    let connection: BetterSqlite3.Database | undefined;
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      this.#prepare(connection, 'BEGIN IMMEDIATE').run();
+      const adapter = await this.#connect();
+      release = await adapter.lock.acquire();
+      const db = (connection = adapter.connection);
       const executor: SqlExecutor = {
-        query: async (statement) => this.#all(connection, statement),
-        execute: async (statement) => this.#run(connection, statement),
+        query: async (statement) => this.#all(db, statement),
+        execute: async (statement) => this.#run(db, statement),
       };
-      let result: T;
-      try {
-        result = await work(executor);
-      } catch (error) {
-        if (connection.inTransaction) this.#prepare(connection, 'ROLLBACK').run();
-        throw error;
+      const savepoints = batch.length > 1;
+      this.#prepare(db, 'BEGIN IMMEDIATE').run();
+      for (const item of batch) {
+        if (savepoints) this.#prepare(db, 'SAVEPOINT tg_item').run();
+        try {
+          const value = await item.work(executor);
+          if (savepoints) this.#prepare(db, 'RELEASE tg_item').run();
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          if (savepoints) {
+            this.#prepare(db, 'ROLLBACK TO tg_item').run();
+            this.#prepare(db, 'RELEASE tg_item').run();
+          } else {
+            this.#prepare(db, 'ROLLBACK').run();
+          }
+          outcomes.push({ ok: false, error: classify(error) });
+        }
       }
-      this.#prepare(connection, 'COMMIT').run();
-      return result;
+      if (db.inTransaction) this.#prepare(db, 'COMMIT').run();
     } catch (error) {
-      throw classify(error);
+      // BEGIN or COMMIT failed (busy past the timeout, disk full): nothing of the batch is written.
+      if (connection?.inTransaction) connection.prepare('ROLLBACK').run();
+      for (const item of batch) item.reject(classify(error));
+      return;
     } finally {
-      release();
+      release?.();
+    }
+    for (const [index, item] of batch.entries()) {
+      const outcome = outcomes[index]!;
+      if (outcome.ok) item.resolve(outcome.value);
+      else item.reject(outcome.error);
     }
   }
 
