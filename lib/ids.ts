@@ -44,6 +44,20 @@ export type IdPrefix =
   | 'rdb'
   | 'rdm';
 
+/**
+ * `prefix_` + 8 base62 characters of the time in milliseconds + 12 random ones (71 bits). Ids made
+ * later sort later (the alphabet is in ASCII order and the time part has a fixed width), so every
+ * index on an id — or on a key built from one, such as a hold's `hold:req_…` — grows at its right
+ * edge: a transaction dirties the same few B-tree pages as its neighbours instead of one random
+ * page per index, which is most of what a commit writes on SQLite and PostgreSQL alike. Ids are
+ * not secrets (API key secrets are randomBase62 alone).
+ */
 export function newId(prefix: IdPrefix): string {
-  return `${prefix}_${randomBase62(20)}`;
+  return `${prefix}_${timeBase62(Date.now())}${randomBase62(12)}`;
+}
+
+function timeBase62(ms: number): string {
+  let out = '';
+  for (let rest = ms, i = 0; i < 8; i++, rest = Math.floor(rest / 62)) out = BASE62[rest % 62]! + out;
+  return out;
 }

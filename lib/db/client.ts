@@ -8,6 +8,7 @@ import pg from 'pg';
 import { PostgresRunner } from './postgres-runner';
 import { serializedAdapterFactory, type SerializedAdapter } from './serialized-adapter';
 import type { SqlRunner } from './sql';
+import { startSqliteCheckpointer } from './sqlite-checkpointer';
 import { SqliteRunner } from './sqlite-runner';
 
 /** Both generated clients have identical types; the SQLite one names the type. */
@@ -15,7 +16,9 @@ export type Db = SqliteClient;
 
 // WAL lets readers run beside the writer; NORMAL skips the fsync per commit that costs ~2.8 ms
 // here while staying safe against application crashes (only an OS crash can lose the last commits).
-const SQLITE_PRAGMAS = 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;';
+// The log is checkpointed in the background (sqlite-checkpointer.ts); the connection's own
+// autocheckpoint is only the backstop, so it may let the log grow further before it steps in.
+const SQLITE_PRAGMAS = 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; PRAGMA wal_autocheckpoint=10000; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;';
 
 // Kept on globalThis: Next bundles this module into several chunks (routes, instrumentation,
 // server components), and a client made by one chunk's createDb must be found by all of them.
@@ -32,7 +35,7 @@ export function createDb(config: DatabaseConfig = resolveDatabaseConfig()): Db {
     return db;
   }
   ensureSqliteDirectory(config);
-  const shared = shareConnection(serializedAdapterFactory(new PrismaBetterSqlite3({ url: config.file }), { onConnect: SQLITE_PRAGMAS }));
+  const shared = shareConnection(serializedAdapterFactory(new PrismaBetterSqlite3({ url: config.file }), { onConnect: SQLITE_PRAGMAS }), () => startSqliteCheckpointer(config.file));
   const db = new SqliteClient({ adapter: shared.factory });
   runners.set(db, new SqliteRunner(() => shared.adapter() as Promise<SerializedAdapter>));
   return db;
@@ -49,13 +52,16 @@ export function sqlFor(db: Db): SqlRunner {
  * One connection (pool) for both Prisma and the SQL runner: whoever asks first opens it, the
  * other gets the same one, and after a disconnect the next ask opens a new one.
  */
-function shareConnection(factory: SqlDriverAdapterFactory) {
+function shareConnection(factory: SqlDriverAdapterFactory, alongside?: () => () => Promise<void>) {
   let connection: Promise<SqlDriverAdapter> | null = null;
   const adapter = () => {
     connection ??= factory.connect().then((opened) => {
       const dispose = opened.dispose.bind(opened);
-      opened.dispose = () => {
+      // Whatever runs alongside the connection (the WAL checkpointer) lives and ends with it.
+      const stop = alongside?.();
+      opened.dispose = async () => {
         connection = null;
+        await stop?.();
         return dispose();
       };
       return opened;
