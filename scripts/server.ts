@@ -14,7 +14,7 @@ import { stampPeer, trustPeerHeader } from '../lib/http/client-address';
 import { internalError } from '../lib/http/errors';
 import { logger } from '../lib/logger';
 import { getPayPerRequest } from '../lib/payments/x402';
-import { isGatewayPath, serveWeb } from '../lib/server/node-server';
+import { isGatewayPath, serveApi } from '../lib/server/node-server';
 
 const dev = process.argv.includes('--dev');
 const port = Number(process.env.PORT ?? 3000);
@@ -29,7 +29,7 @@ async function main() {
   const gateway = createGateway({ db: getDb(), catalog: getCatalogCache(), payPerRequest: getPayPerRequest() });
   const server = createServer((req, res) => {
     if (isGatewayPath(req.url)) {
-      serveWeb(gateway.handle, req, res);
+      serveApi(gateway.handle, req, res);
       return;
     }
     stampPeer(req.headers, req.socket.remoteAddress);

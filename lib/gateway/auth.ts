@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../http/api-request';
 import { sqlFor, type Db } from '../db/client';
 import { read, statement } from '../db/sql';
 import { walletAccountId } from '../ledger/accounts';
@@ -40,7 +41,7 @@ const SELECT_KEY = `SELECT k."id", k."name", k."kind", k."userId", k."allowedMod
  * One indexed read by hash (joined with the user): no cache, so a revoked key is refused on its very
  * next request, on every instance.
  */
-export async function authenticateApiKey(db: Db, request: Request): Promise<KeyContext> {
+export async function authenticateApiKey(db: Db, request: ApiRequest): Promise<KeyContext> {
   const token = bearerToken(request);
   if (!token) {
     throw unauthorized('missing_api_key', "You didn't provide an API key. Send it as 'Authorization: Bearer tg_…'.");

@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../http/api-request';
 import type { KeyContext } from './auth';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey, claimIdempotencyKey, requestHash } from './idempotency';
@@ -23,7 +24,7 @@ export type Call = {
 };
 
 export type CallStart = {
-  request: Request;
+  request: ApiRequest;
   requestId: string;
   startedAt: number;
   key: KeyContext;

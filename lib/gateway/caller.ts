@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../http/api-request';
 import { bearerToken } from '../http/credentials';
 import { clientAddress } from '../http/client-address';
 import { tooManyRequests } from '../http/errors';
@@ -12,7 +13,7 @@ export type Caller = { key: KeyContext | null };
  * the key, then its rate limit. Without one, and with pay-per-request configured: the client
  * address's rate limit, and the payment step to run once the call is priced (returned).
  */
-export async function authenticate(ctx: GatewayContext, request: Request, caller: Caller, keyId: string | undefined): Promise<PayPerRequest | undefined> {
+export async function authenticate(ctx: GatewayContext, request: ApiRequest, caller: Caller, keyId: string | undefined): Promise<PayPerRequest | undefined> {
   const payPerRequest = keyId === undefined && !bearerToken(request) ? ctx.payPerRequest : undefined;
   if (!payPerRequest) {
     caller.key = keyId !== undefined ? await loadKeyContext(ctx.db, { id: keyId }) : await authenticateApiKey(ctx.db, request);

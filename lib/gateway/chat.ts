@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../http/api-request';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CatalogOffering } from '../catalog/catalog';
 import type { CallSurface } from '../ledger/lots';
@@ -28,7 +29,7 @@ import { relayStream, type StreamDialect } from './stream';
  * the call comes from: only 'playground' (set by the playground's own entry, never derived from
  * the key) may draw playground-only lots such as the welcome credit.
  */
-export async function handleChatCompletions(ctx: GatewayContext, request: Request, requestId: string, keyId?: string, surface: CallSurface = 'api'): Promise<Response> {
+export async function handleChatCompletions(ctx: GatewayContext, request: ApiRequest, requestId: string, keyId?: string, surface: CallSurface = 'api'): Promise<Response> {
   const caller: Caller = { key: null };
   try {
     const startedAt = performance.now();

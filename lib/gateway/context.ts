@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../http/api-request';
 import type { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
 import type { TrustedProxies } from '../http/client-address';
@@ -16,7 +17,7 @@ import type { ChatCompletionRequest } from './schema';
  */
 export interface PayPerRequest {
   authorize(input: {
-    request: Request;
+    request: ApiRequest;
     requestId: string;
     body: ChatCompletionRequest;
     /** The call's hold: its maximum cost on the dearest provider it may be routed to. */

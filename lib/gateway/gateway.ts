@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../http/api-request';
 import { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
 import { trustedProxies } from '../http/client-address';
@@ -47,8 +48,8 @@ export function createGateway(options: GatewayOptions) {
 
   /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */
   const wrap =
-    (handler: (ctx: GatewayContext, request: Request, requestId: string) => Promise<Response>) =>
-    async (request: Request): Promise<Response> => {
+    (handler: (ctx: GatewayContext, request: ApiRequest, requestId: string) => Promise<Response>) =>
+    async (request: ApiRequest): Promise<Response> => {
       const requestId = newId('req');
       try {
         return await handler(ctx, request, requestId);
@@ -63,7 +64,7 @@ export function createGateway(options: GatewayOptions) {
    * calls are on the 'playground' surface, so they may draw playground-only lots (the welcome
    * credit); /v1 calls, whatever their key is named, never do. Only the playground calls this.
    */
-  const chatCompletionsForKey = (keyId: string, request: Request) => wrap((c, r, id) => handleChatCompletions(c, r, id, keyId, 'playground'))(request);
+  const chatCompletionsForKey = (keyId: string, request: ApiRequest) => wrap((c, r, id) => handleChatCompletions(c, r, id, keyId, 'playground'))(request);
   const listModels = wrap((c, r) => handleListModels(c, r));
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
 
@@ -78,7 +79,7 @@ export function createGateway(options: GatewayOptions) {
     }
   }
 
-  const routes: Record<string, Record<string, (request: Request) => Promise<Response>>> = {
+  const routes: Record<string, Record<string, (request: ApiRequest) => Promise<Response>>> = {
     '/v1/chat/completions': { POST: chatCompletions },
     '/v1/models': { GET: listModels },
     '/v1/key': { GET: keyInfo },
@@ -86,7 +87,7 @@ export function createGateway(options: GatewayOptions) {
   };
 
   /** Routes by path, for servers without their own router; the same 404 and 405 answers as the Next routes. */
-  async function handle(request: Request): Promise<Response> {
+  async function handle(request: ApiRequest): Promise<Response> {
     const pathname = new URL(request.url).pathname.replace(/\/+$/, '');
     const methods = routes[pathname];
     if (!methods) return unknownUrl(request);

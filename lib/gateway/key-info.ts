@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../http/api-request';
 import { microsToUsdNumber } from '../money';
 import { json } from '../http/json';
 import { authenticateApiKey } from './auth';
@@ -6,7 +7,7 @@ import { currentCounters, quotaHeaders } from './limits';
 import { utcDay, nextUtcMidnight } from './day';
 
 /** GET /v1/key — the calling key's name, limits, today's usage and the wallet balance. */
-export async function handleKeyInfo(ctx: GatewayContext, request: Request): Promise<Response> {
+export async function handleKeyInfo(ctx: GatewayContext, request: ApiRequest): Promise<Response> {
   const key = await authenticateApiKey(ctx.db, request);
   const today = utcDay(new Date());
   const counters = currentCounters(key);

@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../http/api-request';
 import type { CatalogModel } from '../catalog/catalog';
 import { microsToUsdNumber } from '../money';
 import { json } from '../http/json';
@@ -7,7 +8,7 @@ import type { GatewayContext } from './context';
 import { currentCounters, quotaHeaders } from './limits';
 
 /** GET /v1/models — the OpenAI list shape plus status and prices. No key needed; with one, only what it may use. */
-export async function handleListModels(ctx: GatewayContext, request: Request): Promise<Response> {
+export async function handleListModels(ctx: GatewayContext, request: ApiRequest): Promise<Response> {
   const key = bearerToken(request) ? await authenticateApiKey(ctx.db, request) : null;
   const catalog = await ctx.catalog.get();
   const models = key?.allowedModels ? catalog.models.filter((m) => key.allowedModels!.includes(m.id)) : catalog.models;

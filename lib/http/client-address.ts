@@ -1,3 +1,4 @@
+import type { ApiRequest } from './api-request';
 import { BlockList, isIP } from 'node:net';
 import { logger } from '../logger';
 
@@ -58,7 +59,7 @@ export function parseTrustedProxies(raw: string): TrustedProxies {
 }
 
 /** The socket address our server stamped, or null when this process's server does not stamp it. */
-export function peerAddress(request: Request): string | null {
+export function peerAddress(request: ApiRequest): string | null {
   if (!globalForPeer.tollgatePeerHeaderTrusted) {
     if (!globalForPeer.tollgateUnstampedWarned) {
       globalForPeer.tollgateUnstampedWarned = true;
@@ -73,7 +74,7 @@ export function peerAddress(request: Request): string | null {
  * The client's address: the socket's, or, when it is a trusted proxy, the nearest untrusted hop
  * of X-Forwarded-For. Null when unknown (a server that does not stamp the peer).
  */
-export function clientAddress(request: Request, proxies: TrustedProxies = trustedProxies()): string | null {
+export function clientAddress(request: ApiRequest, proxies: TrustedProxies = trustedProxies()): string | null {
   const peer = peerAddress(request);
   if (!peer || proxies.kind === 'none') return peer;
   const forwarded = (request.headers.get('x-forwarded-for') ?? '')
@@ -97,7 +98,7 @@ export function clientAddress(request: Request, proxies: TrustedProxies = truste
  * X-Forwarded-For (Next fills that header with the socket's own address when it is absent, so a
  * loopback entry there is no sign of a proxy), Forwarded or X-Real-IP.
  */
-export function isLoopbackClient(request: Request): boolean {
+export function isLoopbackClient(request: ApiRequest): boolean {
   const peer = peerAddress(request);
   if (!peer || !isLoopback(peer)) return false;
   if (request.headers.has('forwarded') || request.headers.has('x-real-ip')) return false;

@@ -1,3 +1,4 @@
+import type { ApiRequest } from './api-request';
 import { unauthorized } from './errors';
 
 /**
@@ -5,7 +6,7 @@ import { unauthorized } from './errors';
  * clients send). Any other Authorization scheme is refused rather than read as "no key", so a
  * malformed header gets a 401 that says so, not an anonymous path.
  */
-export function bearerToken(request: Request): string | null {
+export function bearerToken(request: ApiRequest): string | null {
   const header = request.headers.get('authorization');
   if (header !== null) {
     const match = BEARER.exec(header);
@@ -20,7 +21,7 @@ export function bearerToken(request: Request): string | null {
  * (a browser resends `Basic` credentials on a site behind HTTP authentication), so it means "no
  * key" and the session decides.
  */
-export function bearerTokenIfAny(request: Request): string | null {
+export function bearerTokenIfAny(request: ApiRequest): string | null {
   const header = request.headers.get('authorization');
   if (header !== null) return BEARER.exec(header)?.[1] ?? null;
   return request.headers.get('x-api-key')?.trim() || null;

@@ -1,3 +1,4 @@
+import type { ApiRequest } from './api-request';
 import { HttpError, invalidRequest, tooLarge } from './errors';
 
 export const MAX_BODY_BYTES = 1_048_576;
@@ -20,9 +21,13 @@ export function json(body: unknown, init: { status?: number; headers?: Record<st
  * Reads a JSON body of at most `limit` bytes. Counts while streaming, so a lying or missing
  * Content-Length cannot make the server buffer more than the limit.
  */
-export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Promise<unknown> {
+export async function readJsonBody(request: ApiRequest, limit = MAX_BODY_BYTES): Promise<unknown> {
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (declared > limit) throw tooLarge(`Request body is ${declared} bytes; the limit is ${limit} bytes (1 MB).`);
+  if (request.bufferedBody) {
+    if (request.bufferedBody.byteLength > limit) throw tooLarge(`Request body exceeds the limit of ${limit} bytes (1 MB).`);
+    return parseJsonText(Buffer.from(request.bufferedBody.buffer, request.bufferedBody.byteOffset, request.bufferedBody.byteLength).toString('utf8'));
+  }
   if (!request.body) throw invalidRequest('Request body is empty; send a JSON object.', null, 'invalid_json');
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -41,7 +46,10 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
     }
     chunks.push(value);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return parseJsonText(Buffer.concat(chunks).toString('utf8'));
+}
+
+function parseJsonText(text: string): unknown {
   if (!text.trim()) throw invalidRequest('Request body is empty; send a JSON object.', null, 'invalid_json');
   if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
     throw invalidRequest(`Request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`, null, 'json_too_deep');

@@ -1,10 +1,11 @@
+import type { ApiRequest } from './api-request';
 import { errorResponse, HttpError, methodNotAllowed } from './errors';
 
 /**
  * What Next answers on its own for an API path it has no handler for is an HTML 404 or an empty
  * 405; API clients parse neither. These give every such answer the JSON error shape.
  */
-export function unknownUrl(request: Request): Promise<Response> {
+export function unknownUrl(request: ApiRequest): Promise<Response> {
   const { pathname } = new URL(request.url);
   return Promise.resolve(
     errorResponse(new HttpError({ status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${request.method} ${pathname}.` })),
@@ -13,5 +14,5 @@ export function unknownUrl(request: Request): Promise<Response> {
 
 /** The handler for every method a route does not serve: a 405 naming the ones it does, with Allow. */
 export function onlyMethods(...allowed: string[]) {
-  return (request: Request): Promise<Response> => Promise.resolve(errorResponse(methodNotAllowed(request.method, new URL(request.url).pathname, allowed)));
+  return (request: ApiRequest): Promise<Response> => Promise.resolve(errorResponse(methodNotAllowed(request.method, new URL(request.url).pathname, allowed)));
 }

@@ -1,11 +1,14 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { nodeApiRequest, type ApiRequest } from '../http/api-request';
 import { PEER_HEADER, normalizeAddress, trustPeerHeader } from '../http/client-address';
 import { internalError } from '../http/errors';
 import { MAX_BODY_BYTES } from '../http/json';
 import { logger } from '../logger';
 
 export type WebHandler = (request: Request) => Promise<Response>;
+/** A handler that reads only what ApiRequest offers (the gateway's): served without building a Web Request. */
+export type ApiHandler = (request: ApiRequest) => Promise<Response>;
 
 /**
  * Serves a Web-standard handler over node:http with no framework in between: the lean entry for
@@ -13,14 +16,23 @@ export type WebHandler = (request: Request) => Promise<Response>;
  * byte more, so the handler can still answer 413), and a client that hangs up aborts the
  * request's signal and cancels the response stream.
  */
-export function createNodeServer(handler: WebHandler): Server {
+export function createNodeServer(handler: WebHandler, api?: ApiHandler): Server {
   trustPeerHeader();
-  return createServer((req, res) => serveWeb(handler, req, res));
+  return createServer((req, res) => (api && isGatewayPath(req.url) ? serveApi(api, req, res) : serveWeb(handler, req, res)));
 }
 
 /** Serves one request with a Web-standard handler; a failure is a JSON 500 without details. */
 export function serveWeb(handler: WebHandler, req: IncomingMessage, res: ServerResponse): void {
-  serve(handler, req, res).catch((error: unknown) => {
+  serveWith(handler, req, res, false);
+}
+
+/** The same for the gateway's handlers, which need no Web Request: the hot path. */
+export function serveApi(handler: ApiHandler, req: IncomingMessage, res: ServerResponse): void {
+  serveWith(handler as WebHandler, req, res, true);
+}
+
+function serveWith(handler: WebHandler, req: IncomingMessage, res: ServerResponse, light: boolean): void {
+  serve(handler, req, res, light).catch((error: unknown) => {
     logger.error('node server: unhandled error', { error });
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
     res.end(JSON.stringify(internalError().toJSON()));
@@ -35,7 +47,7 @@ export function isGatewayPath(url: string | undefined): boolean {
   return path === '/health' || path === '/v1' || path.startsWith('/v1/');
 }
 
-async function serve(handler: WebHandler, req: IncomingMessage, res: ServerResponse) {
+async function serve(handler: WebHandler, req: IncomingMessage, res: ServerResponse, light: boolean) {
   // Read before the body: once the request is consumed the socket may already be detached.
   const peer = req.socket?.remoteAddress;
   const abort = new AbortController();
@@ -44,28 +56,27 @@ async function serve(handler: WebHandler, req: IncomingMessage, res: ServerRespo
   });
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
   const body = hasBody ? await readBody(req, MAX_BODY_BYTES + 1) : undefined;
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
   // The socket's address, replacing any value the client sent: rate limits and the mailbox trust it.
-  headers.delete(PEER_HEADER);
-  if (peer) headers.set(PEER_HEADER, normalizeAddress(peer));
-  const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
-    method: req.method,
-    headers,
-    body,
-    signal: abort.signal,
-  });
-
-  const response = await handler(request);
-  const outHeaders: Record<string, string | string[]> = {};
+  const stamped = peer ? normalizeAddress(peer) : null;
+  const response = await handler(light ? (nodeApiRequest(req, body, abort.signal, PEER_HEADER, stamped) as Request) : webRequest(req, body, abort.signal, stamped));
+  const outHeaders: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     outHeaders[name] = value;
   });
-  res.writeHead(response.status, outHeaders);
   if (!response.body) {
+    res.writeHead(response.status, outHeaders);
     res.end();
     return;
   }
+  if (!outHeaders['content-type']?.startsWith('text/event-stream')) {
+    // A whole answer (JSON): one write with its length, no chunked encoding.
+    const bytes = Buffer.from(await response.arrayBuffer());
+    outHeaders['content-length'] = String(bytes.byteLength);
+    res.writeHead(response.status, outHeaders);
+    res.end(bytes);
+    return;
+  }
+  res.writeHead(response.status, outHeaders);
   const reader = response.body.getReader();
   abort.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
   try {
@@ -79,6 +90,14 @@ async function serve(handler: WebHandler, req: IncomingMessage, res: ServerRespo
     if (!abort.signal.aborted) throw error;
   }
   res.end();
+}
+
+function webRequest(req: IncomingMessage, body: Uint8Array<ArrayBuffer> | undefined, signal: AbortSignal, peer: string | null): Request {
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+  headers.delete(PEER_HEADER);
+  if (peer) headers.set(PEER_HEADER, peer);
+  return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers, body, signal });
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array<ArrayBuffer>> {

@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../../http/api-request';
 import { z } from 'zod';
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../../http/json';
 import type { X402Config } from './config';
@@ -154,7 +155,7 @@ export type PaymentPayload = {
 export type DecodeResult = { ok: true; payment: PaymentPayload } | { ok: false; reason: string; message: string };
 
 /** The payment a request carries, if any: `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1). */
-export function readPaymentHeader(request: Request): { header: string; value: string } | null {
+export function readPaymentHeader(request: ApiRequest): { header: string; value: string } | null {
   for (const header of [HEADERS.paymentSignature, HEADERS.xPayment]) {
     const value = request.headers.get(header);
     if (value) return { header, value };

@@ -1,3 +1,4 @@
+import type { ApiRequest } from '../../http/api-request';
 import { getAddress, type Address } from 'viem';
 import { sqlFor, type Db } from '../../db/client';
 import { driverErrorKind, read, sql } from '../../db/sql';
@@ -201,7 +202,7 @@ export function buildChallenge(config: X402Config, input: { maxCost: Micros; res
 }
 
 /** The resource a payment is for: this request's own URL, without its query. */
-function resourceUrl(request: Request): string {
+function resourceUrl(request: ApiRequest): string {
   const url = new URL(request.url);
   return `${url.origin}${url.pathname}`;
 }

@@ -1,0 +1,37 @@
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * What the gateway reads from a request. A Web `Request` is one (Next's route handlers, the
+ * tests); the Node server passes a lighter one over the socket's own request, with the body
+ * already read (`bufferedBody`): on the hot path a Web Request, its Headers and its body stream
+ * cost more than the rest of the gateway's own work.
+ */
+export type ApiRequest = {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: { get(name: string): string | null; has(name: string): boolean };
+  readonly signal: AbortSignal;
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** The whole body, when the server has read it already (at most the body limit plus one byte). */
+  readonly bufferedBody?: Uint8Array;
+};
+
+/** A Node request as an ApiRequest: header names lower case, as node:http gives them; `peer` replaces any client-sent PEER header. */
+export function nodeApiRequest(req: IncomingMessage, body: Uint8Array | undefined, signal: AbortSignal, peerHeader: string, peer: string | null): ApiRequest {
+  const raw = req.headers;
+  const get = (name: string): string | null => {
+    const key = name.toLowerCase();
+    if (key === peerHeader) return peer;
+    const value = raw[key];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  return {
+    method: req.method ?? 'GET',
+    url: `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`,
+    headers: { get, has: (name) => get(name) !== null },
+    signal,
+    body: null,
+    bufferedBody: body,
+  };
+}
