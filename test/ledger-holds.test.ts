@@ -647,3 +647,57 @@ describe('a settle racing a release of the same holds', () => {
     await expectAuditClean();
   });
 });
+
+describe('phases asked for together (one batch, one commit)', () => {
+  it('each gets its own outcome: held, refused for money, refused by its quota, replayed; settled and released alike', async () => {
+    const rich = await createFundedUser(t.db, 10_000n);
+    const poor = await createFundedUser(t.db, 100n);
+    const limited = await createFundedUser(t.db, 10_000n);
+    const keyId = await createKey(limited.user.id, { dailyRequestLimit: 1 });
+    const replayKey = `batch-replay-${rich.user.id}`;
+    const earlier = await ledger.reserve(reserveInput(replayKey, [rich.wallet.id], 700n));
+    const quota = { keyId, day: DAY };
+
+    // All in the same turn of the event loop.
+    const outcomes = await Promise.allSettled([
+      ledger.reserve(reserveInput(`batch-a-${rich.user.id}`, [rich.wallet.id], 1_000n)),
+      ledger.reserve(reserveInput(`batch-b-${poor.user.id}`, [poor.wallet.id], 101n)),
+      ledger.reserve({ ...reserveInput(`batch-c-${limited.user.id}`, [limited.wallet.id], 10n), quota }),
+      ledger.reserve({ ...reserveInput(`batch-d-${limited.user.id}`, [limited.wallet.id], 10n), quota }),
+      ledger.reserve(reserveInput(replayKey, [rich.wallet.id], 700n)),
+      ledger.reserve(reserveInput(`batch-e-${poor.user.id}`, [poor.wallet.id], 100n)),
+    ]);
+    const [a, b, c, d, replay, e] = outcomes;
+    expect(a).toMatchObject({ status: 'fulfilled', value: { replayed: false, holds: [{ debitAccountId: rich.wallet.id, amount: 1_000n }] } });
+    expect(b.status === 'rejected' && (b.reason as LedgerError).code).toBe('insufficient_funds');
+    // One of the two quota'd reservations takes the key's only request; the other is refused.
+    expect([c, d].filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect([c, d].filter((o) => o.status === 'rejected' && o.reason instanceof DailyQuotaRefused)).toHaveLength(1);
+    expect(replay).toMatchObject({ status: 'fulfilled', value: { replayed: true, holds: [{ id: earlier.holds[0]!.id, amount: 700n }] } });
+    expect(e).toMatchObject({ status: 'fulfilled', value: { holds: [{ amount: 100n }] } });
+    expect(await account(rich.wallet.id)).toEqual({ balance: 10_000n, available: 8_300n });
+    expect(await account(poor.wallet.id)).toEqual({ balance: 100n, available: 0n });
+    expect(await keyCounters(keyId)).toEqual({ usageDay: DAY, requestsToday: 1, committedToday: 10n, spentToday: 0n });
+
+    const held = (o: (typeof outcomes)[number]) => (o.status === 'fulfilled' ? o.value.holds : []);
+    const quotaHeld = held(c).length ? held(c) : held(d);
+    const revenueBefore = (await account(revenue)).balance;
+    const resolutions = await Promise.allSettled([
+      ledger.settle({ holds: held(a), amount: 400n, idempotencyKey: `batch-sa-${rich.user.id}` }),
+      ledger.release({ holds: held(e), idempotencyKey: `batch-re-${poor.user.id}` }),
+      ledger.settle({ holds: quotaHeld, amount: 10n, idempotencyKey: `batch-sc-${limited.user.id}`, quota }),
+      ledger.settle({ holds: earlier.holds, amount: 800n, idempotencyKey: `batch-sx-${rich.user.id}` }),
+      ledger.settle({ holds: earlier.holds, amount: 50n, idempotencyKey: `batch-sy-${rich.user.id}` }),
+    ]);
+    expect(resolutions.slice(0, 3).map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    // More than the hold: refused alone, leaving the hold to the next settlement in the same batch.
+    expect(resolutions[3]!.status === 'rejected' && (resolutions[3]!.reason as LedgerError).code).toBe('settle_exceeds_hold');
+    expect(resolutions[4]!.status).toBe('fulfilled');
+    expect(await account(rich.wallet.id)).toEqual({ balance: 10_000n - 400n - 50n, available: 10_000n - 400n - 50n });
+    expect(await account(poor.wallet.id)).toEqual({ balance: 100n, available: 100n });
+    expect(await account(limited.wallet.id)).toEqual({ balance: 10_000n - 10n, available: 10_000n - 10n });
+    expect((await account(revenue)).balance - revenueBefore).toBe(400n + 10n + 50n);
+    expect(await keyCounters(keyId)).toEqual({ usageDay: DAY, requestsToday: 1, committedToday: 10n, spentToday: 10n });
+    await expectAuditClean();
+  });
+});

@@ -1,49 +1,150 @@
-import { read, sql, type SqlRunner } from '../db/sql';
+import { read, sql, SqlError, type Row, type SqlRunner, type SqlStatement } from '../db/sql';
 import { driverErrorKind } from '../db/sql';
 import type { Micros } from '../money';
 import { LedgerError } from './errors';
 import { DailyQuotaRefused, HoldNotPending, type HoldStore, type Reserved, type ReservePlan, type Resolved, type ResolvePlan, type UsageRow } from './holds';
 
+type Pending<P, R> = { plan: P; resolve: (value: R) => void; reject: (error: unknown) => void };
+
 /**
- * The hold phases on PostgreSQL: each is one call of a function (migration
- * 20261202030000_hold_functions), so one round trip, where the same steps as statements would
- * cost a round trip each plus BEGIN and COMMIT. Row locks are held only while the function runs.
+ * The hold phases on PostgreSQL, as functions (migration 20261202030000_hold_functions): one
+ * round trip per phase, where the same steps as statements would cost a round trip each plus BEGIN
+ * and COMMIT.
+ *
+ * And group commit: a busy wallet's row is locked from a phase's first write to its commit, and a
+ * commit waits for its WAL flush, so calls on one wallet queue behind each other's flushes
+ * (measured: 191 reserve+settle cycles/s at 16 concurrent, fewer than at 4). The phases asked for in
+ * one turn of the event loop therefore go as one batch call, one transaction and one flush, each in
+ * its own subtransaction so that one failing fails alone. Durability is unchanged: every phase is
+ * committed, synchronously, before its caller goes on.
  */
 export class PostgresHoldStore implements HoldStore {
   readonly #sql: SqlRunner;
+  #reserves: Array<Pending<ReservePlan, Reserved>> = [];
+  #resolves: Array<Pending<ResolvePlan, Resolved>> = [];
 
   constructor(runner: SqlRunner) {
     this.#sql = runner;
   }
 
-  async reserve(plan: ReservePlan): Promise<Reserved> {
-    const rows = await this.#call(
-      sql`SELECT * FROM tollgate_reserve(${pgArray(plan.holdIds)}::text[], ${plan.idempotencyKey}, ${pgArray(plan.sources)}::text[], ${plan.creditAccountId}, ${plan.amount}, ${plan.memo}, ${plan.now}, ${plan.expiresAt}, ${plan.quota?.keyId ?? null}, ${plan.quota?.day ?? null})`,
-    );
-    const first = rows[0];
-    return {
-      holds: rows.map((row) => ({ id: read.string(row.out_hold_id), debitAccountId: read.string(row.out_account_id), amount: read.bigint(row.out_amount) })),
-      counters:
-        plan.quota && first
-          ? { requestsToday: read.int(first.out_requests), committedToday: read.bigint(first.out_committed), spentToday: read.bigint(first.out_spent) }
-          : null,
-    };
+  reserve(plan: ReservePlan): Promise<Reserved> {
+    return new Promise((resolve, reject) => {
+      this.#reserves.push({ plan, resolve, reject });
+      if (this.#reserves.length === 1) setImmediate(() => void this.#flushReserves());
+    });
   }
 
-  async resolve(plan: ResolvePlan): Promise<Resolved> {
-    const rows = await this.#call(
-      sql`SELECT * FROM tollgate_resolve(${pgArray(plan.holds.map((h) => h.id))}::text[], ${pgArray(plan.holds.map((h) => h.debitAccountId))}::text[], ${pgArray(plan.holds.map((h) => h.creditAccountId))}::text[], ${pgArray(plan.holds.map((h) => h.amount))}::bigint[], ${plan.status}, ${pgArray(plan.shares)}::bigint[], ${pgArray(plan.resolveKeys)}::text[], ${pgArray(plan.transactionIds)}::text[], ${pgArray(plan.entryIds)}::text[], ${plan.memo}, ${plan.now}, ${plan.quota?.keyId ?? null}, ${plan.quota?.day ?? null}, ${plan.usage ? usageJson(plan.usage) : null}::jsonb)`,
-    );
-    return { accounts: rows.map((row) => ({ id: read.string(row.out_account_id), balance: read.bigint(row.out_balance), available: read.bigint(row.out_available) })) };
+  resolve(plan: ResolvePlan): Promise<Resolved> {
+    return new Promise((resolve, reject) => {
+      this.#resolves.push({ plan, resolve, reject });
+      if (this.#resolves.length === 1) setImmediate(() => void this.#flushResolves());
+    });
   }
 
-  async #call(statement: ReturnType<typeof sql>) {
+  async #flushReserves(): Promise<void> {
+    const batch = this.#reserves;
+    this.#reserves = [];
+    if (batch.length === 1) {
+      const [{ plan, resolve, reject }] = batch as [Pending<ReservePlan, Reserved>];
+      this.#call(reserveStatement(plan)).then((rows) => resolve(reservedFrom(plan, rows)), reject);
+      return;
+    }
+    // Ordered by the account that pays last (the wallet): concurrent batches lock users in one order.
+    const ordered = [...batch].sort((a, b) => compare(lastOf(a.plan.sources), lastOf(b.plan.sources)));
+    const items = ordered.map(({ plan }) => ({
+      holdIds: plan.holdIds,
+      idempotencyKey: plan.idempotencyKey,
+      sources: plan.sources,
+      creditAccountId: plan.creditAccountId,
+      amount: plan.amount.toString(),
+      memo: plan.memo,
+      now: timestamp(plan.now),
+      expiresAt: timestamp(plan.expiresAt),
+      keyId: plan.quota?.keyId ?? null,
+      day: plan.quota?.day ?? null,
+    }));
+    await this.#settleBatch(ordered, sql`SELECT * FROM tollgate_reserve_batch(${JSON.stringify(items)}::jsonb)`, (pending, rows) => reservedFrom(pending.plan, rows));
+  }
+
+  async #flushResolves(): Promise<void> {
+    const batch = this.#resolves;
+    this.#resolves = [];
+    if (batch.length === 1) {
+      const [{ plan, resolve, reject }] = batch as [Pending<ResolvePlan, Resolved>];
+      this.#call(resolveStatement(plan)).then((rows) => resolve(resolvedFrom(rows)), reject);
+      return;
+    }
+    const ordered = [...batch].sort((a, b) => compare(lastOf(a.plan.holds).debitAccountId, lastOf(b.plan.holds).debitAccountId));
+    const items = ordered.map(({ plan }) => ({
+      holdIds: plan.holds.map((h) => h.id),
+      debitAccountIds: plan.holds.map((h) => h.debitAccountId),
+      creditAccountIds: plan.holds.map((h) => h.creditAccountId),
+      amounts: plan.holds.map((h) => h.amount.toString()),
+      status: plan.status,
+      shares: plan.shares.map(String),
+      resolveKeys: plan.resolveKeys,
+      transactionIds: plan.transactionIds,
+      entryIds: plan.entryIds,
+      memo: plan.memo,
+      now: timestamp(plan.now),
+      keyId: plan.quota?.keyId ?? null,
+      day: plan.quota?.day ?? null,
+      usage: plan.usage ? usageRecord(plan.usage) : null,
+    }));
+    await this.#settleBatch(ordered, sql`SELECT * FROM tollgate_resolve_batch(${JSON.stringify(items)}::jsonb)`, (_pending, rows) => resolvedFrom(rows));
+  }
+
+  /** Runs a batch call and hands each caller its rows, or its own error. */
+  async #settleBatch<P, R>(batch: Array<Pending<P, R>>, statement: SqlStatement, result: (pending: Pending<P, R>, rows: Row[]) => R): Promise<void> {
+    let rows: Row[];
+    try {
+      rows = await this.#sql.query(statement);
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    const byIndex = new Map<number, Row[]>();
+    for (const row of rows) {
+      const index = read.int(row.out_index);
+      let list = byIndex.get(index);
+      if (!list) byIndex.set(index, (list = []));
+      list.push(row);
+    }
+    for (const [index, pending] of batch.entries()) {
+      const mine = byIndex.get(index) ?? [];
+      const failure = mine.find((row) => row.out_error !== null && row.out_error !== undefined);
+      if (failure) pending.reject(fromBatchError(read.string(failure.out_error)));
+      else pending.resolve(result(pending, mine));
+    }
+  }
+
+  async #call(statement: SqlStatement): Promise<Row[]> {
     try {
       return await this.#sql.query(statement);
     } catch (error) {
       throw fromFunctionError(error);
     }
   }
+}
+
+function reserveStatement(plan: ReservePlan): SqlStatement {
+  return sql`SELECT * FROM tollgate_reserve(${pgArray(plan.holdIds)}::text[], ${plan.idempotencyKey}, ${pgArray(plan.sources)}::text[], ${plan.creditAccountId}, ${plan.amount}, ${plan.memo}, ${plan.now}, ${plan.expiresAt}, ${plan.quota?.keyId ?? null}, ${plan.quota?.day ?? null})`;
+}
+
+function resolveStatement(plan: ResolvePlan): SqlStatement {
+  return sql`SELECT * FROM tollgate_resolve(${pgArray(plan.holds.map((h) => h.id))}::text[], ${pgArray(plan.holds.map((h) => h.debitAccountId))}::text[], ${pgArray(plan.holds.map((h) => h.creditAccountId))}::text[], ${pgArray(plan.holds.map((h) => h.amount))}::bigint[], ${plan.status}, ${pgArray(plan.shares)}::bigint[], ${pgArray(plan.resolveKeys)}::text[], ${pgArray(plan.transactionIds)}::text[], ${pgArray(plan.entryIds)}::text[], ${plan.memo}, ${plan.now}, ${plan.quota?.keyId ?? null}, ${plan.quota?.day ?? null}, ${plan.usage ? JSON.stringify(usageRecord(plan.usage)) : null}::jsonb)`;
+}
+
+function reservedFrom(plan: ReservePlan, rows: Row[]): Reserved {
+  const first = rows[0];
+  return {
+    holds: rows.map((row) => ({ id: read.string(row.out_hold_id), debitAccountId: read.string(row.out_account_id), amount: read.bigint(row.out_amount) })),
+    counters: plan.quota && first ? { requestsToday: read.int(first.out_requests), committedToday: read.bigint(first.out_committed), spentToday: read.bigint(first.out_spent) } : null,
+  };
+}
+
+function resolvedFrom(rows: Row[]): Resolved {
+  return { accounts: rows.map((row) => ({ id: read.string(row.out_account_id), balance: read.bigint(row.out_balance), available: read.bigint(row.out_available) })) };
 }
 
 const REASONS: Record<string, () => Error> = {
@@ -58,11 +159,34 @@ function fromFunctionError(error: unknown): unknown {
   return error;
 }
 
+const BATCH_KINDS: Record<string, string> = { '23505': 'UniqueConstraintViolation', '23503': 'ForeignKeyConstraintViolation' };
+
+/** A batch item's '<SQLSTATE> <message>' as the error the same call alone would have thrown. */
+function fromBatchError(text: string): unknown {
+  const state = text.slice(0, 5);
+  const message = text.slice(6);
+  if (state === 'P0001' && REASONS[message]) return REASONS[message]();
+  return new SqlError(BATCH_KINDS[state] ?? state, message);
+}
+
+function lastOf<T>(list: readonly T[]): T {
+  return list[list.length - 1]!;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** A PostgreSQL array literal: every element double-quoted and escaped, NULL unquoted. */
 function pgArray(values: ReadonlyArray<string | Micros | null>): string {
   return `{${values.map((v) => (v === null ? 'NULL' : `"${String(v).replace(/["\\]/g, '\\$&')}"`)).join(',')}}`;
 }
 
-function usageJson(u: UsageRow): string {
-  return JSON.stringify({ ...u, cost: u.cost.toString(), createdAt: u.createdAt.toISOString().slice(0, -1) });
+/** Timestamps as UTC text, as the `timestamp(3)` columns hold them. */
+function timestamp(date: Date): string {
+  return date.toISOString().slice(0, -1);
+}
+
+function usageRecord(u: UsageRow) {
+  return { ...u, cost: u.cost.toString(), createdAt: timestamp(u.createdAt) };
 }

@@ -98,7 +98,8 @@ CREATE OR REPLACE FUNCTION tollgate_resolve(
   p_now timestamp(3),
   p_key_id text,
   p_day text,
-  p_usage jsonb
+  p_usage jsonb,
+  p_apply_credits boolean DEFAULT true
 ) RETURNS TABLE (out_account_id text, out_balance bigint, out_available bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -145,14 +146,6 @@ BEGIN
     availables := availables || avl;
   END LOOP;
 
-  -- Credit (system) accounts last, once each: the same lock order as every other ledger write.
-  FOR credit IN
-    SELECT c.account, sum(c.share)::bigint AS total FROM unnest(p_credit_account_ids, p_shares) AS c(account, share)
-    GROUP BY c.account HAVING sum(c.share) > 0 ORDER BY c.account
-  LOOP
-    UPDATE "LedgerAccount" a SET "balance" = a."balance" + credit.total, "available" = a."available" + credit.total, "updatedAt" = p_now WHERE a."id" = credit.account;
-  END LOOP;
-
   IF p_status = 'SETTLED' THEN
     -- A pack lot drawn down to nothing is EXHAUSTED, in the settlement that emptied it.
     UPDATE "PackLot" l SET "status" = 'EXHAUSTED'
@@ -182,6 +175,83 @@ BEGIN
     FROM jsonb_populate_record(NULL::"UsageRecord", p_usage) AS u;
   END IF;
 
+  -- Credit (system) accounts last, once each: the same lock order as every other ledger write. A
+  -- batch (below) credits them once for all its resolutions instead.
+  IF p_apply_credits THEN
+  FOR credit IN
+    SELECT c.account, sum(c.share)::bigint AS total FROM unnest(p_credit_account_ids, p_shares) AS c(account, share)
+    GROUP BY c.account HAVING sum(c.share) > 0 ORDER BY c.account
+  LOOP
+    UPDATE "LedgerAccount" a SET "balance" = a."balance" + credit.total, "available" = a."available" + credit.total, "updatedAt" = p_now WHERE a."id" = credit.account;
+  END LOOP;
+  END IF;
+
+
   RETURN QUERY SELECT s.account, s.balance, s.available FROM unnest(ids, balances, availables) AS s(account, balance, available);
+END;
+$$;
+
+-- Group commit: the reservations (or resolutions) that concurrent requests ask for in the same turn
+-- of a gateway's event loop, as one call and one transaction, so one commit (and one WAL flush) for
+-- all of them. Each runs in its own subtransaction: one that fails is rolled back alone and reported
+-- on its row ('<SQLSTATE> <message>'). Callers order items by account, so concurrent batches lock
+-- user rows in one order; a resolution batch credits the system accounts once, at its very end.
+
+CREATE OR REPLACE FUNCTION tollgate_text_array(p jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT coalesce(array_agg(e.value ORDER BY e.ordinality), '{}') FROM jsonb_array_elements_text(p) WITH ORDINALITY AS e(value, ordinality)
+$$;
+
+CREATE OR REPLACE FUNCTION tollgate_reserve_batch(p_items jsonb)
+RETURNS TABLE (out_index integer, out_error text, out_hold_id text, out_account_id text, out_amount bigint, out_requests integer, out_committed bigint, out_spent bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  item jsonb;
+  idx integer := 0;
+BEGIN
+  FOR item IN SELECT e.value FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(value, ordinality) ORDER BY e.ordinality LOOP
+    BEGIN
+      RETURN QUERY SELECT idx, NULL::text, r.* FROM tollgate_reserve(
+        tollgate_text_array(item->'holdIds'), item->>'idempotencyKey', tollgate_text_array(item->'sources'), item->>'creditAccountId',
+        (item->>'amount')::bigint, item->>'memo', (item->>'now')::timestamp(3), (item->>'expiresAt')::timestamp(3), item->>'keyId', item->>'day') AS r;
+    EXCEPTION WHEN OTHERS THEN
+      RETURN QUERY SELECT idx, SQLSTATE || ' ' || SQLERRM, NULL::text, NULL::text, NULL::bigint, NULL::integer, NULL::bigint, NULL::bigint;
+    END;
+    idx := idx + 1;
+  END LOOP;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION tollgate_resolve_batch(p_items jsonb)
+RETURNS TABLE (out_index integer, out_error text, out_account_id text, out_balance bigint, out_available bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  item jsonb;
+  idx integer := 0;
+  credit_accounts text[] := '{}';
+  credit_amounts bigint[] := '{}';
+  credit record;
+BEGIN
+  FOR item IN SELECT e.value FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(value, ordinality) ORDER BY e.ordinality LOOP
+    BEGIN
+      RETURN QUERY SELECT idx, NULL::text, r.* FROM tollgate_resolve(
+        tollgate_text_array(item->'holdIds'), tollgate_text_array(item->'debitAccountIds'), tollgate_text_array(item->'creditAccountIds'),
+        tollgate_text_array(item->'amounts')::bigint[], item->>'status', tollgate_text_array(item->'shares')::bigint[], tollgate_text_array(item->'resolveKeys'),
+        tollgate_text_array(item->'transactionIds'), tollgate_text_array(item->'entryIds'), item->>'memo', (item->>'now')::timestamp(3),
+        item->>'keyId', item->>'day', CASE WHEN jsonb_typeof(item->'usage') = 'object' THEN item->'usage' END, false) AS r;
+      -- Reached only if it succeeded: its credits join the batch's.
+      credit_accounts := credit_accounts || tollgate_text_array(item->'creditAccountIds');
+      credit_amounts := credit_amounts || tollgate_text_array(item->'shares')::bigint[];
+    EXCEPTION WHEN OTHERS THEN
+      RETURN QUERY SELECT idx, SQLSTATE || ' ' || SQLERRM, NULL::text, NULL::bigint, NULL::bigint;
+    END;
+    idx := idx + 1;
+  END LOOP;
+  FOR credit IN
+    SELECT c.account, sum(c.share)::bigint AS total FROM unnest(credit_accounts, credit_amounts) AS c(account, share)
+    GROUP BY c.account HAVING sum(c.share) > 0 ORDER BY c.account
+  LOOP
+    UPDATE "LedgerAccount" a SET "balance" = a."balance" + credit.total, "available" = a."available" + credit.total, "updatedAt" = now() AT TIME ZONE 'UTC' WHERE a."id" = credit.account;
+  END LOOP;
 END;
 $$;
