@@ -26,7 +26,7 @@ test('pricing lists every model with its status and sell prices', async ({ page 
   await page.screenshot({ path: 'e2e/.artifacts/pricing.png', fullPage: true });
 });
 
-test('the gateway serves the official OpenAI client through Next, streaming and not', async ({ request, baseURL }) => {
+test('the app server serves the official OpenAI client on /v1 (straight to the gateway) beside the Next pages, streaming and not', async ({ request, baseURL }) => {
   const health = await request.get('/health');
   expect(await health.json()).toMatchObject({ status: 'ok', database: { status: 'ok' } });
 
