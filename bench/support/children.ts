@@ -7,6 +7,8 @@ import { createServer } from 'node:net';
 export type Service = {
   name: string;
   url: string;
+  /** The process spawned (for a server started through the tsx CLI, its relay: see procs.ts). */
+  pid: number;
   /** The last lines the process printed (stdout and stderr), for explaining a failure. */
   recentOutput(): string[];
   /** What the process wrote to stderr (warnings and errors under LOG_LEVEL=warn), counted by message. */
@@ -135,6 +137,7 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
     return {
       name: spec.name,
       url,
+      pid: child.pid!,
       recentOutput: () => [...lines],
       stderrSummary: () => [...stderrMessages.values()].map((m) => ({ ...m })).sort((a, b) => b.count - a.count),
       stop,
