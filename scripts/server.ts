@@ -7,13 +7,10 @@
 //   PORT=3000 HOST=0.0.0.0 npx tsx scripts/server.ts [--dev]
 import { createServer } from 'node:http';
 import next from 'next';
-import { getCatalogCache } from '../lib/catalog/models';
-import { getDb } from '../lib/db/client';
-import { createGateway } from '../lib/gateway/gateway';
 import { stampPeer, trustPeerHeader } from '../lib/http/client-address';
 import { internalError } from '../lib/http/errors';
 import { logger } from '../lib/logger';
-import { getPayPerRequest } from '../lib/payments/x402';
+import { getGateway } from '../lib/server/instance';
 import { isGatewayPath, serveApi } from '../lib/server/node-server';
 
 const dev = process.argv.includes('--dev');
@@ -25,8 +22,9 @@ async function main() {
   await app.prepare();
   const handle = app.getRequestHandler();
   trustPeerHeader();
-  // The hold sweeper runs in the Next side's gateway (instrumentation.ts); this one only serves.
-  const gateway = createGateway({ db: getDb(), catalog: getCatalogCache(), payPerRequest: getPayPerRequest() });
+  // The process's one gateway (made by instrumentation.ts during prepare(), or here): the playground
+  // and /v1 share its rate-limit buckets, its catalog cache and its hold sweeper.
+  const gateway = getGateway();
   const server = createServer((req, res) => {
     if (isGatewayPath(req.url)) {
       serveApi(gateway.handle, req, res);

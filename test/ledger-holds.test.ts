@@ -701,3 +701,27 @@ describe('phases asked for together (one batch, one commit)', () => {
     await expectAuditClean();
   });
 });
+
+describe('overlapping batches over lots and wallets', () => {
+  it('every reservation and settlement of users with lots and without goes through (batches lock user accounts up front, in one order)', async () => {
+    const a = await createFundedUser(t.db, 1_000_000n);
+    const b = await createFundedUser(t.db, 1_000_000n);
+    const lotA = await createLot(a.user.id, 1_000_000n);
+    const lotB = await createLot(b.user.id, 1_000_000n);
+    // Shapes that lock accounts in different orders item by item: lot then wallet, wallet alone,
+    // the other user's lot, both users in one turn.
+    const shapes = [[lotA.accountId, a.wallet.id], [b.wallet.id], [lotB.accountId, b.wallet.id], [a.wallet.id], [lotA.accountId], [lotB.accountId]];
+    const reservations = await Promise.allSettled(
+      Array.from({ length: 120 }, (_, i) => ledger.reserve(reserveInput(`mix-${a.user.id}-${i}`, shapes[i % shapes.length]!, 1_000n + BigInt(i)))),
+    );
+    expect(reservations.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+    const held = reservations.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Ledger['reserve']>>>).value.holds);
+    const settlements = await Promise.allSettled(held.map((holds, i) => ledger.settle({ holds, amount: 500n, idempotencyKey: `mix-s-${a.user.id}-${i}` })));
+    expect(settlements.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+    const spent = (id: string) => account(id).then((x) => x.balance);
+    // 120 settlements of 500 each, spread over the four accounts as each shape's first source pays.
+    expect((await spent(lotA.accountId)) + (await spent(a.wallet.id)) + (await spent(lotB.accountId)) + (await spent(b.wallet.id))).toBe(4_000_000n - 120n * 500n);
+    expect(await t.db.hold.count({ where: { status: 'PENDING', debitAccountId: { in: [lotA.accountId, a.wallet.id, lotB.accountId, b.wallet.id] } } })).toBe(0);
+    await expectAuditClean();
+  });
+});

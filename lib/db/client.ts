@@ -5,6 +5,7 @@ import { PrismaClient as PostgresClient } from './generated/postgresql/client';
 import { PrismaClient as SqliteClient } from './generated/sqlite/client';
 import { ensureSqliteDirectory, resolveDatabaseConfig, type DatabaseConfig } from './config';
 import pg from 'pg';
+import { logger } from '../logger';
 import { PostgresRunner } from './postgres-runner';
 import { serializedAdapterFactory, type SerializedAdapter } from './serialized-adapter';
 import type { SqlRunner } from './sql';
@@ -30,6 +31,8 @@ export function createDb(config: DatabaseConfig = resolveDatabaseConfig()): Db {
     // One pool per client: Prisma's adapter and the SQL runner both draw from it, and
     // $disconnect ends it.
     const pool = new pg.Pool({ connectionString: config.url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
+    // An idle connection the server drops must not crash the process before Prisma first connects.
+    pool.on('error', (error) => logger.warn('PostgreSQL pool: an idle connection failed', { error }));
     const db = new PostgresClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) }) as unknown as Db;
     runners.set(db, new PostgresRunner(pool));
     return db;
@@ -57,8 +60,15 @@ function shareConnection(factory: SqlDriverAdapterFactory, alongside?: () => () 
   const adapter = () => {
     connection ??= factory.connect().then((opened) => {
       const dispose = opened.dispose.bind(opened);
-      // Whatever runs alongside the connection (the WAL checkpointer) lives and ends with it.
-      const stop = alongside?.();
+      // Whatever runs alongside the connection (the WAL checkpointer) lives and ends with it; if it
+      // cannot start, the connection still serves (SQLite's own autocheckpoint takes over).
+      let stop: (() => Promise<void>) | undefined;
+      try {
+        stop = alongside?.();
+      } catch (error) {
+        logger.warn('could not start the SQLite checkpointer; SQLite checkpoints in its own commits', { error });
+        void opened.executeScript('PRAGMA wal_autocheckpoint=1000;').catch(() => undefined);
+      }
       opened.dispose = async () => {
         connection = null;
         await stop?.();

@@ -48,7 +48,9 @@ export class SqlError extends Error {
 
 /** What a driver adapter reports for a failed statement: UniqueConstraintViolation, ForeignKeyConstraintViolation, … */
 export function driverErrorKind(error: unknown): string | undefined {
-  if (error instanceof SqlError) return error.kind;
+  // By shape, not by class: Next bundles this module into its own chunks, and the app server's
+  // gateway may meet a runner (and so a SqlError class) made by the other copy.
+  if (error instanceof Error && error.name === 'SqlError' && 'kind' in error && typeof error.kind === 'string') return error.kind;
   if (error instanceof Error && error.name === 'DriverAdapterError' && typeof error.cause === 'object' && error.cause !== null && 'kind' in error.cause) {
     return String(error.cause.kind);
   }

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { logger } from '../logger';
 
 // Runs in the worker: its own connection to the file, checkpointing the WAL in the background.
 const WORKER_SOURCE = `
@@ -38,7 +39,7 @@ export function startSqliteCheckpointer(file: string, intervalMs = 200): () => P
   const driver = createRequire(join(process.cwd(), 'package.json')).resolve('better-sqlite3');
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs } });
   worker.unref();
-  worker.on('error', () => undefined);
+  worker.on('error', (error) => logger.warn('SQLite checkpointer stopped; SQLite checkpoints in its own commits', { error }));
   let stopped: Promise<void> | null = null;
   return () => {
     stopped ??= new Promise<void>((resolve) => {

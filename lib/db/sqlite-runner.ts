@@ -85,7 +85,7 @@ export class SqliteRunner implements SqlRunner {
           if (savepoints) {
             this.#prepare(db, 'ROLLBACK TO tg_item').run();
             this.#prepare(db, 'RELEASE tg_item').run();
-          } else {
+          } else if (db.inTransaction) {
             this.#prepare(db, 'ROLLBACK').run();
           }
           outcomes.push({ ok: false, error: classify(error) });

@@ -1,5 +1,6 @@
 import type { CatalogOffering } from '../catalog/catalog';
 import { newId } from '../ids';
+import { LedgerError } from '../ledger/errors';
 import type { AccountState, UsageRow } from '../ledger/holds';
 import { lotStatus } from '../ledger/lots';
 import { logger } from '../logger';
@@ -27,21 +28,34 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
   const held = call.plan.holdAmount;
   const cost = fullCost > held ? held : fullCost;
   if (fullCost > held) logger.warn('usage exceeded the hold; charged the hold', { requestId: call.requestId, fullCost, hold: held });
-  try {
-    const settled = await ctx.ledger.settle({
-      holds: call.reservation.holds,
-      amount: cost,
-      idempotencyKey: `settle:${call.requestId}`,
-      memo: `${call.plan.model.id} via ${offering.providerId}`,
-      quota: quotaOf(call),
-      usage: usageRow(call, offering, usage, cost, status, null),
-    });
-    return { cost, ...sourceBalances(call, offering, settled.accounts ?? [], settled.shares) };
-  } catch (error) {
-    logSettleFailure(call)(error);
-    return { cost: 0n, balance: null, pack: null };
+  const input = {
+    holds: call.reservation.holds,
+    amount: cost,
+    idempotencyKey: `settle:${call.requestId}`,
+    memo: `${call.plan.model.id} via ${offering.providerId}`,
+    quota: quotaOf(call),
+    usage: usageRow(call, offering, usage, cost, status, null),
+  };
+  // A settlement shares its commit with the others of its turn (group commit), so one lost
+  // connection or busy database fails several at once, and a settlement given up on is a call
+  // never charged. It is idempotent by its key: try again a few times before leaving it to the
+  // sweeper. The ledger's own refusals (already resolved, exceeds the hold) are final.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const settled = await ctx.ledger.settle(input);
+      return { cost, ...sourceBalances(call, offering, settled.accounts ?? [], settled.shares) };
+    } catch (error) {
+      if (error instanceof LedgerError || attempt === SETTLE_ATTEMPTS) {
+        logSettleFailure(call)(error);
+        return { cost: 0n, balance: null, pack: null };
+      }
+      logger.warn('settlement failed; retrying', { requestId: call.requestId, attempt, error });
+      await new Promise((resolve) => setTimeout(resolve, 25 * 4 ** attempt));
+    }
   }
 }
+
+const SETTLE_ATTEMPTS = 3;
 
 /**
  * A failed or abandoned call: releases its hold and gives its request back to the key's limits,

@@ -7,6 +7,12 @@ import { DailyQuotaRefused, HoldNotPending, type HoldStore, type Reserved, type 
 type Pending<P, R> = { plan: P; resolve: (value: R) => void; reject: (error: unknown) => void };
 
 /**
+ * Each item of a batch is a subtransaction; past 64 in one transaction PostgreSQL's per-backend
+ * subtransaction cache overflows and every session's snapshots slow down. Bigger turns split.
+ */
+const MAX_BATCH = 50;
+
+/**
  * The hold phases on PostgreSQL, as functions (migration 20261202030000_hold_functions): one
  * round trip per phase, where the same steps as statements would cost a round trip each plus BEGIN
  * and COMMIT.
@@ -30,20 +36,40 @@ export class PostgresHoldStore implements HoldStore {
   reserve(plan: ReservePlan): Promise<Reserved> {
     return new Promise((resolve, reject) => {
       this.#reserves.push({ plan, resolve, reject });
-      if (this.#reserves.length === 1) setImmediate(() => void this.#flushReserves());
+      if (this.#reserves.length === 1) setImmediate(() => this.#flush(this.#takeReserves(), (batch) => this.#flushReserves(batch)));
     });
   }
 
   resolve(plan: ResolvePlan): Promise<Resolved> {
     return new Promise((resolve, reject) => {
       this.#resolves.push({ plan, resolve, reject });
-      if (this.#resolves.length === 1) setImmediate(() => void this.#flushResolves());
+      if (this.#resolves.length === 1) setImmediate(() => this.#flush(this.#takeResolves(), (batch) => this.#flushResolves(batch)));
     });
   }
 
-  async #flushReserves(): Promise<void> {
+  #takeReserves() {
     const batch = this.#reserves;
     this.#reserves = [];
+    return batch;
+  }
+
+  #takeResolves() {
+    const batch = this.#resolves;
+    this.#resolves = [];
+    return batch;
+  }
+
+  /** Sends a turn's items in batches of at most MAX_BATCH; whatever goes wrong, every caller hears back. */
+  #flush<P, R>(all: Array<Pending<P, R>>, send: (batch: Array<Pending<P, R>>) => Promise<void>): void {
+    for (let start = 0; start < all.length; start += MAX_BATCH) {
+      const batch = all.slice(start, start + MAX_BATCH);
+      send(batch).catch((error: unknown) => {
+        for (const pending of batch) pending.reject(error);
+      });
+    }
+  }
+
+  async #flushReserves(batch: Array<Pending<ReservePlan, Reserved>>): Promise<void> {
     if (batch.length === 1) {
       const [{ plan, resolve, reject }] = batch as [Pending<ReservePlan, Reserved>];
       this.#call(reserveStatement(plan)).then((rows) => resolve(reservedFrom(plan, rows)), reject);
@@ -66,9 +92,7 @@ export class PostgresHoldStore implements HoldStore {
     await this.#settleBatch(ordered, sql`SELECT * FROM tollgate_reserve_batch(${JSON.stringify(items)}::jsonb)`, (pending, rows) => reservedFrom(pending.plan, rows));
   }
 
-  async #flushResolves(): Promise<void> {
-    const batch = this.#resolves;
-    this.#resolves = [];
+  async #flushResolves(batch: Array<Pending<ResolvePlan, Resolved>>): Promise<void> {
     if (batch.length === 1) {
       const [{ plan, resolve, reject }] = batch as [Pending<ResolvePlan, Resolved>];
       this.#call(resolveStatement(plan)).then((rows) => resolve(resolvedFrom(rows)), reject);
@@ -103,6 +127,8 @@ export class PostgresHoldStore implements HoldStore {
       for (const pending of batch) pending.reject(error);
       return;
     }
+    // (A promise settled twice keeps its first outcome: should reading the rows throw, the callers
+    // not yet answered are rejected by #flush.)
     const byIndex = new Map<number, Row[]>();
     for (const row of rows) {
       const index = read.int(row.out_index);
@@ -159,7 +185,12 @@ function fromFunctionError(error: unknown): unknown {
   return error;
 }
 
-const BATCH_KINDS: Record<string, string> = { '23505': 'UniqueConstraintViolation', '23503': 'ForeignKeyConstraintViolation' };
+const BATCH_KINDS: Record<string, string> = {
+  '23505': 'UniqueConstraintViolation',
+  '23503': 'ForeignKeyConstraintViolation',
+  '40001': 'TransactionWriteConflict',
+  '40P01': 'TransactionWriteConflict',
+};
 
 /** A batch item's '<SQLSTATE> <message>' as the error the same call alone would have thrown. */
 function fromBatchError(text: string): unknown {

@@ -319,6 +319,10 @@ export function createOpenAICompatibleProvider({ id, connection }: { id: Provide
       } catch (error) {
         throw fail(error, signal, true);
       }
+      // A 200 without choices (an error object, a proxy's page) is the upstream's failure: fail over.
+      if (!completion || !Array.isArray(completion.choices)) {
+        throw new UpstreamError({ kind: 'server_error', providerId: id, message: `${id} sent a malformed response` });
+      }
       return { completion, usage: toUpstreamUsage(completion.usage) };
     },
     stream(request, { signal }) {

@@ -31,7 +31,7 @@ BEGIN
   IF n > 1 THEN
     -- Every source locked up front in one order (by id), so two reservations drawing the same lots
     -- in different priority orders cannot deadlock.
-    PERFORM 1 FROM "LedgerAccount" a WHERE a."id" = ANY (p_sources) ORDER BY a."id" FOR UPDATE;
+    PERFORM 1 FROM "LedgerAccount" a WHERE a."id" = ANY (p_sources) ORDER BY a."id" COLLATE "C" FOR UPDATE;
   END IF;
   FOR i IN 1..n LOOP
     EXIT WHEN remaining = 0;
@@ -115,7 +115,7 @@ DECLARE
   credit record;
 BEGIN
   IF n > 1 THEN
-    PERFORM 1 FROM "LedgerAccount" a WHERE a."id" = ANY (p_debit_account_ids) ORDER BY a."id" FOR UPDATE;
+    PERFORM 1 FROM "LedgerAccount" a WHERE a."id" = ANY (p_debit_account_ids) ORDER BY a."id" COLLATE "C" FOR UPDATE;
   END IF;
   FOR i IN 1..n LOOP
     share := p_shares[i];
@@ -180,7 +180,7 @@ BEGIN
   IF p_apply_credits THEN
   FOR credit IN
     SELECT c.account, sum(c.share)::bigint AS total FROM unnest(p_credit_account_ids, p_shares) AS c(account, share)
-    GROUP BY c.account HAVING sum(c.share) > 0 ORDER BY c.account
+    GROUP BY c.account HAVING sum(c.share) > 0 ORDER BY c.account COLLATE "C"
   LOOP
     UPDATE "LedgerAccount" a SET "balance" = a."balance" + credit.total, "available" = a."available" + credit.total, "updatedAt" = p_now WHERE a."id" = credit.account;
   END LOOP;
@@ -194,8 +194,9 @@ $$;
 -- Group commit: the reservations (or resolutions) that concurrent requests ask for in the same turn
 -- of a gateway's event loop, as one call and one transaction, so one commit (and one WAL flush) for
 -- all of them. Each runs in its own subtransaction: one that fails is rolled back alone and reported
--- on its row ('<SQLSTATE> <message>'). Callers order items by account, so concurrent batches lock
--- user rows in one order; a resolution batch credits the system accounts once, at its very end.
+-- on its row ('<SQLSTATE> <message>'). A batch first locks every user account it will touch, in one
+-- order (by id, byte-wise), so two batches touching the same user wait for each other instead of
+-- deadlocking; a resolution batch credits the system accounts once, at its very end.
 
 CREATE OR REPLACE FUNCTION tollgate_text_array(p jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE AS $$
@@ -209,6 +210,9 @@ DECLARE
   item jsonb;
   idx integer := 0;
 BEGIN
+  PERFORM 1 FROM "LedgerAccount" a
+  WHERE a."id" IN (SELECT jsonb_array_elements_text(i.value->'sources') FROM jsonb_array_elements(p_items) AS i(value))
+  ORDER BY a."id" COLLATE "C" FOR UPDATE;
   FOR item IN SELECT e.value FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(value, ordinality) ORDER BY e.ordinality LOOP
     BEGIN
       RETURN QUERY SELECT idx, NULL::text, r.* FROM tollgate_reserve(
@@ -232,6 +236,9 @@ DECLARE
   credit_amounts bigint[] := '{}';
   credit record;
 BEGIN
+  PERFORM 1 FROM "LedgerAccount" a
+  WHERE a."id" IN (SELECT jsonb_array_elements_text(i.value->'debitAccountIds') FROM jsonb_array_elements(p_items) AS i(value))
+  ORDER BY a."id" COLLATE "C" FOR UPDATE;
   FOR item IN SELECT e.value FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(value, ordinality) ORDER BY e.ordinality LOOP
     BEGIN
       RETURN QUERY SELECT idx, NULL::text, r.* FROM tollgate_resolve(
@@ -249,7 +256,7 @@ BEGIN
   END LOOP;
   FOR credit IN
     SELECT c.account, sum(c.share)::bigint AS total FROM unnest(credit_accounts, credit_amounts) AS c(account, share)
-    GROUP BY c.account HAVING sum(c.share) > 0 ORDER BY c.account
+    GROUP BY c.account HAVING sum(c.share) > 0 ORDER BY c.account COLLATE "C"
   LOOP
     UPDATE "LedgerAccount" a SET "balance" = a."balance" + credit.total, "available" = a."available" + credit.total, "updatedAt" = now() AT TIME ZONE 'UTC' WHERE a."id" = credit.account;
   END LOOP;
