@@ -71,8 +71,8 @@ export class PostgresHoldStore implements HoldStore {
 
   async #flushReserves(batch: Array<Pending<ReservePlan, Reserved>>): Promise<void> {
     if (batch.length === 1) {
-      const [{ plan, resolve, reject }] = batch as [Pending<ReservePlan, Reserved>];
-      this.#call(reserveStatement(plan)).then((rows) => resolve(reservedFrom(plan, rows)), reject);
+      const [{ plan, resolve }] = batch as [Pending<ReservePlan, Reserved>];
+      resolve(reservedFrom(plan, await this.#call(reserveStatement(plan))));
       return;
     }
     // Ordered by the account that pays last (the wallet): concurrent batches lock users in one order.
@@ -94,8 +94,8 @@ export class PostgresHoldStore implements HoldStore {
 
   async #flushResolves(batch: Array<Pending<ResolvePlan, Resolved>>): Promise<void> {
     if (batch.length === 1) {
-      const [{ plan, resolve, reject }] = batch as [Pending<ResolvePlan, Resolved>];
-      this.#call(resolveStatement(plan)).then((rows) => resolve(resolvedFrom(rows)), reject);
+      const [{ plan, resolve }] = batch as [Pending<ResolvePlan, Resolved>];
+      resolve(resolvedFrom(await this.#call(resolveStatement(plan))));
       return;
     }
     const ordered = [...batch].sort((a, b) => compare(lastOf(a.plan.holds).debitAccountId, lastOf(b.plan.holds).debitAccountId));
