@@ -88,9 +88,13 @@ function numbered(text: string): string {
   return out;
 }
 
-/** Timestamps go as UTC text (the columns are `timestamp(3)` without a zone, written in UTC, as Prisma does). */
+/** A timestamp as the `timestamp(3)` columns hold it: UTC text without a zone, as Prisma writes it. */
+export function pgTimestamp(date: Date): string {
+  return date.toISOString().slice(0, -1);
+}
+
 function toPostgres(value: SqlValue): unknown {
-  if (value instanceof Date) return value.toISOString().slice(0, -1);
+  if (value instanceof Date) return pgTimestamp(value);
   if (typeof value === 'bigint') return value.toString();
   return value;
 }

@@ -25,21 +25,20 @@ export class SqliteRunner implements SqlRunner {
     this.#connect = connect;
   }
 
-  async query(statement: SqlStatement): Promise<Row[]> {
-    const adapter = await this.#connect();
-    const release = await adapter.lock.acquire();
-    try {
-      return this.#all(adapter.connection, statement);
-    } finally {
-      release();
-    }
+  query(statement: SqlStatement): Promise<Row[]> {
+    return this.#locked((connection) => this.#all(connection, statement));
   }
 
-  async execute(statement: SqlStatement): Promise<number> {
+  execute(statement: SqlStatement): Promise<number> {
+    return this.#locked((connection) => this.#run(connection, statement));
+  }
+
+  /** One statement outside a transaction, under the connection's lock. */
+  async #locked<T>(work: (connection: BetterSqlite3.Database) => T): Promise<T> {
     const adapter = await this.#connect();
     const release = await adapter.lock.acquire();
     try {
-      return this.#run(adapter.connection, statement);
+      return work(adapter.connection);
     } finally {
       release();
     }

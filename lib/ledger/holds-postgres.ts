@@ -1,6 +1,7 @@
 import { read, sql, SqlError, type Row, type SqlRunner, type SqlStatement } from '../db/sql';
 import { driverErrorKind } from '../db/sql';
 import type { Micros } from '../money';
+import { pgTimestamp } from '../db/postgres-runner';
 import { LedgerError } from './errors';
 import { DailyQuotaRefused, HoldNotPending, type HoldStore, type Reserved, type ReservePlan, type Resolved, type ResolvePlan, type UsageRow } from './holds';
 
@@ -84,8 +85,8 @@ export class PostgresHoldStore implements HoldStore {
       creditAccountId: plan.creditAccountId,
       amount: plan.amount.toString(),
       memo: plan.memo,
-      now: timestamp(plan.now),
-      expiresAt: timestamp(plan.expiresAt),
+      now: pgTimestamp(plan.now),
+      expiresAt: pgTimestamp(plan.expiresAt),
       keyId: plan.quota?.keyId ?? null,
       day: plan.quota?.day ?? null,
     }));
@@ -110,7 +111,7 @@ export class PostgresHoldStore implements HoldStore {
       transactionIds: plan.transactionIds,
       entryIds: plan.entryIds,
       memo: plan.memo,
-      now: timestamp(plan.now),
+      now: pgTimestamp(plan.now),
       keyId: plan.quota?.keyId ?? null,
       day: plan.quota?.day ?? null,
       usage: plan.usage ? usageRecord(plan.usage) : null,
@@ -213,11 +214,6 @@ function pgArray(values: ReadonlyArray<string | Micros | null>): string {
   return `{${values.map((v) => (v === null ? 'NULL' : `"${String(v).replace(/["\\]/g, '\\$&')}"`)).join(',')}}`;
 }
 
-/** Timestamps as UTC text, as the `timestamp(3)` columns hold them. */
-function timestamp(date: Date): string {
-  return date.toISOString().slice(0, -1);
-}
-
 function usageRecord(u: UsageRow) {
-  return { ...u, cost: u.cost.toString(), createdAt: timestamp(u.createdAt) };
+  return { ...u, cost: u.cost.toString(), createdAt: pgTimestamp(u.createdAt) };
 }
