@@ -7,6 +7,8 @@ import { DailyQuotaRefused, HoldNotPending, type HoldStore, type Reserved, type 
 
 type Pending<P, R> = { plan: P; resolve: (value: R) => void; reject: (error: unknown) => void };
 
+type Lane = { busy: boolean; scheduled: boolean; run: () => Promise<void> };
+
 /**
  * Each item of a batch is a subtransaction; past 64 in one transaction PostgreSQL's per-backend
  * subtransaction cache overflows and every session's snapshots slow down. Bigger turns split.
@@ -37,14 +39,36 @@ export class PostgresHoldStore implements HoldStore {
   reserve(plan: ReservePlan): Promise<Reserved> {
     return new Promise((resolve, reject) => {
       this.#reserves.push({ plan, resolve, reject });
-      if (this.#reserves.length === 1) setImmediate(() => this.#flush(this.#takeReserves(), (batch) => this.#flushReserves(batch)));
+      this.#schedule(this.#reserving);
     });
   }
 
   resolve(plan: ResolvePlan): Promise<Resolved> {
     return new Promise((resolve, reject) => {
       this.#resolves.push({ plan, resolve, reject });
-      if (this.#resolves.length === 1) setImmediate(() => this.#flush(this.#takeResolves(), (batch) => this.#flushResolves(batch)));
+      this.#schedule(this.#resolving);
+    });
+  }
+
+  readonly #reserving: Lane = { busy: false, scheduled: false, run: () => this.#send(this.#takeReserves(), (batch) => this.#flushReserves(batch)) };
+  readonly #resolving: Lane = { busy: false, scheduled: false, run: () => this.#send(this.#takeResolves(), (batch) => this.#flushResolves(batch)) };
+
+  /**
+   * One batch of each kind in flight at a time; what arrives meanwhile waits for it and goes as the
+   * next batch. Concurrent batches would only queue on the same busy rows' locks (a wallet's), each
+   * holding them through its own commit's WAL flush; one after the other, each flush carries every
+   * phase that arrived during the previous one.
+   */
+  #schedule(lane: Lane): void {
+    if (lane.busy || lane.scheduled) return;
+    lane.scheduled = true;
+    setImmediate(() => {
+      lane.scheduled = false;
+      lane.busy = true;
+      void lane.run().finally(() => {
+        lane.busy = false;
+        if (lane === this.#reserving ? this.#reserves.length > 0 : this.#resolves.length > 0) this.#schedule(lane);
+      });
     });
   }
 
@@ -60,14 +84,18 @@ export class PostgresHoldStore implements HoldStore {
     return batch;
   }
 
-  /** Sends a turn's items in batches of at most MAX_BATCH; whatever goes wrong, every caller hears back. */
-  #flush<P, R>(all: Array<Pending<P, R>>, send: (batch: Array<Pending<P, R>>) => Promise<void>): void {
+  /** Sends the waiting items in batches of at most MAX_BATCH; whatever goes wrong, every caller hears back. */
+  async #send<P, R>(all: Array<Pending<P, R>>, send: (batch: Array<Pending<P, R>>) => Promise<void>): Promise<void> {
+    const sent: Array<Promise<void>> = [];
     for (let start = 0; start < all.length; start += MAX_BATCH) {
       const batch = all.slice(start, start + MAX_BATCH);
-      send(batch).catch((error: unknown) => {
-        for (const pending of batch) pending.reject(error);
-      });
+      sent.push(
+        send(batch).catch((error: unknown) => {
+          for (const pending of batch) pending.reject(error);
+        }),
+      );
     }
+    await Promise.all(sent);
   }
 
   async #flushReserves(batch: Array<Pending<ReservePlan, Reserved>>): Promise<void> {
