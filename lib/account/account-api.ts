@@ -11,6 +11,7 @@ import { clientAddress, trustedProxies } from '../http/client-address';
 import { forbidden, invalidRequest, notFound, parseOrThrow, tooManyRequests } from '../http/errors';
 import { createGuards, type Principal } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
+import { noteKeysChanged } from '../keys/key-changes';
 import { createApiKeyOp } from '../keys/keys';
 import { getAccountInfo } from './account-info';
 import { maskKey } from '../keys/secret';
@@ -224,6 +225,7 @@ export function createAccountApi({
         ...budget,
       },
     });
+    noteKeysChanged();
     const key = await db.apiKey.findFirst({ where: { id: params.id!, userId: principal.userId }, select: KEY_VIEW_SELECT });
     if (!key) throw notFound('key_not_found', `No key with id '${params.id}'.`);
     if (count === 0) throw invalidRequest('This key is revoked; revoked keys cannot be changed.', null, 'key_revoked');
@@ -233,6 +235,7 @@ export function createAccountApi({
   // DELETE /api/keys/:id — revokes; the key's next request is refused on every instance.
   const revokeKey = guard(async ({ principal, params }) => {
     await db.apiKey.updateMany({ where: { id: params.id!, userId: principal.userId, revokedAt: null }, data: { revokedAt: new Date() } });
+    noteKeysChanged();
     const key = await db.apiKey.findFirst({ where: { id: params.id!, userId: principal.userId }, select: KEY_VIEW_SELECT });
     if (!key) throw notFound('key_not_found', `No key with id '${params.id}'.`);
     return json(keyView(key));

@@ -16,7 +16,7 @@ export type Caller = { key: KeyContext | null };
 export async function authenticate(ctx: GatewayContext, request: ApiRequest, caller: Caller, keyId: string | undefined): Promise<PayPerRequest | undefined> {
   const payPerRequest = keyId === undefined && !bearerToken(request) ? ctx.payPerRequest : undefined;
   if (!payPerRequest) {
-    caller.key = keyId !== undefined ? await loadKeyContext(ctx.db, { id: keyId }) : await authenticateApiKey(ctx.db, request);
+    caller.key = keyId !== undefined ? await loadKeyContext(ctx.db, { id: keyId }) : await authenticateApiKey(ctx.db, request, ctx.keyCache);
     await takeRateLimit(ctx, caller.key);
     return undefined;
   }

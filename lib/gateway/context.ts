@@ -5,7 +5,7 @@ import type { TrustedProxies } from '../http/client-address';
 import type { Ledger } from '../ledger/ledger';
 import type { ProviderFactory } from '../providers/registry';
 import type { Micros } from '../money';
-import type { KeyContext } from './auth';
+import type { KeyCache, KeyContext } from './auth';
 import type { RateLimiter } from './rate-limit';
 import type { ChatCompletionRequest } from './schema';
 
@@ -41,6 +41,8 @@ export type GatewayContext = {
   payPerRequest?: PayPerRequest;
   /** The token bucket of keyless calls, per client address. */
   keylessRateLimit: { burst: number; perSecond: number };
+  /** Recent key lookups of paid calls (auth.ts says what may be stale). */
+  keyCache: KeyCache;
   /** TRUSTED_PROXIES: which hops of X-Forwarded-For to believe when telling clients apart. */
   trustedProxies: TrustedProxies;
 };

@@ -11,6 +11,7 @@ import { handleChatCompletions } from './chat';
 import type { GatewayContext, PayPerRequest } from './context';
 import { errorResponse } from '../http/errors';
 import { onlyMethods, unknownUrl } from '../http/unrouted';
+import { KeyCache } from './auth';
 import { handleKeyInfo } from './key-info';
 import { handleListModels } from './models';
 import { createRateLimiter, type RateLimiter } from './rate-limit';
@@ -44,6 +45,7 @@ export function createGateway(options: GatewayOptions) {
     payPerRequest: options.payPerRequest,
     keylessRateLimit: { burst: Number(env.KEYLESS_RATE_LIMIT_BURST ?? 60), perSecond: Number(env.KEYLESS_RATE_LIMIT_PER_SEC ?? 2) },
     trustedProxies: trustedProxies(env),
+    keyCache: new KeyCache(Number(env.KEY_CACHE_MS ?? 1_000)),
   };
 
   /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */

@@ -16,30 +16,42 @@ import type { DailyCounters } from '../ledger/holds';
 export type { DailyCounters };
 
 /**
- * After a refused reservation: which daily limit refused it. Null when, read again, neither refuses
- * it any more — the UTC day turned between the roll and the reservation, or calls in flight have
- * since settled below their holds — and the caller should simply try again. With `final`, the
- * budget is blamed rather than null: the caller has retried enough.
+ * After a refused reservation: which daily limit refused it, read from the key row itself (the
+ * caller's key may come from the key cache, up to a second old, and its owner may just have changed
+ * a limit). Null when, read again, neither refuses it any more — the UTC day turned between the
+ * roll and the reservation, or calls in flight have since settled below their holds — and the
+ * caller should simply try again. With `final`, the budget is blamed rather than null: the caller
+ * has retried enough.
  */
-export async function dailyLimitError(db: Db, key: KeyContext, hold: Micros, { final = false }: { final?: boolean } = {}) {
+export async function dailyLimitError(db: Db, key: Pick<KeyContext, 'keyId'>, hold: Micros, { final = false }: { final?: boolean } = {}) {
   if (key.keyId === null) return null;
-  const row = await db.apiKey.findUnique({ where: { id: key.keyId }, select: { usageDay: true, requestsToday: true, committedToday: true, spentToday: true, revokedAt: true } });
+  const row = await db.apiKey.findUnique({
+    where: { id: key.keyId },
+    select: { usageDay: true, requestsToday: true, committedToday: true, spentToday: true, revokedAt: true, dailyRequestLimit: true, dailyBudget: true },
+  });
   // Revoked since it was looked up (on any instance): the reservation refused it.
   if (!row || row.revokedAt) return unauthorized('api_key_revoked', 'This API key has been revoked.');
   const current = currentCounters(row);
   const reset = nextUtcMidnight(new Date());
-  const headers = quotaHeaders(key, current);
+  const headers = quotaHeaders(row, current);
   const retryAfter = (reset.getTime() - Date.now()) / 1000;
-  if (key.dailyRequestLimit !== null && current.requestsToday >= key.dailyRequestLimit) {
+  if (row.dailyRequestLimit !== null && current.requestsToday >= row.dailyRequestLimit) {
     return tooManyRequests(
       'daily_request_limit_reached',
-      `This key has used all ${key.dailyRequestLimit} of its requests for today. The limit resets at ${reset.toISOString()}.`,
+      `This key has used all ${row.dailyRequestLimit} of its requests for today. The limit resets at ${reset.toISOString()}.`,
       retryAfter,
       headers,
     );
   }
-  if (key.dailyBudget === null || (!final && current.committedToday + hold <= key.dailyBudget)) return null;
-  const budget = key.dailyBudget;
+  const budget = row.dailyBudget;
+  if (budget !== null && hold > budget) {
+    return paymentRequired(
+      'daily_budget_exhausted',
+      `This request may cost up to ${formatUsd(hold)}, more than this key's whole daily budget of ${formatUsd(budget)}. Lower max_tokens or raise the budget.`,
+      headers,
+    );
+  }
+  if (budget === null || (!final && current.committedToday + hold <= budget)) return null;
   const left = budget > current.committedToday ? budget - current.committedToday : 0n;
   return paymentRequired(
     'daily_budget_exhausted',

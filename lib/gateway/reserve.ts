@@ -30,12 +30,6 @@ const NO_COUNTERS: DailyCounters = { requestsToday: 0, committedToday: 0n, spent
  * earliest expiry), then from the wallet. Every refusal is the caller's 4xx, naming the limit.
  */
 export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string, surface: CallSurface): Promise<Reservation> {
-  if (key.dailyBudget !== null && plan.holdAmount > key.dailyBudget) {
-    throw paymentRequired(
-      'daily_budget_exhausted',
-      `This request may cost up to ${formatUsd(plan.holdAmount)}, more than this key's whole daily budget of ${formatUsd(key.dailyBudget)}. Lower max_tokens or raise the budget.`,
-    );
-  }
   // hasActiveLots counts lots an API call may spend; the playground (not the hot path) always looks,
   // since its welcome lot is left out of that probe so new users' API calls skip the lookup.
   const lots = key.hasActiveLots || key.packsOnly || surface === 'playground' ? await fundingLots(ctx.db, { userId: key.userId, modelId: plan.model.id, providerIds: plan.candidates.map((c) => c.providerId), surface }) : [];

@@ -1,3 +1,4 @@
+import { noteKeysChanged } from '../keys/key-changes';
 import type { Db } from '../db/client';
 import { sql, type SqlExecutor } from '../db/sql';
 import { conflict, notFound, paymentRequired } from '../http/errors';
@@ -84,6 +85,8 @@ export async function purchasePack({ db, ledger, userId, packId, idempotencyKey,
         },
       },
     );
+    // The buyer's keys now have a lot to spend (a key lookup's hasActiveLots).
+    noteKeysChanged();
     return { lot: await lotOfPurchase(db, userId, transactionId, now), replayed: false };
   } catch (error) {
     if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {

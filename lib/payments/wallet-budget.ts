@@ -7,6 +7,7 @@ import { sql } from '../db/sql';
 import { invalidRequest, notFound, parseOrThrow } from '../http/errors';
 import { createGuards } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
+import { noteKeysChanged } from '../keys/key-changes';
 import { logger } from '../logger';
 import { microsToUsdNumber, type Micros } from '../money';
 import { TOKEN_DECIMALS, findNetwork, publicClientFor, type NetworkConfig, type PaymentsConfig } from './networks';
@@ -144,6 +145,7 @@ export async function snapshotWalletBudgets({
         where: { id: key.id, budgetWallet: key.budgetWallet },
         data: { budgetWalletAtomic: balance, dailyBudget: budget, budgetSnapshotAt: now },
       });
+      noteKeysChanged();
       updated++;
     } catch (error) {
       failed++;
