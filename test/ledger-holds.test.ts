@@ -702,6 +702,29 @@ describe('phases asked for together (one batch, one commit)', () => {
   });
 });
 
+describe('a batch that fails as a whole', () => {
+  it('is rolled back and its phases run again alone: only the one at fault fails', async () => {
+    const a = await createFundedUser(t.db, 1_000n);
+    const b = await createFundedUser(t.db, 1_000n);
+    const reservedA = await ledger.reserve(reserveInput(`whole-a-${a.user.id}`, [a.wallet.id], 300n));
+    const reservedB = await ledger.reserve(reserveInput(`whole-b-${b.user.id}`, [b.wallet.id], 300n));
+    const revenueBefore = (await account(revenue)).balance;
+    // B's usage row names a user that does not exist: a foreign key that no up-front check reads,
+    // so on PostgreSQL the whole batch statement fails (on SQLite, B's savepoint).
+    const [settledA, settledB] = await Promise.allSettled([
+      ledger.settle({ holds: reservedA.holds, amount: 200n, idempotencyKey: `whole-sa-${a.user.id}`, usage: usageRow(a.user.id, null, 200n) }),
+      ledger.settle({ holds: reservedB.holds, amount: 200n, idempotencyKey: `whole-sb-${b.user.id}`, usage: usageRow('usr_nobody', null, 200n) }),
+    ]);
+    expect(settledA.status).toBe('fulfilled');
+    expect(settledB.status === 'rejected' && driverErrorKind(settledB.reason)).toBe('ForeignKeyConstraintViolation');
+    expect(await account(a.wallet.id)).toEqual({ balance: 800n, available: 800n });
+    expect(await account(b.wallet.id)).toEqual({ balance: 1_000n, available: 700n });
+    expect((await t.db.hold.findUniqueOrThrow({ where: { id: reservedB.holds[0]!.id } })).status).toBe('PENDING');
+    expect((await account(revenue)).balance - revenueBefore).toBe(200n);
+    await expectAuditClean();
+  });
+});
+
 describe('overlapping batches over lots and wallets', () => {
   it('every reservation and settlement of users with lots and without goes through (batches lock user accounts up front, in one order)', async () => {
     const a = await createFundedUser(t.db, 1_000_000n);

@@ -2,6 +2,7 @@ import { read, sql, SqlError, type Row, type SqlRunner, type SqlStatement } from
 import { driverErrorKind } from '../db/sql';
 import type { Micros } from '../money';
 import { pgTimestamp } from '../db/postgres-runner';
+import { logger } from '../logger';
 import { LedgerError } from './errors';
 import { DailyQuotaRefused, HoldNotPending, type HoldStore, type Reserved, type ReservePlan, type Resolved, type ResolvePlan, type UsageRow } from './holds';
 
@@ -9,10 +10,7 @@ type Pending<P, R> = { plan: P; resolve: (value: R) => void; reject: (error: unk
 
 type Lane = { busy: boolean; scheduled: boolean; run: () => Promise<void> };
 
-/**
- * Each item of a batch is a subtransaction; past 64 in one transaction PostgreSQL's per-backend
- * subtransaction cache overflows and every session's snapshots slow down. Bigger turns split.
- */
+/** A bound on one batch call's work (and on how long it holds its rows): bigger turns split. */
 const MAX_BATCH = 50;
 
 /**
@@ -23,9 +21,10 @@ const MAX_BATCH = 50;
  * And group commit: a busy wallet's row is locked from a phase's first write to its commit, and a
  * commit waits for its WAL flush, so calls on one wallet queue behind each other's flushes
  * (measured: 191 reserve+settle cycles/s at 16 concurrent, fewer than at 4). The phases asked for in
- * one turn of the event loop therefore go as one batch call, one transaction and one flush, each in
- * its own subtransaction so that one failing fails alone. Durability is unchanged: every phase is
- * committed, synchronously, before its caller goes on.
+ * one turn of the event loop therefore go as one batch call, one transaction and one flush; the
+ * batch functions check each item in order against running values and write each row they touch
+ * once (the migration 20261202060000_hold_batches says why), and one item refused fails alone.
+ * Durability is unchanged: every phase is committed, synchronously, before its caller goes on.
  */
 export class PostgresHoldStore implements HoldStore {
   readonly #sql: SqlRunner;
@@ -118,7 +117,12 @@ export class PostgresHoldStore implements HoldStore {
       keyId: plan.quota?.keyId ?? null,
       day: plan.quota?.day ?? null,
     }));
-    await this.#settleBatch(ordered, sql`SELECT * FROM tollgate_reserve_batch(${JSON.stringify(items)}::jsonb)`, (pending, rows) => reservedFrom(pending.plan, rows));
+    await this.#settleBatch(
+      ordered,
+      sql`SELECT * FROM tollgate_reserve_batch(${JSON.stringify(items)}::jsonb)`,
+      (pending, rows) => reservedFrom(pending.plan, rows),
+      async ({ plan }) => reservedFrom(plan, await this.#call(reserveStatement(plan))),
+    );
   }
 
   async #flushResolves(batch: Array<Pending<ResolvePlan, Resolved>>): Promise<void> {
@@ -144,16 +148,27 @@ export class PostgresHoldStore implements HoldStore {
       day: plan.quota?.day ?? null,
       usage: plan.usage ? usageRecord(plan.usage) : null,
     }));
-    await this.#settleBatch(ordered, sql`SELECT * FROM tollgate_resolve_batch(${JSON.stringify(items)}::jsonb)`, (_pending, rows) => resolvedFrom(rows));
+    await this.#settleBatch(
+      ordered,
+      sql`SELECT * FROM tollgate_resolve_batch(${JSON.stringify(items)}::jsonb)`,
+      (_pending, rows) => resolvedFrom(rows),
+      async ({ plan }) => resolvedFrom(await this.#call(resolveStatement(plan))),
+    );
   }
 
-  /** Runs a batch call and hands each caller its rows, or its own error. */
-  async #settleBatch<P, R>(batch: Array<Pending<P, R>>, statement: SqlStatement, result: (pending: Pending<P, R>, rows: Row[]) => R): Promise<void> {
+  /**
+   * Runs a batch call and hands each caller its rows, or its own error. A batch refuses an item for
+   * a reason of its own on that item's row; should the whole call fail instead (a conflict no
+   * up-front check could see, such as the same idempotency key inserted by another instance
+   * meanwhile), nothing of it was written, and each item runs again alone, where it fails alone.
+   */
+  async #settleBatch<P, R>(batch: Array<Pending<P, R>>, statement: SqlStatement, result: (pending: Pending<P, R>, rows: Row[]) => R, alone: (pending: Pending<P, R>) => Promise<R>): Promise<void> {
     let rows: Row[];
     try {
       rows = await this.#sql.query(statement);
     } catch (error) {
-      for (const pending of batch) pending.reject(error);
+      logger.warn('a batch of ledger phases failed as a whole; running its items one by one', { size: batch.length, error });
+      await Promise.all(batch.map((pending) => alone(pending).then(pending.resolve, pending.reject)));
       return;
     }
     // (A promise settled twice keeps its first outcome: should reading the rows throw, the callers
