@@ -591,3 +591,25 @@ BEGIN
   END LOOP;
 END;
 $$;
+
+-- Both kinds in one transaction, one commit: the settlements and releases of a turn, then its
+-- reservations (which may spend what the settlements just returned). Every user account both lists
+-- touch, then every key, is locked first, in the one order; the two batches then find them held.
+CREATE OR REPLACE FUNCTION tollgate_batch(p_resolves jsonb, p_reserves jsonb)
+RETURNS TABLE (out_kind text, out_index integer, out_error text, out_hold_id text, out_account_id text, out_amount bigint, out_requests integer, out_committed bigint, out_spent bigint, out_balance bigint, out_available bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM "LedgerAccount" a
+  WHERE a."id" IN (SELECT jsonb_array_elements_text(e.value->'debitAccountIds') FROM jsonb_array_elements(p_resolves) AS e(value)
+                   UNION SELECT jsonb_array_elements_text(e.value->'sources') FROM jsonb_array_elements(p_reserves) AS e(value))
+  ORDER BY a."id" COLLATE "C" FOR NO KEY UPDATE;
+  PERFORM 1 FROM "ApiKey" k
+  WHERE k."id" IN (SELECT e.value->>'keyId' FROM jsonb_array_elements(p_resolves) AS e(value)
+                   UNION SELECT e.value->>'keyId' FROM jsonb_array_elements(p_reserves) AS e(value))
+  ORDER BY k."id" COLLATE "C" FOR NO KEY UPDATE;
+  RETURN QUERY SELECT 'resolve'::text, r.out_index, r.out_error, NULL::text, r.out_account_id, NULL::bigint, NULL::integer, NULL::bigint, NULL::bigint, r.out_balance, r.out_available
+    FROM tollgate_resolve_batch(p_resolves) r;
+  RETURN QUERY SELECT 'reserve'::text, r.out_index, r.out_error, r.out_hold_id, r.out_account_id, r.out_amount, r.out_requests, r.out_committed, r.out_spent, NULL::bigint, NULL::bigint
+    FROM tollgate_reserve_batch(p_reserves) r;
+END;
+$$;
