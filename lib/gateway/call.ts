@@ -3,6 +3,7 @@ import type { KeyContext } from './auth';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey, claimIdempotencyKey, requestHash } from './idempotency';
 import { quotaHeaders } from './limits';
+import { logger } from '../logger';
 import { microsToUsd, type Micros } from '../money';
 import type { CallSurface } from '../ledger/lots';
 import { reserve, type Reservation } from './reserve';
@@ -21,6 +22,8 @@ export type Call = {
   upstreamAbort: AbortController;
   /** Headers the principal adds to the response (an x402 settlement receipt). */
   principalHeaders: Record<string, string>;
+  /** Extends the holds while the call lasts; stopped by its settlement or release (endCall). */
+  keepAlive: NodeJS.Timeout;
 };
 
 export type CallStart = {
@@ -58,7 +61,39 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
   }
   const upstreamAbort = new AbortController();
   request.signal.addEventListener('abort', () => upstreamAbort.abort(), { once: true });
-  return { requestId, startedAt: start.startedAt, key, plan: start.plan, stream: start.stream, reservation, idempotencyRecordId, upstreamAbort, principalHeaders: start.principalHeaders };
+  return {
+    requestId,
+    startedAt: start.startedAt,
+    key,
+    plan: start.plan,
+    stream: start.stream,
+    reservation,
+    idempotencyRecordId,
+    upstreamAbort,
+    principalHeaders: start.principalHeaders,
+    keepAlive: keepHoldsAlive(ctx, requestId, reservation),
+  };
+}
+
+/**
+ * A hold lives HOLD_TTL_MS so that a call whose process died is released by the sweeper; a call
+ * still in progress, such as a stream longer than that (64k tokens at 50 a second is 21 minutes),
+ * must keep it, or the sweeper releases its money mid-stream and the settlement at the end finds
+ * nothing to settle: a call served in full and never charged. So every third of the TTL, the
+ * call's holds are pushed a whole TTL further. Nothing extends them once the process is gone.
+ */
+function keepHoldsAlive(ctx: GatewayContext, requestId: string, reservation: Reservation): NodeJS.Timeout {
+  const holdIds = reservation.holds.map((hold) => hold.id);
+  const timer = setInterval(() => {
+    ctx.ledger.extendHolds(holdIds, new Date(Date.now() + ctx.holdTtlMs)).catch((error: unknown) => logger.warn('could not extend the holds of a call in progress', { requestId, error }));
+  }, Math.max(ctx.holdTtlMs / 3, 50));
+  timer.unref();
+  return timer;
+}
+
+/** The call is over (settling, releasing or failing): its holds are left to their settlement or to the sweeper. */
+export function endCall(call: Call): void {
+  clearInterval(call.keepAlive);
 }
 
 /** Every paid answer's headers: the principal's, the key's daily counters, the request id and (once known) the cost. */

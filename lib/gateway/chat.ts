@@ -7,7 +7,7 @@ import type { UpstreamChatRequest, UpstreamStreamEvent, UpstreamUsage } from '..
 import { HttpError, invalidRequest, parseOrThrow } from '../http/errors';
 import { json, readJsonBody } from '../http/json';
 import { authenticate, type Caller } from './caller';
-import { beginCall, callHeaders, withHeader, type Call } from './call';
+import { beginCall, callHeaders, endCall, withHeader, type Call } from './call';
 import type { GatewayContext } from './context';
 import { completeIdempotencyKey } from './idempotency';
 import { currentCounters, quotaHeaders } from './limits';
@@ -49,7 +49,14 @@ export async function handleChatCompletions(ctx: GatewayContext, request: ApiReq
     }
     const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan, body: raw, stream: body.stream === true, surface, principalHeaders });
     if (call instanceof Response) return call;
-    return body.stream ? await streamChat(ctx, call, body) : await completeChat(ctx, call, body);
+    try {
+      return body.stream ? await streamChat(ctx, call, body) : await completeChat(ctx, call, body);
+    } catch (error) {
+      // Only on a fault of our own (every upstream failure is released above): the hold stops
+      // being kept alive, so the sweeper returns it.
+      endCall(call);
+      throw error;
+    }
   } catch (error) {
     // Every /v1 answer carries the key's daily counters, refusals included.
     if (error instanceof HttpError && caller.key) {

@@ -7,7 +7,7 @@ import { logger } from '../logger';
 import { microsToUsdNumber, type Micros } from '../money';
 import { UpstreamError, type UpstreamUsage } from '../providers/types';
 import { HttpError, invalidRequest, upstreamFailed } from '../http/errors';
-import type { Call } from './call';
+import { endCall, type Call } from './call';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey } from './idempotency';
 import { usageCost } from './pricing';
@@ -24,6 +24,7 @@ export type Billing = { cost: Micros; balance: Micros | null; pack: PackBilling 
  * logged, not thrown: the answer is already owed to the client, and the sweeper releases the hold.
  */
 export async function settle(ctx: GatewayContext, call: Call, offering: CatalogOffering, usage: UpstreamUsage, status: 'SUCCESS' | 'CLIENT_ABORTED'): Promise<Billing> {
+  endCall(call);
   const fullCost = usageCost(offering, usage);
   const held = call.plan.holdAmount;
   const cost = fullCost > held ? held : fullCost;
@@ -62,6 +63,7 @@ const SETTLE_ATTEMPTS = 3;
  * recording why, in one ledger operation. Nothing is charged. Returns the error to answer with.
  */
 export async function release(ctx: GatewayContext, call: Call, error: unknown): Promise<HttpError> {
+  endCall(call);
   const httpError = toHttpError(error);
   // A client that hung up before anything was produced owes nothing either; say which it was.
   const status = httpError.code === 'client_closed_request' ? 'CLIENT_ABORTED' : 'UPSTREAM_ERROR';

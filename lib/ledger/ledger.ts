@@ -226,6 +226,16 @@ export class Ledger {
     }
   }
 
+  /**
+   * Pushes the expiry of holds still pending to `expiresAt`: a call in progress keeps its holds
+   * alive this way (lib/gateway/call.ts), so that only a call that died loses them to the sweeper.
+   * Returns how many were extended.
+   */
+  async extendHolds(holdIds: string[], expiresAt: Date): Promise<number> {
+    if (holdIds.length === 0) return 0;
+    return this.#sql.execute(statement(`UPDATE "Hold" SET "expiresAt" = ? WHERE "status" = 'PENDING' AND "id" IN (${holdIds.map(() => '?').join(', ')})`, [expiresAt, ...holdIds]));
+  }
+
   /** The sweeper: releases every pending hold whose expiry has passed. Returns how many it released. */
   async releaseExpiredHolds({ now = new Date(), limit = 500 }: { now?: Date; limit?: number } = {}): Promise<number> {
     const expired = await this.#db.hold.findMany({
