@@ -60,11 +60,13 @@ export async function authenticateApiKey(db: Db, request: ApiRequest, cache?: Ke
 /**
  * Key lookups for paid calls, kept for `ttlMs` (KEY_CACHE_MS, 1 s by default; 0 turns it off). The
  * lookup joins three tables and was a tenth of a call's database time. What it may serve stale, for
- * at most the TTL and on each instance: a suspension, an expiry, a change of allowed models or rate
- * limit, a pack bought (counted from the next read), and the counters in the headers of a refusal
- * made before the reservation; and only when the change was made through another instance (a
- * change through this one empties it: lib/keys/key-changes.ts). What it cannot: a revoked key or a
- * spent limit, which the reservation refuses from the row itself (limits.ts explains the refusal).
+ * at most the TTL and on each instance: a suspension, an expiry, a change of allowed models, rate
+ * limit or "packs only" (a call may still draw the wallet), a pack bought (counted from the next
+ * read), and the counters in the headers of a refusal made before the reservation; and only when
+ * the change was made through another instance (a change through this one empties it:
+ * lib/keys/key-changes.ts). What it cannot: a revoked key or a spent limit, which the reservation
+ * refuses from the row itself (limits.ts explains the refusal), and which the answers given before
+ * a reservation (an idempotent replay, no pack, no credit) check afresh (refuseIfRevoked).
  */
 export class KeyCache {
   readonly #ttlMs: number;

@@ -2,7 +2,7 @@ import type { ApiRequest } from '../http/api-request';
 import type { KeyContext } from './auth';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey, claimIdempotencyKey, requestHash } from './idempotency';
-import { quotaHeaders } from './limits';
+import { quotaHeaders, refuseIfRevoked } from './limits';
 import { logger } from '../logger';
 import { microsToUsd, type Micros } from '../money';
 import type { CallSurface } from '../ledger/lots';
@@ -49,7 +49,10 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
   const idempotencyKey = request.headers.get('idempotency-key');
   if (idempotencyKey) {
     const claim = await claimIdempotencyKey({ db: ctx.db, scope: key.keyId ?? key.rateLimitId, key: idempotencyKey, hash: requestHash(start.body) });
-    if (claim.kind === 'replay') return withHeader(claim.response, 'x-request-id', requestId);
+    if (claim.kind === 'replay') {
+      await refuseIfRevoked(ctx.db, key);
+      return withHeader(claim.response, 'x-request-id', requestId);
+    }
     idempotencyRecordId = claim.recordId;
   }
   let reservation: Reservation;
@@ -84,9 +87,20 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
  */
 function keepHoldsAlive(ctx: GatewayContext, requestId: string, reservation: Reservation): NodeJS.Timeout {
   const holdIds = reservation.holds.map((hold) => hold.id);
-  const timer = setInterval(() => {
-    ctx.ledger.extendHolds(holdIds, new Date(Date.now() + ctx.holdTtlMs)).catch((error: unknown) => logger.warn('could not extend the holds of a call in progress', { requestId, error }));
-  }, Math.max(ctx.holdTtlMs / 3, 50));
+  const timer = setInterval(
+    () => {
+      ctx.ledger
+        .extendHolds(holdIds, new Date(Date.now() + ctx.holdTtlMs))
+        .then((extended) => {
+          // Released already (the event loop stalled past the TTL, or clocks disagree): this call
+          // can no longer be charged. Loud, so that an operator sees it.
+          if (extended < holdIds.length) logger.error('a call in progress lost its hold to the sweeper; it cannot be charged', { requestId, holdIds });
+        })
+        .catch((error: unknown) => logger.warn('could not extend the holds of a call in progress', { requestId, error }));
+    },
+    // setInterval turns a delay past 2^31-1 ms into 1 ms.
+    Math.min(Math.max(ctx.holdTtlMs / 3, 50), 2 ** 31 - 1),
+  );
   timer.unref();
   return timer;
 }

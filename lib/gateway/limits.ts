@@ -60,6 +60,17 @@ export async function dailyLimitError(db: Db, key: Pick<KeyContext, 'keyId'>, ho
   );
 }
 
+/**
+ * For refusals and replays answered before a reservation has read the key row: the key may come
+ * from the key cache, and a revocation through another instance must not be answered with a
+ * stored response or the wallet's balance. One read, only on those paths.
+ */
+export async function refuseIfRevoked(db: Db, key: Pick<KeyContext, 'keyId'>): Promise<void> {
+  if (key.keyId === null) return;
+  const row = await db.apiKey.findUnique({ where: { id: key.keyId }, select: { revokedAt: true } });
+  if (!row || row.revokedAt) throw unauthorized('api_key_revoked', 'This API key has been revoked.');
+}
+
 /** The key's counters as of its lookup: zero when its last request was on an earlier UTC day. */
 export function currentCounters(key: Pick<KeyContext, 'usageDay' | 'requestsToday' | 'committedToday' | 'spentToday'>, now = new Date()): DailyCounters {
   return key.usageDay === utcDay(now) ? { requestsToday: key.requestsToday, committedToday: key.committedToday, spentToday: key.spentToday } : { requestsToday: 0, committedToday: 0n, spentToday: 0n };

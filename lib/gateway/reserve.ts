@@ -7,7 +7,7 @@ import { paymentRequired, unavailable } from '../http/errors';
 import type { KeyContext } from './auth';
 import type { GatewayContext } from './context';
 import { utcDay } from './day';
-import { dailyLimitError } from './limits';
+import { dailyLimitError, refuseIfRevoked } from './limits';
 import type { RoutePlan } from './routing';
 
 /** A call's money and quota, held before the upstream is called. */
@@ -34,6 +34,7 @@ export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RouteP
   // since its welcome lot is left out of that probe so new users' API calls skip the lookup.
   const lots = key.hasActiveLots || key.packsOnly || surface === 'playground' ? await fundingLots(ctx.db, { userId: key.userId, modelId: plan.model.id, providerIds: plan.candidates.map((c) => c.providerId), surface }) : [];
   if (key.packsOnly && lots.length === 0) {
+    await refuseIfRevoked(ctx.db, key);
     throw paymentRequired('no_active_pack', `This key spends pack credit only, and no active pack covers ${plan.model.id}. Buy a pack that does, or turn off "packs only" for this key.`);
   }
   const sources = [...lots.map((lot) => lot.accountId), ...(key.packsOnly ? [] : [key.walletAccountId])];
@@ -64,6 +65,7 @@ export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RouteP
         throw unavailable('daily_counters_busy', 'The daily counters of this key changed while reserving this request. Retry it.');
       }
       if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) {
+        await refuseIfRevoked(ctx.db, key);
         throw await insufficientCredits(ctx, key, plan, lots, surface);
       }
       throw error;

@@ -1,7 +1,7 @@
 import type { CatalogOffering } from '../catalog/catalog';
 import type { HttpError } from '../http/errors';
 import { UpstreamError, type UpstreamUsage } from '../providers/types';
-import type { Call } from './call';
+import { endCall, type Call } from './call';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey, completeIdempotencyKey } from './idempotency';
 import { estimatedUsage, logSettleFailure, release, settle, type Billing } from './settle';
@@ -34,76 +34,83 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
   let clientGone = false;
 
   return new ReadableStream<Uint8Array>({
-    start: async (controller) => {
-      const send = (bytes: Uint8Array) => {
-        if (clientGone) return;
-        transcript?.push(bytes);
-        try {
-          controller.enqueue(bytes);
-        } catch {
-          clientGone = true;
-        }
-      };
-      const forward = (event: E) => {
-        const read = dialect.read(event);
-        if (read.usage) usage = read.usage;
-        produced += read.produced;
-        if (read.send) send(read.send);
-      };
-
-      // The SDKs stop timing a call once its headers arrive, so a stream that stalls would hang
-      // (and outlive its hold): each event must come within the idle timeout, or the upstream call
-      // is aborted and counts as the upstream's failure. One timer, pushed back on every event.
-      let stalled = false;
-      const idle = setTimeout(() => {
-        stalled = true;
-        call.upstreamAbort.abort();
-      }, ctx.streamIdleTimeoutMs);
-      try {
-        if (!first.done) forward(first.value);
-        for (;;) {
-          const next = await iterator.next();
-          if (next.done) break;
-          idle.refresh();
-          forward(next.value);
-        }
-        if (stalled) throw new Error('stalled');
-      } catch (caught) {
-        const error = stalled ? new UpstreamError({ kind: 'timeout', providerId: offering.providerId, message: `${offering.providerId} sent nothing for ${ctx.streamIdleTimeoutMs} ms mid-stream` }) : caught;
-        if (!stalled && (clientGone || call.upstreamAbort.signal.aborted)) {
-          // The client left: bill what was produced up to now, never more than the hold.
-          await settle(ctx, call, offering, estimatedUsage(call, produced), 'CLIENT_ABORTED').catch(logSettleFailure(call));
-          if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
-          closeQuietly(controller);
-          return;
-        }
-        // The upstream failed mid-stream: the call failed, so nothing is charged.
-        send(dialect.error(await release(ctx, call, error)));
-        closeQuietly(controller);
-        return;
-      } finally {
-        clearTimeout(idle);
-      }
-
-      const finalUsage = usage ?? estimatedUsage(call, produced);
-      const billing = await settle(ctx, call, offering, finalUsage, 'SUCCESS');
-      for (const bytes of dialect.finish(finalUsage, billing)) send(bytes);
-      closeQuietly(controller);
-      if (call.idempotencyRecordId && transcript) {
-        await completeIdempotencyKey({
-          db: ctx.db,
-          recordId: call.idempotencyRecordId,
-          statusCode: 200,
-          body: Buffer.concat(transcript).toString('utf8'),
-          contentType: SSE_HEADERS['content-type'],
-        });
-      }
-    },
+    start: (controller) =>
+      relay(controller).finally(() => {
+        // Settled or released on every path below; should one throw before it, the holds stop
+        // being kept alive and the sweeper returns them.
+        endCall(call);
+      }),
     cancel: () => {
       clientGone = true;
       call.upstreamAbort.abort();
     },
   });
+
+  async function relay(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    const send = (bytes: Uint8Array) => {
+      if (clientGone) return;
+      transcript?.push(bytes);
+      try {
+        controller.enqueue(bytes);
+      } catch {
+        clientGone = true;
+      }
+    };
+    const forward = (event: E) => {
+      const read = dialect.read(event);
+      if (read.usage) usage = read.usage;
+      produced += read.produced;
+      if (read.send) send(read.send);
+    };
+
+    // The SDKs stop timing a call once its headers arrive, so a stream that stalls would hang
+    // (and outlive its hold): each event must come within the idle timeout, or the upstream call
+    // is aborted and counts as the upstream's failure. One timer, pushed back on every event.
+    let stalled = false;
+    const idle = setTimeout(() => {
+      stalled = true;
+      call.upstreamAbort.abort();
+    }, ctx.streamIdleTimeoutMs);
+    try {
+      if (!first.done) forward(first.value);
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) break;
+        idle.refresh();
+        forward(next.value);
+      }
+      if (stalled) throw new Error('stalled');
+    } catch (caught) {
+      const error = stalled ? new UpstreamError({ kind: 'timeout', providerId: offering.providerId, message: `${offering.providerId} sent nothing for ${ctx.streamIdleTimeoutMs} ms mid-stream` }) : caught;
+      if (!stalled && (clientGone || call.upstreamAbort.signal.aborted)) {
+        // The client left: bill what was produced up to now, never more than the hold.
+        await settle(ctx, call, offering, estimatedUsage(call, produced), 'CLIENT_ABORTED').catch(logSettleFailure(call));
+        if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
+        closeQuietly(controller);
+        return;
+      }
+      // The upstream failed mid-stream: the call failed, so nothing is charged.
+      send(dialect.error(await release(ctx, call, error)));
+      closeQuietly(controller);
+      return;
+    } finally {
+      clearTimeout(idle);
+    }
+
+    const finalUsage = usage ?? estimatedUsage(call, produced);
+    const billing = await settle(ctx, call, offering, finalUsage, 'SUCCESS');
+    for (const bytes of dialect.finish(finalUsage, billing)) send(bytes);
+    closeQuietly(controller);
+    if (call.idempotencyRecordId && transcript) {
+      await completeIdempotencyKey({
+        db: ctx.db,
+        recordId: call.idempotencyRecordId,
+        statusCode: 200,
+        body: Buffer.concat(transcript).toString('utf8'),
+        contentType: SSE_HEADERS['content-type'],
+      });
+    }
+  }
 }
 
 function closeQuietly(controller: ReadableStreamDefaultController<Uint8Array>) {

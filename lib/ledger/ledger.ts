@@ -232,8 +232,11 @@ export class Ledger {
    * Returns how many were extended.
    */
   async extendHolds(holdIds: string[], expiresAt: Date): Promise<number> {
-    if (holdIds.length === 0) return 0;
-    return this.#sql.execute(statement(`UPDATE "Hold" SET "expiresAt" = ? WHERE "status" = 'PENDING' AND "id" IN (${holdIds.map(() => '?').join(', ')})`, [expiresAt, ...holdIds]));
+    // One statement per hold, each its own transaction: one row lock at a time, so this can never
+    // wait in a cycle with a settlement locking the same holds in another order.
+    let extended = 0;
+    for (const id of holdIds) extended += await this.#sql.execute(sql`UPDATE "Hold" SET "expiresAt" = ${expiresAt} WHERE "id" = ${id} AND "status" = 'PENDING'`);
+    return extended;
   }
 
   /** The sweeper: releases every pending hold whose expiry has passed. Returns how many it released. */
