@@ -10,7 +10,7 @@ import { startHoldSweeper } from '../lib/server/instance';
 const gateway = createGateway({ db: getDb(), payPerRequest: getPayPerRequest() });
 startHoldSweeper(gateway);
 const port = Number(process.env.PORT ?? 3001);
-const server = createNodeServer((request) => (new URL(request.url).pathname === '/api/x402/probe' ? getX402().probe(request) : gateway.handle(request)), gateway.handle);
+const server = createNodeServer((request) => (new URL(request.url).pathname === '/api/x402/probe' ? getX402().probe(request) : gateway.handle(request)), gateway.handleApi);
 server.keepAliveTimeout = 65_000;
 server.listen(port, process.env.HOST ?? '0.0.0.0', () => logger.info('tollgate gateway listening', { port }));
 

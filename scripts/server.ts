@@ -27,7 +27,7 @@ async function main() {
   const gateway = getGateway();
   const server = createServer((req, res) => {
     if (isGatewayPath(req.url)) {
-      serveApi(gateway.handle, req, res);
+      serveApi(gateway.handleApi, req, res);
       return;
     }
     stampPeer(req.headers, req.socket.remoteAddress);

@@ -1,4 +1,5 @@
 import type { ApiRequest } from '../http/api-request';
+import { ApiResponse, type AnyResponse } from '../http/api-response';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CatalogOffering } from '../catalog/catalog';
 import type { CallSurface } from '../ledger/lots';
@@ -29,7 +30,7 @@ import { relayStream, type StreamDialect } from './stream';
  * the call comes from: only 'playground' (set by the playground's own entry, never derived from
  * the key) may draw playground-only lots such as the welcome credit.
  */
-export async function handleChatCompletions(ctx: GatewayContext, request: ApiRequest, requestId: string, keyId?: string, surface: CallSurface = 'api'): Promise<Response> {
+export async function handleChatCompletions(ctx: GatewayContext, request: ApiRequest, requestId: string, keyId?: string, surface: CallSurface = 'api'): Promise<AnyResponse> {
   const caller: Caller = { key: null };
   try {
     const startedAt = performance.now();
@@ -72,7 +73,7 @@ function upstreamRequest(call: Call, body: ChatCompletionRequest, offering: Cata
   return { ...(rest as Omit<UpstreamChatRequest, 'model' | 'max_tokens'>), model: offering.upstreamModel, max_tokens: call.plan.maxOutputTokens };
 }
 
-async function completeChat(ctx: GatewayContext, call: Call, body: ChatCompletionRequest): Promise<Response> {
+async function completeChat(ctx: GatewayContext, call: Call, body: ChatCompletionRequest): Promise<AnyResponse> {
   let outcome;
   try {
     outcome = await withFailover(ctx, call, (provider, offering) => provider.complete(upstreamRequest(call, body, offering), { signal: call.upstreamAbort.signal }));
@@ -101,10 +102,10 @@ async function completeChat(ctx: GatewayContext, call: Call, body: ChatCompletio
   if (call.idempotencyRecordId) {
     await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
   }
-  return new Response(text, { status: 200, headers: { 'content-type': 'application/json', ...callHeaders(call, billing.cost) } });
+  return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost) }, text);
 }
 
-async function streamChat(ctx: GatewayContext, call: Call, body: ChatCompletionRequest): Promise<Response> {
+async function streamChat(ctx: GatewayContext, call: Call, body: ChatCompletionRequest): Promise<AnyResponse> {
   let opened;
   try {
     opened = await withFailover(ctx, call, async (provider, offering) => {
@@ -115,7 +116,7 @@ async function streamChat(ctx: GatewayContext, call: Call, body: ChatCompletionR
     return failed(call, await release(ctx, call, error));
   }
   const stream = relayStream(ctx, call, { offering: opened.offering, ...opened.result }, chatStreamDialect(call, body.stream_options?.include_usage === true));
-  return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...callHeaders(call, null) } });
+  return new ApiResponse(200, { ...SSE_HEADERS, ...callHeaders(call, null) }, stream);
 }
 
 /** OpenAI's chunks, renamed to the model asked for; the upstream's usage chunk is replaced by ours, which carries the cost. */

@@ -1,4 +1,5 @@
 import type { ApiRequest } from '../http/api-request';
+import { toWebResponse, type AnyResponse } from '../http/api-response';
 import { CatalogCache } from '../catalog/catalog';
 import type { Db } from '../db/client';
 import { trustedProxies } from '../http/client-address';
@@ -29,7 +30,8 @@ export type GatewayOptions = {
 export type Gateway = ReturnType<typeof createGateway>;
 
 /**
- * The framework-free gateway: Web `Request` in, Web `Response` out. Next's route handlers, the
+ * The framework-free gateway: Web `Request` in, Web `Response` out (or, for the Node server, the
+ * lighter ApiRequest in and ApiResponse out: lib/http/api-response.ts). Next's route handlers, the
  * lean Node server (lib/server/node-server.ts) and the tests all call these same functions.
  */
 export function createGateway(options: GatewayOptions) {
@@ -50,8 +52,8 @@ export function createGateway(options: GatewayOptions) {
 
   /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */
   const wrap =
-    (handler: (ctx: GatewayContext, request: ApiRequest, requestId: string) => Promise<Response>) =>
-    async (request: ApiRequest): Promise<Response> => {
+    (handler: (ctx: GatewayContext, request: ApiRequest, requestId: string) => Promise<AnyResponse>) =>
+    async (request: ApiRequest): Promise<AnyResponse> => {
       const requestId = newId('req');
       try {
         return await handler(ctx, request, requestId);
@@ -59,14 +61,20 @@ export function createGateway(options: GatewayOptions) {
         return errorResponse(error, { 'x-request-id': requestId });
       }
     };
+  /** The same handler answering a Web Response: what Next's route handlers and the tests get. */
+  const web =
+    (handler: (request: ApiRequest) => Promise<AnyResponse>) =>
+    async (request: ApiRequest): Promise<Response> =>
+      toWebResponse(await handler(request));
 
-  const chatCompletions = wrap((c, r, id) => handleChatCompletions(c, r, id));
+  const chatCompletionsApi = wrap((c, r, id) => handleChatCompletions(c, r, id));
+  const chatCompletions = web(chatCompletionsApi);
   /**
    * The web playground's call, for a key its owner is already signed in for: no secret needed. Its
    * calls are on the 'playground' surface, so they may draw playground-only lots (the welcome
    * credit); /v1 calls, whatever their key is named, never do. Only the playground calls this.
    */
-  const chatCompletionsForKey = (keyId: string, request: ApiRequest) => wrap((c, r, id) => handleChatCompletions(c, r, id, keyId, 'playground'))(request);
+  const chatCompletionsForKey = (keyId: string, request: ApiRequest) => web(wrap((c, r, id) => handleChatCompletions(c, r, id, keyId, 'playground')))(request);
   const listModels = wrap((c, r) => handleListModels(c, r));
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
 
@@ -81,24 +89,28 @@ export function createGateway(options: GatewayOptions) {
     }
   }
 
-  const routes: Record<string, Record<string, (request: ApiRequest) => Promise<Response>>> = {
-    '/v1/chat/completions': { POST: chatCompletions },
+  const routes: Record<string, Record<string, (request: ApiRequest) => Promise<AnyResponse>>> = {
+    '/v1/chat/completions': { POST: chatCompletionsApi },
     '/v1/models': { GET: listModels },
     '/v1/key': { GET: keyInfo },
     '/health': { GET: health },
   };
 
-  /** Routes by path, for servers without their own router; the same 404 and 405 answers as the Next routes. */
-  async function handle(request: ApiRequest): Promise<Response> {
+  /**
+   * Routes by path, for servers without their own router; the same 404 and 405 answers as the Next
+   * routes. The Node server takes the answer as it is (handleApi); everyone else a Web Response.
+   */
+  async function handleApi(request: ApiRequest): Promise<AnyResponse> {
     const pathname = new URL(request.url).pathname.replace(/\/+$/, '');
     const methods = routes[pathname];
     if (!methods) return unknownUrl(request);
     const route = methods[request.method];
     return route ? route(request) : onlyMethods(...Object.keys(methods))(request);
   }
+  const handle = web(handleApi);
 
   /** Releases what the gateway holds open (the Redis connection of a shared rate limiter). */
   const close = () => ctx.rateLimiter.close();
 
-  return { ctx, chatCompletions, chatCompletionsForKey, listModels, keyInfo, health, handle, close };
+  return { ctx, chatCompletions, chatCompletionsForKey, listModels: web(listModels), keyInfo: web(keyInfo), health, handle, handleApi, close };
 }

@@ -1,5 +1,7 @@
 import type { CatalogOffering } from '../catalog/catalog';
+import type { PushStream, StreamSink } from '../http/api-response';
 import type { HttpError } from '../http/errors';
+import { logger } from '../logger';
 import { UpstreamError, type UpstreamUsage } from '../providers/types';
 import { endCall, type Call } from './call';
 import type { GatewayContext } from './context';
@@ -26,35 +28,39 @@ export type OpenedStream<E> = { offering: CatalogOffering; first: IteratorResult
  * - when the upstream fails or stalls mid-stream, not at all (the hold is released).
  * An Idempotency-Key's record keeps the transcript, replayed as it was sent.
  */
-export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedStream<E>, dialect: StreamDialect<E>): ReadableStream<Uint8Array> {
+export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedStream<E>, dialect: StreamDialect<E>): PushStream {
   const { offering, first, iterator } = opened;
   const transcript: Uint8Array[] | null = call.idempotencyRecordId ? [] : null;
   let produced = '';
   let usage: UpstreamUsage | null = null;
   let clientGone = false;
 
-  return new ReadableStream<Uint8Array>({
-    start: (controller) =>
-      relay(controller).finally(() => {
-        // Settled or released on every path below; should one throw before it, the holds stop
-        // being kept alive and the sweeper returns them.
-        endCall(call);
-      }),
+  return {
+    start: (sink) => {
+      relay(sink)
+        .catch((error: unknown) => {
+          // A fault of our own (the ledger unreachable at settlement): the client's stream breaks
+          // rather than ending as if complete.
+          logger.error('stream relay failed', { requestId: call.requestId, error });
+          sink.fail();
+        })
+        .finally(() => {
+          // Settled or released on every path below; should one throw before it, the holds stop
+          // being kept alive and the sweeper returns them.
+          endCall(call);
+        });
+    },
     cancel: () => {
       clientGone = true;
       call.upstreamAbort.abort();
     },
-  });
+  };
 
-  async function relay(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+  async function relay(sink: StreamSink): Promise<void> {
     const send = (bytes: Uint8Array) => {
       if (clientGone) return;
       transcript?.push(bytes);
-      try {
-        controller.enqueue(bytes);
-      } catch {
-        clientGone = true;
-      }
+      if (!sink.write(bytes)) clientGone = true;
     };
     const forward = (event: E) => {
       const read = dialect.read(event);
@@ -86,12 +92,12 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
         // The client left: bill what was produced up to now, never more than the hold.
         await settle(ctx, call, offering, estimatedUsage(call, produced), 'CLIENT_ABORTED').catch(logSettleFailure(call));
         if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
-        closeQuietly(controller);
+        sink.close();
         return;
       }
       // The upstream failed mid-stream: the call failed, so nothing is charged.
       send(dialect.error(await release(ctx, call, error)));
-      closeQuietly(controller);
+      sink.close();
       return;
     } finally {
       clearTimeout(idle);
@@ -100,7 +106,7 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
     const finalUsage = usage ?? estimatedUsage(call, produced);
     const billing = await settle(ctx, call, offering, finalUsage, 'SUCCESS');
     for (const bytes of dialect.finish(finalUsage, billing)) send(bytes);
-    closeQuietly(controller);
+    sink.close();
     if (call.idempotencyRecordId && transcript) {
       await completeIdempotencyKey({
         db: ctx.db,
@@ -110,13 +116,5 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
         contentType: SSE_HEADERS['content-type'],
       });
     }
-  }
-}
-
-function closeQuietly(controller: ReadableStreamDefaultController<Uint8Array>) {
-  try {
-    controller.close();
-  } catch {
-    // already closed or cancelled by the client
   }
 }

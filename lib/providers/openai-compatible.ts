@@ -287,7 +287,8 @@ export function createOpenAICompatibleProvider({ id, connection }: { id: Provide
     const response = await send({ ...toParams(request), stream: true, stream_options: { include_usage: true } }, signal);
     let finished = false;
     try {
-      for await (const event of serverSentEvents(response.body)) {
+      // Not destroyed when the loop stops at [DONE]: see the finally below.
+      for await (const event of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
         if (event.data === '[DONE]') break;
         const chunk = JSON.parse(event.data) as ChatCompletionChunk & { error?: { type?: unknown } };
         if (event.event === 'error' || chunk.error) {
@@ -300,8 +301,11 @@ export function createOpenAICompatibleProvider({ id, connection }: { id: Provide
     } catch (error) {
       throw fail(error, signal, true);
     } finally {
-      // Stopped early (the client left): the rest of the body is not wanted.
-      if (!response.body.readableEnded) response.body.destroy();
+      // Stopped at [DONE] (the body's end is normally right behind it) or on an in-band error:
+      // the rest is read and dropped in the background, which keeps the pooled connection and
+      // costs no AbortError (destroying a body makes one, stack and all, on every call). An
+      // aborted call's body was destroyed with its request.
+      if (!response.body.readableEnded && !signal.aborted) void response.body.dump().catch(() => undefined);
     }
     if (signal.aborted) throw fail(null, signal, true);
     if (!finished) {

@@ -1,14 +1,15 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { nodeApiRequest, type ApiRequest } from '../http/api-request';
+import { ApiResponse, type AnyResponse } from '../http/api-response';
 import { PEER_HEADER, normalizeAddress, trustPeerHeader } from '../http/client-address';
 import { internalError } from '../http/errors';
 import { MAX_BODY_BYTES } from '../http/json';
 import { logger } from '../logger';
 
 export type WebHandler = (request: Request) => Promise<Response>;
-/** A handler that reads only what ApiRequest offers (the gateway's): served without building a Web Request. */
-export type ApiHandler = (request: ApiRequest) => Promise<Response>;
+/** A handler that reads only what ApiRequest offers (the gateway's): served without building a Web Request or Response. */
+export type ApiHandler = (request: ApiRequest) => Promise<AnyResponse>;
 
 /**
  * Serves a Web-standard handler over node:http with no framework in between: the lean entry for
@@ -32,7 +33,7 @@ export function serveApi(handler: ApiHandler, req: IncomingMessage, res: ServerR
 }
 
 function serveWith(handler: WebHandler, req: IncomingMessage, res: ServerResponse, light: boolean): void {
-  serve(handler, req, res, light).catch((error: unknown) => {
+  serve(handler as ApiHandler, req, res, light).catch((error: unknown) => {
     logger.error('node server: unhandled error', { error });
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
     res.end(JSON.stringify(internalError().toJSON()));
@@ -47,7 +48,7 @@ export function isGatewayPath(url: string | undefined): boolean {
   return path === '/health' || path === '/v1' || path.startsWith('/v1/');
 }
 
-async function serve(handler: WebHandler, req: IncomingMessage, res: ServerResponse, light: boolean) {
+async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerResponse, light: boolean) {
   // Read before the body: once the request is consumed the socket may already be detached.
   const peer = req.socket?.remoteAddress;
   const abort = new AbortController();
@@ -58,7 +59,11 @@ async function serve(handler: WebHandler, req: IncomingMessage, res: ServerRespo
   const body = hasBody ? await readBody(req, MAX_BODY_BYTES + 1) : undefined;
   // The socket's address, replacing any value the client sent: rate limits and the mailbox trust it.
   const stamped = peer ? normalizeAddress(peer) : null;
-  const response = await handler(light ? (nodeApiRequest(req, body, abort.signal, PEER_HEADER, stamped) as Request) : webRequest(req, body, abort.signal, stamped));
+  const response = await handler(light ? nodeApiRequest(req, body, abort.signal, PEER_HEADER, stamped) : webRequest(req, body, abort.signal, stamped));
+  if (response instanceof ApiResponse) {
+    writeApiResponse(response, res);
+    return;
+  }
   const outHeaders: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     outHeaders[name] = value;
@@ -90,6 +95,30 @@ async function serve(handler: WebHandler, req: IncomingMessage, res: ServerRespo
     if (!abort.signal.aborted) throw error;
   }
   res.end();
+}
+
+/** The gateway's own answer, written as it is: text in one write with its length, a stream as it is pushed. */
+function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerResponse): void {
+  if (typeof body === 'string') {
+    res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+    res.end(body);
+    return;
+  }
+  res.writeHead(status, headers);
+  // A client that leaves aborts the request's signal (the 'close' handler above), which stops the
+  // upstream call and the relay with it. Like a Web stream's start(), the relay pushes as the
+  // upstream sends; socket backpressure is left to the kernel and Node's buffer, as before.
+  body.start({
+    write: (bytes) => {
+      if (res.destroyed || res.writableEnded) return false;
+      res.write(bytes);
+      return true;
+    },
+    close: () => {
+      if (!res.writableEnded) res.end();
+    },
+    fail: () => res.destroy(),
+  });
 }
 
 function webRequest(req: IncomingMessage, body: Uint8Array<ArrayBuffer> | undefined, signal: AbortSignal, peer: string | null): Request {

@@ -63,7 +63,7 @@ export async function startTestGateway({ db, env, payPerRequest }: { db: Db; env
     if (pathname.startsWith('/api/admin/providers/')) return admin.patchProvider(request, { id: id! });
     return adminRoute[2] === 'credit' ? admin.creditUser(request, { id: id! }) : admin.createKey(request, { id: id! });
     // /v1 and /health as the app's server serves them: straight to the gateway, without a Web Request.
-  }, gateway.handle);
+  }, gateway.handleApi);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -27,7 +27,7 @@ import { createNodeServer } from '../../lib/server/node-server';
 export async function startX402Gateway({ db, env, settler }: { db: Db; env: NodeJS.ProcessEnv; settler?: Settler }) {
   const x402 = createX402({ db, env, settler });
   const gateway = createGateway({ db, env, payPerRequest: x402 });
-  const server = createNodeServer((request) => (new URL(request.url).pathname === '/api/x402/probe' ? x402.probe(request) : gateway.handle(request)));
+  const server = createNodeServer((request) => (new URL(request.url).pathname === '/api/x402/probe' ? x402.probe(request) : gateway.handle(request)), gateway.handleApi);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
