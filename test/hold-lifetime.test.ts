@@ -1,6 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { walletAccountId } from '../lib/ledger';
-import type { TestDatabase } from './helpers/db';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { Ledger, auditLedger, walletAccountId } from '../lib/ledger';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
 
 // A hold outlives its HOLD_TTL_MS while its call is in progress (lib/gateway/call.ts): a stream
@@ -12,6 +12,31 @@ let gw: TestGateway;
 beforeAll(() => {
   ({ t, gw } = harness);
 });
+
+const PROMPT = 'Tell me about the weather in five words please.';
+
+/** A stream from the local model (60 ms a token); `midway` runs once the first bytes are in. */
+async function streamCall(secret: string, midway?: () => Promise<void>): Promise<string> {
+  const response = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tollgate-local', messages: [{ role: 'user', content: PROMPT }], stream: true, stream_options: { include_usage: true }, max_tokens: 40 }),
+  });
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = decoder.decode((await reader.read()).value, { stream: true });
+  await midway?.();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return text;
+}
+
+/** The sweeper as it would run long after now: every pending hold has expired by then. */
+const sweepAsIfLater = () => gw.gateway.ctx.ledger.releaseExpiredHolds({ now: new Date(Date.now() + 100 * TTL_MS) });
 
 describe('a call longer than the hold TTL', () => {
   it('keeps its hold through a stream several TTLs long, with the sweeper running, and is charged in full', async () => {
@@ -60,5 +85,71 @@ describe('a call longer than the hold TTL', () => {
     await new Promise((resolve) => setTimeout(resolve, TTL_MS + 50));
     expect(await ledger.releaseExpiredHolds()).toBeGreaterThanOrEqual(1);
     expect((await t.db.hold.findUniqueOrThrow({ where: { id: holds[0]!.id } })).status).toBe('EXPIRED');
+  });
+
+  it('a call whose holds lapsed mid-stream is still charged, what a normal call of the same answer costs, and recorded', async () => {
+    // The local model answers a prompt the same way every time: the same call settled normally is the measure.
+    const normal = await createCustomer(t.db, 1_000_000n);
+    await streamCall(normal.secret);
+    const expected = await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: normal.keyId } });
+    expect(expected.cost).toBeGreaterThan(0n);
+
+    const customer = await createCustomer(t.db, 1_000_000n);
+    let swept = 0;
+    const text = await streamCall(customer.secret, async () => {
+      swept = await sweepAsIfLater();
+    });
+    expect(swept).toBe(1);
+    expect(text).toContain('data: [DONE]');
+
+    const usage = await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } });
+    expect(usage).toMatchObject({ status: 'SUCCESS', errorCode: 'hold_lapsed', cost: expected.cost, completionTokens: expected.completionTokens });
+    const hold = await t.db.hold.findFirstOrThrow({ where: { debitAccountId: walletAccountId(customer.user.id) } });
+    expect(hold.status).toBe('EXPIRED');
+    const wallet = await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(customer.user.id) } });
+    expect(wallet).toMatchObject({ balance: 1_000_000n - expected.cost, available: 1_000_000n - expected.cost });
+    // The day's budget holds what was spent, not the lapsed hold.
+    const key = await t.db.apiKey.findUniqueOrThrow({ where: { id: customer.keyId } });
+    expect(key).toMatchObject({ spentToday: expected.cost, committedToday: expected.cost, requestsToday: 1 });
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
+  it('a lapsed call whose wallet was spent meanwhile is charged what is left, and says so', async () => {
+    const balance = 1_000_000n;
+    const customer = await createCustomer(t.db, balance);
+    const wallet = walletAccountId(customer.user.id);
+    await streamCall(customer.secret, async () => {
+      await sweepAsIfLater();
+      // Another call takes all but 3 micro-USD of the wallet while this one is still streaming.
+      await gw.gateway.ctx.ledger.reserve({ idempotencyKey: `other-${customer.keyId}`, sources: [wallet], creditAccountId: 'acc_system_revenue', amount: balance - 3n, ttlMs: 60_000 });
+    });
+    const usage = await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } });
+    expect(usage).toMatchObject({ status: 'SUCCESS', errorCode: 'hold_lapsed', cost: 3n });
+    expect(await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: wallet } })).toMatchObject({ balance: balance - 3n, available: 0n });
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+});
+
+describe('the audit of calls against their holds', () => {
+  it('finds a settled call without a usage row, and a usage row that does not match what its holds posted', async () => {
+    // A database of its own: what this test breaks on purpose stays out of the others' audits.
+    const own = await createTestDatabase();
+    onTestFinished(() => own.close());
+    const customer = await createCustomer(own.db, 1_000_000n);
+    const ledger = new Ledger(own.db);
+    const reserve = (requestId: string) =>
+      ledger.reserve({ idempotencyKey: `hold:${requestId}`, sources: [walletAccountId(customer.user.id)], creditAccountId: 'acc_system_revenue', amount: 1_000n, ttlMs: 60_000 });
+    const silent = await reserve('req_audit_silent');
+    await ledger.settle({ holds: silent.holds, amount: 400n, idempotencyKey: 'settle:req_audit_silent' });
+    const wrong = await reserve('req_audit_wrong');
+    await ledger.settle({
+      holds: wrong.holds,
+      amount: 400n,
+      idempotencyKey: 'settle:req_audit_wrong',
+      usage: { id: 'usg_audit_wrong', requestId: 'req_audit_wrong', userId: customer.user.id, apiKeyId: customer.keyId, modelId: 'tollgate-local', providerId: 'local', stream: false, promptTokens: 1, completionTokens: 1, cachedTokens: 0, cost: 300n, latencyMs: 1, status: 'SUCCESS', errorCode: null, createdAt: new Date() },
+    });
+    const { problems } = await auditLedger(own.db);
+    expect(problems).toContain('call req_audit_silent resolved its holds without a usage row');
+    expect(problems).toContain('call req_audit_wrong cost 300 but its holds posted 400');
   });
 });

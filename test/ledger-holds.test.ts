@@ -26,8 +26,9 @@ const DAY = '2030-01-10';
 const EARLIER = '2030-01-09';
 const LATER = '2030-01-11';
 
+/** The money only: the usage rows ridden along here are the ledger's riders, not gateway calls with `hold:<request>` keys. */
 async function expectAuditClean() {
-  expect((await auditLedger(t.db)).problems).toEqual([]);
+  expect((await auditLedger(t.db, { calls: false })).problems).toEqual([]);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {

@@ -234,7 +234,7 @@ describe('holds', () => {
     expect((await ledger.getHold({ holdId: live.id }))?.status).toBe('PENDING');
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 1_000n, available: 900n, held: 100n });
     const late = await ledgerError(ledger.settle({ holds: [hold], amount: 800n, idempotencyKey: `e-late-${wallet.id}` }));
-    expect(late.code).toBe('hold_already_resolved');
+    expect(late.code).toBe('hold_expired');
     await ledger.release({ holds: [live], idempotencyKey: `e2-r-${wallet.id}` });
     await expectAuditClean();
   });
@@ -254,7 +254,7 @@ describe('holds', () => {
         expect(balance).toBe(400n);
       } else {
         expect(final?.status).toBe('EXPIRED');
-        expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: { code: 'hold_already_resolved' } });
+        expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: { code: 'hold_expired' } });
         expect(balance).toBe(1_000n);
       }
     }
@@ -270,7 +270,7 @@ describe('random operation sequences', () => {
     const pending: Array<Awaited<ReturnType<Ledger['reserve']>>['holds']> = [];
     const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)]!;
     const amount = () => BigInt(1 + Math.floor(random() * 20_000));
-    const tolerated = new Set(['insufficient_funds', 'hold_already_resolved']);
+    const tolerated = new Set(['insufficient_funds', 'hold_already_resolved', 'hold_expired']);
     const counts = { reserved: 0, multi: 0, settled: 0, released: 0 };
 
     for (let step = 0; step < 150; step++) {

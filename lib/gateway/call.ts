@@ -92,9 +92,10 @@ function keepHoldsAlive(ctx: GatewayContext, requestId: string, reservation: Res
       ctx.ledger
         .extendHolds(holdIds, new Date(Date.now() + ctx.holdTtlMs))
         .then((extended) => {
-          // Released already (the event loop stalled past the TTL, or clocks disagree): this call
-          // can no longer be charged. Loud, so that an operator sees it.
-          if (extended < holdIds.length) logger.error('a call in progress lost its hold to the sweeper; it cannot be charged', { requestId, holdIds });
+          // Released already (the event loop stalled past the TTL, or clocks disagree): the money
+          // is no longer reserved, so the settlement can only charge what the sources still have
+          // (Ledger.settleLate). Loud, so that an operator sees it.
+          if (extended < holdIds.length) logger.error('a call in progress lost its hold to the sweeper; it will be charged only what its sources still have', { requestId, holdIds });
         })
         .catch((error: unknown) => logger.warn('could not extend the holds of a call in progress', { requestId, error }));
     },

@@ -1,6 +1,7 @@
 import type { CatalogOffering } from '../catalog/catalog';
 import { newId } from '../ids';
 import { LedgerError } from '../ledger/errors';
+import type { SettleInput } from '../ledger/ledger';
 import type { AccountState, UsageRow } from '../ledger/holds';
 import { lotStatus } from '../ledger/lots';
 import { logger } from '../logger';
@@ -29,7 +30,7 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
   const held = call.plan.holdAmount;
   const cost = fullCost > held ? held : fullCost;
   if (fullCost > held) logger.warn('usage exceeded the hold; charged the hold', { requestId: call.requestId, fullCost, hold: held });
-  const input = {
+  const input: SettleInput = {
     holds: call.reservation.holds,
     amount: cost,
     idempotencyKey: `settle:${call.requestId}`,
@@ -46,6 +47,7 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
       const settled = await ctx.ledger.settle(input);
       return { cost, ...sourceBalances(call, offering, settled.accounts ?? [], settled.shares) };
     } catch (error) {
+      if (error instanceof LedgerError && error.code === 'hold_expired') return settleLate(ctx, call, input);
       if (error instanceof LedgerError || attempt === SETTLE_ATTEMPTS) {
         logSettleFailure(call)(error);
         return { cost: 0n, balance: null, pack: null };
@@ -57,6 +59,19 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
 }
 
 const SETTLE_ATTEMPTS = 3;
+
+/** The holds lapsed before the call ended: it is charged what its sources still have (Ledger.settleLate). */
+async function settleLate(ctx: GatewayContext, call: Call, input: SettleInput): Promise<Billing> {
+  try {
+    const { charged, accounts } = await ctx.ledger.settleLate(input);
+    logger.error('a call outlived its holds; charged what its sources still had', { requestId: call.requestId, cost: input.amount, charged });
+    const wallet = accounts.find((account) => !call.reservation.lots.has(account.id));
+    return { cost: charged, balance: wallet?.balance ?? null, pack: null };
+  } catch (error) {
+    logSettleFailure(call)(error);
+    return { cost: 0n, balance: null, pack: null };
+  }
+}
 
 /**
  * A failed or abandoned call: releases its hold and gives its request back to the key's limits,

@@ -7,9 +7,10 @@ export type AuditReport = { ok: boolean; problems: string[]; accounts: number; t
  * Recomputes every balance from the entries and checks the ledger's invariants:
  * each transaction balanced, all accounts summing to zero, each account's balance equal to its
  * entries and its available balance equal to balance minus pending holds, no non-contra account
- * negative, and every hold resolved at most once and consistently with what was posted.
+ * negative, and every hold resolved at most once and consistently with what was posted; and,
+ * unless `calls` is false, the gateway's calls against their holds and usage rows (auditCalls).
  */
-export async function auditLedger(db: Db): Promise<AuditReport> {
+export async function auditLedger(db: Db, { calls = true }: { calls?: boolean } = {}): Promise<AuditReport> {
   const problems: string[] = [];
 
   const [accounts, entrySumsByAccount, entrySumsByTransaction, pendingByAccount, holds, transactionCount] = await Promise.all([
@@ -78,5 +79,56 @@ export async function auditLedger(db: Db): Promise<AuditReport> {
   const orphanSettles = await db.ledgerTransaction.count({ where: { kind: 'settle', hold: { is: null } } });
   if (orphanSettles > 0) problems.push(`${orphanSettles} settle transactions have no hold`);
 
+  if (calls) problems.push(...(await auditCalls(db)));
+
   return { ok: problems.length === 0, problems, accounts: accounts.length, transactions: transactionCount, pendingHolds: pending.size };
+}
+
+/**
+ * The gateway's calls, against their holds (keyed `hold:<requestId>`, `hold:<requestId>:<n>`):
+ * a call whose holds were settled or released has exactly one usage row; its cost is what the
+ * holds posted, so a served call is never unbilled nor a failed one charged; a call whose holds
+ * lapsed mid-call is charged by its late settlement, exactly the row's cost. (Lapsed holds with no
+ * row are calls whose process died: nothing was billed, nothing recorded.)
+ */
+async function auditCalls(db: Db): Promise<string[]> {
+  const problems: string[] = [];
+  const [holds, usageRows, lateSettlements] = await Promise.all([
+    db.hold.findMany({ where: { idempotencyKey: { startsWith: 'hold:' } }, select: { idempotencyKey: true, status: true, settledAmount: true } }),
+    db.usageRecord.findMany({ select: { requestId: true, status: true, cost: true, errorCode: true } }),
+    db.ledgerTransaction.findMany({ where: { kind: 'settle_late' }, select: { idempotencyKey: true, entries: { select: { amount: true } } } }),
+  ]);
+  const calls = new Map<string, { statuses: Set<string>; settled: bigint }>();
+  for (const hold of holds) {
+    const requestId = hold.idempotencyKey.slice('hold:'.length).split(':')[0]!;
+    const call = calls.get(requestId) ?? { statuses: new Set<string>(), settled: 0n };
+    call.statuses.add(hold.status);
+    call.settled += hold.settledAmount ?? 0n;
+    calls.set(requestId, call);
+  }
+  const late = new Map(lateSettlements.map((t) => [t.idempotencyKey.slice('late:settle:'.length), t.entries.reduce((sum, e) => (e.amount > 0n ? sum + e.amount : sum), 0n)]));
+  const rows = new Map(usageRows.map((row) => [row.requestId, row]));
+
+  for (const [requestId, call] of calls) {
+    const row = rows.get(requestId);
+    if (call.statuses.has('PENDING')) {
+      if (row) problems.push(`call ${requestId} has a usage row but a hold still pending`);
+      continue;
+    }
+    if (call.statuses.has('SETTLED') || call.statuses.has('RELEASED')) {
+      if (!row) problems.push(`call ${requestId} resolved its holds without a usage row`);
+      else if (call.statuses.has('SETTLED') && row.status === 'UPSTREAM_ERROR') problems.push(`call ${requestId} failed but its holds were settled`);
+      else if (row.cost !== call.settled) problems.push(`call ${requestId} cost ${row.cost} but its holds posted ${call.settled}`);
+      continue;
+    }
+    // Every hold expired.
+    if (row && row.cost !== (late.get(requestId) ?? 0n)) problems.push(`call ${requestId} outlived its holds: cost ${row.cost} but its late settlement posted ${late.get(requestId) ?? 0n}`);
+  }
+  for (const row of usageRows) {
+    if (!calls.has(row.requestId)) problems.push(`usage row for ${row.requestId} has no hold`);
+  }
+  for (const requestId of late.keys()) {
+    if (!rows.has(requestId)) problems.push(`late settlement of ${requestId} has no usage row`);
+  }
+  return problems;
 }

@@ -3,6 +3,8 @@ export type LedgerErrorCode =
   | 'account_not_found'
   | 'hold_not_found'
   | 'hold_already_resolved'
+  /** The sweeper released the hold (its call outlived it): settleLate charges what is still there. */
+  | 'hold_expired'
   | 'settle_exceeds_hold'
   | 'idempotency_conflict'
   | 'invalid_transaction';

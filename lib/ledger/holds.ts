@@ -226,7 +226,7 @@ async function returnDailyQuota(tx: SqlExecutor, plan: ResolvePlan): Promise<voi
   }
 }
 
-async function insertUsage(tx: SqlExecutor, u: UsageRow): Promise<void> {
+export async function insertUsage(tx: SqlExecutor, u: UsageRow): Promise<void> {
   await tx.execute(
     sql`INSERT INTO "UsageRecord" ("id", "requestId", "userId", "apiKeyId", "modelId", "providerId", "stream", "promptTokens", "completionTokens", "cachedTokens", "cost", "latencyMs", "status", "errorCode", "createdAt") VALUES (${u.id}, ${u.requestId}, ${u.userId}, ${u.apiKeyId}, ${u.modelId}, ${u.providerId}, ${u.stream}, ${u.promptTokens}, ${u.completionTokens}, ${u.cachedTokens}, ${u.cost}, ${u.latencyMs}, ${u.status}, ${u.errorCode}, ${u.createdAt})`,
   );

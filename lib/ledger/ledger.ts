@@ -6,7 +6,7 @@ import { newId } from '../ids';
 import type { Micros } from '../money';
 import { isSystemAccount, mayGoNegative } from './accounts';
 import { LedgerError } from './errors';
-import { explainFailedDebit, holdKey, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
+import { explainFailedDebit, holdKey, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
 
 export type LedgerEntryInput = { accountId: string; amount: Micros };
@@ -184,6 +184,75 @@ export class Ledger {
     return this.#resolve(input, 'SETTLED', shares, transactionIds, input.memo ?? null);
   }
 
+  /**
+   * The settlement of a call whose holds the sweeper released before it ended (settle answered
+   * `hold_expired`: the process stalled past the TTL, or its keep-alive could not reach the
+   * database). The call was served, so it is still charged, from what its sources have available
+   * now: each in the holds' order gives what it can, up to `amount`. What the sources no longer
+   * have is lost, but never silently: the usage row records what was charged, flagged
+   * `hold_lapsed`. The key's daily budget gets back what was held and not charged (the sweeper
+   * returns nothing to it). One transaction, idempotent by `idempotencyKey`; every hold must
+   * have expired.
+   */
+  async settleLate(input: SettleInput): Promise<{ charged: Micros; accounts: AccountState[]; replayed: boolean }> {
+    const now = new Date();
+    const key = `late:${input.idempotencyKey}`;
+    const sources = [...new Set(input.holds.map((hold) => hold.debitAccountId))];
+    const creditAccountIds = new Set(input.holds.map((hold) => hold.creditAccountId));
+    if (creditAccountIds.size !== 1) throw new LedgerError('invalid_transaction', 'a late settlement pays one account');
+    const [creditAccountId] = creditAccountIds;
+    const held = input.holds.reduce((sum, hold) => sum + hold.amount, 0n);
+    if (input.amount < 0n || input.amount > held) throw new LedgerError('settle_exceeds_hold', `settle amount ${input.amount} exceeds hold ${held}`);
+    const lock = this.#sql.provider === 'postgresql' ? ' FOR UPDATE' : '';
+    try {
+      return await this.#sql.transaction(async (tx) => {
+        for (const hold of input.holds) {
+          const [row] = await tx.query(sql`SELECT "status" FROM "Hold" WHERE "id" = ${hold.id}`);
+          if (!row || row.status !== 'EXPIRED') throw new LedgerError('hold_already_resolved', `hold ${hold.id} did not expire`);
+        }
+        const entries: LedgerEntryInput[] = [];
+        const accounts: AccountState[] = [];
+        let left = input.amount;
+        for (const accountId of lockOrder(sources.map((id) => ({ accountId: id, amount: 0n }))).map((e) => e.accountId)) {
+          const [row] = await tx.query(statement(`SELECT "id", "balance", "available" FROM "LedgerAccount" WHERE "id" = ?${lock}`, [accountId]));
+          if (!row) throw new LedgerError('account_not_found', `account ${accountId} does not exist`);
+          const account = toAccountState(row);
+          const take = left < account.available ? left : account.available > 0n ? account.available : 0n;
+          if (take > 0n) {
+            entries.push({ accountId, amount: -take });
+            left -= take;
+            account.balance -= take;
+            account.available -= take;
+          }
+          accounts.push(account);
+        }
+        const charged = input.amount - left;
+        if (charged > 0n) {
+          const transactionId = newId('txn');
+          entries.push({ accountId: creditAccountId!, amount: charged });
+          await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: key, kind: 'settle_late', memo: input.memo ?? null, actor: null, now }));
+          await tx.execute(insertEntries(transactionId, entries, now));
+          for (const entry of lockOrder(entries)) {
+            await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${entry.amount}, "available" = "available" + ${entry.amount}, "updatedAt" = ${now} WHERE "id" = ${entry.accountId}`);
+          }
+        }
+        if (input.quota) {
+          await tx.execute(
+            sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${held - charged}, "spentToday" = "spentToday" + ${charged}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${input.quota.keyId} AND "usageDay" = ${input.quota.day}`,
+          );
+        }
+        if (input.usage) await insertUsage(tx, { ...input.usage, cost: charged, errorCode: 'hold_lapsed' });
+        return { charged, accounts, replayed: false };
+      });
+    } catch (error) {
+      if (driverErrorKind(error) !== 'UniqueConstraintViolation') throw error;
+      // Already done under this key: what it charged.
+      const done = await this.#db.ledgerTransaction.findUnique({ where: { idempotencyKey: key }, select: { entries: { select: { amount: true } } } });
+      const charged = (done?.entries ?? []).reduce((sum, entry) => (entry.amount > 0n ? sum + entry.amount : sum), 0n);
+      return { charged, accounts: [], replayed: true };
+    }
+  }
+
   /** Voids holds: nothing is posted, every hold's whole amount becomes available again. */
   async release(input: ReleaseInput): Promise<Resolution> {
     const none = input.holds.map(() => 0n);
@@ -306,7 +375,10 @@ export class Ledger {
         }
         throw new LedgerError('hold_already_resolved', `hold ${ref.id} does not match the reference given`);
       }
-      if (current.resolveIdempotencyKey !== resolveKeys[index]) throw new LedgerError('hold_already_resolved', `hold ${ref.id} is already ${current.status.toLowerCase()}`);
+      if (current.resolveIdempotencyKey !== resolveKeys[index]) {
+        if (current.status === 'EXPIRED') throw new LedgerError('hold_expired', `hold ${ref.id} expired before it was settled`);
+        throw new LedgerError('hold_already_resolved', `hold ${ref.id} is already ${current.status.toLowerCase()}`);
+      }
       const { resolveIdempotencyKey: _key, expiresAt: _expires, ...hold } = current;
       replayed.push(hold);
     }
