@@ -130,6 +130,36 @@ describe('a call longer than the hold TTL', () => {
   });
 });
 
+describe('the sweeper, releasing a dead call', () => {
+  it("gives the key's day back the request and the amount its reservation took, once per call even when a sweep splits the call's holds", async () => {
+    const own = await createTestDatabase();
+    onTestFinished(() => own.close());
+    const ledger = new Ledger(own.db);
+    const customer = await createCustomer(own.db, 1_000_000n, { dailyRequestLimit: 10, dailyBudget: 500_000n });
+    const day = new Date().toISOString().slice(0, 10);
+    const quota = { keyId: customer.keyId, day };
+    // A second source, so that one call holds on two accounts: a promotional lot-like account funded from the wallet.
+    const side = `acc_side_${customer.keyId}`;
+    await own.db.ledgerAccount.create({ data: { id: side, kind: 'PACK_LOT', code: `lot:side-${customer.keyId}`, userId: customer.user.id } });
+    await ledger.transfer({ idempotencyKey: `fund-side-${customer.keyId}`, kind: 'test', entries: [{ accountId: walletAccountId(customer.user.id), amount: -1_000n }, { accountId: side, amount: 1_000n }] });
+
+    // Two calls whose processes died: one on the wallet alone, one on both accounts (1,000 + 2,000).
+    await ledger.reserve({ idempotencyKey: 'hold:req_dead_one', sources: [walletAccountId(customer.user.id)], creditAccountId: 'acc_system_revenue', amount: 4_000n, ttlMs: 60_000, quota });
+    await ledger.reserve({ idempotencyKey: 'hold:req_dead_two', sources: [side, walletAccountId(customer.user.id)], creditAccountId: 'acc_system_revenue', amount: 3_000n, ttlMs: 60_000, quota });
+    expect(await own.db.apiKey.findUniqueOrThrow({ where: { id: customer.keyId } })).toMatchObject({ requestsToday: 2, committedToday: 7_000n });
+
+    // One hold per sweep: the two-hold call is still released whole, and its request returned once.
+    const later = new Date(Date.now() + 120_000);
+    let released = 0;
+    for (let sweep = 0; sweep < 3; sweep++) released += await ledger.releaseExpiredHolds({ now: later, limit: 1 });
+    expect(released).toBe(3);
+    expect(await own.db.hold.count({ where: { status: 'PENDING' } })).toBe(0);
+    expect(await own.db.apiKey.findUniqueOrThrow({ where: { id: customer.keyId } })).toMatchObject({ requestsToday: 0, committedToday: 0n, spentToday: 0n });
+    expect(await own.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(customer.user.id) } })).toMatchObject({ balance: 999_000n, available: 999_000n });
+    expect((await auditLedger(own.db, { calls: false })).problems).toEqual([]);
+  });
+});
+
 describe('the audit of calls against their holds', () => {
   it('finds a settled call without a usage row, and a usage row that does not match what its holds posted', async () => {
     // A database of its own: what this test breaks on purpose stays out of the others' audits.

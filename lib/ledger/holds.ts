@@ -121,7 +121,7 @@ export class SqlHoldStore implements HoldStore {
         // The hold row goes first so that a replayed key fails on its unique index before the
         // balance check, and a replay is recognised even once the money is spent.
         await tx.execute(
-          sql`INSERT INTO "Hold" ("id", "idempotencyKey", "debitAccountId", "creditAccountId", "amount", "status", "groupId", "memo", "expiresAt", "createdAt") VALUES (${id}, ${holdKey(plan.idempotencyKey, holds.length)}, ${accountId}, ${plan.creditAccountId}, ${take}, 'PENDING', ${count === 1 ? null : plan.idempotencyKey}, ${plan.memo}, ${plan.expiresAt}, ${plan.now})`,
+          sql`INSERT INTO "Hold" ("id", "idempotencyKey", "debitAccountId", "creditAccountId", "amount", "status", "groupId", "memo", "expiresAt", "createdAt", "quotaKeyId", "quotaDay") VALUES (${id}, ${holdKey(plan.idempotencyKey, holds.length)}, ${accountId}, ${plan.creditAccountId}, ${take}, 'PENDING', ${count === 1 ? null : plan.idempotencyKey}, ${plan.memo}, ${plan.expiresAt}, ${plan.now}, ${plan.quota?.keyId ?? null}, ${plan.quota?.day ?? null})`,
         );
         const updated = await tx.execute(
           sql`UPDATE "LedgerAccount" SET "available" = "available" - ${take}, "updatedAt" = ${plan.now} WHERE "id" = ${accountId} AND "available" >= ${take}`,

@@ -190,8 +190,8 @@ export class Ledger {
    * database). The call was served, so it is still charged, from what its sources have available
    * now: each in the holds' order gives what it can, up to `amount`. What the sources no longer
    * have is lost, but never silently: the usage row records what was charged, flagged
-   * `hold_lapsed`. The key's daily budget gets back what was held and not charged (the sweeper
-   * returns nothing to it). One transaction, idempotent by `idempotencyKey`; every hold must
+   * `hold_lapsed`. The key's day counts the request and what was charged (the sweeper gave back
+   * what the reservation took). One transaction, idempotent by `idempotencyKey`; every hold must
    * have expired.
    */
   async settleLate(input: SettleInput): Promise<{ charged: Micros; accounts: AccountState[]; replayed: boolean }> {
@@ -206,9 +206,11 @@ export class Ledger {
     const lock = this.#sql.provider === 'postgresql' ? ' FOR UPDATE' : '';
     try {
       return await this.#sql.transaction(async (tx) => {
+        let quotaReturned = false;
         for (const hold of input.holds) {
-          const [row] = await tx.query(sql`SELECT "status" FROM "Hold" WHERE "id" = ${hold.id}`);
+          const [row] = await tx.query(sql`SELECT "status", "quotaKeyId" FROM "Hold" WHERE "id" = ${hold.id}`);
           if (!row || row.status !== 'EXPIRED') throw new LedgerError('hold_already_resolved', `hold ${hold.id} did not expire`);
+          if (row.quotaKeyId !== null) quotaReturned = true;
         }
         const entries: LedgerEntryInput[] = [];
         const accounts: AccountState[] = [];
@@ -237,8 +239,12 @@ export class Ledger {
           }
         }
         if (input.quota) {
+          // The sweeper gave the request and the hold back to the key's day (holds that record
+          // their key); the call did happen, and cost what was charged. (Older holds kept both.)
           await tx.execute(
-            sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${held - charged}, "spentToday" = "spentToday" + ${charged}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${input.quota.keyId} AND "usageDay" = ${input.quota.day}`,
+            quotaReturned
+              ? sql`UPDATE "ApiKey" SET "requestsToday" = "requestsToday" + 1, "committedToday" = "committedToday" + ${charged}, "spentToday" = "spentToday" + ${charged}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${input.quota.keyId} AND "usageDay" = ${input.quota.day}`
+              : sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${held - charged}, "spentToday" = "spentToday" + ${charged}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${input.quota.keyId} AND "usageDay" = ${input.quota.day}`,
           );
         }
         if (input.usage) await insertUsage(tx, { ...input.usage, cost: charged, errorCode: 'hold_lapsed' });
@@ -308,22 +314,39 @@ export class Ledger {
     return extended;
   }
 
-  /** The sweeper: releases every pending hold whose expiry has passed. Returns how many it released. */
+  /**
+   * The sweeper: releases every pending hold whose expiry has passed, a call's holds together, and
+   * gives the key's daily limits back what the reservation took (the request and the amount, on
+   * the same UTC day): the call's process died, nothing was charged. Returns how many holds it
+   * released.
+   */
   async releaseExpiredHolds({ now = new Date(), limit = 500 }: { now?: Date; limit?: number } = {}): Promise<number> {
-    const expired = await this.#db.hold.findMany({
-      where: { status: 'PENDING', expiresAt: { lte: now } },
-      select: { id: true, debitAccountId: true, creditAccountId: true, amount: true },
-      orderBy: { expiresAt: 'asc' },
-      take: limit,
-    });
+    const select = { id: true, debitAccountId: true, creditAccountId: true, amount: true, groupId: true, quotaKeyId: true, quotaDay: true } as const;
+    const expired = await this.#db.hold.findMany({ where: { status: 'PENDING', expiresAt: { lte: now } }, select, orderBy: { expiresAt: 'asc' }, take: limit });
+    // A call's holds (a pack lot's and the wallet's) go together, so its quota is given back once,
+    // even when the limit above cut its group in two.
+    const groupIds = [...new Set(expired.flatMap((hold) => (hold.groupId ? [hold.groupId] : [])))];
+    const grouped = groupIds.length ? await this.#db.hold.findMany({ where: { groupId: { in: groupIds }, status: 'PENDING' }, select, orderBy: { idempotencyKey: 'asc' } }) : [];
+    const calls = new Map<string, typeof expired>();
+    for (const hold of [...expired.filter((h) => !h.groupId), ...grouped]) {
+      const call = calls.get(hold.groupId ?? hold.id) ?? [];
+      call.push(hold);
+      calls.set(hold.groupId ?? hold.id, call);
+    }
     let released = 0;
-    for (const hold of expired) {
+    for (const [callId, holds] of calls) {
+      const { quotaKeyId, quotaDay } = holds[0]!;
       try {
-        const result = await this.release({ holds: [hold], idempotencyKey: `expire:${hold.id}`, as: 'EXPIRED' });
-        if (!result.replayed) released += 1;
+        const result = await this.release({
+          holds: holds.map(pickRef),
+          idempotencyKey: `expire:${callId}`,
+          as: 'EXPIRED',
+          quota: quotaKeyId && quotaDay ? { keyId: quotaKeyId, day: quotaDay } : undefined,
+        });
+        if (!result.replayed) released += holds.length;
       } catch (error) {
         // Settled or released by its request between the read and now: nothing to sweep.
-        if (!(error instanceof LedgerError && error.code === 'hold_already_resolved')) throw error;
+        if (!(error instanceof LedgerError && (error.code === 'hold_already_resolved' || error.code === 'hold_expired'))) throw error;
       }
     }
     return released;

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Hold" ADD COLUMN "quotaDay" TEXT;
+ALTER TABLE "Hold" ADD COLUMN "quotaKeyId" TEXT;
