@@ -342,20 +342,20 @@ describe('POST /v1/chat/completions', () => {
     expect(error).toBeInstanceOf(OpenAI.ConflictError);
   });
 
-  it('100 parallel calls from a wallet that can afford 20: at most 20 served, never negative', async () => {
-    fake.setBehavior({ latencyMs: 300, usage: { prompt_tokens: 10, completion_tokens: 100 } });
+  it('100 parallel calls from a wallet that can afford 20 holds: exactly 20 served, never negative', async () => {
+    // Every reservation is made long before the first settlement gives anything back.
+    fake.setBehavior({ latencyMs: 1_000, usage: { prompt_tokens: 10, completion_tokens: 100 } });
     const params = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'go' }], max_tokens: 100 };
-    // Find the hold for this request shape from one priced call, then fund exactly 20 of them.
+    // The hold for this request shape, as the ledger recorded it for one probe call; then fund exactly 20 of them.
     const probe = await createCustomer(t.db, ONE_DOLLAR);
-    const priced = (await gw.client(probe.secret).chat.completions.create(params)) as unknown as { billing: { hold_usd: number } };
-    const hold = BigInt(Math.round(priced.billing.hold_usd * 1e6));
+    await gw.client(probe.secret).chat.completions.create(params);
+    const { amount: hold } = await t.db.hold.findFirstOrThrow({ where: { debitAccountId: walletAccountId(probe.user.id) } });
     const customer = await createCustomer(t.db, hold * 20n);
     const client = gw.client(customer.secret);
     const results = await Promise.allSettled(Array.from({ length: 100 }, () => client.chat.completions.create(params)));
     const served = results.filter((r) => r.status === 'fulfilled').length;
     const refused = results.filter((r) => r.status === 'rejected' && (r.reason as InstanceType<typeof OpenAI.APIError>).status === 402).length;
-    expect(served).toBeLessThanOrEqual(20);
-    expect(served).toBeGreaterThanOrEqual(1);
+    expect(served).toBe(20);
     expect(served + refused).toBe(100);
     const wallet = await walletBalance(customer.user.id);
     expect(wallet.balance).toBeGreaterThanOrEqual(0n);

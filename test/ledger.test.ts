@@ -229,13 +229,35 @@ describe('holds', () => {
     const live = await reserveOne({ idempotencyKey: `e2-${wallet.id}`, walletId: wallet.id, amount: 100n });
     const later = new Date(Date.now() + 1_000);
     const [a, b] = await Promise.all([ledger.releaseExpiredHolds({ now: later }), ledger.releaseExpiredHolds({ now: later })]);
-    expect(a + b).toBeGreaterThanOrEqual(1);
+    // Two sweeps at once: the one expired hold is released by exactly one of them.
+    expect(a + b).toBe(1);
     expect((await ledger.getHold({ holdId: hold.id }))?.status).toBe('EXPIRED');
     expect((await ledger.getHold({ holdId: live.id }))?.status).toBe('PENDING');
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 1_000n, available: 900n, held: 100n });
     const late = await ledgerError(ledger.settle({ holds: [hold], amount: 800n, idempotencyKey: `e-late-${wallet.id}` }));
     expect(late.code).toBe('hold_expired');
     await ledger.release({ holds: [live], idempotencyKey: `e2-r-${wallet.id}` });
+    await expectAuditClean();
+  });
+
+  it('a settle and the sweeper, in either order: the first wins, the second changes nothing', async () => {
+    for (const sweeperFirst of [true, false]) {
+      const { wallet } = await createFundedUser(t.db, 1_000n);
+      const hold = await reserveOne({ idempotencyKey: `order-${wallet.id}`, walletId: wallet.id, amount: 600n, ttlMs: 1 });
+      const sweep = () => ledger.releaseExpiredHolds({ now: new Date(Date.now() + 1_000) });
+      const settle = () => ledger.settle({ holds: [hold], amount: 600n, idempotencyKey: `order-s-${wallet.id}` });
+      if (sweeperFirst) {
+        expect(await sweep()).toBe(1);
+        expect((await ledgerError(settle())).code).toBe('hold_expired');
+        expect((await ledger.getHold({ holdId: hold.id }))?.status).toBe('EXPIRED');
+        expect((await ledger.getAccountBalance({ accountId: wallet.id })).balance).toBe(1_000n);
+      } else {
+        await settle();
+        expect(await sweep()).toBe(0);
+        expect((await ledger.getHold({ holdId: hold.id }))?.status).toBe('SETTLED');
+        expect((await ledger.getAccountBalance({ accountId: wallet.id })).balance).toBe(400n);
+      }
+    }
     await expectAuditClean();
   });
 

@@ -161,9 +161,13 @@ describe('the welcome grant', () => {
     expect(await balanceOf(welcomeLotAccountId(user.id))).toBe(10_000_000n);
     expect(await walletOf(user.id)).toBe(0n);
     expect((await t.db.welcomeGrantQuota.findMany({ where: { address: '192.0.2.77' } })).map((q) => q.count)).toEqual([1]);
-    // Signing in again finds the same user: no second credit.
+    // Signing in again finds the same user and updates it, and a second grant for it (from another
+    // address, with quota to spare) is refused: no second credit.
     expect((await adapter.getUserByEmail!(email))?.id).toBe(user.id);
+    await runWithRequestContext({ clientAddress: '192.0.2.78' }, () => adapter.updateUser!({ id: user.id, emailVerified: new Date() }));
+    expect(await grantWelcomeCredit({ db: t.db, userId: user.id, env: { WELCOME_CREDIT_USD: '10' }, clientAddress: '192.0.2.78' })).toMatchObject({ granted: false, reason: 'already_granted' });
     expect(await t.db.packLot.count({ where: { userId: user.id } })).toBe(1);
+    expect(await balanceOf(welcomeLotAccountId(user.id))).toBe(10_000_000n);
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
