@@ -1,7 +1,7 @@
 import type { ApiRequest } from '../http/api-request';
 import type { KeyContext } from './auth';
 import type { GatewayContext } from './context';
-import { abandonIdempotencyKey, claimIdempotencyKey, requestHash } from './idempotency';
+import { abandonIdempotencyKey, claimIdempotencyKey, extendIdempotencyKey, requestHash } from './idempotency';
 import { quotaHeaders, refuseIfRevoked } from './limits';
 import { logger } from '../logger';
 import { microsToUsd, type Micros } from '../money';
@@ -48,7 +48,7 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
   let idempotencyRecordId: string | null = null;
   const idempotencyKey = request.headers.get('idempotency-key');
   if (idempotencyKey) {
-    const claim = await claimIdempotencyKey({ db: ctx.db, scope: key.keyId ?? key.rateLimitId, key: idempotencyKey, hash: requestHash(start.body) });
+    const claim = await claimIdempotencyKey({ db: ctx.db, scope: key.keyId ?? key.rateLimitId, key: idempotencyKey, hash: requestHash(start.body), inProgressMs: ctx.holdTtlMs });
     if (claim.kind === 'replay') {
       await refuseIfRevoked(ctx.db, key);
       return withHeader(claim.response, 'x-request-id', requestId);
@@ -74,7 +74,7 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     idempotencyRecordId,
     upstreamAbort,
     principalHeaders: start.principalHeaders,
-    keepAlive: keepHoldsAlive(ctx, requestId, reservation),
+    keepAlive: keepHoldsAlive(ctx, requestId, reservation, idempotencyRecordId),
   };
 }
 
@@ -83,14 +83,22 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
  * still in progress, such as a stream longer than that (64k tokens at 50 a second is 21 minutes),
  * must keep it, or the sweeper releases its money mid-stream and the settlement at the end finds
  * nothing to settle: a call served in full and never charged. So every third of the TTL, the
- * call's holds are pushed a whole TTL further. Nothing extends them once the process is gone.
+ * call's holds (and its Idempotency-Key's in-progress record) are pushed a whole TTL further.
+ * Nothing extends them once the process is gone.
  */
-function keepHoldsAlive(ctx: GatewayContext, requestId: string, reservation: Reservation): NodeJS.Timeout {
+function keepHoldsAlive(ctx: GatewayContext, requestId: string, reservation: Reservation, idempotencyRecordId: string | null): NodeJS.Timeout {
   const holdIds = reservation.holds.map((hold) => hold.id);
   const timer = setInterval(
     () => {
+      const expiresAt = new Date(Date.now() + ctx.holdTtlMs);
+      // The Idempotency-Key's in-progress record lives as long as the holds, for the same reason.
+      if (idempotencyRecordId) {
+        extendIdempotencyKey({ db: ctx.db, recordId: idempotencyRecordId, expiresAt }).catch((error: unknown) =>
+          logger.warn('could not extend the Idempotency-Key of a call in progress', { requestId, error }),
+        );
+      }
       ctx.ledger
-        .extendHolds(holdIds, new Date(Date.now() + ctx.holdTtlMs))
+        .extendHolds(holdIds, expiresAt)
         .then((extended) => {
           // Released already (the event loop stalled past the TTL, or clocks disagree): the money
           // is no longer reserved, so the settlement can only charge what the sources still have

@@ -16,14 +16,18 @@ export function requestHash(body: unknown): string {
  * Claims `Idempotency-Key` for this key's scope. The first request inserts an in-progress record;
  * a repeat with the same body gets the stored response, a repeat with another body a 409, and a
  * repeat while the first is still running a 409 too (it is safe to retry after).
+ *
+ * An in-progress record lives `inProgressMs` (the hold TTL), pushed further while its call runs
+ * (extendIdempotencyKey, with the call's holds): a call whose process died frees its key when its
+ * holds lapse, instead of answering "in progress" for a day. A completed one is kept a day.
  */
-export async function claimIdempotencyKey({ db, scope, key, hash }: { db: Db; scope: string; key: string; hash: string }): Promise<IdempotencyClaim> {
+export async function claimIdempotencyKey({ db, scope, key, hash, inProgressMs }: { db: Db; scope: string; key: string; hash: string; inProgressMs: number }): Promise<IdempotencyClaim> {
   if (key.length > 255) throw invalidRequest('Idempotency-Key must be at most 255 characters.', 'Idempotency-Key');
   for (let attempt = 0; attempt < 2; attempt++) {
     const recordId = newId('idem');
     try {
       await db.idempotencyRecord.create({
-        data: { id: recordId, scope, key, requestHash: hash, statusCode: IN_PROGRESS, body: '', expiresAt: new Date(Date.now() + TTL_MS) },
+        data: { id: recordId, scope, key, requestHash: hash, statusCode: IN_PROGRESS, body: '', expiresAt: new Date(Date.now() + inProgressMs) },
         select: { id: true },
       });
       return { kind: 'claimed', recordId };
@@ -54,7 +58,12 @@ export async function claimIdempotencyKey({ db, scope, key, hash }: { db: Db; sc
 }
 
 export async function completeIdempotencyKey({ db, recordId, statusCode, body, contentType }: { db: Db; recordId: string; statusCode: number; body: string; contentType: string }) {
-  await db.idempotencyRecord.update({ where: { id: recordId }, data: { statusCode, body, contentType }, select: { id: true } });
+  await db.idempotencyRecord.update({ where: { id: recordId }, data: { statusCode, body, contentType, expiresAt: new Date(Date.now() + TTL_MS) }, select: { id: true } });
+}
+
+/** Keeps a call's in-progress record alive to `expiresAt`, as its holds are (lib/gateway/call.ts). */
+export async function extendIdempotencyKey({ db, recordId, expiresAt }: { db: Db; recordId: string; expiresAt: Date }) {
+  await db.idempotencyRecord.updateMany({ where: { id: recordId, statusCode: IN_PROGRESS }, data: { expiresAt } });
 }
 
 /** Frees the key after a failure that charged nothing, so the client may retry with it. */
