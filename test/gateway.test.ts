@@ -328,6 +328,24 @@ describe('POST /v1/chat/completions', () => {
     await expectLedgerClean();
   });
 
+  it('a client that left before its reservation was made is not served nor charged', async () => {
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const gone = new AbortController();
+    gone.abort();
+    const request = new Request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${customer.secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 20 }),
+      signal: gone.signal,
+    });
+    const response = await gw.gateway.chatCompletions(request);
+    expect(response.status).toBe(499);
+    expect(fake.requests).toHaveLength(0);
+    expect(await walletBalance(customer.user.id)).toEqual({ balance: ONE_DOLLAR, available: ONE_DOLLAR });
+    expect(await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } })).toMatchObject({ status: 'CLIENT_ABORTED', cost: 0n });
+    await expectLedgerClean();
+  });
+
   it('replays an Idempotency-Key with the same body and charges once; another body is a 409', async () => {
     fake.setBehavior({ usage: { prompt_tokens: 10, completion_tokens: 10 } });
     const customer = await createCustomer(t.db, ONE_DOLLAR);

@@ -181,8 +181,9 @@ describe('Idempotency-Key', () => {
       expect((await post(short.url, customer.secret, 'live-1', body)).status).toBe(409);
       expect(await long).toContain('data: [DONE]');
       expect(fake.requests).toHaveLength(1);
-      // Completed, it is kept a day for replays.
-      expect((await record()).expiresAt.getTime()).toBeGreaterThan(Date.now() + 23 * 3_600_000);
+      // Completed (just after the last byte is sent), it is kept a day for replays.
+      const completed = await waitFor(async () => ((await record()).statusCode === 200 ? record() : null));
+      expect(completed.expiresAt.getTime()).toBeGreaterThan(Date.now() + 23 * 3_600_000);
     });
   });
 });

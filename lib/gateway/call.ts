@@ -63,7 +63,10 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     throw error;
   }
   const upstreamAbort = new AbortController();
-  request.signal.addEventListener('abort', () => upstreamAbort.abort(), { once: true });
+  // A client that left while the key was claimed or the money reserved has already fired its
+  // abort: the listener would never hear it, and the call would run (and be billed) for no one.
+  if (request.signal.aborted) upstreamAbort.abort();
+  else request.signal.addEventListener('abort', () => upstreamAbort.abort(), { once: true });
   return {
     requestId,
     startedAt: start.startedAt,
