@@ -115,6 +115,27 @@ describe('POST /v1/chat/completions', () => {
     await expectLedgerClean();
   });
 
+  it("prices prompt-cache reads at the provider's discount: OpenAI at half the input price, Anthropic at a tenth", async () => {
+    // gpt-4o-mini sells at $0.165 / $0.66 per 1M: 400 uncached × 0.165 + 600 cached × 0.0825 + 100 × 0.66
+    // = 66 + 49.5 + 66 = 181.5 → 182 micro-USD (one rounding, up).
+    fake.setBehavior({ usage: { prompt_tokens: 1_000, completion_tokens: 100, cached_tokens: 600 } });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const completion = await gw.client(customer.secret).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'cached' }], max_tokens: 1_000 });
+    expect(completion.usage?.prompt_tokens_details?.cached_tokens).toBe(600);
+    expect(ONE_DOLLAR - (await walletBalance(customer.user.id)).balance).toBe(182n);
+    expect(await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } })).toMatchObject({ promptTokens: 1_000, cachedTokens: 600, cost: 182n });
+
+    // claude-haiku-4-5 sells at $1.10 / $5.50 per 1M; Anthropic reports input_tokens beside the cache reads:
+    // 500 × 1.10 + 3,000 cache reads × 0.11 + 100 × 5.50 = 550 + 330 + 550 = 1,430 micro-USD.
+    fake.setBehavior({ usage: { prompt_tokens: 500, completion_tokens: 100, cache_read_input_tokens: 3_000 } });
+    const claude = await createCustomer(t.db, ONE_DOLLAR);
+    const answer = await gw.client(claude.secret).chat.completions.create({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'cached' }], max_tokens: 1_000 });
+    expect(answer.usage).toMatchObject({ prompt_tokens: 3_500, completion_tokens: 100, prompt_tokens_details: { cached_tokens: 3_000 } });
+    expect(ONE_DOLLAR - (await walletBalance(claude.user.id)).balance).toBe(1_430n);
+    expect(await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: claude.keyId } })).toMatchObject({ promptTokens: 3_500, cachedTokens: 3_000, cost: 1_430n });
+    await expectLedgerClean();
+  });
+
   it('never charges more than the hold, even when the upstream reports more than was reserved', async () => {
     fake.setBehavior({ usage: { prompt_tokens: 50_000, completion_tokens: 10 } });
     const customer = await createCustomer(t.db, ONE_DOLLAR);
@@ -271,10 +292,10 @@ describe('POST /v1/chat/completions', () => {
     await expectLedgerClean();
   });
 
-  it('charges nothing when the stream dies midway', async () => {
+  it.each(['gpt-4o-mini', 'claude-haiku-4-5'])('charges nothing when the stream dies midway (%s: OpenAI and Anthropic wire formats)', async (model) => {
     fake.setBehavior({ dieAfterChunks: 3, text: 'a b c d e f g h i j' });
     const customer = await createCustomer(t.db, ONE_DOLLAR);
-    const stream = await gw.client(customer.secret).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const stream = await gw.client(customer.secret).chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], stream: true });
     let received = 0;
     const error = await (async () => {
       for await (const chunk of stream) received += chunk.choices.length;
@@ -282,6 +303,7 @@ describe('POST /v1/chat/completions', () => {
     expect(received).toBeGreaterThan(0);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(await walletBalance(customer.user.id)).toEqual({ balance: ONE_DOLLAR, available: ONE_DOLLAR });
+    expect(await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } })).toMatchObject({ status: 'UPSTREAM_ERROR', cost: 0n });
     await expectLedgerClean();
   });
 

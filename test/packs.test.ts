@@ -171,20 +171,31 @@ describe('draw-down', () => {
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
-  it('a failed upstream call releases every hold of the group and charges nothing', async () => {
+  it('an upstream failure after a lot and the wallet were both held releases every hold of the group and charges nothing', async () => {
     const b = await buyer(micros(1));
-    const pack = await createPack({ price: 1n, faceValue: 10n });
+    // A lot of 10 micro-USD for gpt-4o-mini, smaller than the call's hold: the lot and the wallet hold together.
+    const pack = await createPack({ price: 1n, faceValue: 10n, scopeModelId: 'gpt-4o-mini' });
     await b.buy(pack.id);
     const before = { wallet: (await b.wallet()).balance, lots: await b.lots() };
-    // A model whose provider is down: disable the local provider for this call only.
-    await t.db.provider.update({ where: { id: 'local' }, data: { status: 'DISABLED', statusReason: 'test' } });
+    harness.fake.setBehavior({ failStatus: 500 });
     try {
-      await expect(b.chat()).rejects.toMatchObject({ status: 503 });
+      const error = await gw
+        .client(b.secret)
+        .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'fail me' }], max_tokens: 100 })
+        .catch((e: unknown) => e as { status?: number });
+      expect(error.status).toBe(502);
     } finally {
-      await t.db.provider.update({ where: { id: 'local' }, data: { status: 'LIVE', statusReason: null } });
+      harness.fake.reset();
     }
+    // Both holds were made, and both released.
+    const holds = await t.db.hold.findMany({ where: { quotaKeyId: b.keyId }, select: { debitAccountId: true, status: true } });
+    expect(holds.map((h) => h.status)).toEqual(['RELEASED', 'RELEASED']);
+    const [lot] = before.lots;
+    const lotAccount = (await t.db.packLot.findUniqueOrThrow({ where: { id: lot!.id } })).accountId;
+    expect(holds.map((h) => h.debitAccountId).sort()).toEqual([lotAccount, walletAccountId(b.user.id)].sort());
     expect((await b.wallet()).balance).toBe(before.wallet);
     expect(await b.lots()).toEqual(before.lots);
+    expect(await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: b.keyId } })).toMatchObject({ status: 'UPSTREAM_ERROR', cost: 0n });
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
@@ -243,6 +254,34 @@ describe('packs only', () => {
 });
 
 describe('expiry', () => {
+  it('an expiry sweep racing calls that draw the lot: no overdraft, and what the calls did not draw is all that expires', async () => {
+    const b = await buyer(micros(10));
+    await b.buy('pk_local_2');
+    const [lot] = await b.lots();
+    const { accountId, faceValue } = await t.db.packLot.findUniqueOrThrow({ where: { id: lot!.id } });
+    const ledger = new Ledger(t.db);
+    const calls = Promise.allSettled(Array.from({ length: 12 }, () => b.chat(200)));
+    // The lot expires while the calls are being reserved and settled; sweeps run meanwhile.
+    await t.db.packLot.update({ where: { id: lot!.id }, data: { expiresAt: new Date(Date.now() - 1) } });
+    await Promise.all(Array.from({ length: 6 }, async (_, i) => {
+      await new Promise((resolve) => setTimeout(resolve, i * 15));
+      return expirePackLots({ db: t.db, ledger });
+    }));
+    const results = await calls;
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    // Once nothing is in flight, a last sweep expires it if the racing ones could not.
+    await expirePackLots({ db: t.db, ledger });
+    const account = await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: accountId } });
+    expect(account).toMatchObject({ balance: 0n, available: 0n });
+    expect((await t.db.packLot.findUniqueOrThrow({ where: { id: lot!.id } })).status).toBe('EXPIRED');
+    // Every micro-dollar of the lot went to a call's settlement or to breakage, once.
+    const drawn = await t.db.ledgerEntry.aggregate({ where: { accountId, transaction: { kind: 'settle' } }, _sum: { amount: true } });
+    const expiry = await t.db.ledgerTransaction.findUniqueOrThrow({ where: { idempotencyKey: `lot-expiry:${lot!.id}` }, include: { entries: true } });
+    const toBreakage = expiry.entries.find((e) => e.accountId === SYSTEM_ACCOUNTS.breakage.id)?.amount ?? 0n;
+    expect(-(drawn._sum.amount ?? 0n) + toBreakage).toBe(faceValue);
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
   it("an expired lot's remainder leaves the balance through a ledger entry, and it pays no more calls", async () => {
     const b = await buyer(micros(10));
     await b.buy('pk_local_2');
