@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dailyLimitError } from '../lib/gateway/limits';
 import { DailyQuotaRefused } from '../lib/ledger/holds';
+import { countTokens } from 'gpt-tokenizer';
 import { countText } from '../lib/gateway/tokens';
 import { Ledger, SYSTEM_ACCOUNTS, auditLedger, walletAccountId } from '../lib/ledger';
 import type { FakeUpstream } from './fake-upstream';
@@ -347,6 +348,52 @@ describe('POST /v1/chat/completions', () => {
     expect(hold.settledAmount).toBe(usage.cost);
     expect(usage.cost).toBeLessThanOrEqual(hold.amount);
     expect((await walletBalance(customer.user.id)).balance).toBe(ONE_DOLLAR - usage.cost);
+    await expectLedgerClean();
+  });
+
+  it.each([
+    { when: 'while a non-streaming call waits for the upstream', stream: false },
+    { when: 'before the first byte of a stream', stream: true },
+  ])('a client that hangs up $when is not charged, and the upstream call is cut', async ({ stream }) => {
+    fake.setBehavior({ latencyMs: 400 });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const outcome = await gw
+      .client(customer.secret)
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 20, stream }, { signal: controller.signal })
+      .catch((e: unknown) => e);
+    expect(outcome).toBeInstanceOf(OpenAI.APIUserAbortError);
+    const usage = await waitFor(() => t.db.usageRecord.findFirst({ where: { apiKeyId: customer.keyId } }));
+    expect(usage).toMatchObject({ status: 'CLIENT_ABORTED', cost: 0n });
+    expect(fake.requests).toHaveLength(1);
+    expect(await walletBalance(customer.user.id)).toEqual({ balance: ONE_DOLLAR, available: ONE_DOLLAR });
+    expect((await t.db.hold.findFirstOrThrow({ where: { quotaKeyId: customer.keyId } })).status).toBe('RELEASED');
+    await expectLedgerClean();
+  });
+
+  it('a client that hangs up after the last word but before the usage chunk pays for the words it got, counted', async () => {
+    // The fake sends each word, the finishing chunk, then usage: 150 ms apart.
+    fake.setBehavior({ chunkDelayMs: 150, text: 'one two three', usage: { prompt_tokens: 9, completion_tokens: 3 } });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const controller = new AbortController();
+    const stream = await gw
+      .client(customer.secret)
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'count' }], max_tokens: 20, stream: true, stream_options: { include_usage: true } }, { signal: controller.signal });
+    let text = '';
+    await (async () => {
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        if (chunk.choices[0]?.finish_reason) controller.abort();
+      }
+    })().catch(() => undefined);
+    expect(text).toBe('one two three');
+    const usage = await waitFor(() => t.db.usageRecord.findFirst({ where: { apiKeyId: customer.keyId } }));
+    // Billed on what was produced, as counted here (gpt-4o-mini's tokenizer): the upstream's own count never arrived.
+    const completion = countTokens(text);
+    expect(usage).toMatchObject({ status: 'CLIENT_ABORTED', completionTokens: completion });
+    expect(usage.cost).toBe(gpt4oMiniCost(usage.promptTokens, completion));
+    expect(ONE_DOLLAR - (await walletBalance(customer.user.id)).balance).toBe(usage.cost);
     await expectLedgerClean();
   });
 
