@@ -179,10 +179,10 @@ describe('draw-down', () => {
     const before = { wallet: (await b.wallet()).balance, lots: await b.lots() };
     harness.fake.setBehavior({ failStatus: 500 });
     try {
-      const error = await gw
+      const error = (await gw
         .client(b.secret)
         .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'fail me' }], max_tokens: 100 })
-        .catch((e: unknown) => e as { status?: number });
+        .catch((e: unknown) => e)) as { status?: number };
       expect(error.status).toBe(502);
     } finally {
       harness.fake.reset();

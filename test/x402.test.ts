@@ -2,9 +2,9 @@
 // verification refusal, the probe, and the default (settlement off) answering 503 to a valid payment.
 import { PaymentRequiredV1Schema, PaymentRequiredV2Schema } from '@x402/core/schemas';
 import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PaymentRequirementsSchema as V1RequirementsSchema } from 'x402/types';
-import { auditLedger } from '../lib/ledger';
+import { Ledger, auditLedger } from '../lib/ledger';
 import { HEADERS, KNOWN_NETWORKS, atomicToMicros, decodeHeader, loadX402Config, microsToAtomic, x402Status } from '../lib/payments/x402';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -240,6 +240,47 @@ describe('a gateway whose facilitator is unreachable', () => {
       expect(await t.db.x402Payment.findFirstOrThrow({ where: { payer: payer.address } })).toMatchObject({ status: 'FAILED', txHash: null });
       expect(await t.db.ledgerTransaction.count({ where: { kind: 'x402_payment' } })).toBe(0);
       expect(fake.requests).toHaveLength(0);
+    } finally {
+      await gw.close();
+      await fake.close();
+      await t.close();
+    }
+  });
+});
+
+describe('a payment settled on chain whose credit failed', () => {
+  it('is not lost: the hash is kept, and reconcile() credits it to the payer once', async () => {
+    const t = await createTestDatabase();
+    const fake = await startFakeUpstream();
+    const transaction = `0x${'ab'.repeat(32)}` as const;
+    // A settlement that succeeds on chain (the relayer's part is tested against a real chain in x402-chain.test.ts).
+    const settler = { mode: 'local' as const, settle: async () => ({ ok: true as const, transaction }) };
+    const gw = await startX402Gateway({ db: t.db, env: upstreamEnv(fake.url, { X402_PAY_TO: PAY_TO }), settler });
+    try {
+      const payer = privateKeyToAccount(generatePrivateKey());
+      const challenge = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(BODY) });
+      const amount = BigInt(((await challenge.json()) as { accepts: { maxAmountRequired: string }[] }).accepts[0]!.maxAmountRequired);
+      const signed = await signAuthorization(payer, DOMAIN, { to: PAY_TO, value: amount });
+      // The database refuses the credit just then (the one ledger transfer of this request).
+      const transfer = vi.spyOn(Ledger.prototype, 'transfer').mockRejectedValueOnce(new Error('database unreachable'));
+      const response = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-PAYMENT': v1PaymentHeader('base-sepolia', signed) }, body: JSON.stringify(BODY) });
+      transfer.mockRestore();
+      expect(response.status).toBe(500);
+      expect(fake.requests).toHaveLength(0);
+      expect(await t.db.x402Payment.findFirstOrThrow({ where: { payer: payer.address } })).toMatchObject({ status: 'VERIFIED', txHash: transaction });
+      expect(await t.db.ledgerTransaction.count({ where: { kind: 'x402_payment' } })).toBe(0);
+
+      // Recent rows are left to the request that may still be crediting them.
+      expect(await gw.x402.reconcile()).toBe(0);
+      expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(1);
+      expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(0);
+      const row = await t.db.x402Payment.findFirstOrThrow({ where: { payer: payer.address } });
+      expect(row.status).toBe('SETTLED');
+      // The whole payment (USDC has 6 decimals: atomic units are micro-USD) is the payer's balance, once.
+      const wallet = await t.db.ledgerAccount.findFirstOrThrow({ where: { userId: row.userId!, kind: 'USER_WALLET' } });
+      expect(wallet.balance).toBe(amount);
+      expect(await t.db.ledgerTransaction.count({ where: { kind: 'x402_payment' } })).toBe(1);
+      expect((await auditLedger(t.db)).problems).toEqual([]);
     } finally {
       await gw.close();
       await fake.close();

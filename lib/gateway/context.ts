@@ -24,6 +24,8 @@ export interface PayPerRequest {
     maxCost: Micros;
     modelId: string;
   }): Promise<{ kind: 'paid'; key: KeyContext; headers: Record<string, string> } | { kind: 'respond'; response: Response }>;
+  /** Credits payments that were settled but not credited (the sweeper runs it); how many it credited. */
+  reconcile?(): Promise<number>;
 }
 
 /** What the pipeline needs from the outside world; built once per process (or per test). */

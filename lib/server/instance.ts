@@ -66,7 +66,8 @@ export function getWaitlistApi() {
 /**
  * Releases holds left behind by requests that never settled (a crash, a killed process), then
  * expires pack lots past their validity (after the holds, so a crashed call's hold on a lot is gone),
- * and forgets welcome-grant counters of past days.
+ * forgets welcome-grant counters of past days, and credits pay-per-request payments that were
+ * settled on chain but not credited (x402 reconcile()).
  */
 export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.env.HOLD_SWEEP_INTERVAL_MS ?? 30_000)): NodeJS.Timeout {
   if (globalForServer.tollgateSweeper) return globalForServer.tollgateSweeper;
@@ -77,6 +78,7 @@ export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.e
       .then(() => expirePackLots({ db: gateway.ctx.db, ledger: gateway.ctx.ledger }))
       .then((expired) => expired && logger.info('expired pack lots', { expired }))
       .then(() => pruneWelcomeGrantQuota({ db: gateway.ctx.db }))
+      .then(() => gateway.ctx.payPerRequest?.reconcile?.())
       .catch((error: unknown) => logger.error('hold sweeper failed', { error }));
   }, intervalMs);
   timer.unref();

@@ -19,6 +19,7 @@ export type X402 = PayPerRequest & {
   readonly state: X402ConfigState;
   /** GET /api/x402/probe: a sample challenge; with a payment, what verification says of it (nothing is settled). */
   probe(request: Request): Promise<Response>;
+  reconcile(options?: { olderThanMs?: number; now?: Date }): Promise<number>;
 };
 
 type Refusal = { reason: string; message: string };
@@ -96,34 +97,68 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     // The money has moved: the hash is recorded before anything else can fail, for reconciliation.
     await sqlFor(db).execute(sql`UPDATE "X402Payment" SET "txHash" = ${settled.transaction}, "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`);
 
-    const idempotencyKey = `x402:${config.network}:${settled.transaction}`;
     let userId: string;
     try {
-      userId = await payerUserId(db, verified.payer);
-      const wallet = await walletAccountOf(db, userId);
-      await ledger.transfer(
-        {
-          idempotencyKey,
-          kind: 'x402_payment',
-          entries: [
-            { accountId: SYSTEM_ACCOUNTS.deposits.id, amount: -paid },
-            { accountId: wallet.id, amount: paid },
-          ],
-          memo: `x402 payment ${settled.transaction} on ${config.network} from ${verified.payer}`,
-          actor: `x402:${verified.payer}`,
-        },
-        (tx) =>
-          tx.execute(
-            sql`UPDATE "X402Payment" SET "status" = 'SETTLED', "userId" = ${userId}, "ledgerTransactionId" = (SELECT "id" FROM "LedgerTransaction" WHERE "idempotencyKey" = ${idempotencyKey}), "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`,
-          ),
-      );
+      userId = await creditPayment({ paymentId, network: config.network, payer: verified.payer, amount: paid, transaction: settled.transaction });
     } catch (error) {
-      // Paid on chain but not credited: the row keeps the hash for reconciliation; the call is not served.
-      logger.error('x402 payment settled but not credited', { paymentId, transaction: settled.transaction, payer: verified.payer, error });
+      // Paid on chain but not credited: the row keeps the hash, and reconcile() credits it later.
+      logger.error('x402 payment settled but not credited; reconcile() will credit it', { paymentId, transaction: settled.transaction, payer: verified.payer, error });
       throw error;
     }
     const network = payment.version === 1 ? (config.v1Network ?? config.network) : config.network;
     return { kind: 'paid', key: payerKeyContext(userId), headers: settlementHeaders({ transaction: settled.transaction, network, payer: verified.payer }) };
+  }
+
+  /**
+   * Credits a settled payment to its payer's balance, in one ledger transaction keyed by the
+   * settlement's transaction hash (so crediting twice credits once), marking the row SETTLED.
+   */
+  async function creditPayment(payment: { paymentId: string; network: string; payer: string; amount: Micros; transaction: string }): Promise<string> {
+    const idempotencyKey = `x402:${payment.network}:${payment.transaction}`;
+    const userId = await payerUserId(db, getAddress(payment.payer));
+    const wallet = await walletAccountOf(db, userId);
+    await ledger.transfer(
+      {
+        idempotencyKey,
+        kind: 'x402_payment',
+        entries: [
+          { accountId: SYSTEM_ACCOUNTS.deposits.id, amount: -payment.amount },
+          { accountId: wallet.id, amount: payment.amount },
+        ],
+        memo: `x402 payment ${payment.transaction} on ${payment.network} from ${payment.payer}`,
+        actor: `x402:${payment.payer}`,
+      },
+      (tx) =>
+        tx.execute(
+          sql`UPDATE "X402Payment" SET "status" = 'SETTLED', "userId" = ${userId}, "ledgerTransactionId" = (SELECT "id" FROM "LedgerTransaction" WHERE "idempotencyKey" = ${idempotencyKey}), "updatedAt" = ${new Date()} WHERE "id" = ${payment.paymentId}`,
+        ),
+    );
+    return userId;
+  }
+
+  /**
+   * Credits the payments whose money moved on chain (a transaction hash is recorded) but whose
+   * crediting failed (the database was unreachable just then): the payer keeps what they paid,
+   * as a balance. Rows untouched for `olderThanMs` only, so a call still crediting is left alone.
+   * Run by every instance's sweeper; idempotent. Returns how many it credited.
+   */
+  async function reconcile({ olderThanMs = 60_000, now = new Date() }: { olderThanMs?: number; now?: Date } = {}): Promise<number> {
+    const stranded = await db.x402Payment.findMany({
+      where: { status: 'VERIFIED', txHash: { not: null }, updatedAt: { lte: new Date(now.getTime() - olderThanMs) } },
+      select: { id: true, network: true, payer: true, amount: true, txHash: true },
+      take: 100,
+    });
+    let credited = 0;
+    for (const row of stranded) {
+      try {
+        await creditPayment({ paymentId: row.id, network: row.network, payer: row.payer, amount: row.amount, transaction: row.txHash! });
+        credited += 1;
+        logger.warn('x402 payment credited late', { paymentId: row.id, transaction: row.txHash });
+      } catch (error) {
+        logger.error('x402 payment still not credited', { paymentId: row.id, transaction: row.txHash, error });
+      }
+    }
+    return credited;
   }
 
   async function probe(request: Request): Promise<Response> {
@@ -148,7 +183,7 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     });
   }
 
-  return { state, authorize, probe };
+  return { state, authorize, probe, reconcile };
 }
 
 const NONCE_USED: Refusal = { reason: 'invalid_exact_evm_nonce_already_used', message: 'This authorization (its nonce) has already been used.' };
