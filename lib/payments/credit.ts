@@ -1,6 +1,6 @@
 import { insertAudit } from '../audit';
 import type { Db } from '../db/client';
-import { sql } from '../db/sql';
+import { sql, statement } from '../db/sql';
 import { SYSTEM_ACCOUNTS, getOrCreateWalletAccount, walletAccountId } from '../ledger/accounts';
 import { LedgerError } from '../ledger/errors';
 import { Ledger } from '../ledger/ledger';
@@ -58,9 +58,12 @@ export async function creditDeposit(input: CreditInput): Promise<CreditResult> {
         // The ledger row written a moment ago in this same transaction.
         const [posted] = await tx.query(sql`SELECT "id" FROM "LedgerTransaction" WHERE "idempotencyKey" = ${idempotencyKey}`);
         const ledgerTransactionId = posted ? String(posted.id) : null;
-        const updated = await tx.execute(
-          sql`UPDATE "DepositIntent" SET "status" = 'CREDITED', "logIndex" = ${input.logIndex}, "fromAddress" = ${input.fromAddress}, "observedAtomic" = ${input.observedAtomic}, "confirmations" = ${input.confirmations}, "facts" = ${input.facts}, "creditedAt" = ${now}, "lastCheckedAt" = ${now}, "nextCheckAt" = ${null}, "ledgerTransactionId" = ${ledgerTransactionId}, "updatedAt" = ${now} WHERE "id" = ${intent.id} AND "status" = ${input.from}`,
-        );
+        // Only the intent as it was checked: still in that status and with that transaction. A
+        // buyer may attach a corrected hash while a check of the old one is under way; crediting
+        // then would mark the intent credited under a hash that was never verified.
+        const update = sql`UPDATE "DepositIntent" SET "status" = 'CREDITED', "logIndex" = ${input.logIndex}, "fromAddress" = ${input.fromAddress}, "observedAtomic" = ${input.observedAtomic}, "confirmations" = ${input.confirmations}, "facts" = ${input.facts}, "creditedAt" = ${now}, "lastCheckedAt" = ${now}, "nextCheckAt" = ${null}, "ledgerTransactionId" = ${ledgerTransactionId}, "updatedAt" = ${now} WHERE "id" = ${intent.id} AND "status" = ${input.from}`;
+        const sameTx = intent.txHash === null ? sql` AND "txHash" IS NULL` : sql` AND "txHash" = ${intent.txHash}`;
+        const updated = await tx.execute(statement(update.sql + sameTx.sql, [...update.args, ...sameTx.args]));
         if (updated !== 1) throw new StatusChanged();
         if (input.review) {
           await tx.execute(

@@ -1,9 +1,10 @@
-import { erc20Abi, getAddress, isAddressEqual, parseEventLogs, type Hex, type PublicClient, type TransactionReceipt } from 'viem';
+import { erc20Abi, getAddress, isAddressEqual, parseEventLogs, type Block, type Hex, type PublicClient, type TransactionReceipt } from 'viem';
 import type { Db } from '../db/client';
 import type { DepositIntent } from '../db/generated/sqlite/client';
 import { logger } from '../logger';
 import { creditDeposit } from './credit';
 import { ASSETS, findNetwork, publicClientFor, type Asset, type NetworkConfig, type PaymentsConfig } from './networks';
+import { describeRpcError, isRpcError } from './rpc-errors';
 
 /**
  * Automatic verification of a deposit: the receipt succeeded on the intent's chain; a `Transfer`
@@ -12,6 +13,13 @@ import { ASSETS, findNetwork, publicClientFor, type Asset, type NetworkConfig, t
  * wallet when that is required; enough blocks are on top. Then one ledger transaction credits it
  * (lib/payments/credit.ts). Anything off sends the intent to review with the reason and the facts
  * seen on chain: nothing credits automatically on a mismatch.
+ *
+ * Finality: a receipt counts only while its block is the canonical one at its height, checked
+ * after the head is read. A receipt read just before a reorganization (or from a lagging backend
+ * behind a load balancer) names a block the chain no longer has; without the check, the new,
+ * higher head would count confirmations for a transaction that is gone. A transaction dropped
+ * that way waits like one never seen (and goes to review as tx_not_found after the timeout); if
+ * it is mined again, it is checked afresh at its new block.
  */
 
 export const REVIEW_REASONS = {
@@ -27,6 +35,7 @@ export const REVIEW_REASONS = {
   duplicate_transfer: 'This transfer was already credited to another deposit.',
   no_automatic_verification: 'Automatic verification is off for this network (no RPC configured).',
   rpc_chain_mismatch: "The configured RPC answers for another chain than this network's.",
+  rpc_unavailable: "The network's RPC kept failing for longer than the time allowed, so the transaction could not be checked.",
 } as const;
 export type ReviewReason = keyof typeof REVIEW_REASONS;
 
@@ -43,6 +52,10 @@ export type DepositFacts = {
   found_on_chain_id?: number;
   receipt_status?: 'success' | 'reverted';
   block_number?: string;
+  block_hash?: string;
+  /** The block the transaction was last seen in, when a later check found it no longer on the chain (a reorganization). */
+  dropped_block_number?: string;
+  dropped_block_hash?: string | null;
   confirmations?: number;
   required_confirmations?: number;
   transfers?: TransferFact[];
@@ -52,7 +65,12 @@ export type DepositFacts = {
   expected_atomic?: string;
   max_accepted_atomic?: string;
   observed_atomic?: string | null;
+  /** The last RPC failure, described without the RPC's URL (lib/payments/rpc-errors.ts). */
   last_error?: string;
+  /** The variable naming the failing RPC (DEV_CHAIN_RPC_URL, RPC_URL_BASE, …), never its value. */
+  rpc_env?: string;
+  /** When the current run of RPC failures began; cleared by the next check that reaches the chain. */
+  rpc_failing_since?: string;
 };
 
 export type VerifyOutcome =
@@ -104,20 +122,58 @@ async function findReceipt(client: PublicClient, hash: Hex): Promise<Transaction
   }
 }
 
+async function findBlock(client: PublicClient, blockNumber: bigint): Promise<Block | null> {
+  try {
+    return await client.getBlock({ blockNumber });
+  } catch (error) {
+    if (error instanceof Error && error.name === 'BlockNotFoundError') return null;
+    throw error;
+  }
+}
+
 /** Checks one intent with an attached transaction hash and moves it on. Safe to run repeatedly and concurrently. */
 export async function verifyIntent(deps: VerifyDeps, intentId: string): Promise<VerifyOutcome> {
   const { db, config } = deps;
   const now = deps.now?.() ?? new Date();
   const intent = await db.depositIntent.findUnique({ where: { id: intentId } });
   if (!intent || intent.status !== 'VERIFYING' || !intent.txHash) return { status: 'SKIPPED' };
-  const facts: DepositFacts = { ...parseFacts(intent.facts), checked_at: now.toISOString(), chain_id: intent.chainId, tx_hash: intent.txHash };
-  delete facts.last_error;
+  // Each check records what it sees afresh; from earlier checks only the submission time and a
+  // block the transaction was dropped from carry over (an RPC failure keeps the last facts seen).
+  const previous = parseFacts(intent.facts);
+  const facts: DepositFacts = {
+    submitted_at: previous.submitted_at,
+    checked_at: now.toISOString(),
+    chain_id: intent.chainId,
+    tx_hash: intent.txHash,
+    ...(previous.dropped_block_number ? { dropped_block_number: previous.dropped_block_number, dropped_block_hash: previous.dropped_block_hash ?? null } : {}),
+  };
 
-  const review = (reason: ReviewReason) => toReview(db, intent, reason, facts, now);
+  const review = (reason: ReviewReason, seen: DepositFacts = facts) => toReview(db, intent, reason, seen, now);
   const network = findNetwork(config, intent.network);
   const clientFor = deps.clientFor ?? publicClientFor;
   const client = network ? clientFor(network) : null;
   if (!network || !client) return review('no_automatic_verification');
+
+  /** Not on the chain (never mined, or dropped by a reorganization): wait, until the timeout. */
+  const notOnChain = async (): Promise<VerifyOutcome> => {
+    facts.found = false;
+    // Paid on another configured network by mistake: say so at once rather than time out.
+    for (const other of config.networks) {
+      if (other.id === network.id || other.chainId === network.chainId) continue;
+      const otherClient = clientFor(other);
+      if (!otherClient) continue;
+      const elsewhere = await findReceipt(otherClient, intent.txHash as Hex).catch(() => null);
+      if (elsewhere) {
+        facts.found_on_network = other.id;
+        facts.found_on_chain_id = other.chainId;
+        return review('wrong_network');
+      }
+    }
+    const submittedAt = facts.submitted_at ? Date.parse(facts.submitted_at) : intent.updatedAt.getTime();
+    if (now.getTime() - submittedAt >= config.txNotFoundTimeoutMs) return review('tx_not_found');
+    await stillVerifying(db, intent, facts, 0, new Date(now.getTime() + retryDelay(config, intent.attempts)), now);
+    return { status: 'VERIFYING', waitingFor: 'transaction', confirmations: 0 };
+  };
 
   try {
     const rpcChainId = await client.getChainId();
@@ -128,30 +184,28 @@ export async function verifyIntent(deps: VerifyDeps, intentId: string): Promise<
     const hash = intent.txHash as Hex;
     const receipt = await findReceipt(client, hash);
     if (!receipt) {
-      facts.found = false;
-      // Paid on another configured network by mistake: say so at once rather than time out.
-      for (const other of config.networks) {
-        if (other.id === network.id || other.chainId === network.chainId) continue;
-        const otherClient = clientFor(other);
-        if (!otherClient) continue;
-        const elsewhere = await findReceipt(otherClient, hash).catch(() => null);
-        if (elsewhere) {
-          facts.found_on_network = other.id;
-          facts.found_on_chain_id = other.chainId;
-          return review('wrong_network');
-        }
+      if (previous.found && previous.block_number) {
+        facts.dropped_block_number = previous.block_number;
+        facts.dropped_block_hash = previous.block_hash ?? null;
       }
-      const submittedAt = facts.submitted_at ? Date.parse(facts.submitted_at) : intent.updatedAt.getTime();
-      if (now.getTime() - submittedAt >= config.txNotFoundTimeoutMs) return review('tx_not_found');
-      await stillVerifying(db, intent, facts, 0, new Date(now.getTime() + retryDelay(config, intent.attempts)), now);
-      return { status: 'VERIFYING', waitingFor: 'transaction', confirmations: 0 };
+      return await notOnChain();
+    }
+    const head = await client.getBlockNumber({ cacheTime: 0 });
+    // Read after the head: if the receipt's block is still the chain's block at that height, the
+    // head counted above it is on the same chain (short of a reorganization deeper than the confirmations).
+    const canonical = head >= receipt.blockNumber ? await findBlock(client, receipt.blockNumber) : null;
+    if (canonical?.hash !== receipt.blockHash) {
+      facts.dropped_block_number = receipt.blockNumber.toString();
+      facts.dropped_block_hash = receipt.blockHash;
+      logger.warn('deposit transaction not in the canonical chain (reorganized out, or a stale RPC view)', { intentId: intent.id, block: receipt.blockNumber.toString() });
+      return await notOnChain();
     }
 
     facts.found = true;
     facts.receipt_status = receipt.status;
     facts.block_number = receipt.blockNumber.toString();
-    const head = await client.getBlockNumber({ cacheTime: 0 });
-    const confirmations = head >= receipt.blockNumber ? Number(head - receipt.blockNumber + 1n) : 0;
+    facts.block_hash = receipt.blockHash;
+    const confirmations = Number(head - receipt.blockNumber + 1n);
     facts.confirmations = confirmations;
     facts.required_confirmations = network.confirmations;
     if (receipt.status !== 'success') return review('tx_reverted');
@@ -217,10 +271,20 @@ export async function verifyIntent(deps: VerifyDeps, intentId: string): Promise<
     if (result.reason === 'duplicate_transfer') return review('duplicate_transfer');
     return { status: 'SKIPPED' };
   } catch (error) {
-    // The RPC is down or answered nonsense: nothing is decided, try again later.
-    facts.last_error = error instanceof Error ? error.message.slice(0, 300) : String(error);
-    logger.warn('deposit verification failed; will retry', { intentId: intent.id, error: facts.last_error });
-    await stillVerifying(db, intent, facts, intent.confirmations, new Date(now.getTime() + retryDelay(config, intent.attempts)), now);
+    // The RPC is down or answered nonsense (or the database failed): nothing is decided, try again
+    // later, keeping the last facts seen. An RPC failing for longer than a transaction may stay
+    // unseen (txNotFoundTimeoutMs), counted from the first failure in a row, sends the intent to
+    // review: an outage or a broken RPC setting reaches an admin instead of holding deposits in
+    // verification silently. The error is stored and logged without the RPC's URL (it may hold an API key).
+    const rpcFailure = isRpcError(error);
+    const failed: DepositFacts = { ...previous, checked_at: facts.checked_at, chain_id: facts.chain_id, tx_hash: facts.tx_hash, last_error: describeRpcError(error, network.rpcUrl) };
+    if (rpcFailure) {
+      failed.rpc_env = network.rpcEnv;
+      failed.rpc_failing_since = previous.rpc_failing_since ?? now.toISOString();
+    }
+    logger.warn('deposit verification failed; will retry', { intentId: intent.id, rpc: rpcFailure ? network.rpcEnv : undefined, error: failed.last_error });
+    if (rpcFailure && now.getTime() - Date.parse(failed.rpc_failing_since!) >= config.txNotFoundTimeoutMs) return review('rpc_unavailable', failed);
+    await stillVerifying(db, intent, failed, intent.confirmations, new Date(now.getTime() + retryDelay(config, intent.attempts)), now);
     return { status: 'VERIFYING', waitingFor: 'rpc', confirmations: intent.confirmations };
   }
 }

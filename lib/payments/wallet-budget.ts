@@ -11,6 +11,7 @@ import { noteKeysChanged } from '../keys/key-changes';
 import { logger } from '../logger';
 import { microsToUsdNumber, type Micros } from '../money';
 import { TOKEN_DECIMALS, findNetwork, publicClientFor, type NetworkConfig, type PaymentsConfig } from './networks';
+import { describeRpcError } from './rpc-errors';
 
 /**
  * Wallet-backed key budgets: a key's daily dollar budget follows a linked wallet's on-chain
@@ -149,7 +150,8 @@ export async function snapshotWalletBudgets({
       updated++;
     } catch (error) {
       failed++;
-      logger.warn('wallet budget snapshot failed', { keyId: key.id, error: error instanceof Error ? error.message : String(error) });
+      // Not the error's message: viem's quotes the RPC URL, which may hold an API key.
+      logger.warn('wallet budget snapshot failed', { keyId: key.id, rpc: source.network.rpcEnv, error: describeRpcError(error, source.network.rpcUrl) });
     }
   }
   return { updated, failed };
