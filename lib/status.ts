@@ -76,7 +76,7 @@ const depositSource: StatusSource = {
         }
         const probe = await rpcAnswers(network, probeTimeoutMs);
         if (!probe.ok) {
-          return { id, group: 'Payments', name, state: 'third_party', detail: `The RPC in ${network.rpcEnv} does not answer (${probe.reason}); deposits wait in verification and are retried.` };
+          return { id, group: 'Payments', name, state: 'third_party', detail: `The RPC in ${network.rpcEnv} does not answer (${probe.reason}); deposits wait in verification and are retried; after DEPOSIT_TX_TIMEOUT_MINUTES (30 by default) of failures in a row they go to review.` };
         }
         return {
           id,
