@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { Ledger, auditLedger, walletAccountId } from '../lib/ledger';
+import { sql } from '../lib/db/sql';
+import { newId } from '../lib/ids';
+import { Ledger, SYSTEM_ACCOUNTS, auditLedger, walletAccountId } from '../lib/ledger';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
 
@@ -33,6 +35,26 @@ async function streamCall(secret: string, midway?: () => Promise<void>): Promise
     text += decoder.decode(value, { stream: true });
   }
   return text;
+}
+
+/** A pack lot of `faceValue` for the local model, valid `validDays`, as a purchase makes one (account and lot in the transfer's transaction). */
+async function createLot(userId: string, faceValue: bigint, validDays: number): Promise<{ lotId: string; accountId: string }> {
+  const lotId = newId('lot');
+  const accountId = `acc_lot_${lotId}`;
+  const now = new Date();
+  await gw.gateway.ctx.ledger.transfer(
+    { idempotencyKey: `test-lot:${lotId}`, kind: 'pack_purchase', entries: [{ accountId: SYSTEM_ACCOUNTS.promo.id, amount: -faceValue }, { accountId, amount: faceValue }] },
+    undefined,
+    {
+      before: async (tx) => {
+        await tx.execute(sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${accountId}, 'PACK_LOT', ${`lot:${lotId}`}, ${userId}, 0, 0, ${now}, ${now})`);
+        await tx.execute(
+          sql`INSERT INTO "PackLot" ("id", "userId", "packId", "accountId", "faceValue", "scopeProviderId", "scopeModelId", "status", "purchasedAt", "expiresAt") VALUES (${lotId}, ${userId}, 'pk_local_2', ${accountId}, ${faceValue}, ${null}, ${'tollgate-local'}, 'ACTIVE', ${now}, ${new Date(now.getTime() + validDays * 86_400_000)})`,
+        );
+      },
+    },
+  );
+  return { lotId, accountId };
 }
 
 /** The sweeper as it would run long after now: every pending hold has expired by then. */
@@ -114,19 +136,44 @@ describe('a call longer than the hold TTL', () => {
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
+  it('a lapsed call paid by two pack lots draws them in their funding order (earliest expiry first), as on time, and leaves the emptied one EXHAUSTED', async () => {
+    const normal = await createCustomer(t.db, 1_000_000n);
+    await streamCall(normal.secret);
+    const { cost } = await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: normal.keyId } });
+    expect(cost).toBeGreaterThan(1n);
+
+    const customer = await createCustomer(t.db, 1_000_000n);
+    // Made first, so its id sorts first: the order of ids is not the order of payment.
+    const late = await createLot(customer.user.id, 10n * cost, 60);
+    const soon = await createLot(customer.user.id, cost / 2n, 10);
+    await streamCall(customer.secret, async () => {
+      await sweepAsIfLater();
+    });
+    const usage = await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } });
+    expect(usage).toMatchObject({ status: 'SUCCESS', errorCode: 'hold_lapsed', cost });
+    expect(await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: soon.accountId } })).toMatchObject({ balance: 0n, available: 0n });
+    expect(await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: late.accountId } })).toMatchObject({ balance: 10n * cost - (cost - cost / 2n) });
+    expect(await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(customer.user.id) } })).toMatchObject({ balance: 1_000_000n });
+    expect((await t.db.packLot.findUniqueOrThrow({ where: { id: soon.lotId } })).status).toBe('EXHAUSTED');
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
   it('a lapsed call whose wallet was spent meanwhile is charged what is left, and says so', async () => {
     const balance = 1_000_000n;
     const customer = await createCustomer(t.db, balance);
     const wallet = walletAccountId(customer.user.id);
+    let other: Awaited<ReturnType<Ledger['reserve']>> = { holds: [], replayed: false, counters: null };
     await streamCall(customer.secret, async () => {
       await sweepAsIfLater();
       // Another call takes all but 3 micro-USD of the wallet while this one is still streaming.
-      await gw.gateway.ctx.ledger.reserve({ idempotencyKey: `other-${customer.keyId}`, sources: [wallet], creditAccountId: 'acc_system_revenue', amount: balance - 3n, ttlMs: 60_000 });
+      other = await gw.gateway.ctx.ledger.reserve({ idempotencyKey: `other-${customer.keyId}`, sources: [wallet], creditAccountId: 'acc_system_revenue', amount: balance - 3n, ttlMs: 60_000 });
     });
     const usage = await t.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } });
     expect(usage).toMatchObject({ status: 'SUCCESS', errorCode: 'hold_lapsed', cost: 3n });
     expect(await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: wallet } })).toMatchObject({ balance: balance - 3n, available: 0n });
     expect((await auditLedger(t.db)).problems).toEqual([]);
+    // The other call's hold, released: nothing of this test stays pending for the next.
+    await gw.gateway.ctx.ledger.release({ holds: [other.holds[0]!], idempotencyKey: `other-release-${customer.keyId}` });
   });
 });
 

@@ -156,15 +156,34 @@ describe('Idempotency-Key', () => {
       // database (here: freeing the key fails, as it would with the process gone).
       vi.spyOn(dyingDb.idempotencyRecord, 'deleteMany').mockRejectedValue(new Error('the process died'));
       await waitFor(() => t.db.idempotencyRecord.findFirst({ where: { scope: customer.keyId, key: 'dead-1' } }));
+      expect((await post(gw.url, customer.secret, 'dead-1')).status).toBe(409);
       await dying.close();
       await call;
       await dyingDb.$disconnect();
       fake.setBehavior({ latencyMs: 0 });
-      expect((await post(gw.url, customer.secret, 'dead-1')).status).toBe(409);
       await new Promise((resolve) => setTimeout(resolve, DYING_TTL_MS + 200));
       const retried = await post(gw.url, customer.secret, 'dead-1');
       expect(retried.status).toBe(200);
       expect(retried.headers.get('idempotent-replayed')).toBeNull();
+    });
+
+    it('a call whose key lapsed (its renewals failing) and was taken over by a retry still answers, charged', async () => {
+      fake.setBehavior({ latencyMs: 900 });
+      const customer = await createCustomer(t.db, ONE_DOLLAR);
+      // This instance can no longer write the record: its renewals (and its final write) fail.
+      const writes = vi.spyOn(shortDb.idempotencyRecord, 'updateMany').mockRejectedValue(new Error('database unreachable'));
+      try {
+        const original = post(short.url, customer.secret, 'lapsed-1');
+        await new Promise((resolve) => setTimeout(resolve, TTL_MS + 200));
+        // The claim lapsed: a retry takes the key over and is served on its own.
+        const retry = await post(gw.url, customer.secret, 'lapsed-1');
+        expect(retry.status).toBe(200);
+        expect((await original).status).toBe(200);
+      } finally {
+        writes.mockRestore();
+      }
+      expect(await charged(customer.user.id)).toBe(2n * COST);
+      expect((await auditLedger(t.db)).problems).toEqual([]);
     });
 
     it('a live call keeps its key in progress past the TTL: a duplicate sent meanwhile is still refused', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../db/client';
 import { newId } from '../ids';
 import { conflict, invalidRequest, prismaErrorCode } from '../http/errors';
+import { logger } from '../logger';
 
 const TTL_MS = 24 * 60 * 60 * 1000;
 const IN_PROGRESS = 0;
@@ -57,8 +58,18 @@ export async function claimIdempotencyKey({ db, scope, key, hash, inProgressMs }
   throw conflict('idempotency_request_in_progress', 'A request with this Idempotency-Key is being processed.');
 }
 
-export async function completeIdempotencyKey({ db, recordId, statusCode, body, contentType }: { db: Db; recordId: string; statusCode: number; body: string; contentType: string }) {
-  await db.idempotencyRecord.update({ where: { id: recordId }, data: { statusCode, body, contentType, expiresAt: new Date(Date.now() + TTL_MS) }, select: { id: true } });
+/**
+ * Stores a call's answer for replays. Never throws: the call is served and charged by now, and a
+ * record that could not be stored (the database failing, or the claim lapsed and taken over by a
+ * retry) costs only the replay, which is logged.
+ */
+export async function completeIdempotencyKey({ db, recordId, statusCode, body, contentType }: { db: Db; recordId: string; statusCode: number; body: string; contentType: string }): Promise<void> {
+  try {
+    const { count } = await db.idempotencyRecord.updateMany({ where: { id: recordId, statusCode: IN_PROGRESS }, data: { statusCode, body, contentType, expiresAt: new Date(Date.now() + TTL_MS) } });
+    if (count === 0) logger.warn('an Idempotency-Key lapsed before its call completed; its answer is not stored for replay', { recordId });
+  } catch (error) {
+    logger.error('could not store an Idempotency-Key answer for replay', { recordId, error });
+  }
 }
 
 /** Keeps a call's in-progress record alive to `expiresAt`, as its holds are (lib/gateway/call.ts). */

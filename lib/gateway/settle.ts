@@ -47,7 +47,7 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
       const settled = await ctx.ledger.settle(input);
       return { cost, ...sourceBalances(call, offering, settled.accounts ?? [], settled.shares) };
     } catch (error) {
-      if (error instanceof LedgerError && error.code === 'hold_expired') return settleLate(ctx, call, input);
+      if (error instanceof LedgerError && error.code === 'hold_expired') return settleLate(ctx, call, offering, input);
       if (error instanceof LedgerError || attempt === SETTLE_ATTEMPTS) {
         logSettleFailure(call)(error);
         return { cost: 0n, balance: null, pack: null };
@@ -61,12 +61,11 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
 const SETTLE_ATTEMPTS = 3;
 
 /** The holds lapsed before the call ended: it is charged what its sources still have (Ledger.settleLate). */
-async function settleLate(ctx: GatewayContext, call: Call, input: SettleInput): Promise<Billing> {
+async function settleLate(ctx: GatewayContext, call: Call, offering: CatalogOffering, input: SettleInput): Promise<Billing> {
   try {
-    const { charged, accounts } = await ctx.ledger.settleLate(input);
+    const { charged, accounts, shares } = await ctx.ledger.settleLate(input);
     logger.error('a call outlived its holds; charged what its sources still had', { requestId: call.requestId, cost: input.amount, charged });
-    const wallet = accounts.find((account) => !call.reservation.lots.has(account.id));
-    return { cost: charged, balance: wallet?.balance ?? null, pack: null };
+    return { cost: charged, ...sourceBalances(call, offering, accounts, shares) };
   } catch (error) {
     logSettleFailure(call)(error);
     return { cost: 0n, balance: null, pack: null };

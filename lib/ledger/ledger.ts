@@ -4,7 +4,7 @@ import type { HoldStatus } from '../db/generated/sqlite/enums';
 import { driverErrorKind, sql, statement, type SqlExecutor, type SqlRunner } from '../db/sql';
 import { newId } from '../ids';
 import type { Micros } from '../money';
-import { isSystemAccount, mayGoNegative } from './accounts';
+import { isSystemAccount, isWalletAccount, mayGoNegative } from './accounts';
 import { LedgerError } from './errors';
 import { explainFailedDebit, holdKey, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
@@ -194,16 +194,22 @@ export class Ledger {
    * what the reservation took). One transaction, idempotent by `idempotencyKey`; every hold must
    * have expired.
    */
-  async settleLate(input: SettleInput): Promise<{ charged: Micros; accounts: AccountState[]; replayed: boolean }> {
+  async settleLate(input: SettleInput): Promise<{ charged: Micros; accounts: AccountState[]; shares: Micros[]; replayed: boolean }> {
     const now = new Date();
     const key = `late:${input.idempotencyKey}`;
+    // The sources in the holds' order: the order they pay in (pack lots by priority, then the wallet).
     const sources = [...new Set(input.holds.map((hold) => hold.debitAccountId))];
     const creditAccountIds = new Set(input.holds.map((hold) => hold.creditAccountId));
     if (creditAccountIds.size !== 1) throw new LedgerError('invalid_transaction', 'a late settlement pays one account');
     const [creditAccountId] = creditAccountIds;
     const held = input.holds.reduce((sum, hold) => sum + hold.amount, 0n);
     if (input.amount < 0n || input.amount > held) throw new LedgerError('settle_exceeds_hold', `settle amount ${input.amount} exceeds hold ${held}`);
-    const lock = this.#sql.provider === 'postgresql' ? ' FOR UPDATE' : '';
+    // Nothing charged leaves no transaction behind: the usage row's unique request id is then what
+    // makes a second attempt a replay (the gateway always passes one).
+    if (!input.usage) throw new LedgerError('invalid_transaction', 'a late settlement records its usage row');
+    // The lock order of every other ledger write on PostgreSQL: user accounts (by id, NO KEY UPDATE
+    // so foreign-key checks pass), then the key, then the system account credited.
+    const lock = this.#sql.provider === 'postgresql' ? ' FOR NO KEY UPDATE' : '';
     try {
       return await this.#sql.transaction(async (tx) => {
         let quotaReturned = false;
@@ -212,52 +218,60 @@ export class Ledger {
           if (!row || row.status !== 'EXPIRED') throw new LedgerError('hold_already_resolved', `hold ${hold.id} did not expire`);
           if (row.quotaKeyId !== null) quotaReturned = true;
         }
-        const entries: LedgerEntryInput[] = [];
-        const accounts: AccountState[] = [];
-        let left = input.amount;
-        for (const accountId of lockOrder(sources.map((id) => ({ accountId: id, amount: 0n }))).map((e) => e.accountId)) {
+        const states = new Map<string, AccountState>();
+        for (const { accountId } of lockOrder(sources.map((id) => ({ accountId: id, amount: 0n })))) {
           const [row] = await tx.query(statement(`SELECT "id", "balance", "available" FROM "LedgerAccount" WHERE "id" = ?${lock}`, [accountId]));
           if (!row) throw new LedgerError('account_not_found', `account ${accountId} does not exist`);
-          const account = toAccountState(row);
-          const take = left < account.available ? left : account.available > 0n ? account.available : 0n;
-          if (take > 0n) {
-            entries.push({ accountId, amount: -take });
-            left -= take;
-            account.balance -= take;
-            account.available -= take;
-          }
-          accounts.push(account);
+          states.set(accountId, toAccountState(row));
         }
+        let left = input.amount;
+        const shares = sources.map((accountId) => {
+          const account = states.get(accountId)!;
+          const take = left < account.available ? left : account.available > 0n ? account.available : 0n;
+          left -= take;
+          account.balance -= take;
+          account.available -= take;
+          return take;
+        });
         const charged = input.amount - left;
-        if (charged > 0n) {
-          const transactionId = newId('txn');
-          entries.push({ accountId: creditAccountId!, amount: charged });
-          await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: key, kind: 'settle_late', memo: input.memo ?? null, actor: null, now }));
-          await tx.execute(insertEntries(transactionId, entries, now));
-          for (const entry of lockOrder(entries)) {
-            await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${entry.amount}, "available" = "available" + ${entry.amount}, "updatedAt" = ${now} WHERE "id" = ${entry.accountId}`);
-          }
+        const debits = sources.flatMap((accountId, index) => (shares[index]! > 0n ? [{ accountId, amount: -shares[index]! }] : []));
+        for (const entry of lockOrder(debits)) {
+          await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${entry.amount}, "available" = "available" + ${entry.amount}, "updatedAt" = ${now} WHERE "id" = ${entry.accountId}`);
         }
         if (input.quota) {
-          // The sweeper gave the request and the hold back to the key's day (holds that record
-          // their key); the call did happen, and cost what was charged. (Older holds kept both.)
+          // The sweeper gave the request and the whole hold back to the key's day; the call did
+          // happen, and cost what was charged. (A hold reserved before holds recorded their key
+          // had nothing given back: only what was not charged returns.)
           await tx.execute(
             quotaReturned
               ? sql`UPDATE "ApiKey" SET "requestsToday" = "requestsToday" + 1, "committedToday" = "committedToday" + ${charged}, "spentToday" = "spentToday" + ${charged}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${input.quota.keyId} AND "usageDay" = ${input.quota.day}`
               : sql`UPDATE "ApiKey" SET "committedToday" = "committedToday" - ${held - charged}, "spentToday" = "spentToday" + ${charged}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${input.quota.keyId} AND "usageDay" = ${input.quota.day}`,
           );
         }
-        if (input.usage) await insertUsage(tx, { ...input.usage, cost: charged, errorCode: 'hold_lapsed' });
-        return { charged, accounts, replayed: false };
+        if (charged > 0n) {
+          const transactionId = newId('txn');
+          await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: key, kind: 'settle_late', memo: input.memo ?? null, actor: null, now }));
+          await tx.execute(insertEntries(transactionId, [...debits, { accountId: creditAccountId!, amount: charged }], now));
+          await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${charged}, "available" = "available" + ${charged}, "updatedAt" = ${now} WHERE "id" = ${creditAccountId!}`);
+        }
+        // A pack lot drawn down to nothing is EXHAUSTED, as in a settlement on time.
+        for (const accountId of sources) {
+          if (states.get(accountId)!.balance === 0n && !isWalletAccount(accountId)) {
+            await tx.execute(sql`UPDATE "PackLot" SET "status" = 'EXHAUSTED' WHERE "accountId" = ${accountId} AND "status" = 'ACTIVE'`);
+          }
+        }
+        await insertUsage(tx, { ...input.usage!, cost: charged, errorCode: 'hold_lapsed' });
+        return { charged, accounts: sources.map((id) => states.get(id)!), shares, replayed: false };
       });
     } catch (error) {
       if (driverErrorKind(error) !== 'UniqueConstraintViolation') throw error;
       // Already done under this key: what it charged.
       const done = await this.#db.ledgerTransaction.findUnique({ where: { idempotencyKey: key }, select: { entries: { select: { amount: true } } } });
       const charged = (done?.entries ?? []).reduce((sum, entry) => (entry.amount > 0n ? sum + entry.amount : sum), 0n);
-      return { charged, accounts: [], replayed: true };
+      return { charged, accounts: [], shares: [], replayed: true };
     }
   }
+
 
   /** Voids holds: nothing is posted, every hold's whole amount becomes available again. */
   async release(input: ReleaseInput): Promise<Resolution> {

@@ -78,8 +78,11 @@ export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.e
       .then(() => expirePackLots({ db: gateway.ctx.db, ledger: gateway.ctx.ledger }))
       .then((expired) => expired && logger.info('expired pack lots', { expired }))
       .then(() => pruneWelcomeGrantQuota({ db: gateway.ctx.db }))
-      .then(() => gateway.ctx.payPerRequest?.reconcile?.())
       .catch((error: unknown) => logger.error('hold sweeper failed', { error }));
+    // On its own: a failure above must not keep payers' money from being credited.
+    gateway.ctx.payPerRequest
+      ?.reconcile?.()
+      .catch((error: unknown) => logger.error('x402 reconciliation failed', { error }));
   }, intervalMs);
   timer.unref();
   globalForServer.tollgateSweeper = timer;

@@ -107,7 +107,8 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
   res.writeHead(status, headers);
   // A client that leaves aborts the request's signal (the 'close' handler above), which stops the
   // upstream call and the relay with it. Like a Web stream's start(), the relay pushes as the
-  // upstream sends; socket backpressure is left to the kernel and Node's buffer, as before.
+  // upstream sends without waiting for the socket to drain: what a slow client has not read yet
+  // waits in Node's buffer, bounded by the answer's max_tokens.
   body.start({
     write: (bytes) => {
       if (res.destroyed || res.writableEnded) return false;
@@ -117,7 +118,10 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
     close: () => {
       if (!res.writableEnded) res.end();
     },
-    fail: () => res.destroy(),
+    // Once ended, what is written is the whole answer: nothing left to break.
+    fail: () => {
+      if (!res.writableEnded) res.destroy();
+    },
   });
 }
 

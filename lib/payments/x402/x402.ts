@@ -99,7 +99,7 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
 
     let userId: string;
     try {
-      userId = await creditPayment({ paymentId, network: config.network, payer: verified.payer, amount: paid, transaction: settled.transaction });
+      ({ userId } = await creditPayment({ paymentId, network: config.network, payer: verified.payer, amount: paid, transaction: settled.transaction }));
     } catch (error) {
       // Paid on chain but not credited: the row keeps the hash, and reconcile() credits it later.
       logger.error('x402 payment settled but not credited; reconcile() will credit it', { paymentId, transaction: settled.transaction, payer: verified.payer, error });
@@ -113,11 +113,11 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
    * Credits a settled payment to its payer's balance, in one ledger transaction keyed by the
    * settlement's transaction hash (so crediting twice credits once), marking the row SETTLED.
    */
-  async function creditPayment(payment: { paymentId: string; network: string; payer: string; amount: Micros; transaction: string }): Promise<string> {
+  async function creditPayment(payment: { paymentId: string; network: string; payer: string; amount: Micros; transaction: string }): Promise<{ userId: string; replayed: boolean }> {
     const idempotencyKey = `x402:${payment.network}:${payment.transaction}`;
-    const userId = await payerUserId(db, getAddress(payment.payer));
+    const userId = await payerUserId(db, payment.payer as Address);
     const wallet = await walletAccountOf(db, userId);
-    await ledger.transfer(
+    const { replayed } = await ledger.transfer(
       {
         idempotencyKey,
         kind: 'x402_payment',
@@ -133,7 +133,7 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
           sql`UPDATE "X402Payment" SET "status" = 'SETTLED', "userId" = ${userId}, "ledgerTransactionId" = (SELECT "id" FROM "LedgerTransaction" WHERE "idempotencyKey" = ${idempotencyKey}), "updatedAt" = ${new Date()} WHERE "id" = ${payment.paymentId}`,
         ),
     );
-    return userId;
+    return { userId, replayed };
   }
 
   /**
@@ -146,16 +146,20 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     const stranded = await db.x402Payment.findMany({
       where: { status: 'VERIFIED', txHash: { not: null }, updatedAt: { lte: new Date(now.getTime() - olderThanMs) } },
       select: { id: true, network: true, payer: true, amount: true, txHash: true },
+      orderBy: { updatedAt: 'asc' },
       take: 100,
     });
     let credited = 0;
     for (const row of stranded) {
       try {
-        await creditPayment({ paymentId: row.id, network: row.network, payer: row.payer, amount: row.amount, transaction: row.txHash! });
+        const { replayed } = await creditPayment({ paymentId: row.id, network: row.network, payer: row.payer, amount: row.amount, transaction: row.txHash! });
+        if (replayed) continue;
         credited += 1;
         logger.warn('x402 payment credited late', { paymentId: row.id, transaction: row.txHash });
       } catch (error) {
         logger.error('x402 payment still not credited', { paymentId: row.id, transaction: row.txHash, error });
+        // To the back of the queue, so that rows that keep failing do not starve the others.
+        await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { updatedAt: new Date() } }).catch(() => undefined);
       }
     }
     return credited;
