@@ -1,9 +1,9 @@
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { sql } from '../lib/db/sql';
 import { newId } from '../lib/ids';
-import { Ledger, SYSTEM_ACCOUNTS, auditLedger, walletAccountId } from '../lib/ledger';
+import { Ledger, LedgerError, SYSTEM_ACCOUNTS, auditLedger, walletAccountId } from '../lib/ledger';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
+import { createCustomer, gatewayHarness, startTestGateway, type TestGateway } from './helpers/gateway';
 
 // A hold outlives its HOLD_TTL_MS while its call is in progress (lib/gateway/call.ts): a stream
 // several times longer than the TTL, with the sweeper running all along, is still charged in full.
@@ -228,5 +228,20 @@ describe('the audit of calls against their holds', () => {
     const { problems } = await auditLedger(own.db);
     expect(problems).toContain('call req_audit_silent resolved its holds without a usage row');
     expect(problems).toContain('call req_audit_wrong cost 300 but its holds posted 400');
+  });
+
+  it('reports a call that was served but whose settlement failed for good', async () => {
+    const own = await createTestDatabase();
+    onTestFinished(() => own.close());
+    const local = await startTestGateway({ db: own.db, env: { NODE_ENV: 'test' } });
+    onTestFinished(() => local.close());
+    const customer = await createCustomer(own.db, 1_000_000n);
+    // The ledger refuses the settlement, finally (as it would a hold resolved under another key).
+    vi.spyOn(local.gateway.ctx.ledger, 'settle').mockRejectedValue(new LedgerError('hold_already_resolved', 'resolved elsewhere'));
+    const reply = await local.client(customer.secret).chat.completions.create({ model: 'tollgate-local', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+    expect(reply.choices[0]?.message.content).toBeTruthy();
+    const usage = await own.db.usageRecord.findFirstOrThrow({ where: { apiKeyId: customer.keyId } });
+    expect(usage).toMatchObject({ status: 'SUCCESS', cost: 0n, errorCode: 'settle_failed' });
+    expect((await auditLedger(own.db)).problems).toContain(`call ${usage.requestId} was served but its settlement failed: never billed`);
   });
 });

@@ -48,10 +48,7 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
       return { cost, ...sourceBalances(call, offering, settled.accounts ?? [], settled.shares) };
     } catch (error) {
       if (error instanceof LedgerError && error.code === 'hold_expired') return settleLate(ctx, call, offering, input);
-      if (error instanceof LedgerError || attempt === SETTLE_ATTEMPTS) {
-        logSettleFailure(call)(error);
-        return { cost: 0n, balance: null, pack: null };
-      }
+      if (error instanceof LedgerError || attempt === SETTLE_ATTEMPTS) return unbilled(ctx, call, input, error);
       logger.warn('settlement failed; retrying', { requestId: call.requestId, attempt, error });
       await new Promise((resolve) => setTimeout(resolve, 25 * 4 ** attempt));
     }
@@ -67,9 +64,23 @@ async function settleLate(ctx: GatewayContext, call: Call, offering: CatalogOffe
     logger.error('a call outlived its holds; charged what its sources still had', { requestId: call.requestId, cost: input.amount, charged });
     return { cost: charged, ...sourceBalances(call, offering, accounts, shares) };
   } catch (error) {
-    logSettleFailure(call)(error);
-    return { cost: 0n, balance: null, pack: null };
+    return unbilled(ctx, call, input, error);
   }
+}
+
+/**
+ * A served call whose settlement failed for good: logged, and recorded where the audit sees it (a
+ * usage row at cost 0, flagged settle_failed, outside the ledger), so that a call served free is
+ * never silent. If the database is what failed, the log is all there is.
+ */
+async function unbilled(ctx: GatewayContext, call: Call, input: SettleInput, error: unknown): Promise<Billing> {
+  logSettleFailure(call)(error);
+  if (input.usage) {
+    await ctx.db.usageRecord.create({ data: { ...input.usage, cost: 0n, errorCode: 'settle_failed' }, select: { id: true } }).catch((recordError: unknown) => {
+      logger.error('could not record an unbilled call', { requestId: call.requestId, error: recordError });
+    });
+  }
+  return { cost: 0n, balance: null, pack: null };
 }
 
 /**

@@ -88,8 +88,10 @@ export async function auditLedger(db: Db, { calls = true }: { calls?: boolean } 
  * The gateway's calls, against their holds (keyed `hold:<requestId>`, `hold:<requestId>:<n>`):
  * a call whose holds were settled or released has exactly one usage row; its cost is what the
  * holds posted, so a served call is never unbilled nor a failed one charged; a call whose holds
- * lapsed mid-call is charged by its late settlement, exactly the row's cost. (Lapsed holds with no
- * row are calls whose process died: nothing was billed, nothing recorded.)
+ * lapsed mid-call is charged by its late settlement, exactly the row's cost; a call whose
+ * settlement failed for good (its row flagged settle_failed) is reported. (Lapsed holds with no
+ * row are calls whose process died: nothing was billed, nothing recorded.) Meant for a quiet
+ * database: its reads are not one snapshot, so calls in flight may show as half done.
  */
 async function auditCalls(db: Db): Promise<string[]> {
   const problems: string[] = [];
@@ -126,6 +128,7 @@ async function auditCalls(db: Db): Promise<string[]> {
   }
   for (const row of usageRows) {
     if (!calls.has(row.requestId)) problems.push(`usage row for ${row.requestId} has no hold`);
+    if (row.errorCode === 'settle_failed') problems.push(`call ${row.requestId} was served but its settlement failed: never billed`);
   }
   for (const requestId of late.keys()) {
     if (!rows.has(requestId)) problems.push(`late settlement of ${requestId} has no usage row`);
