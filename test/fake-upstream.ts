@@ -3,6 +3,10 @@
  * on any POST path ending in /chat/completions, and Anthropic's Messages wire format on POST
  * /v1/messages, streaming or not, and can be told to be slow, fail, or drop connections.
  * It does no logging and no work beyond JSON, so a benchmark measures the gateway, not this.
+ *
+ * Behavior is global (setBehavior), and a request can also carry faults of its own, for tests that
+ * run many calls at once with different faults: a marker such as `[[fault:die_after=3,chunk_ms=10]]`
+ * in the text of its last user message applies to that request only (faultDirective below lists them).
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -44,7 +48,57 @@ export type FakeBehavior = {
   finishReason: 'stop' | 'length';
   /** Record requests in `requests`; a long benchmark can turn this off to keep memory flat. */
   record: boolean;
+  /** Pause this long once, after `stallAfterChunks` (default 2) SSE events: a stream that stalls mid-way. */
+  stallMs?: number;
+  stallAfterChunks?: number;
 };
+
+/**
+ * A request's own faults, from `[[fault:name=value,...]]` markers in its last user message
+ * (several markers, or several comma-separated directives in one, combine):
+ * - `status=N`: answer N with a provider-shaped error (429 adds retry-after), whatever failStatus says;
+ * - `die_after=N`: destroy the socket after N SSE events (dieAfterChunks);
+ * - `stall_ms=N`, `stall_after=K`: pause N ms once after K events (stallMs, stallAfterChunks);
+ * - `latency_ms=N`: wait N ms before answering (latencyMs); `chunk_ms=N`: between events (chunkDelayMs);
+ * - `no_usage`: leave usage out (omitUsage); `usage=P/C`: report P prompt and C completion tokens.
+ * Unknown directives are ignored. Null when the request carries none.
+ */
+export type FaultDirective = { behavior: Partial<FakeBehavior>; failStatus?: number };
+
+export function faultDirective(body: unknown): FaultDirective | null {
+  const messages = asObject(body).messages;
+  if (!Array.isArray(messages)) return null;
+  const lastUser = [...messages].reverse().map(asObject).find((m) => m.role === 'user');
+  if (!lastUser) return null;
+  const content = lastUser.content;
+  const text =
+    typeof content === 'string'
+      ? content
+      : Array.isArray(content)
+        ? content.map((part) => asObject(part)).map((part) => (typeof part.text === 'string' ? part.text : '')).join(' ')
+        : '';
+  const markers = [...text.matchAll(/\[\[fault:([^\]]*)\]\]/g)];
+  if (markers.length === 0) return null;
+  const directive: FaultDirective = { behavior: {} };
+  const b = directive.behavior;
+  for (const item of markers.flatMap((m) => m[1]!.split(','))) {
+    const [name, raw = ''] = item.trim().split('=', 2) as [string, string?];
+    const n = Number(raw);
+    const count = Number.isFinite(n) && n >= 0 ? n : undefined;
+    if (name === 'status' && count !== undefined) directive.failStatus = count;
+    else if (name === 'die_after' && count !== undefined) b.dieAfterChunks = count;
+    else if (name === 'stall_ms' && count !== undefined) b.stallMs = count;
+    else if (name === 'stall_after' && count !== undefined) b.stallAfterChunks = count;
+    else if (name === 'latency_ms' && count !== undefined) b.latencyMs = count;
+    else if (name === 'chunk_ms' && count !== undefined) b.chunkDelayMs = count;
+    else if (name === 'no_usage') b.omitUsage = true;
+    else if (name === 'usage') {
+      const [prompt, completion] = raw.split('/').map(Number);
+      if (Number.isInteger(prompt) && Number.isInteger(completion)) b.usage = { prompt_tokens: prompt!, completion_tokens: completion! };
+    }
+  }
+  return directive;
+}
 
 export type RecordedRequest = {
   method: string;
@@ -209,7 +263,8 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
   async function sendEvents(res: ServerResponse, frames: string[], b: FakeBehavior) {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const limit = b.dieAfterChunks;
-    if (b.chunkDelayMs <= 0 && limit === undefined) {
+    const stallAfter = b.stallMs ? (b.stallAfterChunks ?? 2) : undefined;
+    if (b.chunkDelayMs <= 0 && limit === undefined && stallAfter === undefined) {
       res.end(frames.join(''));
       return;
     }
@@ -217,6 +272,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     for (const frame of frames) {
       if (res.destroyed || closed) return;
       if (sent > 0) await sleep(b.chunkDelayMs);
+      if (sent > 0 && sent === stallAfter) await sleep(b.stallMs!);
       if (res.destroyed || closed) return;
       sent += 1;
       if (limit !== undefined && sent >= limit) {
@@ -405,7 +461,6 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
       return;
     }
     requestCount += 1;
-    const b = behavior;
     const raw = Buffer.concat(chunks).toString('utf8');
     let parsed: unknown;
     try {
@@ -413,6 +468,8 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     } catch {
       parsed = undefined;
     }
+    const directive = faultDirective(parsed);
+    const b: FakeBehavior = directive ? { ...behavior, ...directive.behavior } : behavior;
     if (b.record) requests.push({ method: req.method ?? 'POST', path, headers: req.headers, body: parsed ?? raw });
 
     await sleep(b.latencyMs);
@@ -420,6 +477,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
 
     const presented = presentedKey(req, flavor);
     if (b.requireApiKey !== undefined && presented !== b.requireApiKey) return sendError(res, flavor, 401, b, presented);
+    if (directive?.failStatus !== undefined) return sendError(res, flavor, directive.failStatus, b, presented);
     if (shouldFail(b) && b.failStatus !== undefined) return sendError(res, flavor, b.failStatus, b, presented);
     if (parsed === undefined) return sendError(res, flavor, 400, { ...b, errorMessage: 'The request body is not valid JSON.' }, presented);
 
