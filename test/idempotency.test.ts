@@ -33,11 +33,12 @@ async function waitFor<T>(read: () => Promise<T | null>, timeoutMs = 3_000): Pro
   }
 }
 
-function post(url: string, secret: string, key: string, body: object = BODY) {
+function post(url: string, secret: string, key: string, body: object = BODY, signal?: AbortSignal) {
   return fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'idempotency-key': key },
     body: JSON.stringify(body),
+    signal,
   });
 }
 
@@ -83,6 +84,31 @@ describe('Idempotency-Key', () => {
     expect(await second.text()).toBe(firstText);
     expect(fake.requests).toHaveLength(1);
     expect(await charged(customer.user.id)).toBe(COST);
+  });
+
+  it('a stream whose client left after the last word is replayed whole, [DONE] included, or served afresh', async () => {
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const body = { ...BODY, stream: true, stream_options: { include_usage: true } };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const key = `left-late-${attempt}`;
+      const controller = new AbortController();
+      const first = await post(gw.url, customer.secret, key, body, controller.signal);
+      const reader = first.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      // Leave as soon as the finishing chunk (the last word's) arrives: the upstream may well be done.
+      while (!text.includes('"finish_reason":"stop"')) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      controller.abort();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const retry = await post(gw.url, customer.secret, key, body);
+      expect(retry.status).toBe(200);
+      expect(await retry.text()).toContain('data: [DONE]');
+    }
+    expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
   it('after a failure that charged nothing, the same key may be used again, and is then charged once', async () => {

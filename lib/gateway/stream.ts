@@ -58,8 +58,10 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
 
   async function relay(sink: StreamSink): Promise<void> {
     const send = (bytes: Uint8Array) => {
-      if (clientGone) return;
+      // Recorded whether or not the client is still there: a call that completes after its client
+      // left is charged in full, and a retry with its Idempotency-Key must replay the whole answer.
       transcript?.push(bytes);
+      if (clientGone) return;
       if (!sink.write(bytes)) clientGone = true;
     };
     const forward = (event: E) => {
