@@ -39,8 +39,8 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
     start: (sink) => {
       relay(sink)
         .catch((error: unknown) => {
-          // A fault of our own (the ledger unreachable at settlement): the client's stream breaks
-          // rather than ending as if complete.
+          // A fault of our own nothing below foresaw (settle, release and the Idempotency-Key's
+          // completion never throw): the client's stream breaks rather than ending as if complete.
           logger.error('stream relay failed', { requestId: call.requestId, error });
           sink.fail();
         })
