@@ -1,7 +1,8 @@
 /*
  * A fake model provider for tests and benchmarks. It speaks OpenAI's chat completions wire format
- * on any POST path ending in /chat/completions, and Anthropic's Messages wire format on POST
- * /v1/messages, streaming or not, and can be told to be slow, fail, or drop connections.
+ * on any POST path ending in /chat/completions (and its embeddings on one ending in /embeddings),
+ * and Anthropic's Messages wire format on POST /v1/messages, streaming or not, and can be told to
+ * be slow, fail, or drop connections.
  * It does no logging and no work beyond JSON, so a benchmark measures the gateway, not this.
  *
  * Behavior is global (setBehavior), and a request can also carry faults of its own, for tests that
@@ -10,6 +11,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { countTokens } from 'gpt-tokenizer';
 
 export type FakeUsage = {
   prompt_tokens: number;
@@ -442,6 +444,30 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     await sendEvents(res, frames, b);
   }
 
+  // ---- OpenAI embeddings -------------------------------------------------------------------
+
+  /**
+   * OpenAI's embeddings list: one unit vector per input, of `dimensions` (or the model's native
+   * length), as floats or base64 float32s as asked. usage.prompt_tokens is what OpenAI would
+   * report: the inputs' tokens (o200k via gpt-tokenizer for text, the length of token-id input),
+   * unless setBehavior or a `usage=P/C` marker gave a usage (its prompt_tokens then).
+   */
+  function answerEmbeddings(res: ServerResponse, body: JsonObject, b: FakeBehavior) {
+    const inputs = fakeEmbeddingInputs(body.input);
+    if (inputs.length === 0) return sendError(res, 'openai', 400, { ...b, errorMessage: "'input' is required." }, undefined);
+    const model = typeof body.model === 'string' ? body.model : 'fake-embedding';
+    const length = typeof body.dimensions === 'number' ? body.dimensions : model.includes('large') || model.startsWith('gemini') ? 3072 : 1536;
+    const base64 = body.encoding_format === 'base64';
+    const data = inputs.map((input, index) => {
+      const vector = fakeVector(JSON.stringify(input), length);
+      return { object: 'embedding', index, embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector };
+    });
+    const counted = inputs.reduce<number>((sum, input) => sum + (typeof input === 'string' ? countTokens(input) : input.length), 0);
+    const prompt = b.usage === DEFAULT_BEHAVIOR.usage ? counted : b.usage.prompt_tokens;
+    seq += 1;
+    sendJson(res, 200, { object: 'list', data, model, ...(b.omitUsage ? {} : { usage: { prompt_tokens: prompt, total_tokens: prompt } }) });
+  }
+
   // ---- HTTP --------------------------------------------------------------------------------
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
@@ -451,8 +477,9 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
       res.end('ok');
       return;
     }
+    const embeddings = req.method === 'POST' && path.endsWith('/embeddings');
     const flavor: Flavor | null =
-      req.method === 'POST' && path.endsWith('/chat/completions') ? 'openai' : req.method === 'POST' && path === '/v1/messages' ? 'anthropic' : null;
+      req.method === 'POST' && (path.endsWith('/chat/completions') || embeddings) ? 'openai' : req.method === 'POST' && path === '/v1/messages' ? 'anthropic' : null;
 
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -468,7 +495,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     } catch {
       parsed = undefined;
     }
-    const directive = faultDirective(parsed);
+    const directive = embeddings ? embeddingFaultDirective(parsed) : faultDirective(parsed);
     const b: FakeBehavior = directive ? { ...behavior, ...directive.behavior } : behavior;
     if (b.record) requests.push({ method: req.method ?? 'POST', path, headers: req.headers, body: parsed ?? raw });
 
@@ -482,7 +509,8 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     if (parsed === undefined) return sendError(res, flavor, 400, { ...b, errorMessage: 'The request body is not valid JSON.' }, presented);
 
     const body = asObject(parsed);
-    if (flavor === 'openai') await answerOpenAI(res, body, b);
+    if (embeddings) answerEmbeddings(res, body, b);
+    else if (flavor === 'openai') await answerOpenAI(res, body, b);
     else await answerAnthropic(res, body, b);
   }
 
@@ -537,4 +565,38 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** An embeddings body's inputs, one item each (a text or token ids); empty when `input` is not one of OpenAI's four forms. */
+export function fakeEmbeddingInputs(input: unknown): Array<string | number[]> {
+  if (typeof input === 'string') return [input];
+  if (!Array.isArray(input) || input.length === 0) return [];
+  if (input.every((x) => typeof x === 'number')) return [input as number[]];
+  if (input.every((x) => typeof x === 'string' || (Array.isArray(x) && x.every((n) => typeof n === 'number')))) return input as Array<string | number[]>;
+  return [];
+}
+
+/** An embeddings request's faults: the same `[[fault:...]]` markers, read from its text inputs. */
+export function embeddingFaultDirective(body: unknown): FaultDirective | null {
+  const texts = fakeEmbeddingInputs(asObject(body).input).filter((x): x is string => typeof x === 'string');
+  return texts.length ? faultDirective({ messages: [{ role: 'user', content: texts.join(' ') }] }) : null;
+}
+
+/** A unit vector of `length` from a seed text: xorshift32 from its FNV-1a hash. */
+export function fakeVector(seed: string, length: number): number[] {
+  let state = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) state = Math.imul(state ^ seed.charCodeAt(i), 0x01000193);
+  state = state >>> 0 || 1;
+  const vector: number[] = [];
+  let norm = 0;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    const x = ((state >>> 0) / 0xffffffff) * 2 - 1;
+    vector.push(x);
+    norm += x * x;
+  }
+  norm = Math.sqrt(norm) || 1;
+  return vector.map((x) => x / norm);
 }

@@ -16,6 +16,9 @@ export type CatalogOffering = {
   reason: string | null;
 };
 
+/** What a model does: chat completions (every dialect of them) or embeddings. */
+export type ModelKind = 'chat' | 'embedding';
+
 export type CatalogModel = {
   id: string;
   name: string;
@@ -27,7 +30,15 @@ export type CatalogModel = {
   status: AvailabilityStatus;
   reason: string | null;
   createdAt: Date;
+  /** Absent means 'chat'. */
+  kind?: ModelKind;
+  /** Embedding models: the native vector length and the least `dimensions` allowed (null: fixed length). */
+  embedding?: { dimensions: number; minDimensions: number | null } | null;
 };
+
+export function modelKind(model: Pick<CatalogModel, 'kind'>): ModelKind {
+  return model.kind ?? 'chat';
+}
 
 export type Catalog = {
   models: CatalogModel[];
@@ -114,6 +125,8 @@ export async function loadCatalog(db: Db, env: NodeJS.ProcessEnv = process.env):
       status: best?.status ?? 'unavailable',
       reason: best ? best.reason : 'no provider offers this model',
       createdAt: model.createdAt,
+      kind: model.kind === 'embedding' ? 'embedding' : 'chat',
+      embedding: model.kind === 'embedding' && model.embeddingDimensions !== null ? { dimensions: model.embeddingDimensions, minDimensions: model.embeddingMinDimensions } : null,
     };
   });
 

@@ -1,6 +1,6 @@
 import { getDb } from '../db/client';
 import { microsToUsdNumber } from '../money';
-import { CatalogCache } from './catalog';
+import { CatalogCache, modelKind } from './catalog';
 
 const globalForCatalog = globalThis as unknown as { tollgateCatalog?: CatalogCache };
 
@@ -10,7 +10,7 @@ export function getCatalogCache(): CatalogCache {
   return globalForCatalog.tollgateCatalog;
 }
 
-/** What the public pages show of the catalog: ids, status with its reason, sell prices in USD per 1M tokens. */
+/** What the public pages show of the catalog: ids, kind, status with its reason, sell prices in USD per 1M tokens. */
 export async function listPublicModels() {
   const catalog = await getCatalogCache().get();
   return catalog.models.map((m) => {
@@ -21,9 +21,12 @@ export async function listPublicModels() {
       status: m.status,
       reason: m.reason,
       provider: best?.providerId ?? null,
+      kind: modelKind(m),
       contextLength: m.contextLength,
+      dimensions: m.embedding?.dimensions ?? null,
       inputPer1M: best ? microsToUsdNumber(best.sellInputPer1M) : null,
-      outputPer1M: best ? microsToUsdNumber(best.sellOutputPer1M) : null,
+      // Embedding models bill input only.
+      outputPer1M: best && modelKind(m) === 'chat' ? microsToUsdNumber(best.sellOutputPer1M) : null,
     };
   });
 }

@@ -22,6 +22,8 @@ export type SeedModel = {
   maxOutputTokens: number;
   inputPer1M: Micros;
   outputPer1M: Micros;
+  /** Absent for chat models. An embedding model's contextLength is its limit per input. */
+  embedding?: { dimensions: number; minDimensions: number | null };
 };
 
 const usd = usdToMicros;
@@ -38,6 +40,19 @@ export const SEED_MODELS: SeedModel[] = [
   { id: 'o3-mini', name: 'o3-mini', ownedBy: 'openai', providerId: 'openai', upstreamModel: 'o3-mini', contextLength: 200_000, maxOutputTokens: 100_000, inputPer1M: usd('1.10'), outputPer1M: usd('4.40') },
   { id: 'deepseek-chat', name: 'DeepSeek V3.2 (chat)', ownedBy: 'deepseek', providerId: 'deepseek', upstreamModel: 'deepseek-chat', contextLength: 128_000, maxOutputTokens: 8_192, inputPer1M: usd('0.28'), outputPer1M: usd('0.42') },
   { id: LOCAL_MODEL_ID, name: 'Tollgate Local (built-in)', ownedBy: 'tollgate', providerId: 'local', upstreamModel: LOCAL_MODEL_ID, contextLength: 8_192, maxOutputTokens: 1_024, inputPer1M: usd('0.10'), outputPer1M: usd('0.40') },
+];
+
+export const LOCAL_EMBEDDING_MODEL_ID = 'tollgate-embed-local';
+
+// Embedding models (/v1/embeddings), billed per input token: no output price. List prices:
+// OpenAI text-embedding-3-small $0.02 and -large $0.13, Gemini gemini-embedding-001 $0.15 per 1M.
+// The built-in one is a deterministic hashing embedding for offline tests and demos, not a
+// semantic model (lib/providers/local-embedding.ts).
+export const SEED_EMBEDDING_MODELS: SeedModel[] = [
+  { id: 'text-embedding-3-small', name: 'Text Embedding 3 Small', ownedBy: 'openai', providerId: 'openai', upstreamModel: 'text-embedding-3-small', contextLength: 8_192, maxOutputTokens: 0, inputPer1M: usd('0.02'), outputPer1M: 0n, embedding: { dimensions: 1_536, minDimensions: 1 } },
+  { id: 'text-embedding-3-large', name: 'Text Embedding 3 Large', ownedBy: 'openai', providerId: 'openai', upstreamModel: 'text-embedding-3-large', contextLength: 8_192, maxOutputTokens: 0, inputPer1M: usd('0.13'), outputPer1M: 0n, embedding: { dimensions: 3_072, minDimensions: 1 } },
+  { id: 'gemini-embedding-001', name: 'Gemini Embedding 001', ownedBy: 'google', providerId: 'google', upstreamModel: 'gemini-embedding-001', contextLength: 2_048, maxOutputTokens: 0, inputPer1M: usd('0.15'), outputPer1M: 0n, embedding: { dimensions: 3_072, minDimensions: 128 } },
+  { id: LOCAL_EMBEDDING_MODEL_ID, name: 'Tollgate Embed Local (built-in, hashing)', ownedBy: 'tollgate', providerId: 'local', upstreamModel: LOCAL_EMBEDDING_MODEL_ID, contextLength: 8_192, maxOutputTokens: 0, inputPer1M: usd('0.01'), outputPer1M: 0n, embedding: { dimensions: 256, minDimensions: 1 } },
 ];
 
 export type SeedPack = {

@@ -1,5 +1,5 @@
 import { markupBps, sellPrice } from '../catalog/pricing';
-import { SEED_MODELS, SEED_PACKS, SEED_PROVIDERS } from '../catalog/seed-data';
+import { SEED_EMBEDDING_MODELS, SEED_MODELS, SEED_PACKS, SEED_PROVIDERS } from '../catalog/seed-data';
 import { ensureSystemAccounts } from '../ledger/accounts';
 import type { Db } from './client';
 
@@ -13,12 +13,18 @@ export async function seed(db: Db) {
   for (const provider of SEED_PROVIDERS) {
     await db.provider.upsert({ where: { id: provider.id }, create: provider, update: { name: provider.name } });
   }
-  for (const model of SEED_MODELS) {
+  const models = [...SEED_MODELS, ...SEED_EMBEDDING_MODELS];
+  for (const model of models) {
     const { id, name, ownedBy, contextLength, maxOutputTokens } = model;
+    const kind = {
+      kind: model.embedding ? 'embedding' : 'chat',
+      embeddingDimensions: model.embedding?.dimensions ?? null,
+      embeddingMinDimensions: model.embedding?.minDimensions ?? null,
+    };
     await db.model.upsert({
       where: { id },
-      create: { id, name, ownedBy, contextLength, maxOutputTokens },
-      update: { name, ownedBy, contextLength, maxOutputTokens },
+      create: { id, name, ownedBy, contextLength, maxOutputTokens, ...kind },
+      update: { name, ownedBy, contextLength, maxOutputTokens, ...kind },
     });
     const prices = {
       upstreamModel: model.upstreamModel,
@@ -36,5 +42,5 @@ export async function seed(db: Db) {
   for (const [index, pack] of SEED_PACKS.entries()) {
     await db.pack.upsert({ where: { id: pack.id }, create: { ...pack, sortOrder: index }, update: {} });
   }
-  return { providers: SEED_PROVIDERS.length, models: SEED_MODELS.length, packs: SEED_PACKS.length };
+  return { providers: SEED_PROVIDERS.length, models: models.length, packs: SEED_PACKS.length };
 }

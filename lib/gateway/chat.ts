@@ -151,7 +151,8 @@ function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<Ups
   };
 }
 
-function failed(call: Call, error: HttpError): Response {
+/** An upstream failure's answer: the error, with the call's headers and a cost of 0. */
+export function failed(call: Call, error: HttpError): Response {
   return json(error.toJSON(), { status: error.status, headers: { ...callHeaders(call, 0n), ...error.headers } });
 }
 

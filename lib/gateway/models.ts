@@ -1,5 +1,5 @@
 import type { ApiRequest } from '../http/api-request';
-import type { CatalogModel } from '../catalog/catalog';
+import { modelKind, type CatalogModel } from '../catalog/catalog';
 import { microsToUsdNumber } from '../money';
 import { json } from '../http/json';
 import { bearerToken } from '../http/credentials';
@@ -17,8 +17,10 @@ export async function handleListModels(ctx: GatewayContext, request: ApiRequest)
 
 export function toOpenAIModel(model: CatalogModel) {
   const offering = model.offerings[0];
+  const embedding = modelKind(model) === 'embedding';
   const input = offering ? microsToUsdNumber(offering.sellInputPer1M) : null;
-  const output = offering ? microsToUsdNumber(offering.sellOutputPer1M) : null;
+  // An embedding model bills input only: no output price rather than a price of 0.
+  const output = offering && !embedding ? microsToUsdNumber(offering.sellOutputPer1M) : null;
   return {
     id: model.id,
     object: 'model' as const,
@@ -29,8 +31,12 @@ export function toOpenAIModel(model: CatalogModel) {
     providers: model.offerings.map((o) => ({ id: o.providerId, status: o.status, ...(o.reason ? { reason: o.reason } : {}) })),
     status: model.status === 'live' ? ('live' as const) : ('unavailable' as const),
     ...(model.status !== 'live' ? { reason: model.reason } : {}),
+    kind: modelKind(model),
     context_length: model.contextLength,
-    max_output_tokens: model.maxOutputTokens,
+    max_output_tokens: embedding ? null : model.maxOutputTokens,
+    // Embedding models: context_length is the limit per input; `dimensions` may ask for
+    // min_dimensions up to dimensions (min_dimensions null: the length is fixed).
+    ...(embedding ? { dimensions: model.embedding?.dimensions ?? null, min_dimensions: model.embedding?.minDimensions ?? null } : {}),
     pricing: { input_per_1m: input, output_per_1m: output, currency: 'USD' as const },
     input_price_per_1m_tokens: input,
     output_price_per_1m_tokens: output,

@@ -74,10 +74,13 @@ export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RouteP
 }
 
 async function insufficientCredits(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, lots: FundingLot[], surface: CallSurface) {
-  const cost = `This request may cost up to ${formatUsd(plan.holdAmount)} (prompt plus ${plan.maxOutputTokens} output tokens on ${plan.model.id})`;
+  // An embedding call (no output tokens) is priced by its input alone.
+  const what = plan.maxOutputTokens > 0 ? `prompt plus ${plan.maxOutputTokens} output tokens` : 'its input tokens';
+  const cost = `This request may cost up to ${formatUsd(plan.holdAmount)} (${what} on ${plan.model.id})`;
+  const lower = plan.maxOutputTokens > 0 ? 'lower max_tokens' : 'send less input';
   const inLots = lots.reduce((sum, lot) => sum + lot.available, 0n);
   if (key.packsOnly) {
-    return paymentRequired('insufficient_credits', `${cost}; this key spends pack credit only, and the packs that cover it have ${formatUsd(inLots)} left. Lower max_tokens or buy a pack.`);
+    return paymentRequired('insufficient_credits', `${cost}; this key spends pack credit only, and the packs that cover it have ${formatUsd(inLots)} left. Buy a pack or ${lower}.`);
   }
   const wallet = await ctx.db.ledgerAccount.findUnique({ where: { id: key.walletAccountId }, select: { available: true } });
   const available = (wallet?.available ?? 0n) + inLots;
@@ -87,5 +90,5 @@ async function insufficientCredits(ctx: GatewayContext, key: KeyContext, plan: R
       ? await ctx.db.packLot.findFirst({ where: { userId: key.userId, playgroundOnly: true, status: 'ACTIVE', expiresAt: { gt: new Date() } }, select: { account: { select: { available: true } } } })
       : null;
   const note = playgroundOnly && playgroundOnly.account.available > 0n ? ` (Your welcome credit of ${formatUsd(playgroundOnly.account.available)} pays for playground calls only.)` : '';
-  return paymentRequired('insufficient_credits', `${cost}; the available balance is ${formatUsd(available)}. Add credits or lower max_tokens.${note}`);
+  return paymentRequired('insufficient_credits', `${cost}; the available balance is ${formatUsd(available)}. Add credits or ${lower}.${note}`);
 }

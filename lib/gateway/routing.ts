@@ -1,4 +1,4 @@
-import type { Catalog, CatalogModel, CatalogOffering } from '../catalog/catalog';
+import { modelKind, type Catalog, type CatalogModel, type CatalogOffering, type ModelKind } from '../catalog/catalog';
 import type { Micros } from '../money';
 import type { ProviderId } from '../providers/types';
 import type { KeyContext } from './auth';
@@ -44,12 +44,28 @@ export function resolveModelId(requested: string, providerField: string | undefi
   return { modelId, pinned: pinned as ProviderId | null };
 }
 
-export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels'>, body: ChatCompletionRequest): RoutePlan {
-  const { modelId, pinned } = resolveModelId(body.model, body.provider);
+/** Why a model of the other kind is refused, by the kind the endpoint serves. */
+const WRONG_KIND: Record<ModelKind, string> = {
+  chat: 'is an embedding model: call POST /v1/embeddings with it. This endpoint needs a chat model.',
+  embedding: 'is a chat model and makes no embeddings: POST /v1/embeddings needs an embedding model.',
+};
+
+/**
+ * The model asked for and its live offerings to try, for an endpoint that serves models of `kind`:
+ * every refusal (unknown, wrong kind, not allowed for the key, not offered, unavailable) named.
+ */
+export function resolveCandidates(
+  catalog: Catalog,
+  key: Pick<KeyContext, 'allowedModels'>,
+  requested: { model: string; provider?: string },
+  kind: ModelKind,
+): { model: CatalogModel; candidates: CatalogOffering[] } {
+  const { modelId, pinned } = resolveModelId(requested.model, requested.provider);
   const model = catalog.byId.get(modelId);
   if (!model) {
-    throw notFound('model_not_found', `The model '${body.model}' does not exist. GET /v1/models lists the models on this instance.`, 'model');
+    throw notFound('model_not_found', `The model '${requested.model}' does not exist. GET /v1/models lists the models on this instance.`, 'model');
   }
+  if (modelKind(model) !== kind) throw invalidRequest(`The model '${model.id}' ${WRONG_KIND[kind]} GET /v1/models lists each model's kind.`, 'model', 'wrong_model_kind');
   if (key.allowedModels && !key.allowedModels.includes(model.id)) {
     throw forbidden('model_not_allowed', `This API key may not use the model '${model.id}'.`);
   }
@@ -60,7 +76,11 @@ export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels
     const reason = offered[0]?.reason ?? 'no provider is available';
     throw unavailable('model_unavailable', `The model '${model.id}' is unavailable: ${reason}.`);
   }
+  return { model, candidates };
+}
 
+export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels'>, body: ChatCompletionRequest): RoutePlan {
+  const { model, candidates } = resolveCandidates(catalog, key, body, 'chat');
   const requested = body.max_completion_tokens ?? body.max_tokens ?? null;
   const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
   if (requested !== null && requested > model.maxOutputTokens) {

@@ -150,7 +150,8 @@ function sourceBalances(call: Call, offering: CatalogOffering, accounts: Account
       continue;
     }
     if (pack || shares[index] === 0n) continue;
-    const perToken = offering.sellOutputPer1M > 0n ? offering.sellOutputPer1M : 1n;
+    // An embedding model has no output price: its input tokens then.
+    const perToken = offering.sellOutputPer1M > 0n ? offering.sellOutputPer1M : offering.sellInputPer1M > 0n ? offering.sellInputPer1M : 1n;
     pack = {
       id: lot.id,
       status: lotStatus({ status: 'ACTIVE', expiresAt: lot.expiresAt }, account.balance),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { decode, encode as encodeTokens } from 'gpt-tokenizer';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { TokenCounter } from '../gateway/tokens';
+import { localEmbeddings } from './local-embedding';
 import { UpstreamError, type ChatProvider, type UpstreamChatRequest, type UpstreamStreamEvent, type UpstreamUsage } from './types';
 
 /*
@@ -284,6 +285,10 @@ export function createLocalProvider({ tokenDelayMs }: { tokenDelayMs: number }):
     },
     stream(request, { signal }) {
       return streamCompletion(request, signal);
+    },
+    async embed(request, { signal }) {
+      if (signal.aborted) throw aborted();
+      return localEmbeddings(request);
     },
   };
 }

@@ -7,6 +7,7 @@ import {
   type ProviderConnection,
   type ProviderId,
   type UpstreamChatRequest,
+  type UpstreamEmbeddings,
   type UpstreamStreamEvent,
   type UpstreamUsage,
 } from './types';
@@ -237,6 +238,7 @@ export function toUpstreamUsage(usage: CompletionUsage | null | undefined): Upst
 export function createOpenAICompatibleProvider({ id, connection }: { id: ProviderId; connection: ProviderConnection }): ChatProvider {
   const base = new URL(connection.baseURL.endsWith('/') ? connection.baseURL : `${connection.baseURL}/`);
   const url = new URL('chat/completions', base);
+  const embeddingsUrl = new URL('embeddings', base);
   const pool = new Agent({ keepAliveTimeout: 60_000, connect: { timeout: connection.timeoutMs } });
   const headers = connection.apiKey ? { authorization: `Bearer ${connection.apiKey}`, 'content-type': 'application/json', accept: 'application/json' } : null;
 
@@ -257,13 +259,13 @@ export function createOpenAICompatibleProvider({ id, connection }: { id: Provide
   }
 
   /** Sends the request and returns the response once its headers are in: anything but a 2xx is thrown. */
-  async function send(body: unknown, signal: AbortSignal) {
+  async function send(body: unknown, signal: AbortSignal, target: URL = url) {
     if (!headers) throw new UpstreamError({ kind: 'auth', providerId: id, message: `${id} has no API key configured` });
     let response: Dispatcher.ResponseData;
     try {
       response = await pool.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
+        origin: target.origin,
+        path: target.pathname + target.search,
         method: 'POST',
         headers,
         body: JSON.stringify(body),
@@ -332,5 +334,33 @@ export function createOpenAICompatibleProvider({ id, connection }: { id: Provide
     stream(request, { signal }) {
       return streamCompletion(request, signal);
     },
+    async embed(request, { signal }) {
+      const response = await send({ ...request, encoding_format: 'float' }, signal, embeddingsUrl);
+      let body: unknown;
+      try {
+        body = await response.body.json();
+      } catch (error) {
+        throw fail(error, signal, true);
+      }
+      const embeddings = toUpstreamEmbeddings(body, request.input.length);
+      // A 200 that is not one vector per input (an error object, a proxy's page) is the upstream's failure: fail over.
+      if (!embeddings) throw new UpstreamError({ kind: 'server_error', providerId: id, message: `${id} sent a malformed embeddings response` });
+      return embeddings;
+    },
   };
+}
+
+/** OpenAI's embeddings list (`data[].index`, `data[].embedding`, `usage.prompt_tokens`), or null if it is not one vector of numbers per input. */
+export function toUpstreamEmbeddings(body: unknown, inputs: number): UpstreamEmbeddings | null {
+  const list = body as { data?: unknown; usage?: { prompt_tokens?: unknown } } | null;
+  if (!list || !Array.isArray(list.data) || list.data.length !== inputs) return null;
+  const vectors: number[][] = new Array<number[]>(inputs);
+  for (const [position, item] of (list.data as Array<{ index?: unknown; embedding?: unknown } | null>).entries()) {
+    const index = typeof item?.index === 'number' ? item.index : position;
+    const vector = item?.embedding;
+    if (!Number.isInteger(index) || index < 0 || index >= inputs || vectors[index] || !Array.isArray(vector) || !vector.every((x) => typeof x === 'number')) return null;
+    vectors[index] = vector as number[];
+  }
+  const reported = list.usage?.prompt_tokens;
+  return { vectors, promptTokens: typeof reported === 'number' && Number.isInteger(reported) && reported >= 0 ? reported : null };
 }

@@ -83,7 +83,29 @@ export interface ChatProvider {
    * after events were yielded is thrown from a later `next()`.
    */
   stream(request: UpstreamChatRequest, options: UpstreamCallOptions): AsyncIterable<UpstreamStreamEvent>;
+  /** Embeddings, for providers that make them (not Anthropic, not DeepSeek). */
+  embed?(request: UpstreamEmbeddingRequest, options: UpstreamCallOptions): Promise<UpstreamEmbeddings>;
 }
+
+/**
+ * An embeddings request as an upstream receives it: OpenAI's body with the provider's model name.
+ * Vectors are always asked for as floats; the gateway encodes base64 itself, so every upstream
+ * (Gemini's compatibility layer included) answers in one format.
+ */
+export type UpstreamEmbeddingRequest = {
+  model: string;
+  /** One input per item: a text, or token ids. */
+  input: Array<string | number[]>;
+  dimensions?: number;
+  user?: string;
+};
+
+export type UpstreamEmbeddings = {
+  /** One vector per input, in input order. */
+  vectors: number[][];
+  /** The upstream's usage.prompt_tokens; null when it reported none. */
+  promptTokens: number | null;
+};
 
 /** Where a provider is and how to authenticate, read from the environment. */
 export type ProviderConnection = {
