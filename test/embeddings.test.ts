@@ -68,7 +68,7 @@ async function apiError(promise: Promise<unknown>) {
 describe('POST /v1/embeddings: OpenAI upstream', () => {
   it('one string, with the SDK default (base64): the right floats come back, and the exact reported tokens are charged', async () => {
     const customer = await createCustomer(t.db, ONE_DOLLAR);
-    const input = 'The quick brown fox jumps over the lazy dog.';
+    const input = `The quick brown fox jumps over the lazy dog. ${paragraph(0)} ${paragraph(1)} ${paragraph(2)}`;
     const { data, response } = await gw.client(customer.secret).embeddings.create({ model: 'text-embedding-3-small', input }).withResponse();
 
     // The SDK asked for base64 (its default) and decoded it; the upstream was asked for floats.
@@ -152,18 +152,19 @@ describe('POST /v1/embeddings: OpenAI upstream', () => {
   it('charges the counted tokens when the upstream reports no usage, and never more than the hold', async () => {
     const customer = await createCustomer(t.db, ONE_DOLLAR);
     const client = gw.client(customer.secret);
-    const quiet = 'Embeddings without usage [[fault:no_usage]]';
-    const first = await client.embeddings.create({ model: 'text-embedding-3-small', input: quiet, encoding_format: 'float' });
+    const quiet = `Embeddings without usage [[fault:no_usage]] ${paragraph(7)}`;
+    const first = await client.embeddings.create({ model: 'gemini-embedding-001', input: quiet, encoding_format: 'float' });
     // Our own count: ASCII text this short is counted exactly (o200k).
     expect(first.usage.prompt_tokens).toBe(countTokens(quiet));
-    const afterFirst = ONE_DOLLAR - inputCost('text-embedding-3-small', countTokens(quiet));
+    const afterFirst = ONE_DOLLAR - inputCost('gemini-embedding-001', countTokens(quiet));
     expect((await walletBalance(customer.user.id)).balance).toBe(afterFirst);
 
     // The upstream claims ten million tokens for a few words: the hold is the most charged, i.e.
     // the counted tokens padded by 5/4 plus 16, at the input price.
-    const greedy = 'Embeddings with a huge usage [[fault:usage=10000000/0]]';
-    const second = (await client.embeddings.create({ model: 'text-embedding-3-small', input: greedy, encoding_format: 'float' })) as unknown as Extras;
-    const hold = inputCost('text-embedding-3-small', Math.ceil((countTokens(greedy) * 5) / 4) + 16);
+    const greedy = `Embeddings with a huge usage [[fault:usage=10000000/0]] ${paragraph(8)}`;
+    const second = (await client.embeddings.create({ model: 'gemini-embedding-001', input: greedy, encoding_format: 'float' })) as unknown as Extras;
+    const hold = inputCost('gemini-embedding-001', Math.ceil((countTokens(greedy) * 5) / 4) + 16);
+    expect(hold).toBeGreaterThan(inputCost('gemini-embedding-001', countTokens(greedy)));
     expect(second.billing.charged_usd).toBe(Number(hold) / 1e6);
     expect(second.billing.hold_usd).toBe(Number(hold) / 1e6);
     expect((await walletBalance(customer.user.id)).balance).toBe(afterFirst - hold);
