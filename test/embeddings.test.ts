@@ -1,10 +1,13 @@
 import OpenAI from 'openai';
 import { countTokens } from 'gpt-tokenizer';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { seed } from '../lib/db/seed';
+import { float32Base64 } from '../lib/gateway/embeddings';
 import { auditLedger, walletAccountId } from '../lib/ledger';
+import { toUpstreamEmbeddings } from '../lib/providers/openai-compatible';
 import { fakeVector, type FakeUpstream } from './fake-upstream';
 import type { TestDatabase } from './helpers/db';
-import { PROVIDER_SECRETS, createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
+import { PROVIDER_SECRETS, createCustomer, gatewayHarness, startTestGateway, upstreamEnv, type TestGateway } from './helpers/gateway';
 
 // POST /v1/embeddings through the unmodified openai SDK, against the fake upstream and the
 // built-in local model, with the ledger checked to the micro-dollar.
@@ -312,6 +315,23 @@ describe('POST /v1/embeddings: refusals', () => {
     await expectLedgerClean();
   });
 
+  it('asks for a key even where pay-per-request (x402) serves keyless chat calls', async () => {
+    const paid = await startTestGateway({
+      db: t.db,
+      env: upstreamEnv(fake.url),
+      payPerRequest: {
+        authorize: () => Promise.reject(new Error('pay-per-request must not be consulted for embeddings')),
+      },
+    });
+    try {
+      const response = await fetch(`${paid.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tollgate-embed-local', input: 'x' }) });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toContain('needs an API key');
+    } finally {
+      await paid.close();
+    }
+  });
+
   it('counts against the key’s daily request limit like any call', async () => {
     const customer = await createCustomer(t.db, ONE_DOLLAR, { dailyRequestLimit: 1 });
     const client = gw.client(customer.secret);
@@ -383,5 +403,44 @@ describe('POST /v1/embeddings: failures, failover, Idempotency-Key', () => {
     const conflict = await apiError(client.embeddings.create({ ...body, input: 'other' }, { headers: { 'Idempotency-Key': 'emb-1' } }));
     expect(conflict.status).toBe(409);
     await expectLedgerClean();
+  });
+});
+
+describe('embeddings plumbing', () => {
+  it('reads an upstream list in index order, base64 too, and calls anything but one vector of numbers per input malformed', () => {
+    const usage = { prompt_tokens: 7, total_tokens: 7 };
+    expect(toUpstreamEmbeddings({ data: [{ index: 1, embedding: [3, 4] }, { index: 0, embedding: [1, 2] }], usage }, 2)).toEqual({ vectors: [[1, 2], [3, 4]], promptTokens: 7 });
+    expect(toUpstreamEmbeddings({ data: [{ index: 0, embedding: float32Base64([0.5, -2]) }] }, 1)).toEqual({ vectors: [[0.5, -2]], promptTokens: null });
+    for (const body of [
+      null,
+      { error: { message: 'nope' } },
+      { data: [{ index: 0, embedding: [1] }] },
+      { data: [{ index: 0, embedding: [1] }, { index: 0, embedding: [2] }] },
+      { data: [{ index: 0, embedding: [1] }, { index: 2, embedding: [2] }] },
+      { data: [{ index: 0, embedding: [1] }, { index: 1, embedding: ['2'] }] },
+    ]) {
+      expect(toUpstreamEmbeddings(body, 2)).toBeNull();
+    }
+  });
+
+  it('seeds each model with its kind, again without change', async () => {
+    await seed(t.db);
+    const models = await t.db.model.findMany({ select: { id: true, kind: true, embeddingDimensions: true, embeddingMinDimensions: true, maxOutputTokens: true }, orderBy: { id: 'asc' } });
+    const embedding = models.filter((m) => m.kind === 'embedding');
+    expect(embedding).toEqual([
+      { id: 'gemini-embedding-001', kind: 'embedding', embeddingDimensions: 3_072, embeddingMinDimensions: 128, maxOutputTokens: 0 },
+      { id: 'text-embedding-3-large', kind: 'embedding', embeddingDimensions: 3_072, embeddingMinDimensions: 1, maxOutputTokens: 0 },
+      { id: 'text-embedding-3-small', kind: 'embedding', embeddingDimensions: 1_536, embeddingMinDimensions: 1, maxOutputTokens: 0 },
+      { id: 'tollgate-embed-local', kind: 'embedding', embeddingDimensions: 256, embeddingMinDimensions: 1, maxOutputTokens: 0 },
+    ]);
+    expect(models.filter((m) => m.kind === 'chat').map((m) => m.id)).toEqual(['claude-haiku-4-5', 'claude-sonnet-4-5', 'deepseek-chat', 'gemini-2.5-flash', 'gemini-2.5-pro', 'gpt-4o', 'gpt-4o-mini', 'o3-mini', 'tollgate-local']);
+    expect(models.every((m) => m.kind === 'embedding' || (m.embeddingDimensions === null && m.maxOutputTokens > 0))).toBe(true);
+    const offerings = await t.db.modelOffering.findMany({ where: { modelId: { in: embedding.map((m) => m.id) } }, select: { modelId: true, sellInputPer1M: true, sellOutputPer1M: true }, orderBy: { modelId: 'asc' } });
+    expect(offerings).toEqual([
+      { modelId: 'gemini-embedding-001', sellInputPer1M: 165_000n, sellOutputPer1M: 0n },
+      { modelId: 'text-embedding-3-large', sellInputPer1M: 143_000n, sellOutputPer1M: 0n },
+      { modelId: 'text-embedding-3-small', sellInputPer1M: 22_000n, sellOutputPer1M: 0n },
+      { modelId: 'tollgate-embed-local', sellInputPer1M: 11_000n, sellOutputPer1M: 0n },
+    ]);
   });
 });

@@ -357,10 +357,19 @@ export function toUpstreamEmbeddings(body: unknown, inputs: number): UpstreamEmb
   const vectors: number[][] = new Array<number[]>(inputs);
   for (const [position, item] of (list.data as Array<{ index?: unknown; embedding?: unknown } | null>).entries()) {
     const index = typeof item?.index === 'number' ? item.index : position;
-    const vector = item?.embedding;
+    // Asked for floats; an upstream that sends base64 anyway is read as OpenAI's little-endian float32s.
+    const vector = typeof item?.embedding === 'string' ? fromFloat32Base64(item.embedding) : item?.embedding;
     if (!Number.isInteger(index) || index < 0 || index >= inputs || vectors[index] || !Array.isArray(vector) || !vector.every((x) => typeof x === 'number')) return null;
     vectors[index] = vector as number[];
   }
   const reported = list.usage?.prompt_tokens;
   return { vectors, promptTokens: typeof reported === 'number' && Number.isInteger(reported) && reported >= 0 ? reported : null };
+}
+
+function fromFloat32Base64(text: string): number[] | null {
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length % 4 !== 0) return null;
+  const vector: number[] = [];
+  for (let i = 0; i < bytes.length; i += 4) vector.push(bytes.readFloatLE(i));
+  return vector;
 }
