@@ -74,9 +74,9 @@ export function planEmbeddings(catalog: Catalog, key: Pick<KeyContext, 'allowedM
   let counted = 0;
   for (const [index, input] of inputs.entries()) {
     const tokens = typeof input === 'string' ? counter.text(input) : input.length;
-    // Token ids are exact, and a text counted below its byte length was counted exactly (o200k).
-    // A text counted by its bytes may still fit the upstream's tokenizer: the upstream judges it
-    // (a refusal is free).
+    // Token ids are exact, and a text counted below its byte length was counted exactly, in o200k,
+    // whose large vocabulary the providers' own tokenizers (cl100k for text-embedding-3) rarely
+    // undercut. A text counted by its bytes may still fit: the upstream judges it (its refusal is free).
     const exact = typeof input !== 'string' || tokens < utf8Bytes(input);
     if (exact && tokens > model.contextLength) {
       const param = typeof body.input === 'string' || (inputs.length === 1 && typeof body.input[0] === 'number') ? 'input' : `input[${index}]`;
