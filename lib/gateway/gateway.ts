@@ -9,6 +9,7 @@ import { Ledger } from '../ledger/ledger';
 import { logger } from '../logger';
 import { createProviderFactory, type ProviderFactory } from '../providers/registry';
 import { handleChatCompletions } from './chat';
+import { handleResponses } from './responses';
 import type { GatewayContext, PayPerRequest } from './context';
 import { errorResponse } from '../http/errors';
 import { onlyMethods, unknownUrl } from '../http/unrouted';
@@ -75,6 +76,7 @@ export function createGateway(options: GatewayOptions) {
    * credit); /v1 calls, whatever their key is named, never do. Only the playground calls this.
    */
   const chatCompletionsForKey = (keyId: string, request: ApiRequest) => web(wrap((c, r, id) => handleChatCompletions(c, r, id, keyId, 'playground')))(request);
+  const responsesApi = wrap((c, r, id) => handleResponses(c, r, id));
   const listModels = wrap((c, r) => handleListModels(c, r));
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
 
@@ -91,6 +93,7 @@ export function createGateway(options: GatewayOptions) {
 
   const routes: Record<string, Record<string, (request: ApiRequest) => Promise<AnyResponse>>> = {
     '/v1/chat/completions': { POST: chatCompletionsApi },
+    '/v1/responses': { POST: responsesApi },
     '/v1/models': { GET: listModels },
     '/v1/key': { GET: keyInfo },
     '/health': { GET: health },
