@@ -91,9 +91,15 @@ describe('POST /v1/responses on an OpenAI model (native /responses upstream)', (
     expect(sent.headers.authorization).toBe(`Bearer ${PROVIDER_SECRETS.OPENAI_API_KEY}`);
     expect(sent.body).toMatchObject({ model: 'gpt-4o-mini', instructions: 'Be brief.', input: 'Say hello.', max_output_tokens: 600, store: false, metadata: { run: 'a' }, prompt_cache_key: 'k1' });
     expect(JSON.stringify(sent)).not.toContain(customer.secret);
+    // Without a limit, the upstream is held to the model's maximum, the one the hold counted.
+    await gw.client(customer.secret).responses.create({ model: 'gpt-4o-mini', input: 'Again.' });
+    expect(fake.requests.at(-1)!.body).toMatchObject({ max_output_tokens: 16_384 });
 
-    expect(await walletBalance(customer.user.id)).toEqual({ balance: ONE_DOLLAR - expected, available: ONE_DOLLAR - expected });
-    expect(await usageRows(customer.keyId)).toMatchObject([{ status: 'SUCCESS', modelId: 'gpt-4o-mini', providerId: 'openai', promptTokens: 20, completionTokens: 500, cost: expected, stream: false }]);
+    expect(await walletBalance(customer.user.id)).toEqual({ balance: ONE_DOLLAR - 2n * expected, available: ONE_DOLLAR - 2n * expected });
+    expect(await usageRows(customer.keyId)).toMatchObject([
+      { status: 'SUCCESS', modelId: 'gpt-4o-mini', providerId: 'openai', promptTokens: 20, completionTokens: 500, cost: expected, stream: false },
+      { status: 'SUCCESS', promptTokens: 20, completionTokens: 500, cost: expected },
+    ]);
     await expectLedgerClean();
   });
 
