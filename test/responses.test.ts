@@ -293,6 +293,76 @@ describe('POST /v1/responses on other upstreams (translated to chat completions)
   });
 });
 
+describe('a request shaped as Codex CLI sends it (wire_api = "responses")', () => {
+  /** Codex's ResponsesApiRequest as it serializes it (codex-rs/codex-api): every field present, store false, stream true. */
+  const codexBody = (model: string) => ({
+    model,
+    instructions: 'You are Codex, a coding agent.',
+    input: [
+      { type: 'message', role: 'developer', content: [{ type: 'input_text', text: '<permissions>workspace-write</permissions>' }] },
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'List the files.' }] },
+      { type: 'reasoning', summary: [{ type: 'summary_text', text: 'Use ls.' }], content: null, encrypted_content: 'gAAAA-codex-turn-1' },
+      { type: 'function_call', name: 'shell', arguments: '{"command":["ls"]}', call_id: 'call_1' },
+      { type: 'function_call_output', call_id: 'call_1', output: 'README.md\npackage.json' },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Two files.' }], end_turn: true },
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Thanks.' }] },
+    ],
+    tools: [{ type: 'function', name: 'shell', description: 'Runs a shell command', strict: false, parameters: { type: 'object', properties: { command: { type: 'array', items: { type: 'string' } } }, required: ['command'] } }],
+    tool_choice: 'auto',
+    parallel_tool_calls: false,
+    reasoning: null,
+    store: false,
+    stream: true,
+    include: [],
+    prompt_cache_key: '0199a1b2-thread',
+  });
+
+  it.each(['gpt-4o-mini', 'claude-haiku-4-5'] as const)('streams SSE that Codex reads: typed events with sequence numbers, ending in response.completed with an id and usage (%s)', async (model) => {
+    fake.setBehavior({ usage: { prompt_tokens: 900, completion_tokens: 12 }, text: 'You are welcome.' });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const response = await fetch(`${gw.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${customer.secret}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify(codexBody(model)),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const frames = (await response.text()).split('\n\n').filter(Boolean);
+    const events = frames.map((frame) => {
+      const [eventLine, dataLine] = frame.split('\n');
+      const data = JSON.parse(dataLine!.replace(/^data: /, '')) as { type: string; sequence_number: number; response?: { id: string; usage: Record<string, unknown> } };
+      expect(eventLine).toBe(`event: ${data.type}`);
+      return data;
+    });
+    expect(events[0]!.type).toBe('response.created');
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    const last = events.at(-1)!;
+    expect(last.type).toBe('response.completed');
+    expect(last.response!.id).toMatch(/^resp_/);
+    expect(last.response!.usage).toMatchObject({ input_tokens: 900, output_tokens: 12, total_tokens: 912, input_tokens_details: { cached_tokens: 0 } });
+
+    const sent = fake.requests.at(-1)!.body as Record<string, unknown>;
+    if (model === 'gpt-4o-mini') {
+      // Passed through as Codex sent it, reasoning included.
+      expect(sent).toMatchObject({ input: codexBody(model).input, prompt_cache_key: '0199a1b2-thread', store: false, max_output_tokens: 16_384 });
+    } else {
+      // Translated: the reasoning item is dropped; the call and its output become tool_use and tool_result.
+      expect(sent.system).toBe('You are Codex, a coding agent.\n\n<permissions>workspace-write</permissions>');
+      expect(sent.messages).toEqual([
+        { role: 'user', content: [{ type: 'text', text: 'List the files.' }] },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'shell', input: { command: ['ls'] } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'README.md\npackage.json' }] },
+        { role: 'assistant', content: [{ type: 'text', text: 'Two files.' }] },
+        { role: 'user', content: [{ type: 'text', text: 'Thanks.' }] },
+      ]);
+      expect(JSON.stringify(sent)).not.toContain('gAAAA-codex-turn-1');
+    }
+    const expected = costOf(model, 900, 12);
+    expect((await walletBalance(customer.user.id)).balance).toBe(ONE_DOLLAR - expected);
+    await expectLedgerClean();
+  });
+});
+
 describe('POST /v1/responses refusals (400 naming the field, nothing charged, nothing sent upstream)', () => {
   let customer: Awaited<ReturnType<typeof createCustomer>>;
   beforeAll(async () => {

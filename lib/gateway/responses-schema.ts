@@ -33,6 +33,8 @@ const message = z.strictObject({
   id: itemId,
   status: itemStatus,
   phase: z.enum(['commentary', 'final_answer']).nullable().optional(),
+  // Codex echoes OpenAI's end-of-turn flag on assistant messages; no upstream reads it back.
+  end_turn: z.boolean().nullable().optional(),
 });
 
 const functionCall = z.strictObject({
@@ -47,7 +49,8 @@ const functionCall = z.strictObject({
 const functionCallOutput = z.strictObject({
   type: z.literal('function_call_output'),
   call_id: z.string().min(1),
-  output: z.union([z.string(), z.array(inputText)]),
+  // Codex returns a tool's images (view_image) as input_image parts of the output.
+  output: z.union([z.string(), z.array(z.discriminatedUnion('type', [inputText, inputImage]))]),
   id: itemId,
   status: itemStatus,
 });
@@ -57,7 +60,7 @@ const reasoningItem = z.strictObject({
   type: z.literal('reasoning'),
   id: itemId,
   summary: z.array(z.strictObject({ type: z.literal('summary_text'), text: z.string() })),
-  content: z.array(z.strictObject({ type: z.literal('reasoning_text'), text: z.string() })).nullable().optional(),
+  content: z.array(z.strictObject({ type: z.enum(['reasoning_text', 'text']), text: z.string() })).nullable().optional(),
   encrypted_content: z.string().nullable().optional(),
   status: itemStatus,
 });
@@ -111,6 +114,8 @@ export const responsesRequestSchema = z
     temperature: z.number().min(0).max(2).nullable().optional(),
     top_p: z.number().min(0).max(1).nullable().optional(),
     metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
+    // Sent by Codex (trace context) on every request that has any; labels, forwarded to OpenAI only.
+    client_metadata: z.record(z.string(), z.string()).nullable().optional(),
     user: z.string().max(256).optional(),
     safety_identifier: z.string().max(64).nullable().optional(),
     prompt_cache_key: z.string().max(256).nullable().optional(),

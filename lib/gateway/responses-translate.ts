@@ -14,8 +14,9 @@ import type { ChatCompletionRequest, ChatMessage } from './schema';
  * Dropped on the way to a translated upstream, on purpose: `reasoning` input items (another
  * model's reasoning, encrypted for OpenAI, means nothing to Claude or Gemini, and Codex sends it
  * back on every turn), `reasoning.summary`, `text.verbosity`, `prompt_cache_key`,
- * `safety_identifier` and `metadata` (hints and labels with no chat equivalent; `metadata` is
- * echoed on the response), `include` (no reasoning items come back).
+ * `safety_identifier`, `metadata`, `client_metadata` and messages' `phase` and `end_turn` (hints
+ * and labels with no chat equivalent; `metadata` is echoed on the response), `include` (no
+ * reasoning items come back).
  */
 
 type Part = Extract<ResponsesInputItem, { type: 'message' }>['content'];
@@ -86,9 +87,19 @@ function appendItem(messages: ChatMessage[], item: ResponsesInputItem, index: nu
       else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
       return;
     }
-    case 'function_call_output':
-      messages.push({ role: 'tool', tool_call_id: item.call_id, content: typeof item.output === 'string' ? item.output : item.output.map((part) => part.text).join('\n') });
+    case 'function_call_output': {
+      if (typeof item.output === 'string') {
+        messages.push({ role: 'tool', tool_call_id: item.call_id, content: item.output });
+        return;
+      }
+      const texts = item.output.flatMap((part) => (part.type === 'input_text' ? [part.text] : []));
+      messages.push({ role: 'tool', tool_call_id: item.call_id, content: texts.join('\n') });
+      // A chat tool message holds text only: the tool's images follow it as the user's, which
+      // Anthropic's adapter folds into the same turn as the tool result.
+      const images = item.output.flatMap((part) => (part.type === 'input_image' ? [part] : []));
+      if (images.length > 0) messages.push({ role: 'user', content: userContent(images) });
       return;
+    }
     case 'reasoning':
       return;
   }
