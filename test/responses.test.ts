@@ -370,7 +370,13 @@ describe('POST /v1/responses refusals (400 naming the field, nothing charged, no
   });
 
   const cases: Array<{ name: string; body: Record<string, unknown>; param: string; code: string; message: RegExp }> = [
-    { name: 'a built-in tool (web_search)', body: { tools: [{ type: 'web_search' }] }, param: 'tools[0].type', code: 'unsupported_tool', message: /'web_search' is not supported/ },
+    {
+      name: 'a built-in tool (web_search, as Codex sends it by default)',
+      body: { tools: [{ type: 'web_search', external_web_access: false }] },
+      param: 'tools[0].type',
+      code: 'unsupported_tool',
+      message: /'web_search' is not supported.*web_search = "disabled"/,
+    },
     { name: 'a built-in tool (code_interpreter)', body: { tools: [{ type: 'function', name: 'f' }, { type: 'code_interpreter', container: { type: 'auto' } }] }, param: 'tools[1].type', code: 'unsupported_tool', message: /'code_interpreter'/ },
     { name: 'an unknown field', body: { temperatur: 0.5 }, param: 'temperatur', code: 'unknown_parameter', message: /Unrecognized field 'temperatur'/ },
     { name: 'an unknown field in an input item', body: { input: [{ role: 'user', content: 'x', colour: 'red' }] }, param: 'input[0].colour', code: 'unknown_parameter', message: /colour/ },

@@ -187,7 +187,9 @@ export function refuseUnsupported(raw: unknown): void {
     body.tools.forEach((tool, index) => {
       const type = tool !== null && typeof tool === 'object' ? (tool as { type?: unknown }).type : undefined;
       if (typeof type === 'string' && type !== 'function') {
-        throw invalidRequest(`The tool type '${type.slice(0, 64)}' is not supported: it ${BUILT_IN_TOOL}.`, `tools[${index}].type`, 'unsupported_tool');
+        // Codex sends web_search unless its config says otherwise: say how to turn it off.
+        const hint = type.startsWith('web_search') ? ' (Codex CLI: set web_search = "disabled" in ~/.codex/config.toml)' : '';
+        throw invalidRequest(`The tool type '${type.slice(0, 64)}' is not supported: it ${BUILT_IN_TOOL}${hint}.`, `tools[${index}].type`, 'unsupported_tool');
       }
     });
   }

@@ -16,7 +16,8 @@ import type { ChatCompletionRequest, ChatMessage } from './schema';
  * back on every turn), `reasoning.summary`, `text.verbosity`, `prompt_cache_key`,
  * `safety_identifier`, `metadata`, `client_metadata` and messages' `phase` and `end_turn` (hints
  * and labels with no chat equivalent; `metadata` is echoed on the response), `include` (no
- * reasoning items come back).
+ * reasoning items come back), `stream_options.include_obfuscation` (the padding OpenAI adds to
+ * its deltas against length side channels: translated streams carry none).
  */
 
 type Part = Extract<ResponsesInputItem, { type: 'message' }>['content'];

@@ -83,7 +83,8 @@ function planResponses(...args: Parameters<typeof planRoute>): RoutePlan {
 
 /** The client's body as OpenAI's /responses gets it: its model name, max_output_tokens always set, nothing stored. */
 function nativeRequest(call: Call, body: ResponsesRequest, offering: CatalogOffering): UpstreamResponsesRequest {
-  const { provider: _provider, stream: _stream, stream_options: _streamOptions, ...rest } = body;
+  // `stream` is set by the provider call; stream_options (include_obfuscation) go with it.
+  const { provider: _provider, stream: _stream, ...rest } = body;
   return { ...rest, model: offering.upstreamModel, max_output_tokens: call.plan.maxOutputTokens, store: false };
 }
 
