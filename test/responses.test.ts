@@ -458,6 +458,51 @@ describe('POST /v1/responses failures are free, and a client that leaves pays on
   });
 });
 
+describe('POST /v1/responses shares the pipeline: failover, Idempotency-Key, daily limits', () => {
+  it('fails over from OpenAI’s native /responses (a 500) to a translated provider before the first byte, and charges once', async () => {
+    await t.db.modelOffering.create({
+      data: { id: 'off_deepseek_gpt-4o-mini_resp', modelId: 'gpt-4o-mini', providerId: 'deepseek', upstreamModel: 'gpt-4o-mini-alt', upstreamInputPer1M: 200_000n, upstreamOutputPer1M: 800_000n, sellInputPer1M: 220_000n, sellOutputPer1M: 880_000n },
+    });
+    try {
+      fake.setBehavior({ failStatus: 500, failTimes: 1, usage: { prompt_tokens: 10, completion_tokens: 10 }, text: 'Served by the second.' });
+      const customer = await createCustomer(t.db, ONE_DOLLAR);
+      const client = gw.client(customer.secret);
+      const answer = await client.responses.create({ model: 'gpt-4o-mini', input: 'hi', max_output_tokens: 20 });
+      expect(answer.output_text).toBe('Served by the second.');
+      fake.setBehavior({ failStatus: 500, failTimes: 1 });
+      const events = await collect(await client.responses.create({ model: 'gpt-4o-mini', input: 'hi', max_output_tokens: 20, stream: true }));
+      expect(events.at(-1)!.type).toBe('response.completed');
+      expect(fake.requests.map((r) => r.path)).toEqual(['/v1/responses', '/v1/chat/completions', '/v1/responses', '/v1/chat/completions']);
+      // Charged once per call, at the provider that served: 10 × 0.22 + 10 × 0.88 = 11 micro-USD.
+      expect((await walletBalance(customer.user.id)).balance).toBe(ONE_DOLLAR - 22n);
+      expect((await usageRows(customer.keyId)).map((u) => [u.providerId, u.status, u.cost])).toEqual([
+        ['deepseek', 'SUCCESS', 11n],
+        ['deepseek', 'SUCCESS', 11n],
+      ]);
+      await expectLedgerClean();
+    } finally {
+      await t.db.modelOffering.delete({ where: { id: 'off_deepseek_gpt-4o-mini_resp' } });
+    }
+  });
+
+  it('replays an Idempotency-Key and charges once; the daily request quota refuses with 429', async () => {
+    fake.setBehavior({ usage: { prompt_tokens: 10, completion_tokens: 10 } });
+    const customer = await createCustomer(t.db, ONE_DOLLAR, { dailyRequestLimit: 1 });
+    const client = gw.client(customer.secret);
+    const body = { model: 'gpt-4o-mini', input: 'once', max_output_tokens: 20 };
+    const first = await client.responses.create(body, { headers: { 'Idempotency-Key': 'resp-1' } });
+    const again = await client.responses.create(body, { headers: { 'Idempotency-Key': 'resp-1' } });
+    expect(again.id).toBe(first.id);
+    expect(fake.requests).toHaveLength(1);
+    expect((await walletBalance(customer.user.id)).balance).toBe(ONE_DOLLAR - costOf('gpt-4o-mini', 10, 10));
+    const refused = (await client.responses.create({ ...body, input: 'twice' }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(refused.code).toBe('daily_request_limit_reached');
+    expect(fake.requests).toHaveLength(1);
+    await expectLedgerClean();
+  });
+});
+
 describe('the Vercel AI SDK 5 default openai() model (Responses) against Tollgate', () => {
   it.each(['gpt-4o-mini', 'claude-haiku-4-5'] as const)('generateText and streamText (%s), each billed exactly', async (model) => {
     fake.setBehavior({ usage: { prompt_tokens: 30, completion_tokens: 6 }, text: 'Hi from the AI SDK path.' });
