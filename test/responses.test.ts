@@ -383,7 +383,7 @@ describe('POST /v1/responses refusals (400 naming the field, nothing charged, no
     { name: 'previous_response_id', body: { previous_response_id: 'resp_123' }, param: 'previous_response_id', code: 'unsupported_parameter', message: /statelessly.*whole conversation/ },
     { name: 'store: true', body: { store: true }, param: 'store', code: 'unsupported_parameter', message: /stores no responses/ },
     { name: 'an item_reference', body: { input: [{ type: 'item_reference', id: 'msg_1' }] }, param: 'input[0].type', code: 'unsupported_parameter', message: /item_reference.*statelessly/ },
-    { name: 'service_tier', body: { service_tier: 'priority' }, param: 'service_tier', code: 'unsupported_parameter', message: /service_tier/ },
+    { name: 'service_tier priority', body: { service_tier: 'priority' }, param: 'service_tier', code: 'unsupported_parameter', message: /'service_tier: priority' is not supported: .*priced differently/ },
     { name: 'max_output_tokens above the model cap', body: { max_output_tokens: 1_000_000 }, param: 'max_output_tokens', code: 'invalid_request', message: /'max_output_tokens' is 1000000/ },
     { name: 'a tool_choice naming no tool', body: { tool_choice: { type: 'function', name: 'nope' } }, param: 'tool_choice.name', code: 'invalid_request', message: /not in tools/ },
   ];

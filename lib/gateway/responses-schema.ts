@@ -119,6 +119,8 @@ export const responsesRequestSchema = z
     user: z.string().max(256).optional(),
     safety_identifier: z.string().max(64).nullable().optional(),
     prompt_cache_key: z.string().max(256).nullable().optional(),
+    // The standard tier, the one the catalog's prices are; the others are refused (refuseUnsupported).
+    service_tier: z.enum(['auto', 'default']).nullable().optional(),
     // Only `false` (or nothing): see STATELESS below.
     store: z.literal(false).nullable().optional(),
     include: z.array(z.literal('reasoning.encrypted_content')).nullable().optional(),
@@ -156,7 +158,6 @@ const UNSUPPORTED_FIELDS: Record<string, string> = {
   prompt: 'stored prompt templates live in an OpenAI project, which Tollgate does not proxy',
   context_management: 'server-side compaction is not supported',
   moderation: 'moderation is not supported',
-  service_tier: 'service tiers are priced differently from the catalog prices Tollgate bills at',
   top_logprobs: 'log probabilities are not supported',
   max_tool_calls: 'max_tool_calls applies to built-in tools, which are not supported',
   prompt_cache_options: 'prompt cache options are not supported',
@@ -178,8 +179,12 @@ export function refuseUnsupported(raw: unknown): void {
   const body = raw as Record<string, unknown>;
   for (const [field, reason] of Object.entries(UNSUPPORTED_FIELDS)) {
     const value = body[field];
-    if (value === undefined || value === null || (field === 'background' && value === false)) continue;
+    // A field set to its documented default asks for nothing Tollgate would have to do.
+    if (value === undefined || value === null || (field === 'background' && value === false) || (field === 'top_logprobs' && value === 0)) continue;
     throw invalidRequest(`'${field}' is not supported: ${reason}.`, field, 'unsupported_parameter');
+  }
+  if (body.service_tier !== undefined && body.service_tier !== null && body.service_tier !== 'auto' && body.service_tier !== 'default') {
+    throw invalidRequest(`'service_tier: ${String(body.service_tier).slice(0, 32)}' is not supported: flex, scale and priority are priced differently from the catalog prices Tollgate bills at.`, 'service_tier', 'unsupported_parameter');
   }
   if (body.store === true) throw invalidRequest(`'store: true' is not supported: ${STATELESS}.`, 'store', 'unsupported_parameter');
   if (body.truncation === 'auto') throw invalidRequest("'truncation: auto' is not supported: Tollgate does not drop input items to fit the context; send what fits.", 'truncation', 'unsupported_parameter');

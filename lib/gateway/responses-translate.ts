@@ -14,7 +14,7 @@ import type { ChatCompletionRequest, ChatMessage } from './schema';
  * Dropped on the way to a translated upstream, on purpose: `reasoning` input items (another
  * model's reasoning, encrypted for OpenAI, means nothing to Claude or Gemini, and Codex sends it
  * back on every turn), `reasoning.summary`, `text.verbosity`, `prompt_cache_key`,
- * `safety_identifier`, `metadata`, `client_metadata` and messages' `phase` and `end_turn` (hints
+ * `safety_identifier`, `service_tier` (auto or default: the standard tier), `metadata`, `client_metadata` and messages' `phase` and `end_turn` (hints
  * and labels with no chat equivalent; `metadata` is echoed on the response), `include` (no
  * reasoning items come back), `stream_options.include_obfuscation` (the padding OpenAI adds to
  * its deltas against length side channels: translated streams carry none).
