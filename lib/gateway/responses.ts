@@ -50,7 +50,8 @@ export async function handleResponses(ctx: GatewayContext, request: ApiRequest, 
 
     let principalHeaders: Record<string, string> = {};
     if (payPerRequest) {
-      const outcome = await payPerRequest.authorize({ request, requestId, body: planned, maxCost: plan.holdAmount, modelId: plan.model.id });
+      // The payment's terms describe the answer (x402's mimeType follows `stream`).
+      const outcome = await payPerRequest.authorize({ request, requestId, body: { ...planned, stream: body.stream ?? null }, maxCost: plan.holdAmount, modelId: plan.model.id });
       if (outcome.kind === 'respond') return withHeader(outcome.response, 'x-request-id', requestId);
       caller.key = outcome.key;
       principalHeaders = outcome.headers;
