@@ -1,8 +1,9 @@
 /*
  * A fake model provider for tests and benchmarks. It speaks OpenAI's chat completions wire format
  * on any POST path ending in /chat/completions (and its embeddings on one ending in /embeddings),
- * and Anthropic's Messages wire format on POST /v1/messages, streaming or not, and can be told to
- * be slow, fail, or drop connections.
+ * OpenAI's Responses wire format on any POST path ending in /responses, and Anthropic's Messages
+ * wire format on POST /v1/messages, streaming or not, and can be told to be slow, fail, or drop
+ * connections.
  * It does no logging and no work beyond JSON, so a benchmark measures the gateway, not this.
  *
  * Behavior is global (setBehavior), and a request can also carry faults of its own, for tests that
@@ -68,7 +69,9 @@ export type FakeBehavior = {
 export type FaultDirective = { behavior: Partial<FakeBehavior>; failStatus?: number };
 
 export function faultDirective(body: unknown): FaultDirective | null {
-  const messages = asObject(body).messages;
+  // A Responses request's conversation is its `input`: a string is one user message.
+  const input = asObject(body).input;
+  const messages = typeof input === 'string' ? [{ role: 'user', content: input }] : Array.isArray(input) ? input : asObject(body).messages;
   if (!Array.isArray(messages)) return null;
   const lastUser = [...messages].reverse().map(asObject).find((m) => m.role === 'user');
   if (!lastUser) return null;
@@ -138,7 +141,7 @@ export const DEFAULT_BEHAVIOR: Readonly<FakeBehavior> = Object.freeze({
   record: true,
 });
 
-type Flavor = 'openai' | 'anthropic';
+type Flavor = 'openai' | 'anthropic' | 'responses';
 
 type JsonObject = Record<string, unknown>;
 
@@ -147,7 +150,7 @@ function asObject(value: unknown): JsonObject {
 }
 
 function stopSequencesOf(body: JsonObject, flavor: Flavor): string[] {
-  const stop = flavor === 'openai' ? body.stop : body.stop_sequences;
+  const stop = flavor === 'openai' ? body.stop : flavor === 'anthropic' ? body.stop_sequences : undefined;
   if (typeof stop === 'string') return stop ? [stop] : [];
   return Array.isArray(stop) ? stop.filter((s): s is string => typeof s === 'string' && s.length > 0) : [];
 }
@@ -234,7 +237,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
   function presentedKey(req: IncomingMessage, flavor: Flavor): string | undefined {
     const auth = req.headers.authorization;
     const bearer = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
-    if (flavor === 'openai') return bearer;
+    if (flavor !== 'anthropic') return bearer;
     // The 2026-10-21 Anthropic SDKs send the key as a bearer token; older clients use x-api-key.
     const header = req.headers['x-api-key'];
     return (typeof header === 'string' ? header : undefined) ?? bearer;
@@ -252,7 +255,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     // Real providers echo (part of) a wrong key; the adapters must never pass that on.
     if (status === 401 && b.errorMessage === undefined && presented) message = `Incorrect API key provided: ${presented}.`;
     const headers: Record<string, string> = status === 429 ? { 'retry-after': '1' } : {};
-    if (flavor === 'openai') {
+    if (flavor !== 'anthropic') {
       const type = OPENAI_ERROR_TYPES[status] ?? (status >= 500 ? 'server_error' : 'invalid_request_error');
       sendJson(res, status, { error: { message, type, param: null, code: status === 401 ? 'invalid_api_key' : null } }, headers);
     } else {
@@ -468,6 +471,108 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     sendJson(res, 200, { object: 'list', data, model, ...(b.omitUsage ? {} : { usage: { prompt_tokens: prompt, total_tokens: prompt } }) });
   }
 
+  // ---- OpenAI Responses --------------------------------------------------------------------
+
+  function responsesUsage(b: FakeBehavior, reasoningTokens: number) {
+    const u = b.usage;
+    return {
+      input_tokens: u.prompt_tokens,
+      input_tokens_details: { cached_tokens: u.cached_tokens ?? 0 },
+      output_tokens: u.completion_tokens,
+      output_tokens_details: { reasoning_tokens: reasoningTokens },
+      total_tokens: u.prompt_tokens + u.completion_tokens,
+    };
+  }
+
+  /**
+   * POST …/responses. A request with `reasoning` gets a reasoning item first (with encrypted
+   * content when `include` asks for it), its tokens reported as part of the output tokens.
+   */
+  async function answerResponses(res: ServerResponse, body: JsonObject, b: FakeBehavior) {
+    const n = ++seq;
+    const id = `resp_fake${n}`;
+    const createdAt = Math.floor(Date.now() / 1000);
+    const model = typeof body.model === 'string' ? body.model : 'fake-model';
+    const { text } = replyOf(body, 'responses', b);
+    const call = b.toolCall;
+    const incomplete = !call && b.finishReason === 'length';
+    const itemStatus = incomplete ? 'incomplete' : 'completed';
+    const reasoning =
+      body.reasoning && typeof body.reasoning === 'object'
+        ? {
+            id: `rs_fake${n}`,
+            type: 'reasoning',
+            summary: [{ type: 'summary_text', text: 'Thinking it over.' }],
+            ...(Array.isArray(body.include) && body.include.includes('reasoning.encrypted_content') ? { encrypted_content: `gAAAA-fake-encrypted-${n}` } : {}),
+          }
+        : null;
+    const reasoningTokens = reasoning ? Math.min(2, b.usage.completion_tokens) : 0;
+    const message = { id: `msg_fake${n}`, type: 'message', status: itemStatus, role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] };
+    const functionCall = call ? { id: `fc_fake${n}`, type: 'function_call', status: 'completed', call_id: `call_fake${n}`, name: call.name, arguments: toolArguments(call) } : null;
+    const output = [...(reasoning ? [reasoning] : []), functionCall ?? message];
+    const response = (status: string, items: unknown[], usage: unknown) => ({
+      id,
+      object: 'response',
+      created_at: createdAt,
+      status,
+      background: false,
+      error: null,
+      incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+      instructions: body.instructions ?? null,
+      max_output_tokens: body.max_output_tokens ?? null,
+      model,
+      output: items,
+      parallel_tool_calls: body.parallel_tool_calls ?? true,
+      previous_response_id: null,
+      reasoning: { effort: null, summary: null },
+      store: body.store ?? true,
+      temperature: body.temperature ?? 1,
+      text: { format: { type: 'text' }, verbosity: 'medium' },
+      tool_choice: body.tool_choice ?? 'auto',
+      tools: body.tools ?? [],
+      top_p: body.top_p ?? 1,
+      truncation: 'disabled',
+      usage,
+      user: null,
+      metadata: body.metadata ?? {},
+    });
+    const usage = b.omitUsage ? null : responsesUsage(b, reasoningTokens);
+    const finalStatus = incomplete ? 'incomplete' : 'completed';
+
+    if (body.stream !== true) {
+      sendJson(res, 200, response(finalStatus, output, usage));
+      return;
+    }
+
+    let sequence = 0;
+    const frames: string[] = [];
+    const event = (type: string, data: JsonObject) => frames.push(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...data })}\n\n`);
+    event('response.created', { response: response('in_progress', [], null) });
+    event('response.in_progress', { response: response('in_progress', [], null) });
+    let index = 0;
+    if (reasoning) {
+      event('response.output_item.added', { output_index: index, item: { ...reasoning, summary: [] } });
+      event('response.output_item.done', { output_index: index, item: reasoning });
+      index += 1;
+    }
+    if (functionCall) {
+      event('response.output_item.added', { output_index: index, item: { ...functionCall, status: 'in_progress', arguments: '' } });
+      for (const part of splitArguments(functionCall.arguments)) event('response.function_call_arguments.delta', { item_id: functionCall.id, output_index: index, delta: part });
+      event('response.function_call_arguments.done', { item_id: functionCall.id, output_index: index, name: functionCall.name, arguments: functionCall.arguments });
+      event('response.output_item.done', { output_index: index, item: functionCall });
+    } else {
+      const part = { type: 'output_text', text: '', annotations: [], logprobs: [] };
+      event('response.output_item.added', { output_index: index, item: { ...message, status: 'in_progress', content: [] } });
+      event('response.content_part.added', { item_id: message.id, output_index: index, content_index: 0, part });
+      for (const piece of splitText(text)) event('response.output_text.delta', { item_id: message.id, output_index: index, content_index: 0, delta: piece, logprobs: [] });
+      event('response.output_text.done', { item_id: message.id, output_index: index, content_index: 0, text, logprobs: [] });
+      event('response.content_part.done', { item_id: message.id, output_index: index, content_index: 0, part: { ...part, text } });
+      event('response.output_item.done', { output_index: index, item: message });
+    }
+    event(incomplete ? 'response.incomplete' : 'response.completed', { response: response(finalStatus, output, usage) });
+    await sendEvents(res, frames, b);
+  }
+
   // ---- HTTP --------------------------------------------------------------------------------
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
@@ -479,7 +584,15 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     }
     const embeddings = req.method === 'POST' && path.endsWith('/embeddings');
     const flavor: Flavor | null =
-      req.method === 'POST' && (path.endsWith('/chat/completions') || embeddings) ? 'openai' : req.method === 'POST' && path === '/v1/messages' ? 'anthropic' : null;
+      req.method !== 'POST'
+        ? null
+        : path.endsWith('/chat/completions') || embeddings
+          ? 'openai'
+          : path.endsWith('/responses')
+            ? 'responses'
+            : path === '/v1/messages'
+              ? 'anthropic'
+              : null;
 
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -511,6 +624,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     const body = asObject(parsed);
     if (embeddings) answerEmbeddings(res, body, b);
     else if (flavor === 'openai') await answerOpenAI(res, body, b);
+    else if (flavor === 'responses') await answerResponses(res, body, b);
     else await answerAnthropic(res, body, b);
   }
 

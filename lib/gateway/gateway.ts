@@ -10,6 +10,7 @@ import { logger } from '../logger';
 import { createProviderFactory, type ProviderFactory } from '../providers/registry';
 import { handleChatCompletions } from './chat';
 import { handleEmbeddings } from './embeddings';
+import { handleResponses } from './responses';
 import type { GatewayContext, PayPerRequest } from './context';
 import { errorResponse } from '../http/errors';
 import { onlyMethods, unknownUrl } from '../http/unrouted';
@@ -77,6 +78,7 @@ export function createGateway(options: GatewayOptions) {
    */
   const chatCompletionsForKey = (keyId: string, request: ApiRequest) => web(wrap((c, r, id) => handleChatCompletions(c, r, id, keyId, 'playground')))(request);
   const embeddingsApi = wrap((c, r, id) => handleEmbeddings(c, r, id));
+  const responsesApi = wrap((c, r, id) => handleResponses(c, r, id));
   const listModels = wrap((c, r) => handleListModels(c, r));
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
 
@@ -94,6 +96,7 @@ export function createGateway(options: GatewayOptions) {
   const routes: Record<string, Record<string, (request: ApiRequest) => Promise<AnyResponse>>> = {
     '/v1/chat/completions': { POST: chatCompletionsApi },
     '/v1/embeddings': { POST: embeddingsApi },
+    '/v1/responses': { POST: responsesApi },
     '/v1/models': { GET: listModels },
     '/v1/key': { GET: keyInfo },
     '/health': { GET: health },

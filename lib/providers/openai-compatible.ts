@@ -4,10 +4,13 @@ import type { CompletionUsage } from 'openai/resources/completions';
 import {
   UpstreamError,
   type ChatProvider,
+  type NativeResponses,
   type ProviderConnection,
   type ProviderId,
   type UpstreamChatRequest,
   type UpstreamEmbeddings,
+  type UpstreamResponseEvent,
+  type UpstreamResponsesRequest,
   type UpstreamStreamEvent,
   type UpstreamUsage,
 } from './types';
@@ -235,7 +238,7 @@ export function toUpstreamUsage(usage: CompletionUsage | null | undefined): Upst
  * retries, fetch's Request/Response objects, its SSE classes) cost more than the gateway itself on
  * the hot path. The SDK still checks this wire format in the tests, as the clients' side.
  */
-export function createOpenAICompatibleProvider({ id, connection }: { id: ProviderId; connection: ProviderConnection }): ChatProvider {
+export function createOpenAICompatibleProvider({ id, connection, nativeResponses = false }: { id: ProviderId; connection: ProviderConnection; nativeResponses?: boolean }): ChatProvider {
   const base = new URL(connection.baseURL.endsWith('/') ? connection.baseURL : `${connection.baseURL}/`);
   const url = new URL('chat/completions', base);
   const embeddingsUrl = new URL('embeddings', base);
@@ -317,6 +320,7 @@ export function createOpenAICompatibleProvider({ id, connection }: { id: Provide
 
   return {
     id,
+    ...(nativeResponses ? { responses: createNativeResponses(new URL('responses', base), send, fail, { id, connection }) } : {}),
     async complete(request, { signal }) {
       const response = await send({ ...toParams(request), stream: false }, signal);
       let completion: ChatCompletion;
@@ -372,4 +376,81 @@ function fromFloat32Base64(text: string): number[] | null {
   const vector: number[] = [];
   for (let i = 0; i < bytes.length; i += 4) vector.push(bytes.readFloatLE(i));
   return vector;
+}
+
+/** Responses' usage as every adapter reports it: reasoning tokens are part of output_tokens, and billed so. */
+export function fromResponsesUsage(usage: unknown): UpstreamUsage | null {
+  if (!usage || typeof usage !== 'object') return null;
+  const u = usage as { input_tokens?: unknown; output_tokens?: unknown; total_tokens?: unknown; input_tokens_details?: { cached_tokens?: unknown } | null };
+  if (typeof u.input_tokens !== 'number' || typeof u.output_tokens !== 'number') return null;
+  const result: UpstreamUsage = { prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens, total_tokens: typeof u.total_tokens === 'number' ? u.total_tokens : u.input_tokens + u.output_tokens };
+  const cached = u.input_tokens_details?.cached_tokens;
+  if (typeof cached === 'number' && cached > 0) result.cached_tokens = cached;
+  return result;
+}
+
+const TERMINAL_RESPONSE_EVENTS = new Set(['response.completed', 'response.incomplete']);
+
+/**
+ * OpenAI's own Responses API (POST /responses) over the same pool, for /v1/responses: no
+ * translation, so reasoning items, encrypted reasoning and every event reach the client as OpenAI
+ * sent them. A stream is complete only once its response.completed or response.incomplete came;
+ * response.failed and error events are the upstream's failure.
+ */
+function createNativeResponses(
+  url: URL,
+  send: (body: unknown, signal: AbortSignal, target: URL) => Promise<Dispatcher.ResponseData>,
+  fail: (error: unknown, signal: AbortSignal, midStream: boolean) => UpstreamError,
+  { id, connection }: { id: ProviderId; connection: ProviderConnection },
+): NativeResponses {
+  const inBand = (errorType: string | null, midStream = true) => toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream });
+
+  async function* streamResponse(request: UpstreamResponsesRequest, signal: AbortSignal): AsyncGenerator<UpstreamResponseEvent> {
+    const response = await send({ ...request, stream: true }, signal, url);
+    let finished = false;
+    try {
+      for await (const sse of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
+        if (sse.data === '[DONE]') break;
+        const event = JSON.parse(sse.data) as UpstreamResponseEvent['event'];
+        if (event.type === 'error') throw inBand(typeof event.code === 'string' ? event.code : null);
+        if (event.type === 'response.failed') {
+          const error = event.response?.error as { code?: unknown } | null | undefined;
+          throw inBand(typeof error?.code === 'string' ? error.code : null);
+        }
+        const terminal = TERMINAL_RESPONSE_EVENTS.has(event.type);
+        yield { event, usage: terminal ? fromResponsesUsage(event.response?.usage) : null };
+        if (terminal) {
+          finished = true;
+          break;
+        }
+      }
+    } catch (error) {
+      throw fail(error, signal, true);
+    } finally {
+      if (!response.body.readableEnded && !signal.aborted) void response.body.dump().catch(() => undefined);
+    }
+    if (signal.aborted) throw fail(null, signal, true);
+    if (!finished) throw new UpstreamError({ kind: 'connection', providerId: id, message: `the stream from ${id} ended before the response finished` });
+  }
+
+  return {
+    async create(request, { signal }) {
+      const response = await send({ ...request, stream: false }, signal, url);
+      let body: Record<string, unknown>;
+      try {
+        body = (await response.body.json()) as Record<string, unknown>;
+      } catch (error) {
+        throw fail(error, signal, true);
+      }
+      if (!body || !Array.isArray(body.output)) throw new UpstreamError({ kind: 'server_error', providerId: id, message: `${id} sent a malformed response` });
+      if (body.status === 'failed') {
+        const error = body.error as { code?: unknown } | null | undefined;
+        throw inBand(typeof error?.code === 'string' ? error.code : null, false);
+      }
+      return { response: body, usage: fromResponsesUsage(body.usage) };
+    },
+    stream(request, { signal }) {
+      return streamResponse(request, signal);
+    },
+  };
 }

@@ -85,6 +85,8 @@ export interface ChatProvider {
   stream(request: UpstreamChatRequest, options: UpstreamCallOptions): AsyncIterable<UpstreamStreamEvent>;
   /** Embeddings, for providers that make them (not Anthropic, not DeepSeek). */
   embed?(request: UpstreamEmbeddingRequest, options: UpstreamCallOptions): Promise<UpstreamEmbeddings>;
+  /** The upstream's own Responses API (OpenAI), when it has one: /v1/responses uses it instead of translating. */
+  readonly responses?: NativeResponses;
 }
 
 /**
@@ -113,3 +115,23 @@ export type ProviderConnection = {
   baseURL: string;
   timeoutMs: number;
 };
+
+/**
+ * A native OpenAI Responses call (POST /responses): the client's validated Responses body with
+ * `model` replaced by the provider's model name and `max_output_tokens` always set (the hold
+ * counts exactly that many output tokens, reasoning included). Only OpenAI has one; every other
+ * upstream is reached through the chat completions translation (lib/gateway/responses-translate.ts).
+ */
+export type UpstreamResponsesRequest = { model: string; max_output_tokens: number } & Record<string, unknown>;
+
+/** An OpenAI `response` object, as the upstream sent it; `usage` as every adapter reports it. */
+export type UpstreamResponse = { response: { usage?: unknown; output?: unknown } & Record<string, unknown>; usage: UpstreamUsage | null };
+
+/** One Responses stream event as the upstream sent it; `usage` on the terminal response.completed / response.incomplete. */
+export type UpstreamResponseEvent = { event: { type: string; response?: Record<string, unknown> } & Record<string, unknown>; usage: UpstreamUsage | null };
+
+export interface NativeResponses {
+  create(request: UpstreamResponsesRequest, options: UpstreamCallOptions): Promise<UpstreamResponse>;
+  /** As ChatProvider.stream: failures before the first event are thrown by the first next(). Ends only after a terminal event. */
+  stream(request: UpstreamResponsesRequest, options: UpstreamCallOptions): AsyncIterable<UpstreamResponseEvent>;
+}

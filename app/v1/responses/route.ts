@@ -1,0 +1,15 @@
+// POST /v1/responses — the OpenAI Responses API (Codex, the AI SDK's default openai() model), streaming or not, billed through the ledger.
+import { getGateway } from '@/lib/server/instance';
+import { onlyMethods } from '@/lib/http/unrouted';
+
+export const dynamic = 'force-dynamic';
+
+// Through the gateway's routes table, as the Node server serves it.
+export const POST = (request: Request) => getGateway().handle(request);
+
+// Every other method: a JSON 405 naming the allowed ones (Next's own is an empty body).
+const other = onlyMethods('POST');
+export const GET = other;
+export const PUT = other;
+export const PATCH = other;
+export const DELETE = other;

@@ -1,0 +1,253 @@
+import type { ApiRequest } from '../http/api-request';
+import { ApiResponse, type AnyResponse } from '../http/api-response';
+import type { CatalogOffering } from '../catalog/catalog';
+import { microsToUsdNumber } from '../money';
+import type { UpstreamChatRequest, UpstreamResponseEvent, UpstreamResponsesRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
+import { HttpError, invalidRequest, parseOrThrow } from '../http/errors';
+import { json, readJsonBody } from '../http/json';
+import { authenticate, type Caller } from './caller';
+import { beginCall, callHeaders, endCall, withHeader, type Call } from './call';
+import type { GatewayContext } from './context';
+import { completeIdempotencyKey } from './idempotency';
+import { currentCounters, quotaHeaders } from './limits';
+import { withFailover } from './failover';
+import { planRoute, type RoutePlan } from './routing';
+import { refuseUnsupported, responsesRequestSchema, type ResponsesRequest } from './responses-schema';
+import {
+  ChatToResponsesStream,
+  completionOutput,
+  newResponseId,
+  planningRequest,
+  responseEnvelope,
+  responsesUsage,
+  statusOf,
+  toChatRequest,
+  type ResponseEvent,
+} from './responses-translate';
+import type { ChatCompletionRequest } from './schema';
+import { billingForClient, estimatedUsage, release, settle, type Billing } from './settle';
+import { SSE_HEADERS } from './sse';
+import { relayStream, type StreamDialect } from './stream';
+
+/**
+ * POST /v1/responses, the OpenAI Responses dialect, on the same pipeline as chat completions
+ * (chat.ts): authenticate → validate → plan the route and the maximum cost → reserve → call the
+ * upstream (failing over before the first byte) → settle. OpenAI upstreams get the request on their
+ * native /responses; every other upstream gets it translated to chat completions and its answer
+ * translated back (responses-translate.ts). Stateless: nothing is stored (responses-schema.ts).
+ */
+export async function handleResponses(ctx: GatewayContext, request: ApiRequest, requestId: string): Promise<AnyResponse> {
+  const caller: Caller = { key: null };
+  try {
+    const startedAt = performance.now();
+    const payPerRequest = await authenticate(ctx, request, caller, undefined);
+    const raw = await readJsonBody(request);
+    refuseUnsupported(raw);
+    const body = parseOrThrow(responsesRequestSchema, raw);
+    const chat = toChatRequest(body);
+    const planned = planningRequest(body, chat);
+    const plan = planResponses(await ctx.catalog.get(), caller.key ?? { allowedModels: null }, planned);
+
+    let principalHeaders: Record<string, string> = {};
+    if (payPerRequest) {
+      // The payment's terms describe the answer (x402's mimeType follows `stream`).
+      const outcome = await payPerRequest.authorize({ request, requestId, body: { ...planned, stream: body.stream ?? null }, maxCost: plan.holdAmount, modelId: plan.model.id });
+      if (outcome.kind === 'respond') return withHeader(outcome.response, 'x-request-id', requestId);
+      caller.key = outcome.key;
+      principalHeaders = outcome.headers;
+    }
+    const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan, body: raw, stream: body.stream === true, surface: 'api', principalHeaders });
+    if (call instanceof Response) return call;
+    try {
+      return body.stream ? await streamResponses(ctx, call, body, chat) : await completeResponses(ctx, call, body, chat);
+    } catch (error) {
+      endCall(call);
+      throw error;
+    }
+  } catch (error) {
+    if (error instanceof HttpError && caller.key) {
+      for (const [name, value] of Object.entries(quotaHeaders(caller.key, currentCounters(caller.key)))) error.headers[name] ??= value;
+    }
+    throw error;
+  }
+}
+
+/** planRoute, with its refusal of too many output tokens naming this API's parameter. */
+function planResponses(...args: Parameters<typeof planRoute>): RoutePlan {
+  try {
+    return planRoute(...args);
+  } catch (error) {
+    if (error instanceof HttpError && error.param === 'max_tokens') throw invalidRequest(error.message.replace("'max_tokens'", "'max_output_tokens'"), 'max_output_tokens');
+    throw error;
+  }
+}
+
+/** The client's body as OpenAI's /responses gets it: its model name, max_output_tokens always set, nothing stored. */
+function nativeRequest(call: Call, body: ResponsesRequest, offering: CatalogOffering): UpstreamResponsesRequest {
+  // `stream` is set by the provider call; stream_options (include_obfuscation) go with it.
+  const { provider: _provider, stream: _stream, ...rest } = body;
+  return { ...rest, model: offering.upstreamModel, max_output_tokens: call.plan.maxOutputTokens, store: false };
+}
+
+/** The translated body as every other upstream gets it, like chat.ts's. */
+function chatRequest(call: Call, chat: ChatCompletionRequest, offering: CatalogOffering): UpstreamChatRequest {
+  const { provider: _provider, stream: _stream, stream_options: _streamOptions, max_completion_tokens: _maxCompletion, ...rest } = chat;
+  return { ...(rest as Omit<UpstreamChatRequest, 'model' | 'max_tokens'>), model: offering.upstreamModel, max_tokens: call.plan.maxOutputTokens };
+}
+
+function clientUsage(usage: UpstreamUsage, billing: Billing, reported: unknown) {
+  // OpenAI's own usage object is kept as it came (it has details the chat usage lacks); the cost is ours.
+  const base = reported && typeof reported === 'object' ? (reported as Record<string, unknown>) : responsesUsage(usage);
+  return { ...base, cost: microsToUsdNumber(billing.cost) };
+}
+
+async function completeResponses(ctx: GatewayContext, call: Call, body: ResponsesRequest, chat: ChatCompletionRequest): Promise<AnyResponse> {
+  let outcome;
+  try {
+    outcome = await withFailover(ctx, call, async (provider, offering) => {
+      const signal = call.upstreamAbort.signal;
+      if (provider.responses) return { native: await provider.responses.create(nativeRequest(call, body, offering), { signal }) };
+      return { chat: await provider.complete(chatRequest(call, chat, offering), { signal }) };
+    });
+  } catch (error) {
+    return failed(call, await release(ctx, call, error));
+  }
+  const { offering, result } = outcome;
+  let answer: Record<string, unknown>;
+  let usage: UpstreamUsage;
+  let reported: unknown = null;
+  if (result.native) {
+    answer = result.native.response;
+    reported = answer.usage;
+    usage = result.native.usage ?? estimatedUsage(call, producedByOutput(answer.output));
+  } else {
+    const completion = result.chat!.completion;
+    const { output, status, incomplete_details } = completionOutput(completion);
+    answer = responseEnvelope(body, { id: newResponseId('resp'), createdAt: completion.created || Math.floor(Date.now() / 1000), model: call.plan.model.id, status, output, incomplete_details });
+    usage = result.chat!.usage ?? estimatedUsage(call, producedByOutput(output));
+  }
+  const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
+  const counters = call.reservation.counters;
+  call.reservation.counters = { ...counters, committedToday: counters.committedToday - (call.plan.holdAmount - billing.cost), spentToday: counters.spentToday + billing.cost };
+  const text = JSON.stringify({ ...answer, model: call.plan.model.id, usage: clientUsage(usage, billing, reported), billing: billingForClient(call, billing) });
+  if (call.idempotencyRecordId) {
+    await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
+  }
+  return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost) }, text);
+}
+
+/** The text a response's output items hold, for billing an answer whose upstream reported no usage. */
+function producedByOutput(output: unknown): string {
+  if (!Array.isArray(output)) return '';
+  let text = '';
+  for (const item of output as Array<Record<string, unknown>>) {
+    if (item.type === 'function_call') text += String(item.name ?? '') + String(item.arguments ?? '');
+    for (const part of Array.isArray(item.content) ? (item.content as Array<Record<string, unknown>>) : []) text += String(part.text ?? part.refusal ?? '');
+    for (const part of Array.isArray(item.summary) ? (item.summary as Array<Record<string, unknown>>) : []) text += String(part.text ?? '');
+  }
+  return text;
+}
+
+async function streamResponses(ctx: GatewayContext, call: Call, body: ResponsesRequest, chat: ChatCompletionRequest): Promise<AnyResponse> {
+  let opened;
+  try {
+    opened = await withFailover(ctx, call, async (provider, offering) => {
+      const signal = call.upstreamAbort.signal;
+      if (provider.responses) {
+        const iterator = provider.responses.stream(nativeRequest(call, body, offering), { signal })[Symbol.asyncIterator]();
+        return { native: { iterator, first: await iterator.next() } };
+      }
+      const iterator = provider.stream(chatRequest(call, chat, offering), { signal })[Symbol.asyncIterator]();
+      return { chat: { iterator, first: await iterator.next() } };
+    });
+  } catch (error) {
+    return failed(call, await release(ctx, call, error));
+  }
+  const { offering, result } = opened;
+  const stream = result.native
+    ? relayStream(ctx, call, { offering, ...result.native }, nativeDialect(call))
+    : relayStream(ctx, call, { offering, ...result.chat! }, translatedDialect(call, body));
+  return new ApiResponse(200, { ...SSE_HEADERS, ...callHeaders(call, null) }, stream);
+}
+
+const encoder = new TextEncoder();
+
+/** Numbers the events of one stream as OpenAI does, and writes each with its `event:` line. */
+function eventWriter() {
+  let sequence = 0;
+  return (events: ResponseEvent[]): Uint8Array => encoder.encode(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify({ ...event, sequence_number: sequence++ })}\n\n`).join(''));
+}
+
+function failedEvent(call: Call, response: Record<string, unknown>, error: HttpError): ResponseEvent {
+  return {
+    type: 'response.failed',
+    // Nothing is charged for a failed call: the hold was released before this event was written.
+    response: { ...response, status: 'failed', model: call.plan.model.id, error: { code: 'server_error', message: error.message }, usage: null, billing: billingForClient(call, { cost: 0n, balance: null, pack: null }) },
+  };
+}
+
+/**
+ * OpenAI's own events, passed on: renumbered (a terminal event the client gets is ours), the model
+ * renamed to the one asked for, and the terminal response.completed / response.incomplete held
+ * back until the call is settled, then sent with the cost in its usage and the billing.
+ */
+function nativeDialect(call: Call): StreamDialect<UpstreamResponseEvent> {
+  const write = eventWriter();
+  let latest: Record<string, unknown> = { id: newResponseId('resp'), object: 'response', created_at: Math.floor(Date.now() / 1000), output: [] };
+  let terminal: ResponseEvent | null = null;
+  return {
+    read({ event, usage }) {
+      if (event.response) latest = { ...event.response, model: call.plan.model.id };
+      if (event.type === 'response.completed' || event.type === 'response.incomplete') {
+        terminal = { ...event, response: latest };
+        return { send: null, produced: '', usage };
+      }
+      const delta = event.type.endsWith('.delta') && typeof event.delta === 'string' ? event.delta : '';
+      const send = write([event.response ? { ...event, response: latest } : event]);
+      return { send, produced: delta, usage };
+    },
+    finish(usage, billing) {
+      const last = terminal ?? { type: 'response.completed', response: { ...latest, status: 'completed' } };
+      const response = last.response as Record<string, unknown>;
+      return [write([{ ...last, response: { ...response, usage: clientUsage(usage, billing, response.usage), billing: billingForClient(call, billing) } }])];
+    },
+    error: (error) => write([failedEvent(call, latest, error)]),
+  };
+}
+
+/** Chat chunks from any other upstream, as Responses events (ChatToResponsesStream), opened by response.created. */
+function translatedDialect(call: Call, body: ResponsesRequest): StreamDialect<UpstreamStreamEvent> {
+  const write = eventWriter();
+  const translator = new ChatToResponsesStream();
+  const envelope = (status: 'in_progress' | 'completed' | 'incomplete' | 'failed', incomplete_details: { reason: string } | null = null) =>
+    responseEnvelope(body, { id, createdAt, model: call.plan.model.id, status, output: structuredClone(translator.output), incomplete_details });
+  const id = newResponseId('resp');
+  const createdAt = Math.floor(Date.now() / 1000);
+  let started = false;
+  const opening = (): ResponseEvent[] => {
+    if (started) return [];
+    started = true;
+    return [
+      { type: 'response.created', response: envelope('in_progress') },
+      { type: 'response.in_progress', response: envelope('in_progress') },
+    ];
+  };
+  return {
+    read({ chunk, usage }) {
+      const { events, produced } = translator.chunk(chunk);
+      const all = [...opening(), ...events];
+      return { send: all.length > 0 ? write(all) : null, produced, usage };
+    },
+    finish(usage, billing) {
+      const closing = [...opening(), ...translator.close()];
+      const { status, incomplete_details } = statusOf(translator.finishReason);
+      const response = { ...envelope(status, incomplete_details), usage: clientUsage(usage, billing, null), billing: billingForClient(call, billing) };
+      return [write([...closing, { type: status === 'incomplete' ? 'response.incomplete' : 'response.completed', response }])];
+    },
+    error: (error) => write([...opening(), failedEvent(call, envelope('failed'), error)]),
+  };
+}
+
+function failed(call: Call, error: HttpError): Response {
+  return json(error.toJSON(), { status: error.status, headers: { ...callHeaders(call, 0n), ...error.headers } });
+}
