@@ -10,10 +10,11 @@ import { logger } from '../logger';
 import { createProviderFactory, type ProviderFactory } from '../providers/registry';
 import { handleChatCompletions } from './chat';
 import type { GatewayContext, PayPerRequest } from './context';
-import { errorResponse } from '../http/errors';
+import { anthropicErrorResponse, errorResponse } from '../http/errors';
 import { onlyMethods, unknownUrl } from '../http/unrouted';
 import { KeyCache } from './auth';
 import { handleKeyInfo } from './key-info';
+import { handleCountTokens, handleMessages } from './messages';
 import { handleListModels } from './models';
 import { createRateLimiter, type RateLimiter } from './rate-limit';
 
@@ -50,15 +51,18 @@ export function createGateway(options: GatewayOptions) {
     keyCache: new KeyCache(Number(env.KEY_CACHE_MS ?? 1_000)),
   };
 
-  /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */
+  /**
+   * The one catch for /v1: every failure leaves as an error with the request id, in the route's
+   * dialect (OpenAI's shape unless the route says otherwise: Anthropic's on /v1/messages).
+   */
   const wrap =
-    (handler: (ctx: GatewayContext, request: ApiRequest, requestId: string) => Promise<AnyResponse>) =>
+    (handler: (ctx: GatewayContext, request: ApiRequest, requestId: string) => Promise<AnyResponse>, format: typeof errorResponse = errorResponse) =>
     async (request: ApiRequest): Promise<AnyResponse> => {
       const requestId = newId('req');
       try {
         return await handler(ctx, request, requestId);
       } catch (error) {
-        return errorResponse(error, { 'x-request-id': requestId });
+        return format(error, { 'x-request-id': requestId });
       }
     };
   /** The same handler answering a Web Response: what Next's route handlers and the tests get. */
@@ -77,6 +81,8 @@ export function createGateway(options: GatewayOptions) {
   const chatCompletionsForKey = (keyId: string, request: ApiRequest) => web(wrap((c, r, id) => handleChatCompletions(c, r, id, keyId, 'playground')))(request);
   const listModels = wrap((c, r) => handleListModels(c, r));
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
+  const messagesApi = wrap((c, r, id) => handleMessages(c, r, id), anthropicErrorResponse);
+  const countTokensApi = wrap((c, r, id) => handleCountTokens(c, r, id), anthropicErrorResponse);
 
   async function health(): Promise<Response> {
     const started = performance.now();
@@ -93,6 +99,8 @@ export function createGateway(options: GatewayOptions) {
     '/v1/chat/completions': { POST: chatCompletionsApi },
     '/v1/models': { GET: listModels },
     '/v1/key': { GET: keyInfo },
+    '/v1/messages': { POST: messagesApi },
+    '/v1/messages/count_tokens': { POST: countTokensApi },
     '/health': { GET: health },
   };
 
@@ -112,5 +120,17 @@ export function createGateway(options: GatewayOptions) {
   /** Releases what the gateway holds open (the Redis connection of a shared rate limiter). */
   const close = () => ctx.rateLimiter.close();
 
-  return { ctx, chatCompletions, chatCompletionsForKey, listModels: web(listModels), keyInfo: web(keyInfo), health, handle, handleApi, close };
+  return {
+    ctx,
+    chatCompletions,
+    chatCompletionsForKey,
+    listModels: web(listModels),
+    keyInfo: web(keyInfo),
+    messages: web(messagesApi),
+    countTokens: web(countTokensApi),
+    health,
+    handle,
+    handleApi,
+    close,
+  };
 }

@@ -44,7 +44,8 @@ export function resolveModelId(requested: string, providerField: string | undefi
   return { modelId, pinned: pinned as ProviderId | null };
 }
 
-export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels'>, body: ChatCompletionRequest): RoutePlan {
+/** `cacheWrites`: the request may write the provider's prompt cache (Anthropic cache_control), priced above input. */
+export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels'>, body: ChatCompletionRequest, { cacheWrites = false }: { cacheWrites?: boolean } = {}): RoutePlan {
   const { modelId, pinned } = resolveModelId(body.model, body.provider);
   const model = catalog.byId.get(modelId);
   if (!model) {
@@ -75,7 +76,7 @@ export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels
   for (const offering of candidates) {
     const counted = promptTokensOn(offering, prompt);
     if (counted > countedPromptTokens) countedPromptTokens = counted;
-    const cost = maximumCost(offering, promptTokensUpperBound(counted), maxOutputTokens * choices);
+    const cost = maximumCost(offering, promptTokensUpperBound(counted), maxOutputTokens * choices, cacheWrites);
     if (cost > holdAmount) holdAmount = cost;
   }
   return { model, candidates, maxOutputTokens, countedPromptTokens, holdAmount };
