@@ -260,6 +260,22 @@ describe('POST /v1/messages to an Anthropic upstream (near-passthrough)', () => 
     expect(error).toBeInstanceOf(Anthropic.AuthenticationError);
   });
 
+  it('an Idempotency-Key replays the message and charges once; another body under it is a 409', async () => {
+    fake.setBehavior({ usage: { prompt_tokens: 10, completion_tokens: 4 } });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const client = anthropic(customer.secret);
+    const body = { model: 'claude-haiku-4-5', max_tokens: 20, messages: [{ role: 'user' as const, content: 'once' }] };
+    const first = await client.messages.create(body, { headers: { 'Idempotency-Key': 'msg-key-1' } });
+    const second = await client.messages.create(body, { headers: { 'Idempotency-Key': 'msg-key-1' } });
+    expect(second.id).toBe(first.id);
+    expect(fake.requests).toHaveLength(1);
+    const conflict = await client.messages.create({ ...body, max_tokens: 21 }, { headers: { 'Idempotency-Key': 'msg-key-1' } }).catch((e: unknown) => e);
+    expect(conflict).toBeInstanceOf(Anthropic.ConflictError);
+    expect(await spent(customer.user.id)).toBe(cost(SELL.haiku, { input: 10, output: 4 }));
+    expect(await usageRows(customer.keyId)).toHaveLength(1);
+    await expectLedgerClean();
+  });
+
   it('charges nothing when the stream dies midway: the client gets an error event', async () => {
     fake.setBehavior({ dieAfterChunks: 4, text: 'a b c d e f g h' });
     const customer = await createCustomer(t.db, ONE_DOLLAR);
