@@ -28,7 +28,7 @@ describe('Anthropic request → chat completions request', () => {
       { role: 'user', content: 'Show me the chart.' },
       {
         role: 'assistant',
-        content: [{ type: 'text', text: 'Fetching.' }],
+        content: 'Fetching.',
         tool_calls: [
           { id: 'toolu_1', type: 'function', function: { name: 'chart', arguments: '{"q":1}' } },
           { id: 'toolu_2', type: 'function', function: { name: 'chart', arguments: '{}' } },
@@ -52,14 +52,7 @@ describe('Anthropic request → chat completions request', () => {
       { role: 'user', content: 'Hi' },
       { role: 'user', content: 'Go on' },
     ]);
-    expect(toChatRequest(body, 'planning').messages[1]).toEqual({
-      role: 'assistant',
-      content: [
-        { type: 'text', text: 'secret reasoning' },
-        { type: 'text', text: 'c2ln' },
-        { type: 'text', text: 'ZW5j' },
-      ],
-    });
+    expect(toChatRequest(body, 'planning').messages[1]).toEqual({ role: 'assistant', content: 'secret reasoning\nc2ln\nZW5j' });
   });
 
   it('tool_choice and its parallelism, stop sequences, user and sampling map one to one', () => {

@@ -327,7 +327,7 @@ describe('POST /v1/messages to OpenAI-compatible upstreams (translated both ways
       temperature: 0.5,
       user: 'user-7',
       messages: [
-        { role: 'system', content: [{ type: 'text', text: 'Be brief.' }] },
+        { role: 'system', content: 'Be brief.' },
         { role: 'user', content: [{ type: 'text', text: 'Say hello.' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] },
       ],
     });
@@ -369,7 +369,7 @@ describe('POST /v1/messages to OpenAI-compatible upstreams (translated both ways
       { role: 'user', content: 'Weather in Paris?' },
       { role: 'assistant', content: null, tool_calls: [{ id: toolUse.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
       { role: 'tool', tool_call_id: toolUse.id, content: '22°C, sunny' },
-      { role: 'user', content: [{ type: 'text', text: 'Answer in one line.' }] },
+      { role: 'user', content: 'Answer in one line.' },
     ]);
 
     // And streamed: the tool call's arguments arrive as input_json_delta events.
@@ -530,10 +530,12 @@ describe('errors in Anthropic’s shape, so that the SDK raises its own classes;
     { name: 'a 1-hour cache write', body: { system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral', ttl: '1h' } }] }, message: /system\[0\]\.cache_control\.ttl.*5-minute/ },
     { name: 'max_tokens missing', body: { max_tokens: undefined }, message: /'max_tokens'/ },
     { name: 'thinking on a model Anthropic does not serve', body: { model: 'gpt-4o-mini', thinking: { type: 'enabled', budget_tokens: 2_000 } }, message: /'thinking' is only supported on Anthropic models/ },
-  ])('BadRequestError for $name, naming it', async ({ body, message }) => {
+    { name: 'top_k on a model Anthropic does not serve', body: { model: 'gpt-4o-mini', top_k: 5 }, message: /'top_k' is only supported on Anthropic models/ },
+    { name: 'the long-context beta', body: {}, headers: { 'anthropic-beta': 'context-1m-2025-08-07' }, message: /'context-1m-…' is not supported/ },
+  ] as Array<{ name: string; body: Record<string, unknown>; message: RegExp; headers?: Record<string, string> }>)('BadRequestError for $name, naming it', async ({ body, message, headers }) => {
     const customer = await createCustomer(t.db, ONE_DOLLAR);
     const request = { model: 'claude-haiku-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x' }], ...body };
-    const error = (await anthropic(customer.secret).messages.create(request as never).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+    const error = (await anthropic(customer.secret).messages.create(request as never, { headers }).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
     expect(error).toBeInstanceOf(Anthropic.BadRequestError);
     expect(error.error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringMatching(message) } });
     expect(error.requestID).toMatch(/^req_/);

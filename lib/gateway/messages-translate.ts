@@ -9,8 +9,8 @@ import type { ChatCompletionRequest, ChatMessage } from './schema';
  * hold of every /v1/messages call is sized by planRoute from this translation.
  *
  * What becomes what (README, "Anthropic Messages API", has the table):
- * - system (string or text blocks) → one system message; text and image blocks → content parts
- *   (a base64 image becomes a data: URL); tool_use → the assistant's tool_calls (input as JSON
+ * - system (string or text blocks) → one system message; text blocks → text joined by newlines,
+ *   or content parts beside images (a base64 image becomes a data: URL); tool_use → the assistant's tool_calls (input as JSON
  *   arguments); each tool_result → a tool message before the rest of its user turn (its text
  *   joined by newlines, `is_error` as an "Error: " prefix; its images move to the user message
  *   that follows, since a tool message carries only text); tools → function tools (input_schema
@@ -36,8 +36,8 @@ type UserPart = { type: 'text'; text: string } | { type: 'image_url'; image_url:
 export function toChatRequest(body: Prompt, mode: Mode): ChatCompletionRequest {
   const messages: ChatMessage[] = [];
   if (body.system !== undefined) {
-    const parts = typeof body.system === 'string' ? [{ type: 'text' as const, text: body.system }] : body.system.map(textPart);
-    if (parts.some((part) => part.text.length > 0)) messages.push({ role: 'system', content: parts });
+    const text = typeof body.system === 'string' ? body.system : joinText(body.system);
+    if (text.length > 0) messages.push({ role: 'system', content: text });
   }
   for (const message of body.messages) messages.push(...toChatMessages(message, mode));
 
@@ -69,6 +69,14 @@ function textPart(block: TextBlock) {
   return { type: 'text' as const, text: block.text };
 }
 
+/**
+ * Text blocks as one string, as the Anthropic adapter joins them the other way: not every
+ * OpenAI-compatible upstream takes content parts in system and assistant messages (DeepSeek).
+ */
+function joinText(blocks: Array<{ text: string }>): string {
+  return blocks.map((block) => block.text).join('\n');
+}
+
 function imagePart(block: ImageBlock): UserPart {
   const url = block.source.type === 'url' ? block.source.url : `data:${block.source.media_type};base64,${block.source.data}`;
   return { type: 'image_url', image_url: { url } };
@@ -90,21 +98,21 @@ function toChatMessages(message: MessageParam, mode: Mode): ChatMessage[] {
       }
     }
     const rest = [...toolImages, ...parts];
-    if (rest.length > 0) out.push({ role: 'user', content: rest });
+    if (rest.length > 0) out.push({ role: 'user', content: rest.every((part) => part.type === 'text') ? joinText(rest as Array<{ text: string }>) : rest });
     return out;
   }
-  const text: Array<{ type: 'text'; text: string }> = [];
+  const text: Array<{ text: string }> = [];
   const toolCalls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
   for (const block of message.content) {
     if (block.type === 'text') text.push(textPart(block));
     else if (block.type === 'tool_use') toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input) } });
     else if (mode === 'planning') {
-      if (block.type === 'thinking') text.push({ type: 'text', text: block.thinking }, { type: 'text', text: block.signature });
-      else text.push({ type: 'text', text: block.data });
+      if (block.type === 'thinking') text.push({ text: block.thinking }, { text: block.signature });
+      else text.push({ text: block.data });
     }
   }
   if (text.length === 0 && toolCalls.length === 0) return [];
-  return [{ role: 'assistant', content: text.length > 0 ? text : null, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) }];
+  return [{ role: 'assistant', content: text.length > 0 ? joinText(text) : null, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) }];
 }
 
 /** Whether the request may write Anthropic's prompt cache: any cache_control marker, anywhere. */
