@@ -32,6 +32,8 @@ const SELL = {
   mini: { input: 165_000, output: 660_000 },
   // tollgate-local: $0.10 / $0.40 list.
   local: { input: 110_000, output: 440_000 },
+  // claude-sonnet-4-5: $3 / $15 list.
+  sonnet: { input: 3_300_000, output: 16_500_000 },
 };
 
 /** Cost in micro-USD, one rounding up; Anthropic's cache reads at 10% and 5-minute writes at 125% of the input price. */
@@ -288,6 +290,74 @@ describe('POST /v1/messages to an Anthropic upstream (near-passthrough)', () => 
     expect(String((error as Error).message)).toContain('You were not charged');
     expect(await walletBalance(customer.user.id)).toEqual({ balance: ONE_DOLLAR, available: ONE_DOLLAR });
     expect(await usageRows(customer.keyId)).toMatchObject([{ status: 'UPSTREAM_ERROR', cost: 0n }]);
+    await expectLedgerClean();
+  });
+});
+
+describe('a request shaped the way Claude Code sends one', () => {
+  const claudeCode = (secret: string, body: Record<string, unknown>) =>
+    fetch(`${gw.url}/v1/messages?beta=true`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${secret}`,
+        'anthropic-version': '2023-06-01',
+        'anthropic-beta': 'claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27',
+        'anthropic-dangerous-direct-browser-access': 'true',
+        'x-app': 'cli',
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        max_tokens: 32_000,
+        stream: true,
+        temperature: 1,
+        system: [
+          { type: 'text', text: "You are Claude Code, Anthropic's official CLI for Claude.", cache_control: { type: 'ephemeral' } },
+          { type: 'text', text: 'Work in /tmp/project.', cache_control: { type: 'ephemeral' } },
+        ],
+        messages: [{ role: 'user', content: [{ type: 'text', text: '<system-reminder>Be careful.</system-reminder>' }, { type: 'text', text: 'List the files.', cache_control: { type: 'ephemeral' } }] }],
+        tools: [
+          {
+            name: 'Bash',
+            description: 'Runs a shell command.',
+            input_schema: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { command: { type: 'string' } }, required: ['command'], additionalProperties: false },
+          },
+        ],
+        metadata: { user_id: 'user_0123abcd_account__session_5f0c7a2e' },
+        context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] },
+        ...body,
+      }),
+    });
+
+  it('is served from Claude, thinking, context editing and betas through; and from gpt-4o-mini, translated', async () => {
+    fake.setBehavior({
+      toolCall: { name: 'Bash', arguments: { command: 'ls' } },
+      thinking: { text: 'I should list them.', signature: 'sig-cc' },
+      usage: { prompt_tokens: 300, completion_tokens: 40, cache_creation_input_tokens: 900 },
+    });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const claude = await claudeCode(customer.secret, { model: 'claude-sonnet-4-5', thinking: { type: 'enabled', budget_tokens: 31_999 } });
+    expect(claude.status).toBe(200);
+    const text = await claude.text();
+    expect(text).toContain('"type":"tool_use"');
+    expect(text).toContain('"type":"input_json_delta"');
+    expect(text).toContain('"type":"signature_delta","signature":"sig-cc"');
+    const sent = fake.requests.at(-1)!;
+    expect(sent.headers['anthropic-beta']).toBe('claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27');
+    expect(sent.body).toMatchObject({ model: 'claude-sonnet-4-5', max_tokens: 32_000, temperature: 1, context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] } });
+    // 300 × 3.3 + 900 cache writes × 4.125 + 40 × 16.5 = 990 + 3,712.5 + 660 = 5,362.5 → 5,363.
+    const claudeCost = cost(SELL.sonnet, { input: 300, output: 40, cacheWrite: 900 });
+    expect(claudeCost).toBe(5_363n);
+    expect(await spent(customer.user.id)).toBe(claudeCost);
+
+    fake.setBehavior({ toolCall: { name: 'Bash', arguments: { command: 'ls' } }, thinking: undefined, usage: { prompt_tokens: 500, completion_tokens: 20 } });
+    const openai = await claudeCode(customer.secret, { model: 'gpt-4o-mini', max_tokens: 16_000 });
+    expect(openai.status).toBe(200);
+    expect(await openai.text()).toContain('"stop_reason":"tool_use"');
+    const translated = fake.requests.at(-1)!;
+    expect(translated.path).toBe('/v1/chat/completions');
+    expect(translated.body).not.toHaveProperty('context_management');
+    expect(translated.body).toMatchObject({ temperature: 1, user: 'user_0123abcd_account__session_5f0c7a2e', tools: [{ type: 'function', function: { name: 'Bash' } }] });
+    expect(await spent(customer.user.id)).toBe(claudeCost + cost(SELL.mini, { input: 500, output: 20 }));
     await expectLedgerClean();
   });
 });

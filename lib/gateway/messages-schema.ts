@@ -99,6 +99,38 @@ const thinking = z.discriminatedUnion('type', [
 
 const system = z.union([z.string(), z.array(textBlock)]);
 
+const counted = <T extends string>(type: T) => z.strictObject({ type: z.literal(type), value: z.number().int().min(0) });
+
+/**
+ * Server-side context editing, which Claude Code sends on its own: clearing old tool results or
+ * thinking only ever shrinks the prompt Anthropic bills, so the hold (which counts everything sent)
+ * still bounds it. Compaction is refused: it runs a summarizing call of its own, billed beside.
+ */
+const contextManagement = z.strictObject({
+  edits: z
+    .array(
+      z.discriminatedUnion(
+        'type',
+        [
+          z.strictObject({
+            type: z.literal('clear_tool_uses_20250919'),
+            clear_at_least: counted('input_tokens').nullable().optional(),
+            clear_tool_inputs: z.union([z.boolean(), z.array(z.string())]).nullable().optional(),
+            exclude_tools: z.array(z.string()).nullable().optional(),
+            keep: counted('tool_uses').optional(),
+            trigger: z.discriminatedUnion('type', [counted('input_tokens'), counted('tool_uses')]).optional(),
+          }),
+          z.strictObject({
+            type: z.literal('clear_thinking_20251015'),
+            keep: z.union([counted('thinking_turns'), z.strictObject({ type: z.literal('all') }), z.literal('all')]).optional(),
+          }),
+        ],
+        { error: "must be 'clear_tool_uses_20250919' or 'clear_thinking_20251015': server-side compaction is not offered" },
+      ),
+    )
+    .optional(),
+});
+
 /** What both endpoints read: the prompt. */
 const promptFields = {
   model: z.string().min(1, 'is required'),
@@ -108,6 +140,7 @@ const promptFields = {
   tool_choice: toolChoice.optional(),
   thinking: thinking.optional(),
   cache_control: cacheControl,
+  context_management: contextManagement.optional(),
 };
 
 function toolChoiceNamesATool(body: { tools?: Array<{ name: string }>; tool_choice?: { type: string; name?: string } }, ctx: z.RefinementCtx) {
@@ -146,7 +179,6 @@ export type ImageBlock = z.infer<typeof imageBlock>;
 const UNSUPPORTED_FIELDS: Record<string, string> = {
   container: 'containers belong to server-side tools, which are not offered',
   mcp_servers: 'the MCP connector runs server-side tools, which are not offered',
-  context_management: 'server-side context editing changes what is billed after the hold is taken',
   diagnostics: 'prompt-cache diagnostics are not offered',
   inference_geo: 'regional inference is priced differently and is not offered',
   output_config: 'effort and structured output settings are not offered',

@@ -19,6 +19,9 @@ import type { ChatCompletionRequest, ChatMessage } from './schema';
  *   metadata.user_id → user; temperature and top_p as they are.
  * - cache_control markers are dropped: these upstreams cache on their own, and their cache reads
  *   are still billed at their discount from the usage they report.
+ * - context_management (Anthropic's server-side clearing of old tool results and thinking, which
+ *   Claude Code sends unasked) is not applied: the context goes whole, billed at what the upstream
+ *   counts. Refusing it would refuse every Claude Code call to these models.
  * - thinking and redacted_thinking blocks of earlier assistant turns are dropped: they are
  *   Claude's own reasoning, which no other model can read or verify (Anthropic itself leaves
  *   earlier turns' thinking out of the context). They are counted for the hold all the same.
