@@ -278,6 +278,32 @@ describe('POST /v1/messages to an Anthropic upstream (near-passthrough)', () => 
     await expectLedgerClean();
   });
 
+  it('fails over before the first byte from Anthropic to an OpenAI-compatible offering of the same model, and charges once, there', async () => {
+    await t.db.modelOffering.create({
+      data: { id: 'off_deepseek_haiku', modelId: 'claude-haiku-4-5', providerId: 'deepseek', upstreamModel: 'haiku-alt', upstreamInputPer1M: 2_000_000n, upstreamOutputPer1M: 10_000_000n, sellInputPer1M: 2_200_000n, sellOutputPer1M: 11_000_000n },
+    });
+    try {
+      fake.setBehavior({ failStatus: 529, failTimes: 1, usage: { prompt_tokens: 10, completion_tokens: 10 }, text: 'From the second provider.' });
+      const customer = await createCustomer(t.db, ONE_DOLLAR);
+      const client = anthropic(customer.secret);
+      const message = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+      expect(message.content).toEqual([{ type: 'text', text: 'From the second provider.' }]);
+      fake.setBehavior({ failStatus: 529, failTimes: 1 });
+      const stream = client.messages.stream({ model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+      expect((await stream.finalMessage()).content).toEqual([{ type: 'text', text: 'From the second provider.' }]);
+      expect(fake.requests.map((r) => r.path)).toEqual(['/v1/messages', '/v1/chat/completions', '/v1/messages', '/v1/chat/completions']);
+      // Each charged once, at the offering that served: 10 × 2.2 + 10 × 11 = 132 micro-USD.
+      expect(await spent(customer.user.id)).toBe(132n * 2n);
+      expect(await usageRows(customer.keyId)).toMatchObject([
+        { providerId: 'deepseek', status: 'SUCCESS', cost: 132n },
+        { providerId: 'deepseek', status: 'SUCCESS', cost: 132n },
+      ]);
+      await expectLedgerClean();
+    } finally {
+      await t.db.modelOffering.delete({ where: { id: 'off_deepseek_haiku' } });
+    }
+  });
+
   it('charges nothing when the stream dies midway: the client gets an error event', async () => {
     fake.setBehavior({ dieAfterChunks: 4, text: 'a b c d e f g h' });
     const customer = await createCustomer(t.db, ONE_DOLLAR);

@@ -3,7 +3,7 @@ import { logger } from '../logger';
 
 /**
  * The one HTTP error type. Every route answers its errors in OpenAI's shape, `{ error: { message, type, code, param } }`, so that every
- * OpenAI SDK maps them onto its own error classes by status code.
+ * OpenAI SDK maps them onto its own error classes by status code; the Anthropic surface in Anthropic's (toAnthropicJSON).
  */
 export type OpenAIErrorType =
   | 'invalid_request_error'
