@@ -304,6 +304,26 @@ describe('POST /v1/messages to an Anthropic upstream (near-passthrough)', () => 
     }
   });
 
+  it.each([
+    { model: 'claude-haiku-4-5', stream: false },
+    { model: 'gpt-4o-mini', stream: true },
+  ])('an upstream that reports no usage ($model, stream: $stream) is billed the counted tokens of what it produced', async ({ model, stream }) => {
+    const text = 'alpha beta gamma delta epsilon';
+    fake.setBehavior({ omitUsage: true, text });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const params = { model, max_tokens: 50, messages: [{ role: 'user' as const, content: 'Five words.' }] };
+    const client = anthropic(customer.secret);
+    const message = stream ? await client.messages.stream(params).finalMessage() : await client.messages.create(params);
+    expect(message.content).toEqual([{ type: 'text', text }]);
+    const [row] = await usageRows(customer.keyId);
+    expect(row).toMatchObject({ status: 'SUCCESS', completionTokens: countTokens(text) });
+    expect(row!.promptTokens).toBeGreaterThan(countTokens('Five words.'));
+    const price = model === 'gpt-4o-mini' ? SELL.mini : SELL.haiku;
+    expect(row!.cost).toBe(cost(price, { input: row!.promptTokens, output: row!.completionTokens }));
+    expect(await spent(customer.user.id)).toBe(row!.cost);
+    await expectLedgerClean();
+  });
+
   it('charges nothing when the stream dies midway: the client gets an error event', async () => {
     fake.setBehavior({ dieAfterChunks: 4, text: 'a b c d e f g h' });
     const customer = await createCustomer(t.db, ONE_DOLLAR);

@@ -1,4 +1,5 @@
 import type Anthropic from '@anthropic-ai/sdk';
+import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { ApiRequest } from '../http/api-request';
 import { ApiResponse, type AnyResponse } from '../http/api-response';
 import type { CatalogOffering } from '../catalog/catalog';
@@ -151,7 +152,7 @@ function messageId(call: Call): string {
   return `msg_${call.requestId.replace(/^req_/, '')}`;
 }
 
-type Completed = { native: true; message: Anthropic.Messages.Message; usage: UpstreamUsage | null } | { native: false; message: ReturnType<typeof toAnthropicMessage>; usage: UpstreamUsage | null };
+type Completed = { native: true; message: Anthropic.Messages.Message; usage: UpstreamUsage | null } | { native: false; completion: ChatCompletion; usage: UpstreamUsage | null };
 
 async function completeMessages(ctx: GatewayContext, call: Call, body: MessagesRequest, headers: Record<string, string>): Promise<AnyResponse> {
   const options = { signal: call.upstreamAbort.signal, headers };
@@ -159,35 +160,37 @@ async function completeMessages(ctx: GatewayContext, call: Call, body: MessagesR
   try {
     outcome = await withFailover(ctx, call, async (provider: ChatProvider, offering): Promise<Completed> => {
       if (provider.messages) return { native: true, ...(await provider.messages.create(nativeParams(call, body, offering), options)) };
-      const { completion, usage } = await provider.complete(chatParams(call, body, offering), options);
-      const counted = usage ?? estimatedUsage(call, completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => ('function' in t ? t.function.name + t.function.arguments : '')).join('')).join(''));
-      return { native: false, message: toAnthropicMessage(completion, counted, { id: messageId(call), model: call.plan.model.id }), usage: counted };
+      return { native: false, ...(await provider.complete(chatParams(call, body, offering), options)) };
     });
   } catch (error) {
     return failed(call, await release(ctx, call, error));
   }
   const { offering, result } = outcome;
-  const message = result.message;
-  const usage =
-    result.usage ??
-    estimatedUsage(
-      call,
-      message.content.map((block) => (block.type === 'text' ? block.text : block.type === 'thinking' ? block.thinking : block.type === 'tool_use' ? block.name + JSON.stringify(block.input) : '')).join(''),
-    );
+  // An upstream that reports no usage is billed the counted prompt and what it produced.
+  const usage = result.usage ?? estimatedUsage(call, result.native ? producedByMessage(result.message) : producedByCompletion(result.completion));
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
   // These headers go out after settlement, so they count the actual cost rather than the hold.
   const counters = call.reservation.counters;
   call.reservation.counters = { ...counters, committedToday: counters.committedToday - (call.plan.holdAmount - billing.cost), spentToday: counters.spentToday + billing.cost };
+  const message = result.native ? result.message : toAnthropicMessage(result.completion, usage, { id: messageId(call), model: call.plan.model.id });
   const text = JSON.stringify({
     ...message,
     model: call.plan.model.id,
-    usage: { ...(result.native ? message.usage : toAnthropicUsage(usage)), cost_usd: microsToUsdNumber(billing.cost) },
+    usage: { ...message.usage, cost_usd: microsToUsdNumber(billing.cost) },
     billing: billingForClient(call, billing),
   });
   if (call.idempotencyRecordId) {
     await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
   }
   return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost), 'request-id': call.requestId }, text);
+}
+
+function producedByMessage(message: Anthropic.Messages.Message): string {
+  return message.content.map((block) => (block.type === 'text' ? block.text : block.type === 'thinking' ? block.thinking : block.type === 'tool_use' ? block.name + JSON.stringify(block.input) : '')).join('');
+}
+
+function producedByCompletion(completion: ChatCompletion): string {
+  return completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => ('function' in t ? t.function.name + t.function.arguments : '')).join('')).join('');
 }
 
 type Opened = { native: true; iterator: AsyncIterator<NativeStreamEvent>; first: IteratorResult<NativeStreamEvent> } | { native: false; iterator: AsyncIterator<UpstreamStreamEvent>; first: IteratorResult<UpstreamStreamEvent> };
