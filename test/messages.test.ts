@@ -673,6 +673,26 @@ describe('errors in Anthropic’s shape, so that the SDK raises its own classes;
   });
 });
 
+describe('the Web handlers the Next routes call (app/v1/messages/**)', () => {
+  it('answer a message and a count as Web Responses, errors in Anthropic’s shape', async () => {
+    fake.setBehavior({ usage: { prompt_tokens: 8, completion_tokens: 3 } });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const post = (path: string, body: unknown, key = customer.secret) =>
+      new Request(`${gw.url}${path}`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const created = await gw.gateway.messages(post('/v1/messages', { model: 'claude-haiku-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }));
+    expect(created.status).toBe(200);
+    expect(await created.json()).toMatchObject({ type: 'message', content: [{ type: 'text' }] });
+    const counted = await gw.gateway.countTokens(post('/v1/messages/count_tokens', { model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'hi' }] }));
+    expect(await counted.json()).toEqual({ input_tokens: 8 });
+    const refused = await gw.gateway.countTokens(post('/v1/messages/count_tokens', { model: 'claude-haiku-4-5', messages: [] }, 'tg_nope'));
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('request-id')).toMatch(/^req_/);
+    expect(await refused.json()).toEqual({ type: 'error', error: { type: 'authentication_error', message: 'Incorrect API key provided.' } });
+    expect(await spent(customer.user.id)).toBe(cost(SELL.haiku, { input: 8, output: 3 }));
+    await expectLedgerClean();
+  });
+});
+
 describe('GET /v1/models with anthropic-version', () => {
   it('answers Anthropic’s list shape, which the SDK pages through', async () => {
     const customer = await createCustomer(t.db, 0n, { models: ['claude-haiku-4-5', 'gpt-4o-mini'] });
