@@ -2,8 +2,8 @@
  * A fake model provider for tests and benchmarks. It speaks OpenAI's chat completions wire format
  * on any POST path ending in /chat/completions (and its embeddings on one ending in /embeddings),
  * OpenAI's Responses wire format on any POST path ending in /responses, and Anthropic's Messages
- * wire format on POST /v1/messages, streaming or not, and can be told to be slow, fail, or drop
- * connections.
+ * wire format on POST /v1/messages (streaming or not, thinking blocks included) and
+ * /v1/messages/count_tokens, and can be told to be slow, fail, or drop connections.
  * It does no logging and no work beyond JSON, so a benchmark measures the gateway, not this.
  *
  * Behavior is global (setBehavior), and a request can also carry faults of its own, for tests that
@@ -54,6 +54,8 @@ export type FakeBehavior = {
   /** Pause this long once, after `stallAfterChunks` (default 2) SSE events: a stream that stalls mid-way. */
   stallMs?: number;
   stallAfterChunks?: number;
+  /** Anthropic format: an extended-thinking block (thinking_delta, then signature_delta when streaming) before the reply. */
+  thinking?: { text: string; signature: string };
 };
 
 /**
@@ -395,8 +397,10 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     const stopReason = call ? 'tool_use' : stopSequence !== null ? 'stop_sequence' : b.finishReason === 'length' ? 'max_tokens' : 'end_turn';
     const input = call ? (typeof call.arguments === 'string' ? (JSON.parse(call.arguments) as unknown) : call.arguments) : undefined;
 
+    const thought = b.thinking;
     if (body.stream !== true) {
-      const content = call ? [{ type: 'tool_use', id: toolId, name: call.name, input }] : [{ type: 'text', text, citations: null }];
+      const reply = call ? [{ type: 'tool_use', id: toolId, name: call.name, input, caller: { type: 'direct' } }] : [{ type: 'text', text }];
+      const content = thought ? [{ type: 'thinking', thinking: thought.text, signature: thought.signature }, ...reply] : reply;
       sendJson(res, 200, {
         id,
         type: 'message',
@@ -425,18 +429,25 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
         },
       }),
     ];
+    const index = thought ? 1 : 0;
+    if (thought) {
+      frames.push(event('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }));
+      for (const piece of splitText(thought.text)) frames.push(event('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: piece } }));
+      frames.push(event('content_block_delta', { index: 0, delta: { type: 'signature_delta', signature: thought.signature } }));
+      frames.push(event('content_block_stop', { index: 0 }));
+    }
     if (call) {
-      frames.push(event('content_block_start', { index: 0, content_block: { type: 'tool_use', id: toolId, name: call.name, input: {} } }));
+      frames.push(event('content_block_start', { index, content_block: { type: 'tool_use', id: toolId, name: call.name, input: {}, caller: { type: 'direct' } } }));
       frames.push(event('ping', {}));
       for (const part of splitArguments(JSON.stringify(input))) {
-        frames.push(event('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: part } }));
+        frames.push(event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: part } }));
       }
     } else {
-      frames.push(event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }));
+      frames.push(event('content_block_start', { index, content_block: { type: 'text', text: '' } }));
       frames.push(event('ping', {}));
-      for (const piece of splitText(text)) frames.push(event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: piece } }));
+      for (const piece of splitText(text)) frames.push(event('content_block_delta', { index, delta: { type: 'text_delta', text: piece } }));
     }
-    frames.push(event('content_block_stop', { index: 0 }));
+    frames.push(event('content_block_stop', { index }));
     frames.push(
       event('message_delta', {
         delta: { stop_reason: stopReason, stop_sequence: stopSequence },
@@ -583,6 +594,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
       return;
     }
     const embeddings = req.method === 'POST' && path.endsWith('/embeddings');
+    const countTokens = req.method === 'POST' && path === '/v1/messages/count_tokens';
     const flavor: Flavor | null =
       req.method !== 'POST'
         ? null
@@ -590,7 +602,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
           ? 'openai'
           : path.endsWith('/responses')
             ? 'responses'
-            : path === '/v1/messages'
+            : path === '/v1/messages' || countTokens
               ? 'anthropic'
               : null;
 
@@ -622,6 +634,8 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     if (parsed === undefined) return sendError(res, flavor, 400, { ...b, errorMessage: 'The request body is not valid JSON.' }, presented);
 
     const body = asObject(parsed);
+    // Anthropic's token count: the prompt tokens this behavior reports for a call.
+    if (countTokens) return sendJson(res, 200, { input_tokens: b.usage.prompt_tokens });
     if (embeddings) answerEmbeddings(res, body, b);
     else if (flavor === 'openai') await answerOpenAI(res, body, b);
     else if (flavor === 'responses') await answerResponses(res, body, b);

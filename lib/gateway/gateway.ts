@@ -12,10 +12,11 @@ import { handleChatCompletions } from './chat';
 import { handleEmbeddings } from './embeddings';
 import { handleResponses } from './responses';
 import type { GatewayContext, PayPerRequest } from './context';
-import { errorResponse } from '../http/errors';
+import { anthropicErrorResponse, errorResponse } from '../http/errors';
 import { onlyMethods, unknownUrl } from '../http/unrouted';
 import { KeyCache } from './auth';
 import { handleKeyInfo } from './key-info';
+import { handleCountTokens, handleMessages } from './messages';
 import { handleListModels } from './models';
 import { createRateLimiter, type RateLimiter } from './rate-limit';
 
@@ -52,15 +53,18 @@ export function createGateway(options: GatewayOptions) {
     keyCache: new KeyCache(Number(env.KEY_CACHE_MS ?? 1_000)),
   };
 
-  /** The one catch for /v1: every failure leaves as an OpenAI-shaped error with the request id. */
+  /**
+   * The one catch for /v1: every failure leaves as an error with the request id, in the route's
+   * dialect (OpenAI's shape unless the route says otherwise: Anthropic's on /v1/messages).
+   */
   const wrap =
-    (handler: (ctx: GatewayContext, request: ApiRequest, requestId: string) => Promise<AnyResponse>) =>
+    (handler: (ctx: GatewayContext, request: ApiRequest, requestId: string) => Promise<AnyResponse>, format: typeof errorResponse = errorResponse) =>
     async (request: ApiRequest): Promise<AnyResponse> => {
       const requestId = newId('req');
       try {
         return await handler(ctx, request, requestId);
       } catch (error) {
-        return errorResponse(error, { 'x-request-id': requestId });
+        return format(error, { 'x-request-id': requestId });
       }
     };
   /** The same handler answering a Web Response: what Next's route handlers and the tests get. */
@@ -81,6 +85,8 @@ export function createGateway(options: GatewayOptions) {
   const responsesApi = wrap((c, r, id) => handleResponses(c, r, id));
   const listModels = wrap((c, r) => handleListModels(c, r));
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
+  const messagesApi = wrap((c, r, id) => handleMessages(c, r, id), anthropicErrorResponse);
+  const countTokensApi = wrap((c, r, id) => handleCountTokens(c, r, id), anthropicErrorResponse);
 
   async function health(): Promise<Response> {
     const started = performance.now();
@@ -99,6 +105,8 @@ export function createGateway(options: GatewayOptions) {
     '/v1/responses': { POST: responsesApi },
     '/v1/models': { GET: listModels },
     '/v1/key': { GET: keyInfo },
+    '/v1/messages': { POST: messagesApi },
+    '/v1/messages/count_tokens': { POST: countTokensApi },
     '/health': { GET: health },
   };
 
@@ -118,5 +126,18 @@ export function createGateway(options: GatewayOptions) {
   /** Releases what the gateway holds open (the Redis connection of a shared rate limiter). */
   const close = () => ctx.rateLimiter.close();
 
-  return { ctx, chatCompletions, chatCompletionsForKey, embeddings: web(embeddingsApi), listModels: web(listModels), keyInfo: web(keyInfo), health, handle, handleApi, close };
+  return {
+    ctx,
+    chatCompletions,
+    chatCompletionsForKey,
+    embeddings: web(embeddingsApi),
+    listModels: web(listModels),
+    keyInfo: web(keyInfo),
+    messages: web(messagesApi),
+    countTokens: web(countTokensApi),
+    health,
+    handle,
+    handleApi,
+    close,
+  };
 }

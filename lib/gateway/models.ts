@@ -12,7 +12,16 @@ export async function handleListModels(ctx: GatewayContext, request: ApiRequest)
   const key = bearerToken(request) ? await authenticateApiKey(ctx.db, request) : null;
   const catalog = await ctx.catalog.get();
   const models = key?.allowedModels ? catalog.models.filter((m) => key.allowedModels!.includes(m.id)) : catalog.models;
-  return json({ object: 'list', data: models.map(toOpenAIModel) }, key ? { headers: quotaHeaders(key, currentCounters(key)) } : undefined);
+  const headers = key ? { headers: quotaHeaders(key, currentCounters(key)) } : undefined;
+  // Anthropic's SDKs (which always send anthropic-version) read their own list shape.
+  if (request.headers.has('anthropic-version')) return json(toAnthropicModelList(models), headers);
+  return json({ object: 'list', data: models.map(toOpenAIModel) }, headers);
+}
+
+/** Anthropic's models page: the whole catalog as one page. */
+export function toAnthropicModelList(models: CatalogModel[]) {
+  const data = models.map((model) => ({ type: 'model' as const, id: model.id, display_name: model.name, created_at: model.createdAt.toISOString() }));
+  return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
 }
 
 export function toOpenAIModel(model: CatalogModel) {

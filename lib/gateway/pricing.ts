@@ -31,11 +31,19 @@ export function usageCost(offering: Pick<CatalogOffering, 'providerId' | 'sellIn
 
 /**
  * The most a call can cost: every prompt token at the full input price plus every allowed output
- * token. (Cache writes, the one thing priced above input, need cache_control markers that the
- * OpenAI-shaped API does not carry, so they do not occur here; settlement caps at the hold anyway.)
+ * token. Cache writes are the one thing priced above input (Anthropic's, at 125%): a request that
+ * may write the cache (`cacheWrites`: cache_control markers, which only the Messages API carries)
+ * is bounded with every prompt token at the provider's write price, whichever part it marks.
  */
-export function maximumCost(offering: Pick<CatalogOffering, 'sellInputPer1M' | 'sellOutputPer1M'>, promptTokens: number, maxOutputTokens: number): Micros {
-  const input = offering.sellInputPer1M * BigInt(promptTokens);
-  const output = offering.sellOutputPer1M * BigInt(maxOutputTokens);
-  return ceilDiv(input + output, 1_000_000n);
+export function maximumCost(
+  offering: Pick<CatalogOffering, 'providerId' | 'sellInputPer1M' | 'sellOutputPer1M'>,
+  promptTokens: number,
+  maxOutputTokens: number,
+  cacheWrites = false,
+): Micros {
+  const write = CACHE_BPS[offering.providerId].write;
+  const inputBps = cacheWrites && write > FULL ? write : FULL;
+  const input = offering.sellInputPer1M * BigInt(promptTokens) * inputBps;
+  const output = offering.sellOutputPer1M * BigInt(maxOutputTokens) * FULL;
+  return ceilDiv(input + output, PER_MILLION_BPS);
 }

@@ -79,7 +79,8 @@ export function resolveCandidates(
   return { model, candidates };
 }
 
-export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels'>, body: ChatCompletionRequest): RoutePlan {
+/** `cacheWrites`: the request may write the provider's prompt cache (Anthropic cache_control), priced above input. */
+export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels'>, body: ChatCompletionRequest, { cacheWrites = false }: { cacheWrites?: boolean } = {}): RoutePlan {
   const { model, candidates } = resolveCandidates(catalog, key, body, 'chat');
   const requested = body.max_completion_tokens ?? body.max_tokens ?? null;
   const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
@@ -95,7 +96,7 @@ export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels
   for (const offering of candidates) {
     const counted = promptTokensOn(offering, prompt);
     if (counted > countedPromptTokens) countedPromptTokens = counted;
-    const cost = maximumCost(offering, promptTokensUpperBound(counted), maxOutputTokens * choices);
+    const cost = maximumCost(offering, promptTokensUpperBound(counted), maxOutputTokens * choices, cacheWrites);
     if (cost > holdAmount) holdAmount = cost;
   }
   return { model, candidates, maxOutputTokens, countedPromptTokens, holdAmount };

@@ -183,7 +183,8 @@ function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamU
   };
 }
 
-function toHttpError(error: unknown): HttpError {
+/** Any failure of an upstream call as the answer to give (the upstream's own text never passes unsanitized). */
+export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof UpstreamError) {
     if (error.kind === 'aborted') return new HttpError({ status: 499, type: 'api_error', code: 'client_closed_request', message: 'The client closed the request.' });

@@ -3,7 +3,7 @@ import { logger } from '../logger';
 
 /**
  * The one HTTP error type. Every route answers its errors in OpenAI's shape, `{ error: { message, type, code, param } }`, so that every
- * OpenAI SDK maps them onto its own error classes by status code.
+ * OpenAI SDK maps them onto its own error classes by status code; the Anthropic surface in Anthropic's (toAnthropicJSON).
  */
 export type OpenAIErrorType =
   | 'invalid_request_error'
@@ -78,7 +78,7 @@ export const methodNotAllowed = (method: string, path: string, allowed: string[]
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
+  const issue = narrowUnion(result.error.issues[0]!);
   const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
   const param = formatPath(keys.length === 1 ? [...issue.path, keys[0]!] : issue.path);
   if (keys.length) {
@@ -88,6 +88,19 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {
   }
   const message = param ? `Invalid '${param}': ${issue.message}.` : `Invalid request: ${issue.message}.`;
   throw invalidRequest(message, param || null);
+}
+
+/**
+ * A value that fits no option of a union (`string | blocks[]`) is reported by zod at the union,
+ * as "Invalid input". When only one option got past the value's type, its own first issue is the
+ * one to name (`system[0].cache_control.ttl`, not `system`).
+ */
+function narrowUnion(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  const matched = issue.errors.filter((branch) => branch[0] && !(branch[0].code === 'invalid_type' && branch[0].path.length === 0));
+  if (matched.length !== 1) return issue;
+  const inner = matched[0]![0]!;
+  return narrowUnion({ ...inner, path: [...issue.path, ...inner.path] } as z.core.$ZodIssue);
 }
 
 export function formatPath(path: PropertyKey[]): string {
@@ -106,12 +119,41 @@ export function prismaErrorCode(error: unknown): string | undefined {
  * The one place any error becomes a response. Unknown errors are logged (with their stack, on the
  * server) and answered as a generic 500; nothing from them reaches the client.
  */
-export function errorResponse(error: unknown, headers: Record<string, string> = {}): Response {
+export function errorResponse(error: unknown, headers: Record<string, string> = {}, format: (error: HttpError) => unknown = (e) => e.toJSON()): Response {
   const known = error instanceof HttpError ? error : null;
   if (!known) logger.error('unhandled error', { error });
   const httpError = known ?? internalError();
-  return new Response(JSON.stringify(httpError.toJSON()), {
+  return new Response(JSON.stringify(format(httpError)), {
     status: httpError.status,
     headers: { 'content-type': 'application/json', ...headers, ...httpError.headers },
   });
+}
+
+/**
+ * Anthropic's error types by status, so that the Anthropic SDKs raise their own classes
+ * (AuthenticationError, BadRequestError, ...). Out of credit (402) is Anthropic's own
+ * `billing_error`, which its SDKs raise as a plain APIError with status 402.
+ */
+const ANTHROPIC_ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  409: 'invalid_request_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  529: 'overloaded_error',
+};
+
+/** The same error in Anthropic's shape: `{ type: 'error', error: { type, message } }`. */
+export function toAnthropicJSON(error: HttpError) {
+  const type = ANTHROPIC_ERROR_TYPES[error.status] ?? (error.status >= 500 ? 'api_error' : 'invalid_request_error');
+  return { type: 'error' as const, error: { type, message: error.message } };
+}
+
+/** errorResponse for the Anthropic surface (/v1/messages): its body shape, and the request id under Anthropic's header name too. */
+export function anthropicErrorResponse(error: unknown, headers: Record<string, string> = {}): Response {
+  const requestId = headers['x-request-id'];
+  return errorResponse(error, requestId ? { ...headers, 'request-id': requestId } : headers, toAnthropicJSON);
 }

@@ -13,6 +13,10 @@ import { toUpstreamError, type SdkFailure } from './openai-compatible';
 import {
   UpstreamError,
   type ChatProvider,
+  type NativeCallOptions,
+  type NativeMessagesApi,
+  type NativeMessagesParams,
+  type NativeStreamEvent,
   type ProviderConnection,
   type UpstreamChatRequest,
   type UpstreamStreamEvent,
@@ -258,6 +262,16 @@ export function toUpstreamUsage(usage: AnthropicUsageParts): UpstreamUsage {
   return result;
 }
 
+/** message_delta counters are cumulative, so they replace what message_start said. */
+function withDeltaUsage(parts: AnthropicUsageParts | null, delta: AnthropicUsageParts): AnthropicUsageParts {
+  const next: AnthropicUsageParts = { ...(parts ?? {}) };
+  for (const key of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const) {
+    const value = delta[key];
+    if (typeof value === 'number') next[key] = value;
+  }
+  return next;
+}
+
 function toCompletionUsage(usage: UpstreamUsage): NonNullable<ChatCompletion['usage']> {
   return {
     prompt_tokens: usage.prompt_tokens,
@@ -356,15 +370,7 @@ export class AnthropicStreamTranslator {
         return [];
       }
       case 'message_delta': {
-        // message_delta counters are cumulative, so they replace what message_start said.
-        if (event.usage) {
-          const parts: AnthropicUsageParts = { ...(this.usageParts ?? {}) };
-          for (const key of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const) {
-            const value = event.usage[key];
-            if (typeof value === 'number') parts[key] = value;
-          }
-          this.usageParts = parts;
-        }
+        if (event.usage) this.usageParts = withDeltaUsage(this.usageParts, event.usage);
         if (!event.delta.stop_reason) return [];
         return [this.event({}, toFinishReason(event.delta.stop_reason))];
       }
@@ -464,8 +470,69 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
     }
   }
 
+  /**
+   * The client's own Messages request (/v1/messages), through as it came: cache_control, thinking
+   * and its signatures, betas. Only the model name and max_tokens are the gateway's, and the
+   * client's anthropic-version and anthropic-beta headers replace the SDK's.
+   */
+  const messages: NativeMessagesApi = {
+    async create(params, { signal, headers }) {
+      const anthropic = requireClient();
+      let message: Anthropic.Messages.Message;
+      try {
+        message = await anthropic.messages.create({ ...params, stream: false }, { signal, headers });
+      } catch (error) {
+        throw fail(error, signal, false);
+      }
+      return { message, usage: message.usage ? toUpstreamUsage(message.usage) : null };
+    },
+    stream(params, options) {
+      return streamNative(params, options);
+    },
+    async countTokens(params, { signal, headers }) {
+      const anthropic = requireClient();
+      try {
+        return (await anthropic.messages.countTokens(params, { signal, headers })).input_tokens;
+      } catch (error) {
+        throw fail(error, signal, false);
+      }
+    },
+  };
+
+  async function* streamNative(params: NativeMessagesParams, { signal, headers }: NativeCallOptions): AsyncGenerator<NativeStreamEvent> {
+    const anthropic = requireClient();
+    let upstream;
+    try {
+      upstream = await anthropic.messages.create({ ...params, stream: true }, { signal, headers });
+    } catch (error) {
+      throw fail(error, signal, false);
+    }
+    let usageParts: AnthropicUsageParts | null = null;
+    let completed = false;
+    let yielded = false;
+    try {
+      for await (const event of upstream) {
+        let usage: UpstreamUsage | null = null;
+        if (event.type === 'message_start') usageParts = { ...event.message.usage };
+        else if (event.type === 'message_delta' && event.usage) usageParts = withDeltaUsage(usageParts, event.usage);
+        else if (event.type === 'message_stop') {
+          completed = true;
+          // A real stream always reports usage; a missing one must not be billed as zero tokens.
+          usage = usageParts ? toUpstreamUsage(usageParts) : null;
+        }
+        yielded = true;
+        yield { event, usage };
+      }
+    } catch (error) {
+      throw fail(error, signal, yielded);
+    }
+    if (signal.aborted) throw fail(null, signal, true);
+    if (!completed) throw new UpstreamError({ kind: 'connection', providerId: PROVIDER_ID, message: 'the stream from anthropic ended before the message was complete' });
+  }
+
   return {
     id: PROVIDER_ID,
+    messages,
     async complete(request, { signal }) {
       const params = toAnthropicParams(request);
       const anthropic = requireClient();

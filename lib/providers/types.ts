@@ -1,3 +1,4 @@
+import type Anthropic from '@anthropic-ai/sdk';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams } from 'openai/resources/chat/completions';
 
 export type ProviderId = 'anthropic' | 'google' | 'openai' | 'deepseek' | 'local';
@@ -87,6 +88,24 @@ export interface ChatProvider {
   embed?(request: UpstreamEmbeddingRequest, options: UpstreamCallOptions): Promise<UpstreamEmbeddings>;
   /** The upstream's own Responses API (OpenAI), when it has one: /v1/responses uses it instead of translating. */
   readonly responses?: NativeResponses;
+  /** Anthropic's Messages API spoken natively, for /v1/messages: only the Anthropic adapter has it. */
+  readonly messages?: NativeMessagesApi;
+}
+
+/** A /v1/messages request as the upstream gets it: the client's body, its own model name, no `stream`. */
+export type NativeMessagesParams = Omit<Anthropic.Messages.MessageCreateParamsNonStreaming, 'stream'>;
+
+/** The client's `anthropic-version` and `anthropic-beta` headers, forwarded as they came. */
+export type NativeCallOptions = UpstreamCallOptions & { headers: Record<string, string> };
+
+/** One raw Messages stream event; `usage` is set on message_stop, from the whole stream's counters. */
+export type NativeStreamEvent = { event: Anthropic.Messages.RawMessageStreamEvent; usage: UpstreamUsage | null };
+
+export interface NativeMessagesApi {
+  create(params: NativeMessagesParams, options: NativeCallOptions): Promise<{ message: Anthropic.Messages.Message; usage: UpstreamUsage | null }>;
+  /** Failures before the first event are thrown by the first `next()`, as for ChatProvider.stream. */
+  stream(params: NativeMessagesParams, options: NativeCallOptions): AsyncIterable<NativeStreamEvent>;
+  countTokens(params: Anthropic.Messages.MessageCountTokensParams, options: NativeCallOptions): Promise<number>;
 }
 
 /**
