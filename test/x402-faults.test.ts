@@ -2,7 +2,7 @@
 // whose reply was lost, one submitted by someone else, a nonce used to pay someone else, a
 // facilitator that fails or goes silent, and settlements that really failed (reverted, never
 // mined). Each ends with the payer credited exactly what reached pay-to, once, or not at all.
-import type { Address, Hex, LocalAccount } from 'viem';
+import { parseSignature, type Address, type Hex, type LocalAccount } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../lib/db/client';
@@ -13,7 +13,6 @@ import { startTestChain, type DeployedStablecoin, type TestChain } from './helpe
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { upstreamEnv } from './helpers/gateway';
 import { signAuthorization, startFakeFacilitator, startRpcProxy, startX402Gateway, v2PaymentHeader, type X402Gateway } from './helpers/x402';
-import { parseSignature } from 'viem';
 
 const BODY = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 200 };
 const NETWORK = 'eip155:31337';

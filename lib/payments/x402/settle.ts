@@ -71,10 +71,13 @@ export function localSettler(config: X402Config, options: { receiptTimeoutMs?: n
         }
         if (/authorization is used|used or canceled|nonce/i.test(why)) {
           // Used already, by anyone (the payer may submit it too): paid if the chain shows this very transfer.
-          const transaction = await onchain.findSettlement(authorization, notBefore).catch((error: unknown) => {
-            logger.error('x402 settlement lookup failed', { error });
-            return null;
-          });
+          let transaction: Hex | null;
+          try {
+            transaction = await onchain.findSettlement(authorization, notBefore);
+          } catch (error) {
+            logger.error('x402 settlement lookup failed; reconcile() will look again', { error });
+            return pending();
+          }
           if (transaction) return { ok: true, transaction };
           return { ok: false, reason: 'invalid_exact_evm_nonce_already_used', message: `The token refused the authorization: ${why}.` };
         }
