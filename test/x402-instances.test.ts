@@ -88,6 +88,13 @@ async function balanceOf(payer: Address): Promise<bigint | null> {
   return (await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(user.id) } })).balance;
 }
 
+async function rpc(method: string, params: unknown[]): Promise<unknown> {
+  const response = await fetch(chain.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const body = (await response.json()) as { result?: unknown; error?: { message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
 /** AuthorizationUsed events of the token for this payer: one per settled authorization. */
 async function authorizationsUsed(payer: Address) {
   return chain.publicClient.getContractEvents({ address: token.address, abi: token.abi, eventName: 'AuthorizationUsed', args: { authorizer: payer }, fromBlock: 0n });
@@ -162,4 +169,40 @@ describe('two instances, one database, one chain, one relayer', () => {
     expect(await t.db.hold.count({ where: { status: 'PENDING' } })).toBe(0);
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
+
+  it('the same with transactions waiting in the pool (no automine, as on a real chain): a transaction refused as an underpriced replacement of the other instance’s is signed again; every payment lands once', async () => {
+    const accepted = await challenge();
+    const amount = BigInt(accepted.amount);
+    const PER_INSTANCE = 3;
+    const payers = [];
+    for (let i = 0; i < 2 * PER_INSTANCE; i++) payers.push(await newPayer(amount));
+    const headers = await Promise.all(payers.map(async (payer) => v2PaymentHeader(accepted, await signAuthorization(payer, token.domain, { to: payTo, value: amount }))));
+    const payToBefore = await token.balanceOf(payTo);
+    await chain.setAutomine(false);
+    let answers: Awaited<ReturnType<typeof answer>>[];
+    try {
+      let done = false;
+      const paying = Promise.all(headers.map(async (header, i) => answer(await pay(instances[i % 2]!, header)))).finally(() => {
+        done = true;
+      });
+      // A block whenever something waits in the pool, after giving the other instance time to send too.
+      while (!done) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const pending = (await rpc('eth_getBlockByNumber', ['pending', false])) as { transactions: string[] };
+        if (pending.transactions.length > 0) await chain.mine(1);
+      }
+      answers = await paying;
+    } finally {
+      await chain.setAutomine(true);
+    }
+    expect(answers.map((a) => [a.status, a.body.error?.reason ?? null])).toEqual(answers.map(() => [200, null]));
+    expect(await token.balanceOf(payTo)).toBe(payToBefore + amount * BigInt(payers.length));
+    for (const payer of payers) {
+      const events = await authorizationsUsed(payer.address);
+      expect(events).toHaveLength(1);
+      expect(await t.db.x402Payment.findFirstOrThrow({ where: { payer: payer.address } })).toMatchObject({ status: 'SETTLED', txHash: events[0]!.transactionHash as Hex });
+      expect(await t.db.ledgerTransaction.count({ where: { kind: 'x402_payment', memo: { contains: payer.address } } })).toBe(1);
+    }
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  }, 120_000);
 });
