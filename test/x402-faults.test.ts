@@ -7,6 +7,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../lib/db/client';
 import { auditLedger, walletAccountId } from '../lib/ledger';
+import { startHoldSweeper } from '../lib/server/instance';
 import { HEADERS, decodeHeader, loadX402Config, localSettler, TRANSFER_WITH_AUTHORIZATION_ABI } from '../lib/payments/x402';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { startTestChain, type DeployedStablecoin, type TestChain } from './helpers/chain';
@@ -156,6 +157,36 @@ describe('local settlement whose outcome the gateway did not see', () => {
     expect(await authorizationsUsed(payer.address)).toHaveLength(1);
     expect(await token.balanceOf(payTo)).toBeGreaterThanOrEqual(amount);
     expect(fake.requests).toHaveLength(0);
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
+  it('the sweeper every instance runs credits such a payment by itself, once it is a minute old', async () => {
+    const proxy = await startRpcProxy(chain.rpcUrl);
+    closers.push(proxy.close);
+    const gw = await instance(LOCAL(proxy.url));
+    const accepted = await challenge(gw);
+    const amount = BigInt(accepted.amount);
+    const payer = await newPayer(amount);
+    proxy.dropReplies.add('eth_sendRawTransaction');
+    expect((await pay(gw, v2PaymentHeader(accepted, await signAuthorization(payer, token.domain, { to: payTo, value: amount })))).status).toBe(402);
+    proxy.dropReplies.clear();
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
+
+    const sweeper = startHoldSweeper(gw.gateway, 100);
+    try {
+      // Fresh rows are left to their request; a minute later the sweeper settles it from the chain.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED' });
+      await t.db.x402Payment.updateMany({ where: { payer: payer.address }, data: { updatedAt: new Date(Date.now() - 61_000) } });
+      const settled = await until(() => paymentOf(payer.address), (row) => row.status === 'SETTLED');
+      const [used] = await authorizationsUsed(payer.address);
+      expect(settled.txHash).toBe(used!.transactionHash);
+    } finally {
+      clearInterval(sweeper);
+      delete (globalThis as { tollgateSweeper?: unknown }).tollgateSweeper;
+    }
+    expect(await balanceOf(payer.address)).toBe(amount);
+    expect(await credits(payer.address)).toBe(1);
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
