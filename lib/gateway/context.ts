@@ -24,7 +24,7 @@ export interface PayPerRequest {
     maxCost: Micros;
     modelId: string;
   }): Promise<{ kind: 'paid'; key: KeyContext; headers: Record<string, string> } | { kind: 'respond'; response: Response }>;
-  /** Credits payments that were settled but not credited (the sweeper runs it); how many it credited. */
+  /** Credits payments that were settled but not credited, or whose settlement's outcome was unknown and the chain shows done (the sweeper runs it); how many it credited. */
   reconcile?(): Promise<number>;
 }
 

@@ -93,12 +93,20 @@ export type FacilitatorCall = { path: string; body: { x402Version: number; payme
  * A facilitator with the x402 facilitator API (`POST /verify`, `POST /settle`) that checks the
  * signature itself and settles with its own account on the local chain.
  */
+/**
+ * How the fake facilitator's `/settle` misbehaves: `error` answers 500 without settling; `refuse`
+ * answers `success: false` without settling; `lost-reply` settles on chain, then answers 500 as a
+ * facilitator that crashed before replying would.
+ */
+export type FacilitatorFault = 'error' | 'refuse' | 'lost-reply' | null;
+
 export async function startFakeFacilitator({ rpcUrl, chainId, privateKey, domain }: { rpcUrl: string; chainId: number; privateKey: Hex; domain: Domain }) {
   const chain = defineChain({ id: chainId, name: 'facilitator chain', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
   const account = privateKeyToAccount(privateKey);
   const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 50 });
   const walletClient = createWalletClient({ chain, account, transport: http(rpcUrl), pollingInterval: 50 });
   const calls: FacilitatorCall[] = [];
+  const state = { fault: null as FacilitatorFault };
 
   const recover = async (body: FacilitatorCall['body']) => {
     const payload = body.paymentPayload.payload as { signature: Hex; authorization: Record<string, string> };
@@ -120,6 +128,8 @@ export async function startFakeFacilitator({ rpcUrl, chainId, privateKey, domain
     const { message, signature, valid } = await recover(body);
     if (req.url === '/verify') return send(valid ? { isValid: true, payer: message.from } : { isValid: false, invalidReason: 'invalid_exact_evm_payload_signature', payer: message.from });
     if (req.url === '/settle') {
+      if (state.fault === 'error') return void res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error');
+      if (state.fault === 'refuse') return send({ success: false, errorReason: 'unexpected_settle_error', errorMessage: 'settlement queue full', transaction: '', network: body.paymentRequirements.network });
       if (!valid) return send({ success: false, errorReason: 'invalid_exact_evm_payload_signature', transaction: '', network: body.paymentRequirements.network });
       const { r, s, v } = parseSignature(signature);
       try {
@@ -130,6 +140,7 @@ export async function startFakeFacilitator({ rpcUrl, chainId, privateKey, domain
           args: [message.from, message.to, message.value, message.validAfter, message.validBefore, message.nonce, Number(v), r, s],
         });
         const receipt = await publicClient.waitForTransactionReceipt({ hash });
+        if (state.fault === 'lost-reply') return void res.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway');
         return send({ success: receipt.status === 'success', transaction: hash, network: body.paymentRequirements.network, payer: message.from });
       } catch (error) {
         return send({ success: false, errorReason: 'invalid_transaction_state', errorMessage: (error as Error).message.split('\n')[0], transaction: '', network: body.paymentRequirements.network });
@@ -148,6 +159,52 @@ export async function startFakeFacilitator({ rpcUrl, chainId, privateKey, domain
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls,
+    /** The fault `/settle` shows from now on (null: none). */
+    setFault: (fault: FacilitatorFault) => {
+      state.fault = fault;
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * A JSON-RPC proxy in front of the chain that can lose the node's answers: the methods named in
+ * `dropReplies` reach the node and take effect, but their caller's connection is cut before the
+ * answer, as when an RPC provider or the network fails at that moment.
+ */
+export async function startRpcProxy(target: string) {
+  const dropReplies = new Set<string>();
+  const dropped: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const methods = ([] as { method?: string }[]).concat(JSON.parse(body.toString('utf8')) as { method?: string }).map((call) => call.method ?? '');
+      void fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        .then(async (answer) => {
+          const text = await answer.text();
+          const lost = methods.find((method) => dropReplies.has(method));
+          if (lost) {
+            dropped.push(lost);
+            res.destroy();
+            return;
+          }
+          res.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
+        })
+        .catch(() => res.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    dropReplies,
+    /** Methods whose answers were lost, in order. */
+    dropped,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

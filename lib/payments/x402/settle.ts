@@ -1,87 +1,121 @@
-import { BaseError, ContractFunctionRevertedError, createPublicClient, createWalletClient, defineChain, getAddress, http, parseSignature, type Hex } from 'viem';
+import { BaseError, ContractFunctionRevertedError, RpcRequestError, createWalletClient, getAddress, http, parseSignature, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { z } from 'zod';
 import { logger } from '../../logger';
 import type { X402Config } from './config';
+import { TRANSFER_WITH_AUTHORIZATION_ABI, chainOf, onchainReader } from './onchain';
 import type { PaymentPayload, RequirementsV1, RequirementsV2 } from './wire';
 
 export type SettleInput = { payment: PaymentPayload; requirements: RequirementsV1 | RequirementsV2 };
 export type Settled = { ok: true; transaction: Hex };
-export type SettleRefused = { ok: false; reason: string; message: string };
+/**
+ * `pending`: whether the transfer happened is unknown (the transaction may have left, or the
+ * facilitator went silent after being asked to settle). The payment is then neither served nor
+ * failed: reconcile() asks the chain and credits it, or fails it once it can no longer land.
+ */
+export type SettleRefused = { ok: false; reason: string; message: string; pending?: true };
 
 export interface Settler {
   readonly mode: 'facilitator' | 'local';
   settle(input: SettleInput): Promise<Settled | SettleRefused>;
 }
 
-/** EIP-3009 `transferWithAuthorization`, the (v, r, s) form every USDC deployment has. */
-export const TRANSFER_WITH_AUTHORIZATION_ABI = [
-  {
-    type: 'function',
-    name: 'transferWithAuthorization',
-    stateMutability: 'nonpayable',
-    inputs: [
-      { name: 'from', type: 'address' },
-      { name: 'to', type: 'address' },
-      { name: 'value', type: 'uint256' },
-      { name: 'validAfter', type: 'uint256' },
-      { name: 'validBefore', type: 'uint256' },
-      { name: 'nonce', type: 'bytes32' },
-      { name: 'v', type: 'uint8' },
-      { name: 'r', type: 'bytes32' },
-      { name: 's', type: 'bytes32' },
-    ],
-    outputs: [],
-  },
-  {
-    type: 'function',
-    name: 'authorizationState',
-    stateMutability: 'view',
-    inputs: [
-      { name: 'authorizer', type: 'address' },
-      { name: 'nonce', type: 'bytes32' },
-    ],
-    outputs: [{ type: 'bool' }],
-  },
-] as const;
+export { TRANSFER_WITH_AUTHORIZATION_ABI } from './onchain';
+
+/** Signs of another transaction from the same relayer account holding the nonce we were given (another instance's). */
+const NONCE_TAKEN = /nonce too low|replacement transaction underpriced|replacement fee too low|nonce has already been used/i;
+/** Submissions of one payment at most: each lost race means another instance's transaction got in. */
+const MAX_SUBMISSIONS = 8;
+/** How far before a settlement began the chain is searched for the transfer of its authorization. */
+export const SETTLEMENT_LOOKBACK_MS = 60 * 60 * 1000;
 
 /**
  * Tollgate submits the authorization itself, from a relayer account that pays the gas. The call is
  * simulated first, so a payer short of tokens or an authorization the token refuses is a 402
  * with the token's reason and no transaction.
+ *
+ * Several instances may share one relayer account. Each process sends one transaction at a time,
+ * but across processes two can be handed the same account nonce by the node: the loser's
+ * transaction is refused ("nonce too low", "replacement transaction underpriced"), and it signs
+ * again with the node's next pending nonce. Only our own transaction's successful receipt, or the
+ * chain's record of this very transfer, counts as settled; when the outcome cannot be known (the
+ * RPC went silent after the transaction may have left), the refusal is `pending` and reconcile()
+ * decides later from the chain.
  */
 export function localSettler(config: X402Config, options: { receiptTimeoutMs?: number } = {}): Settler {
-  const chain = defineChain({
-    id: config.chainId,
-    name: `x402 ${config.network}`,
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [config.rpcUrl!] } },
-  });
   const account = privateKeyToAccount(config.relayerPrivateKey!);
-  const publicClient = createPublicClient({ chain, transport: http(config.rpcUrl!) });
-  const walletClient = createWalletClient({ chain, account, transport: http(config.rpcUrl!) });
-  // One submission at a time: the relayer's transaction nonces must not race each other.
+  const onchain = onchainReader({ ...config, rpcUrl: config.rpcUrl! });
+  const publicClient = onchain.client;
+  // No transport retries on this client: a transaction resent after a lost reply would be refused
+  // "nonce too low", which must mean another instance's transaction and nothing else.
+  const walletClient = createWalletClient({ chain: chainOf(config), account, transport: http(config.rpcUrl!, { retryCount: 0 }) });
+  // One submission at a time within this process: its own transactions never race for a nonce.
   let queue: Promise<unknown> = Promise.resolve();
 
   async function submit({ payment }: SettleInput): Promise<Settled | SettleRefused> {
     const auth = payment.authorization;
     const { r, s, v, yParity } = parseSignature(payment.signature);
     const args = [getAddress(auth.from), getAddress(auth.to), auth.value, auth.validAfter, auth.validBefore, auth.nonce as Hex, Number(v ?? BigInt(yParity + 27)), r, s] as const;
-    try {
-      const { request } = await publicClient.simulateContract({ account, address: config.asset, abi: TRANSFER_WITH_AUTHORIZATION_ABI, functionName: 'transferWithAuthorization', args });
-      const hash = await walletClient.writeContract(request);
-      const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: options.receiptTimeoutMs ?? 120_000 });
-      if (receipt.status !== 'success') return { ok: false, reason: 'invalid_transaction_state', message: `The settlement transaction ${hash} reverted.` };
-      return { ok: true, transaction: hash };
-    } catch (error) {
-      const revert = error instanceof BaseError ? error.walk((e) => e instanceof ContractFunctionRevertedError) : null;
-      if (revert instanceof ContractFunctionRevertedError) {
-        const why = revert.reason ?? revert.shortMessage;
-        const reason = /balance/i.test(why) ? 'insufficient_funds' : /nonce|authorization is used|used or canceled/i.test(why) ? 'invalid_exact_evm_nonce_already_used' : 'invalid_exact_evm_transaction_simulation_failed';
+    const authorization = { from: getAddress(auth.from), to: getAddress(auth.to), value: auth.value, nonce: auth.nonce as Hex };
+    const notBefore = new Date(Date.now() - SETTLEMENT_LOOKBACK_MS);
+    for (let attempt = 1; ; attempt++) {
+      let request;
+      try {
+        ({ request } = await publicClient.simulateContract({ account, address: config.asset, abi: TRANSFER_WITH_AUTHORIZATION_ABI, functionName: 'transferWithAuthorization', args }));
+      } catch (error) {
+        const why = revertReason(error);
+        if (why === null) {
+          // Every transaction of ours so far was refused or reverted, so nothing of this payment moved.
+          logger.error('x402 local settlement could not simulate', { error });
+          return { ok: false, reason: 'unexpected_settle_error', message: 'The chain could not be reached to settle the payment.' };
+        }
+        if (/authorization is used|used or canceled|nonce/i.test(why)) {
+          // Used already, by anyone (the payer may submit it too): paid if the chain shows this very transfer.
+          let transaction: Hex | null;
+          try {
+            transaction = await onchain.findSettlement(authorization, notBefore);
+          } catch (error) {
+            logger.error('x402 settlement lookup failed; reconcile() will look again', { error });
+            return pending();
+          }
+          if (transaction) return { ok: true, transaction };
+          return { ok: false, reason: 'invalid_exact_evm_nonce_already_used', message: `The token refused the authorization: ${why}.` };
+        }
+        const reason = /balance/i.test(why) ? 'insufficient_funds' : 'invalid_exact_evm_transaction_simulation_failed';
         return { ok: false, reason, message: `The token refused the authorization: ${why}.` };
       }
-      logger.error('x402 local settlement failed', { error });
-      return { ok: false, reason: 'unexpected_settle_error', message: 'Settling the payment on chain did not complete.' };
+
+      let hash: Hex;
+      try {
+        hash = await walletClient.writeContract(request);
+      } catch (error) {
+        const refusedByNode = error instanceof BaseError && error.walk((e) => e instanceof RpcRequestError) !== null;
+        if (refusedByNode && attempt < MAX_SUBMISSIONS && NONCE_TAKEN.test(errorText(error))) {
+          // Another instance's transaction took the nonce: sign again with the next one, after a
+          // short random pause so that the instances do not collide again in step.
+          await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40 * attempt));
+          continue;
+        }
+        if (refusedByNode) {
+          logger.error('x402 settlement transaction refused by the node', { error });
+          return { ok: false, reason: 'unexpected_settle_error', message: 'The chain refused the settlement transaction.' };
+        }
+        logger.error('x402 settlement transaction may have been sent; reconcile() will look for it', { error });
+        return pending();
+      }
+
+      let receipt;
+      try {
+        receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: options.receiptTimeoutMs ?? 120_000 });
+      } catch (error) {
+        logger.error('x402 settlement transaction sent but not seen mined; reconcile() will look for it', { transaction: hash, error });
+        return pending();
+      }
+      // viem answers a replaced transaction with its replacement's receipt: only ours counts.
+      if (receipt.transactionHash === hash && receipt.status === 'success') return { ok: true, transaction: hash };
+      logger.warn('x402 settlement transaction reverted or replaced', { transaction: hash, status: receipt.status, minedHash: receipt.transactionHash });
+      if (attempt >= MAX_SUBMISSIONS) return { ok: false, reason: 'invalid_transaction_state', message: `The settlement transaction ${hash} did not complete.` };
+      // Moved nothing: simulate again, and the token says why (or that it has since been used).
     }
   }
 
@@ -93,6 +127,26 @@ export function localSettler(config: X402Config, options: { receiptTimeoutMs?: n
       return run;
     },
   };
+}
+
+function pending(): SettleRefused {
+  return { ok: false, pending: true, reason: 'unexpected_settle_error', message: 'The settlement was sent but not confirmed.' };
+}
+
+/** The token's revert reason, or null when the call failed for any other reason (the RPC). */
+function revertReason(error: unknown): string | null {
+  const revert = error instanceof BaseError ? error.walk((e) => e instanceof ContractFunctionRevertedError) : null;
+  if (!(revert instanceof ContractFunctionRevertedError)) return null;
+  return revert.reason ?? revert.shortMessage;
+}
+
+function errorText(error: BaseError): string {
+  const parts: string[] = [];
+  error.walk((e) => {
+    parts.push(e instanceof BaseError ? `${e.shortMessage} ${e.details}` : String((e as Error).message));
+    return false;
+  });
+  return parts.join(' ');
 }
 
 const verifyResponse = z.object({ isValid: z.boolean(), invalidReason: z.string().nullish(), invalidMessage: z.string().nullish() });
@@ -130,19 +184,22 @@ export function facilitatorSettler(config: X402Config, options: { fetch?: typeof
         }
         step = '/settle';
         const settled = settleResponse.parse(await call('/settle', input));
-        if (!settled.success || !settled.transaction || !/^0x[0-9a-fA-F]{64}$/.test(settled.transaction)) {
+        const hash = settled.transaction && /^0x[0-9a-fA-F]{64}$/.test(settled.transaction) ? (settled.transaction as Hex) : null;
+        if (settled.success && !hash) {
+          logger.error('x402 facilitator reported a settlement without its transaction', { step });
+          return { ...pending(), message: 'The payment facilitator did not name the settlement transaction.' };
+        }
+        if (!settled.success || !hash) {
           const reason = settled.errorReason ?? 'unexpected_settle_error';
           return { ok: false, reason, message: `The facilitator could not settle the payment: ${settled.errorMessage ?? reason}.` };
         }
-        return { ok: true, transaction: settled.transaction as Hex };
+        return { ok: true, transaction: hash };
       } catch (error) {
         // Before /settle nothing can have moved (a warning); after, the money may have (an error).
         (step === '/verify' ? logger.warn : logger.error)('x402 facilitator call failed', { step, error });
-        return {
-          ok: false,
-          reason: step === '/verify' ? 'unexpected_verify_error' : 'unexpected_settle_error',
-          message: step === '/verify' ? 'The payment facilitator could not be reached.' : 'The payment facilitator did not confirm the settlement.',
-        };
+        if (step === '/verify') return { ok: false, reason: 'unexpected_verify_error', message: 'The payment facilitator could not be reached.' };
+        // Asked to settle and no clear answer (a 5xx, a timeout, garbage): the transfer may have happened.
+        return { ...pending(), message: 'The payment facilitator did not confirm the settlement.' };
       }
     },
   };

@@ -1,5 +1,5 @@
 import type { ApiRequest } from '../../http/api-request';
-import { getAddress, type Address } from 'viem';
+import { getAddress, type Address, type Hex } from 'viem';
 import { sqlFor, type Db } from '../../db/client';
 import { driverErrorKind, read, sql } from '../../db/sql';
 import { payerKeyContext } from '../../gateway/auth';
@@ -11,7 +11,8 @@ import { SYSTEM_ACCOUNTS, getOrCreateWalletAccount } from '../../ledger/accounts
 import { logger } from '../../logger';
 import { formatUsd, usdToMicros, type Micros } from '../../money';
 import { atomicToMicros, loadX402Config, microsToAtomic, type X402Config, type X402ConfigState } from './config';
-import { facilitatorSettler, localSettler, type Settler } from './settle';
+import { onchainReader, type Authorization, type Onchain } from './onchain';
+import { SETTLEMENT_LOOKBACK_MS, facilitatorSettler, localSettler, type Settler } from './settle';
 import { verifyPayment } from './verify';
 import { HEADERS, decodePayment, encodeHeader, paymentRequirements, readPaymentHeader, settlementHeaders, type PaymentRequiredV2 } from './wire';
 
@@ -22,7 +23,7 @@ export type X402 = PayPerRequest & {
   reconcile(options?: { olderThanMs?: number; now?: Date }): Promise<number>;
 };
 
-type Refusal = { reason: string; message: string };
+type Refusal = { reason: string; message: string; pending?: boolean };
 
 /**
  * Pay-per-request for callers without an account (x402, "exact" scheme over EIP-3009). Verifies a
@@ -36,6 +37,8 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
   const db = options.db;
   const ledger = new Ledger(db);
   if (state.state === 'misconfigured') logger.error('x402 is misconfigured: keyless calls are refused', { reason: state.reason });
+  // What reconcile() asks the chain; any settlement mode can have it (a facilitator's too).
+  const onchain = state.state === 'enabled' && state.config.rpcUrl ? onchainReader({ ...state.config, rpcUrl: state.config.rpcUrl }) : null;
   const settler: Settler | null =
     state.state !== 'enabled' ? null : (options.settler ?? (state.config.settlement === 'local' ? localSettler(state.config) : state.config.settlement === 'facilitator' ? facilitatorSettler(state.config) : null));
 
@@ -91,7 +94,13 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     const requirements = payment.version === 1 ? challenge.v1 : challenge.v2;
     const settled = await settler.settle({ payment, requirements });
     if (!settled.ok) {
-      await sqlFor(db).execute(sql`UPDATE "X402Payment" SET "status" = 'FAILED', "error" = ${`${settled.reason}: ${settled.message}`.slice(0, 500)}, "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`);
+      const error = `${settled.reason}: ${settled.message}`.slice(0, 500);
+      if (settled.pending) {
+        // The money may have moved: the row stays VERIFIED for reconcile() to settle from the chain.
+        await sqlFor(db).execute(sql`UPDATE "X402Payment" SET "error" = ${error}, "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`);
+      } else {
+        await sqlFor(db).execute(sql`UPDATE "X402Payment" SET "status" = 'FAILED', "error" = ${error}, "updatedAt" = ${new Date()} WHERE "id" = ${paymentId}`);
+      }
       return respond(challenge.response(settled));
     }
     // The money has moved: the hash is recorded before anything else can fail, for reconciliation.
@@ -137,25 +146,55 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
   }
 
   /**
-   * Credits the payments whose money moved on chain (a transaction hash is recorded) but whose
-   * crediting failed (the database was unreachable just then): the payer keeps what they paid,
-   * as a balance. Rows untouched for `olderThanMs` only, so a call still crediting is left alone.
-   * Run by every instance's sweeper; idempotent. Returns how many it credited.
+   * Settles what a request could not: run by every instance's sweeper, idempotent, and it returns
+   * how many payments it credited. Rows untouched for `olderThanMs` only, so a call still settling
+   * is left alone; oldest first, and a row it cannot finish goes to the back of the queue.
+   * - Settled on chain but not credited (a transaction hash is recorded; the database failed just
+   *   then): credited to the payer, as a balance.
+   * - Settlement outcome unknown (no hash: the RPC or the facilitator went silent, or the instance
+   *   died, after the transfer may have left): the chain decides. This very transfer found on chain
+   *   is credited once, whoever submitted it; an authorization that can no longer land (the chain's
+   *   clock is past its validBefore, or it was used without paying us, or canceled) fails, and the
+   *   payer kept their tokens. Needs X402_RPC_URL; without it such rows wait for an operator.
    */
   async function reconcile({ olderThanMs = 60_000, now = new Date() }: { olderThanMs?: number; now?: Date } = {}): Promise<number> {
+    const cutoff = new Date(now.getTime() - olderThanMs);
+    if (!onchain) {
+      const unchecked = await db.x402Payment.count({ where: { status: 'VERIFIED', txHash: null, updatedAt: { lte: cutoff } } });
+      if (unchecked > 0) logger.error('x402 payments whose settlement is unknown wait for a look at the chain: set X402_RPC_URL, or settle them by hand', { payments: unchecked });
+    }
     const stranded = await db.x402Payment.findMany({
-      where: { status: 'VERIFIED', txHash: { not: null }, updatedAt: { lte: new Date(now.getTime() - olderThanMs) } },
-      select: { id: true, network: true, payer: true, amount: true, txHash: true },
+      // Without a chain to ask, only the rows with a hash can be finished here.
+      where: { status: 'VERIFIED', updatedAt: { lte: cutoff }, ...(onchain ? {} : { txHash: { not: null } }) },
+      select: { id: true, network: true, payer: true, payTo: true, nonce: true, valueAtomic: true, amount: true, validBefore: true, txHash: true, createdAt: true },
       orderBy: { updatedAt: 'asc' },
       take: 100,
     });
     let credited = 0;
     for (const row of stranded) {
       try {
-        const { replayed } = await creditPayment({ paymentId: row.id, network: row.network, payer: row.payer, amount: row.amount, transaction: row.txHash! });
+        let transaction = row.txHash;
+        if (!transaction) {
+          if (!onchain) continue;
+          const authorization = { from: row.payer as Address, to: row.payTo as Address, value: row.valueAtomic, nonce: row.nonce as Hex };
+          const outcome = await settlementOnChain(onchain, authorization, row.validBefore, new Date(row.createdAt.getTime() - SETTLEMENT_LOOKBACK_MS));
+          if (outcome.kind !== 'settled') {
+            const why = outcome.kind === 'failed' ? outcome.why : null;
+            if (why) {
+              await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED', txHash: null }, data: { status: 'FAILED', error: `not settled: ${why}` } });
+              logger.warn('x402 payment whose settlement was unknown never landed; failed', { paymentId: row.id, why });
+            } else {
+              await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { updatedAt: new Date() } });
+            }
+            continue;
+          }
+          transaction = outcome.transaction;
+          await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { txHash: transaction } });
+        }
+        const { replayed } = await creditPayment({ paymentId: row.id, network: row.network, payer: row.payer, amount: row.amount, transaction });
         if (replayed) continue;
         credited += 1;
-        logger.warn('x402 payment credited late', { paymentId: row.id, transaction: row.txHash });
+        logger.warn('x402 payment credited late', { paymentId: row.id, transaction });
       } catch (error) {
         logger.error('x402 payment still not credited', { paymentId: row.id, transaction: row.txHash, error });
         // To the back of the queue, so that rows that keep failing do not starve the others.
@@ -219,7 +258,7 @@ export function buildChallenge(config: X402Config, input: { maxCost: Micros; res
   const { v1, v2 } = paymentRequirements(config, { atomic, resource: input.resource, description: input.description, mimeType: input.mimeType });
   const response = (refusal: Refusal | null, extra: Record<string, unknown> = {}) => {
     const message = refusal
-      ? `Payment refused (${refusal.reason}): ${refusal.message} ${refusal.reason === 'unexpected_settle_error' ? 'The call was not served; if the transfer still lands on chain, the operator can reconcile it from the authorization nonce.' : 'Nothing was charged.'}`
+      ? `Payment refused (${refusal.reason}): ${refusal.message} ${refusal.pending ? 'The call was not served and nothing was charged for it; if the transfer lands on chain, its amount is credited to this wallet’s balance (sign in with the wallet to use it).' : 'Nothing was charged.'}`
       : `This call costs at most ${formatUsd(input.maxCost)}. Send an API key, or pay for this request with x402 (${config.network}, ${config.assetName} at ${config.asset}).`;
     const paymentRequired: PaymentRequiredV2 = {
       x402Version: 2,
@@ -270,6 +309,26 @@ async function walletAccountOf(db: Db, userId: string) {
     if ((error as { code?: unknown }).code !== 'P2002') throw error;
     return getOrCreateWalletAccount({ db, userId });
   }
+}
+
+/**
+ * What the chain says of a payment whose settlement is unknown: settled (this very transfer, by
+ * whoever submitted it), failed (it can never pay us), or still open. Read at one block: block
+ * timestamps only grow, so an authorization unused at a block already at or past its validBefore
+ * can never land.
+ */
+async function settlementOnChain(
+  onchain: Onchain,
+  authorization: Authorization,
+  validBefore: Date,
+  notBefore: Date,
+): Promise<{ kind: 'settled'; transaction: Hex } | { kind: 'failed'; why: string } | { kind: 'open' }> {
+  const latest = await onchain.client.getBlock({ blockTag: 'latest' });
+  if (await onchain.authorizationState(authorization.from, authorization.nonce, latest.number)) {
+    const transaction = await onchain.findSettlement(authorization, notBefore);
+    return transaction ? { kind: 'settled', transaction } : { kind: 'failed', why: 'the authorization was used without paying this payment, or canceled' };
+  }
+  return Number(latest.timestamp) * 1000 >= validBefore.getTime() ? { kind: 'failed', why: 'the authorization expired unused' } : { kind: 'open' };
 }
 
 async function payerSuspended(db: Db, payer: Address): Promise<boolean> {
