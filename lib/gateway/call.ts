@@ -1,7 +1,10 @@
 import type { ApiRequest } from '../http/api-request';
+import { ApiResponse, type AnyResponse } from '../http/api-response';
+import type { HttpError } from '../http/errors';
+import type { Billing } from './settle';
 import type { KeyContext } from './auth';
 import type { GatewayContext } from './context';
-import { abandonIdempotencyKey, claimIdempotencyKey, extendIdempotencyKey, requestHash } from './idempotency';
+import { abandonIdempotencyKey, claimIdempotencyKey, completeIdempotencyKey, extendIdempotencyKey, requestHash } from './idempotency';
 import { quotaHeaders, refuseIfRevoked } from './limits';
 import { logger } from '../logger';
 import { microsToUsd, type Micros } from '../money';
@@ -120,6 +123,44 @@ function keepHoldsAlive(ctx: GatewayContext, requestId: string, reservation: Res
 /** The call is over (settling, releasing or failing): its holds are left to their settlement or to the sweeper. */
 export function endCall(call: Call): void {
   clearInterval(call.keepAlive);
+}
+
+/**
+ * Runs a dialect's upstream part of a call. Every upstream failure is released there; anything
+ * thrown out of it is a fault of our own, so the holds stop being kept alive and the sweeper
+ * returns them.
+ */
+export async function runCall(call: Call, run: () => Promise<AnyResponse>): Promise<AnyResponse> {
+  try {
+    return await run();
+  } catch (error) {
+    endCall(call);
+    throw error;
+  }
+}
+
+/**
+ * A call whose upstream failed, its hold released: the error to throw, carrying the call's
+ * headers (its counters, a cost of 0), for the route's wrapper to write in its dialect's shape.
+ */
+export function failedCall(call: Call, error: HttpError): HttpError {
+  for (const [name, value] of Object.entries(callHeaders(call, 0n))) error.headers[name] ??= value;
+  return error;
+}
+
+/**
+ * A settled call's whole answer as one JSON body: the key's counters now count the actual cost
+ * rather than the hold (a stream's headers leave before its cost is known, and count the hold),
+ * and an Idempotency-Key's record keeps the body for replays.
+ */
+export async function settledJson(ctx: GatewayContext, call: Call, billing: Billing, payload: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+  const counters = call.reservation.counters;
+  call.reservation.counters = { ...counters, committedToday: counters.committedToday - (call.plan.holdAmount - billing.cost), spentToday: counters.spentToday + billing.cost };
+  const text = JSON.stringify(payload);
+  if (call.idempotencyRecordId) {
+    await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
+  }
+  return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost), ...headers }, text);
 }
 
 /** Every paid answer's headers: the principal's, the key's daily counters, the request id and (once known) the cost. */

@@ -1,9 +1,10 @@
 import type { ApiRequest } from '../http/api-request';
 import { bearerToken } from '../http/credentials';
 import { clientAddress } from '../http/client-address';
-import { tooManyRequests } from '../http/errors';
+import { HttpError, tooManyRequests } from '../http/errors';
 import { authenticateApiKey, loadKeyContext, type KeyContext } from './auth';
 import type { GatewayContext, PayPerRequest } from './context';
+import { currentCounters, quotaHeaders } from './limits';
 
 /** Who pays for a call: its key, once known (a keyless call's payer is known only after it pays). */
 export type Caller = { key: KeyContext | null };
@@ -37,4 +38,10 @@ async function takeRateLimit(ctx: GatewayContext, key: Pick<KeyContext, 'rateLim
       bucket.retryAfterSeconds,
     );
   }
+}
+
+/** Every /v1 answer carries the key's daily counters, refusals included: added to an error on its way out. */
+export function withQuotaHeaders(error: unknown, caller: Caller): void {
+  if (!(error instanceof HttpError) || !caller.key) return;
+  for (const [name, value] of Object.entries(quotaHeaders(caller.key, currentCounters(caller.key)))) error.headers[name] ??= value;
 }

@@ -5,13 +5,11 @@ import type { CatalogOffering } from '../catalog/catalog';
 import type { CallSurface } from '../ledger/lots';
 import { microsToUsdNumber } from '../money';
 import type { UpstreamChatRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
-import { HttpError, invalidRequest, parseOrThrow } from '../http/errors';
-import { json, readJsonBody } from '../http/json';
-import { authenticate, type Caller } from './caller';
-import { beginCall, callHeaders, endCall, withHeader, type Call } from './call';
+import { invalidRequest, parseOrThrow } from '../http/errors';
+import { readJsonBody } from '../http/json';
+import { authenticate, withQuotaHeaders, type Caller } from './caller';
+import { beginCall, callHeaders, failedCall, runCall, settledJson, withHeader, type Call } from './call';
 import type { GatewayContext } from './context';
-import { completeIdempotencyKey } from './idempotency';
-import { currentCounters, quotaHeaders } from './limits';
 import { withFailover } from './failover';
 import { planRoute } from './routing';
 import { chatCompletionRequestSchema, type ChatCompletionRequest } from './schema';
@@ -50,25 +48,15 @@ export async function handleChatCompletions(ctx: GatewayContext, request: ApiReq
     }
     const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan, body: raw, stream: body.stream === true, surface, principalHeaders });
     if (call instanceof Response) return call;
-    try {
-      return body.stream ? await streamChat(ctx, call, body) : await completeChat(ctx, call, body);
-    } catch (error) {
-      // Only on a fault of our own (every upstream failure is released above): the hold stops
-      // being kept alive, so the sweeper returns it.
-      endCall(call);
-      throw error;
-    }
+    return runCall(call, () => body.stream ? streamChat(ctx, call, body) : completeChat(ctx, call, body));
   } catch (error) {
-    // Every /v1 answer carries the key's daily counters, refusals included.
-    if (error instanceof HttpError && caller.key) {
-      for (const [name, value] of Object.entries(quotaHeaders(caller.key, currentCounters(caller.key)))) error.headers[name] ??= value;
-    }
+    withQuotaHeaders(error, caller);
     throw error;
   }
 }
 
 /** The client's body as the upstream gets it: its own model name, max_tokens always set (the hold counts exactly that many). */
-function upstreamRequest(call: Call, body: ChatCompletionRequest, offering: CatalogOffering): UpstreamChatRequest {
+export function upstreamChatRequest(call: Call, body: ChatCompletionRequest, offering: CatalogOffering): UpstreamChatRequest {
   const { provider: _provider, stream: _stream, stream_options: _streamOptions, max_completion_tokens: _maxCompletion, ...rest } = body;
   return { ...(rest as Omit<UpstreamChatRequest, 'model' | 'max_tokens'>), model: offering.upstreamModel, max_tokens: call.plan.maxOutputTokens };
 }
@@ -76,9 +64,9 @@ function upstreamRequest(call: Call, body: ChatCompletionRequest, offering: Cata
 async function completeChat(ctx: GatewayContext, call: Call, body: ChatCompletionRequest): Promise<AnyResponse> {
   let outcome;
   try {
-    outcome = await withFailover(ctx, call, (provider, offering) => provider.complete(upstreamRequest(call, body, offering), { signal: call.upstreamAbort.signal }));
+    outcome = await withFailover(ctx, call, (provider, offering) => provider.complete(upstreamChatRequest(call, body, offering), { signal: call.upstreamAbort.signal }));
   } catch (error) {
-    return failed(call, await release(ctx, call, error));
+    throw failedCall(call, await release(ctx, call, error));
   }
   const { offering, result } = outcome;
   const completion = result.completion;
@@ -89,31 +77,24 @@ async function completeChat(ctx: GatewayContext, call: Call, body: ChatCompletio
       completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => ('function' in t ? t.function.arguments : '')).join('')).join(''),
     );
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
-  // The headers go out after settlement here, so they count the actual cost rather than the hold.
-  // (A stream's headers leave before its cost is known: they count the hold.)
-  const counters = call.reservation.counters;
-  call.reservation.counters = { ...counters, committedToday: counters.committedToday - (call.plan.holdAmount - billing.cost), spentToday: counters.spentToday + billing.cost };
-  const text = JSON.stringify({
+  const payload = {
     ...completion,
     model: call.plan.model.id,
     usage: { ...usageForClient(usage), cost: microsToUsdNumber(billing.cost) },
     billing: billingForClient(call, billing),
-  });
-  if (call.idempotencyRecordId) {
-    await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
-  }
-  return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost) }, text);
+  };
+  return settledJson(ctx, call, billing, payload);
 }
 
 async function streamChat(ctx: GatewayContext, call: Call, body: ChatCompletionRequest): Promise<AnyResponse> {
   let opened;
   try {
     opened = await withFailover(ctx, call, async (provider, offering) => {
-      const iterator = provider.stream(upstreamRequest(call, body, offering), { signal: call.upstreamAbort.signal })[Symbol.asyncIterator]();
+      const iterator = provider.stream(upstreamChatRequest(call, body, offering), { signal: call.upstreamAbort.signal })[Symbol.asyncIterator]();
       return { iterator, first: await iterator.next() };
     });
   } catch (error) {
-    return failed(call, await release(ctx, call, error));
+    throw failedCall(call, await release(ctx, call, error));
   }
   const stream = relayStream(ctx, call, { offering: opened.offering, ...opened.result }, chatStreamDialect(call, body.stream_options?.include_usage === true));
   return new ApiResponse(200, { ...SSE_HEADERS, ...callHeaders(call, null) }, stream);
@@ -152,9 +133,6 @@ function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<Ups
 }
 
 /** An upstream failure's answer: the error, with the call's headers and a cost of 0. */
-export function failed(call: Call, error: HttpError): Response {
-  return json(error.toJSON(), { status: error.status, headers: { ...callHeaders(call, 0n), ...error.headers } });
-}
 
 function usageForClient(usage: UpstreamUsage) {
   return {

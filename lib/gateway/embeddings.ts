@@ -1,18 +1,15 @@
 import type { ApiRequest } from '../http/api-request';
-import { ApiResponse, type AnyResponse } from '../http/api-response';
+import { type AnyResponse } from '../http/api-response';
 import type { Catalog } from '../catalog/catalog';
 import { microsToUsdNumber } from '../money';
 import { UpstreamError, type UpstreamEmbeddingRequest, type UpstreamUsage } from '../providers/types';
-import { HttpError, invalidRequest, parseOrThrow, unauthorized } from '../http/errors';
+import { invalidRequest, parseOrThrow, unauthorized } from '../http/errors';
 import { readJsonBody } from '../http/json';
 import type { KeyContext } from './auth';
-import { authenticate, type Caller } from './caller';
-import { beginCall, callHeaders, endCall, type Call } from './call';
-import { failed } from './chat';
+import { authenticate, withQuotaHeaders, type Caller } from './caller';
+import { beginCall, failedCall, runCall, settledJson, type Call } from './call';
 import type { GatewayContext } from './context';
 import { embeddingInputs, embeddingRequestSchema, type EmbeddingRequest } from './embeddings-schema';
-import { completeIdempotencyKey } from './idempotency';
-import { currentCounters, quotaHeaders } from './limits';
 import { withFailover } from './failover';
 import { maximumCost } from './pricing';
 import { resolveCandidates, type RoutePlan } from './routing';
@@ -38,17 +35,9 @@ export async function handleEmbeddings(ctx: GatewayContext, request: ApiRequest,
     const plan = planEmbeddings(await ctx.catalog.get(), caller.key!, body, inputs);
     const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan, body: raw, stream: false, surface: 'api', principalHeaders: {} });
     if (call instanceof Response) return call;
-    try {
-      return await embed(ctx, call, body, inputs);
-    } catch (error) {
-      // Only on a fault of our own (every upstream failure is released in embed): the sweeper returns the hold.
-      endCall(call);
-      throw error;
-    }
+    return runCall(call, () => embed(ctx, call, body, inputs));
   } catch (error) {
-    if (error instanceof HttpError && caller.key) {
-      for (const [name, value] of Object.entries(quotaHeaders(caller.key, currentCounters(caller.key)))) error.headers[name] ??= value;
-    }
+    withQuotaHeaders(error, caller);
     throw error;
   }
 }
@@ -107,26 +96,21 @@ async function embed(ctx: GatewayContext, call: Call, body: EmbeddingRequest, in
       return provider.embed(upstream, { signal: call.upstreamAbort.signal });
     });
   } catch (error) {
-    return failed(call, await release(ctx, call, error));
+    throw failedCall(call, await release(ctx, call, error));
   }
   const { offering, result } = outcome;
   const promptTokens = result.promptTokens ?? call.plan.countedPromptTokens;
   const usage: UpstreamUsage = { prompt_tokens: promptTokens, completion_tokens: 0, total_tokens: promptTokens };
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
-  const counters = call.reservation.counters;
-  call.reservation.counters = { ...counters, committedToday: counters.committedToday - (call.plan.holdAmount - billing.cost), spentToday: counters.spentToday + billing.cost };
   const base64 = body.encoding_format === 'base64';
-  const text = JSON.stringify({
+  const payload = {
     object: 'list',
     data: result.vectors.map((vector, index) => ({ object: 'embedding', index, embedding: base64 ? float32Base64(vector) : vector })),
     model: call.plan.model.id,
     usage: { prompt_tokens: promptTokens, total_tokens: promptTokens, cost: microsToUsdNumber(billing.cost) },
     billing: billingForClient(call, billing),
-  });
-  if (call.idempotencyRecordId) {
-    await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
-  }
-  return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost) }, text);
+  };
+  return settledJson(ctx, call, billing, payload);
 }
 
 /** OpenAI's base64 encoding: the vector as little-endian float32s. */

@@ -7,10 +7,9 @@ import { microsToUsdNumber } from '../money';
 import type { ChatProvider, NativeMessagesParams, NativeStreamEvent, UpstreamChatRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
 import { HttpError, invalidRequest, parseOrThrow, toAnthropicJSON, unauthorized } from '../http/errors';
 import { json, readJsonBody } from '../http/json';
-import { authenticate, type Caller } from './caller';
-import { beginCall, callHeaders, endCall, type Call } from './call';
+import { authenticate, withQuotaHeaders, type Caller } from './caller';
+import { beginCall, callHeaders, failedCall, runCall, settledJson, type Call } from './call';
 import type { GatewayContext } from './context';
-import { completeIdempotencyKey } from './idempotency';
 import { currentCounters, quotaHeaders } from './limits';
 import { withFailover } from './failover';
 import { planRoute, type RoutePlan } from './routing';
@@ -46,13 +45,7 @@ export async function handleMessages(ctx: GatewayContext, request: ApiRequest, r
 
     const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan, body: raw, stream: body.stream === true, surface: 'api', principalHeaders: {} });
     if (call instanceof Response) return call;
-    try {
-      return body.stream ? await streamMessages(ctx, call, body, upstreamHeaders) : await completeMessages(ctx, call, body, upstreamHeaders);
-    } catch (error) {
-      // Only on a fault of our own (every upstream failure is released below): the sweeper returns the hold.
-      endCall(call);
-      throw error;
-    }
+    return runCall(call, () => body.stream ? streamMessages(ctx, call, body, upstreamHeaders) : completeMessages(ctx, call, body, upstreamHeaders));
   } catch (error) {
     withQuotaHeaders(error, caller);
     throw error;
@@ -97,12 +90,6 @@ async function authenticateKey(ctx: GatewayContext, request: ApiRequest, caller:
   if (payPerRequest) {
     throw unauthorized('missing_api_key', "You didn't provide an API key. Send it as 'x-api-key: tg_…' or 'Authorization: Bearer tg_…' (pay-per-request is offered on /v1/chat/completions only).");
   }
-}
-
-/** Every /v1 answer carries the key's daily counters, refusals included. */
-function withQuotaHeaders(error: unknown, caller: Caller): void {
-  if (!(error instanceof HttpError) || !caller.key) return;
-  for (const [name, value] of Object.entries(quotaHeaders(caller.key, currentCounters(caller.key)))) error.headers[name] ??= value;
 }
 
 /**
@@ -163,26 +150,20 @@ async function completeMessages(ctx: GatewayContext, call: Call, body: MessagesR
       return { native: false, ...(await provider.complete(chatParams(call, body, offering), options)) };
     });
   } catch (error) {
-    return failed(call, await release(ctx, call, error));
+    throw failedCall(call, await release(ctx, call, error));
   }
   const { offering, result } = outcome;
   // An upstream that reports no usage is billed the counted prompt and what it produced.
   const usage = result.usage ?? estimatedUsage(call, result.native ? producedByMessage(result.message) : producedByCompletion(result.completion));
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
-  // These headers go out after settlement, so they count the actual cost rather than the hold.
-  const counters = call.reservation.counters;
-  call.reservation.counters = { ...counters, committedToday: counters.committedToday - (call.plan.holdAmount - billing.cost), spentToday: counters.spentToday + billing.cost };
   const message = result.native ? result.message : toAnthropicMessage(result.completion, usage, { id: messageId(call), model: call.plan.model.id });
-  const text = JSON.stringify({
+  const payload = {
     ...message,
     model: call.plan.model.id,
     usage: { ...message.usage, cost_usd: microsToUsdNumber(billing.cost) },
     billing: billingForClient(call, billing),
-  });
-  if (call.idempotencyRecordId) {
-    await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
-  }
-  return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost), 'request-id': call.requestId }, text);
+  };
+  return settledJson(ctx, call, billing, payload, { 'request-id': call.requestId });
 }
 
 function producedByMessage(message: Anthropic.Messages.Message): string {
@@ -208,7 +189,7 @@ async function streamMessages(ctx: GatewayContext, call: Call, body: MessagesReq
       return { native: false, iterator, first: await iterator.next() };
     });
   } catch (error) {
-    return failed(call, await release(ctx, call, error));
+    throw failedCall(call, await release(ctx, call, error));
   }
   const { offering, result } = opened;
   const stream = result.native ? relayStream(ctx, call, { offering, ...result }, nativeStreamDialect(call)) : relayStream(ctx, call, { offering, ...result }, translatedStreamDialect(call));
@@ -281,6 +262,3 @@ function translatedStreamDialect(call: Call): StreamDialect<UpstreamStreamEvent>
   };
 }
 
-function failed(call: Call, error: HttpError): Response {
-  return json(toAnthropicJSON(error), { status: error.status, headers: { ...callHeaders(call, 0n), 'request-id': call.requestId, ...error.headers } });
-}

@@ -2,14 +2,13 @@ import type { ApiRequest } from '../http/api-request';
 import { ApiResponse, type AnyResponse } from '../http/api-response';
 import type { CatalogOffering } from '../catalog/catalog';
 import { microsToUsdNumber } from '../money';
-import type { UpstreamChatRequest, UpstreamResponseEvent, UpstreamResponsesRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
+import type { UpstreamResponseEvent, UpstreamResponsesRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
 import { HttpError, invalidRequest, parseOrThrow } from '../http/errors';
-import { json, readJsonBody } from '../http/json';
-import { authenticate, type Caller } from './caller';
-import { beginCall, callHeaders, endCall, withHeader, type Call } from './call';
+import { readJsonBody } from '../http/json';
+import { authenticate, withQuotaHeaders, type Caller } from './caller';
+import { upstreamChatRequest } from './chat';
+import { beginCall, callHeaders, failedCall, runCall, settledJson, withHeader, type Call } from './call';
 import type { GatewayContext } from './context';
-import { completeIdempotencyKey } from './idempotency';
-import { currentCounters, quotaHeaders } from './limits';
 import { withFailover } from './failover';
 import { planRoute, type RoutePlan } from './routing';
 import { refuseUnsupported, responsesRequestSchema, type ResponsesRequest } from './responses-schema';
@@ -58,16 +57,9 @@ export async function handleResponses(ctx: GatewayContext, request: ApiRequest, 
     }
     const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan, body: raw, stream: body.stream === true, surface: 'api', principalHeaders });
     if (call instanceof Response) return call;
-    try {
-      return body.stream ? await streamResponses(ctx, call, body, chat) : await completeResponses(ctx, call, body, chat);
-    } catch (error) {
-      endCall(call);
-      throw error;
-    }
+    return runCall(call, () => body.stream ? streamResponses(ctx, call, body, chat) : completeResponses(ctx, call, body, chat));
   } catch (error) {
-    if (error instanceof HttpError && caller.key) {
-      for (const [name, value] of Object.entries(quotaHeaders(caller.key, currentCounters(caller.key)))) error.headers[name] ??= value;
-    }
+    withQuotaHeaders(error, caller);
     throw error;
   }
 }
@@ -89,12 +81,6 @@ function nativeRequest(call: Call, body: ResponsesRequest, offering: CatalogOffe
   return { ...rest, model: offering.upstreamModel, max_output_tokens: call.plan.maxOutputTokens, store: false };
 }
 
-/** The translated body as every other upstream gets it, like chat.ts's. */
-function chatRequest(call: Call, chat: ChatCompletionRequest, offering: CatalogOffering): UpstreamChatRequest {
-  const { provider: _provider, stream: _stream, stream_options: _streamOptions, max_completion_tokens: _maxCompletion, ...rest } = chat;
-  return { ...(rest as Omit<UpstreamChatRequest, 'model' | 'max_tokens'>), model: offering.upstreamModel, max_tokens: call.plan.maxOutputTokens };
-}
-
 function clientUsage(usage: UpstreamUsage, billing: Billing, reported: unknown) {
   // OpenAI's own usage object is kept as it came (it has details the chat usage lacks); the cost is ours.
   const base = reported && typeof reported === 'object' ? (reported as Record<string, unknown>) : responsesUsage(usage);
@@ -107,10 +93,10 @@ async function completeResponses(ctx: GatewayContext, call: Call, body: Response
     outcome = await withFailover(ctx, call, async (provider, offering) => {
       const signal = call.upstreamAbort.signal;
       if (provider.responses) return { native: await provider.responses.create(nativeRequest(call, body, offering), { signal }) };
-      return { chat: await provider.complete(chatRequest(call, chat, offering), { signal }) };
+      return { chat: await provider.complete(upstreamChatRequest(call, chat, offering), { signal }) };
     });
   } catch (error) {
-    return failed(call, await release(ctx, call, error));
+    throw failedCall(call, await release(ctx, call, error));
   }
   const { offering, result } = outcome;
   let answer: Record<string, unknown>;
@@ -127,13 +113,8 @@ async function completeResponses(ctx: GatewayContext, call: Call, body: Response
     usage = result.chat!.usage ?? estimatedUsage(call, producedByOutput(output));
   }
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
-  const counters = call.reservation.counters;
-  call.reservation.counters = { ...counters, committedToday: counters.committedToday - (call.plan.holdAmount - billing.cost), spentToday: counters.spentToday + billing.cost };
-  const text = JSON.stringify({ ...answer, model: call.plan.model.id, usage: clientUsage(usage, billing, reported), billing: billingForClient(call, billing) });
-  if (call.idempotencyRecordId) {
-    await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
-  }
-  return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost) }, text);
+  const payload = { ...answer, model: call.plan.model.id, usage: clientUsage(usage, billing, reported), billing: billingForClient(call, billing) };
+  return settledJson(ctx, call, billing, payload);
 }
 
 /** The text a response's output items hold, for billing an answer whose upstream reported no usage. */
@@ -157,11 +138,11 @@ async function streamResponses(ctx: GatewayContext, call: Call, body: ResponsesR
         const iterator = provider.responses.stream(nativeRequest(call, body, offering), { signal })[Symbol.asyncIterator]();
         return { native: { iterator, first: await iterator.next() } };
       }
-      const iterator = provider.stream(chatRequest(call, chat, offering), { signal })[Symbol.asyncIterator]();
+      const iterator = provider.stream(upstreamChatRequest(call, chat, offering), { signal })[Symbol.asyncIterator]();
       return { chat: { iterator, first: await iterator.next() } };
     });
   } catch (error) {
-    return failed(call, await release(ctx, call, error));
+    throw failedCall(call, await release(ctx, call, error));
   }
   const { offering, result } = opened;
   const stream = result.native
@@ -248,6 +229,3 @@ function translatedDialect(call: Call, body: ResponsesRequest): StreamDialect<Up
   };
 }
 
-function failed(call: Call, error: HttpError): Response {
-  return json(error.toJSON(), { status: error.status, headers: { ...callHeaders(call, 0n), ...error.headers } });
-}
