@@ -554,6 +554,19 @@ describe('POST /v1/messages to OpenAI-compatible upstreams (translated both ways
     await expectLedgerClean();
   });
 
+  it('a dated snapshot name, as Claude Code sends it, is the catalog model it dates; an undated or other-format one is not', async () => {
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const message = await anthropic(customer.secret).messages.create({ model: 'claude-haiku-4-5-20251001', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] });
+    expect(message.model).toBe('claude-haiku-4-5');
+    expect((fake.requests.at(-1)!.body as { model: string }).model).toBe('claude-haiku-4-5');
+    expect((await usageRows(customer.keyId))[0]).toMatchObject({ status: 'SUCCESS', modelId: 'claude-haiku-4-5' });
+    for (const model of ['claude-haiku-4-5-2025', 'claude-haiku-4-5-2025-10-01', 'claude-haiku-4-20251001']) {
+      const refused = (await anthropic(customer.secret).messages.create({ model, max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+      expect(refused, model).toBeInstanceOf(Anthropic.NotFoundError);
+    }
+    await expectLedgerClean();
+  });
+
   it('countTokens on a model without Anthropic’s endpoint is counted by Tollgate, free', async () => {
     const customer = await createCustomer(t.db, ONE_DOLLAR);
     const before = fake.requests.length;

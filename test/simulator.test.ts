@@ -32,7 +32,7 @@ import { generateSchedule } from './sim/schedule';
 import { crashInstance, startInstance } from './sim/world';
 
 /** Schedules in the normal test run: 85 s on SQLite, 105 s on PostgreSQL, alone on two cores. */
-const SIM_CI_SEEDS = 150;
+const SIM_CI_SEEDS = 200;
 
 const single = process.env.SIM_SEED ? Number(process.env.SIM_SEED) : null;
 const count = single !== null ? 1 : Number(process.env.SIM_SEEDS ?? SIM_CI_SEEDS);

@@ -44,6 +44,17 @@ export function resolveModelId(requested: string, providerField: string | undefi
   return { modelId, pinned: pinned as ProviderId | null };
 }
 
+/**
+ * Anthropic names each model's snapshot by its date (`claude-sonnet-4-5-20250929`), and the alias
+ * without it points at that same snapshot; clients such as Claude Code send the dated name. The
+ * catalog lists the alias, so a dated name is that model (answered, priced and sent upstream as the
+ * catalog's). Only Anthropic's eight-digit form: OpenAI's dated names (`gpt-4o-2024-05-13`) can be
+ * older snapshots at other prices.
+ */
+function withoutSnapshotDate(modelId: string): string {
+  return modelId.replace(/-20\d{6}$/, '');
+}
+
 /** Why a model of the other kind is refused, by the kind the endpoint serves. */
 const WRONG_KIND: Record<ModelKind, string> = {
   chat: 'is an embedding model: call POST /v1/embeddings with it. This endpoint needs a chat model.',
@@ -61,7 +72,7 @@ export function resolveCandidates(
   kind: ModelKind,
 ): { model: CatalogModel; candidates: CatalogOffering[] } {
   const { modelId, pinned } = resolveModelId(requested.model, requested.provider);
-  const model = catalog.byId.get(modelId);
+  const model = catalog.byId.get(modelId) ?? catalog.byId.get(withoutSnapshotDate(modelId));
   if (!model) {
     throw notFound('model_not_found', `The model '${requested.model}' does not exist. GET /v1/models lists the models on this instance.`, 'model');
   }
