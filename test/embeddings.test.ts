@@ -171,6 +171,12 @@ describe('POST /v1/embeddings: OpenAI upstream', () => {
     expect(second.billing.charged_usd).toBe(Number(hold) / 1e6);
     expect(second.billing.hold_usd).toBe(Number(hold) / 1e6);
     expect((await walletBalance(customer.user.id)).balance).toBe(afterFirst - hold);
+
+    // A usage of 0 tokens for text that is never empty is a missing count, not a free call.
+    const zero = `Embeddings with a zero usage [[fault:usage=0/0]] ${paragraph(3)}`;
+    const third = await client.embeddings.create({ model: 'gemini-embedding-001', input: zero, encoding_format: 'float' });
+    expect(third.usage.prompt_tokens).toBe(countTokens(zero));
+    expect((await walletBalance(customer.user.id)).balance).toBe(afterFirst - hold - inputCost('gemini-embedding-001', countTokens(zero)));
     await expectLedgerClean();
   });
 });

@@ -686,6 +686,52 @@ describe('errors in Anthropic’s shape, so that the SDK raises its own classes;
   });
 });
 
+describe('what an Anthropic client must never see in another shape, or at all', () => {
+  it('answers an unknown method or path under /v1/messages in Anthropic’s error shape', async () => {
+    const wrongMethod = await fetch(`${gw.url}/v1/messages`, { method: 'GET' });
+    expect(wrongMethod.status).toBe(405);
+    expect(await wrongMethod.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    const unknown = await fetch(`${gw.url}/v1/messages/batches`, { method: 'POST', body: '{}' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
+    // Elsewhere under /v1, OpenAI's shape as before.
+    expect(await (await fetch(`${gw.url}/v1/nothing-here`)).json()).toMatchObject({ error: { code: 'unknown_url' } });
+  });
+
+  it('an upstream out of credit (Anthropic says so in a 400) is the operator’s 502, its text kept from the caller, nothing charged', async () => {
+    fake.setBehavior({ failStatus: 400, errorMessage: 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.' });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const error = (await anthropic(customer.secret).messages.create({ model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+    expect(error).toBeInstanceOf(Anthropic.APIError);
+    expect(error.status).toBe(502);
+    expect(JSON.stringify(error.error)).not.toMatch(/credit balance|Plans & Billing/i);
+    expect(await spent(customer.user.id)).toBe(0n);
+    await expectLedgerClean();
+  });
+
+  it('count_tokens answers with Tollgate’s own count when Anthropic cannot count right now, and passes on a refusal of the request', async () => {
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const params = { model: 'claude-haiku-4-5', messages: [{ role: 'user' as const, content: 'How many tokens is this?' }] };
+    fake.setBehavior({ failStatus: 529 });
+    const counted = await anthropic(customer.secret).messages.countTokens(params);
+    // The local count, as for a model without Anthropic's endpoint: positive, and what a gpt-4o-mini count of the same says.
+    const local = await anthropic(customer.secret).messages.countTokens({ ...params, model: 'gpt-4o-mini' });
+    expect(counted.input_tokens).toBeGreaterThan(0);
+    expect(counted.input_tokens).toBe(local.input_tokens);
+    fake.setBehavior({ failStatus: 400, errorMessage: 'messages: roles must alternate' });
+    const refused = await anthropic(customer.secret).messages.countTokens(params).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(Anthropic.BadRequestError);
+    expect(await spent(customer.user.id)).toBe(0n);
+  });
+
+  it('a dated name is Anthropic’s snapshot only for a model Anthropic offers', async () => {
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const refused = (await anthropic(customer.secret).messages.create({ model: 'gpt-4o-mini-20240718', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] }).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+    expect(refused).toBeInstanceOf(Anthropic.NotFoundError);
+    expect(fake.requests).toHaveLength(0);
+  });
+});
+
 describe('the Web handlers the Next routes call (app/v1/messages/**)', () => {
   it('answer a message and a count as Web Responses, errors in Anthropic’s shape', async () => {
     fake.setBehavior({ usage: { prompt_tokens: 8, completion_tokens: 3 } });

@@ -454,8 +454,8 @@ const STATUS_TABLE: Array<{ status: number; kind: UpstreamErrorKind; retryable: 
   { status: 500, kind: 'server_error', retryable: true },
   { status: 503, kind: 'server_error', retryable: true },
   { status: 529, kind: 'server_error', retryable: true },
-  { status: 401, kind: 'auth', retryable: false },
-  { status: 403, kind: 'auth', retryable: false },
+  { status: 401, kind: 'auth', retryable: true },
+  { status: 403, kind: 'auth', retryable: true },
   { status: 400, kind: 'bad_request', retryable: false },
   { status: 404, kind: 'bad_request', retryable: false },
 ];

@@ -1,7 +1,7 @@
 import type { ApiRequest } from '../http/api-request';
 import { bearerToken } from '../http/credentials';
 import { clientAddress } from '../http/client-address';
-import { HttpError, tooManyRequests } from '../http/errors';
+import { HttpError, tooManyRequests, unauthorized } from '../http/errors';
 import { authenticateApiKey, loadKeyContext, type KeyContext } from './auth';
 import type { GatewayContext, PayPerRequest } from './context';
 import { currentCounters, quotaHeaders } from './limits';
@@ -44,4 +44,14 @@ async function takeRateLimit(ctx: GatewayContext, key: Pick<KeyContext, 'rateLim
 export function withQuotaHeaders(error: unknown, caller: Caller): void {
   if (!(error instanceof HttpError) || !caller.key) return;
   for (const [name, value] of Object.entries(quotaHeaders(caller.key, currentCounters(caller.key)))) error.headers[name] ??= value;
+}
+
+/**
+ * Step one of a call that only an API key may pay for (pay-per-request is not offered there): a
+ * keyless call is still rate limited per client address, then refused with a 401 saying so.
+ */
+export async function authenticateKey(ctx: GatewayContext, request: ApiRequest, caller: Caller, howToSend: string): Promise<void> {
+  if (await authenticate(ctx, request, caller, undefined)) {
+    throw unauthorized('missing_api_key', `This endpoint needs an API key: ${howToSend}. Pay-per-request (x402) is offered on /v1/chat/completions and /v1/responses.`);
+  }
 }

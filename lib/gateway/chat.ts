@@ -132,8 +132,6 @@ function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<Ups
   };
 }
 
-/** An upstream failure's answer: the error, with the call's headers and a cost of 0. */
-
 function usageForClient(usage: UpstreamUsage) {
   return {
     prompt_tokens: usage.prompt_tokens,

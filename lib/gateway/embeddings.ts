@@ -3,10 +3,10 @@ import { type AnyResponse } from '../http/api-response';
 import type { Catalog } from '../catalog/catalog';
 import { microsToUsdNumber } from '../money';
 import { UpstreamError, type UpstreamEmbeddingRequest, type UpstreamUsage } from '../providers/types';
-import { invalidRequest, parseOrThrow, unauthorized } from '../http/errors';
+import { invalidRequest, parseOrThrow } from '../http/errors';
 import { readJsonBody } from '../http/json';
 import type { KeyContext } from './auth';
-import { authenticate, withQuotaHeaders, type Caller } from './caller';
+import { authenticateKey, withQuotaHeaders, type Caller } from './caller';
 import { beginCall, failedCall, runCall, settledJson, type Call } from './call';
 import type { GatewayContext } from './context';
 import { embeddingInputs, embeddingRequestSchema, type EmbeddingRequest } from './embeddings-schema';
@@ -25,10 +25,7 @@ export async function handleEmbeddings(ctx: GatewayContext, request: ApiRequest,
   const caller: Caller = { key: null };
   try {
     const startedAt = performance.now();
-    // Pay-per-request (x402) is wired for chat completions only: without a key, this is a 401.
-    if (await authenticate(ctx, request, caller, undefined)) {
-      throw unauthorized('missing_api_key', 'POST /v1/embeddings needs an API key (Authorization: Bearer); pay-per-request serves chat completions only.');
-    }
+    await authenticateKey(ctx, request, caller, 'send it as Authorization: Bearer tg_…');
     const raw = await readJsonBody(request);
     const body = parseOrThrow(embeddingRequestSchema, raw);
     const inputs = embeddingInputs(body.input);
@@ -99,7 +96,8 @@ async function embed(ctx: GatewayContext, call: Call, body: EmbeddingRequest, in
     throw failedCall(call, await release(ctx, call, error));
   }
   const { offering, result } = outcome;
-  const promptTokens = result.promptTokens ?? call.plan.countedPromptTokens;
+  // Inputs are never empty (refused), so a reported 0 is a missing count, not a free call.
+  const promptTokens = result.promptTokens || call.plan.countedPromptTokens;
   const usage: UpstreamUsage = { prompt_tokens: promptTokens, completion_tokens: 0, total_tokens: promptTokens };
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
   const base64 = body.encoding_format === 'base64';

@@ -1,13 +1,14 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { ApiRequest } from '../http/api-request';
+import { logger } from '../logger';
 import { ApiResponse, type AnyResponse } from '../http/api-response';
 import type { CatalogOffering } from '../catalog/catalog';
 import { microsToUsdNumber } from '../money';
-import type { ChatProvider, NativeMessagesParams, NativeStreamEvent, UpstreamChatRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
-import { HttpError, invalidRequest, parseOrThrow, toAnthropicJSON, unauthorized } from '../http/errors';
+import { UpstreamError, type ChatProvider, type NativeMessagesParams, type NativeStreamEvent, type UpstreamChatRequest, type UpstreamStreamEvent, type UpstreamUsage } from '../providers/types';
+import { HttpError, invalidRequest, parseOrThrow, toAnthropicJSON } from '../http/errors';
 import { json, readJsonBody } from '../http/json';
-import { authenticate, withQuotaHeaders, type Caller } from './caller';
+import { authenticateKey, withQuotaHeaders, type Caller } from './caller';
 import { beginCall, callHeaders, failedCall, runCall, settledJson, type Call } from './call';
 import type { GatewayContext } from './context';
 import { currentCounters, quotaHeaders } from './limits';
@@ -19,6 +20,8 @@ import { billingForClient, estimatedUsage, release, settle, toHttpError, type Bi
 import { SSE_HEADERS } from './sse';
 import { relayStream, type StreamDialect } from './stream';
 
+const KEY_HEADERS = "send it as 'x-api-key: tg_…' or 'Authorization: Bearer tg_…'";
+
 /**
  * POST /v1/messages, the Anthropic dialect, on the same pipeline as chat.ts: authenticate →
  * validate → plan the route and the maximum cost → reserve it → call the upstream (failing over
@@ -27,13 +30,13 @@ import { relayStream, type StreamDialect } from './stream';
  * every other upstream gets it translated to chat completions and back (messages-translate.ts).
  *
  * Only API keys pay here (x-api-key or Authorization: Bearer): pay-per-request (x402) is
- * offered on /v1/chat/completions.
+ * offered on /v1/chat/completions and /v1/responses.
  */
 export async function handleMessages(ctx: GatewayContext, request: ApiRequest, requestId: string): Promise<AnyResponse> {
   const caller: Caller = { key: null };
   try {
     const startedAt = performance.now();
-    await authenticateKey(ctx, request, caller);
+    await authenticateKey(ctx, request, caller, KEY_HEADERS);
     const upstreamHeaders = anthropicHeaders(request);
     const raw = await readJsonBody(request);
     refuseUnsupportedFields(raw);
@@ -55,13 +58,14 @@ export async function handleMessages(ctx: GatewayContext, request: ApiRequest, r
 /**
  * POST /v1/messages/count_tokens — what a prompt would count as input, free of charge (a key is
  * still needed, and its rate limit applies). An Anthropic upstream counts it itself; any other
- * model is counted by Tollgate, the way the hold counts it (an upper bound: exact o200k tokens for
- * ASCII text, bytes otherwise, images at the most the model bills for one).
+ * model is counted by Tollgate, the way the hold counts it (o200k tokens for ASCII text, bytes
+ * otherwise, images at the most the model bills for one), and so is an Anthropic model whose
+ * upstream cannot count right now (rate limited, down): a count is an estimate, not worth a 502.
  */
 export async function handleCountTokens(ctx: GatewayContext, request: ApiRequest, requestId: string): Promise<Response> {
   const caller: Caller = { key: null };
   try {
-    await authenticateKey(ctx, request, caller);
+    await authenticateKey(ctx, request, caller, KEY_HEADERS);
     const upstreamHeaders = anthropicHeaders(request);
     const raw = await readJsonBody(request);
     refuseUnsupportedFields(raw);
@@ -74,7 +78,9 @@ export async function handleCountTokens(ctx: GatewayContext, request: ApiRequest
       try {
         inputTokens = await native.countTokens({ ...(body as Anthropic.Messages.MessageCountTokensParams), model: offering.upstreamModel }, { signal: request.signal, headers: upstreamHeaders });
       } catch (error) {
-        throw toHttpError(error);
+        // The request itself refused (the upstream's 400) is the caller's to hear; anything else is ours.
+        if (!(error instanceof UpstreamError) || error.kind === 'bad_request' || error.kind === 'aborted') throw toHttpError(error);
+        logger.warn('count_tokens: the upstream could not count; answered with our own count', { requestId, provider: offering.providerId, kind: error.kind });
       }
     }
     const headers = { ...quotaHeaders(caller.key!, currentCounters(caller.key!)), 'x-request-id': requestId, 'request-id': requestId };
@@ -82,13 +88,6 @@ export async function handleCountTokens(ctx: GatewayContext, request: ApiRequest
   } catch (error) {
     withQuotaHeaders(error, caller);
     throw error;
-  }
-}
-
-async function authenticateKey(ctx: GatewayContext, request: ApiRequest, caller: Caller): Promise<void> {
-  const payPerRequest = await authenticate(ctx, request, caller, undefined);
-  if (payPerRequest) {
-    throw unauthorized('missing_api_key', "You didn't provide an API key. Send it as 'x-api-key: tg_…' or 'Authorization: Bearer tg_…' (pay-per-request is offered on /v1/chat/completions only).");
   }
 }
 

@@ -51,8 +51,10 @@ export function resolveModelId(requested: string, providerField: string | undefi
  * catalog's). Only Anthropic's eight-digit form: OpenAI's dated names (`gpt-4o-2024-05-13`) can be
  * older snapshots at other prices.
  */
-function withoutSnapshotDate(modelId: string): string {
-  return modelId.replace(/-20\d{6}$/, '');
+function anthropicSnapshot(catalog: Catalog, modelId: string): CatalogModel | undefined {
+  const alias = modelId.replace(/-20\d{6}$/, '');
+  const model = alias === modelId ? undefined : catalog.byId.get(alias);
+  return model?.offerings.some((offering) => offering.providerId === 'anthropic') ? model : undefined;
 }
 
 /** Why a model of the other kind is refused, by the kind the endpoint serves. */
@@ -72,7 +74,7 @@ export function resolveCandidates(
   kind: ModelKind,
 ): { model: CatalogModel; candidates: CatalogOffering[] } {
   const { modelId, pinned } = resolveModelId(requested.model, requested.provider);
-  const model = catalog.byId.get(modelId) ?? catalog.byId.get(withoutSnapshotDate(modelId));
+  const model = catalog.byId.get(modelId) ?? anthropicSnapshot(catalog, modelId);
   if (!model) {
     throw notFound('model_not_found', `The model '${requested.model}' does not exist. GET /v1/models lists the models on this instance.`, 'model');
   }

@@ -96,6 +96,11 @@ function fromStatus(status: number, headers: Headers | undefined, upstreamMessag
   if (status === 408) {
     return new UpstreamError({ kind: 'timeout', providerId, status, message: `${providerId} returned 408 (request timeout)` });
   }
+  // Anthropic says its account is out of credit with a 400 invalid_request_error (OpenAI with a 429
+  // insufficient_quota): the operator's problem like a 402, never the caller's 400, and never its text.
+  if (upstreamMessage && OPERATOR_BILLING.test(upstreamMessage)) {
+    return new UpstreamError({ kind: 'auth', providerId, status, message: `${providerId} returned ${status} (provider account needs attention)` });
+  }
   const detail = upstreamMessage ? sanitizeUpstreamMessage(upstreamMessage, ctx.apiKey) : '';
   return new UpstreamError({
     kind: 'bad_request',
@@ -104,6 +109,8 @@ function fromStatus(status: number, headers: Headers | undefined, upstreamMessag
     message: detail ? `${providerId} returned ${status}: ${detail}` : `${providerId} returned ${status} (bad request)`,
   });
 }
+
+const OPERATOR_BILLING = /credit balance is too low|insufficient_quota|exceeded your current quota|billing/i;
 
 function fromInBandError(errorType: string | null, ctx: ErrorContext): UpstreamError {
   const providerId = ctx.providerId;

@@ -52,7 +52,7 @@ export type UpstreamErrorKind =
 
 /**
  * Every adapter throws only this. `message` is safe to show a client: no provider key, no raw
- * upstream body. `retryable` means another provider may succeed (429, 5xx, timeout, connection).
+ * upstream body. `retryable` means another provider may succeed (429, 5xx, timeout, connection, a rejected provider key or unpaid provider account).
  */
 export class UpstreamError extends Error {
   readonly kind: UpstreamErrorKind;
@@ -70,7 +70,8 @@ export class UpstreamError extends Error {
   }
 
   get retryable(): boolean {
-    return this.kind === 'rate_limited' || this.kind === 'server_error' || this.kind === 'timeout' || this.kind === 'connection';
+    // 'auth' too: a rejected key or an unpaid account is one provider's trouble, not the request's.
+    return this.kind === 'rate_limited' || this.kind === 'server_error' || this.kind === 'timeout' || this.kind === 'connection' || this.kind === 'auth';
   }
 }
 

@@ -53,7 +53,7 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
     const challenge = buildChallenge(config, {
       maxCost: input.maxCost,
       resource: resourceUrl(input.request),
-      description: `Chat completion on ${input.modelId}, at most ${formatUsd(input.maxCost)}`,
+      description: `A call to ${input.modelId}, at most ${formatUsd(input.maxCost)}`,
       mimeType: input.body.stream ? 'text/event-stream' : 'application/json',
     });
     const header = readPaymentHeader(input.request);
