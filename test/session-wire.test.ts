@@ -124,11 +124,28 @@ describe('challenge (WWW-Authenticate: Payment)', () => {
     expect(header).toBe(`Payment id="${id}", realm="tollgate.test", method="evm", intent="session", request="${b64url(jcs)}", expires="2026-04-01T12:05:00Z"`);
   });
 
+  it('puts a body digest in the sixth HMAC slot and echoes it', () => {
+    // The core spec's own digest example.
+    const digest = 'sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:';
+    const { header, challenge: built } = buildSessionChallenge({ realm: 'tollgate.test', request, secret: SECRET, digest });
+    const id = createHmac('sha256', SECRET).update(['tollgate.test', 'evm', 'session', built.requestEncoded, '', digest, ''].join('|')).digest('base64url');
+    expect(built.id).toBe(id);
+    expect(header).toContain(`digest="${digest}"`);
+    const parsed = parseSessionChallenge(header);
+    expect(parsed.digest).toBe(digest);
+    expect(verifyChallengeBinding(SECRET, { ...parsed, request: parsed.requestEncoded })).toBe(true);
+  });
+
   it('round-trips, also among other challenges in the same field', () => {
     const { header, challenge: built } = challenge();
     expect(parseSessionChallenge(header)).toEqual(built);
     expect(parseSessionChallenge(`Bearer realm="api", error="invalid_token", ${header}`)).toEqual(built);
     expect(parseSessionChallenge(`Basic abc==, ${header}, Payment id="x", realm="r", method="stripe", intent="charge", request="e30"`)).toEqual(built);
+    // quoted-string escapes survive the trip; unknown auth-params are ignored, as the core spec requires.
+    const described = buildSessionChallenge({ realm: 'tollgate.test', request, secret: SECRET, description: 'say "hi" \\ pay' });
+    expect(described.header).toContain('description="say \\"hi\\" \\\\ pay"');
+    expect(parseSessionChallenge(`${described.header}, future_param=1`)).toEqual(described.challenge);
+    expect(described.challenge.description).toBe('say "hi" \\ pay');
   });
 
   it("parses the EVM session spec's example request, written by hand", () => {
