@@ -4,3 +4,4 @@
 export { SESSION_ESCROW_ABI, computeChannelId } from './escrow';
 export { signVoucher, verifyVoucher, voucherDigest, voucherDomain, VOUCHER_TYPES, VOUCHER_DOMAIN_NAME, VOUCHER_DOMAIN_VERSION, UINT128_MAX, type Voucher, type VoucherContext, type VoucherCheck } from './voucher';
 export * from './wire';
+export { readChannel, decideVoucher, verifyOpen, problemDetails, SESSION_PROBLEMS, type ChannelState, type VoucherDecision, type OpenVerification, type SessionProblemType, type Refusal } from './verify';
