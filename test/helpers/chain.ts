@@ -373,7 +373,7 @@ export async function startTestChain(options: { timeoutMs?: number; chainId?: nu
 
   const deploy = async (contract: string | CompiledContract, args: readonly unknown[] = [], from: Account = accounts[0]) => {
     const artifact = typeof contract === 'string' ? compileContracts()[contract] : contract;
-    if (!artifact) throw new Error(`no compiled contract named ${String(contract)} in test/contracts`);
+    if (!artifact) throw new Error(`no compiled contract named ${String(contract)} in test/contracts or contracts`);
     const hash = await walletClient(from).deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, args });
     const receipt = await publicClient.waitForTransactionReceipt({ hash });
     if (receipt.status !== 'success' || !receipt.contractAddress) throw new Error(`deployment failed: ${hash}`);
