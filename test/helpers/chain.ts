@@ -31,6 +31,8 @@ import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CONTRACTS_DIR = join(ROOT, 'test', 'contracts');
+// The product's own contracts (the session escrow), compiled beside the test-only ones.
+const PRODUCT_CONTRACTS_DIR = join(ROOT, 'contracts');
 const HARDHAT_CONFIG = join(ROOT, 'test', 'chain', 'hardhat.config.cjs');
 const HARDHAT_BIN = join(ROOT, 'node_modules', '.bin', 'hardhat');
 
@@ -76,7 +78,7 @@ export type TestChain = {
   privateKeys: Hex[];
   publicClient: PublicClient<Transport, Chain>;
   walletClient(account: Account): WalletClient<Transport, Chain, Account>;
-  /** Deploys a compiled contract (by name from test/contracts, or an artifact); returns its address. */
+  /** Deploys a compiled contract (by name from test/contracts or contracts, or an artifact); returns its address. */
   deploy(contract: string | CompiledContract, args?: readonly unknown[], from?: Account): Promise<Address>;
   deployStablecoin(options: StablecoinOptions): Promise<DeployedStablecoin>;
   /** Mines `blocks` empty blocks at once (confirmations for whatever is already mined). */
@@ -198,7 +200,7 @@ type SolcOutput = {
   contracts?: Record<string, Record<string, { abi: Abi; evm: { bytecode: { object: string } } }>>;
 };
 
-/** Compiles every test/contracts/*.sol with the solc-js bundled in node_modules; cached per process. */
+/** Compiles every test/contracts/*.sol and contracts/*.sol with the solc-js bundled in node_modules; cached per process. */
 export function compileContracts(): Record<string, CompiledContract> {
   if (compiled) return compiled;
   // The `solc` package embeds its compiler (soljson.js); requiring it never touches the network.
@@ -206,6 +208,9 @@ export function compileContracts(): Record<string, CompiledContract> {
   const sources: Record<string, { content: string }> = {};
   for (const file of readdirSync(CONTRACTS_DIR).filter((f) => f.endsWith('.sol'))) {
     sources[file] = { content: readFileSync(join(CONTRACTS_DIR, file), 'utf8') };
+  }
+  for (const file of readdirSync(PRODUCT_CONTRACTS_DIR).filter((f) => f.endsWith('.sol'))) {
+    sources[`contracts/${file}`] = { content: readFileSync(join(PRODUCT_CONTRACTS_DIR, file), 'utf8') };
   }
   const input = {
     language: 'Solidity',
@@ -368,7 +373,7 @@ export async function startTestChain(options: { timeoutMs?: number; chainId?: nu
 
   const deploy = async (contract: string | CompiledContract, args: readonly unknown[] = [], from: Account = accounts[0]) => {
     const artifact = typeof contract === 'string' ? compileContracts()[contract] : contract;
-    if (!artifact) throw new Error(`no compiled contract named ${String(contract)} in test/contracts`);
+    if (!artifact) throw new Error(`no compiled contract named ${String(contract)} in test/contracts or contracts`);
     const hash = await walletClient(from).deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, args });
     const receipt = await publicClient.waitForTransactionReceipt({ hash });
     if (receipt.status !== 'success' || !receipt.contractAddress) throw new Error(`deployment failed: ${hash}`);
