@@ -121,6 +121,24 @@ describe("Gemini's indexless tool calls", () => {
     ]);
     await expectBilled(customer, 1, true);
   });
+
+  it('come back from an Anthropic message (not streamed) as two tool_use blocks with stop_reason tool_use', async () => {
+    fake.setBehavior({ geminiToolCalls: CALLS, usage: USAGE });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const client = new Anthropic({ apiKey: customer.secret, baseURL: gw.url, maxRetries: 0 });
+    const message = await client.messages.create({
+      model: MODEL,
+      max_tokens: 200,
+      tools: CALLS.map((call) => ({ name: call.name, input_schema: { type: 'object' as const } })),
+      messages: [{ role: 'user', content: 'Weather and time in Paris?' }],
+    });
+    expect(message.stop_reason).toBe('tool_use');
+    expect(message.content.map((block) => (block.type === 'tool_use' ? [block.name, block.input] : block.type))).toEqual([
+      ['get_weather', { city: 'Paris' }],
+      ['get_time', { zone: 'Europe/Paris' }],
+    ]);
+    await expectBilled(customer, 1, false);
+  });
 });
 
 describe('toolCallNormalizer', () => {
