@@ -56,6 +56,12 @@ export type FakeBehavior = {
   stallAfterChunks?: number;
   /** Anthropic format: an extended-thinking block (thinking_delta, then signature_delta when streaming) before the reply. */
   thinking?: { text: string; signature: string };
+  /**
+   * OpenAI format: reply with these tool calls the way Gemini's OpenAI-compatible endpoint does:
+   * each call whole in a chunk of its own with its own id and no `index`, and finish_reason 'stop'
+   * (not 'tool_calls'), streaming or not.
+   */
+  geminiToolCalls?: FakeToolCall[];
 };
 
 /**
@@ -329,6 +335,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
   }
 
   async function answerOpenAI(res: ServerResponse, body: JsonObject, b: FakeBehavior) {
+    if (b.geminiToolCalls) return answerGeminiToolCalls(res, body, b, b.geminiToolCalls);
     const id = `chatcmpl-fake${++seq}`;
     const created = Math.floor(Date.now() / 1000);
     const model = typeof body.model === 'string' ? body.model : 'fake-model';
@@ -371,6 +378,26 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     }
     frames.push(delta({}, finishReason));
     if (includeUsage && !b.omitUsage) frames.push(frame([], { usage: openAIUsage(b) }));
+    frames.push('data: [DONE]\n\n');
+    await sendEvents(res, frames, b);
+  }
+
+  /** Gemini's tool calls over its OpenAI-compatible endpoint (behavior.geminiToolCalls). */
+  async function answerGeminiToolCalls(res: ServerResponse, body: JsonObject, b: FakeBehavior, calls: FakeToolCall[]) {
+    const id = `chatcmpl-fake${++seq}`;
+    const created = Math.floor(Date.now() / 1000);
+    const model = typeof body.model === 'string' ? body.model : 'fake-model';
+    const toolCalls = calls.map((call, n) => ({ id: `function-call-fake${seq}-${n}`, type: 'function', function: { name: call.name, arguments: toolArguments(call) } }));
+    if (body.stream !== true) {
+      const message = { role: 'assistant', content: null, tool_calls: toolCalls };
+      sendJson(res, 200, { id, object: 'chat.completion', created, model, choices: [{ index: 0, message, finish_reason: 'stop' }], ...(b.omitUsage ? {} : { usage: openAIUsage(b) }) });
+      return;
+    }
+    const frame = (chunk: JsonObject) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, ...chunk })}\n\n`;
+    const frames = toolCalls.map((call, n) =>
+      frame({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [call] }, ...(n === toolCalls.length - 1 ? { finish_reason: 'stop' } : {}) }] }),
+    );
+    if (asObject(body.stream_options).include_usage === true && !b.omitUsage) frames.push(frame({ choices: [], usage: openAIUsage(b) }));
     frames.push('data: [DONE]\n\n');
     await sendEvents(res, frames, b);
   }

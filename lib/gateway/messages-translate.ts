@@ -2,6 +2,7 @@ import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/
 import type { UpstreamUsage } from '../providers/types';
 import type { CountTokensRequest, ImageBlock, MessageParam, MessagesRequest, TextBlock } from './messages-schema';
 import type { ChatCompletionRequest, ChatMessage } from './schema';
+import { ToolCallStream } from './tool-call-stream';
 
 /*
  * Anthropic's Messages API ⇄ the gateway's OpenAI-shaped chat request, for the upstreams that speak
@@ -209,7 +210,8 @@ export type AnthropicEvent = { type: string } & Record<string, unknown>;
 export class ChatToMessagesStream {
   private started = false;
   private index = -1;
-  private open: { kind: 'text' } | { kind: 'tool'; toolIndex: number } | null = null;
+  private open: 'text' | 'tool' | null = null;
+  private readonly toolCalls = new ToolCallStream();
   private finishReason: string | null = null;
   private refused = false;
 
@@ -229,19 +231,16 @@ export class ChatToMessagesStream {
     const text = (delta.content ?? '') + (delta.refusal ?? '');
     if (delta.refusal) this.refused = true;
     if (text) {
-      if (this.open?.kind !== 'text') events.push(...this.close(), this.openBlock({ type: 'text', text: '' }, { kind: 'text' }));
+      if (this.open !== 'text') events.push(...this.close(), this.openBlock({ type: 'text', text: '' }, 'text'));
       events.push({ type: 'content_block_delta', index: this.index, delta: { type: 'text_delta', text } });
       produced += text;
     }
-    for (const call of delta.tool_calls ?? []) {
-      const sameCall = this.open?.kind === 'tool' && this.open.toolIndex === call.index && !call.id;
-      if (!sameCall) {
-        const id = call.id ?? `toolu_${this.message.id.replace(/^msg_/, '')}_${call.index}`;
-        const name = call.function?.name ?? '';
-        events.push(...this.close(), this.openBlock({ type: 'tool_use', id, name, input: {} }, { kind: 'tool', toolIndex: call.index }));
-        produced += name;
+    for (const toolDelta of delta.tool_calls ?? []) {
+      const { call, opened, args } = this.toolCalls.read(toolDelta, (index) => `toolu_${this.message.id.replace(/^msg_/, '')}_${index}`);
+      if (opened || this.open !== 'tool') {
+        events.push(...this.closeBlock(), this.openBlock({ type: 'tool_use', id: call.id, name: call.name, input: {} }, 'tool'));
+        produced += call.name;
       }
-      const args = call.function?.arguments ?? '';
       if (args) {
         events.push({ type: 'content_block_delta', index: this.index, delta: { type: 'input_json_delta', partial_json: args } });
         produced += args;
@@ -273,7 +272,14 @@ export class ChatToMessagesStream {
     return { type: 'content_block_start', index: this.index, content_block: block };
   }
 
+  /** Ends the open block, and the tool call in it. */
   private close(): AnthropicEvent[] {
+    this.toolCalls.end();
+    return this.closeBlock();
+  }
+
+  /** Ends the open block only: a delta that opens a tool call has already begun it in the ToolCallStream. */
+  private closeBlock(): AnthropicEvent[] {
     if (!this.open) return [];
     this.open = null;
     return [{ type: 'content_block_stop', index: this.index }];

@@ -4,6 +4,7 @@ import { randomBase62 } from '../ids';
 import type { UpstreamUsage } from '../providers/types';
 import type { ResponsesInputItem, ResponsesRequest } from './responses-schema';
 import type { ChatCompletionRequest, ChatMessage } from './schema';
+import { ToolCallStream } from './tool-call-stream';
 
 /*
  * The Responses API in terms of chat completions, both ways: a Responses request becomes the
@@ -233,8 +234,9 @@ export class ChatToResponsesStream {
   readonly output: OutputItem[] = [];
   finishReason: string | null = null;
   private openMessage: { index: number; text: string } | null = null;
-  /** Chat tool_calls index → the output index of its function_call item, while open. */
-  private readonly openCalls = new Map<number, number>();
+  private readonly toolCalls = new ToolCallStream();
+  /** The output index of the open call's function_call item. */
+  private openCall: number | null = null;
 
   /** The events of one chunk, and the text it produced (what a client that leaves is billed for). */
   chunk(chunk: ChatCompletionChunk): { events: ResponseEvent[]; produced: string } {
@@ -244,7 +246,8 @@ export class ChatToResponsesStream {
     if (!choice) return { events, produced };
     const text = (choice.delta.content ?? '') + (choice.delta.refusal ?? '');
     if (text) {
-      this.closeCalls(events);
+      this.toolCalls.end();
+      this.closeCall(events);
       if (!this.openMessage) {
         const item: OutputItem = { id: newResponseId('msg'), type: 'message', status: 'in_progress', role: 'assistant', content: [] };
         this.output.push(item);
@@ -257,21 +260,21 @@ export class ChatToResponsesStream {
       produced += text;
     }
     for (const delta of choice.delta.tool_calls ?? []) {
-      let index = this.openCalls.get(delta.index);
-      if (index === undefined) {
+      const { call, opened, args } = this.toolCalls.read(delta, () => `call_${randomBase62(24)}`);
+      let index = this.openCall;
+      if (opened || index === null) {
         this.closeMessage(events);
-        this.closeCalls(events);
-        const item: OutputItem = { id: newResponseId('fc'), type: 'function_call', status: 'in_progress', call_id: delta.id ?? `call_${randomBase62(24)}`, name: delta.function?.name ?? '', arguments: '' };
+        this.closeCall(events);
+        const item: OutputItem = { id: newResponseId('fc'), type: 'function_call', status: 'in_progress', call_id: call.id, name: call.name, arguments: '' };
         this.output.push(item);
         index = this.output.length - 1;
-        this.openCalls.set(delta.index, index);
+        this.openCall = index;
         events.push({ type: 'response.output_item.added', output_index: index, item: structuredClone(item) });
         produced += item.name;
       }
       const item = this.output[index] as Extract<OutputItem, { type: 'function_call' }>;
-      const args = delta.function?.arguments ?? '';
       if (args) {
-        item.arguments += args;
+        item.arguments = call.arguments;
         produced += args;
         events.push({ type: 'response.function_call_arguments.delta', item_id: item.id, output_index: index, delta: args });
       }
@@ -283,8 +286,9 @@ export class ChatToResponsesStream {
   /** The .done events of every item still open. */
   close(): ResponseEvent[] {
     const events: ResponseEvent[] = [];
+    this.toolCalls.end();
     this.closeMessage(events);
-    this.closeCalls(events);
+    this.closeCall(events);
     return events;
   }
 
@@ -305,13 +309,14 @@ export class ChatToResponsesStream {
     this.openMessage = null;
   }
 
-  private closeCalls(events: ResponseEvent[]): void {
-    for (const index of this.openCalls.values()) {
-      const item = this.output[index] as Extract<OutputItem, { type: 'function_call' }>;
-      item.status = this.itemStatus();
-      events.push({ type: 'response.function_call_arguments.done', item_id: item.id, output_index: index, name: item.name, arguments: item.arguments });
-      events.push({ type: 'response.output_item.done', output_index: index, item: structuredClone(item) });
-    }
-    this.openCalls.clear();
+  /** Ends the open function_call item. Not the ToolCallStream's call: a delta that opens a call has already begun the next one there. */
+  private closeCall(events: ResponseEvent[]): void {
+    const index = this.openCall;
+    if (index === null) return;
+    const item = this.output[index] as Extract<OutputItem, { type: 'function_call' }>;
+    item.status = this.itemStatus();
+    events.push({ type: 'response.function_call_arguments.done', item_id: item.id, output_index: index, name: item.name, arguments: item.arguments });
+    events.push({ type: 'response.output_item.done', output_index: index, item: structuredClone(item) });
+    this.openCall = null;
   }
 }

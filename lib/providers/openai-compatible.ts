@@ -298,6 +298,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
     // first next(), while the gateway can still fail over.
     const response = await send({ ...toParams(request), stream: true, stream_options: { include_usage: true } }, signal);
     let finished = false;
+    const normalize = toolCallNormalizer();
     try {
       // Not destroyed when the loop stops at [DONE]: see the finally below.
       for await (const event of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
@@ -308,6 +309,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
           throw toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream: true });
         }
         if (chunk.choices.some((choice) => choice.finish_reason !== null && choice.finish_reason !== undefined)) finished = true;
+        normalize(chunk);
         yield { chunk, usage: toUpstreamUsage(chunk.usage) };
       }
     } catch (error) {
@@ -340,6 +342,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
       if (!completion || !Array.isArray(completion.choices)) {
         throw new UpstreamError({ kind: 'server_error', providerId: id, message: `${id} sent a malformed response` });
       }
+      normalizeFinishReasons(completion);
       return { completion, usage: toUpstreamUsage(completion.usage) };
     },
     stream(request, { signal }) {
@@ -359,6 +362,42 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
       return embeddings;
     },
   };
+}
+
+/**
+ * Gemini's OpenAI-compatible endpoint streams each tool call whole, in a chunk of its own with its
+ * own id and no `index`, and ends with finish_reason 'stop'. OpenAI's contract, which the chat
+ * clients and the gateway's translators rely on, joins deltas by index and says 'tool_calls'; read
+ * as they come, Gemini's parallel calls would merge into one and an agent loop would stop. This
+ * gives each choice's calls a stable index (an id seen before keeps its index, a new id takes the
+ * next, a delta with neither continues the last call) and turns 'stop' after tool calls into
+ * 'tool_calls'. OpenAI's own chunks pass unchanged.
+ */
+export function toolCallNormalizer(): (chunk: ChatCompletionChunk) => void {
+  const choices = new Map<number, { ids: Map<string, number>; last: number; next: number }>();
+  return (chunk) => {
+    for (const choice of chunk.choices) {
+      let state = choices.get(choice.index);
+      for (const call of choice.delta.tool_calls ?? []) {
+        state ??= { ids: new Map(), last: -1, next: 0 };
+        const given = (call as { index?: unknown }).index;
+        const index = typeof given === 'number' ? given : call.id ? (state.ids.get(call.id) ?? state.next) : Math.max(state.last, 0);
+        if (call.id && !state.ids.has(call.id)) state.ids.set(call.id, index);
+        call.index = index;
+        state.last = index;
+        state.next = Math.max(state.next, index + 1);
+      }
+      if (state) choices.set(choice.index, state);
+      if (choice.finish_reason === 'stop' && state) choice.finish_reason = 'tool_calls';
+    }
+  };
+}
+
+/** The same for a whole completion: a message with tool calls that finished with 'stop' finished for them. */
+function normalizeFinishReasons(completion: ChatCompletion): void {
+  for (const choice of completion.choices) {
+    if (choice.finish_reason === 'stop' && choice.message?.tool_calls?.length) choice.finish_reason = 'tool_calls';
+  }
 }
 
 /** OpenAI's embeddings list (`data[].index`, `data[].embedding`, `usage.prompt_tokens`), or null if it is not one vector of numbers per input. */
