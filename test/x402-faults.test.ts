@@ -2,13 +2,13 @@
 // whose reply was lost, one submitted by someone else, a nonce used to pay someone else, a
 // facilitator that fails or goes silent, and settlements that really failed (reverted, never
 // mined). Each ends with the payer credited exactly what reached pay-to, once, or not at all.
-import { parseSignature, type Address, type Hex, type LocalAccount } from 'viem';
+import { parseSignature, toHex, type Address, type Hex, type LocalAccount } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../lib/db/client';
 import { auditLedger, walletAccountId } from '../lib/ledger';
 import { startHoldSweeper } from '../lib/server/instance';
-import { HEADERS, decodeHeader, loadX402Config, localSettler, TRANSFER_WITH_AUTHORIZATION_ABI } from '../lib/payments/x402';
+import { HEADERS, decodeHeader, loadX402Config, localSettler, TRANSFER_WITH_AUTHORIZATION_ABI, UNMATCHED_GRACE_MS, UNMATCHED_MIN_LOOKS } from '../lib/payments/x402';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { startTestChain, type DeployedStablecoin, type TestChain } from './helpers/chain';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -209,7 +209,7 @@ describe('local settlement whose outcome the gateway did not see', () => {
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
-  it('a payment whose nonce was already used on chain to pay someone else is refused and credits nothing', async () => {
+  it('a payment whose nonce was already used on chain to pay someone else is refused, left open while the logs may lag, then failed without credit', async () => {
     const gw = await instance(LOCAL());
     const accepted = await challenge(gw);
     const amount = BigInt(accepted.amount);
@@ -222,12 +222,83 @@ describe('local settlement whose outcome the gateway did not see', () => {
 
     const refused = await pay(gw, v2PaymentHeader(accepted, offered));
     expect(refused.status).toBe(402);
-    expect(refused.body.error).toMatchObject({ reason: 'invalid_exact_evm_nonce_already_used', message: expect.stringContaining('Nothing was charged') });
-    expect(await paymentOf(payer.address)).toMatchObject({ status: 'FAILED', txHash: null });
+    expect(refused.body.error).toMatchObject({ reason: 'invalid_exact_evm_nonce_already_used', message: expect.stringContaining('not served and nothing was charged') });
+    expect(fake.requests).toHaveLength(0);
+    // Used, and no transfer to pay-to in the logs: it may yet show up, so the payment stays open...
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
+    const t0 = Date.now();
+    const minute = 60_000;
+    // ...for UNMATCHED_MIN_LOOKS passes, and until UNMATCHED_GRACE_MS (10 minutes) after the first.
+    expect([UNMATCHED_MIN_LOOKS, UNMATCHED_GRACE_MS]).toEqual([3, 10 * minute]);
+    for (const at of [t0, t0 + minute, t0 + 2 * minute]) {
+      expect(await gw.x402.reconcile({ olderThanMs: 0, now: new Date(at) })).toBe(0);
+      expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
+    }
+    expect(await gw.x402.reconcile({ olderThanMs: 0, now: new Date(t0 + 10 * minute) })).toBe(0);
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'FAILED', txHash: null, error: expect.stringContaining('used without paying') });
     expect(await credits(payer.address)).toBe(0);
     expect(await balanceOf(payer.address)).toBeNull();
     expect(await token.balanceOf(payTo)).toBe(payToBefore);
     expect(fake.requests).toHaveLength(0);
+  });
+
+  it('an authorization someone else submitted, behind an RPC whose logs lag its state: 402 and open, not failed, over passes past the grace time; credited once the logs show it', async () => {
+    const proxy = await startRpcProxy(chain.rpcUrl);
+    closers.push(proxy.close);
+    const gw = await instance(LOCAL(proxy.url));
+    const accepted = await challenge(gw);
+    const amount = BigInt(accepted.amount);
+    const payer = await newPayer(amount);
+    const signed = await signAuthorization(payer, token.domain, { to: payTo, value: amount });
+    const direct = await submitDirectly(chain.accounts[6], signed);
+
+    // The token says used; the logs, from a node that has not indexed the block yet, say nothing.
+    proxy.answers.set('eth_getLogs', () => []);
+    const answer = await pay(gw, v2PaymentHeader(accepted, signed));
+    expect(answer.status).toBe(402);
+    expect(answer.body.error).toMatchObject({ reason: 'invalid_exact_evm_nonce_already_used', message: expect.stringContaining('credited to this wallet') });
+    expect(fake.requests).toHaveLength(0);
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
+    const t0 = Date.now();
+    // Even past the grace time, too few looks: still open.
+    for (const at of [t0, t0 + UNMATCHED_GRACE_MS + 1]) {
+      expect(await gw.x402.reconcile({ olderThanMs: 0, now: new Date(at) })).toBe(0);
+      expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
+    }
+    expect(await credits(payer.address)).toBe(0);
+
+    proxy.answers.clear();
+    expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(1);
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'SETTLED', txHash: direct });
+    expect(await balanceOf(payer.address)).toBe(amount);
+    expect(await credits(payer.address)).toBe(1);
+    expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(0);
+    expect(await authorizationsUsed(payer.address)).toHaveLength(1);
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
+  it('reconcile() reads the state and the logs at one block: a block number answered from a node behind does not hide the transfer', async () => {
+    const proxy = await startRpcProxy(chain.rpcUrl);
+    closers.push(proxy.close);
+    const gw = await instance(LOCAL(proxy.url));
+    const accepted = await challenge(gw);
+    const amount = BigInt(accepted.amount);
+    const payer = await newPayer(amount);
+    proxy.dropReplies.add('eth_sendRawTransaction');
+    expect((await pay(gw, v2PaymentHeader(accepted, await signAuthorization(payer, token.domain, { to: payTo, value: amount })))).status).toBe(402);
+    proxy.dropReplies.clear();
+    const [used] = await authorizationsUsed(payer.address);
+    expect(used).toBeDefined();
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
+
+    // A lagging node answers eth_blockNumber with the block before the transfer's.
+    proxy.answers.set('eth_blockNumber', () => toHex(used!.blockNumber - 1n));
+    expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(1);
+    proxy.answers.clear();
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'SETTLED', txHash: used!.transactionHash });
+    expect(await balanceOf(payer.address)).toBe(amount);
+    expect(await credits(payer.address)).toBe(1);
+    expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 });
 

@@ -170,16 +170,22 @@ export async function startFakeFacilitator({ rpcUrl, chainId, privateKey, domain
 /**
  * A JSON-RPC proxy in front of the chain that can lose the node's answers: the methods named in
  * `dropReplies` reach the node and take effect, but their caller's connection is cut before the
- * answer, as when an RPC provider or the network fails at that moment.
+ * answer, as when an RPC provider or the network fails at that moment. The methods in `answers`
+ * never reach the node: the proxy answers them itself, as a load-balanced RPC's lagging node would
+ * (logs not yet indexed, a block number from behind).
  */
 export async function startRpcProxy(target: string) {
   const dropReplies = new Set<string>();
   const dropped: string[] = [];
+  const answers = new Map<string, () => unknown>();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      const single = JSON.parse(body.toString('utf8')) as { id?: unknown; method?: string };
+      const own = !Array.isArray(single) && single.method ? answers.get(single.method) : undefined;
+      if (own) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: single.id, result: own() }));
       const methods = ([] as { method?: string }[]).concat(JSON.parse(body.toString('utf8')) as { method?: string }).map((call) => call.method ?? '');
       void fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
         .then(async (answer) => {
@@ -199,6 +205,7 @@ export async function startRpcProxy(target: string) {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     dropReplies,
+    answers,
     /** Methods whose answers were lost, in order. */
     dropped,
     close: () =>

@@ -58,17 +58,25 @@ const LOG_CHUNK = 2_000n;
 
 export type Authorization = { from: Address; to: Address; value: bigint; nonce: Hex };
 
+/**
+ * What the chain says of one authorization, every part read at one block (`block`): whether the
+ * token has marked it used or canceled, and the transaction that carried out this very
+ * authorization (its AuthorizationUsed event followed by the Transfer of exactly `value` from
+ * `from` to `to`), or null if the logs up to that block show none.
+ *
+ * The state flag alone proves nothing: an authorization can be canceled, and a payer can sign two
+ * authorizations with one nonce and use the other. Nor does "used, and no transfer in the logs"
+ * prove it was used elsewhere: an RPC's log index can lag its state, so the caller gives the logs
+ * time before concluding anything (see reconcile()).
+ */
+export type SettlementLookup = { block: { number: bigint; timestamp: bigint }; used: boolean; transaction: Hex | null };
+
 export type Onchain = {
   readonly client: PublicClient<Transport, Chain>;
   /** Whether the token has marked this (payer, nonce) used or canceled (as of `blockNumber`, or now): once true, it can never move money again. */
   authorizationState(payer: Address, nonce: Hex, blockNumber?: bigint): Promise<boolean>;
-  /**
-   * The transaction that carried out this very authorization (its AuthorizationUsed event followed
-   * by the Transfer of exactly `value` from `from` to `to`), looked up no further back than
-   * `notBefore`; null if the chain shows none. The state flag alone proves nothing: an authorization
-   * can be canceled, and a payer can sign two authorizations with one nonce and use the other.
-   */
-  findSettlement(authorization: Authorization, notBefore: Date): Promise<Hex | null>;
+  /** The state and the logs of this authorization at the latest block, searched no further back than `notBefore`. */
+  lookupSettlement(authorization: Authorization, notBefore: Date): Promise<SettlementLookup>;
 };
 
 export function chainOf(config: X402Config): Chain {
@@ -87,12 +95,17 @@ export function onchainReader(config: X402Config & { rpcUrl: string }): Onchain 
   const authorizationState = (payer: Address, nonce: Hex, blockNumber?: bigint) =>
     client.readContract({ address: config.asset, abi: TRANSFER_WITH_AUTHORIZATION_ABI, functionName: 'authorizationState', args: [getAddress(payer), nonce], blockNumber });
 
-  async function findSettlement(authorization: Authorization, notBefore: Date): Promise<Hex | null> {
-    if (!(await authorizationState(authorization.from, authorization.nonce))) return null;
-    let to = await client.getBlockNumber({ cacheTime: 0 });
+  async function lookupSettlement(authorization: Authorization, notBefore: Date): Promise<SettlementLookup> {
+    // One block for the state and the logs alike: behind a load balancer, a second "latest" can
+    // come from a node further behind, whose logs do not yet hold the transfer the state reflects.
+    const latest = await client.getBlock({ blockTag: 'latest' });
+    const block = { number: latest.number, timestamp: latest.timestamp };
+    const used = await authorizationState(authorization.from, authorization.nonce, block.number);
+    if (!used) return { block, used, transaction: null };
+    let to = block.number;
     for (;;) {
       const from = to >= LOG_CHUNK ? to - LOG_CHUNK + 1n : 0n;
-      const used = await client.getContractEvents({
+      const logs = await client.getContractEvents({
         address: config.asset,
         abi: EVENTS_ABI,
         eventName: 'AuthorizationUsed',
@@ -100,7 +113,7 @@ export function onchainReader(config: X402Config & { rpcUrl: string }): Onchain 
         fromBlock: from,
         toBlock: to,
       });
-      for (const log of used) {
+      for (const log of logs) {
         const receipt = await client.getTransactionReceipt({ hash: log.transactionHash });
         const transfers = parseEventLogs({ abi: EVENTS_ABI, eventName: 'Transfer', logs: receipt.logs });
         const paid = transfers.some(
@@ -111,14 +124,14 @@ export function onchainReader(config: X402Config & { rpcUrl: string }): Onchain 
             isAddressEqual(t.args.to, authorization.to) &&
             t.args.value === authorization.value,
         );
-        if (receipt.status === 'success' && paid) return log.transactionHash;
+        if (receipt.status === 'success' && paid) return { block, used, transaction: log.transactionHash };
       }
-      if (used.length > 0 || from === 0n) return null;
+      if (logs.length > 0 || from === 0n) return { block, used, transaction: null };
       const first = await client.getBlock({ blockNumber: from });
-      if (Number(first.timestamp) * 1000 < notBefore.getTime()) return null;
+      if (Number(first.timestamp) * 1000 < notBefore.getTime()) return { block, used, transaction: null };
       to = from - 1n;
     }
   }
 
-  return { client, authorizationState, findSettlement };
+  return { client, authorizationState, lookupSettlement };
 }

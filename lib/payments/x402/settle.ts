@@ -70,16 +70,18 @@ export function localSettler(config: X402Config, options: { receiptTimeoutMs?: n
           return { ok: false, reason: 'unexpected_settle_error', message: 'The chain could not be reached to settle the payment.' };
         }
         if (/authorization is used|used or canceled|nonce/i.test(why)) {
-          // Used already, by anyone (the payer may submit it too): paid if the chain shows this very transfer.
-          let transaction: Hex | null;
+          // Used already, by anyone (the payer may submit it too): paid if the chain shows this very
+          // transfer. If it shows none yet, the RPC's logs may lag its state: the payment stays
+          // open, and reconcile() fails it only once the logs have had their time.
+          let lookup;
           try {
-            transaction = await onchain.findSettlement(authorization, notBefore);
+            lookup = await onchain.lookupSettlement(authorization, notBefore);
           } catch (error) {
             logger.error('x402 settlement lookup failed; reconcile() will look again', { error });
             return pending();
           }
-          if (transaction) return { ok: true, transaction };
-          return { ok: false, reason: 'invalid_exact_evm_nonce_already_used', message: `The token refused the authorization: ${why}.` };
+          if (lookup.transaction) return { ok: true, transaction: lookup.transaction };
+          return { ok: false, pending: true, reason: 'invalid_exact_evm_nonce_already_used', message: `The token refused the authorization: ${why}.` };
         }
         const reason = /balance/i.test(why) ? 'insufficient_funds' : 'invalid_exact_evm_transaction_simulation_failed';
         return { ok: false, reason, message: `The token refused the authorization: ${why}.` };

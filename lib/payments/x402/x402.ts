@@ -26,6 +26,16 @@ export type X402 = PayPerRequest & {
 type Refusal = { reason: string; message: string; pending?: boolean };
 
 /**
+ * How long an authorization the token marks used, with no transfer of it to pay-to in the logs,
+ * stays open before reconcile() fails it: at least this long since this instance first saw it so,
+ * and over at least UNMATCHED_MIN_LOOKS passes. An RPC's log index can lag its state (a load
+ * balancer's nodes differ, logs are indexed after the block), and failing a paid authorization
+ * loses the payer's money, while leaving an unpaid one open a while costs nothing.
+ */
+export const UNMATCHED_GRACE_MS = 10 * 60_000;
+export const UNMATCHED_MIN_LOOKS = 3;
+
+/**
  * Pay-per-request for callers without an account (x402, "exact" scheme over EIP-3009). Verifies a
  * payment locally, settles it (facilitator or Tollgate's own relayer), credits the paid amount to
  * the payer's own balance in one ledger transaction, and hands the payer back to the gateway as
@@ -41,6 +51,9 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
   const onchain = state.state === 'enabled' && state.config.rpcUrl ? onchainReader({ ...state.config, rpcUrl: state.config.rpcUrl }) : null;
   const settler: Settler | null =
     state.state !== 'enabled' ? null : (options.settler ?? (state.config.settlement === 'local' ? localSettler(state.config) : state.config.settlement === 'facilitator' ? facilitatorSettler(state.config) : null));
+  // Payments seen used on chain without their transfer, by row: when first seen so, and how often.
+  // Kept in memory: after a restart the grace starts again, which fails a payment later, never sooner.
+  const unmatched = new Map<string, { since: number; looks: number }>();
 
   async function authorize(input: Parameters<PayPerRequest['authorize']>[0]): ReturnType<PayPerRequest['authorize']> {
     if (state.state === 'disabled') {
@@ -155,10 +168,14 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
    *   died, after the transfer may have left): the chain decides. This very transfer found on chain
    *   is credited once, whoever submitted it; an authorization that can no longer land (the chain's
    *   clock is past its validBefore, or it was used without paying us, or canceled) fails, and the
-   *   payer kept their tokens. Needs X402_RPC_URL; without it such rows wait for an operator.
+   *   payer kept their tokens. Used without its transfer in the logs fails only after
+   *   UNMATCHED_GRACE_MS and UNMATCHED_MIN_LOOKS, in case the logs lag. Needs X402_RPC_URL; without
+   *   it such rows wait for an operator.
    */
   async function reconcile({ olderThanMs = 60_000, now = new Date() }: { olderThanMs?: number; now?: Date } = {}): Promise<number> {
     const cutoff = new Date(now.getTime() - olderThanMs);
+    // Rows another instance finished leave their entry behind: forget any far past its grace.
+    for (const [id, seen] of unmatched) if (now.getTime() - seen.since > 24 * 60 * 60_000) unmatched.delete(id);
     if (!onchain) {
       const unchecked = await db.x402Payment.count({ where: { status: 'VERIFIED', txHash: null, updatedAt: { lte: cutoff } } });
       if (unchecked > 0) logger.error('x402 payments whose settlement is unknown wait for a look at the chain: set X402_RPC_URL, or settle them by hand', { payments: unchecked });
@@ -178,9 +195,20 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
           if (!onchain) continue;
           const authorization = { from: row.payer as Address, to: row.payTo as Address, value: row.valueAtomic, nonce: row.nonce as Hex };
           const outcome = await settlementOnChain(onchain, authorization, row.validBefore, new Date(row.createdAt.getTime() - SETTLEMENT_LOOKBACK_MS));
+          if (outcome.kind === 'unmatched') {
+            const seen = unmatched.get(row.id) ?? { since: now.getTime(), looks: 0 };
+            seen.looks += 1;
+            unmatched.set(row.id, seen);
+            if (seen.looks < UNMATCHED_MIN_LOOKS || now.getTime() - seen.since < UNMATCHED_GRACE_MS) {
+              logger.warn('x402 authorization used on chain, its transfer not in the logs yet; left open', { paymentId: row.id, block: outcome.block, looks: seen.looks });
+              await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { updatedAt: new Date() } });
+              continue;
+            }
+          }
           if (outcome.kind !== 'settled') {
-            const why = outcome.kind === 'failed' ? outcome.why : null;
+            const why = outcome.kind === 'failed' ? outcome.why : outcome.kind === 'unmatched' ? 'the authorization was used without paying this payment, or canceled' : null;
             if (why) {
+              unmatched.delete(row.id);
               await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED', txHash: null }, data: { status: 'FAILED', error: `not settled: ${why}` } });
               logger.warn('x402 payment whose settlement was unknown never landed; failed', { paymentId: row.id, why });
             } else {
@@ -188,6 +216,7 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
             }
             continue;
           }
+          unmatched.delete(row.id);
           transaction = outcome.transaction;
           await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { txHash: transaction } });
         }
@@ -313,22 +342,25 @@ async function walletAccountOf(db: Db, userId: string) {
 
 /**
  * What the chain says of a payment whose settlement is unknown: settled (this very transfer, by
- * whoever submitted it), failed (it can never pay us), or still open. Read at one block: block
- * timestamps only grow, so an authorization unused at a block already at or past its validBefore
- * can never land.
+ * whoever submitted it), failed (it can never pay us), unmatched (used, but the logs show no
+ * transfer of it: used elsewhere, canceled, or logs that lag) or still open. Read at one block:
+ * block timestamps only grow, so an authorization unused at a block already at or past its
+ * validBefore can never land.
+ *
+ * A transfer found is credited without waiting for confirmations: a request's own settlement is
+ * served on its receipt (x402 has no confirmation count; deposits' CONFIRMATIONS_<NETWORK> is for
+ * a transfer the payer made alone, before any service), and a late credit is held to the same rule.
  */
 async function settlementOnChain(
   onchain: Onchain,
   authorization: Authorization,
   validBefore: Date,
   notBefore: Date,
-): Promise<{ kind: 'settled'; transaction: Hex } | { kind: 'failed'; why: string } | { kind: 'open' }> {
-  const latest = await onchain.client.getBlock({ blockTag: 'latest' });
-  if (await onchain.authorizationState(authorization.from, authorization.nonce, latest.number)) {
-    const transaction = await onchain.findSettlement(authorization, notBefore);
-    return transaction ? { kind: 'settled', transaction } : { kind: 'failed', why: 'the authorization was used without paying this payment, or canceled' };
-  }
-  return Number(latest.timestamp) * 1000 >= validBefore.getTime() ? { kind: 'failed', why: 'the authorization expired unused' } : { kind: 'open' };
+): Promise<{ kind: 'settled'; transaction: Hex } | { kind: 'failed'; why: string } | { kind: 'unmatched'; block: string } | { kind: 'open' }> {
+  const { block, used, transaction } = await onchain.lookupSettlement(authorization, notBefore);
+  if (transaction) return { kind: 'settled', transaction };
+  if (used) return { kind: 'unmatched', block: block.number.toString() };
+  return Number(block.timestamp) * 1000 >= validBefore.getTime() ? { kind: 'failed', why: 'the authorization expired unused' } : { kind: 'open' };
 }
 
 async function payerSuspended(db: Db, payer: Address): Promise<boolean> {
