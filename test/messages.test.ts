@@ -906,4 +906,19 @@ describe('Claude streams: keep-alive pings and the bill of a client that leaves'
     })().catch(() => undefined);
     await expectBilledAsReported(customer.keyId, customer.user.id, received);
   });
+
+  it('the same for a /v1/responses stream on Claude (translated)', async () => {
+    fake.setBehavior({ chunkDelayMs: 40, usage: CACHED, text: longText });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const controller = new AbortController();
+    const stream = await gw.client(customer.secret).responses.create({ model: 'claude-sonnet-4-5', max_output_tokens: 4_000, stream: true, input: 'Talk.' }, { signal: controller.signal });
+    let received = '';
+    await (async () => {
+      for await (const event of stream) {
+        if (event.type === 'response.output_text.delta') received += event.delta;
+        if (received.split(' ').length >= 4) controller.abort();
+      }
+    })().catch(() => undefined);
+    await expectBilledAsReported(customer.keyId, customer.user.id, received);
+  });
 });
