@@ -62,6 +62,8 @@ export type FakeBehavior = {
    * (not 'tool_calls'), streaming or not.
    */
   geminiToolCalls?: FakeToolCall[];
+  /** Anthropic format: during the stallMs pause, a `ping` every this many ms (Claude alive but silent, e.g. thinking). */
+  stallPingMs?: number;
 };
 
 /**
@@ -71,7 +73,8 @@ export type FakeBehavior = {
  * - `die_after=N`: destroy the socket after N SSE events (dieAfterChunks);
  * - `stall_ms=N`, `stall_after=K`: pause N ms once after K events (stallMs, stallAfterChunks);
  * - `latency_ms=N`: wait N ms before answering (latencyMs); `chunk_ms=N`: between events (chunkDelayMs);
- * - `no_usage`: leave usage out (omitUsage); `usage=P/C`: report P prompt and C completion tokens.
+ * - `no_usage`: leave usage out (omitUsage); `usage=P/C`: report P prompt and C completion tokens;
+ * - `ping_ms=N`: Anthropic format, a ping every N ms during the stall (stallPingMs).
  * Unknown directives are ignored. Null when the request carries none.
  */
 export type FaultDirective = { behavior: Partial<FakeBehavior>; failStatus?: number };
@@ -105,6 +108,7 @@ export function faultDirective(body: unknown): FaultDirective | null {
     else if (name === 'latency_ms' && count !== undefined) b.latencyMs = count;
     else if (name === 'chunk_ms' && count !== undefined) b.chunkDelayMs = count;
     else if (name === 'no_usage') b.omitUsage = true;
+    else if (name === 'ping_ms' && count !== undefined && count > 0) b.stallPingMs = count;
     else if (name === 'usage') {
       const [prompt, completion] = raw.split('/').map(Number);
       if (Number.isInteger(prompt) && Number.isInteger(completion)) b.usage = { prompt_tokens: prompt!, completion_tokens: completion! };
@@ -273,7 +277,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
   }
 
   /** Writes SSE frames with chunkDelayMs between them, dropping the socket after dieAfterChunks. */
-  async function sendEvents(res: ServerResponse, frames: string[], b: FakeBehavior) {
+  async function sendEvents(res: ServerResponse, frames: string[], b: FakeBehavior, keepAlive?: string) {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const limit = b.dieAfterChunks;
     const stallAfter = b.stallMs ? (b.stallAfterChunks ?? 2) : undefined;
@@ -285,7 +289,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
     for (const frame of frames) {
       if (res.destroyed || closed) return;
       if (sent > 0) await sleep(b.chunkDelayMs);
-      if (sent > 0 && sent === stallAfter) await sleep(b.stallMs!);
+      if (sent > 0 && sent === stallAfter) await stall(res, b, keepAlive);
       if (res.destroyed || closed) return;
       sent += 1;
       if (limit !== undefined && sent >= limit) {
@@ -300,6 +304,18 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
       return;
     }
     res.end();
+  }
+
+  /** The stallMs pause, with a keep-alive frame every stallPingMs when the flavor has one. */
+  async function stall(res: ServerResponse, b: FakeBehavior, keepAlive: string | undefined) {
+    const every = keepAlive && b.stallPingMs ? b.stallPingMs : undefined;
+    if (every === undefined) return sleep(b.stallMs!);
+    const until = Date.now() + b.stallMs!;
+    for (let left = b.stallMs!; left > 0; left = until - Date.now()) {
+      await sleep(Math.min(every, left));
+      if (res.destroyed || closed) return;
+      if (until - Date.now() > 0) res.write(keepAlive);
+    }
   }
 
   function replyOf(body: JsonObject, flavor: Flavor, b: FakeBehavior): { text: string; stopSequence: string | null } {
@@ -482,7 +498,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
       }),
     );
     frames.push(event('message_stop', {}));
-    await sendEvents(res, frames, b);
+    await sendEvents(res, frames, b, event('ping', {}));
   }
 
   // ---- OpenAI embeddings -------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { auditLedger, walletAccountId } from '../lib/ledger';
 import type { FakeUpstream } from './fake-upstream';
 import type { TestDatabase } from './helpers/db';
-import { PROVIDER_SECRETS, createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
+import { PROVIDER_SECRETS, createCustomer, gatewayHarness, startTestGateway, upstreamEnv, type TestGateway } from './helpers/gateway';
 
 // POST /v1/messages and /v1/messages/count_tokens through the unmodified @anthropic-ai/sdk and the
 // Vercel AI SDK's Anthropic provider. Every paid call checks the ledger: the wallet moves by the
@@ -232,10 +232,10 @@ describe('POST /v1/messages to an Anthropic upstream (near-passthrough)', () => 
     expect(fake.requests.at(-1)!.body).toMatchObject({ stream: true, thinking: { type: 'enabled', budget_tokens: 1_024 } });
     expect(await spent(customer.user.id)).toBe(expected);
 
-    // On the wire, with a ping (which the SDK drops before anyone sees it) after message_start.
+    // On the wire, with the upstream's ping where it sent it (which the SDK drops before anyone sees it).
     const wire = await wireEvents(customer.secret, { model: 'claude-haiku-4-5', max_tokens: 2_000, messages: [{ role: 'user', content: 'Again.' }] });
     const delta3 = ['content_block_delta', 'content_block_delta', 'content_block_delta'];
-    expect(wire).toEqual(['message_start', 'ping', 'content_block_start', ...delta3, 'content_block_stop', 'content_block_start', ...delta3, 'content_block_stop', 'message_delta', 'message_stop']);
+    expect(wire).toEqual(['message_start', 'content_block_start', ...delta3, 'content_block_stop', 'content_block_start', 'ping', ...delta3, 'content_block_stop', 'message_delta', 'message_stop']);
     expect(await spent(customer.user.id)).toBe(expected * 2n);
     expect((await usageRows(customer.keyId))[0]).toMatchObject({ status: 'SUCCESS', stream: true, promptTokens: 75, completionTokens: 12, cachedTokens: 50, cost: expected });
     expect(await usageRows(customer.keyId)).toHaveLength(2);
@@ -788,5 +788,137 @@ describe('the Vercel AI SDK’s Anthropic provider against the gateway', () => {
       { status: 'SUCCESS', stream: true },
     ]);
     await expectLedgerClean();
+  });
+});
+
+describe('Claude streams: keep-alive pings and the bill of a client that leaves', () => {
+  // A 150 ms idle timeout and a 600 ms silence after the third event: long enough to be a stall,
+  // unless Claude's pings (every 50 ms here) say it is still working.
+  const SILENCE = 'stall_ms=600,stall_after=3';
+  const text = 'Thought about it for a while.';
+
+  async function withImpatientGateway(run: (impatient: TestGateway) => Promise<void>) {
+    const impatient = await startTestGateway({ db: t.db, env: upstreamEnv(fake.url, { UPSTREAM_IDLE_TIMEOUT_MS: '150' }) });
+    try {
+      await run(impatient);
+    } finally {
+      await impatient.close();
+    }
+  }
+
+  it('a silent Claude that pings is not a stall: /v1/messages completes, gets the pings, and is billed in full', async () => {
+    fake.setBehavior({ usage: { prompt_tokens: 30, completion_tokens: 9 }, text });
+    await withImpatientGateway(async (impatient) => {
+      const customer = await createCustomer(t.db, ONE_DOLLAR);
+      const response = await fetch(`${impatient.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': customer.secret, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 500, stream: true, messages: [{ role: 'user', content: `Think. [[fault:${SILENCE},ping_ms=50]]` }] }),
+      });
+      const wire = [...(await response.text()).matchAll(/^event: (.+)$/gm)].map((m) => m[1]!);
+      expect(wire).not.toContain('error');
+      expect(wire.at(-1)).toBe('message_stop');
+      // The fake's own ping after content_block_start, and the ones during the silence, passed on.
+      expect(wire.filter((name) => name === 'ping').length).toBeGreaterThanOrEqual(5);
+      const expected = cost(SELL.haiku, { input: 30, output: 9 });
+      expect(await spent(customer.user.id)).toBe(expected);
+      expect(await usageRows(customer.keyId)).toMatchObject([{ status: 'SUCCESS', stream: true, promptTokens: 30, completionTokens: 9, cost: expected }]);
+      await expectLedgerClean();
+    });
+  });
+
+  it('the same through /v1/chat/completions on Claude: completes and is billed in full', async () => {
+    fake.setBehavior({ usage: { prompt_tokens: 30, completion_tokens: 9 }, text });
+    await withImpatientGateway(async (impatient) => {
+      const customer = await createCustomer(t.db, ONE_DOLLAR);
+      const stream = await impatient.client(customer.secret).chat.completions.create({ model: 'claude-haiku-4-5', max_tokens: 500, stream: true, messages: [{ role: 'user', content: `Think. [[fault:${SILENCE},ping_ms=50]]` }] });
+      let received = '';
+      for await (const chunk of stream) received += chunk.choices[0]?.delta.content ?? '';
+      expect(received).toBe(text);
+      const expected = cost(SELL.haiku, { input: 30, output: 9 });
+      expect(await spent(customer.user.id)).toBe(expected);
+      expect(await usageRows(customer.keyId)).toMatchObject([{ status: 'SUCCESS', stream: true, cost: expected }]);
+      await expectLedgerClean();
+    });
+  });
+
+  it('a silent Claude that does not ping is still a stall: an error event, and nothing charged', async () => {
+    fake.setBehavior({ usage: { prompt_tokens: 30, completion_tokens: 9 }, text });
+    await withImpatientGateway(async (impatient) => {
+      const customer = await createCustomer(t.db, ONE_DOLLAR);
+      const client = new Anthropic({ apiKey: customer.secret, baseURL: impatient.url, maxRetries: 0 });
+      const stream = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 500, stream: true, messages: [{ role: 'user', content: `Think. [[fault:${SILENCE}]]` }] });
+      const error = await (async () => {
+        for await (const event of stream) void event;
+      })().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Anthropic.APIError);
+      expect(String((error as Error).message)).toContain('sent nothing for 150 ms');
+      expect(await walletBalance(customer.user.id)).toEqual({ balance: ONE_DOLLAR, available: ONE_DOLLAR });
+      expect(await usageRows(customer.keyId)).toMatchObject([{ status: 'UPSTREAM_ERROR', cost: 0n }]);
+      await expectLedgerClean();
+    });
+  });
+
+  // Claude Code's Esc with 150k tokens read from the cache: Anthropic bills them at 10%, and so must
+  // the client's bill, from what message_start reported, not the planned count at the full price.
+  const CACHED = { prompt_tokens: 20, completion_tokens: 500, cache_read_input_tokens: 150_000 };
+  const longText = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+
+  async function expectBilledAsReported(keyId: string, userId: string, receivedText: string) {
+    const usage = await waitFor(() => t.db.usageRecord.findFirst({ where: { apiKeyId: keyId } }));
+    expect(usage).toMatchObject({ status: 'CLIENT_ABORTED', promptTokens: 150_020, cachedTokens: 150_000 });
+    // What the client saw was produced; the whole text (80 tokens) was not.
+    expect(usage.completionTokens).toBeGreaterThanOrEqual(countTokens(receivedText));
+    expect(usage.completionTokens).toBeLessThan(40);
+    expect(usage.cost).toBe(cost(SELL.sonnet, { input: 20, cacheRead: 150_000, output: usage.completionTokens }));
+    const hold = await t.db.hold.findFirstOrThrow({ where: { debitAccountId: walletAccountId(userId) } });
+    expect(hold).toMatchObject({ status: 'SETTLED', settledAmount: usage.cost });
+    expect(await spent(userId)).toBe(usage.cost);
+    await expectLedgerClean();
+  }
+
+  it('a client that leaves a /v1/messages stream on Claude pays the prompt as message_start reported it, cache reads at 10%', async () => {
+    fake.setBehavior({ chunkDelayMs: 40, usage: CACHED, text: longText });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const controller = new AbortController();
+    const stream = await anthropic(customer.secret).messages.create({ model: 'claude-sonnet-4-5', max_tokens: 4_000, stream: true, messages: [{ role: 'user', content: 'Talk.' }] }, { signal: controller.signal });
+    let received = '';
+    await (async () => {
+      for await (const event of stream) {
+        if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') received += event.delta.text;
+        if (received.split(' ').length >= 4) controller.abort();
+      }
+    })().catch(() => undefined);
+    await expectBilledAsReported(customer.keyId, customer.user.id, received);
+  });
+
+  it('the same for a /v1/chat/completions stream on Claude', async () => {
+    fake.setBehavior({ chunkDelayMs: 40, usage: CACHED, text: longText });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const controller = new AbortController();
+    const stream = await gw.client(customer.secret).chat.completions.create({ model: 'claude-sonnet-4-5', max_tokens: 4_000, stream: true, messages: [{ role: 'user', content: 'Talk.' }] }, { signal: controller.signal });
+    let received = '';
+    await (async () => {
+      for await (const chunk of stream) {
+        received += chunk.choices[0]?.delta.content ?? '';
+        if (received.split(' ').length >= 4) controller.abort();
+      }
+    })().catch(() => undefined);
+    await expectBilledAsReported(customer.keyId, customer.user.id, received);
+  });
+
+  it('the same for a /v1/responses stream on Claude (translated)', async () => {
+    fake.setBehavior({ chunkDelayMs: 40, usage: CACHED, text: longText });
+    const customer = await createCustomer(t.db, ONE_DOLLAR);
+    const controller = new AbortController();
+    const stream = await gw.client(customer.secret).responses.create({ model: 'claude-sonnet-4-5', max_output_tokens: 4_000, stream: true, input: 'Talk.' }, { signal: controller.signal });
+    let received = '';
+    await (async () => {
+      for await (const event of stream) {
+        if (event.type === 'response.output_text.delta') received += event.delta;
+        if (received.split(' ').length >= 4) controller.abort();
+      }
+    })().catch(() => undefined);
+    await expectBilledAsReported(customer.keyId, customer.user.id, received);
   });
 });

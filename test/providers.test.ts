@@ -1,3 +1,4 @@
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { decode, encode } from 'gpt-tokenizer';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -438,6 +439,53 @@ describe('Anthropic adapter', () => {
     expect(toolCallsOf(events)).toEqual([{ id: expect.stringMatching(/^toolu_/), name: 'lookup', arguments: '{"query":"tollgate pricing","limit":3}' }]);
     expect(finishReasons(events)).toEqual(['tool_calls']);
     expect(events.at(-1)?.usage).not.toBeNull();
+  });
+
+  // The SDK's own stream drops Claude's pings; the relay's idle timer must see them.
+  it('passes Claude’s pings on, and reports the prompt (cache split included) from message_start on', async () => {
+    fake.setBehavior({ usage: { prompt_tokens: 9, completion_tokens: 5, cache_read_input_tokens: 300 } });
+    const provider = createAnthropicProvider(anthropicConnection());
+    const silent = { model: 'claude-test', max_tokens: 64, messages: [{ role: 'user' as const, content: 'Think. [[fault:stall_ms=300,stall_after=3,ping_ms=50]]' }] };
+    const reported = { prompt_tokens: 309, completion_tokens: 1, total_tokens: 310, cached_tokens: 300 };
+
+    const native: Array<{ type: string; partialUsage: unknown; usage: unknown }> = [];
+    for await (const { event, usage, partialUsage } of provider.messages!.stream(silent, { signal: noSignal(), headers: {} })) native.push({ type: event.type, partialUsage, usage });
+    // The fake's ping after content_block_start, and about six during the silence.
+    expect(native.filter((e) => e.type === 'ping').length).toBeGreaterThanOrEqual(4);
+    expect(native[0]).toMatchObject({ type: 'message_start', partialUsage: reported, usage: null });
+    expect(native.every((e) => e.partialUsage !== undefined)).toBe(true);
+    expect(native.at(-1)).toMatchObject({ type: 'message_stop', usage: { prompt_tokens: 309, completion_tokens: 5, cached_tokens: 300 } });
+
+    const translated = await collect(provider.stream({ ...silent, messages: [...silent.messages] }, { signal: noSignal() }));
+    const keepAlives = translated.filter((e) => e.chunk.choices.length === 0 && e.usage === null);
+    expect(keepAlives.length).toBeGreaterThanOrEqual(4);
+    expect(translated[0]?.partialUsage).toEqual(reported);
+    expect(contentOf(translated)).toBe('Hello from the fake upstream.');
+  });
+
+  it('an error event mid-stream is the upstream’s in-band failure, after what came before it', async () => {
+    const frame = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(frame('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-test', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 4, output_tokens: 1 } } }));
+      res.end(frame('error', { error: { type: 'overloaded_error', message: 'Overloaded' } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const provider = createAnthropicProvider(anthropicConnection({ baseURL: `http://127.0.0.1:${port}` }));
+      const seen: string[] = [];
+      const error = await rejection(
+        (async () => {
+          for await (const { event } of provider.messages!.stream({ model: 'claude-test', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }, { signal: noSignal(), headers: {} })) seen.push(event.type);
+        })(),
+      );
+      expect(seen).toEqual(['message_start']);
+      expect(error).toMatchObject({ kind: 'server_error', message: 'anthropic reported an error mid-stream (overloaded_error)' });
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 

@@ -104,15 +104,15 @@ async function streamChat(ctx: GatewayContext, call: Call, body: ChatCompletionR
 function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<UpstreamStreamEvent> {
   let last: ChatCompletionChunk | null = null;
   return {
-    read({ chunk, usage }) {
-      if (chunk.choices.length === 0) return { send: null, produced: '', usage };
+    read({ chunk, usage, partialUsage }) {
+      if (chunk.choices.length === 0) return { send: null, produced: '', usage, partialUsage };
       last = chunk;
       let produced = '';
       for (const choice of chunk.choices) {
         produced += choice.delta.content ?? '';
         for (const toolCall of choice.delta.tool_calls ?? []) produced += (toolCall.function?.name ?? '') + (toolCall.function?.arguments ?? '');
       }
-      return { send: sseData({ ...chunk, model: call.plan.model.id }), produced, usage };
+      return { send: sseData({ ...chunk, model: call.plan.model.id }), produced, usage, partialUsage };
     },
     finish(usage: UpstreamUsage, billing: Billing) {
       if (!includeUsage) return [SSE_DONE];

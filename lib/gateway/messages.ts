@@ -204,25 +204,27 @@ function closingEvents(call: Call, delta: AnthropicEvent & { usage?: object }, b
 const errorEvent = (error: HttpError) => sseEvents([{ type: 'error', error: toAnthropicJSON(error).error }])!;
 
 /**
- * An Anthropic upstream's events, passed on as they came (the model renamed to the catalog's, a
- * ping after message_start), except its message_delta and message_stop: held back until the call is settled, so that the
- * last message_delta can say what it cost.
+ * An Anthropic upstream's events, passed on as they came (the model renamed to the catalog's; its
+ * pings too, which keep a silent connection open through proxies), except its message_delta and
+ * message_stop: held back until the call is settled, so that the last message_delta can say what
+ * it cost.
  */
 function nativeStreamDialect(call: Call): StreamDialect<NativeStreamEvent> {
   let delta: Anthropic.Messages.RawMessageDeltaEvent | null = null;
   return {
-    read({ event, usage }) {
+    read({ event, usage, partialUsage }) {
       switch (event.type) {
         case 'message_start':
-          // The SDK drops the upstream's pings before the adapter sees them: the client gets one here.
-          return { send: sseEvents([{ ...event, message: { ...event.message, model: call.plan.model.id } }, { type: 'ping' }]), produced: '', usage };
+          return { send: sseEvents([{ ...event, message: { ...event.message, model: call.plan.model.id } }]), produced: '', usage, partialUsage };
         case 'message_delta':
           delta = event;
-          return { send: null, produced: '', usage };
+          return { send: null, produced: '', usage, partialUsage };
         case 'message_stop':
-          return { send: null, produced: '', usage };
+          return { send: null, produced: '', usage, partialUsage };
+        case 'ping':
+          return { send: sseEvents([event]), produced: '', usage, partialUsage };
         default:
-          return { send: sseEvents([event as unknown as AnthropicEvent]), produced: producedBy(event), usage };
+          return { send: sseEvents([event as unknown as AnthropicEvent]), produced: producedBy(event), usage, partialUsage };
       }
     },
     finish(usage, billing) {
@@ -248,9 +250,9 @@ function producedBy(event: Anthropic.Messages.RawMessageStreamEvent): string {
 function translatedStreamDialect(call: Call): StreamDialect<UpstreamStreamEvent> {
   const translator = new ChatToMessagesStream({ id: messageId(call), model: call.plan.model.id });
   return {
-    read({ chunk, usage }) {
+    read({ chunk, usage, partialUsage }) {
       const { events, produced } = translator.read(chunk);
-      return { send: sseEvents(events), produced, usage };
+      return { send: sseEvents(events), produced, usage, partialUsage };
     },
     finish(usage, billing) {
       const delta = { type: 'message_delta', delta: { stop_reason: translator.stopReason, stop_sequence: null }, usage: toAnthropicUsage(usage) };

@@ -214,10 +214,10 @@ function translatedDialect(call: Call, body: ResponsesRequest): StreamDialect<Up
     ];
   };
   return {
-    read({ chunk, usage }) {
+    read({ chunk, usage, partialUsage }) {
       const { events, produced } = translator.chunk(chunk);
       const all = [...opening(), ...events];
-      return { send: all.length > 0 ? write(all) : null, produced, usage };
+      return { send: all.length > 0 ? write(all) : null, produced, usage, partialUsage };
     },
     finish(usage, billing) {
       const closing = [...opening(), ...translator.close()];

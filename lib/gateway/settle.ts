@@ -6,7 +6,7 @@ import type { AccountState, UsageRow } from '../ledger/holds';
 import { lotStatus } from '../ledger/lots';
 import { logger } from '../logger';
 import { microsToUsdNumber, type Micros } from '../money';
-import { UpstreamError, type UpstreamUsage } from '../providers/types';
+import { UpstreamError, type PartialUsage, type UpstreamUsage } from '../providers/types';
 import { HttpError, invalidRequest, upstreamFailed } from '../http/errors';
 import { endCall, type Call } from './call';
 import type { GatewayContext } from './context';
@@ -110,6 +110,19 @@ export async function release(ctx: GatewayContext, call: Call, error: unknown): 
 export function estimatedUsage(call: Call, producedText: string): UpstreamUsage {
   const completion = countText(producedText);
   return { prompt_tokens: call.plan.countedPromptTokens, completion_tokens: completion, total_tokens: call.plan.countedPromptTokens + completion };
+}
+
+/**
+ * A stream that did not report its final usage (its client left): the prompt as the upstream
+ * reported it, with its cache split (Claude's message_start), which the planned count is not (it
+ * holds earlier turns' thinking, every image at its cap, and no cache discount); the output is the
+ * larger of what the upstream reported so far and the count of what was produced. An upstream that
+ * reported nothing (OpenAI-compatible ones report at the end) is billed as estimatedUsage says.
+ */
+export function usageSoFar(call: Call, producedText: string, reported: PartialUsage | null): UpstreamUsage {
+  if (!reported) return estimatedUsage(call, producedText);
+  const completion = Math.max(reported.completion_tokens, countText(producedText));
+  return { ...reported, completion_tokens: completion, total_tokens: reported.prompt_tokens + completion };
 }
 
 /** The `billing` object every dialect adds to its answer. */

@@ -2,17 +2,20 @@ import type { CatalogOffering } from '../catalog/catalog';
 import type { PushStream, StreamSink } from '../http/api-response';
 import type { HttpError } from '../http/errors';
 import { logger } from '../logger';
-import { UpstreamError, type UpstreamUsage } from '../providers/types';
+import { UpstreamError, type PartialUsage, type UpstreamUsage } from '../providers/types';
 import { endCall, type Call } from './call';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey, completeIdempotencyKey } from './idempotency';
-import { estimatedUsage, logSettleFailure, release, settle, type Billing } from './settle';
+import { logSettleFailure, release, settle, usageSoFar, type Billing } from './settle';
 import { SSE_HEADERS } from './sse';
 
 /** How one API dialect writes a stream: everything else about relaying it is the same for all. */
 export type StreamDialect<E> = {
-  /** What one upstream event sends the client (null: nothing), the text it produced, the usage it reports. */
-  read(event: E): { send: Uint8Array | null; produced: string; usage: UpstreamUsage | null };
+  /**
+   * What one upstream event sends the client (null: nothing), the text it produced, the final usage
+   * it reports, and what the upstream reported so far (the bill if the client leaves; see usageSoFar).
+   */
+  read(event: E): { send: Uint8Array | null; produced: string; usage: UpstreamUsage | null; partialUsage?: PartialUsage };
   /** The closing events, once the call is settled. */
   finish(usage: UpstreamUsage, billing: Billing): Uint8Array[];
   /** An upstream failure after the stream began, as the dialect's error event. */
@@ -24,7 +27,8 @@ export type OpenedStream<E> = { offering: CatalogOffering; first: IteratorResult
 /**
  * Relays an upstream stream that has produced its first event (failover is over) and settles it:
  * - at the end, at the usage the upstream reported (or what was produced, counted);
- * - when the client leaves, at what was produced up to then, never more than the hold;
+ * - when the client leaves, at what was produced up to then and the prompt as the upstream reported
+ *   it (its cache split included) if it did, else as counted; never more than the hold;
  * - when the upstream fails or stalls mid-stream, not at all (the hold is released).
  * An Idempotency-Key's record keeps the transcript, replayed as it was sent.
  */
@@ -33,6 +37,7 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
   const transcript: Uint8Array[] | null = call.idempotencyRecordId ? [] : null;
   let produced = '';
   let usage: UpstreamUsage | null = null;
+  let partialUsage: PartialUsage | null = null;
   let clientGone = false;
 
   return {
@@ -67,13 +72,15 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
     const forward = (event: E) => {
       const read = dialect.read(event);
       if (read.usage) usage = read.usage;
+      if (read.partialUsage) partialUsage = read.partialUsage;
       produced += read.produced;
       if (read.send) send(read.send);
     };
 
     // The SDKs stop timing a call once its headers arrive, so a stream that stalls would hang
     // (and outlive its hold): each event must come within the idle timeout, or the upstream call
-    // is aborted and counts as the upstream's failure. One timer, pushed back on every event.
+    // is aborted and counts as the upstream's failure. One timer, pushed back on every event, those
+    // that send the client nothing included: a keep-alive (Claude's ping) says the upstream is working.
     let stalled = false;
     const idle = setTimeout(() => {
       stalled = true;
@@ -92,7 +99,7 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
       const error = stalled ? new UpstreamError({ kind: 'timeout', providerId: offering.providerId, message: `${offering.providerId} sent nothing for ${ctx.streamIdleTimeoutMs} ms mid-stream` }) : caught;
       if (!stalled && (clientGone || call.upstreamAbort.signal.aborted)) {
         // The client left: bill what was produced up to now, never more than the hold.
-        await settle(ctx, call, offering, estimatedUsage(call, produced), 'CLIENT_ABORTED').catch(logSettleFailure(call));
+        await settle(ctx, call, offering, usageSoFar(call, produced, partialUsage), 'CLIENT_ABORTED').catch(logSettleFailure(call));
         if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
         sink.close();
         return;
@@ -105,7 +112,7 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
       clearTimeout(idle);
     }
 
-    const finalUsage = usage ?? estimatedUsage(call, produced);
+    const finalUsage = usage ?? usageSoFar(call, produced, partialUsage);
     const billing = await settle(ctx, call, offering, finalUsage, 'SUCCESS');
     for (const bytes of dialect.finish(finalUsage, billing)) send(bytes);
     sink.close();

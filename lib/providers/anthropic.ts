@@ -1,4 +1,5 @@
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import { Stream } from '@anthropic-ai/sdk/streaming';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -17,6 +18,7 @@ import {
   type NativeMessagesApi,
   type NativeMessagesParams,
   type NativeStreamEvent,
+  type PartialUsage,
   type ProviderConnection,
   type UpstreamChatRequest,
   type UpstreamStreamEvent,
@@ -343,6 +345,16 @@ export class AnthropicStreamTranslator {
     return this.sawMessageStop;
   }
 
+  /** What message_start and message_delta reported so far (undefined before message_start). */
+  get partialUsage(): PartialUsage | undefined {
+    return this.usageParts ? toUpstreamUsage(this.usageParts) : undefined;
+  }
+
+  /** An event with nothing to show (a ping, a thinking delta): the upstream is alive. */
+  keepAlive(): UpstreamStreamEvent {
+    return { chunk: { ...this.base(), choices: [] }, usage: null };
+  }
+
   translate(event: Anthropic.Messages.RawMessageStreamEvent): UpstreamStreamEvent[] {
     switch (event.type) {
       case 'message_start':
@@ -392,6 +404,34 @@ export class AnthropicStreamTranslator {
 
   private event(delta: ChatCompletionChunk.Choice.Delta, finishReason: FinishReason | null = null): UpstreamStreamEvent {
     return { chunk: { ...this.base(), choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }] }, usage: null };
+  }
+}
+
+/**
+ * A Messages stream's events as they came, pings included. The SDK still makes the request (its
+ * headers, its errors before the first byte), but its own Stream drops `ping`, Claude's keep-alive
+ * while it thinks or writes a large tool input: without it, a minute of working silence would look
+ * like a stall, and the call would be released unpaid while Anthropic bills it in full.
+ */
+async function* messageStreamEvents(response: Response): AsyncGenerator<Anthropic.Messages.RawMessageStreamEvent | { type: 'ping' }> {
+  for await (const sse of Stream.rawEvents(response)) {
+    if (sse.event === 'ping') {
+      yield { type: 'ping' };
+      continue;
+    }
+    if (sse.event === null || !sse.data) continue;
+    if (sse.event === 'error') {
+      // As the SDK's Stream does: an APIError without a status is an in-band error (overloaded_error after the 200).
+      let body: unknown = sse.data;
+      try {
+        body = JSON.parse(sse.data);
+      } catch {
+        // not JSON: no type to report
+      }
+      const type = (body as { error?: { type?: unknown } } | null)?.error?.type;
+      throw new APIError(undefined, body as object, undefined, response.headers, typeof type === 'string' ? (type as Anthropic.ErrorType) : undefined);
+    }
+    yield JSON.parse(sse.data) as Anthropic.Messages.RawMessageStreamEvent;
   }
 }
 
@@ -445,25 +485,30 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
     const params = toAnthropicParams(request);
     const anthropic = requireClient();
     // Awaited before the first yield, so connect/429/5xx failures surface on the first next().
-    let upstream;
+    let response: Response;
     try {
-      upstream = await anthropic.messages.create({ ...params, stream: true }, { signal });
+      response = await anthropic.messages.create({ ...params, stream: true }, { signal }).asResponse();
     } catch (error) {
       throw fail(error, signal, false);
     }
     const translator = new AnthropicStreamTranslator(request.model);
     let yielded = false;
     try {
-      for await (const event of upstream) {
-        for (const out of translator.translate(event)) {
+      for await (const event of messageStreamEvents(response)) {
+        // Every upstream event yields at least a keep-alive: a long thinking block or a run of
+        // pings shows nothing to an OpenAI client, but must not look like a stall to the relay.
+        const out = event.type === 'ping' ? [] : translator.translate(event);
+        if (out.length === 0) out.push(translator.keepAlive());
+        const partialUsage = translator.partialUsage;
+        for (const one of out) {
           yielded = true;
-          yield out;
+          yield partialUsage ? { ...one, partialUsage } : one;
         }
       }
     } catch (error) {
       throw fail(error, signal, yielded);
     }
-    // The SDK ends the iteration quietly when the request is aborted mid-body.
+    // A body cut by the abort may also just end.
     if (signal.aborted) throw fail(null, signal, true);
     if (!translator.completed) {
       throw new UpstreamError({ kind: 'connection', providerId: PROVIDER_ID, message: 'the stream from anthropic ended before the message was complete' });
@@ -501,9 +546,9 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
 
   async function* streamNative(params: NativeMessagesParams, { signal, headers }: NativeCallOptions): AsyncGenerator<NativeStreamEvent> {
     const anthropic = requireClient();
-    let upstream;
+    let response: Response;
     try {
-      upstream = await anthropic.messages.create({ ...params, stream: true }, { signal, headers });
+      response = await anthropic.messages.create({ ...params, stream: true }, { signal, headers }).asResponse();
     } catch (error) {
       throw fail(error, signal, false);
     }
@@ -511,9 +556,10 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
     let completed = false;
     let yielded = false;
     try {
-      for await (const event of upstream) {
+      for await (const event of messageStreamEvents(response)) {
         let usage: UpstreamUsage | null = null;
-        if (event.type === 'message_start') usageParts = { ...event.message.usage };
+        // A message_start without usage reports nothing: not a prompt of zero tokens.
+        if (event.type === 'message_start') usageParts = event.message.usage ? { ...event.message.usage } : null;
         else if (event.type === 'message_delta' && event.usage) usageParts = withDeltaUsage(usageParts, event.usage);
         else if (event.type === 'message_stop') {
           completed = true;
@@ -521,7 +567,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
           usage = usageParts ? toUpstreamUsage(usageParts) : null;
         }
         yielded = true;
-        yield { event, usage };
+        yield usageParts ? { event, usage, partialUsage: toUpstreamUsage(usageParts) } : { event, usage };
       }
     } catch (error) {
       throw fail(error, signal, yielded);

@@ -33,9 +33,18 @@ export type UpstreamCompletion = {
 
 /**
  * One event of a streamed completion, already in OpenAI's chunk shape. The final event of a
- * stream carries `usage` when the upstream reported it (chunk with empty `choices`).
+ * stream carries `usage` when the upstream reported it (chunk with empty `choices`). A chunk with
+ * empty `choices` and no usage is a keep-alive: the upstream is working but has nothing to show
+ * (a ping, a thinking block), and it tells the relay so.
  */
-export type UpstreamStreamEvent = { chunk: ChatCompletionChunk; usage: UpstreamUsage | null };
+export type UpstreamStreamEvent = { chunk: ChatCompletionChunk; usage: UpstreamUsage | null; partialUsage?: PartialUsage };
+
+/**
+ * What an upstream reported of a stream before its end (Anthropic's message_start and
+ * message_delta): the prompt, with its cache split, and the output so far. The bill of a stream
+ * its client left; never the final usage.
+ */
+export type PartialUsage = UpstreamUsage;
 
 export type UpstreamCallOptions = {
   signal: AbortSignal;
@@ -99,8 +108,11 @@ export type NativeMessagesParams = Omit<Anthropic.Messages.MessageCreateParamsNo
 /** The client's `anthropic-version` and `anthropic-beta` headers, forwarded as they came. */
 export type NativeCallOptions = UpstreamCallOptions & { headers: Record<string, string> };
 
-/** One raw Messages stream event; `usage` is set on message_stop, from the whole stream's counters. */
-export type NativeStreamEvent = { event: Anthropic.Messages.RawMessageStreamEvent; usage: UpstreamUsage | null };
+/**
+ * One raw Messages stream event (Claude's keep-alive `ping` included); `usage` is set on
+ * message_stop, from the whole stream's counters, and `partialUsage` from message_start on.
+ */
+export type NativeStreamEvent = { event: Anthropic.Messages.RawMessageStreamEvent | { type: 'ping' }; usage: UpstreamUsage | null; partialUsage?: PartialUsage };
 
 export interface NativeMessagesApi {
   create(params: NativeMessagesParams, options: NativeCallOptions): Promise<{ message: Anthropic.Messages.Message; usage: UpstreamUsage | null }>;
