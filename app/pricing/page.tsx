@@ -1,6 +1,6 @@
 import type { Metadata } from 'next';
 import { StatusBadge } from '@/components/status-badge';
-import { listPublicModels } from '@/lib/catalog/models';
+import { listPublicModels, type PublicModel } from '@/lib/catalog/models';
 
 export const dynamic = 'force-dynamic';
 export const metadata: Metadata = { title: 'Models & pricing' };
@@ -36,15 +36,7 @@ export default async function PricingPage() {
           <tbody className="divide-y divide-slate-100">
             {models.map((model) => (
               <tr key={model.id}>
-                <th scope="row" className="px-4 py-3 font-normal">
-                  <div className="font-medium text-slate-900">{model.name}</div>
-                  <div className="font-mono text-xs text-slate-500">{model.id}</div>
-                </th>
-                <td className="px-4 py-3 text-slate-600">{model.provider ?? '—'}</td>
-                <td className="px-4 py-3">
-                  <StatusBadge status={model.status} reason={model.reason} />
-                  {model.status !== 'live' && model.reason ? <div className="mt-1 text-xs text-slate-500">{model.reason}</div> : null}
-                </td>
+                <ModelCells model={model} />
                 <td className="px-4 py-3 text-right tabular-nums text-slate-600">{tokens.format(model.contextLength)}</td>
                 <td className="px-4 py-3 text-right tabular-nums">{model.inputPer1M === null ? '—' : usd.format(model.inputPer1M)}</td>
                 <td className="px-4 py-3 text-right tabular-nums">{model.outputPer1M === null ? '—' : usd.format(model.outputPer1M)}</td>
@@ -78,15 +70,7 @@ export default async function PricingPage() {
               <tbody className="divide-y divide-slate-100">
                 {embeddingModels.map((model) => (
                   <tr key={model.id}>
-                    <th scope="row" className="px-4 py-3 font-normal">
-                      <div className="font-medium text-slate-900">{model.name}</div>
-                      <div className="font-mono text-xs text-slate-500">{model.id}</div>
-                    </th>
-                    <td className="px-4 py-3 text-slate-600">{model.provider ?? '—'}</td>
-                    <td className="px-4 py-3">
-                      <StatusBadge status={model.status} reason={model.reason} />
-                      {model.status !== 'live' && model.reason ? <div className="mt-1 text-xs text-slate-500">{model.reason}</div> : null}
-                    </td>
+                    <ModelCells model={model} />
                     <td className="px-4 py-3 text-right tabular-nums text-slate-600">{tokens.format(model.contextLength)}</td>
                     <td className="px-4 py-3 text-right tabular-nums text-slate-600">{model.dimensions === null ? '—' : tokens.format(model.dimensions)}</td>
                     <td className="px-4 py-3 text-right tabular-nums">{model.inputPer1M === null ? '—' : usd.format(model.inputPer1M)}</td>
@@ -98,5 +82,22 @@ export default async function PricingPage() {
         </section>
       ) : null}
     </div>
+  );
+}
+
+/** The cells both tables open each row with: the model's name and id, its provider and whether it is live. */
+function ModelCells({ model }: { model: PublicModel }) {
+  return (
+    <>
+      <th scope="row" className="px-4 py-3 font-normal">
+        <div className="font-medium text-slate-900">{model.name}</div>
+        <div className="font-mono text-xs text-slate-500">{model.id}</div>
+      </th>
+      <td className="px-4 py-3 text-slate-600">{model.provider ?? '—'}</td>
+      <td className="px-4 py-3">
+        <StatusBadge status={model.status} reason={model.reason} />
+        {model.status !== 'live' && model.reason ? <div className="mt-1 text-xs text-slate-500">{model.reason}</div> : null}
+      </td>
+    </>
   );
 }

@@ -10,6 +10,9 @@ export function getCatalogCache(): CatalogCache {
   return globalForCatalog.tollgateCatalog;
 }
 
+/** What the public pages show of one model. */
+export type PublicModel = Awaited<ReturnType<typeof listPublicModels>>[number];
+
 /** What the public pages show of the catalog: ids, kind, status with its reason, sell prices in USD per 1M tokens. */
 export async function listPublicModels() {
   const catalog = await getCatalogCache().get();
