@@ -382,6 +382,8 @@ describe('POST /v1/responses refusals (400 naming the field, nothing charged, no
     { name: 'an unknown field in an input item', body: { input: [{ role: 'user', content: 'x', colour: 'red' }] }, param: 'input[0].colour', code: 'unknown_parameter', message: /colour/ },
     { name: 'previous_response_id', body: { previous_response_id: 'resp_123' }, param: 'previous_response_id', code: 'unsupported_parameter', message: /statelessly.*whole conversation/ },
     { name: 'store: true', body: { store: true }, param: 'store', code: 'unsupported_parameter', message: /stores no responses/ },
+    { name: 'background: true', body: { background: true }, param: 'background', code: 'unsupported_parameter', message: /'background' is not supported by Tollgate: .*stored responses/ },
+    { name: 'top_logprobs above 0', body: { top_logprobs: 5 }, param: 'top_logprobs', code: 'unsupported_parameter', message: /'top_logprobs' is not supported by Tollgate/ },
     { name: 'an item_reference', body: { input: [{ type: 'item_reference', id: 'msg_1' }] }, param: 'input[0].type', code: 'unsupported_parameter', message: /item_reference.*statelessly/ },
     { name: 'service_tier priority', body: { service_tier: 'priority' }, param: 'service_tier', code: 'unsupported_parameter', message: /'service_tier: priority' is not supported: .*priced differently/ },
     { name: 'max_output_tokens above the model cap', body: { max_output_tokens: 1_000_000 }, param: 'max_output_tokens', code: 'invalid_request', message: /'max_output_tokens' is 1000000/ },
@@ -405,6 +407,11 @@ describe('POST /v1/responses refusals (400 naming the field, nothing charged, no
   it('an unknown key is the SDK’s AuthenticationError', async () => {
     const error = await gw.client('tg_nope').responses.create({ model: 'gpt-4o-mini', input: 'x' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  it('a refused field left at its documented default asks for nothing, and is served', async () => {
+    const response = await gw.client(customer.secret).responses.create({ model: 'gpt-4o-mini', input: 'hi', background: false, top_logprobs: 0, previous_response_id: null } as never);
+    expect(response.status).toBe('completed');
   });
 });
 

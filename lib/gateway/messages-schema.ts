@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { invalidRequest } from '../http/errors';
+import { refuseDocumentedFields } from './unsupported-fields';
 
 // Anthropic's Messages request (POST /v1/messages and /v1/messages/count_tokens), as far as
 // Tollgate can serve and bill it. Every object is strict, as in schema.ts: a field Tollgate does
@@ -186,11 +186,7 @@ const UNSUPPORTED_FIELDS: Record<string, string> = {
   speed: 'fast mode is priced differently and is not offered',
 };
 
-/** The request body, parsed; a documented parameter Tollgate cannot honour is a 400 naming it. */
+/** The request body, before validation: a documented parameter Tollgate cannot honour is a 400 naming it, even when null. */
 export function refuseUnsupportedFields(raw: unknown): void {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return;
-  for (const field of Object.keys(raw)) {
-    const reason = UNSUPPORTED_FIELDS[field];
-    if (reason !== undefined) throw invalidRequest(`'${field}' is not supported by Tollgate: ${reason}.`, field, 'unsupported_parameter');
-  }
+  refuseDocumentedFields(raw, UNSUPPORTED_FIELDS);
 }

@@ -1,4 +1,5 @@
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
+import { sseNamedEvents } from './sse';
 import type { UpstreamUsage } from '../providers/types';
 import type { CountTokensRequest, ImageBlock, MessageParam, MessagesRequest, TextBlock } from './messages-schema';
 import type { ChatCompletionRequest, ChatMessage } from './schema';
@@ -286,10 +287,7 @@ export class ChatToMessagesStream {
   }
 }
 
-const encoder = new TextEncoder();
-
-/** Server-sent events as Anthropic names them: the event's type on the `event:` line. */
+/** Server-sent events as Anthropic names them (nothing for no events). */
 export function sseEvents(events: AnthropicEvent[]): Uint8Array | null {
-  if (events.length === 0) return null;
-  return encoder.encode(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join(''));
+  return events.length === 0 ? null : sseNamedEvents(events);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { refuseDocumentedFields } from './unsupported-fields';
 import { invalidRequest } from '../http/errors';
 
 // The OpenAI Responses request (POST /v1/responses), as far as Tollgate can honour it. Every object
@@ -127,6 +128,12 @@ export const responsesRequestSchema = z
     truncation: z.literal('disabled').nullable().optional(),
     stream: z.boolean().nullable().optional(),
     stream_options: z.strictObject({ include_obfuscation: z.boolean().optional() }).nullable().optional(),
+    // Documented fields Tollgate refuses (refuseUnsupported), accepted at their defaults, which ask
+    // for nothing: SDKs and clients that send every field with its default are not refused.
+    previous_response_id: z.null().optional(),
+    conversation: z.null().optional(),
+    background: z.literal(false).nullable().optional(),
+    top_logprobs: z.literal(0).nullable().optional(),
     /** Tollgate: pin the upstream provider. */
     provider: z.string().min(1).optional(),
   })
@@ -177,12 +184,8 @@ const SUPPORTED_ITEMS = new Set(['message', 'function_call', 'function_call_outp
 export function refuseUnsupported(raw: unknown): void {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return;
   const body = raw as Record<string, unknown>;
-  for (const [field, reason] of Object.entries(UNSUPPORTED_FIELDS)) {
-    const value = body[field];
-    // A field set to its documented default asks for nothing Tollgate would have to do.
-    if (value === undefined || value === null || (field === 'background' && value === false) || (field === 'top_logprobs' && value === 0)) continue;
-    throw invalidRequest(`'${field}' is not supported: ${reason}.`, field, 'unsupported_parameter');
-  }
+  // A field set to its documented default (null, background: false, top_logprobs: 0) asks for nothing.
+  refuseDocumentedFields(body, UNSUPPORTED_FIELDS, (field, value) => value === null || (field === 'background' && value === false) || (field === 'top_logprobs' && value === 0));
   if (body.service_tier !== undefined && body.service_tier !== null && body.service_tier !== 'auto' && body.service_tier !== 'default') {
     throw invalidRequest(`'service_tier: ${String(body.service_tier).slice(0, 32)}' is not supported: flex, scale and priority are priced differently from the catalog prices Tollgate bills at.`, 'service_tier', 'unsupported_parameter');
   }

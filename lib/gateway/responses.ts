@@ -25,7 +25,7 @@ import {
 } from './responses-translate';
 import type { ChatCompletionRequest } from './schema';
 import { billingForClient, estimatedUsage, release, settle, type Billing } from './settle';
-import { SSE_HEADERS } from './sse';
+import { SSE_HEADERS, sseNamedEvents } from './sse';
 import { relayStream, type StreamDialect } from './stream';
 
 /**
@@ -151,12 +151,10 @@ async function streamResponses(ctx: GatewayContext, call: Call, body: ResponsesR
   return new ApiResponse(200, { ...SSE_HEADERS, ...callHeaders(call, null) }, stream);
 }
 
-const encoder = new TextEncoder();
-
 /** Numbers the events of one stream as OpenAI does, and writes each with its `event:` line. */
 function eventWriter() {
   let sequence = 0;
-  return (events: ResponseEvent[]): Uint8Array => encoder.encode(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify({ ...event, sequence_number: sequence++ })}\n\n`).join(''));
+  return (events: ResponseEvent[]): Uint8Array => sseNamedEvents(events.map((event) => ({ ...event, sequence_number: sequence++ })));
 }
 
 function failedEvent(call: Call, response: Record<string, unknown>, error: HttpError): ResponseEvent {

@@ -6,6 +6,11 @@ export function sseData(payload: unknown): Uint8Array {
 
 export const SSE_DONE = sseData('[DONE]');
 
+/** Events named by their `type` on an `event:` line of their own, as Anthropic's and the Responses API's streams are. */
+export function sseNamedEvents(events: ReadonlyArray<{ type: string }>): Uint8Array {
+  return encoder.encode(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join(''));
+}
+
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',
