@@ -13,7 +13,7 @@ import type { GatewayContext } from './context';
 import { withFailover } from './failover';
 import { planRoute } from './routing';
 import { chatCompletionRequestSchema, type ChatCompletionRequest } from './schema';
-import { billingForClient, estimatedUsage, release, settle, type Billing } from './settle';
+import { billingForClient, estimatedUsage, producedByCompletion, release, settle, type Billing } from './settle';
 import { SSE_DONE, SSE_HEADERS, sseData } from './sse';
 import { relayStream, type StreamDialect } from './stream';
 
@@ -70,12 +70,7 @@ async function completeChat(ctx: GatewayContext, call: Call, body: ChatCompletio
   }
   const { offering, result } = outcome;
   const completion = result.completion;
-  const usage =
-    result.usage ??
-    estimatedUsage(
-      call,
-      completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => ('function' in t ? t.function.arguments : '')).join('')).join(''),
-    );
+  const usage = result.usage ?? estimatedUsage(call, producedByCompletion(completion));
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
   const payload = {
     ...completion,

@@ -16,7 +16,7 @@ import { withFailover } from './failover';
 import { planRoute, type RoutePlan } from './routing';
 import { countTokensRequestSchema, messagesRequestSchema, refuseUnsupportedFields, type MessagesRequest } from './messages-schema';
 import { ChatToMessagesStream, marksCache, sseEvents, toAnthropicMessage, toAnthropicUsage, toChatRequest, type AnthropicEvent } from './messages-translate';
-import { billingForClient, estimatedUsage, release, settle, toHttpError, type Billing } from './settle';
+import { billingForClient, estimatedUsage, producedByCompletion, release, settle, toHttpError, type Billing } from './settle';
 import { SSE_HEADERS } from './sse';
 import { relayStream, type StreamDialect } from './stream';
 
@@ -167,10 +167,6 @@ async function completeMessages(ctx: GatewayContext, call: Call, body: MessagesR
 
 function producedByMessage(message: Anthropic.Messages.Message): string {
   return message.content.map((block) => (block.type === 'text' ? block.text : block.type === 'thinking' ? block.thinking : block.type === 'tool_use' ? block.name + JSON.stringify(block.input) : '')).join('');
-}
-
-function producedByCompletion(completion: ChatCompletion): string {
-  return completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => ('function' in t ? t.function.name + t.function.arguments : '')).join('')).join('');
 }
 
 type Opened = { native: true; iterator: AsyncIterator<NativeStreamEvent>; first: IteratorResult<NativeStreamEvent> } | { native: false; iterator: AsyncIterator<UpstreamStreamEvent>; first: IteratorResult<UpstreamStreamEvent> };

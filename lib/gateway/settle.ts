@@ -1,3 +1,4 @@
+import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { CatalogOffering } from '../catalog/catalog';
 import { newId } from '../ids';
 import { LedgerError } from '../ledger/errors';
@@ -104,6 +105,11 @@ export async function release(ctx: GatewayContext, call: Call, error: unknown): 
   }
   if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
   return httpError;
+}
+
+/** The text an OpenAI-shaped completion produced (its messages, tool names and arguments), for billing one whose upstream reported no usage. */
+export function producedByCompletion(completion: ChatCompletion): string {
+  return completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => ('function' in t ? t.function.name + t.function.arguments : '')).join('')).join('');
 }
 
 /** When an upstream reports no usage: the counted prompt and the tokens of what was produced. */
