@@ -167,6 +167,25 @@ describe('toolCallNormalizer', () => {
     expect(chunks[3]!.choices[0]!.finish_reason).toBe('tool_calls');
   });
 
+  it('tells apart parallel calls that share an index by their ids (Ollama), and keeps a repeated id on its call (vLLM)', () => {
+    const normalize = toolCallNormalizer();
+    const chunks = [
+      chunk([{ index: 0, id: 'a', function: { name: 'read', arguments: '{"path":"a"}' } }]),
+      chunk([{ index: 0, id: 'b', function: { name: 'read', arguments: '{"path":' } }]),
+      chunk([{ index: 0, function: { arguments: '"b"}' } }]),
+      chunk([{ index: 0, id: 'b', function: { arguments: '' } }]),
+    ];
+    for (const c of chunks) normalize(c);
+    expect(chunks.map(indexes)).toEqual([[0], [1], [1], [1]]);
+  });
+
+  it('opens a new call for an indexless delta that names a function without an id', () => {
+    const normalize = toolCallNormalizer();
+    const chunks = [chunk([{ function: { name: 'a', arguments: '{}' } }]), chunk([{ function: { name: 'b', arguments: '{' } }]), chunk([{ function: { arguments: '}' } }])];
+    for (const c of chunks) normalize(c);
+    expect(chunks.map(indexes)).toEqual([[0], [1], [1]]);
+  });
+
   it("keeps 'stop' when no tool call came", () => {
     const normalize = toolCallNormalizer();
     const c = { id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: 'hi' }, finish_reason: 'stop' }] } as unknown as ChatCompletionChunk;

@@ -859,6 +859,23 @@ describe('Claude streams: keep-alive pings and the bill of a client that leaves'
     });
   });
 
+  it('pings alone keep a stream open only so long: ten idle timeouts of nothing else is a stall, and nothing is charged', async () => {
+    fake.setBehavior({ usage: { prompt_tokens: 30, completion_tokens: 9 }, text });
+    await withImpatientGateway(async (impatient) => {
+      const customer = await createCustomer(t.db, ONE_DOLLAR);
+      const client = new Anthropic({ apiKey: customer.secret, baseURL: impatient.url, maxRetries: 0 });
+      const stream = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 500, stream: true, messages: [{ role: 'user', content: 'Think. [[fault:stall_ms=3000,stall_after=3,ping_ms=50]]' }] });
+      const error = await (async () => {
+        for await (const event of stream) void event;
+      })().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Anthropic.APIError);
+      expect(String((error as Error).message)).toContain('sent only keep-alives for 1500 ms');
+      expect(await walletBalance(customer.user.id)).toEqual({ balance: ONE_DOLLAR, available: ONE_DOLLAR });
+      expect(await usageRows(customer.keyId)).toMatchObject([{ status: 'UPSTREAM_ERROR', cost: 0n }]);
+      await expectLedgerClean();
+    });
+  });
+
   // Claude Code's Esc with 150k tokens read from the cache: Anthropic bills them at 10%, and so must
   // the client's bill, from what message_start reported, not the planned count at the full price.
   const CACHED = { prompt_tokens: 20, completion_tokens: 500, cache_read_input_tokens: 150_000 };

@@ -463,6 +463,32 @@ describe('Anthropic adapter', () => {
     expect(contentOf(translated)).toBe('Hello from the fake upstream.');
   });
 
+  it('drops a ping before message_start (it would end failover), and leaves a prompt a proxy did not report unreported, not zero', async () => {
+    const frame = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(frame('ping', {}));
+      res.write(frame('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-test', content: [], stop_reason: null, stop_sequence: null } }));
+      res.write(frame('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }));
+      res.write(frame('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hi' } }));
+      res.write(frame('content_block_stop', { index: 0 }));
+      res.write(frame('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 2 } }));
+      res.end(frame('message_stop', {}));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const provider = createAnthropicProvider(anthropicConnection({ baseURL: `http://127.0.0.1:${port}` }));
+      const seen: Array<{ type: string; usage: unknown }> = [];
+      for await (const { event, usage } of provider.messages!.stream({ model: 'claude-test', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }, { signal: noSignal(), headers: {} })) seen.push({ type: event.type, usage });
+      expect(seen[0]?.type).toBe('message_start');
+      expect(seen.at(-1)).toEqual({ type: 'message_stop', usage: null });
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('an error event mid-stream is the upstream’s in-band failure, after what came before it', async () => {
     const frame = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
     const server = createHttpServer((_req, res) => {

@@ -10,7 +10,7 @@ import type { Catalog, CatalogModel } from '../lib/catalog/catalog';
 import { SEED_MODELS } from '../lib/catalog/seed-data';
 import { planRoute } from '../lib/gateway/routing';
 import type { ChatCompletionRequest } from '../lib/gateway/schema';
-import { countText, promptTokensUpperBound } from '../lib/gateway/tokens';
+import { countText, estimateOutputTokens, promptTokensUpperBound } from '../lib/gateway/tokens';
 import { countPromptTokens as localPromptTokens, createLocalProvider } from '../lib/providers/local';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -272,4 +272,27 @@ describe('the gateway under one-word 1 MB bodies', () => {
       console.info(`${size}-byte bodies, ms (ordinary prose, then one word):`, JSON.stringify(tries));
     }
   }, 60_000);
+});
+
+describe('billing output an upstream did not count (estimateOutputTokens)', () => {
+  it('is the o200k count of short ASCII text, near it for long or non-ASCII text (not its bytes, the hold’s bound), and linear in time', () => {
+    const short = 'The answer is forty-two, as everybody knows.';
+    expect(estimateOutputTokens(short)).toBe(countTokens(short));
+    // 27 KB of English: a byte bound would bill ~4.5 times the tokens.
+    const english = 'The quick brown fox jumps over the lazy dog. '.repeat(600);
+    const exactEnglish = countTokens(english);
+    expect(Math.abs(estimateOutputTokens(english) - exactEnglish)).toBeLessThanOrEqual(Math.ceil(exactEnglish * 0.01));
+    expect(countText(english)).toBeGreaterThan(4 * exactEnglish);
+    // Chinese, past the sample: within 10% of the exact count, where bytes are three times it.
+    const chinese = '我们今天讨论一下这个问题的解决方案。'.repeat(600);
+    const exactChinese = countTokens(chinese);
+    expect(Math.abs(estimateOutputTokens(chinese) - exactChinese)).toBeLessThanOrEqual(Math.ceil(exactChinese * 0.1));
+    // One unbroken 200 KB run (quadratic for the tokenizer as one piece): fast, and below its bytes.
+    const run = 'a'.repeat(200_000);
+    const started = performance.now();
+    const estimate = estimateOutputTokens(run);
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(estimate).toBeGreaterThan(0);
+    expect(estimate).toBeLessThan(run.length);
+  });
 });

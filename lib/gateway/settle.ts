@@ -13,7 +13,7 @@ import { endCall, type Call } from './call';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey } from './idempotency';
 import { usageCost } from './pricing';
-import { countText } from './tokens';
+import { estimateOutputTokens } from './tokens';
 
 type PackBilling = { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining: Micros; remainingTokensEstimate: number };
 
@@ -112,22 +112,23 @@ export function producedByCompletion(completion: ChatCompletion): string {
   return completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => ('function' in t ? t.function.name + t.function.arguments : '')).join('')).join('');
 }
 
-/** When an upstream reports no usage: the counted prompt and the tokens of what was produced. */
+/** When an upstream reports no usage: the counted prompt and an estimate of the tokens produced. */
 export function estimatedUsage(call: Call, producedText: string): UpstreamUsage {
-  const completion = countText(producedText);
+  const completion = estimateOutputTokens(producedText);
   return { prompt_tokens: call.plan.countedPromptTokens, completion_tokens: completion, total_tokens: call.plan.countedPromptTokens + completion };
 }
 
 /**
- * A stream that did not report its final usage (its client left): the prompt as the upstream
- * reported it, with its cache split (Claude's message_start), which the planned count is not (it
- * holds earlier turns' thinking, every image at its cap, and no cache discount); the output is the
- * larger of what the upstream reported so far and the count of what was produced. An upstream that
- * reported nothing (OpenAI-compatible ones report at the end) is billed as estimatedUsage says.
+ * A stream that did not report its final usage (its client left, or it ended without it): the
+ * prompt as the upstream reported it, with its cache split (Claude's message_start), which the
+ * planned count is not (it holds earlier turns' thinking, every image at its cap, and no cache
+ * discount); the output is the larger of what the upstream reported so far and the estimate of
+ * what was produced. With no prompt reported (OpenAI-compatible upstreams report at the end, an
+ * Anthropic-compatible proxy may leave it out) the planned count stands in, as in estimatedUsage.
  */
 export function usageSoFar(call: Call, producedText: string, reported: PartialUsage | null): UpstreamUsage {
-  if (!reported) return estimatedUsage(call, producedText);
-  const completion = Math.max(reported.completion_tokens, countText(producedText));
+  if (!reported || reported.prompt_tokens <= 0) return estimatedUsage(call, producedText);
+  const completion = Math.max(reported.completion_tokens, estimateOutputTokens(producedText));
   return { ...reported, completion_tokens: completion, total_tokens: reported.prompt_tokens + completion };
 }
 

@@ -9,6 +9,9 @@ import { abandonIdempotencyKey, completeIdempotencyKey } from './idempotency';
 import { logSettleFailure, release, settle, usageSoFar, type Billing } from './settle';
 import { SSE_HEADERS } from './sse';
 
+/** Idle timeouts a stream may go on sending keep-alives only (Claude's pings while it thinks) before it counts as stalled. */
+const KEEPALIVE_ONLY_LIMIT = 10;
+
 /** How one API dialect writes a stream: everything else about relaying it is the same for all. */
 export type StreamDialect<E> = {
   /**
@@ -69,34 +72,46 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
       if (clientGone) return;
       if (!sink.write(bytes)) clientGone = true;
     };
-    const forward = (event: E) => {
+    /** Whether the event was more than a keep-alive: it produced output, or its usage moved. */
+    const forward = (event: E): boolean => {
       const read = dialect.read(event);
+      const before = partialUsage;
       if (read.usage) usage = read.usage;
       if (read.partialUsage) partialUsage = read.partialUsage;
       produced += read.produced;
       if (read.send) send(read.send);
+      const moved = partialUsage !== null && (before === null || partialUsage.prompt_tokens !== before.prompt_tokens || partialUsage.completion_tokens !== before.completion_tokens);
+      return read.produced !== '' || read.usage !== null || moved;
     };
 
     // The SDKs stop timing a call once its headers arrive, so a stream that stalls would hang
     // (and outlive its hold): each event must come within the idle timeout, or the upstream call
     // is aborted and counts as the upstream's failure. One timer, pushed back on every event, those
     // that send the client nothing included: a keep-alive (Claude's ping) says the upstream is working.
-    let stalled = false;
+    // Keep-alives alone, though, do not keep a stream (and its hold) open for ever: an upstream
+    // stuck in a loop of pings is stalled once KEEPALIVE_ONLY_LIMIT idle timeouts pass without output.
+    let stalled: string | null = null;
     const idle = setTimeout(() => {
-      stalled = true;
+      stalled = `sent nothing for ${ctx.streamIdleTimeoutMs} ms mid-stream`;
       call.upstreamAbort.abort();
     }, ctx.streamIdleTimeoutMs);
+    let progressAt = performance.now();
     try {
       if (!first.done) forward(first.value);
       for (;;) {
         const next = await iterator.next();
         if (next.done) break;
         idle.refresh();
-        forward(next.value);
+        if (forward(next.value)) progressAt = performance.now();
+        else if (performance.now() - progressAt > KEEPALIVE_ONLY_LIMIT * ctx.streamIdleTimeoutMs) {
+          stalled = `sent only keep-alives for ${KEEPALIVE_ONLY_LIMIT * ctx.streamIdleTimeoutMs} ms mid-stream`;
+          call.upstreamAbort.abort();
+          break;
+        }
       }
       if (stalled) throw new Error('stalled');
     } catch (caught) {
-      const error = stalled ? new UpstreamError({ kind: 'timeout', providerId: offering.providerId, message: `${offering.providerId} sent nothing for ${ctx.streamIdleTimeoutMs} ms mid-stream` }) : caught;
+      const error = stalled ? new UpstreamError({ kind: 'timeout', providerId: offering.providerId, message: `${offering.providerId} ${stalled}` }) : caught;
       if (!stalled && (clientGone || call.upstreamAbort.signal.aborted)) {
         // The client left: bill what was produced up to now, never more than the hold.
         await settle(ctx, call, offering, usageSoFar(call, produced, partialUsage), 'CLIENT_ABORTED').catch(logSettleFailure(call));

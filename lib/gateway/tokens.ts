@@ -141,9 +141,29 @@ export class TokenCounter {
   }
 }
 
-/** One text on its own (an answer without upstream usage, say): exact when cheap, else its bytes. */
+/** One text on its own: exact when cheap, else its bytes (an upper bound, for holds). */
 export function countText(text: string): number {
   return new TokenCounter().text(text);
+}
+
+/** Characters of an output counted to estimate its tokens; the rest is billed at the sample's rate. */
+const OUTPUT_SAMPLE_CHARS = 8_192;
+
+/**
+ * The tokens an upstream produced, for billing output it did not report (a stream whose client
+ * left, an answer without usage): an estimate, not a bound. Billing it by its bytes, the bound a
+ * hold needs, would charge 3-5 times what was produced for long or non-ASCII text. The first
+ * OUTPUT_SAMPLE_CHARS are counted in o200k with every unbroken run cut at MAX_RUN characters (the
+ * tokenizer is quadratic in a run's length; a cut adds at most a token per MAX_RUN characters), and
+ * the rest at the sample's tokens per byte: linear, and a few milliseconds at most.
+ */
+export function estimateOutputTokens(text: string): number {
+  if (!text) return 0;
+  const sample = text.length > OUTPUT_SAMPLE_CHARS ? text.slice(0, OUTPUT_SAMPLE_CHARS) : text;
+  const cut = sample.replace(/\S{64}(?=\S)/g, '$& ').replace(/\s{64,}/g, (run) => run.slice(0, MAX_RUN));
+  const counted = countTokens(cut, PLAIN_TEXT);
+  if (sample === text) return counted;
+  return Math.ceil((counted * utf8Bytes(text)) / utf8Bytes(sample));
 }
 
 // ---------------------------------------------------------------------------------------------

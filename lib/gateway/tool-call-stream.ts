@@ -8,8 +8,9 @@ export type StreamedToolCall = { index: number; id: string; name: string; argume
  * Streamed tool-call deltas gathered into calls, for the translators that turn chat chunks into
  * another dialect's items (Responses' function_call, Anthropic's tool_use): one notion of "the same
  * call" for both. A delta belongs to the open call when it carries the open call's index, and
- * opens the next call otherwise. The index alone decides: every adapter gives each call its own
- * (openai-compatible.ts numbers Gemini's indexless calls by id), and OpenAI repeats no id.
+ * opens the next call otherwise. The index alone decides, because the OpenAI-compatible adapter
+ * has already renumbered the calls of servers that bend the contract (toolCallNormalizer: Gemini's
+ * indexless calls, Ollama's shared index, vLLM's repeated ids).
  */
 export class ToolCallStream {
   private current: StreamedToolCall | null = null;

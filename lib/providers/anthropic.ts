@@ -414,11 +414,15 @@ export class AnthropicStreamTranslator {
  * like a stall, and the call would be released unpaid while Anthropic bills it in full.
  */
 async function* messageStreamEvents(response: Response): AsyncGenerator<Anthropic.Messages.RawMessageStreamEvent | { type: 'ping' }> {
+  let started = false;
   for await (const sse of Stream.rawEvents(response)) {
     if (sse.event === 'ping') {
-      yield { type: 'ping' };
+      // Before message_start a ping would end failover (the first event does) and reach the client
+      // ahead of message_start; no idle timer runs yet, so nothing needs it.
+      if (started) yield { type: 'ping' };
       continue;
     }
+    started = true;
     if (sse.event === null || !sse.data) continue;
     if (sse.event === 'error') {
       // As the SDK's Stream does: an APIError without a status is an in-band error (overloaded_error after the 200).
@@ -563,8 +567,9 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
         else if (event.type === 'message_delta' && event.usage) usageParts = withDeltaUsage(usageParts, event.usage);
         else if (event.type === 'message_stop') {
           completed = true;
-          // A real stream always reports usage; a missing one must not be billed as zero tokens.
-          usage = usageParts ? toUpstreamUsage(usageParts) : null;
+          // A real stream always reports usage; a missing one (or one without its input tokens,
+          // from a proxy that left message_start's out) must not be billed as zero tokens.
+          usage = typeof usageParts?.input_tokens === 'number' ? toUpstreamUsage(usageParts) : null;
         }
         yielded = true;
         yield usageParts ? { event, usage, partialUsage: toUpstreamUsage(usageParts) } : { event, usage };

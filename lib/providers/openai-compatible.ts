@@ -110,7 +110,8 @@ function fromStatus(status: number, headers: Headers | undefined, upstreamMessag
   });
 }
 
-const OPERATOR_BILLING = /credit balance is too low|insufficient_quota|exceeded your current quota|billing/i;
+// Exact phrases only: an upstream's 400 echoes the caller's own names (a tool called get_billing_info).
+const OPERATOR_BILLING = /credit balance is too low|insufficient_quota|exceeded your current quota/i;
 
 function fromInBandError(errorType: string | null, ctx: ErrorContext): UpstreamError {
   const providerId = ctx.providerId;
@@ -365,24 +366,33 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
 }
 
 /**
- * Gemini's OpenAI-compatible endpoint streams each tool call whole, in a chunk of its own with its
- * own id and no `index`, and ends with finish_reason 'stop'. OpenAI's contract, which the chat
- * clients and the gateway's translators rely on, joins deltas by index and says 'tool_calls'; read
- * as they come, Gemini's parallel calls would merge into one and an agent loop would stop. This
- * gives each choice's calls a stable index (an id seen before keeps its index, a new id takes the
- * next, a delta with neither continues the last call) and turns 'stop' after tool calls into
- * 'tool_calls'. OpenAI's own chunks pass unchanged.
+ * OpenAI's contract, which the chat clients and the gateway's translators rely on, joins a tool
+ * call's deltas by `index`, a new call taking the next, and ends a turn with tool calls with
+ * finish_reason 'tool_calls'. OpenAI-compatible servers bend it: Gemini streams each call whole
+ * with its own id and no index, and says 'stop'; Ollama gives every parallel call index 0, told
+ * apart only by its id; vLLM repeats the id on every delta. Read as they come, parallel calls would
+ * merge into one and an agent loop would stop. So each choice's calls are renumbered: a delta with
+ * an id seen before joins that call; a new id opens a new call (even on an index already taken); a
+ * delta without an id continues the call its index names, or, without an index either, the last
+ * call (a new one if it names a function). 'stop' after tool calls becomes 'tool_calls'. OpenAI's
+ * own deltas keep their indexes.
  */
 export function toolCallNormalizer(): (chunk: ChatCompletionChunk) => void {
-  const choices = new Map<number, { ids: Map<string, number>; last: number; next: number }>();
+  type State = { byId: Map<string, number>; byGiven: Map<number, number>; last: number; next: number };
+  const choices = new Map<number, State>();
   return (chunk) => {
     for (const choice of chunk.choices) {
       let state = choices.get(choice.index);
       for (const call of choice.delta.tool_calls ?? []) {
-        state ??= { ids: new Map(), last: -1, next: 0 };
-        const given = (call as { index?: unknown }).index;
-        const index = typeof given === 'number' ? given : call.id ? (state.ids.get(call.id) ?? state.next) : Math.max(state.last, 0);
-        if (call.id && !state.ids.has(call.id)) state.ids.set(call.id, index);
+        state ??= { byId: new Map(), byGiven: new Map(), last: -1, next: 0 };
+        const given = typeof (call as { index?: unknown }).index === 'number' ? call.index : null;
+        const known = call.id ? state.byId.get(call.id) : undefined;
+        let index: number;
+        if (known !== undefined) index = known;
+        else if (call.id || (given === null ? call.function?.name || state.last < 0 : !state.byGiven.has(given))) index = state.next;
+        else index = given === null ? state.last : state.byGiven.get(given)!;
+        if (call.id) state.byId.set(call.id, index);
+        if (given !== null) state.byGiven.set(given, index);
         call.index = index;
         state.last = index;
         state.next = Math.max(state.next, index + 1);

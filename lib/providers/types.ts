@@ -41,8 +41,8 @@ export type UpstreamStreamEvent = { chunk: ChatCompletionChunk; usage: UpstreamU
 
 /**
  * What an upstream reported of a stream before its end (Anthropic's message_start and
- * message_delta): the prompt, with its cache split, and the output so far. The bill of a stream
- * its client left; never the final usage.
+ * message_delta): the prompt, with its cache split, and the output so far. It bills a stream that
+ * ended without its final usage (its client left): see usageSoFar in lib/gateway/settle.ts.
  */
 export type PartialUsage = UpstreamUsage;
 
