@@ -402,6 +402,20 @@ describe('a facilitator that fails', () => {
     expect(await token.balanceOf(payer.address)).toBe(amount);
   });
 
+  it('/settle answering 500, then the nonce is used on chain to pay someone else: reconcile() fails it at once, without credit', async () => {
+    const { answer, payer, amount } = await attempt('error');
+    expect(answer.status).toBe(402);
+    const { nonce } = await paymentOf(payer.address);
+    const elsewhere = await signAuthorization(payer, token.domain, { to: chain.accounts[7].address, value: 1n, nonce: nonce as Hex });
+    const hash = await submitDirectly(chain.accounts[6], elsewhere);
+
+    expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(0);
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'FAILED', txHash: null, error: expect.stringContaining(`used for another transfer, in ${hash}`) });
+    expect(await credits(payer.address)).toBe(0);
+    expect(await balanceOf(payer.address)).toBeNull();
+    expect(await token.balanceOf(payer.address)).toBe(amount - 1n);
+  });
+
   it('/settle answering success: false: 402 with its reason, failed, nothing moved or charged', async () => {
     const { answer, payer, amount } = await attempt('refuse');
     expect(answer.status).toBe(402);
