@@ -1,14 +1,15 @@
 // x402 money under faults, on a local chain (hardhat, an EIP-3009 test stablecoin): a settlement
 // whose reply was lost, one submitted by someone else, a nonce used to pay someone else, a
 // facilitator that fails or goes silent, and settlements that really failed (reverted, never
-// mined). Each ends with the payer credited exactly what reached pay-to, once, or not at all.
+// mined), an authorization canceled by its payer. Each ends with the payer credited exactly what reached pay-to, once, or not at all.
 import { parseSignature, toHex, type Address, type Hex, type LocalAccount } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createDb, type Db } from '../lib/db/client';
 import { auditLedger, walletAccountId } from '../lib/ledger';
 import { startHoldSweeper } from '../lib/server/instance';
-import { HEADERS, decodeHeader, loadX402Config, localSettler, TRANSFER_WITH_AUTHORIZATION_ABI, UNMATCHED_GRACE_MS, UNMATCHED_MIN_LOOKS } from '../lib/payments/x402';
+import { logger } from '../lib/logger';
+import { HEADERS, decodeHeader, loadX402Config, localSettler, TRANSFER_WITH_AUTHORIZATION_ABI } from '../lib/payments/x402';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { startTestChain, type DeployedStablecoin, type TestChain } from './helpers/chain';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -94,6 +95,23 @@ async function submitDirectly(sender: LocalAccount, signed: Awaited<ReturnType<t
   expect((await chain.publicClient.waitForTransactionReceipt({ hash })).status).toBe('success');
   return hash;
 }
+
+/** EIP-3009's cancelAuthorization, (v, r, s) form, as the test token has it. */
+const CANCEL_AUTHORIZATION_ABI = [
+  {
+    type: 'function',
+    name: 'cancelAuthorization',
+    stateMutability: 'nonpayable',
+    inputs: [
+      { name: 'authorizer', type: 'address' },
+      { name: 'nonce', type: 'bytes32' },
+      { name: 'v', type: 'uint8' },
+      { name: 'r', type: 'bytes32' },
+      { name: 's', type: 'bytes32' },
+    ],
+    outputs: [],
+  },
+] as const;
 
 async function rpc(method: string, params: unknown[]): Promise<unknown> {
   const response = await fetch(chain.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
@@ -209,7 +227,7 @@ describe('local settlement whose outcome the gateway did not see', () => {
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
-  it('a payment whose nonce was already used on chain to pay someone else is refused, left open while the logs may lag, then failed without credit', async () => {
+  it('a payment whose nonce was already used on chain to pay someone else is refused and failed at once, without credit: the log shows it', async () => {
     const gw = await instance(LOCAL());
     const accepted = await challenge(gw);
     const amount = BigInt(accepted.amount);
@@ -222,27 +240,18 @@ describe('local settlement whose outcome the gateway did not see', () => {
 
     const refused = await pay(gw, v2PaymentHeader(accepted, offered));
     expect(refused.status).toBe(402);
-    expect(refused.body.error).toMatchObject({ reason: 'invalid_exact_evm_nonce_already_used', message: expect.stringContaining('not served and nothing was charged') });
+    expect(refused.body.error).toMatchObject({ reason: 'invalid_exact_evm_nonce_already_used', message: expect.stringContaining('used on chain for another transfer') });
+    expect(refused.body.error!.message).toContain('Nothing was charged');
     expect(fake.requests).toHaveLength(0);
-    // Used, and no transfer to pay-to in the logs: it may yet show up, so the payment stays open...
-    expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
-    const t0 = Date.now();
-    const minute = 60_000;
-    // ...for UNMATCHED_MIN_LOOKS passes, and until UNMATCHED_GRACE_MS (10 minutes) after the first.
-    expect([UNMATCHED_MIN_LOOKS, UNMATCHED_GRACE_MS]).toEqual([3, 10 * minute]);
-    for (const at of [t0, t0 + minute, t0 + 2 * minute]) {
-      expect(await gw.x402.reconcile({ olderThanMs: 0, now: new Date(at) })).toBe(0);
-      expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
-    }
-    expect(await gw.x402.reconcile({ olderThanMs: 0, now: new Date(t0 + 10 * minute) })).toBe(0);
-    expect(await paymentOf(payer.address)).toMatchObject({ status: 'FAILED', txHash: null, error: expect.stringContaining('used without paying') });
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'FAILED', txHash: null });
+    expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(0);
     expect(await credits(payer.address)).toBe(0);
     expect(await balanceOf(payer.address)).toBeNull();
     expect(await token.balanceOf(payTo)).toBe(payToBefore);
     expect(fake.requests).toHaveLength(0);
   });
 
-  it('an authorization someone else submitted, behind an RPC whose logs lag its state: 402 and open, not failed, over passes past the grace time; credited once the logs show it', async () => {
+  it('an authorization someone else submitted, behind an RPC whose logs lag its state (eth_getLogs answers []): 402 and open past 10 minutes, looked at less often, credited once the logs show it', async () => {
     const proxy = await startRpcProxy(chain.rpcUrl);
     closers.push(proxy.close);
     const gw = await instance(LOCAL(proxy.url));
@@ -258,23 +267,55 @@ describe('local settlement whose outcome the gateway did not see', () => {
     expect(answer.status).toBe(402);
     expect(answer.body.error).toMatchObject({ reason: 'invalid_exact_evm_nonce_already_used', message: expect.stringContaining('credited to this wallet') });
     expect(fake.requests).toHaveLength(0);
-    expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
-    const t0 = Date.now();
-    // Even past the grace time, too few looks: still open.
-    for (const at of [t0, t0 + UNMATCHED_GRACE_MS + 1]) {
-      expect(await gw.x402.reconcile({ olderThanMs: 0, now: new Date(at) })).toBe(0);
+    const { createdAt } = await paymentOf(payer.address);
+    const minute = 60_000;
+    const at = (ms: number) => new Date(createdAt.getTime() + ms);
+    for (const ms of [0, minute, 11 * minute, 3 * 60 * minute]) {
+      expect(await gw.x402.reconcile({ olderThanMs: 0, now: at(ms) })).toBe(0);
       expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
     }
     expect(await credits(payer.address)).toBe(0);
 
     proxy.answers.clear();
-    expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(1);
+    // Three hours old, it is looked at again only 45 minutes later (a quarter of its age)...
+    expect(await gw.x402.reconcile({ olderThanMs: 0, now: at(3 * 60 * minute + 44 * minute) })).toBe(0);
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
+    // ...and then credited, once.
+    expect(await gw.x402.reconcile({ olderThanMs: 0, now: at(3 * 60 * minute + 45 * minute) })).toBe(1);
     expect(await paymentOf(payer.address)).toMatchObject({ status: 'SETTLED', txHash: direct });
     expect(await balanceOf(payer.address)).toBe(amount);
     expect(await credits(payer.address)).toBe(1);
-    expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(0);
+    expect(await gw.x402.reconcile({ olderThanMs: 0, now: at(5 * 60 * minute) })).toBe(0);
     expect(await authorizationsUsed(payer.address)).toHaveLength(1);
     expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
+  it('used on chain with no log of it for a whole day: failed, without credit, with an error logged for the operator', async () => {
+    const proxy = await startRpcProxy(chain.rpcUrl);
+    closers.push(proxy.close);
+    const gw = await instance(LOCAL(proxy.url));
+    const accepted = await challenge(gw);
+    const amount = BigInt(accepted.amount);
+    const payer = await newPayer(amount);
+    const signed = await signAuthorization(payer, token.domain, { to: payTo, value: amount });
+    await submitDirectly(chain.accounts[6], signed);
+    proxy.answers.set('eth_getLogs', () => []);
+    expect((await pay(gw, v2PaymentHeader(accepted, signed))).status).toBe(402);
+    const { createdAt } = await paymentOf(payer.address);
+    const hour = 60 * 60_000;
+
+    expect(await gw.x402.reconcile({ olderThanMs: 0, now: new Date(createdAt.getTime() + 23 * hour) })).toBe(0);
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
+    const errors = vi.spyOn(logger, 'error');
+    try {
+      expect(await gw.x402.reconcile({ olderThanMs: 0, now: new Date(createdAt.getTime() + 24 * hour) })).toBe(0);
+      expect(errors.mock.calls.map(([message]) => message)).toEqual([expect.stringContaining('credit the payer by hand')]);
+    } finally {
+      errors.mockRestore();
+    }
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'FAILED', txHash: null, error: expect.stringContaining('no log of it showed in 24 h') });
+    expect(await credits(payer.address)).toBe(0);
+    expect(await balanceOf(payer.address)).toBeNull();
   });
 
   it('reconcile() reads the state and the logs at one block: a block number answered from a node behind does not hide the transfer', async () => {
@@ -336,6 +377,43 @@ describe('a facilitator that fails', () => {
     expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
     expect(await credits(payer.address)).toBe(0);
     expect(await balanceOf(payer.address)).toBeNull();
+  });
+
+  it('/settle answering 500, then the payer cancels the authorization on chain: reconcile() fails it at once, without credit', async () => {
+    const { answer, payer, amount } = await attempt('error');
+    expect(answer.status).toBe(402);
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'VERIFIED', txHash: null });
+    const { nonce } = await paymentOf(payer.address);
+    const signature = await payer.signTypedData({
+      domain: token.domain,
+      types: { CancelAuthorization: [{ name: 'authorizer', type: 'address' }, { name: 'nonce', type: 'bytes32' }] },
+      primaryType: 'CancelAuthorization',
+      message: { authorizer: payer.address, nonce: nonce as Hex },
+    });
+    const { r, s, v } = parseSignature(signature);
+    const hash = await chain.walletClient(chain.accounts[6]).writeContract({ address: token.address, abi: CANCEL_AUTHORIZATION_ABI, functionName: 'cancelAuthorization', args: [payer.address, nonce as Hex, Number(v), r, s] });
+    expect((await chain.publicClient.waitForTransactionReceipt({ hash })).status).toBe('success');
+
+    // One pass, no grace: the log of the cancel is positive evidence, unlike logs that show nothing.
+    expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(0);
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'FAILED', txHash: null, error: expect.stringContaining(`canceled, in ${hash}`) });
+    expect(await credits(payer.address)).toBe(0);
+    expect(await balanceOf(payer.address)).toBeNull();
+    expect(await token.balanceOf(payer.address)).toBe(amount);
+  });
+
+  it('/settle answering 500, then the nonce is used on chain to pay someone else: reconcile() fails it at once, without credit', async () => {
+    const { answer, payer, amount } = await attempt('error');
+    expect(answer.status).toBe(402);
+    const { nonce } = await paymentOf(payer.address);
+    const elsewhere = await signAuthorization(payer, token.domain, { to: chain.accounts[7].address, value: 1n, nonce: nonce as Hex });
+    const hash = await submitDirectly(chain.accounts[6], elsewhere);
+
+    expect(await gw.x402.reconcile({ olderThanMs: 0 })).toBe(0);
+    expect(await paymentOf(payer.address)).toMatchObject({ status: 'FAILED', txHash: null, error: expect.stringContaining(`used for another transfer, in ${hash}`) });
+    expect(await credits(payer.address)).toBe(0);
+    expect(await balanceOf(payer.address)).toBeNull();
+    expect(await token.balanceOf(payer.address)).toBe(amount - 1n);
   });
 
   it('/settle answering success: false: 402 with its reason, failed, nothing moved or charged', async () => {

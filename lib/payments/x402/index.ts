@@ -3,7 +3,7 @@ import type { PayPerRequest } from '../../gateway/context';
 import { loadX402Config } from './config';
 import { settlementState, createX402, type X402 } from './x402';
 
-export { createX402, buildChallenge, payerUserId, settlementState, UNMATCHED_GRACE_MS, UNMATCHED_MIN_LOOKS, type X402 } from './x402';
+export { createX402, buildChallenge, payerUserId, settlementState, NO_LOG_BACKOFF_MAX_MS, NO_LOG_OPEN_MS, type X402 } from './x402';
 export { loadX402Config, microsToAtomic, atomicToMicros, KNOWN_NETWORKS, type X402Config, type X402ConfigState, type SettlementMode } from './config';
 export { verifyPayment, authorizationDomain, TRANSFER_WITH_AUTHORIZATION_TYPES } from './verify';
 export { facilitatorSettler, localSettler, TRANSFER_WITH_AUTHORIZATION_ABI, type Settler } from './settle';

@@ -1,4 +1,4 @@
-import { createPublicClient, defineChain, getAddress, http, isAddressEqual, parseEventLogs, type Address, type Chain, type Hex, type PublicClient, type Transport } from 'viem';
+import { createPublicClient, defineChain, formatLog, getAddress, http, isAddressEqual, numberToHex, pad, parseEventLogs, toEventSelector, type Address, type Chain, type Hex, type PublicClient, type Transport } from 'viem';
 import type { X402Config } from './config';
 
 /** EIP-3009 `transferWithAuthorization`, the (v, r, s) form every USDC deployment has. */
@@ -32,11 +32,19 @@ export const TRANSFER_WITH_AUTHORIZATION_ABI = [
   },
 ] as const;
 
-/** EIP-3009's and ERC-20's events, as USDC (FiatTokenV2) emits them: AuthorizationUsed, then Transfer. */
+/** EIP-3009's and ERC-20's events, as USDC (FiatTokenV2) emits them: AuthorizationUsed, then Transfer; or AuthorizationCanceled. */
 const EVENTS_ABI = [
   {
     type: 'event',
     name: 'AuthorizationUsed',
+    inputs: [
+      { name: 'authorizer', type: 'address', indexed: true },
+      { name: 'nonce', type: 'bytes32', indexed: true },
+    ],
+  },
+  {
+    type: 'event',
+    name: 'AuthorizationCanceled',
     inputs: [
       { name: 'authorizer', type: 'address', indexed: true },
       { name: 'nonce', type: 'bytes32', indexed: true },
@@ -59,17 +67,21 @@ const LOG_CHUNK = 2_000n;
 export type Authorization = { from: Address; to: Address; value: bigint; nonce: Hex };
 
 /**
- * What the chain says of one authorization, every part read at one block (`block`): whether the
- * token has marked it used or canceled, and the transaction that carried out this very
- * authorization (its AuthorizationUsed event followed by the Transfer of exactly `value` from
- * `from` to `to`), or null if the logs up to that block show none.
- *
- * The state flag alone proves nothing: an authorization can be canceled, and a payer can sign two
- * authorizations with one nonce and use the other. Nor does "used, and no transfer in the logs"
- * prove it was used elsewhere: an RPC's log index can lag its state, so the caller gives the logs
- * time before concluding anything (see reconcile()).
+ * What the chain says of one authorization, every part read at one block (`block`):
+ * - `settled`: the transaction that carried out this very authorization (its AuthorizationUsed
+ *   event followed by the Transfer of exactly `value` from `from` to `to`);
+ * - `used-elsewhere`: its AuthorizationUsed event is there, but that transaction did not pay this
+ *   transfer (a payer can sign two authorizations with one nonce and use the other);
+ * - `canceled`: its AuthorizationCanceled event is there;
+ * - `no-log`: the token marks it used or canceled, but the logs searched show neither event. This
+ *   proves nothing: an RPC's log index can lag its state (some load-balanced RPCs answer [] rather
+ *   than an error), so the caller keeps looking (see reconcile());
+ * - `unused`: the token does not mark it used: it may still land.
  */
-export type SettlementLookup = { block: { number: bigint; timestamp: bigint }; used: boolean; transaction: Hex | null };
+export type SettlementLookup = { block: { number: bigint; timestamp: bigint } } & (
+  | { kind: 'settled' | 'used-elsewhere' | 'canceled'; transaction: Hex }
+  | { kind: 'no-log' | 'unused' }
+);
 
 export type Onchain = {
   readonly client: PublicClient<Transport, Chain>;
@@ -100,20 +112,21 @@ export function onchainReader(config: X402Config & { rpcUrl: string }): Onchain 
     // come from a node further behind, whose logs do not yet hold the transfer the state reflects.
     const latest = await client.getBlock({ blockTag: 'latest' });
     const block = { number: latest.number, timestamp: latest.timestamp };
-    const used = await authorizationState(authorization.from, authorization.nonce, block.number);
-    if (!used) return { block, used, transaction: null };
+    if (!(await authorizationState(authorization.from, authorization.nonce, block.number))) return { block, kind: 'unused' };
+    // Either event of this (authorizer, nonce), in one query: the token emits exactly one of them.
+    const topics = [[toEventSelector(EVENTS_ABI[0]), toEventSelector(EVENTS_ABI[1])], pad(getAddress(authorization.from)), authorization.nonce];
     let to = block.number;
     for (;;) {
       const from = to >= LOG_CHUNK ? to - LOG_CHUNK + 1n : 0n;
-      const logs = await client.getContractEvents({
-        address: config.asset,
-        abi: EVENTS_ABI,
-        eventName: 'AuthorizationUsed',
-        args: { authorizer: getAddress(authorization.from), nonce: authorization.nonce },
-        fromBlock: from,
-        toBlock: to,
-      });
+      const raw = await client.request({ method: 'eth_getLogs', params: [{ address: config.asset, fromBlock: numberToHex(from), toBlock: numberToHex(to), topics }] });
+      const logs = parseEventLogs({ abi: EVENTS_ABI, logs: raw.map((log) => formatLog(log)) }).filter((log) => !log.removed);
+      let found: SettlementLookup | null = null;
       for (const log of logs) {
+        if (log.eventName === 'AuthorizationCanceled') {
+          found ??= { block, kind: 'canceled', transaction: log.transactionHash };
+          continue;
+        }
+        if (log.eventName !== 'AuthorizationUsed') continue;
         const receipt = await client.getTransactionReceipt({ hash: log.transactionHash });
         const transfers = parseEventLogs({ abi: EVENTS_ABI, eventName: 'Transfer', logs: receipt.logs });
         const paid = transfers.some(
@@ -124,11 +137,13 @@ export function onchainReader(config: X402Config & { rpcUrl: string }): Onchain 
             isAddressEqual(t.args.to, authorization.to) &&
             t.args.value === authorization.value,
         );
-        if (receipt.status === 'success' && paid) return { block, used, transaction: log.transactionHash };
+        if (receipt.status === 'success' && paid) return { block, kind: 'settled', transaction: log.transactionHash };
+        found ??= { block, kind: 'used-elsewhere', transaction: log.transactionHash };
       }
-      if (logs.length > 0 || from === 0n) return { block, used, transaction: null };
+      if (found) return found;
+      if (from === 0n) return { block, kind: 'no-log' };
       const first = await client.getBlock({ blockNumber: from });
-      if (Number(first.timestamp) * 1000 < notBefore.getTime()) return { block, used, transaction: null };
+      if (Number(first.timestamp) * 1000 < notBefore.getTime()) return { block, kind: 'no-log' };
       to = from - 1n;
     }
   }

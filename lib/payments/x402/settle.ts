@@ -71,8 +71,8 @@ export function localSettler(config: X402Config, options: { receiptTimeoutMs?: n
         }
         if (/authorization is used|used or canceled|nonce/i.test(why)) {
           // Used already, by anyone (the payer may submit it too): paid if the chain shows this very
-          // transfer. If it shows none yet, the RPC's logs may lag its state: the payment stays
-          // open, and reconcile() fails it only once the logs have had their time.
+          // transfer, failed if it shows the authorization used for another transfer or canceled.
+          // If it shows neither, the RPC's logs may lag its state: the payment stays open for reconcile().
           let lookup;
           try {
             lookup = await onchain.lookupSettlement(authorization, notBefore);
@@ -80,7 +80,9 @@ export function localSettler(config: X402Config, options: { receiptTimeoutMs?: n
             logger.error('x402 settlement lookup failed; reconcile() will look again', { error });
             return pending();
           }
-          if (lookup.transaction) return { ok: true, transaction: lookup.transaction };
+          if (lookup.kind === 'settled') return { ok: true, transaction: lookup.transaction };
+          if (lookup.kind === 'used-elsewhere') return { ok: false, reason: 'invalid_exact_evm_nonce_already_used', message: 'This authorization was used on chain for another transfer.' };
+          if (lookup.kind === 'canceled') return { ok: false, reason: 'invalid_exact_evm_nonce_already_used', message: 'This authorization was canceled on chain.' };
           return { ok: false, pending: true, reason: 'invalid_exact_evm_nonce_already_used', message: `The token refused the authorization: ${why}.` };
         }
         const reason = /balance/i.test(why) ? 'insufficient_funds' : 'invalid_exact_evm_transaction_simulation_failed';

@@ -26,14 +26,16 @@ export type X402 = PayPerRequest & {
 type Refusal = { reason: string; message: string; pending?: boolean };
 
 /**
- * How long an authorization the token marks used, with no transfer of it to pay-to in the logs,
- * stays open before reconcile() fails it: at least this long since this instance first saw it so,
- * and over at least UNMATCHED_MIN_LOOKS passes. An RPC's log index can lag its state (a load
- * balancer's nodes differ, logs are indexed after the block), and failing a paid authorization
- * loses the payer's money, while leaving an unpaid one open a while costs nothing.
+ * How long after its payment was made an authorization the token marks used, with no log of it
+ * at all, stays open before reconcile() fails it. An RPC's log index can lag its state (a load
+ * balancer's nodes differ, logs are indexed after the block, and some such RPCs answer [] rather
+ * than an error), and failing a paid authorization loses the payer's money, while leaving one
+ * open costs only a look at the chain now and then (NO_LOG_BACKOFF_MAX_MS at most apart). A day
+ * is far past any log lag; a row failed so is logged as an error, for an operator to check.
  */
-export const UNMATCHED_GRACE_MS = 10 * 60_000;
-export const UNMATCHED_MIN_LOOKS = 3;
+export const NO_LOG_OPEN_MS = 24 * 60 * 60_000;
+/** Such a row is looked at again after a quarter of its age, up to this: the payer waits no longer for a late credit. */
+export const NO_LOG_BACKOFF_MAX_MS = 60 * 60_000;
 
 /**
  * Pay-per-request for callers without an account (x402, "exact" scheme over EIP-3009). Verifies a
@@ -51,9 +53,6 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
   const onchain = state.state === 'enabled' && state.config.rpcUrl ? onchainReader({ ...state.config, rpcUrl: state.config.rpcUrl }) : null;
   const settler: Settler | null =
     state.state !== 'enabled' ? null : (options.settler ?? (state.config.settlement === 'local' ? localSettler(state.config) : state.config.settlement === 'facilitator' ? facilitatorSettler(state.config) : null));
-  // Payments seen used on chain without their transfer, by row: when first seen so, and how often.
-  // Kept in memory: after a restart the grace starts again, which fails a payment later, never sooner.
-  const unmatched = new Map<string, { since: number; looks: number }>();
 
   async function authorize(input: Parameters<PayPerRequest['authorize']>[0]): ReturnType<PayPerRequest['authorize']> {
     if (state.state === 'disabled') {
@@ -167,15 +166,13 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
    * - Settlement outcome unknown (no hash: the RPC or the facilitator went silent, or the instance
    *   died, after the transfer may have left): the chain decides. This very transfer found on chain
    *   is credited once, whoever submitted it; an authorization that can no longer land (the chain's
-   *   clock is past its validBefore, or it was used without paying us, or canceled) fails, and the
-   *   payer kept their tokens. Used without its transfer in the logs fails only after
-   *   UNMATCHED_GRACE_MS and UNMATCHED_MIN_LOOKS, in case the logs lag. Needs X402_RPC_URL; without
-   *   it such rows wait for an operator.
+   *   clock is past its validBefore, or its log shows it used for another transfer, or canceled)
+   *   fails, and the payer kept their tokens. Marked used with no log of it at all, it stays open,
+   *   looked at less and less often, for NO_LOG_OPEN_MS, in case the logs lag. Needs X402_RPC_URL;
+   *   without it such rows wait for an operator.
    */
   async function reconcile({ olderThanMs = 60_000, now = new Date() }: { olderThanMs?: number; now?: Date } = {}): Promise<number> {
     const cutoff = new Date(now.getTime() - olderThanMs);
-    // Rows another instance finished leave their entry behind: forget any far past its grace.
-    for (const [id, seen] of unmatched) if (now.getTime() - seen.since > 24 * 60 * 60_000) unmatched.delete(id);
     if (!onchain) {
       const unchecked = await db.x402Payment.count({ where: { status: 'VERIFIED', txHash: null, updatedAt: { lte: cutoff } } });
       if (unchecked > 0) logger.error('x402 payments whose settlement is unknown wait for a look at the chain: set X402_RPC_URL, or settle them by hand', { payments: unchecked });
@@ -195,28 +192,28 @@ export function createX402(options: { db: Db; env?: NodeJS.ProcessEnv; settler?:
           if (!onchain) continue;
           const authorization = { from: row.payer as Address, to: row.payTo as Address, value: row.valueAtomic, nonce: row.nonce as Hex };
           const outcome = await settlementOnChain(onchain, authorization, row.validBefore, new Date(row.createdAt.getTime() - SETTLEMENT_LOOKBACK_MS));
-          if (outcome.kind === 'unmatched') {
-            const seen = unmatched.get(row.id) ?? { since: now.getTime(), looks: 0 };
-            seen.looks += 1;
-            unmatched.set(row.id, seen);
-            if (seen.looks < UNMATCHED_MIN_LOOKS || now.getTime() - seen.since < UNMATCHED_GRACE_MS) {
-              logger.warn('x402 authorization used on chain, its transfer not in the logs yet; left open', { paymentId: row.id, block: outcome.block, looks: seen.looks });
-              await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { updatedAt: new Date() } });
-              continue;
-            }
+          if (outcome.kind === 'open') {
+            await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { updatedAt: new Date() } });
+            continue;
+          }
+          const age = now.getTime() - row.createdAt.getTime();
+          if (outcome.kind === 'no-log' && age < NO_LOG_OPEN_MS) {
+            logger.warn('x402 authorization used on chain, no log of it yet; left open', { paymentId: row.id, block: outcome.block });
+            // Not looked at again before then: updatedAt is what the sweep's cutoff reads.
+            const next = new Date(now.getTime() + Math.min(NO_LOG_BACKOFF_MAX_MS, Math.floor(age / 4)));
+            await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { updatedAt: next } });
+            continue;
           }
           if (outcome.kind !== 'settled') {
-            const why = outcome.kind === 'failed' ? outcome.why : outcome.kind === 'unmatched' ? 'the authorization was used without paying this payment, or canceled' : null;
-            if (why) {
-              unmatched.delete(row.id);
-              await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED', txHash: null }, data: { status: 'FAILED', error: `not settled: ${why}` } });
-              logger.warn('x402 payment whose settlement was unknown never landed; failed', { paymentId: row.id, why });
+            const why = outcome.kind === 'failed' ? outcome.why : `the authorization was used on chain, but no log of it showed in ${NO_LOG_OPEN_MS / 3_600_000} h`;
+            await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED', txHash: null }, data: { status: 'FAILED', error: `not settled: ${why}` } });
+            if (outcome.kind === 'no-log') {
+              logger.error('x402 payment failed with its authorization used on chain but no log of it: check it on chain, and credit the payer by hand if it paid', { paymentId: row.id, payer: row.payer, nonce: row.nonce, block: outcome.block });
             } else {
-              await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { updatedAt: new Date() } });
+              logger.warn('x402 payment whose settlement was unknown never landed; failed', { paymentId: row.id, why });
             }
             continue;
           }
-          unmatched.delete(row.id);
           transaction = outcome.transaction;
           await db.x402Payment.updateMany({ where: { id: row.id, status: 'VERIFIED' }, data: { txHash: transaction } });
         }
@@ -342,10 +339,10 @@ async function walletAccountOf(db: Db, userId: string) {
 
 /**
  * What the chain says of a payment whose settlement is unknown: settled (this very transfer, by
- * whoever submitted it), failed (it can never pay us), unmatched (used, but the logs show no
- * transfer of it: used elsewhere, canceled, or logs that lag) or still open. Read at one block:
- * block timestamps only grow, so an authorization unused at a block already at or past its
- * validBefore can never land.
+ * whoever submitted it), failed (it can never pay us: the logs show it used for another transfer
+ * or canceled, or it expired unused), no-log (marked used, but no log of it: logs that lag) or
+ * still open. Read at one block: block timestamps only grow, so an authorization unused at a
+ * block already at or past its validBefore can never land.
  *
  * A transfer found is credited without waiting for confirmations: a request's own settlement is
  * served on its receipt (x402 has no confirmation count; deposits' CONFIRMATIONS_<NETWORK> is for
@@ -356,11 +353,20 @@ async function settlementOnChain(
   authorization: Authorization,
   validBefore: Date,
   notBefore: Date,
-): Promise<{ kind: 'settled'; transaction: Hex } | { kind: 'failed'; why: string } | { kind: 'unmatched'; block: string } | { kind: 'open' }> {
-  const { block, used, transaction } = await onchain.lookupSettlement(authorization, notBefore);
-  if (transaction) return { kind: 'settled', transaction };
-  if (used) return { kind: 'unmatched', block: block.number.toString() };
-  return Number(block.timestamp) * 1000 >= validBefore.getTime() ? { kind: 'failed', why: 'the authorization expired unused' } : { kind: 'open' };
+): Promise<{ kind: 'settled'; transaction: Hex } | { kind: 'failed'; why: string } | { kind: 'no-log'; block: string } | { kind: 'open' }> {
+  const lookup = await onchain.lookupSettlement(authorization, notBefore);
+  switch (lookup.kind) {
+    case 'settled':
+      return { kind: 'settled', transaction: lookup.transaction };
+    case 'used-elsewhere':
+      return { kind: 'failed', why: `the authorization was used for another transfer, in ${lookup.transaction}` };
+    case 'canceled':
+      return { kind: 'failed', why: `the authorization was canceled, in ${lookup.transaction}` };
+    case 'no-log':
+      return { kind: 'no-log', block: lookup.block.number.toString() };
+    case 'unused':
+      return Number(lookup.block.timestamp) * 1000 >= validBefore.getTime() ? { kind: 'failed', why: 'the authorization expired unused' } : { kind: 'open' };
+  }
 }
 
 async function payerSuspended(db: Db, payer: Address): Promise<boolean> {
