@@ -69,6 +69,13 @@ describe('verifyOpen', () => {
     expect(result).toMatchObject({ ok: true, acceptedCumulative: 0n, channel: { payer: payer.address, payee: payee.address, token: token.address, deposit: 2_000_000n, settled: 0n } });
   });
 
+  it('a re-sent open keeps what this server already accepted off chain, and counts it against the minimum', async () => {
+    const open = await openOnChain();
+    // Half a USDC, then 1.5, of the 2 USDC deposit already accepted through vouchers, none settled on chain.
+    expect(await verify(open, { highestAccepted: 500_000n })).toMatchObject({ ok: true, acceptedCumulative: 500_000n });
+    expect(await verify(open, { highestAccepted: 1_500_000n })).toMatchObject({ ok: false });
+  });
+
   it('waits for the confirmations asked for', async () => {
     const open = await openOnChain();
     expect(await verify(open, { confirmations: 3 })).toMatchObject({ ok: false, pending: true });

@@ -113,6 +113,12 @@ export async function verifyOpen(input: {
   /** The least unsettled deposit to accept: the spec's `amount`, or a higher server minimum. */
   minAvailable: bigint;
   confirmations?: number;
+  /**
+   * The highest cumulative amount this server already accepted on the channel (0 or absent for a
+   * new one). A re-sent open must not take the accepted mark back to the on-chain `settled`, or the
+   * payer could spend again what its vouchers already paid.
+   */
+  highestAccepted?: bigint;
 }): Promise<OpenVerification> {
   const { client, context, payload } = input;
   const expectedId = computeChannelId({
@@ -150,15 +156,16 @@ export async function verifyOpen(input: {
   if (channel.finalized) return refuse('channel-finalized', 'the channel is closed');
   if (!isAddressEqual(channel.payee, input.payee)) return refuse('channel-not-found', 'the channel pays another payee');
   if (!isAddressEqual(channel.token, input.token)) return refuse('channel-not-found', 'the channel holds another token');
-  if (channel.deposit - channel.settled < input.minAvailable) {
-    return refuse('insufficient-balance', `the channel has ${channel.deposit - channel.settled} unsettled, below the ${input.minAvailable} required`);
+  const accepted = input.highestAccepted !== undefined && input.highestAccepted > channel.settled ? input.highestAccepted : channel.settled;
+  if (channel.deposit - accepted < input.minAvailable) {
+    return refuse('insufficient-balance', `the channel has ${channel.deposit - accepted} not yet spent, below the ${input.minAvailable} required`);
   }
   const initial = await decideVoucher({
     context,
     channel,
-    highestAccepted: channel.settled,
+    highestAccepted: accepted,
     voucher: { channelId: payload.channelId, cumulativeAmount: payload.cumulativeAmount, signature: payload.signature },
   });
   if (!initial.ok) return initial;
-  return { ok: true, channel, acceptedCumulative: initial.advanced ? initial.cumulativeAmount : channel.settled };
+  return { ok: true, channel, acceptedCumulative: initial.advanced ? initial.cumulativeAmount : accepted };
 }
