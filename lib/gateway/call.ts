@@ -3,7 +3,7 @@ import { ApiResponse, type AnyResponse } from '../http/api-response';
 import type { HttpError } from '../http/errors';
 import type { Billing } from './settle';
 import type { KeyContext } from './auth';
-import type { GatewayContext } from './context';
+import type { CallPayment, GatewayContext } from './context';
 import { abandonIdempotencyKey, claimIdempotencyKey, completeIdempotencyKey, extendIdempotencyKey, requestHash } from './idempotency';
 import { quotaHeaders, refuseIfRevoked } from './limits';
 import { logger } from '../logger';
@@ -25,6 +25,8 @@ export type Call = {
   upstreamAbort: AbortController;
   /** Headers the principal adds to the response (an x402 settlement receipt). */
   principalHeaders: Record<string, string>;
+  /** A payment that follows the call (a session's channel): receipts, and more hold mid-stream. */
+  payment: CallPayment | null;
   /** Extends the holds while the call lasts; stopped by its settlement or release (endCall). */
   keepAlive: NodeJS.Timeout;
 };
@@ -40,6 +42,7 @@ export type CallStart = {
   stream: boolean;
   surface: CallSurface;
   principalHeaders: Record<string, string>;
+  payment?: CallPayment | null;
 };
 
 /**
@@ -80,6 +83,7 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     idempotencyRecordId,
     upstreamAbort,
     principalHeaders: start.principalHeaders,
+    payment: start.payment ?? null,
     keepAlive: keepHoldsAlive(ctx, requestId, reservation, idempotencyRecordId),
   };
 }
@@ -160,7 +164,27 @@ export async function settledJson(ctx: GatewayContext, call: Call, billing: Bill
   if (call.idempotencyRecordId) {
     await completeIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId, statusCode: 200, body: text, contentType: 'application/json' });
   }
-  return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost), ...headers }, text);
+  const receipt = call.payment ? await call.payment.receiptHeaders() : {};
+  return new ApiResponse(200, { 'content-type': 'application/json', ...callHeaders(call, billing.cost), ...receipt, ...headers }, text);
+}
+
+/** A stream's first headers: the call's, and the payment's receipt as the stream starts (what was spent before it). */
+export async function streamHeaders(call: Call): Promise<Record<string, string>> {
+  return { ...callHeaders(call, null), ...(call.payment ? await call.payment.receiptHeaders() : {}) };
+}
+
+/**
+ * Grows the call's hold by up to `extra` from what its payer has free (a session's stream, as
+ * vouchers come in); returns what it added. The plan's hold is what settlement caps the cost at.
+ */
+export async function growHold(ctx: GatewayContext, call: Call, extra: Micros): Promise<Micros> {
+  const hold = call.reservation.holds[call.reservation.holds.length - 1]!;
+  const added = await ctx.ledger.growHold(hold, extra);
+  if (added > 0n) {
+    hold.amount += added;
+    call.plan = { ...call.plan, holdAmount: call.plan.holdAmount + added };
+  }
+  return added;
 }
 
 /** Every paid answer's headers: the principal's, the key's daily counters, the request id and (once known) the cost. */

@@ -7,8 +7,8 @@ import { microsToUsdNumber } from '../money';
 import type { UpstreamChatRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
 import { invalidRequest, parseOrThrow } from '../http/errors';
 import { readJsonBody } from '../http/json';
-import { authenticate, withQuotaHeaders, type Caller } from './caller';
-import { beginCall, callHeaders, failedCall, runCall, settledJson, withHeader, type Call } from './call';
+import { authenticate, payKeyless, withQuotaHeaders, type Caller } from './caller';
+import { beginCall, streamHeaders, failedCall, runCall, settledJson, type Call } from './call';
 import type { GatewayContext } from './context';
 import { withFailover } from './failover';
 import { planRoute } from './routing';
@@ -38,15 +38,14 @@ export async function handleChatCompletions(ctx: GatewayContext, request: ApiReq
     const plan = planRoute(await ctx.catalog.get(), caller.key ?? { allowedModels: null }, body);
     if (body.stream && (body.n ?? 1) > 1) throw invalidRequest("'n' greater than 1 is not supported with stream: true.", 'n');
 
-    let principalHeaders: Record<string, string> = {};
+    let paid: Exclude<Awaited<ReturnType<typeof payKeyless>>, Response> = { plan, principalHeaders: {}, payment: null };
     if (payPerRequest) {
-      // Nothing is reserved or charged before the payment is settled and the payer known.
-      const outcome = await payPerRequest.authorize({ request, requestId, body, maxCost: plan.holdAmount, modelId: plan.model.id });
-      if (outcome.kind === 'respond') return withHeader(outcome.response, 'x-request-id', requestId);
-      caller.key = outcome.key;
-      principalHeaders = outcome.headers;
+      // Nothing is reserved or charged before the payment is made and the payer known.
+      const outcome = await payKeyless(payPerRequest, caller, { request, requestId, body: body, plan });
+      if (outcome instanceof Response) return outcome;
+      paid = outcome;
     }
-    const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan, body: raw, stream: body.stream === true, surface, principalHeaders });
+    const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan: paid.plan, body: raw, stream: body.stream === true, surface, principalHeaders: paid.principalHeaders, payment: paid.payment });
     if (call instanceof Response) return call;
     return runCall(call, () => body.stream ? streamChat(ctx, call, body) : completeChat(ctx, call, body));
   } catch (error) {
@@ -92,7 +91,7 @@ async function streamChat(ctx: GatewayContext, call: Call, body: ChatCompletionR
     throw failedCall(call, await release(ctx, call, error));
   }
   const stream = relayStream(ctx, call, { offering: opened.offering, ...opened.result }, chatStreamDialect(call, body.stream_options?.include_usage === true));
-  return new ApiResponse(200, { ...SSE_HEADERS, ...callHeaders(call, null) }, stream);
+  return new ApiResponse(200, { ...SSE_HEADERS, ...(await streamHeaders(call)) }, stream);
 }
 
 /** OpenAI's chunks, renamed to the model asked for; the upstream's usage chunk is replaced by ours, which carries the cost. */

@@ -10,10 +10,12 @@ import type { RateLimiter } from './rate-limit';
 import type { ChatCompletionRequest } from './schema';
 
 /**
- * Pay-per-request without an account (x402): consulted for /v1/chat/completions calls that carry no
- * API key. It returns the payer as the call's principal once the payment is settled, with headers
- * to add to the response; or a Response to send as it is (a 402 challenge, a refusal, a 503 when
- * settlement is off). Nothing has been reserved or charged when it runs.
+ * Pay without an account: x402 (one payment per request) or a session (a payment channel, paid
+ * as the call goes). Consulted for /v1/chat/completions and /v1/responses calls that carry no API
+ * key. It returns the payer as the call's principal once paid, with headers to add to the
+ * response (and, for a session, the payment that follows the call); or a Response to send as it is
+ * (a 402 challenge, a refusal, a 503 when settlement is off). Nothing has been reserved or charged
+ * when it runs.
  */
 export interface PayPerRequest {
   authorize(input: {
@@ -22,10 +24,35 @@ export interface PayPerRequest {
     body: ChatCompletionRequest;
     /** The call's hold: its maximum cost on the dearest provider it may be routed to. */
     maxCost: Micros;
+    /** What the call costs before its first output token (its prompt, at most). */
+    promptCost: Micros;
     modelId: string;
-  }): Promise<{ kind: 'paid'; key: KeyContext; headers: Record<string, string> } | { kind: 'respond'; response: Response }>;
+  }): Promise<{ kind: 'paid'; key: KeyContext; headers: Record<string, string>; payment?: CallPayment } | { kind: 'respond'; response: Response }>;
+  /** A credential sent alone (a HEAD: a session's voucher asked for mid-stream, its close); null when no rail takes those. */
+  credentialOnly?(request: ApiRequest): Promise<Response | null>;
   /** Credits payments that were settled but not credited, or whose settlement's outcome was unknown and the chain shows done (the sweeper runs it); how many it credited. */
   reconcile?(): Promise<number>;
+}
+
+/**
+ * A payment that follows its call (a session's channel): the call may start holding less than its
+ * maximum when the payer has covered less (a stream only: it can pause), asks for more as the
+ * stream nears what it holds, and every answer carries a receipt.
+ */
+export interface CallPayment {
+  /** The hold to start with, when below the plan's maximum; absent: the maximum. */
+  readonly holdAmount?: Micros;
+  /** The plan's maximum: what the hold may grow to as the payer covers more. */
+  readonly maxCost: Micros;
+  /** The receipt headers: of a settled answer, or of a stream as it starts. */
+  receiptHeaders(): Promise<Record<string, string>>;
+  /** A stream's closing receipt event, after its settlement. */
+  receiptEvent(): Promise<Uint8Array>;
+  /**
+   * Mid-stream: the event that asks the payer to cover `more`, and a wait for that cover (true
+   * once the payer's account has money no call holds, false when none came in time).
+   */
+  askForMore(more: Micros): Promise<{ event: Uint8Array; covered: () => Promise<boolean> }>;
 }
 
 /** What the pipeline needs from the outside world; built once per process (or per test). */

@@ -75,7 +75,7 @@ export function planEmbeddings(catalog: Catalog, key: Pick<KeyContext, 'allowedM
     const cost = maximumCost(offering, promptTokensUpperBound(counted), 0);
     if (cost > holdAmount) holdAmount = cost;
   }
-  return { model, candidates, maxOutputTokens: 0, countedPromptTokens: counted, holdAmount };
+  return { model, candidates, maxOutputTokens: 0, countedPromptTokens: counted, holdAmount, promptHold: holdAmount };
 }
 
 async function embed(ctx: GatewayContext, call: Call, body: EmbeddingRequest, inputs: Array<string | number[]>): Promise<AnyResponse> {

@@ -17,6 +17,7 @@ import { onlyMethods, unknownUrl } from '../http/unrouted';
 import { KeyCache } from './auth';
 import { handleKeyInfo } from './key-info';
 import { handleCountTokens, handleMessages } from './messages';
+import { handleCredentialOnly } from './caller';
 import { handleListModels } from './models';
 import { createRateLimiter, type RateLimiter } from './rate-limit';
 
@@ -84,6 +85,7 @@ export function createGateway(options: GatewayOptions) {
   const embeddingsApi = wrap((c, r, id) => handleEmbeddings(c, r, id));
   const responsesApi = wrap((c, r, id) => handleResponses(c, r, id));
   const listModels = wrap((c, r) => handleListModels(c, r));
+  const credentialOnly = wrap((c, r) => handleCredentialOnly(c, r));
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
   const messagesApi = wrap((c, r, id) => handleMessages(c, r, id), anthropicErrorResponse);
   const countTokensApi = wrap((c, r, id) => handleCountTokens(c, r, id), anthropicErrorResponse);
@@ -100,9 +102,9 @@ export function createGateway(options: GatewayOptions) {
   }
 
   const routes: Record<string, Record<string, (request: ApiRequest) => Promise<AnyResponse>>> = {
-    '/v1/chat/completions': { POST: chatCompletionsApi },
+    '/v1/chat/completions': { POST: chatCompletionsApi, HEAD: credentialOnly },
     '/v1/embeddings': { POST: embeddingsApi },
-    '/v1/responses': { POST: responsesApi },
+    '/v1/responses': { POST: responsesApi, HEAD: credentialOnly },
     '/v1/models': { GET: listModels },
     '/v1/key': { GET: keyInfo },
     '/v1/messages': { POST: messagesApi },

@@ -5,9 +5,9 @@ import { microsToUsdNumber } from '../money';
 import type { UpstreamResponseEvent, UpstreamResponsesRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
 import { HttpError, invalidRequest, parseOrThrow } from '../http/errors';
 import { readJsonBody } from '../http/json';
-import { authenticate, withQuotaHeaders, type Caller } from './caller';
+import { authenticate, payKeyless, withQuotaHeaders, type Caller } from './caller';
 import { upstreamChatRequest } from './chat';
-import { beginCall, callHeaders, failedCall, runCall, settledJson, withHeader, type Call } from './call';
+import { beginCall, streamHeaders, failedCall, runCall, settledJson, type Call } from './call';
 import type { GatewayContext } from './context';
 import { withFailover } from './failover';
 import { planRoute, type RoutePlan } from './routing';
@@ -47,15 +47,14 @@ export async function handleResponses(ctx: GatewayContext, request: ApiRequest, 
     const planned = planningRequest(body, chat);
     const plan = planResponses(await ctx.catalog.get(), caller.key ?? { allowedModels: null }, planned);
 
-    let principalHeaders: Record<string, string> = {};
+    let paid: Exclude<Awaited<ReturnType<typeof payKeyless>>, Response> = { plan, principalHeaders: {}, payment: null };
     if (payPerRequest) {
-      // The payment's terms describe the answer (x402's mimeType follows `stream`).
-      const outcome = await payPerRequest.authorize({ request, requestId, body: { ...planned, stream: body.stream ?? null }, maxCost: plan.holdAmount, modelId: plan.model.id });
-      if (outcome.kind === 'respond') return withHeader(outcome.response, 'x-request-id', requestId);
-      caller.key = outcome.key;
-      principalHeaders = outcome.headers;
+      // Nothing is reserved or charged before the payment is made and the payer known.
+      const outcome = await payKeyless(payPerRequest, caller, { request, requestId, body: { ...planned, stream: body.stream ?? null }, plan });
+      if (outcome instanceof Response) return outcome;
+      paid = outcome;
     }
-    const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan, body: raw, stream: body.stream === true, surface: 'api', principalHeaders });
+    const call = await beginCall(ctx, { request, requestId, startedAt, key: caller.key!, plan: paid.plan, body: raw, stream: body.stream === true, surface: 'api', principalHeaders: paid.principalHeaders, payment: paid.payment });
     if (call instanceof Response) return call;
     return runCall(call, () => body.stream ? streamResponses(ctx, call, body, chat) : completeResponses(ctx, call, body, chat));
   } catch (error) {
@@ -148,7 +147,7 @@ async function streamResponses(ctx: GatewayContext, call: Call, body: ResponsesR
   const stream = result.native
     ? relayStream(ctx, call, { offering, ...result.native }, nativeDialect(call))
     : relayStream(ctx, call, { offering, ...result.chat! }, translatedDialect(call, body));
-  return new ApiResponse(200, { ...SSE_HEADERS, ...callHeaders(call, null) }, stream);
+  return new ApiResponse(200, { ...SSE_HEADERS, ...(await streamHeaders(call)) }, stream);
 }
 
 /** Numbers the events of one stream as OpenAI does, and writes each with its `event:` line. */

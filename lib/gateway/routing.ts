@@ -21,6 +21,8 @@ export type RoutePlan = {
   countedPromptTokens: number;
   /** What is reserved: the maximum cost on the dearest candidate, since failover may land there. */
   holdAmount: Micros;
+  /** The prompt's part of it (the same bound with no output): what a call costs before its first token. */
+  promptHold: Micros;
 };
 
 /** `claude-haiku-4-5` or `anthropic/claude-haiku-4-5`, plus the optional `provider` field. */
@@ -106,11 +108,14 @@ export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels
   const prompt = countPrompt(body);
   let countedPromptTokens = prompt.tokens;
   let holdAmount = 1n;
+  let promptHold = 0n;
   for (const offering of candidates) {
     const counted = promptTokensOn(offering, prompt);
     if (counted > countedPromptTokens) countedPromptTokens = counted;
     const cost = maximumCost(offering, promptTokensUpperBound(counted), maxOutputTokens * choices, cacheWrites);
     if (cost > holdAmount) holdAmount = cost;
+    const promptCost = maximumCost(offering, promptTokensUpperBound(counted), 0, cacheWrites);
+    if (promptCost > promptHold) promptHold = promptCost;
   }
-  return { model, candidates, maxOutputTokens, countedPromptTokens, holdAmount };
+  return { model, candidates, maxOutputTokens, countedPromptTokens, holdAmount, promptHold };
 }

@@ -1,12 +1,14 @@
 import type { CatalogOffering } from '../catalog/catalog';
 import type { PushStream, StreamSink } from '../http/api-response';
-import type { HttpError } from '../http/errors';
+import { paymentRequired, type HttpError } from '../http/errors';
 import { logger } from '../logger';
 import { UpstreamError, type PartialUsage, type UpstreamUsage } from '../providers/types';
-import { endCall, type Call } from './call';
+import { endCall, growHold, type Call } from './call';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey, completeIdempotencyKey } from './idempotency';
+import { usageCost } from './pricing';
 import { logSettleFailure, release, settle, usageSoFar, type Billing } from './settle';
+import { estimateOutputTokens } from './tokens';
 import { SSE_HEADERS } from './sse';
 
 /** Idle timeouts a stream may go on sending keep-alives only (Claude's pings while it thinks) before it counts as stalled. */
@@ -72,9 +74,17 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
       if (clientGone) return;
       if (!sink.write(bytes)) clientGone = true;
     };
+    /** A session's closing receipt (what the channel has spent, this call included): never fails the stream. */
+    const sendReceipt = async () => {
+      if (!call.payment) return;
+      const receipt = await call.payment.receiptEvent().catch((error: unknown) => {
+        logger.error('could not write a session receipt', { requestId: call.requestId, error });
+        return null;
+      });
+      if (receipt) send(receipt);
+    };
     /** Whether the event was more than a keep-alive: it produced output, or its usage moved. */
-    const forward = (event: E): boolean => {
-      const read = dialect.read(event);
+    const forward = (read: ReturnType<StreamDialect<E>['read']>): boolean => {
       const before = partialUsage;
       if (read.usage) usage = read.usage;
       if (read.partialUsage) partialUsage = read.partialUsage;
@@ -82,6 +92,20 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
       if (read.send) send(read.send);
       const moved = partialUsage !== null && (before === null || partialUsage.prompt_tokens !== before.prompt_tokens || partialUsage.completion_tokens !== before.completion_tokens);
       return read.produced !== '' || read.usage !== null || moved;
+    };
+    const meter = call.payment && call.plan.holdAmount < call.payment.maxCost ? paymentMeter(ctx, call, offering, send) : null;
+    /** Reads an event and, for a metered call, waits until it is paid for; false: it never was. */
+    const admit = async (event: E): Promise<ReturnType<StreamDialect<E>['read']> | null> => {
+      const read = dialect.read(event);
+      if (!meter) return read;
+      // Waiting for the payer is not the upstream stalling: the idle timer does not count it.
+      paused = true;
+      try {
+        return (await meter.cover(read.produced, read.partialUsage ?? partialUsage)) ? read : null;
+      } finally {
+        paused = false;
+        idle.refresh();
+      }
     };
 
     // The SDKs stop timing a call once its headers arrive, so a stream that stalls would hang
@@ -91,18 +115,33 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
     // Keep-alives alone, though, do not keep a stream (and its hold) open for ever: an upstream
     // stuck in a loop of pings is stalled once KEEPALIVE_ONLY_LIMIT idle timeouts pass without output.
     let stalled: string | null = null;
+    let paused = false;
     const idle = setTimeout(() => {
+      if (paused) {
+        idle.refresh();
+        return;
+      }
       stalled = `sent nothing for ${ctx.streamIdleTimeoutMs} ms mid-stream`;
       call.upstreamAbort.abort();
     }, ctx.streamIdleTimeoutMs);
     let progressAt = performance.now();
+    let unpaid = false;
     try {
-      if (!first.done) forward(first.value);
-      for (;;) {
+      if (!first.done) {
+        const read = await admit(first.value);
+        if (read) forward(read);
+        else unpaid = true;
+      }
+      while (!unpaid) {
         const next = await iterator.next();
         if (next.done) break;
         idle.refresh();
-        if (forward(next.value)) progressAt = performance.now();
+        const read = await admit(next.value);
+        if (!read) {
+          unpaid = true;
+          break;
+        }
+        if (forward(read)) progressAt = performance.now();
         else if (performance.now() - progressAt > KEEPALIVE_ONLY_LIMIT * ctx.streamIdleTimeoutMs) {
           stalled = `sent only keep-alives for ${KEEPALIVE_ONLY_LIMIT * ctx.streamIdleTimeoutMs} ms mid-stream`;
           call.upstreamAbort.abort();
@@ -121,15 +160,29 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
       }
       // The upstream failed mid-stream: the call failed, so nothing is charged.
       send(dialect.error(await release(ctx, call, error)));
+      await sendReceipt();
       sink.close();
       return;
     } finally {
       clearTimeout(idle);
     }
 
+    if (unpaid) {
+      // The payer did not cover more in time: the stream ends here, billed for what it delivered
+      // (never more than the hold), and says why before its receipt.
+      call.upstreamAbort.abort();
+      await settle(ctx, call, offering, usageSoFar(call, produced, partialUsage), 'CLIENT_ABORTED').catch(logSettleFailure(call));
+      send(dialect.error(paymentRequired('session_voucher_timeout', 'The stream stopped: the payment channel did not cover more in time (no voucher came for the payment-need-voucher event). You were billed for what was delivered.')));
+      await sendReceipt();
+      if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
+      sink.close();
+      return;
+    }
+
     const finalUsage = usage ?? usageSoFar(call, produced, partialUsage);
     const billing = await settle(ctx, call, offering, finalUsage, 'SUCCESS');
     for (const bytes of dialect.finish(finalUsage, billing)) send(bytes);
+    await sendReceipt();
     sink.close();
     if (call.idempotencyRecordId && transcript) {
       await completeIdempotencyKey({
@@ -141,4 +194,37 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
       });
     }
   }
+}
+
+/**
+ * A session stream that started on less than its maximum (its payer covered less): each event's
+ * cost is counted as it comes (the prompt as reported, else as counted, and the output so far);
+ * at three quarters of the hold it asks the payer for the rest (`payment-need-voucher`), and an
+ * event that would take the cost past the hold waits until the hold has grown to cover it.
+ */
+function paymentMeter(ctx: GatewayContext, call: Call, offering: CatalogOffering, send: (bytes: Uint8Array) => void) {
+  const payment = call.payment!;
+  let outputTokens = 0;
+  let covered: (() => Promise<boolean>) | null = null;
+  const ask = async () => {
+    const asked = await payment.askForMore(payment.maxCost - call.plan.holdAmount);
+    send(asked.event);
+    covered = asked.covered;
+  };
+  return {
+    async cover(text: string, reported: PartialUsage | null): Promise<boolean> {
+      if (text) outputTokens += estimateOutputTokens(text);
+      const promptTokens = reported && reported.prompt_tokens > 0 ? reported.prompt_tokens : call.plan.countedPromptTokens;
+      const cost = usageCost(offering, { prompt_tokens: promptTokens, completion_tokens: outputTokens, total_tokens: promptTokens + outputTokens, cached_tokens: reported?.cached_tokens });
+      if (!covered && call.plan.holdAmount < payment.maxCost && cost * 4n >= call.plan.holdAmount * 3n) await ask();
+      while (cost > call.plan.holdAmount && call.plan.holdAmount < payment.maxCost) {
+        if (!covered) await ask();
+        const wait: () => Promise<boolean> = covered!;
+        if (!(await wait())) return false;
+        covered = null;
+        await growHold(ctx, call, payment.maxCost - call.plan.holdAmount);
+      }
+      return true;
+    },
+  };
 }

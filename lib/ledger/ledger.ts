@@ -1,7 +1,7 @@
 import type { Db } from '../db/client';
 import { sqlFor } from '../db/client';
 import type { HoldStatus } from '../db/generated/sqlite/enums';
-import { driverErrorKind, sql, statement, type SqlExecutor, type SqlRunner } from '../db/sql';
+import { driverErrorKind, read, sql, statement, type SqlExecutor, type SqlRunner } from '../db/sql';
 import { newId } from '../ids';
 import type { Micros } from '../money';
 import { isSystemAccount, isWalletAccount, mayGoNegative } from './accounts';
@@ -320,6 +320,32 @@ export class Ledger {
    * alive this way (lib/gateway/call.ts), so that only a call that died loses them to the sweeper.
    * Returns how many were extended.
    */
+  /**
+   * Adds up to `extra` to a pending hold from what its account has available, and returns what it
+   * added (0 when the account has nothing free, or the hold is no longer pending). A session's
+   * stream grows its one hold as the payer's vouchers come in; the caller updates its HoldRef.
+   */
+  async growHold(hold: HoldRef, extra: Micros): Promise<Micros> {
+    if (extra <= 0n) return 0n;
+    const now = new Date();
+    return this.#sql.transaction(async (tx) => {
+      const [account] = await tx.query(sql`SELECT "available" FROM "LedgerAccount" WHERE "id" = ${hold.debitAccountId}`);
+      const free = account ? read.bigint(account.available) : 0n;
+      const grant = free < extra ? free : extra;
+      if (grant <= 0n) return 0n;
+      // Guarded like a reservation: whatever another call took meanwhile, available never goes below zero.
+      const took = await tx.execute(sql`UPDATE "LedgerAccount" SET "available" = "available" - ${grant}, "updatedAt" = ${now} WHERE "id" = ${hold.debitAccountId} AND "available" >= ${grant}`);
+      if (took !== 1) return 0n;
+      const grown = await tx.execute(sql`UPDATE "Hold" SET "amount" = "amount" + ${grant} WHERE "id" = ${hold.id} AND "status" = 'PENDING' AND "amount" = ${hold.amount}`);
+      // Resolved or changed meanwhile: undo the whole transaction, the account keeps its money.
+      if (grown !== 1) throw new HoldNotPending();
+      return grant;
+    }).catch((error: unknown) => {
+      if (error instanceof HoldNotPending) return 0n;
+      throw error;
+    });
+  }
+
   async extendHolds(holdIds: string[], expiresAt: Date): Promise<number> {
     // One statement per hold, each its own transaction: one row lock at a time, so this can never
     // wait in a cycle with a settlement locking the same holds in another order.

@@ -8,7 +8,7 @@ import { logger } from '../logger';
 import { expirePackLots } from '../packs/packs';
 import { createPackAdminApi, type PackAdminApi } from '../packs/pack-admin';
 import { createPacksApi, type PacksApi } from '../packs/packs-api';
-import { getPayPerRequest } from '../payments/x402';
+import { getPayPerRequest } from '../payments/keyless';
 import { createPlaygroundApi } from '../playground';
 import { createWaitlistApi } from '../waitlist';
 
@@ -82,7 +82,7 @@ export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.e
     // On its own: a failure above must not keep payers' money from being credited.
     gateway.ctx.payPerRequest
       ?.reconcile?.()
-      .catch((error: unknown) => logger.error('x402 reconciliation failed', { error }));
+      .catch((error: unknown) => logger.error('keyless payment reconciliation (x402, sessions) failed', { error }));
   }, intervalMs);
   timer.unref();
   globalForServer.tollgateSweeper = timer;

@@ -7,6 +7,9 @@ export const dynamic = 'force-dynamic';
 // Through the gateway's routes table, as the Node server serves it.
 export const POST = (request: Request) => getGateway().handle(request);
 
+// HEAD: a payment session's credential sent alone (a voucher, a top-up, a close).
+export const HEAD = (request: Request) => getGateway().handle(request);
+
 // Every other method: a JSON 405 naming the allowed ones (Next's own is an empty body).
 const other = onlyMethods('POST');
 export const GET = other;
