@@ -161,9 +161,9 @@ export async function pendingHolds(db: Db, accountId: string): Promise<number> {
 
 /**
  * Squares the ledger with a close the chain has done, paying `closeAmount` to the payee: the
- * vouchers above it were never collected (back to the deposits account they came from), and what
- * the payer paid on chain beyond what calls spent is theirs, as wallet credit. The channel account
- * ends at zero. Idempotent by the channel: once CLOSED, nothing more happens.
+ * vouchers above it were never collected (back to the deposits account they came from); what the
+ * payer paid on chain beyond what calls spent is theirs, as wallet credit; what calls spent beyond
+ * it (a payer who withdrew first) is revenue lost. The channel account ends at zero. Idempotent by the channel: once CLOSED, nothing more happens.
  */
 export async function squareClose(db: Db, ledger: Ledger, channel: ChannelRow, closeAmount: bigint, txHash: Hex): Promise<void> {
   const accepted = channel.acceptedCumulative;
@@ -181,6 +181,10 @@ export async function squareClose(db: Db, ledger: Ledger, channel: ChannelRow, c
   if (closeAmount > spent) {
     const wallet = await getOrCreateWalletAccount({ db, userId: channel.userId });
     entries.push({ accountId: wallet.id, amount: closeAmount - spent });
+  } else if (closeAmount < spent) {
+    // Served but never collected (the payer withdrew before the server closed): that revenue is
+    // reversed, so the books show the loss rather than money the chain never paid.
+    entries.push({ accountId: SYSTEM_ACCOUNTS.revenue.id, amount: closeAmount - spent });
   }
   const moving = entries.filter((e) => e.amount !== 0n);
   if (moving.length === 0) {
