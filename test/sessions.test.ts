@@ -413,4 +413,59 @@ describe('the session client', () => {
     expect(BigInt(receipt.spent)).toBe(cost);
     await expectAuditClean();
   });
+
+  it('opens one channel for concurrent first requests, never sends the SDK’s key, and adopts a fresh challenge from another instance', async () => {
+    const payer = await newPayer();
+    const fromBlock = await chain.publicClient.getBlockNumber();
+    const seen: string[] = [];
+    const recording: typeof fetch = (input, init) => {
+      seen.push(new Headers(init?.headers).get('authorization') ?? '');
+      return fetch(input, init);
+    };
+    const session = createSessionClient({ account: payer, walletClient: chain.walletClient(payer), publicClient: chain.publicClient, deposit: DEPOSIT, fetch: recording });
+    const openai = new OpenAI({ apiKey: 'sk-placeholder', baseURL: `${gw.url}/v1`, fetch: session.fetch, maxRetries: 0 });
+    const ask = (client = openai) => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 100 });
+    const answers = await Promise.all([ask(), ask()]);
+    expect(answers.map((a) => a.choices[0]!.message.content)).toEqual(['Hello from the fake upstream.', 'Hello from the fake upstream.']);
+    const opened = await chain.publicClient.getContractEvents({ address: escrow, abi: SESSION_ESCROW_ABI, eventName: 'ChannelOpened', args: { payer: payer.address }, fromBlock });
+    expect(opened).toHaveLength(1);
+    expect(seen.filter((a) => /bearer|sk-placeholder/i.test(a))).toEqual([]);
+
+    // Another instance, same database and chain, another challenge secret: the first credential
+    // there is refused (challenge-not-found) and the client signs again with the fresh challenge.
+    const other = await startSessionGateway({ db: t.db, env: { ...env, SESSION_SECRET: 'another secret, also thirty-two characters or more' } });
+    try {
+      const there = new OpenAI({ apiKey: 'unused', baseURL: `${other.url}/v1`, fetch: session.fetch, maxRetries: 0 });
+      expect((await ask(there)).choices[0]!.message.content).toBe('Hello from the fake upstream.');
+    } finally {
+      await other.close();
+    }
+    const { rows, cost } = await usageOf(session.channelId!);
+    expect(rows.filter((r) => r.status === 'SUCCESS')).toHaveLength(3);
+    expect(session.spent).toBe(cost);
+    // The other instance is gone: close through the first (the client would use the last URL it called).
+    expect(BigInt((await session.close(`${gw.url}/v1/chat/completions`)).spent)).toBe(cost);
+    await expectAuditClean();
+  });
+
+  it('returns the 402 when the deposit cannot cover the next call, never signing above the deposit', async () => {
+    // Claude Sonnet 4.5 at $16.50 per million output (sold): 27,000 tokens may cost about $0.45, and each call costs about $0.10.
+    fake.setBehavior({ usage: { prompt_tokens: 10, completion_tokens: 6000 } });
+    const payer = await newPayer();
+    const deposit = 500_000n;
+    const session = createSessionClient({ account: payer, walletClient: chain.walletClient(payer), publicClient: chain.publicClient, deposit });
+    const openai = new OpenAI({ apiKey: 'unused', baseURL: `${gw.url}/v1`, fetch: session.fetch, maxRetries: 0 });
+    const ask = () => openai.chat.completions.create({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hi' }], max_tokens: 27_000 });
+    await ask();
+    const served = fake.requests.length;
+    await expect(ask()).rejects.toMatchObject({ status: 402 });
+    expect(fake.requests.length).toBe(served);
+    expect(session.signed).toBe(deposit);
+    const { cost } = await usageOf(session.channelId!);
+    expect(session.spent).toBe(cost);
+    const payerBefore = await token.balanceOf(payer.address);
+    expect(BigInt((await session.close()).spent)).toBe(cost);
+    expect(await token.balanceOf(payer.address)).toBe(payerBefore + deposit - cost);
+    await expectAuditClean();
+  });
 });

@@ -1,6 +1,6 @@
 import type { ApiRequest } from '../http/api-request';
 import { ApiResponse, type AnyResponse } from '../http/api-response';
-import type { HttpError } from '../http/errors';
+import { HttpError } from '../http/errors';
 import type { Billing } from './settle';
 import type { KeyContext } from './auth';
 import type { CallPayment, GatewayContext } from './context';
@@ -66,6 +66,8 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     reservation = await reserve(ctx, key, start.plan, requestId, start.surface);
   } catch (error) {
     if (idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: idempotencyRecordId });
+    // A session's payer is told how much more to sign, in the payment's own terms.
+    if (start.payment && error instanceof HttpError && error.code === 'insufficient_credits') return withHeader(await start.payment.shortOfFunds(), 'x-request-id', requestId);
     throw error;
   }
   const upstreamAbort = new AbortController();

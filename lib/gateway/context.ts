@@ -44,6 +44,8 @@ export interface CallPayment {
   readonly holdAmount?: Micros;
   /** The plan's maximum: what the hold may grow to as the payer covers more. */
   readonly maxCost: Micros;
+  /** The 402 to answer when the reservation finds less than the payment step saw (a concurrent call took it). */
+  shortOfFunds(): Promise<Response>;
   /** The receipt headers: of a settled answer, or of a stream as it starts. */
   receiptHeaders(): Promise<Record<string, string>>;
   /** A stream's closing receipt event, after its settlement. */

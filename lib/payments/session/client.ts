@@ -339,10 +339,14 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     const spent = lastReceipt ? BigInt(lastReceipt.spent) : 0n;
     // Signed for exactly what was spent, not the highest voucher: the difference goes back to the payer.
     const signature = await signVoucher(account, voucherContext(c), { channelId: c.id, cumulativeAmount: spent });
-    const response = await baseFetch(target, {
-      method: 'HEAD',
-      headers: { Authorization: credential(c, { action: 'close', channelId: c.id, cumulativeAmount: String(spent), signature }) },
-    });
+    const send = () => baseFetch(target, { method: 'HEAD', headers: { Authorization: credential(c, { action: 'close', channelId: c.id, cumulativeAmount: String(spent), signature }) } });
+    let response = await send();
+    // Closing through another instance than the last call went to: its challenge is the one to echo.
+    const fresh = response.status === 402 ? challengeOf(response) : null;
+    if (fresh && fresh.id !== challenge.id) {
+      adopt(fresh);
+      response = await send();
+    }
     if (response.status !== 200) throw new Error(`session close refused: ${response.status} ${response.headers.get(ERROR_HEADER) ?? ''}`.trim());
     const header = response.headers.get(RECEIPT_HEADER);
     if (header === null) throw new Error(`session close answered 200 without a ${RECEIPT_HEADER} header`);

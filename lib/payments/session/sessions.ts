@@ -285,24 +285,23 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
     // starts on is its prompt and a sixteenth of its output, so that the first tokens flow.
     const floor = input.promptCost + ceilDiv(input.maxCost - input.promptCost, 16n);
     const minimum = stream ? (floor < input.maxCost ? floor : input.maxCost) : input.maxCost;
-    if (channel.available < minimum) {
-      const required = channel.acceptedCumulative + (input.maxCost - channel.available);
-      return {
-        kind: 'respond',
-        response: refusal(
-          input.request,
-          'insufficient-balance',
-          `this call may cost up to ${formatUsd(input.maxCost)} (${input.maxCost} units) and the channel covers ${channel.available} units not already spent or held. Sign a voucher for ${required}${required > channel.deposit ? ', after a topUp: it is above the deposit' : ''}.`,
-          { requiredCumulative: String(required), acceptedCumulative: String(channel.acceptedCumulative), deposit: String(channel.deposit) },
-          channel.id,
-        ),
-      };
-    }
+    const insufficient = (now: ChannelRow) => {
+      const required = now.acceptedCumulative + (input.maxCost - now.available);
+      return refusal(
+        input.request,
+        'insufficient-balance',
+        `this call may cost up to ${formatUsd(input.maxCost)} (${input.maxCost} units) and the channel covers ${now.available} units not already spent or held. Sign a voucher for ${required}${required > now.deposit ? ', after a topUp: it is above the deposit' : ''}.`,
+        { requiredCumulative: String(required), acceptedCumulative: String(now.acceptedCumulative), deposit: String(now.deposit) },
+        now.id,
+      );
+    };
+    if (channel.available < minimum) return { kind: 'respond', response: insufficient(channel) };
     const holdAmount = channel.available >= input.maxCost ? undefined : channel.available;
     const challengeId = credential.challenge.id;
     const payment: CallPayment = {
       ...(holdAmount !== undefined && { holdAmount }),
       maxCost: input.maxCost,
+      shortOfFunds: async () => insufficient((await loadChannel(db, channel.id)) ?? channel),
       receiptHeaders: async () => ({ [RECEIPT_HEADER]: buildSessionReceipt(await receiptOf(channel.id, challengeId)), 'access-control-expose-headers': RECEIPT_HEADER }),
       receiptEvent: async () => new TextEncoder().encode(formatReceiptEvent(await receiptOf(channel.id, challengeId))),
       askForMore: async (more: Micros) => {
