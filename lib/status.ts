@@ -2,6 +2,7 @@ import { loadCatalog } from './catalog/catalog';
 import type { Db } from './db/client';
 import { loadPaymentsConfig, publicClientFor, type NetworkConfig, type PaymentsConfig } from './payments/networks';
 import { getWalletBudgetRate, WALLET_BUDGET_RATE_SETTING } from './payments/wallet-budget';
+import { loadSessionConfig } from './payments/session/config';
 import { x402Status } from './payments/x402';
 
 /**
@@ -131,6 +132,29 @@ const x402Source: StatusSource = {
   },
 };
 
+/** Pay-per-token sessions (lib/payments/session): on, off or misconfigured, from the environment only. */
+const sessionSource: StatusSource = {
+  id: 'sessions',
+  async collect({ db, env }) {
+    const name = 'Pay-per-token sessions (MPP payment channels)';
+    const loaded = loadSessionConfig(env);
+    if (loaded.state === 'disabled') return [{ id: 'sessions', group: 'Payments', name, state: 'disabled', detail: 'Off: set SESSION_ESCROW (and the other SESSION_* settings) to enable.' }];
+    if (loaded.state === 'misconfigured') return [{ id: 'sessions', group: 'Payments', name, state: 'operator_action', detail: `Misconfigured, session credentials are refused: ${loaded.reason}` }];
+    const { config } = loaded;
+    const open = await db.sessionChannel.count({ where: { status: 'OPEN' } });
+    return [
+      {
+        id: 'sessions',
+        group: 'Payments',
+        name,
+        state: 'live',
+        // The RPC by host only: its URL may carry a key.
+        detail: `Channels on chain ${config.chainId} via ${new URL(config.rpcUrl).host}: escrow ${config.escrow}, token ${config.token}, payee ${config.payee}; minimum deposit $${(Number(config.minDeposit) / 1e6).toFixed(2)}; ${open} open.`,
+      },
+    ];
+  },
+};
+
 const providerSource: StatusSource = {
   id: 'providers',
   async collect({ db, env }) {
@@ -145,7 +169,7 @@ const providerSource: StatusSource = {
 };
 
 const globalForStatus = globalThis as unknown as { tollgateStatusSources?: Map<string, StatusSource> };
-const sources = (globalForStatus.tollgateStatusSources ??= new Map([depositSource, walletBudgetSource, x402Source, providerSource].map((s) => [s.id, s])));
+const sources = (globalForStatus.tollgateStatusSources ??= new Map([depositSource, walletBudgetSource, x402Source, sessionSource, providerSource].map((s) => [s.id, s])));
 
 /** Adds (or, with an existing id, replaces) a status source. */
 export function registerStatusSource(source: StatusSource): void {

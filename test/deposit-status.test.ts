@@ -28,6 +28,7 @@ describe('status', () => {
     expect(items['deposits:dev']).toBeUndefined();
     expect(items['wallet-budget']).toMatchObject({ state: 'disabled' });
     expect(items['x402:0']).toMatchObject({ state: 'disabled' });
+    expect(items.sessions).toMatchObject({ group: 'Payments', state: 'disabled' });
     expect(items['provider:openai']).toMatchObject({ group: 'Model providers', state: 'operator_action' });
     expect(items['provider:openai']!.detail).toMatch(/OPENAI_API_KEY/);
     expect(items['provider:local']).toMatchObject({ state: 'live' });
@@ -52,6 +53,29 @@ describe('status', () => {
     expect(items['wallet-budget']).toMatchObject({ state: 'operator_action' });
     expect(items['wallet-budget']!.detail).toMatch(/wallet_budget_usd_rate/);
     expect(items['provider:openai']).toMatchObject({ state: 'live' });
+  });
+
+  it('pay-per-token sessions: live with the escrow, token, payee and open channels; a missing setting named, never its value', async () => {
+    const key = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
+    const env = {
+      SESSION_ESCROW: chain.accounts[7].address,
+      SESSION_TOKEN: chain.accounts[8].address,
+      SESSION_CHAIN_ID: '31337',
+      SESSION_RPC_URL: 'https://rpc.example.com/v2/secret-key',
+      SESSION_PAYEE_PRIVATE_KEY: key,
+      SESSION_SECRET: 'x'.repeat(32),
+    };
+    const live = byId(await collectStatus({ db: t.db, env }));
+    expect(live.sessions).toMatchObject({ state: 'live' });
+    expect(live.sessions!.detail).toContain(chain.accounts[7].address);
+    expect(live.sessions!.detail).toContain('rpc.example.com');
+    expect(live.sessions!.detail).toMatch(/0 open/);
+    expect(live.sessions!.detail).not.toContain('secret-key');
+    expect(JSON.stringify(live)).not.toContain(key.slice(2));
+    const broken = byId(await collectStatus({ db: t.db, env: { ...env, SESSION_SECRET: 'short' } }));
+    expect(broken.sessions).toMatchObject({ state: 'operator_action' });
+    expect(broken.sessions!.detail).toMatch(/SESSION_SECRET/);
+    expect(broken.sessions!.detail).not.toContain('short');
   });
 
   it('an invalid payment configuration is shown, not thrown', async () => {
