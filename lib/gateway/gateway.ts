@@ -85,7 +85,8 @@ export function createGateway(options: GatewayOptions) {
   const embeddingsApi = wrap((c, r, id) => handleEmbeddings(c, r, id));
   const responsesApi = wrap((c, r, id) => handleResponses(c, r, id));
   const listModels = wrap((c, r) => handleListModels(c, r));
-  const credentialOnly = wrap((c, r) => handleCredentialOnly(c, r));
+  // HEAD with a payment credential and no call (a session's voucher or close), where a rail takes those.
+  const credentialsAlone: Record<string, (request: ApiRequest) => Promise<AnyResponse>> = ctx.payPerRequest?.credentialOnly ? { HEAD: wrap((c, r) => handleCredentialOnly(c, r)) } : {};
   const keyInfo = wrap((c, r) => handleKeyInfo(c, r));
   const messagesApi = wrap((c, r, id) => handleMessages(c, r, id), anthropicErrorResponse);
   const countTokensApi = wrap((c, r, id) => handleCountTokens(c, r, id), anthropicErrorResponse);
@@ -102,9 +103,9 @@ export function createGateway(options: GatewayOptions) {
   }
 
   const routes: Record<string, Record<string, (request: ApiRequest) => Promise<AnyResponse>>> = {
-    '/v1/chat/completions': { POST: chatCompletionsApi, HEAD: credentialOnly },
+    '/v1/chat/completions': { POST: chatCompletionsApi, ...credentialsAlone },
     '/v1/embeddings': { POST: embeddingsApi },
-    '/v1/responses': { POST: responsesApi, HEAD: credentialOnly },
+    '/v1/responses': { POST: responsesApi, ...credentialsAlone },
     '/v1/models': { GET: listModels },
     '/v1/key': { GET: keyInfo },
     '/v1/messages': { POST: messagesApi },

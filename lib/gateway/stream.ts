@@ -217,12 +217,14 @@ function paymentMeter(ctx: GatewayContext, call: Call, offering: CatalogOffering
       const promptTokens = reported && reported.prompt_tokens > 0 ? reported.prompt_tokens : call.plan.countedPromptTokens;
       const cost = usageCost(offering, { prompt_tokens: promptTokens, completion_tokens: outputTokens, total_tokens: promptTokens + outputTokens, cached_tokens: reported?.cached_tokens });
       if (!covered && call.plan.holdAmount < payment.maxCost && cost * 4n >= call.plan.holdAmount * 3n) await ask();
-      while (cost > call.plan.holdAmount && call.plan.holdAmount < payment.maxCost) {
+      // Free money that the hold cannot take (a concurrent call took it first, or the hold is no
+      // longer pending) is looked for a few times, not forever.
+      for (let misses = 0; cost > call.plan.holdAmount && call.plan.holdAmount < payment.maxCost; ) {
         if (!covered) await ask();
         const wait: () => Promise<boolean> = covered!;
         if (!(await wait())) return false;
         covered = null;
-        await growHold(ctx, call, payment.maxCost - call.plan.holdAmount);
+        if ((await growHold(ctx, call, payment.maxCost - call.plan.holdAmount)) === 0n && ++misses >= 3) return false;
       }
       return true;
     },

@@ -41,10 +41,7 @@ export function combineKeyless(x402: X402 | null, sessions: Sessions | null): Pa
       };
       return { kind: 'respond', response: json(body, { status: 402, headers: { 'www-authenticate': sessions!.challenge(input.request), 'access-control-expose-headers': 'WWW-Authenticate, Payment-Receipt' } }) };
     },
-    async credentialOnly(request) {
-      if (!sessionsOn) return null;
-      return sessions.credentialOnly(request);
-    },
+    ...(sessionsOn && { credentialOnly: (request: ApiRequest) => sessions.credentialOnly(request) }),
     async reconcile() {
       const credited = x402On && x402.reconcile ? await x402.reconcile() : 0;
       const closed = sessionsOn ? await sessions.sweep() : 0;
