@@ -9,7 +9,8 @@ import { auditLedger } from '../lib/ledger';
 import { SESSION_ESCROW_ABI } from '../lib/payments/session/escrow';
 import { createSessionClient } from '../lib/payments/session/client';
 import { channelAccountId } from '../lib/payments/session/channels';
-import { RECEIPT_HEADER, parseSessionEvent, parseSessionReceipt } from '../lib/payments/session/wire';
+import { signVoucher } from '../lib/payments/session/voucher';
+import { RECEIPT_HEADER, buildSessionCredential, parseSessionEvent, parseSessionReceipt } from '../lib/payments/session/wire';
 import { HEADERS } from '../lib/payments/x402';
 import { runSessionDemo } from '../scripts/session-demo';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
@@ -51,6 +52,8 @@ beforeAll(async () => {
     SESSION_SECRET: 'a test secret of at least thirty-two characters',
     SESSION_MIN_DEPOSIT_USD: '0.50',
     SESSION_VOUCHER_TIMEOUT_MS: '1500',
+    // Every call here comes from 127.0.0.1: the per-address keyless bucket is not what is tested.
+    KEYLESS_RATE_LIMIT_BURST: '100000',
   });
   gw = await startSessionGateway({ db: t.db, env });
 }, 180_000);
@@ -331,6 +334,57 @@ describe('streams', () => {
 });
 
 describe('closing', () => {
+  it('a topUp or close credential pays for no call, and a forged close closes nothing', async () => {
+    const payer = await newPayer();
+    const { challenge, required } = await sessionChallenge(gw.url, BODY);
+    const channel = await openChannel(chain, token, challenge, payer, DEPOSIT);
+    expect((await head(await channel.open(required * 3n))).status).toBe(200);
+    const before = fake.requests.length;
+    const topUp = buildSessionCredential({ challenge, source: `did:pkh:eip155:31337:${payer.address.toLowerCase()}`, payload: { action: 'topUp', type: 'hash', channelId: channel.channelId, hash: channel.hash, additionalDeposit: '1' } });
+    const viaTopUp = await post(topUp);
+    expect(viaTopUp.status).toBe(400);
+    expect(((await viaTopUp.json()) as { error: { code: string } }).error.code).toBe('session_credential_not_for_calls');
+    expect((await post(await channel.close(0n))).status).toBe(400);
+    // A close signed by someone else, or for more than the deposit: refused, and the channel stays open.
+    const forged = buildSessionCredential({ challenge, payload: { action: 'close', channelId: channel.channelId, cumulativeAmount: '5', signature: await signVoucher(chain.accounts[3], { chainId: 31337, escrowContract: escrow }, { channelId: channel.channelId, cumulativeAmount: 5n }) } });
+    const refused = await head(forged);
+    expect(refused.status).toBe(402);
+    expect(refused.headers.get('x-tollgate-error')).toMatch(/not signed by the channel signer/);
+    const over = buildSessionCredential({ challenge, payload: { action: 'close', channelId: channel.channelId, cumulativeAmount: String(DEPOSIT + 1n), signature: await channel.sign(DEPOSIT + 1n) } });
+    expect((await head(over)).status).toBe(402);
+    expect(fake.requests.length).toBe(before);
+    expect(await t.db.sessionChannel.findUniqueOrThrow({ where: { id: channel.channelId } })).toMatchObject({ status: 'OPEN', closeTxHash: null });
+    const onChain = await chain.publicClient.readContract({ address: escrow, abi: SESSION_ESCROW_ABI, functionName: 'getChannel', args: [channel.channelId] });
+    expect(onChain.finalized).toBe(false);
+    expect((await post(await channel.voucher(required * 3n))).status).toBe(200);
+    await expectAuditClean();
+  });
+
+  it('a close waits for a stream in flight and counts it; a call after the close began is refused', async () => {
+    fake.setBehavior({ text: LONG_TEXT, chunkDelayMs: 2, usage: { prompt_tokens: 9, completion_tokens: 400 } });
+    const payer = await newPayer();
+    const body = { ...BODY, max_tokens: 2000, stream: true };
+    const { challenge, required } = await sessionChallenge(gw.url, body);
+    const channel = await openChannel(chain, token, challenge, payer, DEPOSIT);
+    const streaming = await post(await channel.open(required), body);
+    expect(streaming.status).toBe(200);
+    const reading = readSse(streaming);
+    // Close for what the stream will cost once done (the fake reports 9 + 400 tokens).
+    const closing = head(await channel.close(costOf(9, 400)));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const late = await post(await channel.voucher(required), BODY);
+    expect([402, 410]).toContain(late.status);
+    const { text } = await reading;
+    expect(text).toContain('word399');
+    const closed = await closing;
+    expect(closed.status).toBe(200);
+    expect(parseSessionReceipt(closed.headers.get(RECEIPT_HEADER)!).spent).toBe(String(costOf(9, 400)));
+    const { rows, cost } = await usageOf(channel.channelId);
+    expect(rows.filter((r) => r.status === 'SUCCESS')).toHaveLength(1);
+    expect(cost).toBe(costOf(9, 400));
+    await expectAuditClean();
+  });
+
   it('the sweeper closes a channel whose payer asked the escrow to close, with the highest voucher, before the grace period ends', async () => {
     const payer = await newPayer();
     const { challenge, required } = await sessionChallenge(gw.url, BODY);

@@ -10,6 +10,7 @@ import { logger } from '../logger';
 import { microsToUsd, type Micros } from '../money';
 import type { CallSurface } from '../ledger/lots';
 import { reserve, type Reservation } from './reserve';
+import { release } from './settle';
 import type { RoutePlan } from './routing';
 
 /** One paid call, from its reservation to its settlement: what every API dialect carries through reserve → call → settle. */
@@ -69,6 +70,15 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     // A session's payer is told how much more to sign, in the payment's own terms.
     if (start.payment && error instanceof HttpError && error.code === 'insufficient_credits') return withHeader(await start.payment.shortOfFunds(), 'x-request-id', requestId);
     throw error;
+  }
+  if (start.payment) {
+    const refused = await start.payment.confirm();
+    if (refused) {
+      // Reserved as its channel began to close: given back at once, nothing served or charged.
+      const provisional = { requestId, startedAt: start.startedAt, key, plan: start.plan, stream: start.stream, reservation, idempotencyRecordId, upstreamAbort: new AbortController(), principalHeaders: {}, payment: null, keepAlive: setTimeout(() => undefined, 0) };
+      await release(ctx, provisional, new HttpError({ status: 410, type: 'invalid_request_error', code: 'session_channel_closing', message: 'The payment channel began closing.' }));
+      return withHeader(refused, 'x-request-id', requestId);
+    }
   }
   const upstreamAbort = new AbortController();
   // A client that left while the key was claimed or the money reserved has already fired its

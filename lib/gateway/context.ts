@@ -46,6 +46,8 @@ export interface CallPayment {
   readonly maxCost: Micros;
   /** The 402 to answer when the reservation finds less than the payment step saw (a concurrent call took it). */
   shortOfFunds(): Promise<Response>;
+  /** After the reservation: null to go on, or the answer when the payment can no longer pay (its channel began closing). */
+  confirm(): Promise<Response | null>;
   /** The receipt headers: of a settled answer, or of a stream as it starts. */
   receiptHeaders(): Promise<Record<string, string>>;
   /** A stream's closing receipt event, after its settlement. */
@@ -54,7 +56,7 @@ export interface CallPayment {
    * Mid-stream: the event that asks the payer to cover `more`, and a wait for that cover (true
    * once the payer's account has money no call holds, false when none came in time).
    */
-  askForMore(more: Micros): Promise<{ event: Uint8Array; covered: () => Promise<boolean> }>;
+  askForMore(more: Micros): Promise<{ event: Uint8Array; covered: (signal: AbortSignal) => Promise<boolean> }>;
 }
 
 /** What the pipeline needs from the outside world; built once per process (or per test). */

@@ -180,6 +180,9 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
     }
 
     const finalUsage = usage ?? usageSoFar(call, produced, partialUsage);
+    // A metered stream whose final usage came out above its hold (tokens the text did not show):
+    // the hold takes what the channel has free, up to the maximum, before settling caps at it.
+    if (meter) await meter.settleUp(finalUsage);
     const billing = await settle(ctx, call, offering, finalUsage, 'SUCCESS');
     for (const bytes of dialect.finish(finalUsage, billing)) send(bytes);
     await sendReceipt();
@@ -205,28 +208,53 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
 function paymentMeter(ctx: GatewayContext, call: Call, offering: CatalogOffering, send: (bytes: Uint8Array) => void) {
   const payment = call.payment!;
   let outputTokens = 0;
-  let covered: (() => Promise<boolean>) | null = null;
+  let pausedMs = 0;
+  let covered: ((signal: AbortSignal) => Promise<boolean>) | null = null;
   const ask = async () => {
     const asked = await payment.askForMore(payment.maxCost - call.plan.holdAmount);
     send(asked.event);
     covered = asked.covered;
   };
+  const cover = async (text: string, reported: PartialUsage | null): Promise<boolean> => {
+    if (text) outputTokens += estimateOutputTokens(text);
+    // What the upstream reported so far counts when it is more (hidden reasoning tokens are not in the text).
+    const completion = Math.max(outputTokens, reported?.completion_tokens ?? 0);
+    const promptTokens = reported && reported.prompt_tokens > 0 ? reported.prompt_tokens : call.plan.countedPromptTokens;
+    const cost = usageCost(offering, { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion, cached_tokens: reported?.cached_tokens });
+    if (!covered && call.plan.holdAmount < payment.maxCost && cost * 4n >= call.plan.holdAmount * 3n) await ask();
+    // Free money that the hold cannot take (a concurrent call took it first, or the hold is no
+    // longer pending) is looked for a few times, not forever; and a payer trickling tiny vouchers
+    // cannot keep the stream paused past MAX_PAUSE_MS in all.
+    for (let misses = 0; cost > call.plan.holdAmount && call.plan.holdAmount < payment.maxCost; ) {
+      if (!covered) await ask();
+      const wait: (signal: AbortSignal) => Promise<boolean> = covered!;
+      const started = performance.now();
+      const arrived = await wait(call.upstreamAbort.signal);
+      pausedMs += performance.now() - started;
+      if (!arrived || pausedMs > MAX_PAUSE_MS) return false;
+      covered = null;
+      if ((await growHold(ctx, call, payment.maxCost - call.plan.holdAmount)) === 0n && ++misses >= 3) return false;
+    }
+    return true;
+  };
   return {
+    async settleUp(final: UpstreamUsage): Promise<void> {
+      const cost = usageCost(offering, final);
+      if (cost <= call.plan.holdAmount) return;
+      const ceiling = cost < payment.maxCost ? cost : payment.maxCost;
+      await growHold(ctx, call, ceiling - call.plan.holdAmount).catch((error: unknown) => logger.warn('could not grow a session hold before settling', { requestId: call.requestId, error }));
+    },
+    /** Whether the event may be sent: false when it was not paid for in time (or metering failed: the stream then ends, billed for what it delivered). */
     async cover(text: string, reported: PartialUsage | null): Promise<boolean> {
-      if (text) outputTokens += estimateOutputTokens(text);
-      const promptTokens = reported && reported.prompt_tokens > 0 ? reported.prompt_tokens : call.plan.countedPromptTokens;
-      const cost = usageCost(offering, { prompt_tokens: promptTokens, completion_tokens: outputTokens, total_tokens: promptTokens + outputTokens, cached_tokens: reported?.cached_tokens });
-      if (!covered && call.plan.holdAmount < payment.maxCost && cost * 4n >= call.plan.holdAmount * 3n) await ask();
-      // Free money that the hold cannot take (a concurrent call took it first, or the hold is no
-      // longer pending) is looked for a few times, not forever.
-      for (let misses = 0; cost > call.plan.holdAmount && call.plan.holdAmount < payment.maxCost; ) {
-        if (!covered) await ask();
-        const wait: () => Promise<boolean> = covered!;
-        if (!(await wait())) return false;
-        covered = null;
-        if ((await growHold(ctx, call, payment.maxCost - call.plan.holdAmount)) === 0n && ++misses >= 3) return false;
+      try {
+        return await cover(text, reported);
+      } catch (error) {
+        logger.error('metering a session stream failed; it ends here, billed for what it delivered', { requestId: call.requestId, error });
+        return false;
       }
-      return true;
     },
   };
 }
+
+/** The longest a session stream may spend paused for vouchers, in all. */
+const MAX_PAUSE_MS = 60_000;

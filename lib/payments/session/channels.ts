@@ -146,6 +146,11 @@ export async function markClosing(db: Db, channelId: Hex): Promise<boolean> {
   return (await sqlFor(db).execute(sql`UPDATE "SessionChannel" SET "status" = 'CLOSING', "error" = NULL, "updatedAt" = ${now} WHERE "id" = ${channelId} AND "status" = 'OPEN'`)) === 1;
 }
 
+/** The sweeper takes over a close left CLOSING since before `staleBefore` (true: it is now this one's). */
+export async function takeOverClosing(db: Db, channelId: Hex, staleBefore: Date): Promise<boolean> {
+  return (await sqlFor(db).execute(sql`UPDATE "SessionChannel" SET "updatedAt" = ${new Date()} WHERE "id" = ${channelId} AND "status" = 'CLOSING' AND "updatedAt" <= ${staleBefore}`)) === 1;
+}
+
 export async function reopen(db: Db, channelId: Hex, error: string): Promise<void> {
   await sqlFor(db).execute(sql`UPDATE "SessionChannel" SET "status" = 'OPEN', "error" = ${error.slice(0, 500)}, "updatedAt" = ${new Date()} WHERE "id" = ${channelId} AND "status" = 'CLOSING'`);
 }

@@ -10,7 +10,7 @@ import { Ledger } from '../../ledger/ledger';
 import { logger } from '../../logger';
 import { formatUsd, type Micros } from '../../money';
 import { payerUserId } from '../x402/x402';
-import { acceptVoucher, channelAccountId, loadChannel, markClosing, noteCloseError, pendingHolds, recordChannel, reopen, setDeposit, squareClose, touchChannel, type ChannelRow } from './channels';
+import { acceptVoucher, channelAccountId, loadChannel, markClosing, noteCloseError, pendingHolds, recordChannel, reopen, setDeposit, squareClose, takeOverClosing, touchChannel, type ChannelRow } from './channels';
 import { loadSessionConfig, type SessionConfig, type SessionConfigState } from './config';
 import { SESSION_ESCROW_ABI } from './escrow';
 import { decideVoucher, problemDetails, readChannel, verifyOpen, type Refusal, type SessionProblemType } from './verify';
@@ -131,7 +131,7 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
    * the open, topUp or voucher it carries is verified on chain and accepted. A close is the
    * caller's to run (it ends the channel, it does not pay for a call).
    */
-  async function handleCredential(request: ApiRequest): Promise<Handled> {
+  async function handleCredential(request: ApiRequest, forCall: boolean): Promise<Handled> {
     if (!config || !context || !publicClient) {
       return { ok: false, response: json({ error: { message: 'Pay-per-token sessions are not configured on this instance.', type: 'service_unavailable', code: 'sessions_disabled', param: null } }, { status: 503 }) };
     }
@@ -161,6 +161,11 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
 
     const payload = credential.payload;
     const channelId = payload.channelId;
+    // A call is paid by a voucher (or the open's first one). A topUp carries no signature and a
+    // close ends the channel: both are sent alone, on HEAD, and neither pays for anything.
+    if (forCall && (payload.action === 'topUp' || payload.action === 'close')) {
+      return { ok: false, response: json({ error: { message: `A "${payload.action}" credential pays for no call: send it alone as a HEAD of this URL, then pay calls with a voucher. Nothing was charged.`, type: 'invalid_request_error', code: 'session_credential_not_for_calls', param: null } }, { status: 400 }) };
+    }
     if (payload.action === 'open') {
       let payer: Address;
       try {
@@ -244,6 +249,9 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
 
   /** The spec's voucher checks against the channel as the chain has it now, then its acceptance. */
   async function judgeVoucher(row: ChannelRow, voucher: { cumulativeAmount: bigint; signature: Hex }): Promise<{ ok: true } | Refusal> {
+    // The signature first, against the signer recorded at open: a forged voucher costs no RPC call.
+    const signed = await verifyVoucher(context!, { channelId: row.id, ...voucher }, signerOf(row));
+    if (!signed.ok) return { ok: false, problem: signed.problem, message: signed.message };
     const onChain = await readChannel(publicClient!, config!.escrow, row.id);
     if (!onChain) return { ok: false, problem: 'channel-not-found', message: 'the escrow has no such channel.' };
     if (onChain.deposit > row.deposit) await setDeposit(db, row.id, onChain.deposit);
@@ -274,12 +282,9 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
   }
 
   async function authorize(input: Parameters<PayPerRequest['authorize']>[0]): Promise<Outcome> {
-    const handled = await handleCredential(input.request);
+    const handled = await handleCredential(input.request, true);
     if (!handled.ok) return { kind: 'respond', response: handled.response };
     const { channel, credential } = handled;
-    if (credential.payload.action === 'close') {
-      return { kind: 'respond', response: refusal(input.request, 'challenge-not-found', 'a close carries no call: send it alone, as a HEAD of this URL.', {}, channel.id) };
-    }
     const stream = input.body.stream === true;
     // A stream may start on less than its maximum: it can pause and ask for more. The least it
     // starts on is its prompt and a sixteenth of its output, so that the first tokens flow.
@@ -302,6 +307,12 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
       ...(holdAmount !== undefined && { holdAmount }),
       maxCost: input.maxCost,
       shortOfFunds: async () => insufficient((await loadChannel(db, channel.id)) ?? channel),
+      confirm: async () => {
+        // Reserved after a close began: the close waits for no call it has not seen, so this one
+        // must not be served (the gateway releases its hold).
+        const now = await loadChannel(db, channel.id);
+        return now?.status === 'OPEN' ? null : refusal(input.request, 'channel-finalized', 'the channel is closing.', {}, channel.id);
+      },
       receiptHeaders: async () => ({ [RECEIPT_HEADER]: buildSessionReceipt(await receiptOf(channel.id, challengeId)), 'access-control-expose-headers': RECEIPT_HEADER }),
       receiptEvent: async () => new TextEncoder().encode(formatReceiptEvent(await receiptOf(channel.id, challengeId))),
       askForMore: async (more: Micros) => {
@@ -311,17 +322,18 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
         const free = now?.available ?? 0n;
         const required = accepted + (more > free ? more - free : 0n);
         const event = formatNeedVoucherEvent({ channelId: channel.id, requiredCumulative: String(required), acceptedCumulative: String(accepted), deposit: String(now?.deposit ?? channel.deposit) });
-        return { event: new TextEncoder().encode(event), covered: () => waitForCover(channel.id, config!.voucherTimeoutMs) };
+        return { event: new TextEncoder().encode(event), covered: (signal: AbortSignal) => waitForCover(channel.id, config!.voucherTimeoutMs, signal) };
       },
     };
     return { kind: 'paid', key: { ...payerKeyContext(channel.userId), name: 'session', walletAccountId: channel.accountId }, headers: {}, payment };
   }
 
   /** Resolves true once the channel's account has money no call holds, false after `timeoutMs`. */
-  async function waitForCover(channelId: Hex, timeoutMs: number): Promise<boolean> {
+  async function waitForCover(channelId: Hex, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     const accountId = channelAccountId(channelId);
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    // A client gone while waiting takes nothing more from the channel.
+    while (Date.now() < deadline && !signal.aborted) {
       const [row] = await sqlFor(db).query(sql`SELECT "available" FROM "LedgerAccount" WHERE "id" = ${accountId}`);
       if (row && read.bigint(row.available) > 0n) return true;
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -330,7 +342,7 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
   }
 
   async function credentialOnly(request: ApiRequest): Promise<Response> {
-    const handled = await handleCredential(request);
+    const handled = await handleCredential(request, false);
     if (!handled.ok) return headOnly(handled.response);
     const { channel, credential } = handled;
     const payload = credential.payload;
@@ -350,16 +362,26 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
    * CLOSING; the calls still holding its money are waited for. The close voucher is the payer's
    * when it covers what was spent, else the highest accepted (spec, "Cooperative Close").
    */
-  async function close(channelId: Hex, voucher?: { cumulativeAmount: bigint; signature: Hex }): ReturnType<Sessions['close']> {
+  async function close(channelId: Hex, voucher?: { cumulativeAmount: bigint; signature: Hex }, { takeOver = false }: { takeOver?: boolean } = {}): ReturnType<Sessions['close']> {
     if (!config || !context || !publicClient || !payee) return { ok: false, status: 503, problem: 'close-pending', message: 'sessions are not configured on this instance' };
     const first = await loadChannel(db, channelId);
     if (!first) return { ok: false, status: 410, problem: 'channel-not-found', message: 'no such channel' };
     if (first.status === 'CLOSED') return { ok: true, channel: first, spent: await spentOf(first) };
-    if (first.status === 'OPEN' && !(await markClosing(db, channelId))) {
+    // The payer's close voucher is checked before anything changes: a forged one closes nothing.
+    if (voucher) {
+      if (voucher.cumulativeAmount > first.deposit) return { ok: false, status: 402, problem: 'amount-exceeds-deposit', message: `the close voucher exceeds the channel deposit of ${first.deposit}` };
+      const check = await verifyVoucher(context, { channelId, ...voucher }, signerOf(first));
+      if (!check.ok) return { ok: false, status: 402, problem: check.problem, message: check.message };
+    }
+    // One close at a time: this one owns the channel only if it moved it to CLOSING (or, the
+    // sweeper, took over a close left unfinished long enough ago).
+    const owned = takeOver ? await takeOverClosing(db, channelId, new Date(Date.now() - STALE_CLOSING_MS)) : await markClosing(db, channelId);
+    if (!owned) {
       const again = await loadChannel(db, channelId);
       if (again?.status === 'CLOSED') return { ok: true, channel: again, spent: await spentOf(again) };
       return { ok: false, status: 409, problem: 'close-pending', message: 'another close of this channel is under way; retry in a few seconds' };
     }
+    // Calls that reserved before the channel was CLOSING end first (those after it release at once, see confirmOpen).
     const deadline = Date.now() + CLOSE_WAIT_MS;
     while ((await pendingHolds(db, first.accountId)) > 0) {
       if (Date.now() > deadline) {
@@ -370,15 +392,10 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
     }
     const channel = (await loadChannel(db, channelId))!;
     const spent = channel.acceptedCumulative - channel.balance;
+    // The payer's close voucher when it covers what was spent, else the highest accepted (spec, Cooperative Close).
     let amount = channel.acceptedCumulative;
     let signature: Hex | null = channel.voucherSignature;
-    if (voucher && voucher.cumulativeAmount >= spent && voucher.cumulativeAmount <= channel.deposit) {
-      const signer = isAddressEqual(channel.authorizedSigner, ZERO) ? channel.payer : channel.authorizedSigner;
-      const check = await verifyVoucher(context, { channelId, ...voucher }, signer);
-      if (!check.ok) {
-        await reopen(db, channelId, check.message);
-        return { ok: false, status: 402, problem: check.problem, message: check.message };
-      }
+    if (voucher && voucher.cumulativeAmount >= spent) {
       amount = voucher.cumulativeAmount;
       signature = voucher.signature;
     }
@@ -386,7 +403,7 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
     if (onChain?.finalized) {
       // Closed already (an earlier attempt whose answer was lost, or the payer's withdraw): the
       // chain's `settled` is what was paid.
-      await squareClose(db, ledger, channel, onChain.settled, channel.closeTxHash ?? (`0x${'0'.repeat(64)}` as Hex));
+      await squareCloseRetrying(channel, onChain.settled, channel.closeTxHash ?? (`0x${'0'.repeat(64)}` as Hex));
       return { ok: true, channel: (await loadChannel(db, channelId))!, spent };
     }
     if (onChain && amount <= onChain.settled) {
@@ -395,25 +412,45 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
     }
     let hash: Hex;
     try {
-      hash = await payee.writeContract({ address: config.escrow, abi: SESSION_ESCROW_ABI, functionName: 'close', args: [channelId, amount, signature ?? '0x'] });
+      hash = await payeeTransactions.run(() => payee.writeContract({ address: config.escrow, abi: SESSION_ESCROW_ABI, functionName: 'close', args: [channelId, amount, signature ?? '0x'] }));
     } catch (error) {
       const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
       logger.error('session close could not be submitted; the sweeper will retry', { channelId, error: message });
       await noteCloseError(db, channelId, message);
-      return { ok: false, status: 503, problem: 'close-pending', message: 'the close could not be submitted to the chain; it will be retried' };
+      return { ok: false, status: 503, problem: 'close-pending', message: 'the close could not be submitted to the chain; the sweeper retries it' };
     }
+    await noteCloseError(db, channelId, `close ${hash} submitted`);
     const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: 60_000 }).catch(() => null);
-    if (!receipt) {
-      await noteCloseError(db, channelId, `close ${hash} not confirmed yet`);
-      return { ok: false, status: 503, problem: 'close-pending', message: `the close ${hash} is submitted but not confirmed yet; the sweeper finishes it` };
-    }
+    if (!receipt) return { ok: false, status: 503, problem: 'close-pending', message: `the close ${hash} is submitted but not confirmed yet; the sweeper finishes it` };
     if (receipt.status !== 'success') {
+      // Reverted: if the channel is finalized anyway (another close landed first), square with it.
+      const now = await readChannel(publicClient, config.escrow, channelId);
+      if (now?.finalized) {
+        await squareCloseRetrying(channel, now.settled, hash);
+        return { ok: true, channel: (await loadChannel(db, channelId))!, spent };
+      }
       await reopen(db, channelId, `close ${hash} reverted`);
       return { ok: false, status: 409, problem: 'transaction-reverted', message: `the close transaction ${hash} reverted` };
     }
-    await squareClose(db, ledger, channel, amount, hash);
+    await squareCloseRetrying(channel, amount, hash);
     logger.info('session channel closed', { channelId, paid: String(amount), spent: String(spent), transaction: hash });
     return { ok: true, channel: (await loadChannel(db, channelId))!, spent };
+  }
+
+  /**
+   * Squares the ledger, trying again for a moment if a call that reserved as the channel turned
+   * CLOSING still holds part of it (it releases at once: confirmOpen); the chain has paid already.
+   */
+  async function squareCloseRetrying(channel: ChannelRow, amount: bigint, hash: Hex): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await squareClose(db, ledger, (await loadChannel(db, channel.id)) ?? channel, amount, hash);
+        return;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
 
   /** What a closed channel's calls spent: its settlements, from the usage rows' ledger postings. */
@@ -428,29 +465,34 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
     if (!config || !publicClient) return 0;
     let closed = 0;
     const idleBefore = new Date(now.getTime() - config.idleCloseMs);
-    const staleBefore = new Date(now.getTime() - STALE_CLOSING_MS);
-    const rows = await db.sessionChannel.findMany({
-      where: { OR: [{ status: 'OPEN' }, { status: 'CLOSING', updatedAt: { lte: staleBefore } }] },
-      select: { id: true, status: true, lastUsedAt: true, accountId: true },
-      orderBy: { lastUsedAt: 'asc' },
-      take: 100,
-    });
-    for (const row of rows) {
-      const channelId = row.id as Hex;
-      try {
-        let due = row.status === 'CLOSING' || row.lastUsedAt <= idleBefore;
-        if (!due) {
-          // A payer who asked the escrow to close must be settled before the grace period ends,
-          // or the withdraw takes back what its vouchers paid.
-          const onChain = await readChannel(publicClient, config.escrow, channelId);
-          due = onChain !== null && (onChain.finalized || onChain.closeRequestedAt !== 0n);
+    // Closes left unfinished (an instance died, the chain did not answer): taken over and finished.
+    const stale = await db.sessionChannel.findMany({ where: { status: 'CLOSING', updatedAt: { lte: new Date(now.getTime() - STALE_CLOSING_MS) } }, select: { id: true }, take: 100 });
+    for (const row of stale) {
+      const result = await close(row.id as Hex, undefined, { takeOver: true }).catch((error: unknown) => {
+        logger.error('session sweep could not finish a close', { channelId: row.id, error });
+        return null;
+      });
+      if (result?.ok) closed++;
+    }
+    // Every open channel, page by page: one idle too long is closed; one whose payer asked the
+    // escrow to close is closed at once, or the withdraw after the grace period takes back what
+    // its vouchers paid.
+    for (let cursor: string | undefined; ; ) {
+      const page = await db.sessionChannel.findMany({ where: { status: 'OPEN' }, select: { id: true, lastUsedAt: true }, orderBy: { id: 'asc' }, take: 100, ...(cursor && { cursor: { id: cursor }, skip: 1 }) });
+      if (page.length === 0) break;
+      cursor = page.at(-1)!.id;
+      for (const row of page) {
+        const channelId = row.id as Hex;
+        try {
+          let due = row.lastUsedAt <= idleBefore;
+          if (!due) {
+            const onChain = await readChannel(publicClient, config.escrow, channelId);
+            due = onChain !== null && (onChain.finalized || onChain.closeRequestedAt !== 0n);
+          }
+          if (due && (await close(channelId)).ok) closed++;
+        } catch (error) {
+          logger.error('session sweep could not close a channel', { channelId, error });
         }
-        if (!due) continue;
-        if (row.status === 'CLOSING') await reopen(db, channelId, 'a close left unfinished; retried by the sweeper');
-        const result = await close(channelId);
-        if (result.ok) closed++;
-      } catch (error) {
-        logger.error('session sweep could not close a channel', { channelId, error });
       }
     }
     return closed;
@@ -471,6 +513,22 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
 function ceilDiv(a: bigint, b: bigint): bigint {
   return a <= 0n ? 0n : (a + b - 1n) / b;
 }
+
+function signerOf(row: Pick<ChannelRow, 'authorizedSigner' | 'payer'>): Address {
+  return isAddressEqual(row.authorizedSigner, ZERO) ? row.payer : row.authorizedSigner;
+}
+
+/** The payee's transactions one at a time in this process: two closes at once must not race for a nonce. */
+const payeeTransactions = (() => {
+  let tail: Promise<unknown> = Promise.resolve();
+  return {
+    run<T>(work: () => Promise<T>): Promise<T> {
+      const next = tail.then(work, work);
+      tail = next.catch(() => undefined);
+      return next;
+    },
+  };
+})();
 
 /** A HEAD answer carries no body: its error's message goes in `x-tollgate-error`, and the status says the rest. */
 async function headOnly(response: Response): Promise<Response> {
