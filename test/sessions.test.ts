@@ -143,6 +143,26 @@ describe('the challenge', () => {
     }
     expect(fake.requests.length).toBe(before);
   });
+
+  it('refuses channels on an escrow whose forced-close grace period is under the spec’s ten minutes', async () => {
+    const shortGrace = await chain.deploy('ShortGraceEscrow');
+    const other = await startSessionGateway({ db: t.db, env: { ...env, SESSION_ESCROW: shortGrace } });
+    try {
+      const payer = await newPayer();
+      const { challenge, required } = await sessionChallenge(other.url, BODY);
+      // The payer opens on the real escrow (the stand-in has no open); the server looks at its own escrow first.
+      const channel = await openChannel(chain, token, { ...challenge, request: { ...challenge.request, methodDetails: { ...challenge.request.methodDetails, escrowContract: escrow } } }, payer, DEPOSIT);
+      const credential = buildSessionCredential({ challenge, source: `did:pkh:eip155:31337:${payer.address.toLowerCase()}`, payload: { action: 'open', type: 'hash', channelId: channel.channelId, hash: channel.hash, cumulativeAmount: String(required), signature: await channel.sign(required), salt: channel.salt } });
+      const before = fake.requests.length;
+      const response = await fetch(`${other.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: credential }, body: JSON.stringify(BODY) });
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('sessions_misconfigured');
+      expect(fake.requests.length).toBe(before);
+      expect(await t.db.sessionChannel.findUnique({ where: { id: channel.channelId } })).toBeNull();
+    } finally {
+      await other.close();
+    }
+  });
 });
 
 describe('a session, by hand', () => {

@@ -61,6 +61,8 @@ const POLL_MS = 50;
 const CLOSE_WAIT_MS = 10_000;
 /** A CLOSING row this old was left by a close that did not finish (the instance died): the sweeper finishes it. */
 const STALE_CLOSING_MS = 2 * 60_000;
+/** The spec's least forced-close grace period an escrow may have for its channels to be accepted. */
+const MIN_GRACE_SECONDS = 600n;
 
 export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Sessions {
   const state = loadSessionConfig(options.env ?? process.env);
@@ -72,6 +74,22 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
   const publicClient = config ? (createPublicClient({ chain: chain!, transport: http(config.rpcUrl, { retryCount: 1 }) }) as PublicClient) : null;
   const payee = config ? createWalletClient({ chain: chain!, account: privateKeyToAccount(config.payeePrivateKey), transport: http(config.rpcUrl, { retryCount: 0 }) }) : null;
   const context: VoucherContext | null = config ? { chainId: config.chainId, escrowContract: config.escrow } : null;
+
+  /**
+   * The escrow's forced-close grace period, read once: the spec forbids accepting channels on an
+   * escrow whose grace is under ten minutes (the server must have time to close before a withdraw).
+   */
+  let grace: Promise<bigint> | null = null;
+  function escrowGrace(): Promise<bigint> {
+    grace ??= publicClient!.readContract({ address: config!.escrow, abi: SESSION_ESCROW_ABI, functionName: 'CLOSE_GRACE_PERIOD' }).then(
+      (value) => BigInt(value),
+      (error: unknown) => {
+        grace = null; // an RPC hiccup is asked again next time
+        throw error;
+      },
+    );
+    return grace;
+  }
 
   function realmOf(request: ApiRequest): string {
     return new URL(request.url).host;
@@ -167,6 +185,11 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
       return { ok: false, response: json({ error: { message: `A "${payload.action}" credential pays for no call: send it alone as a HEAD of this URL, then pay calls with a voucher. Nothing was charged.`, type: 'invalid_request_error', code: 'session_credential_not_for_calls', param: null } }, { status: 400 }) };
     }
     if (payload.action === 'open') {
+      const grace = await escrowGrace();
+      if (grace < MIN_GRACE_SECONDS) {
+        logger.error('the session escrow has a close grace period under the spec minimum: channels are refused', { escrow: config.escrow, graceSeconds: String(grace) });
+        return { ok: false, response: json({ error: { message: 'Pay-per-token sessions are misconfigured on this instance (the escrow’s close grace period is too short); nothing was charged.', type: 'service_unavailable', code: 'sessions_misconfigured', param: null } }, { status: 503 }) };
+      }
       let payer: Address;
       try {
         payer = parseDidPkh(credential.source ?? '', config.chainId);
