@@ -10,9 +10,13 @@ async function main() {
   const vault = vaultFromEnv();
   const db = createDb(resolveDatabaseConfig());
   try {
-    const { reencrypted, remaining } = await reencryptPools({ db, vault });
-    console.log(`re-sealed ${reencrypted} pool keys under master key ${vault.currentKeyId}; ${remaining} still on an older key`);
-    if (remaining) process.exitCode = 1;
+    const { reencrypted, unreadable } = await reencryptPools({ db, vault });
+    console.log(`re-sealed ${reencrypted} pool keys under master key ${vault.currentKeyId}`);
+    if (unreadable.length) {
+      // Sealed under a master key that is not configured (add it to SELLER_KEY_SECRET_PREVIOUS), or damaged.
+      console.error(`${unreadable.length} pool keys could not be opened: ${unreadable.join(', ')}`);
+      process.exitCode = 1;
+    }
   } finally {
     await db.$disconnect();
   }

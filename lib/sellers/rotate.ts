@@ -1,13 +1,15 @@
 import type { Db } from '../db/client';
-import type { Vault } from './vault';
+import { VaultError, type Vault } from './vault';
 
 /**
  * Re-seals every pool key not yet under the current master key: the middle step of a rotation
- * (docs in the README). Each row is updated only if its blob is still the one read, so a pool
- * revoked meanwhile stays wiped. Returns how many were re-sealed and how many are left on an old key.
+ * (see the README). Each row is updated only if its blob is still the one read, so a pool revoked
+ * meanwhile stays wiped. A row no configured master key opens is skipped and named in
+ * `unreadable` (its pool must be revoked and listed again), so one bad row does not stop the rest.
  */
 export async function reencryptPools({ db, vault, batchSize = 200 }: { db: Db; vault: Vault; batchSize?: number }) {
   let reencrypted = 0;
+  const unreadable: string[] = [];
   let cursor: string | undefined;
   for (;;) {
     const rows = await db.sellerPool.findMany({
@@ -20,13 +22,18 @@ export async function reencryptPools({ db, vault, batchSize = 200 }: { db: Db; v
     cursor = rows.at(-1)!.id;
     for (const row of rows) {
       const blob = row.encryptedKey!;
-      if (vault.keyIdOf(blob) === vault.currentKeyId) continue;
-      const resealed = vault.reencrypt({ blob, poolId: row.id });
+      let resealed: string;
+      try {
+        resealed = vault.reencrypt({ blob, poolId: row.id });
+      } catch (error) {
+        if (!(error instanceof VaultError)) throw error;
+        unreadable.push(row.id);
+        continue;
+      }
+      if (resealed === blob) continue;
       const { count } = await db.sellerPool.updateMany({ where: { id: row.id, encryptedKey: blob }, data: { encryptedKey: resealed } });
       reencrypted += count;
     }
   }
-  const all = await db.sellerPool.findMany({ where: { encryptedKey: { not: null } }, select: { encryptedKey: true } });
-  const remaining = all.filter((row) => vault.keyIdOf(row.encryptedKey!) !== vault.currentKeyId).length;
-  return { reencrypted, remaining };
+  return { reencrypted, unreadable };
 }
