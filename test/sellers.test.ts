@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encode } from 'next-auth/jwt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApiKeyOp } from '../lib/keys/keys';
 import type { RateLimiter } from '../lib/gateway/rate-limit';
@@ -17,6 +18,9 @@ import { upstreamEnv } from './helpers/gateway';
 
 // Every log line, info included, is captured below and searched for seller keys.
 process.env.LOG_LEVEL = 'debug';
+// Session cookies below are signed with this; upstreamEnv passes it on.
+const AUTH_SECRET = 'sellers-test-secret-0123456789abcdef';
+process.env.NEXTAUTH_SECRET = AUTH_SECRET;
 
 // Not shaped like any key the logger's redaction knows (sk-…, Bearer …): a leak would show as is.
 const SELLER_KEY = 'seller-openai-key-7Hq2Zx9Lm4Wp';
@@ -295,6 +299,25 @@ describe('listing a pool', () => {
     }
     expect((await intruder.get('/api/sell/pools')).json.data).toEqual([]);
     expect(await poolRow(id)).toMatchObject({ status: 'LIVE', encryptedKey: expect.stringMatching(/^v1:/) });
+  });
+
+  it('a signed-in browser session lists pools too; a cross-site write is refused before the provider is called', async () => {
+    const { user } = await createFundedUser(t.db, 0n);
+    const cookie = `next-auth.session-token=${await encode({ token: { sub: user.id }, secret: AUTH_SECRET, maxAge: 3600 })}`;
+    const post = (headers: Record<string, string>) =>
+      api.createPool(new Request('http://tollgate.test/api/sell/pools', { method: 'POST', headers: { cookie, host: 'tollgate.test', 'content-type': 'application/json', ...headers }, body: JSON.stringify(listing()) }));
+    const calls = fake.requestCount;
+    const crossSite = await post({ origin: 'https://evil.test' });
+    expect(crossSite.status).toBe(403);
+    expect(((await crossSite.json()) as { error: Json }).error.code).toBe('cross_origin');
+    expect(fake.requestCount).toBe(calls);
+    const sameSite = await post({ origin: 'http://tollgate.test' });
+    const text = await sameSite.text();
+    bodies.push(text);
+    expect(sameSite.status).toBe(201);
+    expect(await t.db.sellerPool.count({ where: { userId: user.id } })).toBe(1);
+    const signedOut = await api.listPools(new Request('http://tollgate.test/api/sell/pools'));
+    expect(signedOut.status).toBe(401);
   });
 
   it('throttles listing attempts per user, successful or not', async () => {
