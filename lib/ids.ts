@@ -42,7 +42,8 @@ export type IdPrefix =
   | 'aud'
   | 'req'
   | 'rdb'
-  | 'rdm';
+  | 'rdm'
+  | 'pool';
 
 /**
  * `prefix_` + 8 base62 characters of the time in milliseconds + 12 random ones (71 bits). Ids made

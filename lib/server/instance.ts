@@ -10,6 +10,7 @@ import { createPackAdminApi, type PackAdminApi } from '../packs/pack-admin';
 import { createPacksApi, type PacksApi } from '../packs/packs-api';
 import { getPayPerRequest } from '../payments/keyless';
 import { createPlaygroundApi } from '../playground';
+import { createSellersApi, type SellersApi } from '../sellers/sellers-api';
 import { createWaitlistApi } from '../waitlist';
 
 const globalForServer = globalThis as unknown as {
@@ -20,6 +21,7 @@ const globalForServer = globalThis as unknown as {
   tollgatePackAdmin?: PackAdminApi;
   tollgatePlayground?: ReturnType<typeof createPlaygroundApi>;
   tollgateWaitlist?: ReturnType<typeof createWaitlistApi>;
+  tollgateSellers?: SellersApi;
   tollgateSweeper?: NodeJS.Timeout;
 };
 
@@ -55,6 +57,11 @@ export function getPacksApi(): PacksApi {
 export function getPlaygroundApi() {
   globalForServer.tollgatePlayground ??= createPlaygroundApi({ db: getDb(), gateway: getGateway });
   return globalForServer.tollgatePlayground;
+}
+
+export function getSellersApi(): SellersApi {
+  globalForServer.tollgateSellers ??= createSellersApi({ db: getDb() });
+  return globalForServer.tollgateSellers;
 }
 
 /** One API (and so one per-address limiter) per process. */

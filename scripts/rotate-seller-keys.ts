@@ -1,0 +1,28 @@
+// Re-seals every seller pool key under SELLER_KEY_SECRET (the new master key), reading the old
+// ones from SELLER_KEY_SECRET_PREVIOUS. Run once per database after deploying the new key:
+//   npm run sellers:rotate-keys
+import { createDb } from '../lib/db/client';
+import { resolveDatabaseConfig } from '../lib/db/config';
+import { reencryptPools } from '../lib/sellers/rotate';
+import { vaultFromEnv } from '../lib/sellers/vault';
+
+async function main() {
+  const vault = vaultFromEnv();
+  const db = createDb(resolveDatabaseConfig());
+  try {
+    const { reencrypted, unreadable } = await reencryptPools({ db, vault });
+    console.log(`re-sealed ${reencrypted} pool keys under master key ${vault.currentKeyId}`);
+    if (unreadable.length) {
+      // Sealed under a master key that is not configured (add it to SELLER_KEY_SECRET_PREVIOUS), or damaged.
+      console.error(`${unreadable.length} pool keys could not be opened: ${unreadable.join(', ')}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
