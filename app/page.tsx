@@ -2,7 +2,6 @@ import { headers } from 'next/headers';
 import Link from 'next/link';
 import { FanOutDiagram } from '@/components/marketing/fan-out-diagram';
 import { Faq, type FaqItem } from '@/components/marketing/faq';
-import { formatCents } from '@/components/marketing/format';
 import { Quickstart } from '@/components/marketing/quickstart';
 import { SavingsCalculator } from '@/components/marketing/savings-calculator';
 import { WaitlistForm } from '@/components/marketing/waitlist-form';
@@ -10,7 +9,10 @@ import { StatusBadge } from '@/components/status-badge';
 import { buttonClasses } from '@/components/ui';
 import { getCatalogCache, listPublicModels } from '@/lib/catalog/models';
 import { getDb } from '@/lib/db/client';
-import { loadSavingsPacks, type SavingsPack } from '@/lib/savings';
+import { packOfferText } from '@/lib/packs/pack-bonus';
+import { formatBasisPoints } from '@/lib/percent';
+import { instanceCharges, type InstanceCharges } from '@/lib/pricing/charges';
+import { loadSavingsPacks, type SavingsPack } from '@/lib/pricing/savings';
 
 export const dynamic = 'force-dynamic';
 
@@ -35,6 +37,7 @@ export default async function HomePage() {
   const [models, base, catalog, packs] = await Promise.all([listPublicModels(), baseUrl(), getCatalogCache().get(), loadSavingsPacks(getDb())]);
   const providers = [...catalog.providers].sort((a, b) => rank(a.id) - rank(b.id));
   const liveModels = models.filter((m) => m.status === 'live').length;
+  const charges = instanceCharges(catalog);
 
   return (
     <div className="space-y-20">
@@ -51,7 +54,7 @@ export default async function HomePage() {
               Try the playground
             </Link>
             <Link href="#savings" className={buttonClasses({ variant: 'secondary', size: 'lg' })}>
-              Calculate your savings
+              Compare the cost
             </Link>
           </div>
           <p className="text-sm text-slate-500">
@@ -133,18 +136,28 @@ export default async function HomePage() {
       <section id="savings" aria-labelledby="savings-heading" className="space-y-4 scroll-mt-6">
         <div className="max-w-2xl space-y-2">
           <h2 id="savings-heading" className="text-2xl font-semibold tracking-tight">
-            What would you save?
+            Tollgate or the providers direct?
           </h2>
-          <p className="text-slate-600">Credit packs buy more credit than they cost. Move the slider to your monthly spend.</p>
+          <p className="text-slate-600">
+            What a month of your usage costs here, markup and deposit fee included, next to the providers&apos; own list prices. Move the slider to your monthly
+            spend; when going direct is cheaper, this says so.{' '}
+            <Link href="/pricing#charges" className="text-brand-600 hover:underline">
+              How prices are set
+            </Link>
+          </p>
         </div>
-        <SavingsCalculator packs={packs.map((p) => ({ id: p.id, name: p.name, price: p.price.toString(), faceValue: p.faceValue.toString() }))} />
+        <SavingsCalculator
+          packs={packs.map((p) => ({ id: p.id, name: p.name, price: p.price.toString(), faceValue: p.faceValue.toString() }))}
+          // An empty catalog has no markup to show; 0 then keeps the arithmetic defined.
+          charges={{ markupBps: (charges.markup?.maxBps ?? 0n).toString(), depositFeeBps: charges.depositFeeBps?.toString() ?? null }}
+        />
       </section>
 
       <section aria-labelledby="faq-heading" className="space-y-4">
         <h2 id="faq-heading" className="text-2xl font-semibold tracking-tight">
           Questions
         </h2>
-        <Faq items={faqItems(packs)} />
+        <Faq items={faqItems(packs, charges)} />
       </section>
 
       <section id="waitlist" aria-labelledby="waitlist-heading" className="grid gap-6 rounded-2xl bg-white p-6 ring-1 ring-slate-200 sm:p-8 lg:grid-cols-[1fr_1.5fr]">
@@ -165,7 +178,7 @@ function rank(id: string): number {
   return index === -1 ? PROVIDER_ORDER.length : index;
 }
 
-function faqItems(packs: SavingsPack[]): FaqItem[] {
+function faqItems(packs: SavingsPack[], charges: InstanceCharges): FaqItem[] {
   const best = [...packs].sort((a, b) => (b.faceValue * a.price > a.faceValue * b.price ? 1 : -1))[0];
   return [
     {
@@ -183,9 +196,13 @@ function faqItems(packs: SavingsPack[]): FaqItem[] {
         'Before a call, Tollgate holds the most it could cost; afterwards it charges what the call actually used, to the micro-dollar, and releases the rest. A call that fails costs nothing, and a stream you stop is charged only for what was produced.',
     },
     {
+      question: 'What does Tollgate add to the providers\' prices?',
+      answer: chargesAnswer(charges),
+    },
+    {
       question: 'What are credit packs?',
       answer: best
-        ? `Prepaid bundles that give more credit than they cost: ${best.name} gives ${formatCents(best.faceValue)} of credit for ${formatCents(best.price)}. Some packs are limited to one provider or model, and each pack expires after its validity period.`
+        ? `Prepaid bundles that give more credit than they cost: ${best.name} gives ${packOfferText(best)}. Some packs are limited to one provider or model, and each pack expires after its validity period.`
         : 'Prepaid bundles that give more credit than they cost. Some are limited to one provider or model, and each expires after its validity period.',
     },
     {
@@ -201,4 +218,17 @@ function faqItems(packs: SavingsPack[]): FaqItem[] {
       answer: 'On your server. Tollgate runs on SQLite out of the box or PostgreSQL via DATABASE_URL, and its usage records hold tokens, cost, model and latency, not the text of your prompts.',
     },
   ];
+}
+
+function chargesAnswer({ markup, depositFeeBps }: InstanceCharges): string {
+  const markupText = !markup
+    ? 'a markup over the provider\'s list price'
+    : markup.minBps === markup.maxBps
+      ? `a ${formatBasisPoints(markup.maxBps)} markup over the provider's list price`
+      : `a markup of ${formatBasisPoints(markup.minBps)} to ${formatBasisPoints(markup.maxBps)} over the provider's list price`;
+  const feeText =
+    depositFeeBps === null
+      ? 'Deposits carry a fee too, but this instance\'s payment settings are invalid right now, so it cannot be shown.'
+      : `Credit reaches your balance by a deposit, which adds a ${formatBasisPoints(depositFeeBps)} fee on top of the credit you buy.`;
+  return `Each call costs ${markupText} (both are listed per model on the pricing page). ${feeText} Credit packs give more credit than they cost, which makes up part of that; the calculator above shows the whole sum.`;
 }

@@ -15,13 +15,22 @@ test('home page shows the catalog with the built-in model live', async ({ page }
   await page.screenshot({ path: 'e2e/.artifacts/home.png', fullPage: true });
 });
 
-test('pricing lists every model with its status and sell prices', async ({ page }) => {
+test('pricing lists every model with its status, the provider list price beside ours, and discloses the markup and deposit fee', async ({ page }) => {
   await page.goto('/pricing');
   const table = page.getByTestId('pricing-table');
   await expect(table.getByRole('row')).toHaveCount(10);
+  await expect(table.getByRole('columnheader', { name: 'Provider list input / 1M' })).toBeAttached();
+  await expect(table.getByRole('columnheader', { name: 'Tollgate input / 1M' })).toBeAttached();
+  await expect(table.getByRole('columnheader', { name: 'Markup' })).toBeAttached();
+  // The built-in model: list $0.10 / $0.40, ours $0.11 / $0.44, a 10% markup (the defaults).
   const local = table.getByRole('row', { name: /tollgate-local/ });
   await expect(local).toContainText('live');
-  await expect(local).toContainText('$0.11');
+  await expect(local.getByRole('cell')).toContainText(['live', '8,192', '$0.10', '$0.11', '$0.40', '$0.44', '10%']);
+  const charges = page.getByTestId('pricing-charges');
+  await expect(charges.getByTestId('charges-markup')).toContainText('A 10% markup on every call');
+  await expect(charges.getByTestId('charges-deposit-fee')).toContainText('A 10% fee on deposits');
+  await expect(charges.getByTestId('charges-deposit-fee')).toContainText('$100.00 of credit costs $110.00');
+  await expect(charges.getByTestId('charges-packs')).toContainText('Credit 1000 gives $1,150.00 of credit for $1,000.00: 15% more credit');
   await expect(table.getByRole('row', { name: /gpt-4o-mini/ })).toContainText('OPENAI_API_KEY is not set');
   await page.screenshot({ path: 'e2e/.artifacts/pricing.png', fullPage: true });
 });

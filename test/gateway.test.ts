@@ -5,6 +5,7 @@ import { DailyQuotaRefused } from '../lib/ledger/holds';
 import { countTokens } from 'gpt-tokenizer';
 import { countText } from '../lib/gateway/tokens';
 import { Ledger, SYSTEM_ACCOUNTS, auditLedger, walletAccountId } from '../lib/ledger';
+import { usdToMicros } from '../lib/money';
 import type { FakeUpstream } from './fake-upstream';
 import type { TestDatabase } from './helpers/db';
 import { ADMIN_TOKEN, PROVIDER_SECRETS, createCustomer, startTestGateway, upstreamEnv, gatewayHarness, type TestGateway } from './helpers/gateway';
@@ -50,10 +51,34 @@ describe('GET /v1/models', () => {
       provider: 'openai',
       status: 'live',
       context_length: 128_000,
-      pricing: { input_per_1m: 0.165, output_per_1m: 0.66, currency: 'USD' },
+      pricing: { input_per_1m: 0.165, output_per_1m: 0.66, list_input_per_1m: 0.15, list_output_per_1m: 0.6, markup_pct: 10, currency: 'USD' },
       input_price_per_1m_tokens: 0.165,
       output_price_per_1m_tokens: 0.66,
     });
+  });
+
+  it("shows each provider's list price beside ours, ours being the list price plus exactly the 10% markup", async () => {
+    type Pricing = { input_per_1m: number; output_per_1m: number; list_input_per_1m: number; list_output_per_1m: number; markup_pct: number };
+    const page = (await (await fetch(`${gw.url}/v1/models`)).json()) as { data: Array<{ id: string; pricing: Pricing }> };
+    // The providers' public list prices per 1M tokens (input, output), as seeded; written out here, not read from the seed.
+    const list: Record<string, [string, string]> = {
+      'claude-haiku-4-5': ['1', '5'],
+      'claude-sonnet-4-5': ['3', '15'],
+      'gemini-2.5-flash': ['0.3', '2.5'],
+      'gemini-2.5-pro': ['1.25', '10'],
+      'gpt-4o-mini': ['0.15', '0.6'],
+      'gpt-4o': ['2.5', '10'],
+      'o3-mini': ['1.1', '4.4'],
+      'deepseek-chat': ['0.28', '0.42'],
+      'tollgate-local': ['0.1', '0.4'],
+    };
+    for (const [id, [input, output]] of Object.entries(list)) {
+      const pricing = page.data.find((m) => m.id === id)?.pricing;
+      expect(pricing, id).toMatchObject({ list_input_per_1m: Number(input), list_output_per_1m: Number(output), markup_pct: 10 });
+      // Ours × 10 = list × 11 in integer micro-USD: exactly 10% more, no rounding hidden anywhere.
+      expect(usdToMicros(pricing!.input_per_1m) * 10n, id).toBe(usdToMicros(input) * 11n);
+      expect(usdToMicros(pricing!.output_per_1m) * 10n, id).toBe(usdToMicros(output) * 11n);
+    }
   });
 
   it('with a key, lists only the models that key may use', async () => {

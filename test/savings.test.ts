@@ -1,61 +1,100 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { offeringMarkupBps } from '../lib/catalog/pricing';
 import { SEED_PACKS } from '../lib/catalog/seed-data';
 import { usdToMicros } from '../lib/money';
-import { SPEND_STOPS, loadSavingsPacks, nearestStop, quoteSavings, type SavingsPack } from '../lib/savings';
+import { SPEND_STOPS, compareCosts, loadSavingsPacks, nearestStop, verdict, type SavingsPack } from '../lib/pricing/savings';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
+
+// Every expected figure below is worked out by hand in the comment beside it (exact fractions,
+// then rounded up to the micro-dollar as the code promises), never by calling the code under test.
 
 const usd = usdToMicros;
 const pack = (id: string, price: string, face: string): SavingsPack => ({ id, name: id, price: usd(price), faceValue: usd(face) });
 // The shape of the seeded general packs: 5 %, 10 % and 15 % more credit than their price.
 const tiers = [pack('p50', '50', '52.50'), pack('p200', '200', '220'), pack('p1000', '1000', '1150')];
+// The defaults: MARKUP_PERCENT=10 and DEPOSIT_FEE_PERCENT=10.
+const defaults = { markupBps: 1000n, depositFeeBps: 1000n };
 
-describe('quoteSavings', () => {
+describe('compareCosts: Tollgate, fees included, against buying direct', () => {
+  it("the issue's example: $2,000 of provider-list usage costs $2,104.35 here, $104.35 (5.22%) more than direct", () => {
+    const quote = compareCosts(usd('2000'), tiers, defaults);
+    // usage: 2,000 × 1.10 = 2,200 of credit. Every pack's face fits 2,200; the best ratio is
+    // 1,150 / 1,000. deposit: 2,200 × 1,000 / 1,150 = 1,913.0434782… → 1,913.043479 (up).
+    // fee: 10 % of 1,913.043479 = 191.3043479 → 191.304348 (up). total: 2,104.347827.
+    expect(quote).toEqual({ direct: usd('2000'), usage: usd('2200'), deposit: usd('1913.043479'), fee: usd('191.304348'), total: usd('2104.347827'), pack: tiers[2] });
+    // 2,104.347827 → $2,104.35; minus $2,000.00 = $104.35; 104.35 / 2,000 = 5.2175 % → 522 bps (half up).
+    expect(verdict(quote)).toEqual({ kind: 'dearer', totalCents: 210_435n, directCents: 200_000n, differenceCents: 10_435n, basisPoints: 522n });
+  });
+
   it.each([
-    // spend, pack used, cost with Tollgate (spend × price / face, rounded up to the micro-USD)
-    ['200', 'p50', '190.476191'],
-    ['219.99', 'p50', '209.514286'],
-    ['220', 'p200', '200'],
-    ['1000', 'p200', '909.090910'],
-    ['1150', 'p1000', '1000'],
-    ['50000', 'p1000', '43478.260870'],
-  ])('at $%s a month the best pack is %s and the spend becomes $%s', (spend, packId, cost) => {
-    const quote = quoteSavings(usd(spend), tiers);
-    expect(quote.pack?.id).toBe(packId);
-    expect(quote.withTollgate).toBe(usd(cost));
-    expect(quote.saving).toBe(usd(spend) - usd(cost));
-    expect(quote.withTollgate + quote.saving).toBe(quote.spend);
+    // direct, pack, usage (×1.1), deposit, fee (10 % of the deposit, up), total
+    // $200: usage 220; p200's face 220 fits exactly and beats p50; 220 × 200/220 = 200; fee 20.
+    ['200', 'p200', '220', '200', '20', '220'],
+    // $199.99: usage 219.989, under p200's 220, so p50: 219.989 × 50/52.5 = 209.51333… → 209.513334; fee 20.9513334 → 20.951334.
+    ['199.99', 'p50', '219.989', '209.513334', '20.951334', '230.464668'],
+    // $40: usage 44, under every face value: no pack, deposit the usage itself; fee 4.40.
+    ['40', null, '44', '44', '4.4', '48.4'],
+    // $50,000: usage 55,000; p1000: 55,000 × 1,000/1,150 = 47,826.0869565… → 47,826.086957; fee 4,782.6086957 → 4,782.608696.
+    ['50000', 'p1000', '55000', '47826.086957', '4782.608696', '52608.695653'],
+  ])('at $%s a month: pack %s, usage $%s, deposit $%s, fee $%s, total $%s', (direct, packId, usage, deposit, fee, total) => {
+    const quote = compareCosts(usd(direct), tiers, defaults);
+    expect(quote.pack?.id ?? null).toBe(packId);
+    expect(quote).toMatchObject({ direct: usd(direct), usage: usd(usage), deposit: usd(deposit), fee: usd(fee), total: usd(total) });
   });
 
-  it('never promises more credit than the pack gives: the cost rounds up, never down; a free pack is ignored', () => {
-    expect(quoteSavings(usd('100'), [{ id: 'free', name: 'free', price: 0n, faceValue: usd('10') }]).pack).toBeNull();
-    const thirds = quoteSavings(10n, [{ id: 't', name: 't', price: 2n, faceValue: 3n }]);
-    // 10 × 2 / 3 = 6.67 → 7 micro-USD
-    expect(thirds.withTollgate).toBe(7n);
-    expect(thirds.saving).toBe(3n);
+  it('says so when Tollgate is cheaper: a pack generous enough beats markup and fee', () => {
+    // $1,000 direct → 1,100 of usage; 150 of credit per 100: 1,100 × 100/150 = 733.333… → 733.333334;
+    // fee 73.3333334 → 73.333334; total 806.666668 → $806.67. Direct $1,000.00: $193.33 less, 19.333 % → 1933 bps.
+    const quote = compareCosts(usd('1000'), [pack('rich', '100', '150')], defaults);
+    expect(quote.total).toBe(usd('806.666668'));
+    expect(verdict(quote)).toEqual({ kind: 'cheaper', totalCents: 80_667n, directCents: 100_000n, differenceCents: 19_333n, basisPoints: 1933n });
   });
 
-  it('offers no saving below the smallest pack, for no packs, and ignores packs that are not a discount', () => {
-    expect(quoteSavings(usd('50'), tiers)).toMatchObject({ withTollgate: usd('50'), saving: 0n, savingBasisPoints: 0, pack: null });
-    expect(quoteSavings(usd('5000'), [])).toMatchObject({ withTollgate: usd('5000'), saving: 0n, pack: null });
-    expect(quoteSavings(usd('5000'), [pack('par', '100', '100'), pack('worse', '100', '90')]).pack).toBeNull();
-    expect(quoteSavings(0n, tiers)).toMatchObject({ spend: 0n, withTollgate: 0n, saving: 0n });
+  it('calls it the same when there is no markup, no fee and no pack', () => {
+    const quote = compareCosts(usd('500'), [], { markupBps: 0n, depositFeeBps: 0n });
+    expect(quote).toMatchObject({ usage: usd('500'), deposit: usd('500'), fee: 0n, total: usd('500'), pack: null });
+    expect(verdict(quote)).toMatchObject({ kind: 'same', differenceCents: 0n, basisPoints: 0n });
   });
 
-  it('reports the saving as basis points of the spend, rounded down', () => {
-    expect(quoteSavings(usd('220'), tiers).savingBasisPoints).toBe(909); // 20 / 220 = 9.0909 %
-    expect(quoteSavings(usd('1150'), tiers).savingBasisPoints).toBe(1304); // 150 / 1150 = 13.043 %
+  it('rounds every step up to the micro-dollar, never down', () => {
+    // 1 micro × 1.1 = 1.1 → 2; fee 10 % of 2 = 0.2 → 1; total 3.
+    expect(compareCosts(1n, [], defaults)).toMatchObject({ usage: 2n, deposit: 2n, fee: 1n, total: 3n });
+    // 10 of usage (markup 0) through a 3-for-2 pack: 10 × 2/3 = 6.67 → 7.
+    expect(compareCosts(10n, [{ id: 't', name: 't', price: 2n, faceValue: 3n }], { markupBps: 0n, depositFeeBps: 0n })).toMatchObject({ deposit: 7n, total: 7n });
   });
 
-  it('picks the best ratio, not the largest pack', () => {
-    const quote = quoteSavings(usd('5000'), [pack('big-but-thin', '1000', '1010'), pack('small-but-rich', '100', '120')]);
-    expect(quote.pack?.id).toBe('small-but-rich');
-    expect(quote.withTollgate).toBe(ceil(usd('5000') * usd('100'), usd('120')));
+  it('ignores free packs and packs that give no extra; picks the best ratio, not the largest pack; nothing for no spend', () => {
+    expect(compareCosts(usd('100'), [{ id: 'free', name: 'free', price: 0n, faceValue: usd('10') }], defaults).pack).toBeNull();
+    expect(compareCosts(usd('5000'), [pack('par', '100', '100'), pack('worse', '100', '90')], defaults).pack).toBeNull();
+    expect(compareCosts(usd('5000'), [pack('big-but-thin', '1000', '1010'), pack('small-but-rich', '100', '120')], defaults).pack?.id).toBe('small-but-rich');
+    expect(compareCosts(0n, tiers, defaults)).toEqual({ direct: 0n, usage: 0n, deposit: 0n, fee: 0n, total: 0n, pack: null });
   });
 });
 
-function ceil(a: bigint, b: bigint) {
-  return (a + b - 1n) / b;
-}
+describe('offeringMarkupBps: the markup read back from stored prices', () => {
+  const offering = (listIn: string, listOut: string, sellIn: string, sellOut: string) => ({
+    listInputPer1M: usd(listIn),
+    listOutputPer1M: usd(listOut),
+    sellInputPer1M: usd(sellIn),
+    sellOutputPer1M: usd(sellOut),
+  });
+  it.each([
+    // gpt-4o-mini as seeded: (0.165 + 0.66) / (0.15 + 0.60) = 1.10 → 1000 bps.
+    [offering('0.15', '0.60', '0.165', '0.66'), 1000n],
+    // An embedding model (no output): 0.022 / 0.02 → 1000 bps.
+    [offering('0.02', '0', '0.022', '0'), 1000n],
+    // 7.5 %: 1.075 / 1 → 750 bps.
+    [offering('1', '0', '1.075', '0'), 750n],
+    // 10.004 %: 3.30012 / 3 = 1.10004 → 1000.4 bps, shown as 1001 (up, against Tollgate).
+    [offering('3', '0', '3.30012', '0'), 1001n],
+    // Sold below list: 0.9 / 1 → −1000 bps.
+    [offering('1', '0', '0.9', '0'), -1000n],
+    // A free model has no markup to speak of.
+    [offering('0', '0', '0', '0'), null],
+  ])('%o → %s', (o, bps) => {
+    expect(offeringMarkupBps(o)).toBe(bps);
+  });
+});
 
 describe('slider stops', () => {
   it('run from $200 to $50,000, strictly increasing, in nice steps', () => {
@@ -91,8 +130,10 @@ describe('the seeded catalog', () => {
     expect((await loadSavingsPacks(t.db)).map((p) => p.id)).not.toContain(general[0]!.id);
   });
 
-  it('gives the figures the home page shows', async () => {
+  it('gives the figures the home page shows by default: $2,104.35 through Credit 1000 packs against $2,000 direct', async () => {
     const packs = await loadSavingsPacks(t.db);
-    expect(quoteSavings(usd('2000'), packs)).toMatchObject({ withTollgate: usd('1739.130435'), saving: usd('260.869565') });
+    const quote = compareCosts(usd('2000'), packs, defaults);
+    expect(quote).toMatchObject({ total: usd('2104.347827'), pack: { id: 'pk_credit_1000' } });
+    expect(verdict(quote)).toMatchObject({ kind: 'dearer', differenceCents: 10_435n });
   });
 });

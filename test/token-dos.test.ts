@@ -93,6 +93,8 @@ function catalog(): Catalog {
         modelId: m.id,
         providerId: m.providerId,
         upstreamModel: m.upstreamModel,
+        listInputPer1M: m.inputPer1M,
+        listOutputPer1M: m.outputPer1M,
         sellInputPer1M: (m.inputPer1M * 11n) / 10n,
         sellOutputPer1M: (m.outputPer1M * 11n) / 10n,
         status: 'live',

@@ -4,6 +4,8 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
 import { ApiError, fetchIfSignedIn, Badge, Button, Card, ConfirmDialog, EmptyState, EnsureQueryClient, ErrorState, ProgressBar, Spinner, buttonClasses, fetchJson } from '@/components/ui';
+import { usdToMicros } from '@/lib/money';
+import { packBonusText } from '@/lib/packs/pack-bonus';
 import { dateFormat, formatUsdNumber, scopeLabel, type Account, type List, type Lot, type Pack, type PurchaseResult, type ScopeNames } from './types';
 
 export const packKeys = {
@@ -37,7 +39,7 @@ function Shop({ initialPacks, names }: { initialPacks: Pack[]; names: ScopeNames
         <div className="max-w-2xl space-y-2">
           <h1 className="text-3xl font-semibold tracking-tight">Credit packs</h1>
           <p className="text-slate-600">
-            Prepaid credit at a discount, bought with your wallet balance. Calls draw on the most specific pack first (a model&apos;s own pack before a
+            Prepaid credit that gives more than it costs, bought with your wallet balance. Calls draw on the most specific pack first (a model&apos;s own pack before a
             general one), then the one expiring soonest, then your balance.
           </p>
         </div>
@@ -122,18 +124,14 @@ function WalletSummary({ account, loading, error, onRetry }: { account: Account 
 
 function PackCard({ pack, names, signedIn, accountLoading, onBuy }: { pack: Pack; names: ScopeNames; signedIn: boolean; accountLoading: boolean; onBuy: () => void }) {
   const general = !pack.scope.model && !pack.scope.provider;
-  // What buyers compare: how much more credit than they pay (a $2 pack with $5 of credit is +150 %).
-  const bonus = pack.price_usd > 0 ? Math.round((pack.face_value_usd / pack.price_usd - 1) * 1000) / 10 : 0;
+  // The API's amounts are exact decimal USD (at most six places), so they convert back to micro-USD without loss.
+  const bonus = packBonusText({ price: usdToMicros(pack.price_usd), faceValue: usdToMicros(pack.face_value_usd) });
   return (
     <li>
       <Card className="flex h-full flex-col p-5" data-testid={`pack-${pack.id}`}>
         <div className="flex items-start justify-between gap-2">
           <h3 className="font-semibold">{pack.name}</h3>
-          {bonus > 0 ? (
-            <Badge tone="success" title={`${pack.discount_percent}% off the face value`}>
-              +{bonus}% credit
-            </Badge>
-          ) : null}
+          {bonus ? <Badge tone="success">{bonus}</Badge> : null}
         </div>
         <p className="mt-1 text-sm text-slate-600">{pack.description}</p>
         <div className="mt-4 flex items-baseline gap-2">

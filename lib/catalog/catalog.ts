@@ -10,6 +10,9 @@ export type CatalogOffering = {
   modelId: string;
   providerId: ProviderId;
   upstreamModel: string;
+  /** The provider's own list price per 1M tokens: what a buyer would pay going direct. */
+  listInputPer1M: Micros;
+  listOutputPer1M: Micros;
   sellInputPer1M: Micros;
   sellOutputPer1M: Micros;
   status: AvailabilityStatus;
@@ -107,6 +110,8 @@ export async function loadCatalog(db: Db, env: NodeJS.ProcessEnv = process.env):
           modelId: o.modelId,
           providerId: o.providerId as ProviderId,
           upstreamModel: o.upstreamModel,
+          listInputPer1M: o.upstreamInputPer1M,
+          listOutputPer1M: o.upstreamOutputPer1M,
           sellInputPer1M: o.sellInputPer1M,
           sellOutputPer1M: o.sellOutputPer1M,
           status: state.status,

@@ -1,6 +1,8 @@
 import type { ApiRequest } from '../http/api-request';
 import { modelKind, type CatalogModel } from '../catalog/catalog';
+import { offeringMarkupBps } from '../catalog/pricing';
 import { microsToUsdNumber } from '../money';
+import { basisPointsToPercentNumber } from '../percent';
 import { json } from '../http/json';
 import { bearerToken } from '../http/credentials';
 import { authenticateApiKey } from './auth';
@@ -30,6 +32,10 @@ export function toOpenAIModel(model: CatalogModel) {
   const input = offering ? microsToUsdNumber(offering.sellInputPer1M) : null;
   // An embedding model bills input only: no output price rather than a price of 0.
   const output = offering && !embedding ? microsToUsdNumber(offering.sellOutputPer1M) : null;
+  // The provider's own list price beside ours, so a client can see what the markup costs.
+  const listInput = offering ? microsToUsdNumber(offering.listInputPer1M) : null;
+  const listOutput = offering && !embedding ? microsToUsdNumber(offering.listOutputPer1M) : null;
+  const markup = offering ? offeringMarkupBps(offering) : null;
   return {
     id: model.id,
     object: 'model' as const,
@@ -46,7 +52,14 @@ export function toOpenAIModel(model: CatalogModel) {
     // Embedding models: context_length is the limit per input; `dimensions` may ask for
     // min_dimensions up to dimensions (min_dimensions null: the length is fixed).
     ...(embedding ? { dimensions: model.embedding?.dimensions ?? null, min_dimensions: model.embedding?.minDimensions ?? null } : {}),
-    pricing: { input_per_1m: input, output_per_1m: output, currency: 'USD' as const },
+    pricing: {
+      input_per_1m: input,
+      output_per_1m: output,
+      list_input_per_1m: listInput,
+      list_output_per_1m: listOutput,
+      markup_pct: markup === null ? null : basisPointsToPercentNumber(markup),
+      currency: 'USD' as const,
+    },
     input_price_per_1m_tokens: input,
     output_price_per_1m_tokens: output,
   };

@@ -15,7 +15,11 @@ export type PackView = {
   description: string;
   price_usd: number;
   face_value_usd: number;
-  /** How much more credit than money: (face − price) / face, in percent with one decimal. */
+  /**
+   * The share of the face value that is free: (face − price) / face, in percent, one decimal, rounded
+   * down. Kept for API clients; the pages state a pack as "N% more credit" ((face − price) / price)
+   * through lib/packs/pack-bonus.ts, the one wording buyers see.
+   */
   discount_percent: number;
   validity_days: number;
   scope: { provider: string | null; model: string | null };
