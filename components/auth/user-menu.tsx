@@ -12,6 +12,7 @@ export const ACCOUNT_NAV = [
   { href: '/keys', label: 'API keys' },
   { href: '/dashboard', label: 'Dashboard' },
   { href: '/playground', label: 'Playground' },
+  { href: '/sell', label: 'Sell' },
 ];
 
 export function shortAddress(address: string): string {
