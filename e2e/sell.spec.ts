@@ -80,6 +80,7 @@ test('a seller meets the explainer and an empty list; the form says in plain wor
   await expect(faceError).toBeVisible();
   await expect(face).toHaveAttribute('aria-invalid', 'true');
   await expect(face).toHaveClass(/ring-red-500/);
+  await expect(face).not.toHaveClass(/ring-slate-300/);
   const errorId = await faceError.getAttribute('id');
   expect(errorId).toBeTruthy();
   expect((await face.getAttribute('aria-describedby'))?.split(' ')).toContain(errorId);
@@ -94,6 +95,12 @@ test('a seller meets the explainer and an empty list; the form says in plain wor
   await expect(page.getByText('Enter the share of list price you receive, from 1% to 100% (at most two decimals).')).toBeVisible();
   await expect(key).toBeFocused();
   await expect(rate).toHaveAttribute('aria-invalid', 'true');
+  // The red ring is painted, not only named in a class: an invalid field's ring differs from a valid one's
+  // (neither focused: the key field has focus).
+  const ringOf = (field: typeof rate) => field.evaluate((el) => getComputedStyle(el).boxShadow);
+  const expires = page.getByTestId('pool-expires');
+  expect(await ringOf(rate)).not.toBe(await ringOf(expires));
+  expect(await ringOf(face)).toBe(await ringOf(rate));
 
   // The label follows the provider.
   await provider.selectOption('anthropic');

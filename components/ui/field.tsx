@@ -7,7 +7,10 @@ type FieldContextValue = { id: string; describedBy: string | undefined; invalid:
 const FieldContext = createContext<FieldContextValue | null>(null);
 
 const CONTROL =
-  'block w-full rounded-lg border-0 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm ring-1 ring-inset ring-slate-300 placeholder:text-slate-400 focus:ring-2 focus:ring-brand-500 focus:outline-none disabled:cursor-not-allowed disabled:bg-slate-50 disabled:text-slate-500';
+  'block w-full rounded-lg border-0 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm ring-1 ring-inset placeholder:text-slate-400 focus:ring-2 focus:outline-none disabled:cursor-not-allowed disabled:bg-slate-50 disabled:text-slate-500';
+// One ring colour or the other, never both: Tailwind emits ring-slate-300 after ring-red-500, so
+// with both classes an invalid field's red ring was painted over (visible only while focused).
+const VALID = 'ring-slate-300 focus:ring-brand-500';
 const INVALID = 'ring-red-500 focus:ring-red-500';
 
 export function Label({ className, children, ...rest }: LabelHTMLAttributes<HTMLLabelElement>) {
@@ -80,19 +83,19 @@ function useFieldProps(props: { id?: string; 'aria-describedby'?: string; 'aria-
 
 export function Input({ className, ...rest }: InputHTMLAttributes<HTMLInputElement>) {
   const { invalid, ...wired } = useFieldProps(rest);
-  return <input {...rest} {...wired} className={cn(CONTROL, invalid && INVALID, className)} />;
+  return <input {...rest} {...wired} className={cn(CONTROL, invalid ? INVALID : VALID, className)} />;
 }
 
 export function Textarea({ className, ...rest }: TextareaHTMLAttributes<HTMLTextAreaElement>) {
   const { invalid, ...wired } = useFieldProps(rest);
-  return <textarea {...rest} {...wired} className={cn(CONTROL, invalid && INVALID, className)} />;
+  return <textarea {...rest} {...wired} className={cn(CONTROL, invalid ? INVALID : VALID, className)} />;
 }
 
 /** A native select (keyboard and screen reader behaviour for free), styled like Input. */
 export function Select({ className, children, ...rest }: SelectHTMLAttributes<HTMLSelectElement>) {
   const { invalid, ...wired } = useFieldProps(rest);
   return (
-    <select {...rest} {...wired} className={cn(CONTROL, 'pr-8', invalid && INVALID, className)}>
+    <select {...rest} {...wired} className={cn(CONTROL, 'pr-8', invalid ? INVALID : VALID, className)}>
       {children}
     </select>
   );
