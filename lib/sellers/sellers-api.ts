@@ -120,7 +120,8 @@ export function createSellersApi({
     } catch (error) {
       if (!(error instanceof VaultError)) throw error;
       logger.error('seller key vault unavailable', { code: error.code, reason: error.message });
-      throw unavailable('selling_unavailable', error.code === 'not_configured' ? error.message : 'Selling is off: the seller key vault is misconfigured (see the server log).');
+      // The operator's detail (which setting) is in the log; the seller gets plain words.
+      throw unavailable('selling_unavailable', error.code === 'not_configured' ? 'Selling is not available on this instance yet: the operator has not set it up.' : 'Selling is off for now: the operator must fix its configuration.');
     }
   };
 
