@@ -147,7 +147,7 @@ export default async function HomePage() {
           </p>
         </div>
         <SavingsCalculator
-          packs={packs.map((p) => ({ id: p.id, name: p.name, price: p.price.toString(), faceValue: p.faceValue.toString() }))}
+          packs={packs.map((p) => ({ id: p.id, name: p.name, price: p.price.toString(), faceValue: p.faceValue.toString(), validityDays: p.validityDays }))}
           // An empty catalog has no markup to show; 0 then keeps the arithmetic defined.
           charges={{ markupBps: (charges.markup?.maxBps ?? 0n).toString(), depositFeeBps: charges.depositFeeBps?.toString() ?? null }}
         />

@@ -6,7 +6,7 @@ import { SPEND_STOPS, compareCosts, nearestStop, verdict } from '../lib/pricing/
 // The public pages a visitor meets before signing in: the home page's calculator and waitlist,
 // and the pack shop. Expected figures are computed from the seeded catalog, not copied by hand.
 
-const generalPacks = SEED_PACKS.filter((p) => !p.scopeModelId && !p.scopeProviderId).map((p) => ({ id: p.id, name: p.name, price: p.price, faceValue: p.faceValue }));
+const generalPacks = SEED_PACKS.filter((p) => !p.scopeModelId && !p.scopeProviderId).map((p) => ({ id: p.id, name: p.name, price: p.price, faceValue: p.faceValue, validityDays: p.validityDays }));
 // The suite's server runs on the defaults: MARKUP_PERCENT=10, DEPOSIT_FEE_PERCENT=10.
 const charges = { markupBps: 1000n, depositFeeBps: 1000n };
 const cents = (value: bigint) => formatCents(value * 10_000n);

@@ -7,7 +7,11 @@ import { reencryptPools } from '../lib/sellers/rotate';
 import { vaultFromEnv } from '../lib/sellers/vault';
 
 async function main() {
+  // Never the development fallback here: a key generated on this machine would re-seal every pool
+  // under a secret no server has.
+  if (!process.env.SELLER_KEY_SECRET?.trim()) throw new Error('SELLER_KEY_SECRET must be set to the new master key (the old ones in SELLER_KEY_SECRET_PREVIOUS)');
   const vault = vaultFromEnv();
+  console.log(`re-sealing under master key ${vault.currentKeyId}`);
   const db = createDb(resolveDatabaseConfig());
   try {
     const { reencrypted, unreadable } = await reencryptPools({ db, vault });

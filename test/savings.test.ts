@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db';
 // then rounded up to the micro-dollar as the code promises), never by calling the code under test.
 
 const usd = usdToMicros;
-const pack = (id: string, price: string, face: string): SavingsPack => ({ id, name: id, price: usd(price), faceValue: usd(face) });
+const pack = (id: string, price: string, face: string, validityDays = 365): SavingsPack => ({ id, name: id, price: usd(price), faceValue: usd(face), validityDays });
 // The shape of the seeded general packs: 5 %, 10 % and 15 % more credit than their price.
 const tiers = [pack('p50', '50', '52.50'), pack('p200', '200', '220'), pack('p1000', '1000', '1150')];
 // The defaults: MARKUP_PERCENT=10 and DEPOSIT_FEE_PERCENT=10.
@@ -60,11 +60,19 @@ describe('compareCosts: Tollgate, fees included, against buying direct', () => {
     // 1 micro × 1.1 = 1.1 → 2; fee 10 % of 2 = 0.2 → 1; total 3.
     expect(compareCosts(1n, [], defaults)).toMatchObject({ usage: 2n, deposit: 2n, fee: 1n, total: 3n });
     // 10 of usage (markup 0) through a 3-for-2 pack: 10 × 2/3 = 6.67 → 7.
-    expect(compareCosts(10n, [{ id: 't', name: 't', price: 2n, faceValue: 3n }], { markupBps: 0n, depositFeeBps: 0n })).toMatchObject({ deposit: 7n, total: 7n });
+    expect(compareCosts(10n, [{ id: 't', name: 't', price: 2n, faceValue: 3n, validityDays: 365 }], { markupBps: 0n, depositFeeBps: 0n })).toMatchObject({ deposit: 7n, total: 7n });
+  });
+
+  it('leaves out a pack that would expire before a month’s usage spends it', () => {
+    // $2,200 of usage a month; a $1,000 pack of $1,150 that lasts 7 days can spend only 7/30 of
+    // $2,200 ≈ $513.33 before it expires: paying per call is what is left.
+    const weekly = pack('weekly', '1000', '1150', 7);
+    expect(compareCosts(usd('2000'), [weekly], defaults).pack).toBeNull();
+    expect(compareCosts(usd('2000'), [pack('monthly', '1000', '1150', 30)], defaults).pack?.id).toBe('monthly');
   });
 
   it('ignores free packs and packs that give no extra; picks the best ratio, not the largest pack; nothing for no spend', () => {
-    expect(compareCosts(usd('100'), [{ id: 'free', name: 'free', price: 0n, faceValue: usd('10') }], defaults).pack).toBeNull();
+    expect(compareCosts(usd('100'), [{ id: 'free', name: 'free', price: 0n, faceValue: usd('10'), validityDays: 365 }], defaults).pack).toBeNull();
     expect(compareCosts(usd('5000'), [pack('par', '100', '100'), pack('worse', '100', '90')], defaults).pack).toBeNull();
     expect(compareCosts(usd('5000'), [pack('big-but-thin', '1000', '1010'), pack('small-but-rich', '100', '120')], defaults).pack?.id).toBe('small-but-rich');
     expect(compareCosts(0n, tiers, defaults)).toEqual({ direct: 0n, usage: 0n, deposit: 0n, fee: 0n, total: 0n, pack: null });

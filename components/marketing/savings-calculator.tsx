@@ -8,7 +8,7 @@ import { SPEND_STOPS, compareCosts, nearestStop, toCents, verdict, type SavingsP
 import { formatCents } from './format';
 
 /** Packs cross the server/client boundary with their micro-USD amounts as decimal strings. */
-export type SerializedSavingsPack = { id: string; name: string; price: string; faceValue: string };
+export type SerializedSavingsPack = { id: string; name: string; price: string; faceValue: string; validityDays: number };
 
 /** The instance's charges in basis points, as decimal strings; a null fee means deposits are misconfigured. */
 export type SerializedCharges = { markupBps: string; depositFeeBps: string | null };

@@ -56,10 +56,13 @@ export function PoolForm({
   }
 
   const serverField = serverError?.param ? FIELD_OF_PARAM[serverError.param.split('.')[0]!] : undefined;
+  // By value, not identity: the parent builds a new error object on every render, and focus must
+  // move once per refusal, not on each refetch or click elsewhere.
+  const serverErrorKey = serverError ? `${serverError.param ?? ''}|${serverError.message}` : null;
   // A refused key lands on the key field: take the seller there, as for the checks above.
   useEffect(() => {
     if (serverField && !pending) focusField(serverField);
-  }, [serverField, serverError, pending]);
+  }, [serverField, serverErrorKey, pending]);
   const errorFor = (field: PoolFormField) => errors[field] ?? (serverField === field ? serverError?.message : undefined);
   const name = PROVIDER_NAMES[values.provider];
 

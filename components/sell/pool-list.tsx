@@ -1,7 +1,7 @@
 'use client';
 
 import { Badge, Button, Card, ProgressBar, type BadgeTone } from '@/components/ui';
-import { formatDate, formatUsd } from '@/components/keys/api';
+import { formatUsd } from '@/components/keys/api';
 import { formatRate, providerName, type PoolView } from './api';
 
 const STATUS_TONE: Record<PoolView['status'], BadgeTone> = {
@@ -64,7 +64,8 @@ function Actions({ pool, actions }: { pool: PoolView; actions: PoolActions }) {
   );
 }
 
-const expiry = (pool: PoolView) => (pool.expires_at ? formatDate(pool.expires_at) : 'No expiry');
+// Expiry is a UTC day (stored as its last instant): shown in UTC, so no time zone moves it a day.
+const expiry = (pool: PoolView) => (pool.expires_at ? `${new Date(pool.expires_at).toLocaleDateString('en-US', { timeZone: 'UTC', year: 'numeric', month: 'short', day: 'numeric' })} (UTC)` : 'No expiry');
 
 /**
  * The seller's pools: a table from the md breakpoint, stacked cards below it, so a phone never

@@ -10,7 +10,7 @@ import type { Db } from '../db/client';
 import { ceilDiv, type Micros, usdToMicros } from '../money';
 
 /** A general (unscoped) pack: `price` buys `faceValue` of credit for any model. */
-export type SavingsPack = { id: string; name: string; price: Micros; faceValue: Micros };
+export type SavingsPack = { id: string; name: string; price: Micros; faceValue: Micros; validityDays: number };
 
 /** What this instance charges on top of the providers, both in basis points (1000 = 10%). */
 export type Charges = { markupBps: bigint; depositFeeBps: bigint };
@@ -53,6 +53,8 @@ function bestPack(usage: Micros, packs: readonly SavingsPack[]): SavingsPack | n
   let best: SavingsPack | null = null;
   for (const pack of packs) {
     if (pack.price <= 0n || pack.faceValue <= pack.price || pack.faceValue > usage) continue;
+    // A pack must be used up before it expires: a month's usage spread over its validity must reach its face value.
+    if (pack.faceValue * 30n > usage * BigInt(pack.validityDays)) continue;
     // Higher face/price wins: a.face/a.price > b.face/b.price  ⇔  a.face*b.price > b.face*a.price.
     if (!best || pack.faceValue * best.price > best.faceValue * pack.price) best = pack;
   }
@@ -115,7 +117,7 @@ export async function loadSavingsPacks(db: Db): Promise<SavingsPack[]> {
   const packs = await db.pack.findMany({
     where: { active: true, scopeProviderId: null, scopeModelId: null },
     orderBy: [{ sortOrder: 'asc' }, { price: 'asc' }],
-    select: { id: true, name: true, price: true, faceValue: true },
+    select: { id: true, name: true, price: true, faceValue: true, validityDays: true },
   });
   return packs;
 }

@@ -125,12 +125,13 @@ export function createSellersApi({
     }
   };
 
+  /** Each live verification (a listing, a resume) spends the user's and the address's allowance. */
   const throttleCreate = async (request: Request, userId: string) => {
-    const address = clientAddress(request, proxies) ?? 'unknown';
-    for (const [bucket, spec] of [
-      [`sell:user:${userId}`, CREATE_PER_USER],
-      [`sell:addr:${address}`, CREATE_PER_ADDRESS],
-    ] as const) {
+    const address = clientAddress(request, proxies);
+    // An address the server cannot tell would make every seller share one bucket: the user's alone counts then.
+    const buckets: Array<[string, typeof CREATE_PER_USER]> = [[`sell:user:${userId}`, CREATE_PER_USER]];
+    if (address) buckets.push([`sell:addr:${address}`, CREATE_PER_ADDRESS]);
+    for (const [bucket, spec] of buckets) {
       const decision = await rateLimiter.take(bucket, spec);
       if (!decision.allowed) {
         throw tooManyRequests('seller_pool_rate_limited', `Too many pools listed; try again in ${decision.retryAfterSeconds} s.`, decision.retryAfterSeconds);
@@ -203,6 +204,8 @@ export function createSellersApi({
       if (count) await audit(principal, 'seller_pool.pause', pool.id, { reason });
     } else if (pool.status === 'PAUSED') {
       // Paused perhaps because the provider refused the key: it goes live only if it works now.
+      // A live call on the seller's account each time: throttled like a listing.
+      await throttleCreate(request, principal.userId);
       const key = openSealedKey(requireVault(), pool.id, pool.encryptedKey);
       const verified = await verifyKey({ provider: pool.providerId as SellerProviderId, apiKey: key });
       if (!verified.ok) throw verificationError(verified);
