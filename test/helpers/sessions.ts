@@ -1,37 +1,20 @@
 // A gateway that takes pay-per-token sessions (and x402 beside them when configured), on its own
 // port, for tests on the local chain; and the raw wire steps a test drives by hand.
-import type { AddressInfo } from 'node:net';
 import { keccak256, toHex, type Address, type Hex, type PrivateKeyAccount } from 'viem';
 import type { Db } from '../../lib/db/client';
-import { createGateway } from '../../lib/gateway/gateway';
 import { combineKeyless } from '../../lib/payments/keyless';
 import { SESSION_ESCROW_ABI, computeChannelId } from '../../lib/payments/session/escrow';
 import { createSessions } from '../../lib/payments/session/sessions';
 import { signVoucher } from '../../lib/payments/session/voucher';
 import { buildSessionCredential, didPkh, parseSessionChallenge, type SessionChallenge } from '../../lib/payments/session/wire';
 import { createX402 } from '../../lib/payments/x402';
-import { createNodeServer } from '../../lib/server/node-server';
 import { testStablecoinAbi, type DeployedStablecoin, type TestChain } from './chain';
+import { startTestGateway } from './gateway';
 
 export async function startSessionGateway({ db, env, x402 = false }: { db: Db; env: NodeJS.ProcessEnv; x402?: boolean }) {
   const sessions = createSessions({ db, env });
-  const payPerRequest = combineKeyless(x402 ? createX402({ db, env }) : null, sessions);
-  const gateway = createGateway({ db, env, payPerRequest });
-  const server = createNodeServer((request) => gateway.handle(request), gateway.handleApi);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url,
-    sessions,
-    gateway,
-    close: async () => {
-      await gateway.close();
-      await new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      });
-    },
-  };
+  const gateway = await startTestGateway({ db, env, payPerRequest: combineKeyless(x402 ? createX402({ db, env }) : null, sessions) });
+  return { ...gateway, sessions };
 }
 export type SessionGateway = Awaited<ReturnType<typeof startSessionGateway>>;
 
