@@ -163,7 +163,8 @@ test('signed in on a phone: the menu adds the account pages, and /keys shows a k
   await card.getByRole('button', { name: 'Edit limits of phone' }).click();
   const editDialog = page.getByRole('dialog', { name: 'Edit phone' });
   await expect(editDialog).toBeVisible();
-  await page.keyboard.press('Escape');
+  await expect(editDialog.getByTestId('key-name')).toHaveValue('phone');
+  await editDialog.getByRole('button', { name: 'Cancel', exact: true }).click();
   await expect(editDialog).toBeHidden();
   await card.getByRole('button', { name: 'Revoke phone' }).click();
   await page.getByRole('button', { name: 'Revoke key' }).click();
