@@ -64,12 +64,13 @@ export function UserMenu() {
   const label = session.user.email ?? (session.user.walletAddress ? shortAddress(session.user.walletAddress) : 'Account');
   return (
     <div className="relative" ref={ref}>
+      {/* Narrower on a phone, where it shares the header with the logo and the Menu button. */}
       <button
         type="button"
         aria-haspopup="menu"
         aria-expanded={open}
         onClick={() => setOpen((o) => !o)}
-        className="flex max-w-[14rem] items-center gap-2 rounded-lg px-2 py-1.5 text-sm text-slate-700 ring-1 ring-slate-200 hover:bg-slate-50"
+        className="flex max-w-[8rem] items-center gap-2 rounded-lg px-2 py-1.5 text-sm text-slate-700 ring-1 ring-slate-200 hover:bg-slate-50 sm:max-w-[14rem]"
         data-testid="user-menu"
       >
         <span aria-hidden className="grid h-6 w-6 shrink-0 place-items-center rounded-full bg-brand-100 text-xs font-semibold text-brand-700">

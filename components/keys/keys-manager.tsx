@@ -2,17 +2,12 @@
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { Badge, Button, Card, ConfirmDialog, Dialog, EmptyState, ErrorState, Spinner } from '@/components/ui';
-import { ApiError, apiFetch, formatDate, formatDateTime, formatUsd, type AccountView, type KeyView } from './api';
+import { Button, ConfirmDialog, Dialog, EmptyState, ErrorState, Spinner } from '@/components/ui';
+import { ApiError, apiFetch, type AccountView, type KeyView } from './api';
 import { KeyForm, type CatalogModel } from './key-form';
+import { KeyList } from './key-list';
 
 type Body = Record<string, unknown>;
-
-function keyStatus(key: KeyView): { label: string; tone: 'success' | 'danger' | 'neutral' } {
-  if (key.revoked_at) return { label: 'revoked', tone: 'danger' };
-  if (key.expires_at && new Date(key.expires_at).getTime() <= Date.now()) return { label: 'expired', tone: 'neutral' };
-  return { label: 'active', tone: 'success' };
-}
 
 /** The secret, once: copy it now, it cannot be shown again. */
 function SecretDialog({ secret, onClose }: { secret: string | null; onClose: () => void }) {
@@ -50,15 +45,6 @@ function SecretDialog({ secret, onClose }: { secret: string | null; onClose: () 
         {copied ? 'Key copied to the clipboard' : ''}
       </span>
     </Dialog>
-  );
-}
-
-function Limit({ used, limit, format }: { used: number; limit: number | null; format: (n: number) => string }) {
-  return (
-    <span className="tabular-nums">
-      {format(used)}
-      <span className="text-slate-400"> / {limit === null ? '∞' : format(limit)}</span>
-    </span>
   );
 }
 
@@ -142,88 +128,19 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
           action={<Button onClick={() => setCreating(true)}>Create your first key</Button>}
         />
       ) : (
-        <Card className="overflow-x-auto">
-          <table className="w-full min-w-[880px] text-left text-sm" data-testid="keys-table">
-            <caption className="sr-only">Your API keys with their limits and today&apos;s usage</caption>
-            <thead className="border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase">
-              <tr>
-                <th scope="col" className="px-4 py-3">Key</th>
-                <th scope="col" className="px-4 py-3">Models</th>
-                <th scope="col" className="px-4 py-3">Requests today</th>
-                <th scope="col" className="px-4 py-3">Spent today</th>
-                <th scope="col" className="px-4 py-3">Rate limit</th>
-                <th scope="col" className="px-4 py-3">Created · last used</th>
-                <th scope="col" className="px-4 py-3 text-right">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100">
-              {list.map((key) => {
-                const status = keyStatus(key);
-                return (
-                  <tr key={key.id} data-testid="key-row" data-key-id={key.id} data-status={status.label}>
-                    <th scope="row" className="px-4 py-3 align-top font-normal">
-                      <div className="flex items-center gap-2 font-medium text-slate-900">
-                        {key.name} <Badge tone={status.tone}>{status.label}</Badge>
-                        {key.packs_only ? <Badge tone="brand">packs only</Badge> : null}
-                      </div>
-                      <div className="font-mono text-xs text-slate-500">{key.display}</div>
-                      {key.expires_at ? <div className="text-xs text-slate-500">expires {formatDate(key.expires_at)}</div> : null}
-                    </th>
-                    <td className="max-w-[12rem] px-4 py-3 align-top text-xs text-slate-600">{key.models ? key.models.join(', ') : 'all'}</td>
-                    <td className="px-4 py-3 align-top" data-testid="key-requests-today">
-                      <Limit used={key.usage_today.requests} limit={key.limits.daily_requests} format={(n) => n.toLocaleString('en-US')} />
-                    </td>
-                    <td className="px-4 py-3 align-top" data-testid="key-spent-today">
-                      <Limit used={key.usage_today.spent_usd} limit={key.limits.daily_budget_usd} format={formatUsd} />
-                    </td>
-                    <td className="px-4 py-3 align-top text-xs text-slate-600 tabular-nums">
-                      burst {key.limits.rate_limit.burst}, {key.limits.rate_limit.per_second}/s
-                    </td>
-                    <td className="px-4 py-3 align-top text-xs text-slate-600">
-                      <div>{formatDate(key.created_at)}</div>
-                      <div className="text-slate-400">{key.last_used_at ? formatDateTime(key.last_used_at) : 'never used'}</div>
-                    </td>
-                    <td className="px-4 py-3 text-right align-top whitespace-nowrap">
-                      {status.label !== 'revoked' ? (
-                        <div className="flex justify-end gap-1">
-                          <Button
-                            size="sm"
-                            variant="ghost"
-                            onClick={() => {
-                              update.reset();
-                              setEditing(key);
-                            }}
-                            aria-label={`Edit limits of ${key.name}`}
-                            data-testid="edit-key"
-                          >
-                            Edit
-                          </Button>
-                          <Button
-                            size="sm"
-                            variant="ghost"
-                            className="text-red-700 hover:bg-red-50"
-                            onClick={() => {
-                              revoke.reset();
-                              setRevoking(key);
-                            }}
-                            aria-label={`Revoke ${key.name}`}
-                            data-testid="revoke-key"
-                          >
-                            Revoke
-                          </Button>
-                        </div>
-                      ) : (
-                        <span className="text-xs text-slate-400">revoked {formatDate(key.revoked_at!)}</span>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </Card>
+        <KeyList
+          keys={list}
+          actions={{
+            onEdit: (key) => {
+              update.reset();
+              setEditing(key);
+            },
+            onRevoke: (key) => {
+              revoke.reset();
+              setRevoking(key);
+            },
+          }}
+        />
       )}
 
       {management.length > 0 ? (
