@@ -1,4 +1,5 @@
-import type { Db } from '../db/client';
+import { sqlFor, type Db } from '../db/client';
+import { read, statement } from '../db/sql';
 import { utcDay } from '../gateway/day';
 import { invalidRequest, parseOrThrow } from '../http/errors';
 import { createGuards } from '../http/guards';
@@ -63,41 +64,61 @@ async function historySteps(db: Db, userId: string): Promise<{ steps: Step[]; lo
   const lots = await db.packLot.findMany({ where: { userId }, select: { accountId: true } });
   const wallet = walletAccountId(userId);
   const lotAccountIds = new Set(lots.map((l) => l.accountId));
-  const entries = await db.ledgerEntry.findMany({
-    where: { accountId: { in: [wallet, ...lotAccountIds] } },
-    select: { accountId: true, amount: true, transaction: { select: { id: true, kind: true, memo: true, createdAt: true } } },
-    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-  });
-  const steps: Step[] = [];
+  const accountIds = [wallet, ...lotAccountIds];
+  const [entries, spendDays] = await Promise.all([
+    db.ledgerEntry.findMany({
+      where: { accountId: { in: accountIds }, transaction: { kind: { notIn: [...SPEND_KINDS] } } },
+      select: { accountId: true, amount: true, transaction: { select: { id: true, kind: true, memo: true, createdAt: true } } },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    }),
+    spendPerDay(db, wallet, accountIds),
+  ]);
   const byTransaction = new Map<string, Step>();
-  const spendByDay = new Map<string, Step>();
-  const countedSettlements = new Set<string>();
   for (const entry of entries) {
     const tx = entry.transaction;
-    const day = utcDay(tx.createdAt);
-    const spend = SPEND_KINDS.has(tx.kind);
-    let step = spend ? spendByDay.get(day) : byTransaction.get(tx.id);
+    let step = byTransaction.get(tx.id);
     if (!step) {
-      step = spend
-        ? { id: `spend_${day}`, kind: 'spend', transactionKind: tx.kind, memo: null, at: tx.createdAt, day, wallet: 0n, pack: 0n, calls: 0 }
-        : { id: tx.id, kind: KIND_OF[tx.kind] ?? 'adjustment', transactionKind: tx.kind, memo: tx.memo, at: tx.createdAt, day, wallet: 0n, pack: 0n, calls: 0 };
-      if (spend) spendByDay.set(day, step);
-      else byTransaction.set(tx.id, step);
-      steps.push(step);
+      step = { id: tx.id, kind: KIND_OF[tx.kind] ?? 'adjustment', transactionKind: tx.kind, memo: tx.memo, at: tx.createdAt, day: utcDay(tx.createdAt), wallet: 0n, pack: 0n, calls: 0 };
+      byTransaction.set(tx.id, step);
     }
-    if (spend && !countedSettlements.has(tx.id)) {
-      // Count each settlement once, whichever of its entries (wallet or lot) comes first.
-      countedSettlements.add(tx.id);
-      step.calls += 1;
-    }
-    if (tx.createdAt > step.at) step.at = tx.createdAt;
     if (entry.accountId === wallet) step.wallet += entry.amount;
     else step.pack += entry.amount;
   }
   // A spend day stands at its last settlement, so its balance-after includes the whole day's
   // spend; the sort is stable, so transactions at the same instant keep the ledger's order.
-  steps.sort((a, b) => a.at.getTime() - b.at.getTime());
+  const steps = [...byTransaction.values(), ...spendDays].sort((a, b) => a.at.getTime() - b.at.getTime());
   return { steps, lotAccountIds };
+}
+
+/**
+ * Settlements summed per UTC day in the database, so a heavy user's thousands of calls are a few
+ * rows here. Timestamps are ISO text on SQLite and timestamp(3) in UTC on PostgreSQL.
+ */
+async function spendPerDay(db: Db, wallet: string, accountIds: string[]): Promise<Step[]> {
+  const sql = sqlFor(db);
+  const dayExpr = sql.provider === 'sqlite' ? 'substr(t."createdAt", 1, 10)' : `to_char(t."createdAt", 'YYYY-MM-DD')`;
+  const kinds = [...SPEND_KINDS];
+  const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+  const rows = await sql.query(
+    statement(
+      `SELECT ${dayExpr} AS "day", SUM(CASE WHEN e."accountId" = ? THEN e."amount" ELSE 0 END) AS "wallet", SUM(CASE WHEN e."accountId" = ? THEN 0 ELSE e."amount" END) AS "pack", COUNT(DISTINCT e."transactionId") AS "calls", MAX(t."createdAt") AS "last" FROM "LedgerEntry" e JOIN "LedgerTransaction" t ON t."id" = e."transactionId" WHERE e."accountId" IN (${list(accountIds.length)}) AND t."kind" IN (${list(kinds.length)}) GROUP BY ${dayExpr}`,
+      [wallet, wallet, ...accountIds, ...kinds],
+    ),
+  );
+  return rows.map((row) => {
+    const day = read.string(row.day);
+    return {
+      id: `spend_${day}`,
+      kind: 'spend',
+      transactionKind: 'settle',
+      memo: null,
+      at: read.nullableDate(row.last)!,
+      day,
+      wallet: read.bigint(row.wallet ?? 0),
+      pack: read.bigint(row.pack ?? 0),
+      calls: read.int(row.calls),
+    };
+  });
 }
 
 function itemOf(step: Step, balanceAfter: Micros): CreditHistoryItem {
