@@ -9,6 +9,7 @@ import { buttonClasses, cn } from '@/components/ui';
 /** Pages for signed-in users, in the header. */
 export const ACCOUNT_NAV = [
   { href: '/packs', label: 'Packs' },
+  { href: '/credits', label: 'Credits' },
   { href: '/keys', label: 'API keys' },
   { href: '/dashboard', label: 'Dashboard' },
   { href: '/playground', label: 'Playground' },

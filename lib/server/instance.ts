@@ -1,6 +1,7 @@
 import { createAccountApi } from '../account/account-api';
 import { createAdminApi, type AdminApi } from '../admin/admin-api';
 import { getCatalogCache } from '../catalog/models';
+import { createCreditsHistoryApi } from '../credits/history';
 import { pruneWelcomeGrantQuota } from '../credits/welcome';
 import { getDb } from '../db/client';
 import { createGateway, type Gateway } from '../gateway/gateway';
@@ -17,6 +18,7 @@ const globalForServer = globalThis as unknown as {
   tollgateGateway?: Gateway;
   tollgateAdmin?: AdminApi;
   tollgateAccount?: ReturnType<typeof createAccountApi>;
+  tollgateCreditsHistory?: ReturnType<typeof createCreditsHistoryApi>;
   tollgatePacks?: PacksApi;
   tollgatePackAdmin?: PackAdminApi;
   tollgatePlayground?: ReturnType<typeof createPlaygroundApi>;
@@ -42,6 +44,11 @@ export function getAdminApi(): AdminApi {
 export function getAccountApi() {
   globalForServer.tollgateAccount ??= createAccountApi({ db: getDb(), catalog: getCatalogCache() });
   return globalForServer.tollgateAccount;
+}
+
+export function getCreditsHistoryApi() {
+  globalForServer.tollgateCreditsHistory ??= createCreditsHistoryApi({ db: getDb() });
+  return globalForServer.tollgateCreditsHistory;
 }
 
 export function getPackAdminApi(): PackAdminApi {
