@@ -125,7 +125,7 @@ test('signed in on a phone: the menu adds the account pages, and /keys shows a k
 
   await openMenu(page);
   const panel = menuPanel(page);
-  await expect(panel.getByRole('link')).toHaveText(['Models & pricing', 'Quickstart', 'Packs', 'API keys', 'Dashboard', 'Playground', 'Sell', 'Status']);
+  await expect(panel.getByRole('link')).toHaveText(['Models & pricing', 'Quickstart', 'Packs', 'Credits', 'API keys', 'Dashboard', 'Playground', 'Sell', 'Status']);
   await expect(panel.getByRole('link', { name: 'API keys' })).toHaveAttribute('aria-current', 'page');
   await expect(panel.getByRole('link', { name: 'Dashboard' })).not.toHaveAttribute('aria-current', 'page');
   await page.keyboard.press('Escape');
