@@ -59,7 +59,7 @@ export default async function HomePage() {
           </div>
           <p className="text-sm text-slate-500">
             {liveModels} of {models.length} models live on this instance ·{' '}
-            <Link href="/pricing" className="text-brand-600 hover:underline">
+            <Link href="/pricing" className="text-brand-600 underline hover:text-brand-700">
               see prices
             </Link>
           </p>
@@ -92,7 +92,7 @@ export default async function HomePage() {
           <h2 id="catalog-heading" className="text-lg font-semibold">
             Models on this instance
           </h2>
-          <Link href="/pricing" className="text-sm text-brand-600 hover:underline">
+          <Link href="/pricing" className="text-sm text-brand-600 underline hover:text-brand-700">
             Prices →
           </Link>
         </div>
@@ -119,7 +119,7 @@ export default async function HomePage() {
           <ol className="list-decimal space-y-1 pl-5 text-sm text-slate-600">
             <li>
               Sign in and create a key on{' '}
-              <Link href="/keys" className="text-brand-600 hover:underline">
+              <Link href="/keys" className="text-brand-600 underline hover:text-brand-700">
                 /keys
               </Link>{' '}
               (or on the server: <code className="rounded bg-slate-100 px-1 font-mono text-xs">npm run key:create -- --email you@example.com --credit 5</code>).
@@ -141,7 +141,7 @@ export default async function HomePage() {
           <p className="text-slate-600">
             What a month of your usage costs here, markup and deposit fee included, next to the providers&apos; own list prices. Move the slider to your monthly
             spend; when going direct is cheaper, this says so.{' '}
-            <Link href="/pricing#charges" className="text-brand-600 hover:underline">
+            <Link href="/pricing#charges" className="text-brand-600 underline hover:text-brand-700">
               How prices are set
             </Link>
           </p>

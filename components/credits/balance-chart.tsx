@@ -27,7 +27,8 @@ export function BalanceChart({ points }: { points: Point[] }) {
       {/* The chart is a picture of the summary below; screen readers read the summary instead. */}
       <div className="h-56 w-full" aria-hidden="true">
         <ResponsiveContainer width="100%" height="100%">
-          <AreaChart data={data} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
+          {/* No keyboard layer: the chart is hidden from assistive technology, so nothing in it may take focus. */}
+          <AreaChart data={data} margin={{ top: 8, right: 8, left: 0, bottom: 0 }} accessibilityLayer={false}>
             <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
             <XAxis dataKey="label" tick={{ fontSize: 11 }} interval="preserveStartEnd" minTickGap={16} />
             <YAxis tick={{ fontSize: 11 }} width={56} tickFormatter={(v: number) => formatUsd(v)} />

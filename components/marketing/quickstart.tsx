@@ -101,8 +101,9 @@ export function Quickstart({ base }: { base: string }) {
         </button>
       </div>
       {snippets.map((snippet, i) => (
-        <div key={snippet.id} role="tabpanel" id={`${baseId}-panel-${snippet.id}`} aria-labelledby={`${baseId}-tab-${snippet.id}`} hidden={i !== active} tabIndex={0}>
-          <pre className="overflow-x-auto p-4 text-sm leading-relaxed" data-testid={`quickstart-${snippet.id}`}>
+        <div key={snippet.id} role="tabpanel" id={`${baseId}-panel-${snippet.id}`} aria-labelledby={`${baseId}-tab-${snippet.id}`} hidden={i !== active}>
+          {/* The code scrolls sideways on a phone: focusable, so the keyboard can scroll it too. */}
+          <pre className="overflow-x-auto p-4 text-sm leading-relaxed" data-testid={`quickstart-${snippet.id}`} tabIndex={0} aria-label={`${snippet.label} example`}>
             <code>{snippet.code}</code>
           </pre>
         </div>
