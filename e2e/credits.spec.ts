@@ -1,39 +1,9 @@
-import { join } from 'node:path';
-import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+import { offline, signIn, seriousViolations } from './helpers';
 
 // /credits, issue #17: a new user's balance history from the ledger (the welcome credit is its
 // first entry), the totals, the 30-day chart's text summary, and redeeming a code, on the real
 // server and database. Nothing leaves this machine.
-
-async function offline(context: BrowserContext) {
-  await context.route(
-    (url) => !['127.0.0.1', 'localhost'].includes(url.hostname),
-    (route) => route.abort(),
-  );
-}
-
-async function signIn(page: Page, email: string, callbackUrl: string) {
-  await page.goto(`/signin?callbackUrl=${encodeURIComponent(callbackUrl)}`);
-  await page.getByTestId('email-input').fill(email);
-  await page.getByTestId('email-submit').click();
-  await expect(page.getByTestId('check-email')).toBeVisible();
-  await page.goto('/dev/mailbox');
-  await page.locator(`[data-testid="mail"][data-to="${email}"]`).first().getByTestId('mail-link').click();
-  await page.waitForURL((url) => url.pathname === callbackUrl);
-}
-
-type AxeViolation = { id: string; impact?: string | null; help: string; nodes: Array<{ target: unknown[] }> };
-type AxeWindow = Window & { axe: { run: (context: Document, options: object) => Promise<{ violations: AxeViolation[] }> } };
-
-/** axe-core (a dev dependency) on the page as it stands. */
-async function seriousViolations(page: Page) {
-  await page.addScriptTag({ path: join(process.cwd(), 'node_modules', 'axe-core', 'axe.min.js') });
-  const violations = await page.evaluate(async () => {
-    const { violations } = await (window as unknown as AxeWindow).axe.run(document, { resultTypes: ['violations'] });
-    return violations.map((v) => ({ id: v.id, impact: v.impact ?? null, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 test('signed out, /credits sends the visitor to sign in', async ({ page }) => {
   await page.goto('/credits');

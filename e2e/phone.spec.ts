@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import { expect, test, type BrowserContext, type Locator, type Page } from '@playwright/test';
+import { expect, test, type Locator, type Page } from '@playwright/test';
+import { offline, signIn, seriousViolations } from './helpers';
 
 // Issue #17, phones: at 390×844 the header's destinations live behind a Menu button (a disclosure
 // with a panel), and /keys shows each key as a card whose Edit and Revoke stay on screen. Real
@@ -8,38 +8,6 @@ import { expect, test, type BrowserContext, type Locator, type Page } from '@pla
 test.use({ viewport: { width: 390, height: 844 } });
 
 const WIDTH = 390;
-
-async function offline(context: BrowserContext) {
-  await context.route(
-    (url) => !['127.0.0.1', 'localhost'].includes(url.hostname),
-    (route) => route.abort(),
-  );
-}
-
-async function signIn(page: Page, email: string, callbackUrl: string) {
-  await page.goto(`/signin?callbackUrl=${encodeURIComponent(callbackUrl)}`);
-  await page.getByTestId('email-input').fill(email);
-  await page.getByTestId('email-submit').click();
-  await expect(page.getByTestId('check-email')).toBeVisible();
-  await page.goto('/dev/mailbox');
-  await page.locator(`[data-testid="mail"][data-to="${email}"]`).first().getByTestId('mail-link').click();
-  await page.waitForURL((url) => url.pathname === callbackUrl);
-}
-
-type AxeViolation = { id: string; impact?: string | null; help: string; nodes: Array<{ target: unknown[] }> };
-type AxeWindow = Window & { axe?: { run: (context: Document, options: object) => Promise<{ violations: AxeViolation[] }> } };
-
-/** axe-core (a dev dependency) on the page as it stands; only serious and critical findings. */
-async function seriousViolations(page: Page) {
-  if (!(await page.evaluate(() => Boolean((window as unknown as AxeWindow).axe)))) {
-    await page.addScriptTag({ path: join(process.cwd(), 'node_modules', 'axe-core', 'axe.min.js') });
-  }
-  const violations = await page.evaluate(async () => {
-    const { violations } = await (window as unknown as AxeWindow).axe!.run(document, { resultTypes: ['violations'] });
-    return violations.map((v) => ({ id: v.id, impact: v.impact ?? null, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 async function expectNoSidewaysScroll(page: Page) {
   const { scrollWidth, clientWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));

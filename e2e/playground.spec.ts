@@ -1,19 +1,10 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+import { signIn } from './helpers';
 import { localReplyText } from '../lib/providers/local';
 import { E2E_ADMIN_TOKEN } from './constants';
 
 // The playground as a new user meets it: sign in by magic link (the development mailbox stands in
 // for email), then chat with the built-in model, which needs no network.
-
-async function signIn(page: Page, email: string, callbackUrl: string) {
-  await page.goto(`/signin?callbackUrl=${encodeURIComponent(callbackUrl)}`);
-  await page.getByTestId('email-input').fill(email);
-  await page.getByTestId('email-submit').click();
-  await expect(page.getByTestId('check-email')).toBeVisible();
-  await page.goto('/dev/mailbox');
-  await page.locator(`[data-testid="mail"][data-to="${email}"]`).first().getByTestId('mail-link').click();
-  await page.waitForURL((url) => url.pathname === callbackUrl);
-}
 
 const dollars = (text: string) => Number(/\$([\d,.]+)/.exec(text)![1]!.replaceAll(',', ''));
 

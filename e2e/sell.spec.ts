@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
+import { offline, signIn, seriousViolations } from './helpers';
 
 // /sell, issue #16: a signed-in user lists spare provider credit as a pool.
 //
@@ -8,38 +8,7 @@ import { expect, test, type BrowserContext, type Page } from '@playwright/test';
 // here: it answers 503 "Selling is not available on this instance yet…" (or, were a secret set, a refusal from the provider).
 // The first tests use the real server for everything that needs no upstream: the redirect when
 // signed out, the explainer, the empty state, the form's own checks, a server refusal shown beside
-// the form, axe, a phone's width. The last test fakes /api/sell/pools in the browser (page.route,
-// an in-memory pool list) to drive the list and its actions; it tests the page, not the API.
-
-async function offline(context: BrowserContext) {
-  await context.route(
-    (url) => !['127.0.0.1', 'localhost'].includes(url.hostname),
-    (route) => route.abort(),
-  );
-}
-
-async function signIn(page: Page, email: string, callbackUrl: string) {
-  await page.goto(`/signin?callbackUrl=${encodeURIComponent(callbackUrl)}`);
-  await page.getByTestId('email-input').fill(email);
-  await page.getByTestId('email-submit').click();
-  await expect(page.getByTestId('check-email')).toBeVisible();
-  await page.goto('/dev/mailbox');
-  await page.locator(`[data-testid="mail"][data-to="${email}"]`).first().getByTestId('mail-link').click();
-  await page.waitForURL((url) => url.pathname === callbackUrl);
-}
-
-type AxeViolation = { id: string; impact?: string | null; help: string; nodes: Array<{ target: unknown[] }> };
-type AxeWindow = Window & { axe: { run: (context: Document, options: object) => Promise<{ violations: AxeViolation[] }> } };
-
-/** axe-core (already in node_modules, through eslint-plugin-jsx-a11y) on the page as it stands. */
-async function seriousViolations(page: Page) {
-  await page.addScriptTag({ path: join(process.cwd(), 'node_modules', 'axe-core', 'axe.min.js') });
-  const violations = await page.evaluate(async () => {
-    const { violations } = await (window as unknown as AxeWindow).axe.run(document, { resultTypes: ['violations'] });
-    return violations.map((v) => ({ id: v.id, impact: v.impact ?? null, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
+// the form, axe, a phone's width.
 
 async function expectNoSidewaysScroll(page: Page) {
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
