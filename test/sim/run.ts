@@ -14,7 +14,9 @@ import { crashInstance, describeRecord, sendCall, startInstance, stopInstance, t
 
 /** The gateway's settings in the simulator: short enough that a schedule sees holds lapse, caches expire and streams stall. */
 export const SIM_ENV = {
-  HOLD_TTL_MS: '300',
+  // Long enough that a loaded CI machine renews a live call's leases in time (renewed every third
+  // of it); short enough that crashed calls' holds lapse within a schedule.
+  HOLD_TTL_MS: '1000',
   KEY_CACHE_MS: '200',
   UPSTREAM_IDLE_TIMEOUT_MS: '250',
   UPSTREAM_TIMEOUT_MS: '2000',

@@ -76,6 +76,9 @@ const paymentRequiredBody = z.object({
 
 type Channel = { id: Hex; chainId: number; escrowContract: Hex; currency: Hex; recipient: Hex; salt: Hex; openTxHash: Hex };
 
+/** How many times one request is sent again after a 402 that changed what to pay with. */
+const MAX_RETRIES = 3;
+
 export function createSessionClient(options: SessionClientOptions): SessionClient {
   const { account, walletClient, publicClient, deposit } = options;
   const baseFetch = options.fetch ?? globalThis.fetch;
@@ -302,7 +305,9 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     // Joined an open another request started: pay at least one unit; a 402 says if more is needed.
     if (!latest) await signUpTo(c, atMostDeposit(BigInt(challenge.request.amount)));
 
-    let retried = false;
+    // A few tries, each only after something changed (a fresh challenge, a higher voucher): another
+    // instance's challenge and then a voucher, or a concurrent call taking the money first.
+    let retries = 0;
     for (;;) {
       const sentOpen = !openAccepted;
       response = await attempt(paymentCredential(c));
@@ -312,8 +317,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       }
       const { text, body: asked } = await readPaymentRequired(response);
       const replay = () => new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
-      if (retried) return replay();
-      retried = true;
+      if (retries >= MAX_RETRIES) return replay();
+      retries++;
       let changed = false;
       const offered = challengeOf(response);
       if (offered && offered.id !== challenge?.id) {
