@@ -1,6 +1,6 @@
 import type { UsageRecord } from '../db/generated/sqlite/client';
 import type { HoldStatus } from '../db/generated/sqlite/enums';
-import { read, sql, statement, type Row, type SqlExecutor, type SqlRunner } from '../db/sql';
+import { read, sql, statement, type Row, type SqlExecutor, type SqlRunner, type SqlStatement } from '../db/sql';
 import type { Micros } from '../money';
 import { isWalletAccount } from './accounts';
 import { LedgerError } from './errors';
@@ -240,4 +240,35 @@ export async function explainFailedDebit(tx: SqlExecutor, accountId: string): Pr
   const [row] = await tx.query(sql`SELECT "id" FROM "LedgerAccount" WHERE "id" = ${accountId}`);
   if (!row) return new LedgerError('account_not_found', `account ${accountId} does not exist`);
   return new LedgerError('insufficient_funds', 'the available balance does not cover this amount');
+}
+
+// ---- the sweeper's reads ------------------------------------------------------------------------
+
+const SWEPT_COLUMNS = '"id", "debitAccountId", "creditAccountId", "amount", "groupId", "quotaKeyId", "quotaDay"';
+
+// 'PENDING' is written into these queries, never bound: the indexes that find pending holds hold
+// nothing else (prisma/schema.prisma, model Hold), and a database may use a partial index only when
+// it can prove the query implies the index's WHERE. A bound value proves nothing to a PostgreSQL
+// generic plan, nor to a SQLite built without STAT4; the literal does to both.
+
+/** The oldest pending holds whose expiry has passed. */
+export function expiredHoldsQuery(now: Date, limit: number): SqlStatement {
+  return statement(`SELECT ${SWEPT_COLUMNS} FROM "Hold" WHERE "status" = 'PENDING' AND "expiresAt" <= ? ORDER BY "expiresAt" LIMIT ?`, [now, limit]);
+}
+
+/** Every pending hold of these calls (holds reserved together share a group). */
+export function pendingGroupsQuery(groupIds: string[]): SqlStatement {
+  return statement(`SELECT ${SWEPT_COLUMNS} FROM "Hold" WHERE "status" = 'PENDING' AND "groupId" IN (${groupIds.map(() => '?').join(', ')}) ORDER BY "idempotencyKey"`, groupIds);
+}
+
+export function sweptHold(row: Row) {
+  return {
+    id: read.string(row.id),
+    debitAccountId: read.string(row.debitAccountId),
+    creditAccountId: read.string(row.creditAccountId),
+    amount: read.bigint(row.amount),
+    groupId: read.nullableString(row.groupId),
+    quotaKeyId: read.nullableString(row.quotaKeyId),
+    quotaDay: read.nullableString(row.quotaDay),
+  };
 }

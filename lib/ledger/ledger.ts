@@ -6,7 +6,7 @@ import { newId } from '../ids';
 import type { Micros } from '../money';
 import { isSystemAccount, isWalletAccount, mayGoNegative } from './accounts';
 import { LedgerError } from './errors';
-import { explainFailedDebit, holdKey, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
+import { expiredHoldsQuery, explainFailedDebit, holdKey, pendingGroupsQuery, sweptHold, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
 
 export type LedgerEntryInput = { accountId: string; amount: Micros };
@@ -361,12 +361,11 @@ export class Ledger {
    * released.
    */
   async releaseExpiredHolds({ now = new Date(), limit = 500 }: { now?: Date; limit?: number } = {}): Promise<number> {
-    const select = { id: true, debitAccountId: true, creditAccountId: true, amount: true, groupId: true, quotaKeyId: true, quotaDay: true } as const;
-    const expired = await this.#db.hold.findMany({ where: { status: 'PENDING', expiresAt: { lte: now } }, select, orderBy: { expiresAt: 'asc' }, take: limit });
+    const expired = (await this.#sql.query(expiredHoldsQuery(now, limit))).map(sweptHold);
     // A call's holds (a pack lot's and the wallet's) go together, so its quota is given back once,
     // even when the limit above cut its group in two.
     const groupIds = [...new Set(expired.flatMap((hold) => (hold.groupId ? [hold.groupId] : [])))];
-    const grouped = groupIds.length ? await this.#db.hold.findMany({ where: { groupId: { in: groupIds }, status: 'PENDING' }, select, orderBy: { idempotencyKey: 'asc' } }) : [];
+    const grouped = groupIds.length ? (await this.#sql.query(pendingGroupsQuery(groupIds))).map(sweptHold) : [];
     const calls = new Map<string, typeof expired>();
     for (const hold of [...expired.filter((h) => !h.groupId), ...grouped]) {
       const call = calls.get(hold.groupId ?? hold.id) ?? [];
@@ -518,3 +517,4 @@ function validateEntries(entries: LedgerEntryInput[]): void {
   }
   if (sum !== 0n) throw new LedgerError('invalid_transaction', `entries must sum to zero (sum is ${sum})`);
 }
+
