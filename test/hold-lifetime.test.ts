@@ -7,7 +7,9 @@ import { createCustomer, gatewayHarness, startTestGateway, type TestGateway } fr
 
 // A hold outlives its HOLD_TTL_MS while its call is in progress (lib/gateway/call.ts): a stream
 // several times longer than the TTL, with the sweeper running all along, is still charged in full.
-const TTL_MS = 300;
+// 600 ms: long enough that a loaded machine's event-loop stalls (this test failed once at 300 ms on a
+// machine at load 8, the sweeper running before the overdue renewal) do not look like a dead process.
+const TTL_MS = 600;
 const harness = gatewayHarness({ HOLD_TTL_MS: String(TTL_MS), LOCAL_MODEL_TOKEN_DELAY_MS: '60' });
 let t: TestDatabase;
 let gw: TestGateway;
