@@ -16,8 +16,18 @@ export type Row = Record<string, unknown>;
 
 /** sql`UPDATE "T" SET "a" = ${a} WHERE "id" = ${id}` → a statement with typed parameters. */
 export function sql(strings: TemplateStringsArray, ...values: SqlValue[]): SqlStatement {
-  return { sql: strings.join('?'), args: values };
+  let text = joined.get(strings);
+  if (text === undefined) {
+    text = strings.join('?');
+    joined.set(strings, text);
+  }
+  return { sql: text, args: values };
 }
+
+// A call site's template strings are one frozen array for the life of the program: its text is
+// joined once, and each call hands the runner the same string, whose hash V8 keeps (the prepared
+// statement cache is keyed by it) instead of a fresh copy to join and hash on every statement.
+const joined = new WeakMap<TemplateStringsArray, string>();
 
 /** For SQL whose shape varies (a multi-row VALUES list): text with `?` placeholders and its values. */
 export function statement(text: string, args: SqlValue[]): SqlStatement {
