@@ -1,0 +1,58 @@
+// /status for buyers: plain words without setting names, and a last-checked time from the probes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProviderProbe } from '../lib/providers/health';
+import { collectStatus, type StatusItem } from '../lib/status';
+import { createTestDatabase, type TestDatabase } from './helpers/db';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const byId = (items: StatusItem[]) => Object.fromEntries(items.map((item) => [item.id, item]));
+// An environment variable's shape: SOME_NAME (two or more capitalised words joined by underscores).
+const ENV_NAME = /\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b/;
+const checkedAt = new Date('2026-12-02T12:00:00Z');
+const probeWith = (outcome: ProviderProbe['outcome']) => async (provider: ProviderProbe['provider']): Promise<ProviderProbe> => ({ provider, outcome, checkedAt, latencyMs: 12 });
+
+describe('status for buyers', () => {
+  it('no summary names a setting, on a fresh instance or a half-configured one; the operator detail still does', async () => {
+    const configs = [
+      {},
+      { TREASURY_ADDRESS: '0x000000000000000000000000000000000000dEaD', RPC_URL_POLYGON: 'http://127.0.0.1:9/', WALLET_BUDGET_NETWORK: 'base', WALLET_BUDGET_TOKEN: 'USDC', OPENAI_API_KEY: 'sk-test' },
+      { TREASURY_ADDRESS: 'not-an-address', SESSION_ESCROW: '0x1', X402_PAY_TO: 'nope' },
+    ];
+    for (const env of configs) {
+      const items = await collectStatus({ db: t.db, env, probeTimeoutMs: 500, probe: probeWith('up') });
+      for (const item of items) expect(item.summary, `${item.id}: ${item.summary}`).not.toMatch(ENV_NAME);
+      expect(items.some((item) => ENV_NAME.test(item.detail))).toBe(true);
+    }
+  });
+
+  it('a provider line carries the probe time and follows its outcome; providers without a key are not probed', async () => {
+    const probed: string[] = [];
+    const env = { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'https://user:secret@api.example.com/v1?key=hidden' };
+    const up = byId(await collectStatus({ db: t.db, env, probe: async (provider) => (probed.push(provider), probeWith('up')(provider)) }));
+    expect(probed.sort()).toEqual(['local', 'openai']);
+    expect(up['provider:openai']).toMatchObject({ state: 'live', summary: 'Serving requests.', checkedAt: checkedAt.toISOString() });
+    expect(up['provider:openai']!.detail).toContain('api.example.com');
+    expect(JSON.stringify(up['provider:openai'])).not.toMatch(/secret|hidden/);
+    expect(up['provider:anthropic']).toMatchObject({ state: 'operator_action', checkedAt: null });
+
+    const down = byId(await collectStatus({ db: t.db, env, probe: probeWith('down') }));
+    expect(down['provider:openai']).toMatchObject({ state: 'third_party', checkedAt: checkedAt.toISOString() });
+    expect(down['provider:openai']!.summary).toMatch(/cannot be reached/);
+    const failing = byId(await collectStatus({ db: t.db, env, probe: probeWith('error') }));
+    expect(failing['provider:openai']).toMatchObject({ state: 'third_party' });
+    expect(failing['provider:openai']!.summary).toMatch(/errors/);
+  });
+
+  it('by default the built-in model is probed for real', async () => {
+    const items = byId(await collectStatus({ db: t.db, env: {} }));
+    expect(items['provider:local']).toMatchObject({ state: 'live' });
+    expect(Date.now() - Date.parse(items['provider:local']!.checkedAt!)).toBeLessThan(60_000);
+  });
+});
