@@ -1,4 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
+import { E2E_ADMIN_EMAIL } from './constants';
 import { offline, seriousViolations, signIn } from './helpers';
 
 // Issue #17, the buyer's trust: /deposit with no network open, /status in buyers' words with live
@@ -92,3 +93,16 @@ for (const size of SIZES) {
     });
   });
 }
+
+test('an administrator also sees the operator detail: which setting opens deposits, and each status line in setting names', async ({ page, context }) => {
+  await offline(context);
+  await signIn(page, E2E_ADMIN_EMAIL, '/deposit');
+  const closed = page.getByTestId('deposits-closed');
+  await expect(closed).toContainText('Deposits are not open on this instance yet');
+  await expect(closed.getByTestId('operator-detail')).toContainText('TREASURY_ADDRESS');
+  await page.goto('/status');
+  await expect(page.getByTestId('operator-view')).toBeVisible();
+  await expect(page.getByTestId('status-item-provider:openai').getByTestId('operator-detail')).toContainText('OPENAI_API_KEY');
+  await expect(page.getByTestId('status-item-provider:local').getByTestId('operator-detail')).toContainText(/Probe answered in \d+ ms/);
+  expect(await seriousViolations(page)).toEqual([]);
+});

@@ -160,7 +160,7 @@ function NewDeposit({ options, onCreated }: { options: DepositOptions; onCreated
               <dd className="tabular-nums">{math ? formatMicros(math.credit) : '—'}</dd>
             </div>
             <div className="flex justify-between">
-              <dt className="text-slate-600">Platform fee ({options.fee_percent}%)</dt>
+              <dt className="text-slate-600">Deposit fee ({options.fee_percent}%)</dt>
               <dd className="tabular-nums">{math ? formatMicros(math.fee) : '—'}</dd>
             </div>
             <div className="flex justify-between border-t border-slate-200 pt-1 font-medium">
