@@ -255,7 +255,7 @@ export function createAccountApi({
     return json({ object: 'list', data: page.map(usageView), next_cursor: rows.length > query.limit ? page.at(-1)!.id : null });
   });
 
-  // GET /api/usage/export — the same records as CSV, keys by their names (what the buyer sees on /keys).
+  // GET /api/usage/export — the same records as CSV, each key by its id and then its name (what the buyer sees on /keys).
   const exportUsage = guard(async ({ request, principal }) => {
     const query = parseOrThrow(usageQuerySchema.omit({ limit: true, cursor: true }), Object.fromEntries(new URL(request.url).searchParams));
     const rows = await db.usageRecord.findMany({ where: usageWhere(principal, query), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: 50_000 });

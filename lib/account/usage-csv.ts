@@ -15,16 +15,17 @@ export type CsvUsageRow = {
   error_code: string | null;
 };
 
-export const USAGE_CSV_HEADER = 'created_at,request_id,key_name,model,provider,status,stream,prompt_tokens,completion_tokens,cached_tokens,cost_usd,latency_ms,error_code';
+export const USAGE_CSV_HEADER = 'created_at,request_id,key_id,key_name,model,provider,status,stream,prompt_tokens,completion_tokens,cached_tokens,cost_usd,latency_ms,error_code';
 
 /**
- * The usage export: a key by the name its owner gave it, not its internal id (which means nothing
- * in a spreadsheet); a keyless x402 call is "pay per request", as on the dashboard.
+ * The usage export: each key by its id (stable and unique, what scripts join on) and then by the
+ * name its owner gave it (what a person reads in a spreadsheet; names can repeat). A keyless x402
+ * call has an empty key_id and "pay per request" as its name, as on the dashboard.
  */
 export function usageCsv(rows: CsvUsageRow[], keyNames: ReadonlyMap<string, string>): string {
   const lines = rows.map((v) => {
     const key = v.key_id === null ? 'pay per request' : (keyNames.get(v.key_id) ?? 'deleted key');
-    return [v.created_at, v.request_id, key, v.model, v.provider ?? '', v.status, v.stream, v.prompt_tokens, v.completion_tokens, v.cached_tokens, v.cost_usd, v.latency_ms, v.error_code ?? '']
+    return [v.created_at, v.request_id, v.key_id ?? '', key, v.model, v.provider ?? '', v.status, v.stream, v.prompt_tokens, v.completion_tokens, v.cached_tokens, v.cost_usd, v.latency_ms, v.error_code ?? '']
       .map(csvCell)
       .join(',');
   });
