@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { logger } from './logger';
 
 /**
  * The operator's own words for /terms, /privacy and /contact: `${SITE_TEXT_DIR}/<page>.md`, read on
@@ -67,8 +68,11 @@ export async function loadSiteText(page: SiteTextPage, env: Record<string, strin
       const text = await readFile(join(dir, `${page}.md`), 'utf8');
       if (text.trim()) return { source: 'operator', blocks: parse(text) };
     } catch (error) {
-      // A missing file means "use the default"; anything else (permissions) is the operator's to see.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // A missing file means "use the default". Anything else (SITE_TEXT_DIR is a file: ENOTDIR; no
+      // permission: EACCES; <page>.md is a directory: EISDIR) is a misconfiguration for the operator
+      // to fix, logged for them; buyers still get a page with the default text rather than an error.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') logger.error(`SITE_TEXT_DIR: cannot read ${page}.md (${code ?? 'unknown error'}); serving the default text`, { dir, error });
     }
   }
   return { source: 'default', blocks: parse(DEFAULTS[page]) };
