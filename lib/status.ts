@@ -1,12 +1,11 @@
-import { loadCatalog } from './catalog/catalog';
+import { loadCatalog, type Catalog } from './catalog/catalog';
 import type { Db } from './db/client';
 import { loadPaymentsConfig, publicClientFor, type NetworkConfig, type PaymentsConfig } from './payments/networks';
 import { getWalletBudgetRate, WALLET_BUDGET_RATE_SETTING } from './payments/wallet-budget';
 import { loadSessionConfig } from './payments/session/config';
 import { x402Status } from './payments/x402';
-import { providerProbes, type ProviderProbe } from './providers/health';
-import { providerConnection } from './providers/registry';
-import type { ProviderId } from './providers/types';
+import { probeUrl, providerProbes, type ProviderProbe } from './providers/health';
+import { providerConnection, providerUrlVar } from './providers/registry';
 
 /**
  * What /status shows: every payment rail and provider with its state, derived from the
@@ -207,38 +206,58 @@ const sessionSource: StatusSource = {
   },
 };
 
+const NOT_SET_UP = 'Not set up on this instance: its models cannot be used here yet.';
+
+function misconfigured(base: Pick<StatusItem, 'id' | 'group' | 'name'>, detail: string, checkedAt: string | null = null): StatusItem {
+  return item({ ...base, state: 'operator_action', checkedAt, summary: 'Not usable on this instance until the operator corrects its settings: its models cannot be used here for now.', detail });
+}
+
+/** One provider's line from its catalogue state and its probe; the probe says whether the host answers, no more. */
+async function providerLine(provider: Catalog['providers'][number], { env, probe }: StatusContext): Promise<StatusItem> {
+  const base = { id: `provider:${provider.id}`, group: 'Model providers', name: provider.name };
+  if (provider.status === 'disabled') {
+    return item({ ...base, state: 'disabled', summary: 'Switched off by the operator: its models cannot be used here for now.', detail: `Disabled by an administrator: ${provider.reason ?? 'no reason given'}.` });
+  }
+  if (provider.status !== 'live') return item({ ...base, state: 'operator_action', summary: NOT_SET_UP, detail: provider.reason ?? 'Not configured.' });
+  const result = await probe(provider.id);
+  const checkedAt = result.checkedAt.toISOString();
+  const why = result.reason ? ` (${result.reason})` : '';
+  if (result.outcome === 'not_configured') return item({ ...base, state: 'operator_action', checkedAt, summary: NOT_SET_UP, detail: 'Not configured.' });
+  let target = 'in-process';
+  if (provider.id !== 'local') {
+    // The host only: a base URL may carry credentials in its user-info or query.
+    const url = probeUrl(providerConnection(provider.id, env as NodeJS.ProcessEnv).baseURL);
+    if (!url.ok) return misconfigured(base, `${providerUrlVar(provider.id)} is ${url.problem}.`, checkedAt);
+    target = url.url.host;
+  }
+  if (result.outcome === 'misconfigured') return misconfigured(base, `The probe found the settings unusable${why}.`, checkedAt);
+  const timing = result.latencyMs === null ? '' : ` in ${result.latencyMs} ms`;
+  switch (result.outcome) {
+    case 'up':
+      return item({ ...base, state: 'live', checkedAt, summary: `Reachable: ${provider.name} answered the last check.`, detail: `Probe answered${timing} (${target}); a reachability check, without a key and without calling a model.` });
+    case 'error':
+      return item({ ...base, state: 'third_party', checkedAt, summary: `${provider.name} is answering with errors: calls to its models may fail until it recovers.`, detail: `Probe got a server error${why}${timing} from ${target}.` });
+    case 'down':
+      return item({ ...base, state: 'third_party', checkedAt, summary: `${provider.name} cannot be reached right now: calls to its models fail until it is back.`, detail: `Probe could not reach ${target}${why}.` });
+  }
+}
+
 const providerSource: StatusSource = {
   id: 'providers',
-  async collect({ db, env, probe }) {
-    const catalog = await loadCatalog(db, env as NodeJS.ProcessEnv);
+  async collect(ctx) {
+    const catalog = await loadCatalog(ctx.db, ctx.env as NodeJS.ProcessEnv);
+    // Each provider on its own: one that cannot be checked must not take the others' lines with it.
     return Promise.all(
-      catalog.providers.map(async (provider): Promise<StatusItem> => {
-        const base = { id: `provider:${provider.id}`, group: 'Model providers', name: provider.name };
-        if (provider.status === 'disabled') {
-          return item({ ...base, state: 'disabled', summary: 'Switched off by the operator: its models cannot be used here for now.', detail: `Disabled by an administrator: ${provider.reason ?? 'no reason given'}.` });
-        }
-        if (provider.status !== 'live') return item({ ...base, state: 'operator_action', summary: 'Not set up on this instance: its models cannot be used here yet.', detail: provider.reason ?? 'Not configured.' });
-        const result = await probe(provider.id);
-        const checkedAt = result.checkedAt.toISOString();
-        // The host only: a base URL may carry credentials in its user-info or query.
-        const target = provider.id === 'local' ? 'in-process' : new URL(providerConnectionHost(provider.id, env)).host;
-        const timing = result.latencyMs === null ? '' : ` in ${result.latencyMs} ms`;
-        switch (result.outcome) {
-          case 'up':
-            return item({ ...base, state: 'live', checkedAt, summary: 'Serving requests.', detail: `Probe answered${timing} (${target}).` });
-          case 'error':
-            return item({ ...base, state: 'third_party', checkedAt, summary: `${provider.name} is answering with errors: calls to its models may fail until it recovers.`, detail: `Probe got a server error${timing} from ${target}.` });
-          case 'down':
-            return item({ ...base, state: 'third_party', checkedAt, summary: `${provider.name} cannot be reached right now: calls to its models fail until it is back.`, detail: `Probe could not reach ${target}.` });
-          case 'not_configured':
-            return item({ ...base, state: 'operator_action', checkedAt, summary: 'Not set up on this instance: its models cannot be used here yet.', detail: 'Not configured.' });
+      catalog.providers.map(async (provider) => {
+        try {
+          return await providerLine(provider, ctx);
+        } catch (error) {
+          return misconfigured({ id: `provider:${provider.id}`, group: 'Model providers', name: provider.name }, `The check failed: ${error instanceof Error ? error.message : String(error)}`);
         }
       }),
     );
   },
 };
-
-const providerConnectionHost = (id: Exclude<ProviderId, 'local'>, env: Record<string, string | undefined>) => providerConnection(id, env as NodeJS.ProcessEnv).baseURL;
 
 const globalForStatus = globalThis as unknown as { tollgateStatusSources?: Map<string, StatusSource> };
 const sources = (globalForStatus.tollgateStatusSources ??= new Map([depositSource, walletBudgetSource, x402Source, sessionSource, providerSource].map((s) => [s.id, s])));

@@ -2,7 +2,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProbeCache, probeProvider } from '../lib/providers/health';
+import { createProbeCache, probeProvider, probeUrl } from '../lib/providers/health';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 
 let upstream: FakeUpstream;
@@ -32,6 +32,15 @@ afterAll(async () => {
   await new Promise((resolve) => trouble?.close(resolve));
 });
 
+/** A local port nothing listens on: one just given up by a server that was closed. */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
+
 const at = new Date('2026-12-02T12:00:00Z');
 const options = (env: Record<string, string>) => ({ env, timeoutMs: 500, now: () => at });
 
@@ -57,11 +66,33 @@ describe('provider health probes', () => {
     expect(JSON.stringify(seenHeaders[0])).not.toContain('sk-secret-value');
   });
 
-  it('a 5xx is an error, a refused connection or a silent host is down', async () => {
-    expect(await probeProvider('openai', options({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: `${troubleUrl}/broken` }))).toMatchObject({ outcome: 'error' });
-    expect(await probeProvider('openai', options({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }))).toMatchObject({ outcome: 'down', latencyMs: null });
+  it('user:password in a base URL is dropped: the host is still probed, and no credentials are sent', async () => {
+    seenHeaders.length = 0;
+    const withUser = troubleUrl.replace('http://', 'http://user:pa55word@');
+    expect(await probeProvider('openai', options({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: `${withUser}/v1` }))).toMatchObject({ outcome: 'up', reason: null });
+    expect(seenHeaders).toHaveLength(1);
+    expect(seenHeaders[0]!.authorization).toBeUndefined();
+    expect(JSON.stringify(seenHeaders[0])).not.toContain('pa55word');
+  });
+
+  it('a base URL without an http(s) scheme is misconfigured and not fetched', async () => {
+    seenHeaders.length = 0;
+    let fetched = 0;
+    const fetchImpl = (async () => (fetched++, new Response(null))) as typeof fetch;
+    for (const url of ['api.x.com/v1', 'user:pass@api.x.com', 'ftp://api.x.com/']) {
+      expect(await probeProvider('openai', { ...options({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: url }), fetchImpl }), url).toMatchObject({ outcome: 'misconfigured', latencyMs: null, reason: expect.stringMatching(/must start with https:\/\/ or http:\/\//) });
+    }
+    expect(fetched).toBe(0);
+    expect(probeUrl('https://u:p@api.x.com/v1?x=1')).toMatchObject({ ok: true, url: new URL('https://api.x.com/v1?x=1') });
+  });
+
+  it('a 5xx is an error, a refused connection or a silent host is down; the reason is kept for the operator', async () => {
+    expect(await probeProvider('openai', options({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: `${troubleUrl}/broken` }))).toMatchObject({ outcome: 'error', reason: 'HTTP 503' });
+    expect(await probeProvider('openai', options({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: `${await closedPortUrl()}/v1` }))).toMatchObject({ outcome: 'down', latencyMs: null, reason: 'ECONNREFUSED' });
+    // A port fetch itself refuses to use.
+    expect(await probeProvider('openai', options({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }))).toMatchObject({ outcome: 'down', reason: 'bad port' });
     const started = Date.now();
-    expect(await probeProvider('openai', options({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: `${troubleUrl}/hang` }))).toMatchObject({ outcome: 'down' });
+    expect(await probeProvider('openai', options({ OPENAI_API_KEY: 'k', OPENAI_BASE_URL: `${troubleUrl}/hang` }))).toMatchObject({ outcome: 'down', reason: 'TimeoutError' });
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 
@@ -88,5 +119,10 @@ describe('provider health probes', () => {
     expect(seenHeaders).toHaveLength(2);
     await cache.get('deepseek', options({ ...env, DEEPSEEK_BASE_URL: `${troubleUrl}/other` }));
     expect(seenHeaders).toHaveLength(3);
+    expect(cache.size).toBe(2);
+    // Once both have expired, the next lookup drops them: the old base URL's probe is not kept forever.
+    clock = 200_000;
+    await cache.get('local', options({}));
+    expect(cache.size).toBe(1);
   });
 });
