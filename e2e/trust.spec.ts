@@ -31,7 +31,9 @@ for (const size of SIZES) {
       await expect(page.getByRole('heading', { level: 1 })).toHaveText('Status');
       const local = page.getByTestId('status-item-provider:local');
       await expect(local).toHaveAttribute('data-state', 'live');
-      await expect(local.getByTestId('last-checked')).toContainText(/Last checked \d\d:\d\d:\d\d UTC, \d+ s ago/);
+      await expect(local.getByTestId('status-summary')).toHaveText(/^Reachable/);
+      await expect(page.getByTestId('status-intro')).toContainText('reachability check');
+      await expect(local.getByTestId('last-checked')).toContainText(/Last checked \d\d:\d\d:\d\d UTC, (\d+ s|1 min) ago/);
       await expect(page.getByTestId('status-item-provider:openai').getByTestId('status-summary')).toHaveText('Not set up on this instance: its models cannot be used here yet.');
       await expect(page.getByTestId('operator-detail')).toHaveCount(0);
       expect(await page.locator('main').innerText()).not.toMatch(ENV_NAME);

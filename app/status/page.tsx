@@ -32,9 +32,10 @@ export default async function StatusPage() {
     <div className="space-y-8">
       <header className="space-y-2">
         <h1 className="text-3xl font-semibold tracking-tight">Status</h1>
-        <p className="max-w-2xl text-slate-600">
-          What works on this instance right now: every way to pay and every model provider. Providers are checked with a live probe at most once a minute; the
-          time of the last check is shown beside each.
+        <p className="max-w-2xl text-slate-600" data-testid="status-intro">
+          What works on this instance right now: every way to pay and every model provider. Each provider gets a reachability check at most once a minute: a
+          request without credentials that calls no model, so it shows the provider answers, not that every model or call works. The time of the last check is
+          shown beside each.
         </p>
         <ul className="flex flex-wrap gap-2 pt-1" aria-label="Legend">
           {(Object.keys(STATE_LABELS) as StatusState[]).map((state) => (

@@ -48,8 +48,9 @@ function FeeNotice({ feePercent }: { feePercent: number | null }) {
 
 function Closed({ closed }: { closed: DepositsClosed }) {
   const title = closed.reason === 'no_network' ? 'Deposits are not open on this instance yet' : 'Deposits are closed for now';
+  // Static, part of the page as it loads: no live region, which would announce it out of reading order.
   return (
-    <div className="space-y-3 rounded-xl border border-amber-200 bg-amber-50 px-5 py-4 text-sm text-amber-950" data-testid="deposits-closed" role="status">
+    <div className="space-y-3 rounded-xl border border-amber-200 bg-amber-50 px-5 py-4 text-sm text-amber-950" data-testid="deposits-closed">
       <p className="font-medium">{title}</p>
       <p>
         {closed.reason === 'no_network'
