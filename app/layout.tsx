@@ -20,7 +20,8 @@ export default function RootLayout({ children }: { children: ReactNode }) {
         </a>
         <Providers>
           <SiteHeader />
-          <main id="main" className="mx-auto w-full max-w-6xl flex-1 px-4 py-10">
+          {/* tabIndex -1: the skip link's target takes focus, so the next Tab starts inside the page, not back in the header. */}
+          <main id="main" tabIndex={-1} className="mx-auto w-full max-w-6xl flex-1 px-4 py-10 focus:outline-none">
             {children}
           </main>
           <SiteFooter />

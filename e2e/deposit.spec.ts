@@ -140,7 +140,7 @@ test('a buyer deposits USDC from an injected wallet and sees it credited after t
   const form = page.getByTestId('deposit-form');
   await form.getByLabel('Network').selectOption({ label: 'Local development chain' });
   await form.getByLabel('Credit you want (USD)').fill('20');
-  await expect(page.getByTestId('fee-math')).toContainText('Platform fee (10%)');
+  await expect(page.getByTestId('fee-math')).toContainText('Deposit fee (10%)');
   await expect(page.getByTestId('fee-math')).toContainText('$2.00');
   await expect(page.getByTestId('gross')).toHaveText('22 USDC');
   await form.getByRole('button', { name: 'Continue to payment' }).click();

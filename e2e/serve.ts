@@ -9,7 +9,7 @@ import { createDb } from '../lib/db/client';
 import type { DatabaseConfig } from '../lib/db/config';
 import { applyMigrations } from '../lib/db/migrate';
 import { seed } from '../lib/db/seed';
-import { E2E_ADMIN_TOKEN } from './constants';
+import { E2E_ADMIN_EMAIL, E2E_ADMIN_TOKEN } from './constants';
 
 const port = process.env.E2E_PORT ?? '3100';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -65,6 +65,7 @@ async function main() {
       HOST: '127.0.0.1',
       DATABASE_URL: config.url,
       ADMIN_TOKEN: E2E_ADMIN_TOKEN,
+      ADMIN_EMAILS: E2E_ADMIN_EMAIL,
       LOCAL_MODEL_TOKEN_DELAY_MS: '5',
       NEXT_TELEMETRY_DISABLED: '1',
     },

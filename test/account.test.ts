@@ -183,7 +183,9 @@ describe('usage API', () => {
     const csv = await owner.api.get('/api/usage/export');
     expect(csv.headers.get('content-type')).toContain('text/csv');
     const lines = csv.text.trim().split('\r\n');
-    expect(lines[0]).toBe('created_at,request_id,key_id,model,provider,status,stream,prompt_tokens,completion_tokens,cached_tokens,cost_usd,latency_ms,error_code');
+    expect(lines[0]).toBe('created_at,request_id,key_id,key_name,model,provider,status,stream,prompt_tokens,completion_tokens,cached_tokens,cost_usd,latency_ms,error_code');
     expect(lines).toHaveLength(6);
+    // Each key by its id (what scripts join on) and then by the name its owner gave it.
+    for (const line of lines.slice(1)) expect(line.split(',').slice(2, 4)).toEqual([owner.keyId, 'test key']);
   });
 });

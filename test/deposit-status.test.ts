@@ -44,7 +44,9 @@ describe('status', () => {
       WALLET_BUDGET_TOKEN: 'USDC',
       OPENAI_API_KEY: 'sk-test',
     };
-    const items = byId(await collectStatus({ db: t.db, env, probeTimeoutMs: 2_000 }));
+    // The provider probe is stubbed: this test is about the payment rails, and the default OpenAI URL is off this machine.
+    const probe = async (provider: 'openai' | 'anthropic' | 'google' | 'deepseek' | 'local') => ({ provider, outcome: 'up' as const, checkedAt: new Date(), latencyMs: 1, reason: null });
+    const items = byId(await collectStatus({ db: t.db, env, probeTimeoutMs: 2_000, probe }));
     expect(items['deposits:dev']).toMatchObject({ state: 'live' });
     expect(items['deposits:dev']!.detail).toMatch(/1 confirmation/);
     expect(items['deposits:ethereum']).toMatchObject({ state: 'operator_action' });

@@ -1,5 +1,5 @@
 import type { Metadata } from 'next';
-import { DepositFlow } from '@/components/deposit/deposit-flow';
+import { DepositFlow, type DepositsClosed } from '@/components/deposit/deposit-flow';
 import { requireUser } from '@/lib/auth/server';
 import { depositOptions } from '@/lib/payments/deposits';
 import { getPaymentsConfig } from '@/lib/payments/runtime';
@@ -7,14 +7,19 @@ import { getPaymentsConfig } from '@/lib/payments/runtime';
 export const dynamic = 'force-dynamic';
 export const metadata: Metadata = { title: 'Add funds' };
 
+// What an operator must do, in setting names: shown to admins only; buyers get plain words and /status.
+const OPEN_A_NETWORK = 'Set TREASURY_ADDRESS (every network) or TREASURY_ADDRESS_<NETWORK> (one network) to the wallet that receives deposits, then restart. /status lists each network and what it still needs.';
+
 export default async function DepositPage() {
-  await requireUser('/deposit');
+  const user = await requireUser('/deposit');
+  const admin = user.role === 'ADMIN';
   let options = null;
-  let unavailable: string | null = null;
+  let closed: DepositsClosed | null = null;
   try {
     options = depositOptions(getPaymentsConfig());
-  } catch {
-    unavailable = 'The payment configuration of this instance is invalid; the operator has been told (see /status).';
+    if (options.networks.length === 0) closed = { reason: 'no_network', operatorDetail: admin ? OPEN_A_NETWORK : null };
+  } catch (error) {
+    closed = { reason: 'invalid_config', operatorDetail: admin ? `The payment configuration is invalid: ${error instanceof Error ? error.message : String(error)}` : null };
   }
-  return <DepositFlow options={options} unavailable={unavailable} />;
+  return <DepositFlow options={options} closed={closed} />;
 }

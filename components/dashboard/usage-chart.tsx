@@ -5,13 +5,13 @@ import { useMemo, useState } from 'react';
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Spinner, cn } from '@/components/ui';
 import { apiFetch, formatUsd } from '@/components/keys/api';
+import { chartColors, LEGEND_TEXT_COLOR } from './model-colors';
 
 export type Range = '24h' | '7d' | '30d';
 type Metric = 'cost' | 'tokens';
 type DailyRow = { day: string; model: string; requests: number; prompt_tokens: number; completion_tokens: number; cost_usd: number };
 export type UsageRow = { id: string; request_id: string; key_id: string | null; model: string; provider: string | null; stream: boolean; prompt_tokens: number; completion_tokens: number; cost_usd: number; latency_ms: number; status: string; error_code: string | null; created_at: string };
 
-const COLORS = ['#1f57cc', '#10b981', '#f59e0b', '#ef4444', '#8b5cf6', '#06b6d4', '#ec4899', '#64748b'];
 const RANGES: Array<{ id: Range; label: string }> = [
   { id: '24h', label: '24 h' },
   { id: '7d', label: '7 d' },
@@ -78,6 +78,7 @@ export function UsageChart({ range, onRangeChange }: { range: Range; onRangeChan
   });
   const active = range === '24h' ? recent : daily;
   const series = useMemo(() => buildSeries(range, daily.data, recent.data, metric), [range, daily.data, recent.data, metric]);
+  const colors = useMemo(() => chartColors(series.models), [series.models]);
   const totals = useMemo(() => {
     let cost = 0;
     let tokens = 0;
@@ -132,7 +133,7 @@ export function UsageChart({ range, onRangeChange }: { range: Range; onRangeChan
         ) : series.models.length === 0 ? (
           <EmptyState title="No usage in this period" message="Calls made with your keys show up here within seconds, by model." className="h-64 justify-center" />
         ) : (
-          <div className="h-72" data-testid="chart-ready" data-models={series.models.join(',')}>
+          <div className="h-72" data-testid="chart-ready" data-models={series.models.join(',')} data-colors={series.models.map((model) => colors.get(model)).join(',')}>
             <ResponsiveContainer width="100%" height="100%">
               <BarChart data={series.points} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
                 <CartesianGrid strokeDasharray="3 3" vertical={false} stroke="#e2e8f0" />
@@ -142,10 +143,11 @@ export function UsageChart({ range, onRangeChange }: { range: Range; onRangeChan
                   width={80}
                   tickFormatter={(v: number) => (metric === 'cost' ? formatUsd(v) : v.toLocaleString('en-US', { notation: 'compact' }))}
                 />
-                <Tooltip formatter={(v) => (metric === 'cost' ? formatUsd(Number(v)) : `${Number(v).toLocaleString('en-US')} tokens`)} />
-                <Legend wrapperStyle={{ fontSize: 12 }} />
-                {series.models.map((model, i) => (
-                  <Bar key={model} dataKey={model} stackId="usage" fill={COLORS[i % COLORS.length]} isAnimationActive={false} />
+                <Tooltip itemStyle={{ color: LEGEND_TEXT_COLOR }} formatter={(v) => (metric === 'cost' ? formatUsd(Number(v)) : `${Number(v).toLocaleString('en-US')} tokens`)} />
+                {/* Recharts paints legend text in the series colour; dark text keeps it readable (≥ 4.5:1) whatever the swatch. */}
+                <Legend wrapperStyle={{ fontSize: 12 }} formatter={(value) => <span style={{ color: LEGEND_TEXT_COLOR }}>{String(value)}</span>} />
+                {series.models.map((model) => (
+                  <Bar key={model} dataKey={model} stackId="usage" fill={colors.get(model)} isAnimationActive={false} />
                 ))}
               </BarChart>
             </ResponsiveContainer>

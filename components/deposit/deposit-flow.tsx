@@ -1,6 +1,7 @@
 'use client';
 
 import { ConnectButton } from '@rainbow-me/rainbowkit';
+import Link from 'next/link';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState, type FormEvent } from 'react';
 import { erc20Abi } from 'viem';
@@ -15,34 +16,85 @@ const depositKeys = {
 
 const OPEN: Deposit['status'][] = ['awaiting_payment', 'verifying'];
 
-export function DepositFlow({ options, unavailable }: { options: DepositOptions | null; unavailable: string | null }) {
+/** Why deposits are closed, in the buyer's words; `operatorDetail` (setting names) only for admins. */
+export type DepositsClosed = { reason: 'no_network' | 'invalid_config'; operatorDetail: string | null };
+
+export function DepositFlow({ options, closed }: { options: DepositOptions | null; closed: DepositsClosed | null }) {
   return (
     <EnsureQueryClient>
-      <Flow options={options} unavailable={unavailable} />
+      <Flow options={options} closed={closed} />
     </EnsureQueryClient>
   );
 }
 
-function Flow({ options, unavailable }: { options: DepositOptions | null; unavailable: string | null }) {
+/** The fee comes first, before any form: what a buyer pays on top is the first thing they read. */
+function FeeNotice({ feePercent }: { feePercent: number | null }) {
+  const example = feePercent === null ? null : quote(100_000_000n, feePercent);
+  return (
+    <p className="rounded-lg border border-brand-100 bg-brand-50 px-4 py-3 text-sm text-slate-800" data-testid="deposit-fee">
+      {example && feePercent !== null ? (
+        <>
+          <span className="font-semibold">Deposit fee: {feePercent}%</span>, added on top of the credit you buy: {formatMicros(example.credit)} of credit costs{' '}
+          {formatMicros(example.gross)}.
+        </>
+      ) : (
+        <>
+          <span className="font-semibold">Deposit fee:</span> shown here as soon as deposits open on this instance.
+        </>
+      )}
+    </p>
+  );
+}
+
+function Closed({ closed }: { closed: DepositsClosed }) {
+  const title = closed.reason === 'no_network' ? 'Deposits are not open on this instance yet' : 'Deposits are closed for now';
+  // Static, part of the page as it loads: no live region, which would announce it out of reading order.
+  return (
+    <div className="space-y-3 rounded-xl border border-amber-200 bg-amber-50 px-5 py-4 text-sm text-amber-950" data-testid="deposits-closed">
+      <p className="font-medium">{title}</p>
+      <p>
+        {closed.reason === 'no_network'
+          ? 'The operator of this instance still has to set up a wallet address to receive USDC or USDT before you can pay in. Nothing can be sent or charged until then.'
+          : 'The operator has to correct this instance\'s payment settings before deposits can open again. Nothing can be sent or charged until then.'}{' '}
+        <Link href="/status" className="font-medium underline">
+          See what works on this instance
+        </Link>{' '}
+        or{' '}
+        <Link href="/packs" className="font-medium underline">
+          buy credit packs
+        </Link>{' '}
+        instead.
+      </p>
+      {closed.operatorDetail ? (
+        <p className="rounded-lg bg-white/70 px-3 py-2 text-xs text-slate-800" data-testid="operator-detail">
+          <span className="font-medium">For you as the operator: </span>
+          {closed.operatorDetail}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+function Flow({ options, closed }: { options: DepositOptions | null; closed: DepositsClosed | null }) {
   const [activeId, setActiveId] = useState<string | null>(null);
+  const open = options && options.networks.length > 0 && !closed;
   return (
     <div className="space-y-8">
-      <header className="max-w-2xl space-y-2">
+      <header className="max-w-2xl space-y-3">
         <h1 className="text-3xl font-semibold tracking-tight">Add funds with USDC or USDT</h1>
+        <FeeNotice feePercent={options?.fee_percent ?? null} />
         <p className="text-slate-600">
-          Choose the credit you want; the platform fee is added on top and shown before you pay. Send the exact amount from your wallet (one click when
-          it is connected) or paste the transaction hash. Your balance is credited once the transfer is verified on chain.
+          Choose the credit you want; the fee is added on top and shown again before you pay. Send the exact amount from your wallet (one click when it is
+          connected) or paste the transaction hash. Your balance is credited once the transfer is verified on chain.
         </p>
       </header>
-      {unavailable || !options ? (
-        <ErrorState title="Deposits are not available" message={unavailable ?? 'No network is configured for deposits on this instance.'} />
-      ) : options.networks.length === 0 ? (
-        <EmptyState title="No deposit network is open" message="The operator has not configured a treasury address yet. See /status." />
-      ) : (
+      {open ? (
         <div className="grid gap-6 lg:grid-cols-[minmax(0,2fr)_minmax(0,3fr)]">
           <NewDeposit options={options} onCreated={setActiveId} />
           {activeId ? <ActiveDeposit id={activeId} /> : <EmptyState title="No deposit selected" message="Create one, or pick one from your deposits below." />}
         </div>
+      ) : (
+        <Closed closed={closed ?? { reason: 'no_network', operatorDetail: null }} />
       )}
       <History onSelect={setActiveId} activeId={activeId} />
     </div>
@@ -109,7 +161,7 @@ function NewDeposit({ options, onCreated }: { options: DepositOptions; onCreated
               <dd className="tabular-nums">{math ? formatMicros(math.credit) : '—'}</dd>
             </div>
             <div className="flex justify-between">
-              <dt className="text-slate-600">Platform fee ({options.fee_percent}%)</dt>
+              <dt className="text-slate-600">Deposit fee ({options.fee_percent}%)</dt>
               <dd className="tabular-nums">{math ? formatMicros(math.fee) : '—'}</dd>
             </div>
             <div className="flex justify-between border-t border-slate-200 pt-1 font-medium">

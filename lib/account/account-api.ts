@@ -14,6 +14,7 @@ import { json, readJsonBody } from '../http/json';
 import { noteKeysChanged } from '../keys/key-changes';
 import { createApiKeyOp } from '../keys/keys';
 import { getAccountInfo } from './account-info';
+import { usageCsv } from './usage-csv';
 import { maskKey } from '../keys/secret';
 import { redeemCode } from '../credits/redemption';
 import { walletAccountId } from '../ledger/accounts';
@@ -254,18 +255,13 @@ export function createAccountApi({
     return json({ object: 'list', data: page.map(usageView), next_cursor: rows.length > query.limit ? page.at(-1)!.id : null });
   });
 
-  // GET /api/usage/export — the same records as CSV.
+  // GET /api/usage/export — the same records as CSV, each key by its id and then its name (what the buyer sees on /keys).
   const exportUsage = guard(async ({ request, principal }) => {
     const query = parseOrThrow(usageQuerySchema.omit({ limit: true, cursor: true }), Object.fromEntries(new URL(request.url).searchParams));
     const rows = await db.usageRecord.findMany({ where: usageWhere(principal, query), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: 50_000 });
-    const header = 'created_at,request_id,key_id,model,provider,status,stream,prompt_tokens,completion_tokens,cached_tokens,cost_usd,latency_ms,error_code';
-    const lines = rows.map((r) => {
-      const v = usageView(r);
-      return [v.created_at, v.request_id, v.key_id ?? '', v.model, v.provider ?? '', v.status, v.stream, v.prompt_tokens, v.completion_tokens, v.cached_tokens, v.cost_usd, v.latency_ms, v.error_code ?? '']
-        .map(csvCell)
-        .join(',');
-    });
-    return new Response([header, ...lines].join('\r\n') + '\r\n', {
+    const keyIds = [...new Set(rows.map((r) => r.apiKeyId).filter((id): id is string => id !== null))];
+    const keys = keyIds.length ? await db.apiKey.findMany({ where: { id: { in: keyIds }, userId: principal.userId }, select: { id: true, name: true } }) : [];
+    return new Response(usageCsv(rows.map(usageView), new Map(keys.map((k) => [k.id, k.name]))), {
       headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="tollgate-usage-${utcDay(new Date())}.csv"` },
     });
   });
@@ -351,9 +347,3 @@ function usageView(r: UsageRecord) {
   };
 }
 
-/** RFC 4180 quoting, and a leading apostrophe against formula injection in spreadsheets. */
-function csvCell(value: string | number | boolean): string {
-  let text = String(value);
-  if (/^[=+\-@\t\r]/.test(text) && typeof value === 'string') text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}

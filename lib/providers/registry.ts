@@ -24,6 +24,11 @@ export function providerConnection(id: RemoteProviderId, env: NodeJS.ProcessEnv 
   };
 }
 
+/** The setting that holds a remote provider's base URL, for messages to the operator. */
+export function providerUrlVar(id: RemoteProviderId): string {
+  return REMOTE[id].urlVar;
+}
+
 /** Why a provider cannot serve right now, from configuration alone; null when it can. */
 export function configurationProblem(id: ProviderId, env: NodeJS.ProcessEnv = process.env): string | null {
   if (id === 'local') return env.LOCAL_MODEL_ENABLED === 'false' ? 'LOCAL_MODEL_ENABLED is false' : null;
