@@ -1,7 +1,9 @@
 'use client';
 
+import Link from 'next/link';
 import { Badge, Button, Card } from '@/components/ui';
 import { formatDate, formatDateTime, formatUsd, type KeyView } from './api';
+import { isPlaygroundKey, limitReachedSentence, limitsReached } from './key-state';
 
 export type KeyActions = {
   onEdit: (key: KeyView) => void;
@@ -66,24 +68,52 @@ function Actions({ keyView: key, actions, prefix }: { keyView: KeyView; actions:
 
 function NameAndStatus({ k }: { k: KeyView }) {
   const status = keyStatus(k);
+  const reached = status.label === 'active' ? limitsReached(k) : { requests: false, budget: false };
   return (
     <div className="flex flex-wrap items-center gap-2 font-medium text-slate-900">
       <span className="min-w-0 break-words">{k.name}</span> <Badge tone={status.tone}>{status.label}</Badge>
+      {reached.requests || reached.budget ? (
+        <Badge tone="warning">
+          {reached.requests && reached.budget ? 'limits reached' : reached.requests ? 'request limit reached' : 'budget used up'}
+        </Badge>
+      ) : null}
       {k.packs_only ? <Badge tone="brand">packs only</Badge> : null}
     </div>
   );
 }
 
-/** Below `md`: one card per key, every field and both buttons within a phone's width. */
-function KeyCards({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
+/** Under the name: why a key is stopped for today, and what the Playground key is. */
+function KeyNotes({ k }: { k: KeyView }) {
+  const limit = keyStatus(k).label === 'active' ? limitReachedSentence(k) : null;
   return (
-    <ul className="space-y-3 md:hidden" aria-label="Your API keys" data-testid="key-cards">
+    <>
+      {limit ? (
+        <p className="mt-1 rounded-md bg-amber-50 px-2 py-1 text-xs text-amber-900 ring-1 ring-amber-200" data-testid="limit-reached">
+          {limit}
+        </p>
+      ) : null}
+      {isPlaygroundKey(k) && !k.revoked_at ? (
+        <p className="mt-1 text-xs text-slate-600" data-testid="playground-key-note">
+          Made for you by the <Link href="/playground" className="underline">
+            playground
+          </Link>, which chats with this key; its limits apply there. Revoke it and the playground makes a new one.
+        </p>
+      ) : null}
+    </>
+  );
+}
+
+/** Below `md`: one card per key, every field and both buttons within a phone's width. */
+function KeyCards({ keys, actions, label }: { keys: KeyView[]; actions: KeyActions; label: string }) {
+  return (
+    <ul className="space-y-3 md:hidden" aria-label={label} data-testid="key-cards">
       {keys.map((key) => (
         <li key={key.id} data-testid="key-card" data-key-id={key.id} data-status={keyStatus(key).label}>
           <Card className="space-y-3 p-4">
             <div className="min-w-0 space-y-1">
               <NameAndStatus k={key} />
               <div className="font-mono text-xs break-all text-slate-500">{key.display}</div>
+              <KeyNotes k={key} />
               {key.expires_at ? <div className="text-xs text-slate-500">expires {formatDate(key.expires_at)}</div> : null}
             </div>
             <dl className="grid grid-cols-[auto_minmax(0,1fr)] gap-x-4 gap-y-1 text-sm">
@@ -113,11 +143,11 @@ function KeyCards({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
 }
 
 /** From `md` up: the table, one row per key. */
-function KeyTable({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
+function KeyTable({ keys, actions, label }: { keys: KeyView[]; actions: KeyActions; label: string }) {
   return (
     <Card className="hidden overflow-x-auto md:block">
       <table className="w-full min-w-[880px] text-left text-sm" data-testid="keys-table">
-        <caption className="sr-only">Your API keys with their limits and today&apos;s usage</caption>
+        <caption className="sr-only">{label} with their limits and today&apos;s usage</caption>
         <thead className="border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase">
           <tr>
             <th scope="col" className="px-4 py-3">Key</th>
@@ -137,6 +167,7 @@ function KeyTable({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
               <th scope="row" className="px-4 py-3 align-top font-normal">
                 <NameAndStatus k={key} />
                 <div className="font-mono text-xs text-slate-500">{key.display}</div>
+                <KeyNotes k={key} />
                 {key.expires_at ? <div className="text-xs text-slate-500">expires {formatDate(key.expires_at)}</div> : null}
               </th>
               <td className="max-w-[12rem] px-4 py-3 align-top text-xs text-slate-600">{key.models ? key.models.join(', ') : 'all'}</td>
@@ -167,11 +198,11 @@ function KeyTable({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
  * off-screen, and the table from `md` up. Both are rendered and one is hidden by CSS (as /sell's
  * pools are), so the page needs no JavaScript to pick a layout and never flashes the wrong one.
  */
-export function KeyList({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
+export function KeyList({ keys, actions, label = 'Your API keys' }: { keys: KeyView[]; actions: KeyActions; label?: string }) {
   return (
     <>
-      <KeyCards keys={keys} actions={actions} />
-      <KeyTable keys={keys} actions={actions} />
+      <KeyCards keys={keys} actions={actions} label={label} />
+      <KeyTable keys={keys} actions={actions} label={label} />
     </>
   );
 }

@@ -6,18 +6,41 @@ import { Button, ConfirmDialog, Dialog, EmptyState, ErrorState, Spinner } from '
 import { ApiError, apiFetch, type AccountView, type KeyView } from './api';
 import { KeyForm, type CatalogModel } from './key-form';
 import { KeyList } from './key-list';
+import { splitRevoked } from './key-state';
+import { usageSnippets } from './usage-snippet';
 
 type Body = Record<string, unknown>;
 
-/** The secret, once: copy it now, it cannot be shown again. */
-function SecretDialog({ secret, onClose }: { secret: string | null; onClose: () => void }) {
+/** A labelled block of text to paste, with its own Copy button. */
+function CopyBlock({ label, text, testId }: { label: string; text: string; testId: string }) {
   const [copied, setCopied] = useState(false);
+  return (
+    <div className="space-y-1">
+      <div className="flex items-center justify-between gap-2">
+        <span className="text-sm font-medium text-slate-800">{label}</span>
+        <Button size="sm" variant="ghost" onClick={() => void navigator.clipboard.writeText(text).then(() => setCopied(true))} aria-label={`Copy ${label}`} data-testid={`copy-${testId}`}>
+          {copied ? 'Copied' : 'Copy'}
+        </Button>
+      </div>
+      {/* Focusable so keyboard users can scroll a long line sideways. */}
+      <pre tabIndex={0} aria-label={label} className="overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-xs text-slate-100" data-testid={testId}>
+        {text}
+      </pre>
+    </div>
+  );
+}
+
+/** The secret, once: copy it now, it cannot be shown again; and how to use it, ready to paste. */
+function SecretDialog({ secret, model, onClose }: { secret: string | null; model: string; onClose: () => void }) {
+  const [copied, setCopied] = useState(false);
+  const snippets = secret ? usageSnippets({ origin: window.location.origin, secret, model }) : null;
   return (
     <Dialog
       open={secret !== null}
       onClose={onClose}
       title="Your new API key"
       description="Copy it now. For your security only its hash is stored: it will not be shown again."
+      className="w-[min(40rem,calc(100vw-2rem))]"
       footer={
         <Button onClick={onClose} data-testid="secret-done">
           I have copied it
@@ -41,6 +64,13 @@ function SecretDialog({ secret, onClose }: { secret: string | null; onClose: () 
       <p role="note" className="rounded-lg bg-amber-50 px-3 py-2 text-sm text-amber-900 ring-1 ring-amber-200">
         Treat it like a password: anyone with this key can spend your credit within its limits. Keep it out of code repositories and browsers.
       </p>
+      {snippets ? (
+        <div className="space-y-3" data-testid="key-usage">
+          <p className="text-sm text-slate-600">Try it now, or point any OpenAI SDK at this server:</p>
+          <CopyBlock label="curl" text={snippets.curl} testId="snippet-curl" />
+          <CopyBlock label="Environment variables" text={snippets.env} testId="snippet-env" />
+        </div>
+      ) : null}
       <span className="sr-only" aria-live="polite">
         {copied ? 'Key copied to the clipboard' : ''}
       </span>
@@ -84,7 +114,19 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
   });
   const serverError = (error: Error | null) => (error ? { message: error.message, param: error instanceof ApiError ? error.param : null } : null);
 
-  const list = keys.data?.filter((k) => k.kind === 'inference') ?? [];
+  const { active: list, revoked } = splitRevoked(keys.data?.filter((k) => k.kind === 'inference') ?? []);
+  // The snippet's model: the built-in one when it is live (it needs no provider), else the first live one.
+  const snippetModel = (models.find((m) => m.id === 'tollgate-local' && m.status === 'live') ?? models.find((m) => m.status === 'live') ?? models[0])?.id ?? 'tollgate-local';
+  const keyActions = {
+    onEdit: (key: KeyView) => {
+      update.reset();
+      setEditing(key);
+    },
+    onRevoke: (key: KeyView) => {
+      revoke.reset();
+      setRevoking(key);
+    },
+  };
   const management = keys.data?.filter((k) => k.kind === 'management') ?? [];
 
   return (
@@ -123,25 +165,25 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
         />
       ) : list.length === 0 ? (
         <EmptyState
-          title="No API keys yet"
+          title={revoked.length === 0 ? 'No API keys yet' : 'No active API keys'}
           message="Create a key, then call any model with the OpenAI SDK by changing the base URL."
           action={<Button onClick={() => setCreating(true)}>Create your first key</Button>}
         />
       ) : (
-        <KeyList
-          keys={list}
-          actions={{
-            onEdit: (key) => {
-              update.reset();
-              setEditing(key);
-            },
-            onRevoke: (key) => {
-              revoke.reset();
-              setRevoking(key);
-            },
-          }}
-        />
+        <KeyList keys={list} actions={keyActions} />
       )}
+
+      {revoked.length > 0 ? (
+        // Collapsed: revoked keys no longer work and only matter when reading old usage.
+        <details className="group rounded-xl ring-1 ring-slate-200" data-testid="revoked-keys">
+          <summary className="cursor-pointer rounded-xl px-4 py-3 text-sm font-medium text-slate-700 hover:bg-slate-50">
+            Revoked keys ({revoked.length})
+          </summary>
+          <div className="p-3 pt-0">
+            <KeyList keys={revoked} actions={keyActions} label="Your revoked API keys" />
+          </div>
+        </details>
+      ) : null}
 
       {management.length > 0 ? (
         <p className="text-sm text-slate-500">
@@ -188,7 +230,7 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
         error={revoke.error?.message}
       />
 
-      <SecretDialog secret={secret} onClose={() => setSecret(null)} />
+      <SecretDialog secret={secret} model={snippetModel} onClose={() => setSecret(null)} />
     </div>
   );
 }
