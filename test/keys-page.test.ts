@@ -4,6 +4,7 @@ import { initialKeyFormValues, keyFormBody, validateKeyForm, type KeyFormValues 
 import { isPlaygroundKey, limitReachedSentence, limitsReached, splitRevoked } from '../components/keys/key-state';
 import { usageSnippets } from '../components/keys/usage-snippet';
 import { createKeySchema } from '../lib/account/schemas';
+import { parseOrThrow } from '../lib/http/errors';
 
 // The /keys page's own logic: the form's plain-words checks, the "limit reached" state, revoked keys
 // apart, the Playground key recognised, and the snippet shown with a new secret.
@@ -62,6 +63,18 @@ describe('the key form', () => {
     expect(validateKeyForm({ ...valid, expires: '2026-12-02' }, now)).toEqual({});
     expect(validateKeyForm({ ...valid, walletBacked: true, dailyBudget: 'ignored' }, now)).toEqual({});
     expect(Object.keys(validateKeyForm({ ...valid, name: '', dailyRequests: '-1', burst: 'x', perSecond: 'y' }, now))).toEqual(['name', 'dailyRequests', 'burst', 'perSecond']);
+  });
+});
+
+describe('the keys API', () => {
+  it.each([
+    [{ daily_requests: 0 }, "Invalid 'daily_requests': must be at least 1."],
+    [{ daily_requests: 1.5 }, "Invalid 'daily_requests': must be a whole number."],
+    [{ rate_limit: { burst: 0, per_second: 1 } }, "Invalid 'rate_limit.burst': must be at least 1."],
+    [{ rate_limit: { burst: 5, per_second: 0 } }, "Invalid 'rate_limit.per_second': must be more than 0."],
+    [{ models: [] }, "Invalid 'models': must list at least one model, or be null for all models."],
+  ])('refuses %j in words, not zod defaults', (change, message) => {
+    expect(() => parseOrThrow(createKeySchema, { name: 'x', ...change })).toThrow(message);
   });
 });
 
