@@ -23,7 +23,7 @@ function CopyBlock({ label, text, testId }: { label: string; text: string; testI
         </Button>
       </div>
       {/* Focusable so keyboard users can scroll a long line sideways. */}
-      <pre tabIndex={0} aria-label={label} className="overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-xs text-slate-100" data-testid={testId}>
+      <pre tabIndex={0} className="overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-xs text-slate-100" data-testid={testId}>
         {text}
       </pre>
     </div>
@@ -48,7 +48,8 @@ function SecretDialog({ secret, model, onClose }: { secret: string | null; model
       }
     >
       <div className="flex items-center gap-2">
-        <code className="min-w-0 flex-1 overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-sm whitespace-nowrap text-slate-100" data-testid="new-key-secret">
+        {/* Focusable: a phone shows part of the key, and keyboard users scroll the rest. */}
+        <code tabIndex={0} className="min-w-0 flex-1 overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-sm whitespace-nowrap text-slate-100" data-testid="new-key-secret">
           {secret}
         </code>
         <Button

@@ -32,6 +32,7 @@ type UsageRow = { request_id: string; cost_usd: number; prompt_tokens: number; c
 /**
  * What a call that was cut short (Stop, or a stall) was billed: the gateway settles it when it sees
  * the hang-up, a moment later, so the usage list is asked a few times for the call's request id.
+ * Any status: a reply the server had finished sending when the browser hung up is billed in full.
  * Null when it does not show up (the numbers then are on the dashboard).
  */
 export async function settledUsage(
@@ -40,7 +41,7 @@ export async function settledUsage(
 ): Promise<UsageRow | null> {
   for (let attempt = 0; attempt < attempts; attempt++) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-    const body = (await fetchJson('/api/usage?status=client_aborted&limit=20').catch(() => null)) as { data?: UsageRow[] } | null;
+    const body = (await fetchJson('/api/usage?limit=20').catch(() => null)) as { data?: UsageRow[] } | null;
     const row = body?.data?.find((r) => r.request_id === requestId);
     if (row) return row;
   }
