@@ -85,6 +85,8 @@ test('a reply streams in token by token with its cost, paid from the welcome cre
 
   await page.getByTestId('playground-clear').click();
   await expect(page.getByTestId('assistant-turn')).toHaveCount(0);
+  // The button went away with the chat: focus is in the message box, ready for the next one.
+  await expect(page.getByTestId('playground-input')).toBeFocused();
   await expect(page.getByTestId('playground-transcript')).toContainText('Start a conversation');
   await expect(page.getByTestId('playground-clear')).toHaveCount(0);
 });
@@ -98,15 +100,56 @@ test('a stream that goes quiet times out with a message, and the form works agai
   await page.getByTestId('playground-input').fill('Are you there?');
   await page.getByTestId('playground-send').click();
   await expect(page.getByTestId('playground-stop')).toBeVisible();
+  // The gateway may wait up to its upstream timeout (120 s) before headers: a slow first answer is no stall.
+  await page.clock.fastForward('02:00');
+  await expect(page.getByTestId('playground-stop')).toBeVisible();
+  await expect(page.getByTestId('assistant-error')).toHaveCount(0);
   await page.clock.fastForward('00:31');
   const error = page.getByTestId('assistant-error');
-  await expect(error).toContainText('No reply for 30 seconds: the stream stalled, so the playground hung up.');
+  await expect(error).toContainText('No reply for 150 seconds: the stream stalled, so the playground hung up.');
   await expect(page.getByTestId('playground-send')).toBeVisible();
   await page.getByTestId('playground-input').fill('Again');
   await expect(page.getByTestId('playground-send')).toBeEnabled();
   const { scrollWidth, clientWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
   expect(scrollWidth).toBeLessThanOrEqual(clientWidth);
   expect(await seriousViolations(page)).toEqual([]);
+});
+
+test('a reply that goes quiet mid-stream waits out heartbeats, then hangs up and keeps the text that arrived', async ({ page }) => {
+  await page.clock.install();
+  await signIn(page, `stall-mid-${Date.now()}@example.com`, '/playground');
+  // A stream that sends a first token, a heartbeat comment 60 s later, then nothing; it ends
+  // when the page hangs up, as a real fetch body does.
+  await page.evaluate(() => {
+    const realFetch = window.fetch.bind(window);
+    window.fetch = async (input, init) => {
+      if (!String(input instanceof Request ? input.url : input).endsWith('/api/playground/chat')) return realFetch(input, init);
+      const encoder = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(encoder.encode(`data: ${JSON.stringify({ choices: [{ delta: { content: 'Partial answer' } }] })}\n\n`));
+          setTimeout(() => controller.enqueue(encoder.encode(': keep-alive\n\n')), 60_000);
+          init?.signal?.addEventListener('abort', () => controller.error(new DOMException('The user aborted a request.', 'AbortError')));
+        },
+      });
+      return new Response(body, { headers: { 'content-type': 'text/event-stream', 'x-request-id': 'req_e2e_stall' } });
+    };
+  });
+  await page.getByTestId('playground-input').fill('Tell me everything');
+  await page.getByTestId('playground-send').click();
+  const turn = page.getByTestId('assistant-turn');
+  await expect(turn.getByTestId('assistant-text')).toHaveText('Partial answer');
+  // 100 s in: 40 s since the heartbeat, which counts as life though it carries no data.
+  await page.clock.fastForward('01:00');
+  await page.clock.fastForward('00:40');
+  await expect(page.getByTestId('playground-stop')).toBeVisible();
+  await expect(page.getByTestId('assistant-error')).toHaveCount(0);
+  await page.clock.fastForward('00:36');
+  await expect(turn.getByTestId('assistant-error')).toContainText('No reply for 75 seconds');
+  // The text the user is billed for stays, with the note under it.
+  await expect(turn.getByTestId('assistant-text')).toBeVisible();
+  await expect(turn.getByTestId('assistant-text')).toHaveText('Partial answer');
+  await expect(page.getByTestId('playground-send')).toBeVisible();
 });
 
 for (const viewport of [

@@ -14,16 +14,26 @@ export type LotSummary = { id: string; kind: 'pack' | 'welcome'; pack_name: stri
 export type PaidFrom = { kind: 'pack' | 'welcome' | 'balance'; label: string };
 
 /**
- * Reads the gateway's `billing` object: `pack` is the first lot that paid (the welcome credit is a
- * lot too); with no lot the wallet balance paid. Null when nothing was charged or nothing is said.
+ * Reads the gateway's `billing` object (lib/gateway/settle.ts billingForClient) and says only what
+ * it proves. Lots pay in order, each up to what it holds: `pack` is the first lot that paid (the
+ * welcome credit is a lot too). Still ACTIVE afterwards, it had money left over, so it paid it all.
+ * EXHAUSTED, it ran out during the call: it paid, and whatever it lacked came from the next lot or
+ * the wallet, which the object does not tell apart (`balance_usd` is there whenever the wallet was
+ * in line, whether or not it was drawn). No lot at all: the wallet paid. `welcomeLotId` (from
+ * /api/account) names the welcome credit even when the lots list (`lots`) failed or is stale.
+ * Null when nothing was charged or nothing is said.
  */
-export function paidFrom(billing: ChatChunk['billing'], lots: LotSummary[] | null | undefined): PaidFrom | null {
+export function paidFrom(billing: ChatChunk['billing'], lots: LotSummary[] | null | undefined, welcomeLotId?: string | null): PaidFrom | null {
   if (!billing || !billing.charged_usd) return null;
   const pack = billing.pack;
   if (!pack) return typeof billing.balance_usd === 'number' ? { kind: 'balance', label: 'your balance' } : null;
   const lot = lots?.find((l) => l.id === pack.id);
-  if (lot?.kind === 'welcome') return { kind: 'welcome', label: 'welcome credit' };
-  return { kind: 'pack', label: lot ? lot.pack_name : 'a pack' };
+  const welcome = (welcomeLotId != null && pack.id === welcomeLotId) || lot?.kind === 'welcome';
+  const name = welcome ? 'welcome credit' : lot ? lot.pack_name : 'a pack';
+  const kind = welcome ? 'welcome' : 'pack';
+  if (pack.status === 'EXHAUSTED') return { kind, label: `${name} (now used up), and any rest from your other credit${typeof billing.balance_usd === 'number' ? ' or balance' : ''}` };
+  if (pack.status === 'EXPIRED') return { kind, label: `${name} (now expired)` };
+  return { kind, label: name };
 }
 
 /** One row of GET /api/usage, the fields the playground reads. */
@@ -31,19 +41,47 @@ type UsageRow = { request_id: string; cost_usd: number; prompt_tokens: number; c
 
 /**
  * What a call that was cut short (Stop, or a stall) was billed: the gateway settles it when it sees
- * the hang-up, a moment later, so the usage list is asked a few times for the call's request id.
- * Any status: a reply the server had finished sending when the browser hung up is billed in full.
- * Null when it does not show up (the numbers then are on the dashboard).
+ * the hang-up, which under load can take seconds, so the usage list is asked again with growing
+ * pauses (firstDelayMs, doubled, capped at maxDelayMs) for about `budgetMs` in all. Any status: a
+ * reply the server had finished sending when the browser hung up is billed in full. `signal` ends
+ * the search (the page went away). Null when it does not show up (the numbers then are on the
+ * dashboard) or the search was ended.
  */
 export async function settledUsage(
   requestId: string,
-  { fetchJson, attempts = 6, delayMs = 400 }: { fetchJson: (path: string) => Promise<unknown>; attempts?: number; delayMs?: number },
+  {
+    fetchJson,
+    signal,
+    budgetMs = 10_000,
+    firstDelayMs = 250,
+    maxDelayMs = 3_000,
+  }: { fetchJson: (path: string) => Promise<unknown>; signal?: AbortSignal; budgetMs?: number; firstDelayMs?: number; maxDelayMs?: number },
 ): Promise<UsageRow | null> {
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  let waited = 0;
+  let delay = firstDelayMs;
+  for (;;) {
+    if (signal?.aborted) return null;
     const body = (await fetchJson('/api/usage?limit=20').catch(() => null)) as { data?: UsageRow[] } | null;
     const row = body?.data?.find((r) => r.request_id === requestId);
     if (row) return row;
+    if (waited >= budgetMs || signal?.aborted) return null;
+    const pause = Math.min(delay, maxDelayMs, budgetMs - waited);
+    if (!(await sleep(pause, signal))) return null;
+    waited += pause;
+    delay *= 2;
   }
-  return null;
+}
+
+/** Waits `ms`; false when `signal` ended the wait first. */
+function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (completed: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(completed);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

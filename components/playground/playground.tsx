@@ -8,7 +8,7 @@ import { WelcomeCreditNote, type WelcomeCredit } from '@/components/dashboard/we
 import { formatUsdNumber } from '@/lib/money';
 import { paidFrom, priceLine, settledUsage, type LotSummary, type PaidFrom } from './billing';
 import { readSseData, type ChatChunk } from './sse';
-import { startWatchdog } from './watchdog';
+import { STALL_LIMITS, startWatchdog } from './watchdog';
 
 export type PlaygroundModel = {
   id: string;
@@ -19,9 +19,6 @@ export type PlaygroundModel = {
   inputPer1M: number | null;
   outputPer1M: number | null;
 };
-
-/** No byte for this long and the playground hangs up: the stream has stalled. */
-export const STALL_TIMEOUT_MS = 30_000;
 
 type Account = { user: { email: string | null }; balance_usd: number; available_usd: number; welcome_credit?: WelcomeCredit | null };
 
@@ -66,6 +63,9 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
   const [turns, setTurns] = useState<Turn[]>([]);
   const [streaming, setStreaming] = useState(false);
   const abortRef = useRef<AbortController | null>(null);
+  /** Aborted when the page goes away: ends the lookups that would patch a turn no longer shown. */
+  const lifeRef = useRef<AbortController | null>(null);
+  const inputRef = useRef<HTMLTextAreaElement>(null);
   const endRef = useRef<HTMLDivElement>(null);
   const queryClient = useQueryClient();
   const account = useQuery({ queryKey: ['account'], queryFn: fetchAccount });
@@ -77,20 +77,27 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
   useEffect(() => {
     endRef.current?.scrollIntoView({ block: 'nearest' });
   }, [turns]);
-  useEffect(() => () => abortRef.current?.abort(), []);
+  useEffect(() => {
+    const life = new AbortController();
+    lifeRef.current = life;
+    return () => {
+      life.abort();
+      abortRef.current?.abort();
+    };
+  }, []);
 
   const nextId = useRef(0);
   const updateTurn = (id: number, patch: (turn: AssistantTurn) => Partial<AssistantTurn>) =>
     setTurns((all) => all.map((t) => (t.role === 'assistant' && t.id === id ? { ...t, ...patch(t) } : t)));
 
-  /** The lots, to name the pack that paid; fetched once, when a pack first pays. */
-  const lotsFor = (billing: ChatChunk['billing']) =>
-    billing?.pack ? queryClient.fetchQuery({ queryKey: ['lots'], queryFn: () => fetchJson<{ data: LotSummary[] }>('/api/lots').then((r) => r.data), staleTime: 60_000 }).catch(() => null) : Promise.resolve(null);
+  /** The lots, to name the pack that paid; fetched once, when a pack (not the welcome credit) first pays. */
+  const lotsFor = (billing: ChatChunk['billing'], welcomeLotId: string | null) =>
+    billing?.pack && billing.pack.id !== welcomeLotId ? queryClient.fetchQuery({ queryKey: ['lots'], queryFn: () => fetchJson<{ data: LotSummary[] }>('/api/lots').then((r) => r.data), staleTime: 60_000 }).catch(() => null) : Promise.resolve(null);
 
   /** A turn cut short: what the gateway billed once it saw the hang-up, and the new balance. */
   async function showSettledCost(id: number, requestId: string | null) {
     if (requestId) {
-      const row = await settledUsage(requestId, { fetchJson: (path) => fetchJson(path) });
+      const row = await settledUsage(requestId, { fetchJson: (path) => fetchJson(path), signal: lifeRef.current?.signal });
       if (row) updateTurn(id, () => ({ cost: row.cost_usd, tokens: { prompt: row.prompt_tokens, completion: row.completion_tokens } }));
     }
     void queryClient.invalidateQueries({ queryKey: ['account'] });
@@ -108,10 +115,12 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
     setStreaming(true);
     const controller = new AbortController();
     abortRef.current = controller;
-    let stalled = false;
+    /** The silence that made the playground hang up, in ms; null while it has not. */
+    let stalledAfter: number | null = null;
+    let quietLimit: number = STALL_LIMITS.beforeHeadersMs;
     // Hanging up is what stops the upstream and bills only what was produced, as Stop does.
-    const watchdog = startWatchdog(STALL_TIMEOUT_MS, () => {
-      stalled = true;
+    const watchdog = startWatchdog(quietLimit, () => {
+      stalledAfter = quietLimit;
       controller.abort();
     });
     let requestId: string | null = null;
@@ -122,15 +131,16 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
         body: JSON.stringify({ model, system, messages }),
         signal: controller.signal,
       });
-      watchdog.kick();
+      quietLimit = STALL_LIMITS.midStreamMs;
+      watchdog.kick(quietLimit);
       requestId = response.headers.get('x-request-id');
       if (!response.ok || !response.body || !(response.headers.get('content-type') ?? '').includes('text/event-stream')) {
         const body = (await response.json().catch(() => null)) as { error?: { message?: string; code?: string } } | null;
         updateTurn(id, () => ({ state: 'error', error: { status: response.status, message: body?.error?.message ?? `The server answered ${response.status}.`, code: body?.error?.code ?? null } }));
         return;
       }
-      for await (const data of readSseData(response.body)) {
-        watchdog.kick();
+      // Every read is a sign of life, a heartbeat comment too: only real silence is a stall.
+      for await (const data of readSseData(response.body, { onRead: () => watchdog.kick() })) {
         if (data === '[DONE]') break;
         let chunk: ChatChunk;
         try {
@@ -148,14 +158,15 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
           const usage = chunk.usage;
           const billing = chunk.billing;
           const welcome = queryClient.getQueryData<Account | null>(['account'])?.welcome_credit;
-          const welcomePaid = welcome && billing?.pack && billing.pack.id === welcome.lot_id ? billing.pack : null;
+          const welcomeLotId = welcome?.lot_id ?? null;
+          const welcomePaid = welcomeLotId && billing?.pack && billing.pack.id === welcomeLotId ? billing.pack : null;
           updateTurn(id, () => ({
             cost: usage.cost ?? billing?.charged_usd,
             balance: billing?.balance_usd ?? null,
             ...(welcomePaid ? { welcomeLeft: welcomePaid.remaining_usd } : {}),
             tokens: { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 },
           }));
-          void lotsFor(billing).then((lots) => updateTurn(id, () => ({ paid: paidFrom(billing, lots) })));
+          void lotsFor(billing, welcomeLotId).then((lots) => updateTurn(id, () => ({ paid: paidFrom(billing, lots, welcomeLotId) })));
           if (typeof billing?.balance_usd === 'number') {
             const next = billing.balance_usd;
             queryClient.setQueryData<Account | null>(['account'], (old) => (old ? { ...old, available_usd: next } : old));
@@ -169,10 +180,11 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
       }
       updateTurn(id, () => ({ state: 'done' }));
     } catch (error) {
-      if (stalled) {
+      if (stalledAfter !== null) {
+        const seconds = stalledAfter / 1000;
         updateTurn(id, () => ({
           state: 'error',
-          error: { status: 0, message: `No reply for ${STALL_TIMEOUT_MS / 1000} seconds: the stream stalled, so the playground hung up. You pay only for what arrived. Send again to retry.`, code: 'stream_stalled' },
+          error: { status: 0, message: `No reply for ${seconds} seconds: the stream stalled, so the playground hung up. You pay only for what arrived. Send again to retry.`, code: 'stream_stalled' },
         }));
         void showSettledCost(id, requestId);
       } else if (controller.signal.aborted) {
@@ -253,7 +265,17 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
       <Card className="flex min-h-[32rem] flex-col">
         {turns.length > 0 ? (
           <div className="flex justify-end border-b border-slate-100 px-4 py-2">
-            <Button size="sm" variant="ghost" onClick={() => setTurns([])} disabled={streaming} data-testid="playground-clear">
+            <Button
+              size="sm"
+              variant="ghost"
+              onClick={() => {
+                setTurns([]);
+                // The button goes away with the turns: focus lands where the next message is typed.
+                inputRef.current?.focus();
+              }}
+              disabled={streaming}
+              data-testid="playground-clear"
+            >
               Clear chat
             </Button>
           </div>
@@ -286,6 +308,7 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
             <div className="flex items-end gap-3">
               <Textarea
                 id="playground-input"
+                ref={inputRef}
                 value={draft}
                 onChange={(e) => setDraft(e.target.value)}
                 onKeyDown={onComposerKey}
@@ -324,7 +347,8 @@ function TurnView({ turn }: { turn: Turn }) {
   }
   return (
     <div className="space-y-1.5" data-testid="assistant-turn" data-state={turn.state}>
-      <div className={cn('max-w-[85%] rounded-2xl rounded-bl-sm bg-slate-100 px-4 py-2 text-sm whitespace-pre-wrap text-slate-900', turn.state === 'error' && 'hidden')}>
+      {/* A reply cut off by an error keeps what arrived: it was billed, and it may be all the user needed. */}
+      <div className={cn('max-w-[85%] rounded-2xl rounded-bl-sm bg-slate-100 px-4 py-2 text-sm whitespace-pre-wrap text-slate-900', turn.state === 'error' && !turn.content && 'hidden')}>
         <span data-testid="assistant-text">{turn.content}</span>
         {turn.state === 'streaming' ? <span aria-hidden className="ml-0.5 inline-block h-4 w-1.5 animate-pulse bg-slate-400 align-text-bottom" /> : null}
       </div>
