@@ -55,7 +55,7 @@ for (const size of [
       expect(secret).toMatch(/^tg_[0-9A-Za-z]{40,}$/);
       await expect(page.getByTestId('snippet-curl')).toContainText(`curl ${baseURL}/v1/chat/completions`);
       await expect(page.getByTestId('snippet-curl')).toContainText(`Authorization: Bearer ${secret}`);
-      await expect(page.getByTestId('snippet-env')).toHaveText(`OPENAI_BASE_URL=${baseURL}/v1\nOPENAI_API_KEY=${secret}`);
+      await expect(page.getByTestId('snippet-env')).toHaveText(`export OPENAI_BASE_URL=${baseURL}/v1\nexport OPENAI_API_KEY=${secret}`);
       expect(await seriousViolations(page)).toEqual([]);
       await page.getByTestId('secret-done').click();
 
@@ -75,8 +75,8 @@ for (const size of [
 
       await page.reload();
       const limited = keyItem(page, phone, 'snippet');
-      await expect(limited.getByTestId('limit-reached')).toHaveText('Daily request limit reached (1 of 1): calls are refused until 00:00 UTC, when it resets.');
-      await expect(limited).toContainText('request limit reached');
+      await expect(limited.getByTestId('limit-reached')).toHaveText('Daily request limit reached (1 of 1): calls are refused until 00:00 UTC, when it resets, or raise the limit.');
+      await expect(limited.getByTestId('limit-badge')).toHaveText('request limit reached');
       const playgroundKey = keyItem(page, phone, 'Playground');
       await expect(playgroundKey.getByTestId('playground-key-note')).toContainText('Made for you by the playground, which chats with this key');
       await expect(playgroundKey.getByRole('link', { name: 'playground' })).toHaveAttribute('href', '/playground');

@@ -107,6 +107,9 @@ export function keyFormBody(values: KeyFormValues, initial: KeyView | undefined,
         ? {}
         : { budget_wallet: walletAddress }
       : { daily_budget_usd: budgetText === '' ? null : budgetText, ...(wasWalletBacked ? { budget_wallet: null } : {}) };
+  // Editing: the date field shows only the day of the expiry, which may be mid-day (set through the
+  // API); sending it back unchanged would move it to the end of that day, so it goes only if changed.
+  const expiresChanged = !initial || values.expires !== initialKeyFormValues(initial).expires;
   return {
     name: values.name,
     models: values.allModels ? null : values.models,
@@ -114,9 +117,19 @@ export function keyFormBody(values: KeyFormValues, initial: KeyView | undefined,
     ...budget,
     rate_limit: { burst: Number(values.burst), per_second: Number(values.perSecond) },
     // A date means "through the end of that day, UTC".
-    expires_at: values.expires ? new Date(`${values.expires}T23:59:59.999Z`).toISOString() : null,
+    ...(expiresChanged ? { expires_at: values.expires ? new Date(`${values.expires}T23:59:59.999Z`).toISOString() : null } : {}),
     packs_only: values.packsOnly,
   };
 }
 
 export type KeyFormBody = ReturnType<typeof keyFormBody>;
+
+/**
+ * The schema's first complaint, for the form's fallback message (a case the plain-words checks
+ * above missed): "'rate_limit.burst' must be at least 1", so the user learns which value to fix.
+ */
+export function issueText(issue: { path: readonly PropertyKey[]; message: string } | undefined): string {
+  if (!issue) return 'a value was refused';
+  const path = issue.path.map(String).join('.');
+  return path ? `'${path}' ${issue.message}` : issue.message;
+}

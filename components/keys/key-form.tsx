@@ -4,7 +4,7 @@ import { useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { Button, Field, Input, useFocusFirstInvalid } from '@/components/ui';
 import { createKeySchema, updateKeySchema } from '@/lib/account/schemas';
 import type { KeyView } from './api';
-import { FIELD_OF_PARAM, initialKeyFormValues, keyFormBody, validateKeyForm, type KeyFormBody, type KeyFormErrors, type KeyFormField, type KeyFormValues } from './key-form-values';
+import { FIELD_OF_PARAM, initialKeyFormValues, issueText, keyFormBody, validateKeyForm, type KeyFormBody, type KeyFormErrors, type KeyFormField, type KeyFormValues } from './key-form-values';
 
 export type CatalogModel = { id: string; name: string; status: string };
 
@@ -44,7 +44,7 @@ export function KeyForm({
     const body = keyFormBody(state, initial, linkedWallet);
     // The server's schema has the last word; its API-style message is the fallback only.
     const parsed = (mode === 'create' ? createKeySchema : updateKeySchema).safeParse(body);
-    if (!parsed.success && Object.keys(next).length === 0) next.form = 'Something in the form is not valid: check the values and try again.';
+    if (!parsed.success && Object.keys(next).length === 0) next.form = `Something in the form is not valid: ${issueText(parsed.error.issues[0])}. Check the values and try again.`;
     if (Object.keys(next).length > 0) {
       setErrors(next);
       setRefused((n) => n + 1);

@@ -6,10 +6,19 @@ import { Button, ConfirmDialog, Dialog, EmptyState, ErrorState, Spinner } from '
 import { ApiError, apiFetch, type AccountView, type KeyView } from './api';
 import { KeyForm, type CatalogModel } from './key-form';
 import { KeyList } from './key-list';
-import { splitRevoked } from './key-state';
-import { usageSnippets } from './usage-snippet';
+import { playgroundKeyIdOf, splitRevoked } from './key-state';
+import { snippetModel, usageSnippets } from './usage-snippet';
 
 type Body = Record<string, unknown>;
+
+/** Said once a copy worked, for screen readers (the button's own "Copied" is not announced). */
+function CopiedAnnouncement({ copied, what }: { copied: boolean; what: string }) {
+  return (
+    <span className="sr-only" aria-live="polite">
+      {copied ? `${what} copied to the clipboard` : ''}
+    </span>
+  );
+}
 
 /** A labelled block of text to paste, with its own Copy button. */
 function CopyBlock({ label, text, testId }: { label: string; text: string; testId: string }) {
@@ -26,6 +35,7 @@ function CopyBlock({ label, text, testId }: { label: string; text: string; testI
       <pre tabIndex={0} className="overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-xs text-slate-100" data-testid={testId}>
         {text}
       </pre>
+      <CopiedAnnouncement copied={copied} what={label} />
     </div>
   );
 }
@@ -69,18 +79,16 @@ function SecretDialog({ secret, model, onClose }: { secret: string | null; model
         <div className="space-y-3" data-testid="key-usage">
           <p className="text-sm text-slate-600">Try it now, or point any OpenAI SDK at this server:</p>
           <CopyBlock label="curl" text={snippets.curl} testId="snippet-curl" />
-          <CopyBlock label="Environment variables" text={snippets.env} testId="snippet-env" />
+          <CopyBlock label="Environment variables (shell)" text={snippets.env} testId="snippet-env" />
         </div>
       ) : null}
-      <span className="sr-only" aria-live="polite">
-        {copied ? 'Key copied to the clipboard' : ''}
-      </span>
+      <CopiedAnnouncement copied={copied} what="Key" />
     </Dialog>
   );
 }
 
 /** Create, list, edit and revoke API keys, over /api/keys. */
-export function KeysManager({ models }: { models: CatalogModel[] }) {
+export function KeysManager({ models }: { models: Array<CatalogModel & { kind: 'chat' | 'embedding' }> }) {
   const queryClient = useQueryClient();
   const keys = useQuery({ queryKey: ['keys'], queryFn: () => apiFetch<{ data: KeyView[] }>('/api/keys').then((r) => r.data) });
   const account = useQuery({ queryKey: ['account'], queryFn: () => apiFetch<AccountView>('/api/account') });
@@ -88,14 +96,15 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
   const [creating, setCreating] = useState(false);
   const [editing, setEditing] = useState<KeyView | null>(null);
   const [revoking, setRevoking] = useState<KeyView | null>(null);
-  const [secret, setSecret] = useState<string | null>(null);
+  /** The new key's secret, shown once, and the model its snippet calls (one the key may use). */
+  const [created, setCreated] = useState<{ secret: string; model: string } | null>(null);
 
   const invalidate = () => queryClient.invalidateQueries({ queryKey: ['keys'] });
   const create = useMutation({
     mutationFn: (body: Body) => apiFetch<KeyView & { key: string }>('/api/keys', { method: 'POST', body }),
-    onSuccess: (created) => {
+    onSuccess: (key) => {
       setCreating(false);
-      setSecret(created.key);
+      setCreated({ secret: key.key, model: snippetModel(key.models, models) });
       void invalidate();
     },
   });
@@ -116,8 +125,7 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
   const serverError = (error: Error | null) => (error ? { message: error.message, param: error instanceof ApiError ? error.param : null } : null);
 
   const { active: list, revoked } = splitRevoked(keys.data?.filter((k) => k.kind === 'inference') ?? []);
-  // The snippet's model: the built-in one when it is live (it needs no provider), else the first live one.
-  const snippetModel = (models.find((m) => m.id === 'tollgate-local' && m.status === 'live') ?? models.find((m) => m.status === 'live') ?? models[0])?.id ?? 'tollgate-local';
+  const playgroundKeyId = playgroundKeyIdOf(keys.data ?? []);
   const keyActions = {
     onEdit: (key: KeyView) => {
       update.reset();
@@ -171,7 +179,7 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
           action={<Button onClick={() => setCreating(true)}>Create your first key</Button>}
         />
       ) : (
-        <KeyList keys={list} actions={keyActions} />
+        <KeyList keys={list} actions={keyActions} playgroundKeyId={playgroundKeyId} />
       )}
 
       {revoked.length > 0 ? (
@@ -181,7 +189,7 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
             Revoked keys ({revoked.length})
           </summary>
           <div className="p-3 pt-0">
-            <KeyList keys={revoked} actions={keyActions} label="Your revoked API keys" />
+            <KeyList keys={revoked} actions={keyActions} playgroundKeyId={playgroundKeyId} label="Your revoked API keys" />
           </div>
         </details>
       ) : null}
@@ -231,7 +239,15 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
         error={revoke.error?.message}
       />
 
-      <SecretDialog secret={secret} model={snippetModel} onClose={() => setSecret(null)} />
+      <SecretDialog
+        secret={created?.secret ?? null}
+        model={created?.model ?? ''}
+        onClose={() => {
+          setCreated(null);
+          // The mutation keeps its result (the secret) until reset: drop it with the dialog.
+          create.reset();
+        }}
+      />
     </div>
   );
 }
