@@ -22,7 +22,8 @@ for (const size of [
     test.use({ viewport: { width: size.width, height: size.height } });
     const phone = size.label === 'phone';
 
-    test('a new key: plain-words errors, then its secret with a snippet; at its quota it says so; the Playground key is explained; revoked keys fold away', async ({ page, baseURL }) => {
+    test('a new key: plain-words errors, then its secret with a snippet; at its quota it says so; the Playground key is explained; revoked keys fold away', async ({ page, context, baseURL }) => {
+      await context.grantPermissions(['clipboard-read', 'clipboard-write']);
       await signIn(page, `keys-${size.label}-${Date.now()}@example.com`, '/keys');
       await expect(page.getByRole('heading', { level: 1, name: 'API keys' })).toBeVisible();
 
@@ -56,6 +57,10 @@ for (const size of [
       await expect(page.getByTestId('snippet-curl')).toContainText(`curl ${baseURL}/v1/chat/completions`);
       await expect(page.getByTestId('snippet-curl')).toContainText(`Authorization: Bearer ${secret}`);
       await expect(page.getByTestId('snippet-env')).toHaveText(`export OPENAI_BASE_URL=${baseURL}/v1\nexport OPENAI_API_KEY=${secret}`);
+      // A copied snippet is announced to screen readers, as the key itself is.
+      await page.getByTestId('copy-snippet-env').click();
+      await expect(page.getByText('Environment variables (shell) copied to the clipboard')).toBeAttached();
+      expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`export OPENAI_BASE_URL=${baseURL}/v1\nexport OPENAI_API_KEY=${secret}`);
       expect(await seriousViolations(page)).toEqual([]);
       await page.getByTestId('secret-done').click();
 

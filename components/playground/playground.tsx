@@ -192,6 +192,8 @@ function PlaygroundInner({ models }: { models: PlaygroundModel[] }) {
         void showSettledCost(id, requestId);
       } else {
         updateTurn(id, () => ({ state: 'error', error: { status: 0, message: error instanceof Error ? `Connection lost: ${error.message}` : 'Connection lost.', code: null } }));
+        // Once the stream had begun, what arrived is billed: show its cost when it settles.
+        if (requestId) void showSettledCost(id, requestId);
       }
     } finally {
       watchdog.stop();
