@@ -79,6 +79,11 @@ describe('editing a key', () => {
     // A new key always says, even "never".
     expect(keyFormBody({ ...valid, expires: '' }, undefined, null).expires_at).toBeNull();
   });
+  it('lets an expired key be edited without choosing a new date, but checks a date that changed', () => {
+    const expired = key({ expires_at: '2026-11-30T23:59:59.999Z' });
+    expect(validateKeyForm({ ...initialKeyFormValues(expired), name: 'renamed' }, now, expired)).toEqual({});
+    expect(validateKeyForm({ ...initialKeyFormValues(expired), expires: '2026-12-01' }, now, expired)).toEqual({ expires: 'Choose today or a later date, or leave it empty for a key that never expires.' });
+  });
   it("names the schema's first complaint in the form's fallback message", () => {
     const parsed = updateKeySchema.safeParse({ rate_limit: { burst: 0, per_second: 1 } });
     expect(parsed.success).toBe(false);

@@ -53,9 +53,10 @@ const plainAmount = (text: string) => text.trim().replace(/^\$\s*/, '').replaceA
 /**
  * Checks the form in the user's words, every field at once (the server's schema, which speaks to
  * API clients, checks again). Limits mirror lib/account/schemas.ts. `now` decides what "today" is:
- * an expiry date means "through the end of that day, UTC".
+ * an expiry date means "through the end of that day, UTC". Editing (`initial`), an expiry left as it
+ * was is not checked: it is not sent (keyFormBody), and an expired key may still be renamed.
  */
-export function validateKeyForm(values: KeyFormValues, now = new Date()): KeyFormErrors {
+export function validateKeyForm(values: KeyFormValues, now = new Date(), initial?: KeyView): KeyFormErrors {
   const errors: KeyFormErrors = {};
   const name = values.name.trim();
   if (name === '') errors.name = 'Give the key a name, like the app or agent that will use it.';
@@ -83,7 +84,7 @@ export function validateKeyForm(values: KeyFormValues, now = new Date()): KeyFor
     errors.perSecond = 'Enter how many requests per second, more than 0 and at most 1,000 (like 0.5).';
   }
 
-  if (values.expires !== '') {
+  if (values.expires !== '' && (!initial || values.expires !== initialKeyFormValues(initial).expires)) {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(values.expires) || Number.isNaN(Date.parse(`${values.expires}T00:00:00Z`))) errors.expires = 'Enter a date, or leave it empty for a key that never expires.';
     else if (values.expires < now.toISOString().slice(0, 10)) errors.expires = 'Choose today or a later date, or leave it empty for a key that never expires.';
   }

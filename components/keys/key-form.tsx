@@ -40,7 +40,7 @@ export function KeyForm({
 
   function submit(event: FormEvent) {
     event.preventDefault();
-    const next = validateKeyForm(state);
+    const next = validateKeyForm(state, new Date(), initial);
     const body = keyFormBody(state, initial, linkedWallet);
     // The server's schema has the last word; its API-style message is the fallback only.
     const parsed = (mode === 'create' ? createKeySchema : updateKeySchema).safeParse(body);
