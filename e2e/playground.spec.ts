@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { signIn } from './helpers';
+import { seriousViolations, signIn } from './helpers';
 import { localReplyText } from '../lib/providers/local';
 import { E2E_ADMIN_TOKEN } from './constants';
 
@@ -8,10 +8,15 @@ import { E2E_ADMIN_TOKEN } from './constants';
 
 const dollars = (text: string) => Number(/\$([\d,.]+)/.exec(text)![1]!.replaceAll(',', ''));
 
-test('a reply streams in token by token with its cost, paid from the welcome credit; Stop ends the next one early', async ({ page, context }) => {
+test('a reply streams in token by token with its cost, paid from the welcome credit; Stop ends the next one early, with its cost; Clear chat empties it', async ({ page, context }) => {
+  await page.setViewportSize({ width: 1440, height: 900 });
   await signIn(page, `playground-${Date.now()}@example.com`, '/playground');
   await expect(page.getByRole('heading', { level: 1, name: 'Playground' })).toBeVisible();
   await expect(page.getByTestId('playground-model')).toHaveValue('tollgate-local');
+  // Prices in the picker, per 1M tokens, in one money format.
+  await expect(page.getByTestId('playground-model').locator('option[value="tollgate-local"]')).toHaveText(/— \$\d+\.\d{2,6} in · \$\d+\.\d{2,6} out per 1M tokens$/);
+  await expect(page.getByText(/^\$\d+\.\d{2,6} in · \$\d+\.\d{2,6} out per 1M tokens$/)).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
   // A new account: nothing in the balance, the welcome credit (playground only) beside it.
   await expect(page.getByTestId('playground-balance')).toContainText('$0.00');
   const welcome = page.getByTestId('playground-balance').getByTestId('welcome-credit');
@@ -44,6 +49,8 @@ test('a reply streams in token by token with its cost, paid from the welcome cre
 
   const cost = dollars((await reply.getByTestId('assistant-cost').textContent()) ?? '');
   expect(cost).toBeGreaterThan(0);
+  await expect(reply.getByTestId('assistant-paid-from')).toHaveText('paid from welcome credit');
+  expect(await seriousViolations(page)).toEqual([]);
   const creditAfter = dollars((await reply.getByTestId('assistant-welcome-credit').textContent()) ?? '');
   expect(creditAfter).toBeCloseTo(startCredit - cost, 6);
   const shown = /\$[\d,.]+/.exec((await reply.getByTestId('assistant-welcome-credit').textContent()) ?? '')![0];
@@ -72,17 +79,95 @@ test('a reply streams in token by token with its cost, paid from the welcome cre
   expect(stoppedText.length).toBeLessThan(full.length);
   await expect(page.getByTestId('playground-send')).toBeVisible();
   await expect(page.getByTestId('playground-input')).toBeEditable();
+  // The stopped turn's cost too, once the gateway has settled what was produced.
+  await expect(second.getByTestId('assistant-cost')).toBeVisible({ timeout: 10_000 });
+  expect(dollars((await second.getByTestId('assistant-cost').textContent()) ?? '')).toBeGreaterThan(0);
+
+  await page.getByTestId('playground-clear').click();
+  await expect(page.getByTestId('assistant-turn')).toHaveCount(0);
+  // The button went away with the chat: focus is in the message box, ready for the next one.
+  await expect(page.getByTestId('playground-input')).toBeFocused();
+  await expect(page.getByTestId('playground-transcript')).toContainText('Start a conversation');
+  await expect(page.getByTestId('playground-clear')).toHaveCount(0);
 });
 
-test('signed out, the playground asks the visitor to sign in', async ({ page }) => {
-  await page.goto('/playground');
-  await expect(page.getByTestId('playground-balance').getByRole('link', { name: 'Sign in' })).toHaveAttribute('href', '/signin?callbackUrl=%2Fplayground');
-  await page.getByTestId('playground-input').fill('Hello');
+test('a stream that goes quiet times out with a message, and the form works again', async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.clock.install();
+  await signIn(page, `stall-${Date.now()}@example.com`, '/playground');
+  // The chat request is held forever: no headers, no bytes.
+  await page.route('**/api/playground/chat', () => {});
+  await page.getByTestId('playground-input').fill('Are you there?');
   await page.getByTestId('playground-send').click();
+  await expect(page.getByTestId('playground-stop')).toBeVisible();
+  // The gateway may wait up to its upstream timeout (120 s) before headers: a slow first answer is no stall.
+  await page.clock.fastForward('02:00');
+  await expect(page.getByTestId('playground-stop')).toBeVisible();
+  await expect(page.getByTestId('assistant-error')).toHaveCount(0);
+  await page.clock.fastForward('00:31');
   const error = page.getByTestId('assistant-error');
-  await expect(error).toContainText('Sign in to use the playground.');
-  await expect(error.getByRole('link', { name: 'Sign in' })).toBeVisible();
+  await expect(error).toContainText('No reply for 150 seconds: the stream stalled, so the playground hung up.');
+  await expect(page.getByTestId('playground-send')).toBeVisible();
+  await page.getByTestId('playground-input').fill('Again');
+  await expect(page.getByTestId('playground-send')).toBeEnabled();
+  const { scrollWidth, clientWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
+  expect(scrollWidth).toBeLessThanOrEqual(clientWidth);
+  expect(await seriousViolations(page)).toEqual([]);
 });
+
+test('a reply that goes quiet mid-stream waits out heartbeats, then hangs up and keeps the text that arrived', async ({ page }) => {
+  await page.clock.install();
+  await signIn(page, `stall-mid-${Date.now()}@example.com`, '/playground');
+  // A stream that sends a first token, a heartbeat comment 60 s later, then nothing; it ends
+  // when the page hangs up, as a real fetch body does.
+  await page.evaluate(() => {
+    const realFetch = window.fetch.bind(window);
+    window.fetch = async (input, init) => {
+      if (!String(input instanceof Request ? input.url : input).endsWith('/api/playground/chat')) return realFetch(input, init);
+      const encoder = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(encoder.encode(`data: ${JSON.stringify({ choices: [{ delta: { content: 'Partial answer' } }] })}\n\n`));
+          setTimeout(() => controller.enqueue(encoder.encode(': keep-alive\n\n')), 60_000);
+          init?.signal?.addEventListener('abort', () => controller.error(new DOMException('The user aborted a request.', 'AbortError')));
+        },
+      });
+      return new Response(body, { headers: { 'content-type': 'text/event-stream', 'x-request-id': 'req_e2e_stall' } });
+    };
+  });
+  await page.getByTestId('playground-input').fill('Tell me everything');
+  await page.getByTestId('playground-send').click();
+  const turn = page.getByTestId('assistant-turn');
+  await expect(turn.getByTestId('assistant-text')).toHaveText('Partial answer');
+  // 100 s in: 40 s since the heartbeat, which counts as life though it carries no data.
+  await page.clock.fastForward('01:00');
+  await page.clock.fastForward('00:40');
+  await expect(page.getByTestId('playground-stop')).toBeVisible();
+  await expect(page.getByTestId('assistant-error')).toHaveCount(0);
+  await page.clock.fastForward('00:36');
+  await expect(turn.getByTestId('assistant-error')).toContainText('No reply for 75 seconds');
+  // The text the user is billed for stays, with the note under it.
+  await expect(turn.getByTestId('assistant-text')).toBeVisible();
+  await expect(turn.getByTestId('assistant-text')).toHaveText('Partial answer');
+  await expect(page.getByTestId('playground-send')).toBeVisible();
+});
+
+for (const viewport of [
+  { width: 1440, height: 900 },
+  { width: 390, height: 844 },
+]) {
+  test(`signed out at ${viewport.width}×${viewport.height}, the playground offers sign-in instead of a Send button that cannot work`, async ({ page }) => {
+    await page.setViewportSize(viewport);
+    await page.goto('/playground');
+    await expect(page.getByTestId('playground-balance').getByRole('link', { name: 'Sign in' })).toHaveAttribute('href', '/signin?callbackUrl=%2Fplayground');
+    const prompt = page.getByTestId('playground-signin');
+    await expect(prompt).toContainText('Sign in to chat.');
+    await expect(prompt.getByRole('link', { name: 'Sign in to chat' })).toHaveAttribute('href', '/signin?callbackUrl=%2Fplayground');
+    await expect(page.getByTestId('playground-send')).toHaveCount(0);
+    await expect(page.getByTestId('playground-input')).toHaveCount(0);
+    expect(await seriousViolations(page)).toEqual([]);
+  });
+}
 
 test('a signed-in user buys a pack behind a confirmation and sees the lot with its remaining credit', async ({ page }) => {
   await signIn(page, `packs-${Date.now()}@example.com`, '/packs');

@@ -50,6 +50,17 @@ export function formatUsd(micros: Micros): string {
   return `${sign}$${grouped}.${cents}${rest}`;
 }
 
+/**
+ * A dollar number from the JSON APIs (`cost`, `balance_usd`: exact to the micro-dollar) in the same
+ * format as formatUsd: "$0.000123", "$1,234.50". Rounds to the nearest micro-dollar first, so float
+ * noise (0.1 + 0.2) never shows. A missing or broken number (NaN, Infinity, undefined from an
+ * older API) shows as "—" instead of throwing in the middle of a render.
+ */
+export function formatUsdNumber(usd: number | null | undefined): string {
+  if (typeof usd !== 'number' || !Number.isFinite(usd)) return '—';
+  return formatUsd(BigInt(Math.round(usd * 1_000_000)));
+}
+
 /** Ceil division for non-negative bigints: costs round up to the next micro-USD, never down. */
 export function ceilDiv(numerator: bigint, denominator: bigint): bigint {
   if (numerator <= 0n) return 0n;

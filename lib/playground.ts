@@ -9,8 +9,9 @@ import { parseOrThrow } from './http/errors';
 import { createGuards } from './http/guards';
 import { readJsonBody } from './http/json';
 import { createApiKeyOp } from './keys/keys';
+import { PLAYGROUND_KEY_NAME } from './playground-key-name';
 
-export const PLAYGROUND_KEY_NAME = 'Playground';
+export { PLAYGROUND_KEY_NAME };
 
 /** What the browser sends: the conversation so far, without the system prompt, which comes apart. */
 export const playgroundChatSchema = z.strictObject({

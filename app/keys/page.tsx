@@ -8,6 +8,6 @@ export const metadata: Metadata = { title: 'API keys' };
 
 export default async function KeysPage() {
   await requireUser('/keys');
-  const models = (await listPublicModels()).map((m) => ({ id: m.id, name: m.name, status: m.status }));
+  const models = (await listPublicModels()).map((m) => ({ id: m.id, name: m.name, status: m.status, kind: m.kind }));
   return <KeysManager models={models} />;
 }

@@ -10,5 +10,5 @@ export default async function PlaygroundPage() {
   const models = (await listPublicModels()).filter((m) => m.kind === 'chat');
   // Live models first (the built-in one leads when live), the rest listed but not selectable.
   const sorted = [...models].sort((a, b) => Number(a.status !== 'live') - Number(b.status !== 'live'));
-  return <Playground models={sorted.map((m) => ({ id: m.id, name: m.name, status: m.status, reason: m.reason }))} />;
+  return <Playground models={sorted.map((m) => ({ id: m.id, name: m.name, status: m.status, reason: m.reason, inputPer1M: m.inputPer1M, outputPer1M: m.outputPer1M }))} />;
 }

@@ -1,5 +1,7 @@
 'use client';
 
+import { formatUsdNumber } from '@/lib/money';
+
 /** An account API error, with the server's message and code (`{ error: { message, code, param } }`). */
 export class ApiError extends Error {
   constructor(
@@ -53,9 +55,8 @@ export type AccountView = {
   available_usd: number;
 };
 
-const usdFormat = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 4 });
-/** Dollars; amounts under a cent keep their significant digits ($0.000123), so a real charge never reads as $0.00. */
-export const formatUsd = (value: number) => (value !== 0 && Math.abs(value) < 0.01 ? `${value < 0 ? '-' : ''}$${Math.abs(value).toFixed(6).replace(/0+$/, '')}` : usdFormat.format(value));
+/** Dollars, in the one format of lib/money.ts: sub-cent amounts keep their digits ($0.000123). */
+export const formatUsd = formatUsdNumber;
 
 const dateFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium' });
 const dateTimeFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });

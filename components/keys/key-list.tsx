@@ -1,12 +1,17 @@
 'use client';
 
+import Link from 'next/link';
 import { Badge, Button, Card } from '@/components/ui';
 import { formatDate, formatDateTime, formatUsd, type KeyView } from './api';
+import { limitReachedSentence, limitsReached } from './key-state';
 
 export type KeyActions = {
   onEdit: (key: KeyView) => void;
   onRevoke: (key: KeyView) => void;
 };
+
+/** What the list needs besides the keys: the one the playground chats with (key-state playgroundKeyIdOf). */
+type ListContext = { actions: KeyActions; playgroundKeyId: string | null };
 
 function keyStatus(key: KeyView): { label: string; tone: 'success' | 'danger' | 'neutral' } {
   if (key.revoked_at) return { label: 'revoked', tone: 'danger' };
@@ -66,24 +71,56 @@ function Actions({ keyView: key, actions, prefix }: { keyView: KeyView; actions:
 
 function NameAndStatus({ k }: { k: KeyView }) {
   const status = keyStatus(k);
+  const reached = status.label === 'active' ? limitsReached(k) : { requests: false, budget: false };
   return (
     <div className="flex flex-wrap items-center gap-2 font-medium text-slate-900">
       <span className="min-w-0 break-words">{k.name}</span> <Badge tone={status.tone}>{status.label}</Badge>
+      {reached.requests || reached.budget ? (
+        <Badge tone="warning" data-testid="limit-badge">
+          {reached.requests && reached.budget ? 'limits reached' : reached.requests ? 'request limit reached' : 'budget used up'}
+        </Badge>
+      ) : null}
       {k.packs_only ? <Badge tone="brand">packs only</Badge> : null}
     </div>
   );
 }
 
-/** Below `md`: one card per key, every field and both buttons within a phone's width. */
-function KeyCards({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
+/** Why a key is stopped for today, and whether it is the key the playground chats with. */
+function keyNotes(k: KeyView, playgroundKeyId: string | null) {
+  return { limit: keyStatus(k).label === 'active' ? limitReachedSentence(k) : null, playground: k.id === playgroundKeyId };
+}
+
+/** Under the name (cards) or under the row (table): the notes of keyNotes, when there are any. */
+function KeyNotes({ notes }: { notes: ReturnType<typeof keyNotes> }) {
   return (
-    <ul className="space-y-3 md:hidden" aria-label="Your API keys" data-testid="key-cards">
+    <>
+      {notes.limit ? (
+        <p className="mt-1 rounded-md bg-amber-50 px-2 py-1 text-xs text-amber-900 ring-1 ring-amber-200" data-testid="limit-reached">
+          {notes.limit}
+        </p>
+      ) : null}
+      {notes.playground ? (
+        <p className="mt-1 text-xs text-slate-600" data-testid="playground-key-note">
+          Made for you by the <Link href="/playground" className="underline">
+            playground
+          </Link>, which chats with this key; its limits apply there. Revoke it and the playground makes a new one.
+        </p>
+      ) : null}
+    </>
+  );
+}
+
+/** Below `md`: one card per key, every field and both buttons within a phone's width. */
+function KeyCards({ keys, actions, playgroundKeyId, label }: ListContext & { keys: KeyView[]; label: string }) {
+  return (
+    <ul className="space-y-3 md:hidden" aria-label={label} data-testid="key-cards">
       {keys.map((key) => (
         <li key={key.id} data-testid="key-card" data-key-id={key.id} data-status={keyStatus(key).label}>
           <Card className="space-y-3 p-4">
             <div className="min-w-0 space-y-1">
               <NameAndStatus k={key} />
               <div className="font-mono text-xs break-all text-slate-500">{key.display}</div>
+              <KeyNotes notes={keyNotes(key, playgroundKeyId)} />
               {key.expires_at ? <div className="text-xs text-slate-500">expires {formatDate(key.expires_at)}</div> : null}
             </div>
             <dl className="grid grid-cols-[auto_minmax(0,1fr)] gap-x-4 gap-y-1 text-sm">
@@ -113,11 +150,11 @@ function KeyCards({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
 }
 
 /** From `md` up: the table, one row per key. */
-function KeyTable({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
+function KeyTable({ keys, actions, playgroundKeyId, label }: ListContext & { keys: KeyView[]; label: string }) {
   return (
     <Card className="hidden overflow-x-auto md:block">
       <table className="w-full min-w-[880px] text-left text-sm" data-testid="keys-table">
-        <caption className="sr-only">Your API keys with their limits and today&apos;s usage</caption>
+        <caption className="sr-only">{label} with their limits and today&apos;s usage</caption>
         <thead className="border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase">
           <tr>
             <th scope="col" className="px-4 py-3">Key</th>
@@ -131,32 +168,44 @@ function KeyTable({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
             </th>
           </tr>
         </thead>
-        <tbody className="divide-y divide-slate-100">
-          {keys.map((key) => (
-            <tr key={key.id} data-testid="key-row" data-key-id={key.id} data-status={keyStatus(key).label}>
-              <th scope="row" className="px-4 py-3 align-top font-normal">
-                <NameAndStatus k={key} />
-                <div className="font-mono text-xs text-slate-500">{key.display}</div>
-                {key.expires_at ? <div className="text-xs text-slate-500">expires {formatDate(key.expires_at)}</div> : null}
-              </th>
-              <td className="max-w-[12rem] px-4 py-3 align-top text-xs text-slate-600">{key.models ? key.models.join(', ') : 'all'}</td>
-              <td className="px-4 py-3 align-top" data-testid="key-requests-today">
-                <Requests k={key} />
-              </td>
-              <td className="px-4 py-3 align-top" data-testid="key-spent-today">
-                <Spent k={key} />
-              </td>
-              <td className="px-4 py-3 align-top text-xs text-slate-600 tabular-nums">{rateLimit(key)}</td>
-              <td className="px-4 py-3 align-top text-xs text-slate-600">
-                <div>{formatDate(key.created_at)}</div>
-                <div className="text-slate-500">{lastUsed(key)}</div>
-              </td>
-              <td className="px-4 py-3 text-right align-top whitespace-nowrap">
-                <Actions keyView={key} actions={actions} prefix="" />
-              </td>
-            </tr>
-          ))}
-        </tbody>
+        {/* One row group per key: its notes get a row of their own under it, out of the row header,
+            which names the key and nothing more. */}
+        {keys.map((key) => {
+          const notes = keyNotes(key, playgroundKeyId);
+          return (
+            <tbody key={key.id} className="border-t border-slate-100 first-of-type:border-t-0" data-testid="key-row" data-key-id={key.id} data-status={keyStatus(key).label}>
+              <tr>
+                <th scope="row" className="px-4 py-3 align-top font-normal">
+                  <NameAndStatus k={key} />
+                  <div className="font-mono text-xs text-slate-500">{key.display}</div>
+                  {key.expires_at ? <div className="text-xs text-slate-500">expires {formatDate(key.expires_at)}</div> : null}
+                </th>
+                <td className="max-w-[12rem] px-4 py-3 align-top text-xs text-slate-600">{key.models ? key.models.join(', ') : 'all'}</td>
+                <td className="px-4 py-3 align-top" data-testid="key-requests-today">
+                  <Requests k={key} />
+                </td>
+                <td className="px-4 py-3 align-top" data-testid="key-spent-today">
+                  <Spent k={key} />
+                </td>
+                <td className="px-4 py-3 align-top text-xs text-slate-600 tabular-nums">{rateLimit(key)}</td>
+                <td className="px-4 py-3 align-top text-xs text-slate-600">
+                  <div>{formatDate(key.created_at)}</div>
+                  <div className="text-slate-500">{lastUsed(key)}</div>
+                </td>
+                <td className="px-4 py-3 text-right align-top whitespace-nowrap">
+                  <Actions keyView={key} actions={actions} prefix="" />
+                </td>
+              </tr>
+              {notes.limit || notes.playground ? (
+                <tr>
+                  <td colSpan={7} className="px-4 pt-0 pb-3">
+                    <KeyNotes notes={notes} />
+                  </td>
+                </tr>
+              ) : null}
+            </tbody>
+          );
+        })}
       </table>
     </Card>
   );
@@ -167,11 +216,11 @@ function KeyTable({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
  * off-screen, and the table from `md` up. Both are rendered and one is hidden by CSS (as /sell's
  * pools are), so the page needs no JavaScript to pick a layout and never flashes the wrong one.
  */
-export function KeyList({ keys, actions }: { keys: KeyView[]; actions: KeyActions }) {
+export function KeyList({ keys, actions, playgroundKeyId, label = 'Your API keys' }: ListContext & { keys: KeyView[]; label?: string }) {
   return (
     <>
-      <KeyCards keys={keys} actions={actions} />
-      <KeyTable keys={keys} actions={actions} />
+      <KeyCards keys={keys} actions={actions} playgroundKeyId={playgroundKeyId} label={label} />
+      <KeyTable keys={keys} actions={actions} playgroundKeyId={playgroundKeyId} label={label} />
     </>
   );
 }

@@ -6,18 +6,53 @@ import { Button, ConfirmDialog, Dialog, EmptyState, ErrorState, Spinner } from '
 import { ApiError, apiFetch, type AccountView, type KeyView } from './api';
 import { KeyForm, type CatalogModel } from './key-form';
 import { KeyList } from './key-list';
+import { playgroundKeyIdOf, splitRevoked } from './key-state';
+import { snippetModel, usageSnippets } from './usage-snippet';
 
 type Body = Record<string, unknown>;
 
-/** The secret, once: copy it now, it cannot be shown again. */
-function SecretDialog({ secret, onClose }: { secret: string | null; onClose: () => void }) {
+/** Said once a copy worked, for screen readers (the button's own "Copied" is not announced). */
+function CopiedAnnouncement({ copied, what }: { copied: boolean; what: string }) {
+  return (
+    <span className="sr-only" aria-live="polite">
+      {copied ? `${what} copied to the clipboard` : ''}
+    </span>
+  );
+}
+
+/** A labelled block of text to paste, with its own Copy button. */
+function CopyBlock({ label, text, testId }: { label: string; text: string; testId: string }) {
   const [copied, setCopied] = useState(false);
+  return (
+    <div className="space-y-1">
+      <div className="flex items-center justify-between gap-2">
+        <span className="text-sm font-medium text-slate-800">{label}</span>
+        <Button size="sm" variant="ghost" onClick={() => void navigator.clipboard.writeText(text).then(() => setCopied(true))} data-testid={`copy-${testId}`}>
+          {/* The name starts with the visible word (axe: label-content-name-mismatch) and says what is copied. */}
+          {copied ? 'Copied' : 'Copy'}
+          <span className="sr-only"> {label}</span>
+        </Button>
+      </div>
+      {/* Focusable so keyboard users can scroll a long line sideways. */}
+      <pre tabIndex={0} className="overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-xs text-slate-100" data-testid={testId}>
+        {text}
+      </pre>
+      <CopiedAnnouncement copied={copied} what={label} />
+    </div>
+  );
+}
+
+/** The secret, once: copy it now, it cannot be shown again; and how to use it, ready to paste. */
+function SecretDialog({ secret, model, onClose }: { secret: string | null; model: string; onClose: () => void }) {
+  const [copied, setCopied] = useState(false);
+  const snippets = secret ? usageSnippets({ origin: window.location.origin, secret, model }) : null;
   return (
     <Dialog
       open={secret !== null}
       onClose={onClose}
       title="Your new API key"
       description="Copy it now. For your security only its hash is stored: it will not be shown again."
+      className="w-[min(40rem,calc(100vw-2rem))]"
       footer={
         <Button onClick={onClose} data-testid="secret-done">
           I have copied it
@@ -25,7 +60,8 @@ function SecretDialog({ secret, onClose }: { secret: string | null; onClose: () 
       }
     >
       <div className="flex items-center gap-2">
-        <code className="min-w-0 flex-1 overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-sm whitespace-nowrap text-slate-100" data-testid="new-key-secret">
+        {/* Focusable: a phone shows part of the key, and keyboard users scroll the rest. */}
+        <code tabIndex={0} className="min-w-0 flex-1 overflow-x-auto rounded-lg bg-slate-900 px-3 py-2 font-mono text-sm whitespace-nowrap text-slate-100" data-testid="new-key-secret">
           {secret}
         </code>
         <Button
@@ -41,15 +77,20 @@ function SecretDialog({ secret, onClose }: { secret: string | null; onClose: () 
       <p role="note" className="rounded-lg bg-amber-50 px-3 py-2 text-sm text-amber-900 ring-1 ring-amber-200">
         Treat it like a password: anyone with this key can spend your credit within its limits. Keep it out of code repositories and browsers.
       </p>
-      <span className="sr-only" aria-live="polite">
-        {copied ? 'Key copied to the clipboard' : ''}
-      </span>
+      {snippets ? (
+        <div className="space-y-3" data-testid="key-usage">
+          <p className="text-sm text-slate-600">Try it now, or point any OpenAI SDK at this server:</p>
+          <CopyBlock label="curl" text={snippets.curl} testId="snippet-curl" />
+          <CopyBlock label="Environment variables (shell)" text={snippets.env} testId="snippet-env" />
+        </div>
+      ) : null}
+      <CopiedAnnouncement copied={copied} what="Key" />
     </Dialog>
   );
 }
 
 /** Create, list, edit and revoke API keys, over /api/keys. */
-export function KeysManager({ models }: { models: CatalogModel[] }) {
+export function KeysManager({ models }: { models: Array<CatalogModel & { kind: 'chat' | 'embedding' }> }) {
   const queryClient = useQueryClient();
   const keys = useQuery({ queryKey: ['keys'], queryFn: () => apiFetch<{ data: KeyView[] }>('/api/keys').then((r) => r.data) });
   const account = useQuery({ queryKey: ['account'], queryFn: () => apiFetch<AccountView>('/api/account') });
@@ -57,14 +98,15 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
   const [creating, setCreating] = useState(false);
   const [editing, setEditing] = useState<KeyView | null>(null);
   const [revoking, setRevoking] = useState<KeyView | null>(null);
-  const [secret, setSecret] = useState<string | null>(null);
+  /** The new key's secret, shown once, and the model its snippet calls (one the key may use). */
+  const [created, setCreated] = useState<{ secret: string; model: string } | null>(null);
 
   const invalidate = () => queryClient.invalidateQueries({ queryKey: ['keys'] });
   const create = useMutation({
     mutationFn: (body: Body) => apiFetch<KeyView & { key: string }>('/api/keys', { method: 'POST', body }),
-    onSuccess: (created) => {
+    onSuccess: (key) => {
       setCreating(false);
-      setSecret(created.key);
+      setCreated({ secret: key.key, model: snippetModel(key.models, models) });
       void invalidate();
     },
   });
@@ -84,7 +126,18 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
   });
   const serverError = (error: Error | null) => (error ? { message: error.message, param: error instanceof ApiError ? error.param : null } : null);
 
-  const list = keys.data?.filter((k) => k.kind === 'inference') ?? [];
+  const { active: list, revoked } = splitRevoked(keys.data?.filter((k) => k.kind === 'inference') ?? []);
+  const playgroundKeyId = playgroundKeyIdOf(keys.data ?? []);
+  const keyActions = {
+    onEdit: (key: KeyView) => {
+      update.reset();
+      setEditing(key);
+    },
+    onRevoke: (key: KeyView) => {
+      revoke.reset();
+      setRevoking(key);
+    },
+  };
   const management = keys.data?.filter((k) => k.kind === 'management') ?? [];
 
   return (
@@ -123,25 +176,25 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
         />
       ) : list.length === 0 ? (
         <EmptyState
-          title="No API keys yet"
+          title={revoked.length === 0 ? 'No API keys yet' : 'No active API keys'}
           message="Create a key, then call any model with the OpenAI SDK by changing the base URL."
           action={<Button onClick={() => setCreating(true)}>Create your first key</Button>}
         />
       ) : (
-        <KeyList
-          keys={list}
-          actions={{
-            onEdit: (key) => {
-              update.reset();
-              setEditing(key);
-            },
-            onRevoke: (key) => {
-              revoke.reset();
-              setRevoking(key);
-            },
-          }}
-        />
+        <KeyList keys={list} actions={keyActions} playgroundKeyId={playgroundKeyId} />
       )}
+
+      {revoked.length > 0 ? (
+        // Collapsed: revoked keys no longer work and only matter when reading old usage.
+        <details className="group rounded-xl ring-1 ring-slate-200" data-testid="revoked-keys">
+          <summary className="cursor-pointer rounded-xl px-4 py-3 text-sm font-medium text-slate-700 hover:bg-slate-50">
+            Revoked keys ({revoked.length})
+          </summary>
+          <div className="p-3 pt-0">
+            <KeyList keys={revoked} actions={keyActions} playgroundKeyId={playgroundKeyId} label="Your revoked API keys" />
+          </div>
+        </details>
+      ) : null}
 
       {management.length > 0 ? (
         <p className="text-sm text-slate-500">
@@ -188,7 +241,15 @@ export function KeysManager({ models }: { models: CatalogModel[] }) {
         error={revoke.error?.message}
       />
 
-      <SecretDialog secret={secret} onClose={() => setSecret(null)} />
+      <SecretDialog
+        secret={created?.secret ?? null}
+        model={created?.model ?? ''}
+        onClose={() => {
+          setCreated(null);
+          // The mutation keeps its result (the secret) until reset: drop it with the dialog.
+          create.reset();
+        }}
+      />
     </div>
   );
 }

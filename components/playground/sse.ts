@@ -2,14 +2,17 @@
  * Server-sent events from a fetch body: yields each event's data (the `data:` lines joined), as the
  * bytes arrive. Handles events split across chunks, several events per chunk, CRLF line ends and
  * comment lines. Stops at the end of the body; `[DONE]` is yielded like any other payload.
+ * `onRead` hears every read from the body, before it is parsed: a comment or heartbeat is a sign
+ * of life too, though it yields no data.
  */
-export async function* readSseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* readSseData(body: ReadableStream<Uint8Array>, { onRead }: { onRead?: () => void } = {}): AsyncGenerator<string> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';
   try {
     for (;;) {
       const { done, value } = await reader.read();
+      onRead?.();
       buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
       buffer = buffer.replace(/\r\n?/g, '\n');
       let boundary: number;

@@ -12,9 +12,9 @@ const TONES: Record<BadgeTone, string> = {
   danger: 'bg-red-50 text-red-700 ring-red-600/20',
 };
 
-export function Badge({ tone = 'neutral', title, className, children }: { tone?: BadgeTone; title?: string; className?: string; children: ReactNode }) {
+export function Badge({ tone = 'neutral', title, className, children, 'data-testid': testId }: { tone?: BadgeTone; title?: string; className?: string; children: ReactNode; 'data-testid'?: string }) {
   return (
-    <span title={title} className={cn('inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium whitespace-nowrap ring-1 ring-inset', TONES[tone], className)}>
+    <span title={title} data-testid={testId} className={cn('inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium whitespace-nowrap ring-1 ring-inset', TONES[tone], className)}>
       {children}
     </span>
   );

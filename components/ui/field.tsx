@@ -1,6 +1,6 @@
 'use client';
 
-import { createContext, useContext, useId, type InputHTMLAttributes, type LabelHTMLAttributes, type ReactNode, type SelectHTMLAttributes, type TextareaHTMLAttributes } from 'react';
+import { createContext, useContext, useId, type ComponentPropsWithRef, type InputHTMLAttributes, type LabelHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from 'react';
 import { cn } from './cn';
 
 type FieldContextValue = { id: string; describedBy: string | undefined; invalid: boolean };
@@ -86,7 +86,8 @@ export function Input({ className, ...rest }: InputHTMLAttributes<HTMLInputEleme
   return <input {...rest} {...wired} className={cn(CONTROL, invalid ? INVALID : VALID, className)} />;
 }
 
-export function Textarea({ className, ...rest }: TextareaHTMLAttributes<HTMLTextAreaElement>) {
+// With its ref (React 19 passes it as a prop), so a page can move focus into the box.
+export function Textarea({ className, ...rest }: ComponentPropsWithRef<'textarea'>) {
   const { invalid, ...wired } = useFieldProps(rest);
   return <textarea {...rest} {...wired} className={cn(CONTROL, invalid ? INVALID : VALID, className)} />;
 }

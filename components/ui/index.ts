@@ -8,4 +8,5 @@ export { ProgressBar } from './progress';
 export { Spinner } from './spinner';
 export { EmptyState, ErrorState } from './states';
 export { EnsureQueryClient } from './ensure-query-client';
+export { useFocusFirstInvalid } from './focus-first-invalid';
 export { ApiError, fetchIfSignedIn, fetchJson } from './fetch-json';

@@ -1,15 +1,17 @@
 import { z } from 'zod';
 import { usdAmount } from '../money-schema';
 
+// Messages in words (the form shows the server's message on the field it names), not zod's
+// "Too small: expected number to be >0".
 const rateLimit = z.strictObject({
-  burst: z.number().int().min(1).max(10_000),
-  per_second: z.number().positive().max(1_000),
+  burst: z.number('must be a number').int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10,000'),
+  per_second: z.number('must be a number').positive('must be more than 0').max(1_000, 'must be at most 1,000'),
 });
 
 const keyFields = {
-  name: z.string().trim().min(1, 'is required').max(100),
-  models: z.array(z.string().min(1)).min(1).max(200).nullable(),
-  daily_requests: z.number().int().positive().max(10_000_000).nullable(),
+  name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters'),
+  models: z.array(z.string().min(1)).min(1, 'must list at least one model, or be null for all models').max(200, 'must list at most 200 models').nullable(),
+  daily_requests: z.number('must be a number').int('must be a whole number').positive('must be at least 1').max(10_000_000, 'must be at most 10,000,000').nullable(),
   daily_budget_usd: usdAmount.refine((m) => m > 0n, 'must be more than 0').nullable(),
   rate_limit: rateLimit,
   expires_at: z.iso
