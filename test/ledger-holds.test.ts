@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driverErrorKind, sql } from '../lib/db/sql';
 import { newId } from '../lib/ids';
 import { Ledger, LedgerError, SYSTEM_ACCOUNTS, auditLedger } from '../lib/ledger';
-import { DailyQuotaRefused, type UsageRow } from '../lib/ledger/holds';
+import { DailyQuotaRefused, GROUPS_PER_QUERY, type UsageRow } from '../lib/ledger/holds';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { createFundedUser } from './helpers/fixtures';
 
@@ -334,6 +334,22 @@ describe('settling and releasing several holds', () => {
     expect(replay.holds.map((h) => h.settledAmount)).toEqual([300n, 350n, 0n]);
     expect((await account(revenue)).balance).toBe(revenueBefore + 650n);
     expect((await ledgerError(ledger.settle({ holds, amount: 650n, idempotencyKey: `sh-other-${user.id}` }))).code).toBe('hold_already_resolved');
+    await expectAuditClean();
+  });
+
+  it('the sweeper expires every hold of more crashed calls than one of its group queries takes', async () => {
+    const { user, wallet } = await createFundedUser(t.db, 10_000n);
+    const calls = GROUPS_PER_QUERY * 2 + 3;
+    const lots = await Promise.all(Array.from({ length: calls }, () => createLot(user.id, 10n)));
+    for (const [i, lot] of lots.entries()) {
+      const { holds } = await ledger.reserve({ ...reserveInput(`many-${i}-${user.id}`, [lot.accountId, wallet.id], 30n), ttlMs: 1 });
+      expect(holds.map((h) => h.amount)).toEqual([10n, 20n]);
+    }
+    expect(await account(wallet.id)).toEqual({ balance: 10_000n, available: 10_000n - 20n * BigInt(calls) });
+    await ledger.releaseExpiredHolds({ now: new Date(Date.now() + 60_000), limit: 1_000 });
+    expect(await t.db.hold.count({ where: { groupId: { startsWith: 'many-' }, status: 'PENDING', debitAccountId: { in: [wallet.id, ...lots.map((l) => l.accountId)] } } })).toBe(0);
+    expect(await account(wallet.id)).toEqual({ balance: 10_000n, available: 10_000n });
+    for (const lot of lots) expect(await account(lot.accountId)).toEqual({ balance: 10n, available: 10n });
     await expectAuditClean();
   });
 

@@ -24,7 +24,9 @@ export type Db = SqliteClient;
 // transaction of a batch a savepoint, and SQLite keeps the original of every page a savepoint
 // changes in such a journal, by default a temporary file: that was ~4 of every 5 bytes the gateway
 // wrote (~170 KiB and ~50 write calls per API call), and made each hot-path statement 3–6× slower
-// (bench/profile.ts shows both). In memory it is bounded by one batch's pages.
+// (bench/profile.ts shows both). In memory it is bounded by one transaction's pages. The pragma is
+// the connection's: Prisma's sorts and temporary tables on it stay in memory too, which is what an
+// aggregate over a very large history (GET /api/usage/daily without a range) would then cost.
 const SQLITE_PRAGMAS =
   'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; PRAGMA wal_autocheckpoint=10000; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;';
 

@@ -249,16 +249,27 @@ const SWEPT_COLUMNS = '"id", "debitAccountId", "creditAccountId", "amount", "gro
 // 'PENDING' is written into these queries, never bound: the indexes that find pending holds hold
 // nothing else (prisma/schema.prisma, model Hold), and a database may use a partial index only when
 // it can prove the query implies the index's WHERE. A bound value proves nothing to a PostgreSQL
-// generic plan, nor to a SQLite built without STAT4; the literal does to both.
+// generic plan, and SQLite proves it only by preparing the statement again for each new value,
+// which would defeat the runners' statement caches; the literal works for both, prepared once.
 
 /** The oldest pending holds whose expiry has passed. */
 export function expiredHoldsQuery(now: Date, limit: number): SqlStatement {
   return statement(`SELECT ${SWEPT_COLUMNS} FROM "Hold" WHERE "status" = 'PENDING' AND "expiresAt" <= ? ORDER BY "expiresAt" LIMIT ?`, [now, limit]);
 }
 
-/** Every pending hold of these calls (holds reserved together share a group). */
+/** How many groups one query of pendingGroupsQuery takes: one statement text, prepared once. */
+export const GROUPS_PER_QUERY = 16;
+
+/**
+ * Every pending hold of up to GROUPS_PER_QUERY calls (holds reserved together share a group). The
+ * list always has GROUPS_PER_QUERY places, the last id repeated to fill them (a repeat in IN is
+ * harmless): a list as long as the groups found would make a new statement text for every length
+ * up to the sweeper's limit, each taking a place in the statement caches for good.
+ */
 export function pendingGroupsQuery(groupIds: string[]): SqlStatement {
-  return statement(`SELECT ${SWEPT_COLUMNS} FROM "Hold" WHERE "status" = 'PENDING' AND "groupId" IN (${groupIds.map(() => '?').join(', ')}) ORDER BY "idempotencyKey"`, groupIds);
+  if (groupIds.length === 0 || groupIds.length > GROUPS_PER_QUERY) throw new RangeError(`pendingGroupsQuery takes 1 to ${GROUPS_PER_QUERY} groups`);
+  const padded = Array.from({ length: GROUPS_PER_QUERY }, (_, i) => groupIds[Math.min(i, groupIds.length - 1)]!);
+  return statement(`SELECT ${SWEPT_COLUMNS} FROM "Hold" WHERE "status" = 'PENDING' AND "groupId" IN (${padded.map(() => '?').join(', ')}) ORDER BY "idempotencyKey"`, padded);
 }
 
 export function sweptHold(row: Row) {

@@ -6,7 +6,7 @@ import { newId } from '../ids';
 import type { Micros } from '../money';
 import { isSystemAccount, isWalletAccount, mayGoNegative } from './accounts';
 import { LedgerError } from './errors';
-import { expiredHoldsQuery, explainFailedDebit, holdKey, pendingGroupsQuery, sweptHold, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
+import { expiredHoldsQuery, explainFailedDebit, GROUPS_PER_QUERY, holdKey, pendingGroupsQuery, sweptHold, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
 
 export type LedgerEntryInput = { accountId: string; amount: Micros };
@@ -365,7 +365,11 @@ export class Ledger {
     // A call's holds (a pack lot's and the wallet's) go together, so its quota is given back once,
     // even when the limit above cut its group in two.
     const groupIds = [...new Set(expired.flatMap((hold) => (hold.groupId ? [hold.groupId] : [])))];
-    const grouped = groupIds.length ? (await this.#sql.query(pendingGroupsQuery(groupIds))).map(sweptHold) : [];
+    const grouped: Array<ReturnType<typeof sweptHold>> = [];
+    for (let start = 0; start < groupIds.length; start += GROUPS_PER_QUERY) {
+      const rows = await this.#sql.query(pendingGroupsQuery(groupIds.slice(start, start + GROUPS_PER_QUERY)));
+      grouped.push(...rows.map(sweptHold));
+    }
     const calls = new Map<string, typeof expired>();
     for (const hold of [...expired.filter((h) => !h.groupId), ...grouped]) {
       const call = calls.get(hold.groupId ?? hold.id) ?? [];
