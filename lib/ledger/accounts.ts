@@ -5,7 +5,9 @@ import type { AccountKind } from '../db/generated/sqlite/enums';
 /**
  * The platform's own accounts have fixed ids so that the hot path never looks them up.
  * DEPOSITS and PROMO are contra accounts: money enters the system through them, so their
- * balances go negative by design. Every other account can never go below zero.
+ * balances go negative by design; so is SELLER_CAPACITY, which issues pools' face value (a
+ * pool's account counts upstream spend at list price it may still serve, not money anyone holds).
+ * Every other account can never go below zero.
  */
 export const SYSTEM_ACCOUNTS = {
   revenue: { id: 'acc_system_revenue', code: 'system:revenue', kind: 'REVENUE' },
@@ -13,9 +15,13 @@ export const SYSTEM_ACCOUNTS = {
   deposits: { id: 'acc_system_deposits', code: 'system:deposits', kind: 'DEPOSITS' },
   promo: { id: 'acc_system_promo', code: 'system:promo', kind: 'PROMO' },
   breakage: { id: 'acc_system_breakage', code: 'system:breakage', kind: 'BREAKAGE' },
+  /** Issues each seller pool's face value to the pool's account; it comes back as pools are drawn. */
+  sellerCapacity: { id: 'acc_system_seller_capacity', code: 'system:seller-capacity', kind: 'SELLER_CAPACITY' },
+  /** Sellers' earnings paid out on chain. */
+  payouts: { id: 'acc_system_payouts', code: 'system:payouts', kind: 'PAYOUTS' },
 } as const satisfies Record<string, { id: string; code: string; kind: AccountKind }>;
 
-const CONTRA_ACCOUNT_IDS: ReadonlySet<string> = new Set([SYSTEM_ACCOUNTS.deposits.id, SYSTEM_ACCOUNTS.promo.id]);
+const CONTRA_ACCOUNT_IDS: ReadonlySet<string> = new Set([SYSTEM_ACCOUNTS.deposits.id, SYSTEM_ACCOUNTS.promo.id, SYSTEM_ACCOUNTS.sellerCapacity.id]);
 
 export function isSystemAccount(accountId: string): boolean {
   return accountId.startsWith('acc_system_');
@@ -53,6 +59,26 @@ export async function getOrCreateWalletAccount({ db, userId }: { db: Db; userId:
   const now = new Date();
   await sqlFor(db).execute(
     sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${id}, 'USER_WALLET', ${walletCode(userId)}, ${userId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
+  );
+  return db.ledgerAccount.findUniqueOrThrow({ where: { id } });
+}
+
+/** A seller's earnings, derived from the user id like the wallet's. */
+export function sellerEarningsAccountId(userId: string): string {
+  return `acc_seller_${userId}`;
+}
+
+/** A seller pool's unserved face value (list-price micro-USD), derived from the pool id. */
+export function sellerPoolAccountId(poolId: string): string {
+  return `acc_pool_${poolId}`;
+}
+
+/** The seller's earnings account, created on first use (concurrent first uses are safe, as for the wallet). */
+export async function getOrCreateSellerEarningsAccount({ db, userId }: { db: Db; userId: string }) {
+  const id = sellerEarningsAccountId(userId);
+  const now = new Date();
+  await sqlFor(db).execute(
+    sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${id}, 'SELLER_EARNINGS', ${`seller:${userId}`}, ${userId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
   );
   return db.ledgerAccount.findUniqueOrThrow({ where: { id } });
 }

@@ -30,8 +30,12 @@ export type DailyCounters = { requestsToday: number; committedToday: Micros; spe
  */
 export type DailyQuota = { keyId: string; day: string };
 
-/** The row a call's resolution records, in the same transaction: exactly the Prisma model. */
-export type UsageRow = UsageRecord;
+/**
+ * The row a call's resolution records, in the same transaction: the Prisma model. `sellerPoolId`
+ * is set only by a pool-served settlement, which runs statement by statement on both databases
+ * (Ledger.settle with `pool`); PostgreSQL's one-call functions write it as null.
+ */
+export type UsageRow = Omit<UsageRecord, 'sellerPoolId'> & { sellerPoolId?: string | null };
 
 /** Thrown when the key's daily limits (or its revocation) refuse a reservation; nothing was written. */
 export class DailyQuotaRefused extends Error {}
@@ -228,7 +232,7 @@ async function returnDailyQuota(tx: SqlExecutor, plan: ResolvePlan): Promise<voi
 
 export async function insertUsage(tx: SqlExecutor, u: UsageRow): Promise<void> {
   await tx.execute(
-    sql`INSERT INTO "UsageRecord" ("id", "requestId", "userId", "apiKeyId", "modelId", "providerId", "stream", "promptTokens", "completionTokens", "cachedTokens", "cost", "latencyMs", "status", "errorCode", "createdAt") VALUES (${u.id}, ${u.requestId}, ${u.userId}, ${u.apiKeyId}, ${u.modelId}, ${u.providerId}, ${u.stream}, ${u.promptTokens}, ${u.completionTokens}, ${u.cachedTokens}, ${u.cost}, ${u.latencyMs}, ${u.status}, ${u.errorCode}, ${u.createdAt})`,
+    sql`INSERT INTO "UsageRecord" ("id", "requestId", "userId", "apiKeyId", "modelId", "providerId", "stream", "promptTokens", "completionTokens", "cachedTokens", "cost", "latencyMs", "status", "errorCode", "sellerPoolId", "createdAt") VALUES (${u.id}, ${u.requestId}, ${u.userId}, ${u.apiKeyId}, ${u.modelId}, ${u.providerId}, ${u.stream}, ${u.promptTokens}, ${u.completionTokens}, ${u.cachedTokens}, ${u.cost}, ${u.latencyMs}, ${u.status}, ${u.errorCode}, ${u.sellerPoolId ?? null}, ${u.createdAt})`,
   );
 }
 
