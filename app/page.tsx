@@ -4,6 +4,7 @@ import { FanOutDiagram } from '@/components/marketing/fan-out-diagram';
 import { Faq, type FaqItem } from '@/components/marketing/faq';
 import { Quickstart } from '@/components/marketing/quickstart';
 import { SavingsCalculator } from '@/components/marketing/savings-calculator';
+import { SellerSection } from '@/components/marketing/seller-section';
 import { WaitlistForm } from '@/components/marketing/waitlist-form';
 import { StatusBadge } from '@/components/status-badge';
 import { buttonClasses } from '@/components/ui';
@@ -13,6 +14,7 @@ import { packOfferText } from '@/lib/packs/pack-bonus';
 import { formatBasisPoints } from '@/lib/percent';
 import { instanceCharges, type InstanceCharges } from '@/lib/pricing/charges';
 import { loadSavingsPacks, type SavingsPack } from '@/lib/pricing/savings';
+import { poolMarket, TYPICAL_RATE_BPS } from '@/lib/sellers/market';
 
 export const dynamic = 'force-dynamic';
 
@@ -34,7 +36,7 @@ const PILLARS = [
 ];
 
 export default async function HomePage() {
-  const [models, base, catalog, packs] = await Promise.all([listPublicModels(), baseUrl(), getCatalogCache().get(), loadSavingsPacks(getDb())]);
+  const [models, base, catalog, packs, market] = await Promise.all([listPublicModels(), baseUrl(), getCatalogCache().get(), loadSavingsPacks(getDb()), poolMarket(getDb())]);
   const providers = [...catalog.providers].sort((a, b) => rank(a.id) - rank(b.id));
   const liveModels = models.filter((m) => m.status === 'live').length;
   const charges = instanceCharges(catalog);
@@ -152,6 +154,8 @@ export default async function HomePage() {
           charges={{ markupBps: (charges.markup?.maxBps ?? 0n).toString(), depositFeeBps: charges.depositFeeBps?.toString() ?? null }}
         />
       </section>
+
+      <SellerSection {...market} remaining={market.remaining.toString()} typicalRateBps={TYPICAL_RATE_BPS} />
 
       <section aria-labelledby="faq-heading" className="space-y-4">
         <h2 id="faq-heading" className="text-2xl font-semibold tracking-tight">

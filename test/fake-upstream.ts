@@ -45,6 +45,8 @@ export type FakeBehavior = {
   toolCall?: FakeToolCall;
   /** Answer 401 unless the request presents this key (Authorization: Bearer, or x-api-key for Anthropic). */
   requireApiKey?: string;
+  /** Answer 401 to a request presenting any of these keys (a seller's key revoked at the provider). */
+  rejectApiKeys?: string[];
   /** Replaces the `message` of error bodies (e.g. to check that upstream text is sanitized). */
   errorMessage?: string;
   /** 'length' reports finish_reason 'length' / stop_reason 'max_tokens' instead of a normal stop. */
@@ -672,6 +674,7 @@ export async function startFakeUpstream(options: Partial<FakeBehavior> & { port?
 
     const presented = presentedKey(req, flavor);
     if (b.requireApiKey !== undefined && presented !== b.requireApiKey) return sendError(res, flavor, 401, b, presented);
+    if (presented !== undefined && b.rejectApiKeys?.includes(presented)) return sendError(res, flavor, 401, b, presented);
     if (directive?.failStatus !== undefined) return sendError(res, flavor, directive.failStatus, b, presented);
     if (shouldFail(b) && b.failStatus !== undefined) return sendError(res, flavor, b.failStatus, b, presented);
     if (parsed === undefined) return sendError(res, flavor, 400, { ...b, errorMessage: 'The request body is not valid JSON.' }, presented);

@@ -116,6 +116,8 @@ function usageRow(userId: string, apiKeyId: string | null, cost: bigint, status:
     cost,
     latencyMs: 321,
     status,
+    // Only a pool-served settlement names a pool (test/seller-routing.test.ts); the row stores null.
+    sellerPoolId: null,
     errorCode: status === 'SUCCESS' ? null : 'upstream_error',
     createdAt: new Date('2030-01-10T12:34:56.789Z'),
   };

@@ -83,10 +83,14 @@ export class CatalogCache {
 }
 
 export async function loadCatalog(db: Db, env: NodeJS.ProcessEnv = process.env): Promise<Catalog> {
-  const [providers, models] = await Promise.all([
+  const now = new Date();
+  const [providers, models, pooled] = await Promise.all([
     db.provider.findMany({ orderBy: { id: 'asc' } }),
     db.model.findMany({ where: { enabled: true }, include: { offerings: true }, orderBy: { id: 'asc' } }),
+    // A provider whose platform key is not set still serves through sellers' live pools.
+    db.sellerPool.findMany({ where: { status: 'LIVE', encryptedKey: { not: null }, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] }, select: { providerId: true }, distinct: ['providerId'] }),
   ]);
+  const hasPools = new Set(pooled.map((pool) => pool.providerId));
   const providerState = new Map(
     providers.map((p) => {
       const id = p.id as ProviderId;
@@ -95,7 +99,7 @@ export async function loadCatalog(db: Db, env: NodeJS.ProcessEnv = process.env):
           ? { status: 'disabled', reason: p.statusReason ?? 'disabled by an administrator' }
           : (() => {
               const problem = configurationProblem(id, env);
-              return problem ? { status: 'unavailable' as const, reason: problem } : { status: 'live' as const, reason: null };
+              return problem && !hasPools.has(id) ? { status: 'unavailable' as const, reason: problem } : { status: 'live' as const, reason: null };
             })();
       return [id, { id, name: p.name, ...state }];
     }),

@@ -9,6 +9,8 @@ import { quotaHeaders, refuseIfRevoked } from './limits';
 import { logger } from '../logger';
 import { microsToUsd, type Micros } from '../money';
 import type { CallSurface } from '../ledger/lots';
+import type { PoolUse } from './failover';
+import type { Hold } from '../ledger/holds';
 import { reserve, type Reservation } from './reserve';
 import { release } from './settle';
 import type { RoutePlan } from './routing';
@@ -28,6 +30,8 @@ export type Call = {
   principalHeaders: Record<string, string>;
   /** A payment that follows the call (a session's channel): receipts, and more hold mid-stream. */
   payment: CallPayment | null;
+  /** The seller pool whose key serves the call, once one has (withFailover), with its hold. */
+  pool: PoolUse | null;
   /** Extends the holds while the call lasts; stopped by its settlement or release (endCall). */
   keepAlive: NodeJS.Timeout;
 };
@@ -75,7 +79,7 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     const refused = await start.payment.confirm();
     if (refused) {
       // Reserved as its channel began to close: given back at once, nothing served or charged.
-      const provisional = { requestId, startedAt: start.startedAt, key, plan: start.plan, stream: start.stream, reservation, idempotencyRecordId, upstreamAbort: new AbortController(), principalHeaders: {}, payment: null, keepAlive: setTimeout(() => undefined, 0) };
+      const provisional = { requestId, startedAt: start.startedAt, key, plan: start.plan, stream: start.stream, reservation, idempotencyRecordId, upstreamAbort: new AbortController(), principalHeaders: {}, payment: null, pool: null, keepAlive: setTimeout(() => undefined, 0) };
       await release(ctx, provisional, new HttpError({ status: 410, type: 'invalid_request_error', code: 'session_channel_closing', message: 'The payment channel began closing.' }));
       return withHeader(refused, 'x-request-id', requestId);
     }
@@ -85,7 +89,7 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
   // abort: the listener would never hear it, and the call would run (and be billed) for no one.
   if (request.signal.aborted) upstreamAbort.abort();
   else request.signal.addEventListener('abort', () => upstreamAbort.abort(), { once: true });
-  return {
+  const call: Call = {
     requestId,
     startedAt: start.startedAt,
     key,
@@ -96,8 +100,11 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     upstreamAbort,
     principalHeaders: start.principalHeaders,
     payment: start.payment ?? null,
-    keepAlive: keepHoldsAlive(ctx, requestId, reservation, idempotencyRecordId),
+    pool: null,
+    // The seller pool's hold too, once a pool serves the call (read at each tick).
+    keepAlive: keepHoldsAlive(ctx, requestId, idempotencyRecordId, () => [...call.reservation.holds, ...(call.pool ? [call.pool.hold] : [])]),
   };
+  return call;
 }
 
 /**
@@ -108,10 +115,10 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
  * call's holds (and its Idempotency-Key's in-progress record) are pushed a whole TTL further.
  * Nothing extends them once the process is gone.
  */
-function keepHoldsAlive(ctx: GatewayContext, requestId: string, reservation: Reservation, idempotencyRecordId: string | null): NodeJS.Timeout {
-  const holdIds = reservation.holds.map((hold) => hold.id);
+function keepHoldsAlive(ctx: GatewayContext, requestId: string, idempotencyRecordId: string | null, holds: () => Hold[]): NodeJS.Timeout {
   const timer = setInterval(
     () => {
+      const holdIds = holds().map((hold) => hold.id);
       const expiresAt = new Date(Date.now() + ctx.holdTtlMs);
       // The Idempotency-Key's in-progress record lives as long as the holds, for the same reason.
       if (idempotencyRecordId) {

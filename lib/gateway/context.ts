@@ -4,6 +4,7 @@ import type { Db } from '../db/client';
 import type { TrustedProxies } from '../http/client-address';
 import type { Ledger } from '../ledger/ledger';
 import type { ProviderFactory } from '../providers/registry';
+import type { PoolDirectory } from '../sellers/pool-directory';
 import type { Micros } from '../money';
 import type { KeyCache, KeyContext } from './auth';
 import type { RateLimiter } from './rate-limit';
@@ -78,4 +79,6 @@ export type GatewayContext = {
   keyCache: KeyCache;
   /** TRUSTED_PROXIES: which hops of X-Forwarded-For to believe when telling clients apart. */
   trustedProxies: TrustedProxies;
+  /** Sellers' live pools, tried before the platform's key on their provider. */
+  pools: PoolDirectory;
 };

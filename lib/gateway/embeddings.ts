@@ -11,7 +11,7 @@ import { beginCall, failedCall, runCall, settledJson, type Call } from './call';
 import type { GatewayContext } from './context';
 import { embeddingInputs, embeddingRequestSchema, type EmbeddingRequest } from './embeddings-schema';
 import { withFailover } from './failover';
-import { maximumCost } from './pricing';
+import { atListPrice, maximumCost } from './pricing';
 import { resolveCandidates, type RoutePlan } from './routing';
 import { billingForClient, release, settle } from './settle';
 import { TokenCounter, promptTokensUpperBound, utf8Bytes } from './tokens';
@@ -71,11 +71,13 @@ export function planEmbeddings(catalog: Catalog, key: Pick<KeyContext, 'allowedM
     counted += tokens;
   }
   let holdAmount = 1n;
+  const listHolds: RoutePlan['listHolds'] = {};
   for (const offering of candidates) {
     const cost = maximumCost(offering, promptTokensUpperBound(counted), 0);
     if (cost > holdAmount) holdAmount = cost;
+    listHolds[offering.providerId] = maximumCost(atListPrice(offering), promptTokensUpperBound(counted), 0);
   }
-  return { model, candidates, maxOutputTokens: 0, countedPromptTokens: counted, holdAmount, promptHold: holdAmount };
+  return { model, candidates, maxOutputTokens: 0, countedPromptTokens: counted, holdAmount, promptHold: holdAmount, listHolds };
 }
 
 async function embed(ctx: GatewayContext, call: Call, body: EmbeddingRequest, inputs: Array<string | number[]>): Promise<AnyResponse> {

@@ -1,25 +1,83 @@
 import type { CatalogOffering } from '../catalog/catalog';
+import { SYSTEM_ACCOUNTS } from '../ledger/accounts';
+import { LedgerError } from '../ledger/errors';
+import type { Hold } from '../ledger/holds';
 import { logger } from '../logger';
 import { UpstreamError, type ChatProvider } from '../providers/types';
+import type { PoolRoute } from '../sellers/pool-directory';
 import type { Call } from './call';
 import type { GatewayContext } from './context';
 
+/** A call served with a seller pool's key: the pool, and the hold on its face value. */
+export type PoolUse = { route: PoolRoute; hold: Hold };
+
 /**
  * Tries each of the plan's candidates in order; only a failure before anything reached the client
- * (a refused connection, a 429 or 5xx) moves on to the next. The hold covers the dearest of them.
+ * (a refused connection, a 429 or 5xx, a refused key) moves on to the next. The hold covers the
+ * dearest of them. On a provider with sellers' live pools, the pools go first, oldest listing
+ * first, then the platform's own key: each pool is tried only with a hold on its face value for
+ * the call's most at list price, and a pool whose key the provider refuses is paused.
  */
 export async function withFailover<T>(ctx: GatewayContext, call: Call, attempt: (provider: ChatProvider, offering: CatalogOffering) => Promise<T>): Promise<{ offering: CatalogOffering; result: T }> {
   let lastError: unknown;
   for (const offering of call.plan.candidates) {
+    const listHold = call.plan.listHolds[offering.providerId] ?? call.plan.holdAmount;
+    const routes = await ctx.pools.routes(offering.providerId, listHold);
+    for (const [index, route] of routes.entries()) {
+      const provider = ctx.pools.provider(route);
+      const hold = provider && (await holdPool(ctx, call, route, listHold, index));
+      if (!hold) continue;
+      try {
+        const result = await attempt(provider, offering);
+        call.pool = { route, hold };
+        return { offering, result };
+      } catch (error) {
+        lastError = error;
+        await releasePoolHold(ctx, call, hold);
+        if (error instanceof UpstreamError && error.kind === 'auth') await ctx.pools.pause(route, error.message).catch((pauseError: unknown) => logger.error('could not pause a seller pool', { poolId: route.id, error: pauseError }));
+        if (!mayFailOver(call, offering, error, { poolId: route.id })) throw error;
+      }
+    }
+    // With pools tried, a provider without a platform key has nothing left to try.
+    if (routes.length > 0 && !ctx.pools.platformKeyConfigured(offering.providerId)) continue;
     try {
       return { offering, result: await attempt(ctx.providers(offering.providerId), offering) };
     } catch (error) {
       lastError = error;
-      const retryable = error instanceof UpstreamError && error.retryable && !call.upstreamAbort.signal.aborted;
-      const detail = error instanceof UpstreamError ? { kind: error.kind, status: error.status, message: error.message } : { error };
-      logger.warn('upstream call failed', { requestId: call.requestId, provider: offering.providerId, ...detail, willFailOver: retryable });
-      if (!retryable) break;
+      if (!mayFailOver(call, offering, error)) break;
     }
   }
-  throw lastError;
+  throw lastError ?? new UpstreamError({ kind: 'connection', providerId: call.plan.candidates[0]!.providerId, message: 'no provider could take the call' });
+}
+
+function mayFailOver(call: Call, offering: CatalogOffering, error: unknown, extra: Record<string, string> = {}): boolean {
+  const retryable = error instanceof UpstreamError && error.retryable && !call.upstreamAbort.signal.aborted;
+  const detail = error instanceof UpstreamError ? { kind: error.kind, status: error.status, message: error.message } : { error };
+  logger.warn('upstream call failed', { requestId: call.requestId, provider: offering.providerId, ...extra, ...detail, willFailOver: retryable });
+  return retryable;
+}
+
+/** Holds `amount` of the pool's face value for this call; null when the pool no longer has it (drawn by others meanwhile). */
+async function holdPool(ctx: GatewayContext, call: Call, route: PoolRoute, amount: bigint, index: number): Promise<Hold | null> {
+  try {
+    const { holds } = await ctx.ledger.reserve({
+      idempotencyKey: `pool:${call.requestId}:${index}`,
+      sources: [route.accountId],
+      creditAccountId: SYSTEM_ACCOUNTS.sellerCapacity.id,
+      amount,
+      ttlMs: ctx.holdTtlMs,
+      memo: `pool ${route.id} ${call.requestId}`,
+    });
+    return holds[0] ?? null;
+  } catch (error) {
+    if (error instanceof LedgerError && (error.code === 'insufficient_funds' || error.code === 'account_not_found')) return null;
+    throw error;
+  }
+}
+
+/** The pool's hold back to it: the call failed, or the pool's key did not serve it. */
+export async function releasePoolHold(ctx: GatewayContext, call: Call, hold: Hold): Promise<void> {
+  await ctx.ledger.release({ holds: [hold], idempotencyKey: `release:${hold.id}` }).catch((error: unknown) => {
+    logger.error("could not release a seller pool's hold; the sweeper will", { requestId: call.requestId, holdId: hold.id, error });
+  });
 }

@@ -8,6 +8,7 @@ import { newId } from '../ids';
 import { Ledger } from '../ledger/ledger';
 import { logger } from '../logger';
 import { createProviderFactory, type ProviderFactory } from '../providers/registry';
+import { PoolDirectory } from '../sellers/pool-directory';
 import { handleChatCompletions } from './chat';
 import { handleEmbeddings } from './embeddings';
 import { handleResponses } from './responses';
@@ -29,6 +30,7 @@ export type GatewayOptions = {
   rateLimiter?: RateLimiter;
   holdTtlMs?: number;
   payPerRequest?: PayPerRequest;
+  pools?: PoolDirectory;
 };
 
 export type Gateway = ReturnType<typeof createGateway>;
@@ -52,6 +54,7 @@ export function createGateway(options: GatewayOptions) {
     keylessRateLimit: { burst: Number(env.KEYLESS_RATE_LIMIT_BURST ?? 60), perSecond: Number(env.KEYLESS_RATE_LIMIT_PER_SEC ?? 2) },
     trustedProxies: trustedProxies(env),
     keyCache: new KeyCache(Number(env.KEY_CACHE_MS ?? 1_000)),
+    pools: options.pools ?? new PoolDirectory({ db: options.db, env }),
   };
 
   /**

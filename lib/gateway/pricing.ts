@@ -47,3 +47,11 @@ export function maximumCost(
   const output = offering.sellOutputPer1M * BigInt(maxOutputTokens) * FULL;
   return ceilDiv(input + output, PER_MILLION_BPS);
 }
+
+/**
+ * The offering at the provider's list price (what the upstream bills), for pricing what a seller
+ * pool serves: its hold and its draw-down count upstream spend, not what the buyer pays.
+ */
+export function atListPrice(offering: Pick<CatalogOffering, 'providerId' | 'listInputPer1M' | 'listOutputPer1M'>): Pick<CatalogOffering, 'providerId' | 'sellInputPer1M' | 'sellOutputPer1M'> {
+  return { providerId: offering.providerId, sellInputPer1M: offering.listInputPer1M, sellOutputPer1M: offering.listOutputPer1M };
+}

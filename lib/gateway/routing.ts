@@ -3,7 +3,7 @@ import type { Micros } from '../money';
 import type { ProviderId } from '../providers/types';
 import type { KeyContext } from './auth';
 import { forbidden, invalidRequest, notFound, unavailable } from '../http/errors';
-import { maximumCost } from './pricing';
+import { atListPrice, maximumCost } from './pricing';
 import type { ChatCompletionRequest } from './schema';
 import { countPrompt, promptTokensOn, promptTokensUpperBound } from './tokens';
 
@@ -23,6 +23,11 @@ export type RoutePlan = {
   holdAmount: Micros;
   /** The prompt's part of it (the same bound with no output): what a call costs before its first token. */
   promptHold: Micros;
+  /**
+   * Per candidate provider, the same bound at the provider's list price: what a seller pool's key
+   * can be billed for this call, held on the pool while it serves.
+   */
+  listHolds: Partial<Record<ProviderId, Micros>>;
 };
 
 /** `claude-haiku-4-5` or `anthropic/claude-haiku-4-5`, plus the optional `provider` field. */
@@ -109,13 +114,15 @@ export function planRoute(catalog: Catalog, key: Pick<KeyContext, 'allowedModels
   let countedPromptTokens = prompt.tokens;
   let holdAmount = 1n;
   let promptHold = 0n;
+  const listHolds: RoutePlan['listHolds'] = {};
   for (const offering of candidates) {
     const counted = promptTokensOn(offering, prompt);
     if (counted > countedPromptTokens) countedPromptTokens = counted;
     const cost = maximumCost(offering, promptTokensUpperBound(counted), maxOutputTokens * choices, cacheWrites);
     if (cost > holdAmount) holdAmount = cost;
+    listHolds[offering.providerId] = maximumCost(atListPrice(offering), promptTokensUpperBound(counted), maxOutputTokens * choices, cacheWrites);
     const promptCost = maximumCost(offering, promptTokensUpperBound(counted), 0, cacheWrites);
     if (promptCost > promptHold) promptHold = promptCost;
   }
-  return { model, candidates, maxOutputTokens, countedPromptTokens, holdAmount, promptHold };
+  return { model, candidates, maxOutputTokens, countedPromptTokens, holdAmount, promptHold, listHolds };
 }

@@ -2,7 +2,8 @@ import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { CatalogOffering } from '../catalog/catalog';
 import { newId } from '../ids';
 import { LedgerError } from '../ledger/errors';
-import type { SettleInput } from '../ledger/ledger';
+import { sellerEarningsAccountId } from '../ledger/accounts';
+import type { PoolDraw, SettleInput } from '../ledger/ledger';
 import type { AccountState, UsageRow } from '../ledger/holds';
 import { lotStatus } from '../ledger/lots';
 import { logger } from '../logger';
@@ -12,7 +13,8 @@ import { HttpError, invalidRequest, upstreamFailed } from '../http/errors';
 import { endCall, type Call } from './call';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey } from './idempotency';
-import { usageCost } from './pricing';
+import { releasePoolHold, type PoolUse } from './failover';
+import { atListPrice, usageCost } from './pricing';
 import { estimateOutputTokens } from './tokens';
 
 type PackBilling = { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining: Micros; remainingTokensEstimate: number };
@@ -35,9 +37,10 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
     holds: call.reservation.holds,
     amount: cost,
     idempotencyKey: `settle:${call.requestId}`,
-    memo: `${call.plan.model.id} via ${offering.providerId}`,
+    memo: `${call.plan.model.id} via ${offering.providerId}${call.pool ? ` (pool ${call.pool.route.id})` : ''}`,
     quota: quotaOf(call),
     usage: usageRow(call, offering, usage, cost, status, null),
+    ...(call.pool && { pool: poolDraw(call.pool, offering, usage, cost) }),
   };
   // A settlement shares its commit with the others of its turn (group commit), so one lost
   // connection or busy database fails several at once, and a settlement given up on is a call
@@ -58,11 +61,31 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
 
 const SETTLE_ATTEMPTS = 3;
 
+/**
+ * What a pool-served call owes its pool and seller: the upstream spend at list price (capped by
+ * the pool's hold, as the buyer's charge is by theirs), and the seller's rate of it, rounded down
+ * to the micro-dollar and never above what the buyer paid.
+ */
+export function poolDraw(pool: PoolUse, offering: CatalogOffering, usage: UpstreamUsage, charged: Micros): PoolDraw {
+  const fullListCost = usageCost(atListPrice(offering), usage);
+  const listCost = fullListCost > pool.hold.amount ? pool.hold.amount : fullListCost;
+  const share = (listCost * BigInt(pool.route.rateBps)) / 10_000n;
+  return {
+    poolId: pool.route.id,
+    hold: pool.hold,
+    listCost,
+    earnings: share > charged ? charged : share,
+    sellerAccountId: sellerEarningsAccountId(pool.route.userId),
+    sellerUserId: pool.route.userId,
+  };
+}
+
 /** The holds lapsed before the call ended: it is charged what its sources still have (Ledger.settleLate). */
 async function settleLate(ctx: GatewayContext, call: Call, offering: CatalogOffering, input: SettleInput): Promise<Billing> {
   try {
     const { charged, accounts, shares } = await ctx.ledger.settleLate(input);
     logger.error('a call outlived its holds; charged what its sources still had', { requestId: call.requestId, cost: input.amount, charged });
+    if (input.pool) await ctx.ledger.drawPoolLate({ ...input.pool, earnings: input.pool.earnings > charged ? charged : input.pool.earnings }, input.idempotencyKey);
     return { cost: charged, ...sourceBalances(call, offering, accounts, shares) };
   } catch (error) {
     return unbilled(ctx, call, input, error);
@@ -90,6 +113,7 @@ async function unbilled(ctx: GatewayContext, call: Call, input: SettleInput, err
  */
 export async function release(ctx: GatewayContext, call: Call, error: unknown): Promise<HttpError> {
   endCall(call);
+  if (call.pool) await releasePoolHold(ctx, call, call.pool.hold);
   const httpError = toHttpError(error);
   // A client that hung up before anything was produced owes nothing either; say which it was.
   const status = httpError.code === 'client_closed_request' ? 'CLIENT_ABORTED' : 'UPSTREAM_ERROR';

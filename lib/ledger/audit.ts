@@ -1,5 +1,5 @@
 import type { Db } from '../db/client';
-import { mayGoNegative } from './accounts';
+import { mayGoNegative, sellerPoolAccountId } from './accounts';
 
 export type AuditReport = { ok: boolean; problems: string[]; accounts: number; transactions: number; pendingHolds: number };
 
@@ -78,6 +78,14 @@ export async function auditLedger(db: Db, { calls = true }: { calls?: boolean } 
   // a hold would be money posted by a resolution that did not happen.
   const orphanSettles = await db.ledgerTransaction.count({ where: { kind: 'settle', hold: { is: null } } });
   if (orphanSettles > 0) problems.push(`${orphanSettles} settle transactions have no hold`);
+
+  // A pool's row says what its account says: drawn is the face value it no longer has.
+  const balances = new Map(accounts.map((a) => [a.id, a.balance]));
+  for (const pool of await db.sellerPool.findMany({ select: { id: true, faceValue: true, drawn: true } })) {
+    const left = balances.get(sellerPoolAccountId(pool.id));
+    if (left === undefined) continue; // listed before pools had accounts: it never served
+    if (pool.drawn !== pool.faceValue - left) problems.push(`pool ${pool.id} drawn ${pool.drawn} != face value ${pool.faceValue} - account ${left}`);
+  }
 
   if (calls) problems.push(...(await auditCalls(db)));
 

@@ -141,52 +141,74 @@ export class SqlHoldStore implements HoldStore {
 
   resolve(plan: ResolvePlan): Promise<Resolved> {
     return this.#sql.transaction(async (tx) => {
-      const accounts: AccountState[] = [];
       // Every user account first, the credit accounts last and once each: one lock order for all
       // resolutions (user accounts, then system accounts), so they never deadlock on PostgreSQL.
       const credits = new Map<string, Micros>();
-      for (const [index, hold] of plan.holds.entries()) {
-        const share = plan.shares[index]!;
-        const transactionId = plan.transactionIds[index] ?? null;
-        if (transactionId) {
-          await tx.execute(
-            sql`INSERT INTO "LedgerTransaction" ("id", "idempotencyKey", "kind", "memo", "actor", "createdAt") VALUES (${transactionId}, ${`settle:${plan.resolveKeys[index]!}`}, 'settle', ${plan.memo}, ${null}, ${plan.now})`,
-          );
-          await tx.execute(
-            sql`INSERT INTO "LedgerEntry" ("id", "transactionId", "accountId", "amount", "createdAt") VALUES (${plan.entryIds[2 * index]!}, ${transactionId}, ${hold.debitAccountId}, ${-share}, ${plan.now}), (${plan.entryIds[2 * index + 1]!}, ${transactionId}, ${hold.creditAccountId}, ${share}, ${plan.now})`,
-          );
-        }
-        // Matching on status = PENDING makes resolution exactly-once; matching the amount and
-        // accounts means a stale or forged HoldRef cannot move the wrong money.
-        const resolved = await tx.execute(
-          sql`UPDATE "Hold" SET "status" = ${plan.status}, "settledAmount" = ${plan.status === 'SETTLED' ? share : null}, "resolveIdempotencyKey" = ${plan.resolveKeys[index]!}, "transactionId" = ${transactionId}, "resolvedAt" = ${plan.now} WHERE "id" = ${hold.id} AND "status" = 'PENDING' AND "amount" = ${hold.amount} AND "debitAccountId" = ${hold.debitAccountId} AND "creditAccountId" = ${hold.creditAccountId}`,
-        );
-        if (resolved !== 1) throw new HoldNotPending();
-        // The debit account gives up its share and gets the rest of the hold back; neither can
-        // make it negative (it held the whole hold), so no guard is needed.
-        const [row] = await tx.query(
-          sql`UPDATE "LedgerAccount" SET "balance" = "balance" - ${share}, "available" = "available" + ${hold.amount - share}, "updatedAt" = ${plan.now} WHERE "id" = ${hold.debitAccountId} RETURNING "id", "balance", "available"`,
-        );
-        if (!row) throw new LedgerError('account_not_found', `account ${hold.debitAccountId} does not exist`);
-        accounts.push(toAccountState(row));
-        if (share > 0n) credits.set(hold.creditAccountId, (credits.get(hold.creditAccountId) ?? 0n) + share);
-      }
-      for (const [accountId, amount] of credits) {
-        await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${amount}, "available" = "available" + ${amount}, "updatedAt" = ${plan.now} WHERE "id" = ${accountId}`);
-      }
-      if (plan.status === 'SETTLED') {
-        // A pack lot drawn down to nothing is EXHAUSTED, in the settlement that emptied it.
-        for (const account of accounts) {
-          if (account.balance === 0n && !isWalletAccount(account.id)) {
-            await tx.execute(sql`UPDATE "PackLot" SET "status" = 'EXHAUSTED' WHERE "accountId" = ${account.id} AND "status" = 'ACTIVE'`);
-          }
-        }
-      }
-      if (plan.quota) await returnDailyQuota(tx, plan);
-      if (plan.usage) await insertUsage(tx, plan.usage);
+      const accounts = await resolveHoldRows(tx, plan, credits);
+      await postCredits(tx, credits, plan.now);
+      await finishResolution(tx, plan, accounts);
       return { accounts };
     });
   }
+}
+
+/**
+ * A resolution's per-hold steps: each hold's settle transaction and entries, the hold marked
+ * resolved (exactly once), and its source account given back the unspent part. What the credit
+ * accounts receive is added to `credits`, for the caller to post after every user account (the lock
+ * order). Returns the source accounts afterwards, in the holds' order.
+ */
+export async function resolveHoldRows(tx: SqlExecutor, plan: ResolvePlan, credits: Map<string, Micros>): Promise<AccountState[]> {
+  const accounts: AccountState[] = [];
+  for (const [index, hold] of plan.holds.entries()) {
+    const share = plan.shares[index]!;
+    const transactionId = plan.transactionIds[index] ?? null;
+    if (transactionId) {
+      await tx.execute(
+        sql`INSERT INTO "LedgerTransaction" ("id", "idempotencyKey", "kind", "memo", "actor", "createdAt") VALUES (${transactionId}, ${`settle:${plan.resolveKeys[index]!}`}, 'settle', ${plan.memo}, ${null}, ${plan.now})`,
+      );
+      await tx.execute(
+        sql`INSERT INTO "LedgerEntry" ("id", "transactionId", "accountId", "amount", "createdAt") VALUES (${plan.entryIds[2 * index]!}, ${transactionId}, ${hold.debitAccountId}, ${-share}, ${plan.now}), (${plan.entryIds[2 * index + 1]!}, ${transactionId}, ${hold.creditAccountId}, ${share}, ${plan.now})`,
+      );
+    }
+    // Matching on status = PENDING makes resolution exactly-once; matching the amount and
+    // accounts means a stale or forged HoldRef cannot move the wrong money.
+    const resolved = await tx.execute(
+      sql`UPDATE "Hold" SET "status" = ${plan.status}, "settledAmount" = ${plan.status === 'SETTLED' ? share : null}, "resolveIdempotencyKey" = ${plan.resolveKeys[index]!}, "transactionId" = ${transactionId}, "resolvedAt" = ${plan.now} WHERE "id" = ${hold.id} AND "status" = 'PENDING' AND "amount" = ${hold.amount} AND "debitAccountId" = ${hold.debitAccountId} AND "creditAccountId" = ${hold.creditAccountId}`,
+    );
+    if (resolved !== 1) throw new HoldNotPending();
+    // The debit account gives up its share and gets the rest of the hold back; neither can
+    // make it negative (it held the whole hold), so no guard is needed.
+    const [row] = await tx.query(
+      sql`UPDATE "LedgerAccount" SET "balance" = "balance" - ${share}, "available" = "available" + ${hold.amount - share}, "updatedAt" = ${plan.now} WHERE "id" = ${hold.debitAccountId} RETURNING "id", "balance", "available"`,
+    );
+    if (!row) throw new LedgerError('account_not_found', `account ${hold.debitAccountId} does not exist`);
+    accounts.push(toAccountState(row));
+    if (share > 0n) credits.set(hold.creditAccountId, (credits.get(hold.creditAccountId) ?? 0n) + share);
+  }
+  return accounts;
+}
+
+/** Posts what a resolution credits, one UPDATE per account (system accounts: the end of the lock order). */
+export async function postCredits(tx: SqlExecutor, credits: Map<string, Micros>, now: Date): Promise<void> {
+  for (const [accountId, amount] of credits) {
+    if (amount === 0n) continue;
+    await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${amount}, "available" = "available" + ${amount}, "updatedAt" = ${now} WHERE "id" = ${accountId}`);
+  }
+}
+
+/** After the money: lots emptied by a settlement are exhausted; the key's day and the usage row. */
+export async function finishResolution(tx: SqlExecutor, plan: ResolvePlan, accounts: AccountState[]): Promise<void> {
+  if (plan.status === 'SETTLED') {
+    // A pack lot drawn down to nothing is EXHAUSTED, in the settlement that emptied it.
+    for (const account of accounts) {
+      if (account.balance === 0n && !isWalletAccount(account.id)) {
+        await tx.execute(sql`UPDATE "PackLot" SET "status" = 'EXHAUSTED' WHERE "accountId" = ${account.id} AND "status" = 'ACTIVE'`);
+      }
+    }
+  }
+  if (plan.quota) await returnDailyQuota(tx, plan);
+  if (plan.usage) await insertUsage(tx, plan.usage);
 }
 
 /**

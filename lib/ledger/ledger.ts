@@ -4,9 +4,9 @@ import type { HoldStatus } from '../db/generated/sqlite/enums';
 import { driverErrorKind, read, sql, statement, type SqlExecutor, type SqlRunner } from '../db/sql';
 import { newId } from '../ids';
 import type { Micros } from '../money';
-import { isSystemAccount, isWalletAccount, mayGoNegative } from './accounts';
+import { isSystemAccount, isWalletAccount, mayGoNegative, SYSTEM_ACCOUNTS } from './accounts';
 import { LedgerError } from './errors';
-import { expiredHoldsQuery, explainFailedDebit, GROUPS_PER_QUERY, holdKey, pendingGroupsQuery, sweptHold, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type UsageRow } from './holds';
+import { expiredHoldsQuery, explainFailedDebit, finishResolution, GROUPS_PER_QUERY, holdKey, pendingGroupsQuery, postCredits, resolveHoldRows, sweptHold, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type ResolvePlan, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
 
 export type LedgerEntryInput = { accountId: string; amount: Micros };
@@ -57,6 +57,24 @@ export type SettleInput = {
   quota?: DailyQuota;
   /** The call's usage row, written in the same transaction. */
   usage?: UsageRow;
+  /** The call was served with a seller pool's key: its draw-down and the seller's earnings, in the same transaction. */
+  pool?: PoolDraw;
+};
+
+/**
+ * What a pool-served call owes its pool and seller. The pool's hold (reserved on the pool's account
+ * for the call's maximum upstream list cost) posts `listCost` back to the capacity contra and
+ * returns the rest; the seller's earnings account gets `earnings` out of what the buyer paid.
+ */
+export type PoolDraw = {
+  poolId: string;
+  hold: HoldRef;
+  /** Upstream spend at list price this call consumed (≤ the hold). */
+  listCost: Micros;
+  /** The seller's share (≤ the buyer's charge, so revenue never pays out more than it took). */
+  earnings: Micros;
+  sellerAccountId: string;
+  sellerUserId: string;
 };
 
 export type ReleaseInput = {
@@ -181,7 +199,78 @@ export class Ledger {
       return share;
     });
     const transactionIds = shares.map((share) => (share > 0n ? newId('txn') : null));
+    if (input.pool) return this.#settlePooled(input, input.pool, shares, transactionIds);
     return this.#resolve(input, 'SETTLED', shares, transactionIds, input.memo ?? null);
+  }
+
+  /**
+   * A pool-served settlement: the buyer's holds as in #resolve, the pool's hold drawn by the list
+   * cost, the seller credited, the pool's `drawn` (and EXHAUSTED once nothing is left) — one
+   * transaction. It runs statement by statement on both databases (PostgreSQL's one-call functions
+   * know nothing of pools; pool-served calls are the minority that pays for it). Locks: every user
+   * account (buyer sources, the pool, the seller), then the system accounts, as everywhere else.
+   */
+  async #settlePooled(input: SettleInput, pool: PoolDraw, shares: Micros[], transactionIds: Array<string | null>): Promise<Resolution> {
+    const cost = shares.reduce((sum, share) => sum + share, 0n);
+    if (pool.listCost < 0n || pool.listCost > pool.hold.amount) throw new LedgerError('settle_exceeds_hold', `pool draw ${pool.listCost} exceeds its hold ${pool.hold.amount}`);
+    if (pool.earnings < 0n || pool.earnings > cost) throw new LedgerError('invalid_transaction', `seller earnings ${pool.earnings} exceed the charge ${cost}`);
+    const now = new Date();
+    const resolveKeys = input.holds.map((_, index) => holdKey(input.idempotencyKey, index));
+    const buyerPlan: ResolvePlan = {
+      holds: input.holds.map(pickRef),
+      status: 'SETTLED',
+      shares,
+      resolveKeys,
+      transactionIds,
+      entryIds: input.holds.flatMap(() => [newId('ent'), newId('ent')]),
+      memo: input.memo ?? null,
+      now,
+      quota: input.quota ?? null,
+      usage: input.usage ? { ...input.usage, sellerPoolId: pool.poolId } : null,
+    };
+    const poolPlan: ResolvePlan = {
+      holds: [pickRef(pool.hold)],
+      status: 'SETTLED',
+      shares: [pool.listCost],
+      resolveKeys: [`pool:${input.idempotencyKey}`],
+      transactionIds: [pool.listCost > 0n ? newId('txn') : null],
+      entryIds: [newId('ent'), newId('ent')],
+      memo: `pool ${pool.poolId}`,
+      now,
+      quota: null,
+      usage: null,
+    };
+    try {
+      const accounts = await this.#sql.transaction(async (tx) => {
+        const credits = new Map<string, Micros>();
+        const buyerAccounts = await resolveHoldRows(tx, buyerPlan, credits);
+        const [poolAccount] = await resolveHoldRows(tx, poolPlan, credits);
+        if (pool.earnings > 0n) {
+          const transactionId = newId('txn');
+          // Opened at listing; a pool listed before earnings existed gets it here.
+          await tx.execute(
+            sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${pool.sellerAccountId}, 'SELLER_EARNINGS', ${`seller:${pool.sellerUserId}`}, ${pool.sellerUserId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
+          );
+          await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: `earn:${input.idempotencyKey}`, kind: 'seller_earnings', memo: `pool ${pool.poolId}`, actor: null, now }));
+          await tx.execute(insertEntries(transactionId, [{ accountId: SYSTEM_ACCOUNTS.revenue.id, amount: -pool.earnings }, { accountId: pool.sellerAccountId, amount: pool.earnings }], now));
+          await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${pool.earnings}, "available" = "available" + ${pool.earnings}, "updatedAt" = ${now} WHERE "id" = ${pool.sellerAccountId}`);
+          credits.set(SYSTEM_ACCOUNTS.revenue.id, (credits.get(SYSTEM_ACCOUNTS.revenue.id) ?? 0n) - pool.earnings);
+        }
+        await postCredits(tx, credits, now);
+        await finishResolution(tx, buyerPlan, buyerAccounts);
+        // The pool's row follows its account: drawn is face value minus what the account has left.
+        await tx.execute(
+          sql`UPDATE "SellerPool" SET "drawn" = "drawn" + ${pool.listCost}, "status" = CASE WHEN ${poolAccount!.balance} <= 0 AND "status" = 'LIVE' THEN 'EXHAUSTED' ELSE "status" END, "statusReason" = CASE WHEN ${poolAccount!.balance} <= 0 AND "status" = 'LIVE' THEN 'served its whole face value' ELSE "statusReason" END, "updatedAt" = ${now} WHERE "id" = ${pool.poolId}`,
+        );
+        return buyerAccounts;
+      });
+      const holds = input.holds.map((hold, index) => ({ ...pickRef(hold), status: 'SETTLED' as const, settledAmount: shares[index]!, transactionId: transactionIds[index] ?? null }));
+      return { holds, shares, accounts, replayed: false };
+    } catch (error) {
+      const kind = driverErrorKind(error);
+      if (!(error instanceof HoldNotPending) && kind !== 'UniqueConstraintViolation') throw error;
+      return { holds: await this.#resolutionReplay(input.holds, resolveKeys, kind === 'UniqueConstraintViolation' ? error : null), shares, accounts: null, replayed: true };
+    }
   }
 
   /**
@@ -272,6 +361,40 @@ export class Ledger {
     }
   }
 
+
+  /**
+   * The pool's part of a late settlement (settleLate): the pool's hold lapsed too, so the pool
+   * gives what it still has of `listCost`, and the seller earns `earnings` all the same (their key
+   * served the call). One transaction, idempotent by `idempotencyKey`.
+   */
+  async drawPoolLate(pool: Omit<PoolDraw, 'hold'> & { hold: HoldRef }, idempotencyKey: string): Promise<void> {
+    const now = new Date();
+    const lock = this.#sql.provider === 'postgresql' ? ' FOR NO KEY UPDATE' : '';
+    try {
+      await this.#sql.transaction(async (tx) => {
+        const [row] = await tx.query(statement(`SELECT "available" FROM "LedgerAccount" WHERE "id" = ?${lock}`, [pool.hold.debitAccountId]));
+        const available = row ? read.bigint(row.available) : 0n;
+        const drawn = pool.listCost < available ? pool.listCost : available > 0n ? available : 0n;
+        const transactionId = newId('txn');
+        const entries: LedgerEntryInput[] = [];
+        if (drawn > 0n) entries.push({ accountId: pool.hold.debitAccountId, amount: -drawn }, { accountId: SYSTEM_ACCOUNTS.sellerCapacity.id, amount: drawn });
+        if (pool.earnings > 0n) entries.push({ accountId: pool.sellerAccountId, amount: pool.earnings }, { accountId: SYSTEM_ACCOUNTS.revenue.id, amount: -pool.earnings });
+        if (entries.length === 0) return;
+        await tx.execute(
+          sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${pool.sellerAccountId}, 'SELLER_EARNINGS', ${`seller:${pool.sellerUserId}`}, ${pool.sellerUserId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
+        );
+        await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: `pool-late:${idempotencyKey}`, kind: 'pool_draw_late', memo: `pool ${pool.poolId}`, actor: null, now }));
+        await tx.execute(insertEntries(transactionId, entries, now));
+        for (const entry of lockOrder(entries)) {
+          await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${entry.amount}, "available" = "available" + ${entry.amount}, "updatedAt" = ${now} WHERE "id" = ${entry.accountId}`);
+        }
+        await tx.execute(sql`UPDATE "SellerPool" SET "drawn" = "drawn" + ${drawn}, "updatedAt" = ${now} WHERE "id" = ${pool.poolId}`);
+      });
+    } catch (error) {
+      // Done already under this key.
+      if (driverErrorKind(error) !== 'UniqueConstraintViolation') throw error;
+    }
+  }
 
   /** Voids holds: nothing is posted, every hold's whole amount becomes available again. */
   async release(input: ReleaseInput): Promise<Resolution> {

@@ -5,7 +5,7 @@ import { createLocalProvider } from './local';
 import { createOpenAIProvider } from './openai';
 import type { ChatProvider, ProviderConnection, ProviderId } from './types';
 
-type RemoteProviderId = Exclude<ProviderId, 'local'>;
+export type RemoteProviderId = Exclude<ProviderId, 'local'>;
 
 /** Environment variables per upstream. Keys stay on the server: nothing here is ever serialized out. */
 const REMOTE: Record<RemoteProviderId, { keyVar: string; urlVar: string; defaultUrl: string }> = {
@@ -36,6 +36,24 @@ export function configurationProblem(id: ProviderId, env: NodeJS.ProcessEnv = pr
 }
 
 export type ProviderFactory = (id: ProviderId) => ChatProvider;
+
+/**
+ * A remote provider's adapter on a key other than the platform's (a seller pool's, a key being
+ * verified), at the base URL and timeout the environment gives that provider.
+ */
+export function createKeyedProvider(id: RemoteProviderId, apiKey: string, env: NodeJS.ProcessEnv = process.env, timeoutMs?: number): ChatProvider {
+  const connection = { ...providerConnection(id, env), apiKey, ...(timeoutMs !== undefined && { timeoutMs }) };
+  switch (id) {
+    case 'openai':
+      return createOpenAIProvider(connection);
+    case 'google':
+      return createGoogleProvider(connection);
+    case 'deepseek':
+      return createDeepSeekProvider(connection);
+    case 'anthropic':
+      return createAnthropicProvider(connection);
+  }
+}
 
 /**
  * Builds each provider once per process from the environment. Tests and the benchmark pass

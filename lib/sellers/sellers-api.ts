@@ -6,8 +6,10 @@ import { conflict, HttpError, invalidRequest, notFound, parseOrThrow, tooManyReq
 import { createGuards, type Principal } from '../http/guards';
 import { json, readJsonBody } from '../http/json';
 import { newId } from '../ids';
+import { Ledger } from '../ledger/ledger';
 import { logger } from '../logger';
 import { microsToUsdNumber } from '../money';
+import { listPool } from './pool-listing';
 import { createPoolSchema, updatePoolSchema } from './schemas';
 import { vaultFromEnv, VaultError, type Vault } from './vault';
 import { verifySellerKey, type KeyVerification, type SellerProviderId } from './verify-key';
@@ -101,8 +103,13 @@ export function createSellersApi({
   vault: openVault = () => vaultFromEnv(env),
   verifyKey = (args) => verifySellerKey({ ...args, env }),
   rateLimiter = createRateLimiter(env),
+  ledger = new Ledger(db),
+  onListed = () => undefined,
 }: {
   db: Db;
+  ledger?: Ledger;
+  /** A pool was listed: this instance's routing and catalog should look again now. */
+  onListed?: () => void;
   env?: NodeJS.ProcessEnv;
   vault?: () => Vault;
   verifyKey?: VerifyKey;
@@ -163,8 +170,9 @@ export function createSellersApi({
     const verified = await verifyKey({ provider: input.provider, apiKey: input.api_key });
     if (!verified.ok) throw verificationError(verified);
     const id = newId('pool');
-    const create = db.sellerPool.create({
-      data: {
+    await listPool(
+      ledger,
+      {
         id,
         userId: principal.userId,
         providerId: input.provider,
@@ -173,11 +181,11 @@ export function createSellersApi({
         faceValue: input.face_value_usd,
         rateBps: input.rate,
         expiresAt: input.expires_at ?? null,
-        verifiedAt: new Date(),
       },
-      select: POOL_VIEW_SELECT,
-    });
-    const [pool] = await db.$transaction([create, audit(principal, 'seller_pool.create', id, { provider: input.provider, face_value: input.face_value_usd, rate_bps: input.rate })]);
+      { actor: actorOf(principal), action: 'seller_pool.create', targetType: 'seller_pool', targetId: id, details: { provider: input.provider, face_value: input.face_value_usd, rate_bps: input.rate } },
+    );
+    onListed();
+    const pool = await db.sellerPool.findUniqueOrThrow({ where: { id }, select: POOL_VIEW_SELECT });
     logger.info('seller pool listed', { poolId: id, userId: principal.userId, provider: input.provider });
     return json(poolView(pool), { status: 201 });
   });

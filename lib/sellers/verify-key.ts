@@ -1,9 +1,5 @@
-import { createAnthropicProvider } from '../providers/anthropic';
-import { createDeepSeekProvider } from '../providers/deepseek';
-import { createGoogleProvider } from '../providers/google';
-import { createOpenAIProvider } from '../providers/openai';
-import { providerConnection } from '../providers/registry';
-import { UpstreamError, type ChatProvider, type ProviderConnection } from '../providers/types';
+import { createKeyedProvider } from '../providers/registry';
+import { UpstreamError } from '../providers/types';
 
 /** The providers a seller can list credit of: every remote upstream (the built-in local model is ours). */
 export const SELLER_PROVIDERS = ['anthropic', 'openai', 'google', 'deepseek'] as const;
@@ -27,19 +23,6 @@ const PROBE_MODEL: Record<SellerProviderId, string> = {
 
 export const VERIFY_TIMEOUT_MS = 10_000;
 
-function adapter(provider: SellerProviderId, connection: ProviderConnection): ChatProvider {
-  switch (provider) {
-    case 'anthropic':
-      return createAnthropicProvider(connection);
-    case 'openai':
-      return createOpenAIProvider(connection);
-    case 'google':
-      return createGoogleProvider(connection);
-    case 'deepseek':
-      return createDeepSeekProvider(connection);
-  }
-}
-
 /**
  * One live call with the seller's key through the same adapter the gateway uses, against the
  * provider's base URL from the environment (the fake upstream in tests). Never throws for what the
@@ -57,7 +40,7 @@ export async function verifySellerKey({
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
 }): Promise<KeyVerification> {
-  const upstream = adapter(provider, { apiKey, baseURL: providerConnection(provider, env).baseURL, timeoutMs });
+  const upstream = createKeyedProvider(provider, apiKey, env, timeoutMs);
   // The adapters bound connect and headers by timeoutMs; this bounds the whole call.
   const signal = AbortSignal.timeout(timeoutMs);
   const messages = [{ role: 'user' as const, content: 'ping' }];

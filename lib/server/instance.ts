@@ -67,7 +67,14 @@ export function getPlaygroundApi() {
 }
 
 export function getSellersApi(): SellersApi {
-  globalForServer.tollgateSellers ??= createSellersApi({ db: getDb() });
+  globalForServer.tollgateSellers ??= createSellersApi({
+    db: getDb(),
+    // A new pool serves from this instance's next call; other instances see it within their directory's TTL.
+    onListed: () => {
+      getGateway().ctx.pools.invalidate();
+      getGateway().ctx.catalog.invalidate();
+    },
+  });
   return globalForServer.tollgateSellers;
 }
 
