@@ -95,9 +95,13 @@ describe('GET /api/sell/earnings', () => {
     await move('seller_pool_draw', 333n, new Date('2026-12-10T11:00:00.000Z'));
     await move('seller_pool_return', 5_000_000n, new Date('2026-12-09T10:00:00.000Z'));
 
+    await t.db.sellerPayout.create({
+      data: { id: newId('po'), userId: seller.id, amount: 11_000_000n, toAddress: '0x000000000000000000000000000000000000dEaD', chainId: 31337, token: '0x0000000000000000000000000000000000000001', status: 'CONFIRMED', txHash: `0x${'ab'.repeat(32)}`, idempotencyKey: `payout:${seller.id}:2026-W49`, period: '2026-W49', ledgerTransactionId: 'txn_test' },
+    });
     const mine = await getAs(seller.id);
     expect(mine.status).toBe(200);
-    expect(mine.body).toMatchObject({ pending_usd: 0.750001, available_usd: 12.5, paid_usd: 0, holding_days: 7, minimum_payout_usd: 10, payouts: [], wallet_address: null });
+    expect(mine.body).toMatchObject({ pending_usd: 0.750001, available_usd: 12.5, paid_usd: 11, holding_days: 7, minimum_payout_usd: 10, wallet_address: null });
+    expect(mine.body.payouts).toMatchObject([{ amount_usd: 11, status: 'confirmed', tx_hash: `0x${'ab'.repeat(32)}`, period: '2026-W49' }]);
     const drawDown = mine.body.draw_down as { pool_id: string; days: { day: string; drawn_usd: number }[] }[];
     expect(drawDown).toHaveLength(1);
     expect(drawDown[0]!.pool_id).toBe(poolId);

@@ -96,6 +96,39 @@ describe('a payout', () => {
     expect(await earningsBalance(s.userId)).toBe(0n);
     expect((await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: SYSTEM_ACCOUNTS.payouts.id } })).balance - payoutsBefore).toBe(12_345_678n);
     expect(await getSellerEarnings({ db: t.db, userId: s.userId, holdingMs: policy.holdingMs })).toMatchObject({ available: 0n, pending: 0n, paid: 12_345_678n, processing: 0n });
+    // One payout per seller per week: what becomes available later in the week waits for the next.
+    await earn(t.db, s.userId, 2_000_000n, new Date(Date.now() - 8 * DAY));
+    expect((await runner().run()).created).toBe(0);
+    expect(await token.balanceOf(s.address!)).toBe(12_345_678n);
+    expect(await earningsBalance(s.userId)).toBe(2_000_000n);
+    await expectAuditClean();
+  });
+
+  it('is not signed again while its transaction waits to be mined, and is confirmed only with enough confirmations', async () => {
+    const s = await seller(1_500_000n);
+    const deep = createPayoutRunner({ db: t.db, policy, chain: { ...payoutChain, confirmations: 3 } });
+    await chain.setAutomine(false);
+    try {
+      await expect(createPayoutRunner({ db: t.db, policy, chain: payoutChain, faults: { afterBroadcast: () => { throw new Crash('died after sending'); } } }).run()).rejects.toBeInstanceOf(Crash);
+      // In the mempool: the next run re-sends the same bytes and waits; it must not sign anew.
+      const waiting = await deep.run({ newPayouts: false });
+      expect(waiting.waiting).toBeGreaterThanOrEqual(1);
+      const [row] = await payoutsOf(s.userId);
+      expect(row!.status).toBe('SIGNED');
+      await chain.mine(1);
+    } finally {
+      await chain.setAutomine(true);
+    }
+    await deep.run({ newPayouts: false });
+    expect((await payoutsOf(s.userId))[0]!.status).toBe('SIGNED'); // one confirmation of three
+    await chain.mine(2);
+    await deep.run({ newPayouts: false });
+    await chain.mine(3);
+    await deep.run({ newPayouts: false });
+    const rows = await payoutsOf(s.userId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.status).toBe('CONFIRMED');
+    expect(await token.balanceOf(s.address!)).toBe(1_500_000n);
     await expectAuditClean();
   });
 
