@@ -25,7 +25,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const env = { NEXTAUTH_SECRET: AUTH_SECRET, SELLER_HOLDING_DAYS: '7', SELLER_PAYOUT_MIN_USD: '10' } as NodeJS.ProcessEnv;
+const env = { NODE_ENV: 'test', NEXTAUTH_SECRET: AUTH_SECRET, SELLER_HOLDING_DAYS: '7', SELLER_PAYOUT_MIN_USD: '10' } as NodeJS.ProcessEnv;
 
 async function getAs(userId: string | null) {
   const api = createEarningsApi({ db: t.db, env, now: () => NOW });

@@ -32,6 +32,7 @@ beforeAll(async () => {
   [chain, t] = await Promise.all([startTestChain(), createTestDatabase()]);
   token = await chain.deployStablecoin({ name: 'Test USD Coin', symbol: 'tUSDC', domainName: 'USD Coin', version: '2' });
   env = {
+    NODE_ENV: 'test',
     DEV_CHAIN_RPC_URL: chain.rpcUrl,
     DEV_CHAIN_ID: String(chain.chainId),
     DEV_CHAIN_USDC: token.address,

@@ -194,7 +194,7 @@ export function createPayoutRunner({
   };
 
   /** Carries a SIGNED payout forward: its receipt, a re-send of the same bytes, or (nonce taken) a new signature. */
-  const advance = async (payout: PayoutRow, now: Date): Promise<'confirmed' | 'failed' | 'waiting' | 'resigned'> => {
+  const advance = async (payout: PayoutRow): Promise<'confirmed' | 'failed' | 'waiting' | 'resigned'> => {
     const hash = payout.txHash as Hex;
     // The mined nonce count first, then the receipt: if ours held that nonce it was mined before
     // the count passed it, so a missing receipt then means another transaction took the nonce.
@@ -296,7 +296,7 @@ export function createPayoutRunner({
           for (let row of await openRows()) {
             if (!(await lease.renew())) throw new Error('the payout lease was lost mid-run');
             if (row.status === 'SIGNED') {
-              const outcome = await attempt(row, () => advance(row, now));
+              const outcome = await attempt(row, () => advance(row));
               count(outcome);
               if (outcome !== 'resigned') continue;
               row = { ...row, status: 'PENDING', nonce: null, rawTx: null, txHash: null };
