@@ -2,6 +2,7 @@ import { loadCatalog, type Catalog } from './catalog/catalog';
 import type { Db } from './db/client';
 import { loadPaymentsConfig, publicClientFor, type NetworkConfig, type PaymentsConfig } from './payments/networks';
 import { getWalletBudgetRate, WALLET_BUDGET_RATE_SETTING } from './payments/wallet-budget';
+import { loadPayoutConfig } from './payments/payouts/config';
 import { loadSessionConfig } from './payments/session/config';
 import { x402Status } from './payments/x402';
 import { probeUrl, providerProbes, type ProviderProbe } from './providers/health';
@@ -206,6 +207,42 @@ const sessionSource: StatusSource = {
   },
 };
 
+/**
+ * How sellers are paid: USDC on chain (lib/payments/payouts), and Stripe Connect (bank payouts),
+ * which is not built: it needs the operator's Stripe platform account with Connect and seller
+ * onboarding, so it is listed as the operator's to do rather than hidden.
+ */
+const sellerPayoutSource: StatusSource = {
+  id: 'seller-payouts',
+  collect({ env }) {
+    const group = 'Seller payouts';
+    const loaded = loadPayoutConfig(env);
+    const usdcName = 'USDC payouts to sellers';
+    const usdc =
+      loaded.state === 'enabled'
+        ? item({
+            id: 'seller-payouts:usdc',
+            group,
+            name: usdcName,
+            state: 'live',
+            summary: `Sellers are paid weekly in USDC on ${loaded.chain.network.name}, to the wallet linked to their account.`,
+            detail: `Signer ${loaded.chain.signer} pays token ${loaded.chain.token} on chain ${loaded.chain.chainId} via ${loaded.chain.network.rpcEnv}; ${loaded.chain.confirmations} confirmation(s); minimum $${(Number(loaded.policy.minimum) / 1e6).toFixed(2)}; holding ${loaded.policy.holdingMs / 86_400_000} days. Keep the signer funded with USDC and gas.`,
+          })
+        : loaded.state === 'misconfigured'
+          ? item({ id: 'seller-payouts:usdc', group, name: usdcName, state: 'operator_action', summary: 'Seller payouts are paused until the operator fixes their settings; earnings are kept.', detail: `Misconfigured: ${loaded.reason}` })
+          : item({ id: 'seller-payouts:usdc', group, name: usdcName, state: 'disabled', summary: 'Sellers are not paid out on this instance yet; their earnings are kept.', detail: 'Off: set SELLER_PAYOUT_NETWORK and SELLER_PAYOUT_PRIVATE_KEY (a dedicated wallet holding USDC and gas).' });
+    const stripe = item({
+      id: 'seller-payouts:stripe-connect',
+      group,
+      name: 'Bank payouts (Stripe Connect)',
+      state: 'operator_action',
+      summary: 'Payouts to a bank account are not available yet: sellers are paid in USDC to a linked wallet.',
+      detail: 'Not built: needs a Stripe platform account with Connect enabled, seller onboarding (Express accounts, identity checks) and a payout integration. Until then sellers are paid in USDC only.',
+    });
+    return [usdc, stripe];
+  },
+};
+
 const NOT_SET_UP = 'Not set up on this instance: its models cannot be used here yet.';
 
 function misconfigured(base: Pick<StatusItem, 'id' | 'group' | 'name'>, detail: string, checkedAt: string | null = null): StatusItem {
@@ -260,7 +297,7 @@ const providerSource: StatusSource = {
 };
 
 const globalForStatus = globalThis as unknown as { tollgateStatusSources?: Map<string, StatusSource> };
-const sources = (globalForStatus.tollgateStatusSources ??= new Map([depositSource, walletBudgetSource, x402Source, sessionSource, providerSource].map((s) => [s.id, s])));
+const sources = (globalForStatus.tollgateStatusSources ??= new Map([depositSource, walletBudgetSource, x402Source, sessionSource, sellerPayoutSource, providerSource].map((s) => [s.id, s])));
 
 /** Adds (or, with an existing id, replaces) a status source. */
 export function registerStatusSource(source: StatusSource): void {

@@ -19,11 +19,26 @@ const checkedAt = new Date('2026-12-02T12:00:00Z');
 const probeWith = (outcome: ProviderProbe['outcome']) => async (provider: ProviderProbe['provider']): Promise<ProviderProbe> => ({ provider, outcome, checkedAt, latencyMs: 12, reason: outcome === 'down' ? 'ECONNREFUSED' : outcome === 'error' ? 'HTTP 503' : null });
 
 describe('status for buyers', () => {
+  it('lists Stripe Connect seller payouts as needing the operator, and USDC payouts by their configuration', async () => {
+    const key = `0x${'11'.repeat(32)}`;
+    const off = byId(await collectStatus({ db: t.db, env: {}, probe: probeWith('up') }));
+    expect(off['seller-payouts:stripe-connect']).toMatchObject({ group: 'Seller payouts', state: 'operator_action' });
+    expect(off['seller-payouts:stripe-connect']!.summary).toMatch(/bank account.*not available yet/);
+    expect(off['seller-payouts:usdc']!.state).toBe('disabled');
+    const half = byId(await collectStatus({ db: t.db, env: { SELLER_PAYOUT_NETWORK: 'base', SELLER_PAYOUT_PRIVATE_KEY: key }, probe: probeWith('up') }));
+    expect(half['seller-payouts:usdc']!.state).toBe('operator_action');
+    expect(half['seller-payouts:usdc']!.detail).toContain('RPC_URL_BASE');
+    const on = byId(await collectStatus({ db: t.db, env: { SELLER_PAYOUT_NETWORK: 'base', SELLER_PAYOUT_PRIVATE_KEY: key, RPC_URL_BASE: 'http://127.0.0.1:9/' }, probe: probeWith('up') }));
+    expect(on['seller-payouts:usdc']!.state).toBe('live');
+    expect(on['seller-payouts:usdc']!.summary).toBe('Sellers are paid weekly in USDC on Base, to the wallet linked to their account.');
+    expect(on['seller-payouts:usdc']!.detail).not.toContain(key.slice(2));
+  });
+
   it('no summary names a setting, on a fresh instance or a half-configured one; the operator detail still does', async () => {
     const configs = [
       {},
       { TREASURY_ADDRESS: '0x000000000000000000000000000000000000dEaD', RPC_URL_POLYGON: 'http://127.0.0.1:9/', WALLET_BUDGET_NETWORK: 'base', WALLET_BUDGET_TOKEN: 'USDC', OPENAI_API_KEY: 'sk-test' },
-      { TREASURY_ADDRESS: 'not-an-address', SESSION_ESCROW: '0x1', X402_PAY_TO: 'nope' },
+      { TREASURY_ADDRESS: 'not-an-address', SESSION_ESCROW: '0x1', X402_PAY_TO: 'nope', SELLER_PAYOUT_NETWORK: 'base' },
     ];
     for (const env of configs) {
       const items = await collectStatus({ db: t.db, env, probeTimeoutMs: 500, probe: probeWith('up') });

@@ -47,3 +47,24 @@ export const revokePool = (id: string) => fetchJson<PoolView>(`${POOLS}/${encode
 const percentFormat = new Intl.NumberFormat('en-US', { style: 'percent', maximumFractionDigits: 2 });
 /** 0.6 → "60%". */
 export const formatRate = (rate: number) => percentFormat.format(rate);
+
+export type PayoutStatus = 'pending' | 'signed' | 'confirmed' | 'failed';
+
+/** GET /api/sell/earnings (lib/sellers/earnings-api.ts). */
+export type EarningsView = {
+  object: 'seller_earnings';
+  pending_usd: number;
+  available_usd: number;
+  paid_usd: number;
+  processing_usd: number;
+  holding_days: number;
+  minimum_payout_usd: number;
+  payouts_enabled: boolean;
+  network: string | null;
+  next_payout_at: string | null;
+  wallet_address: string | null;
+  payouts: Array<{ id: string; amount_usd: number; status: PayoutStatus; to_address: string; chain_id: number; tx_hash: string | null; tx_url: string | null; period: string; created_at: string; confirmed_at: string | null }>;
+  draw_down: Array<{ pool_id: string; provider: string; key_hint: string; days: Array<{ day: string; drawn_usd: number }> }>;
+};
+
+export const getEarnings = () => fetchJson<EarningsView>('/api/sell/earnings', { cache: 'no-store' });

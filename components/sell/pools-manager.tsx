@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Button, Card, ConfirmDialog, EmptyState, ErrorState, Spinner } from '@/components/ui';
 import { ApiError } from '@/components/ui/fetch-json';
+import { EarningsPanel } from './earnings';
 import { createPool, listPools, providerName, revokePool, setPoolStatus, type PoolView } from './api';
 import { PoolForm } from './pool-form';
 import type { CreatePoolBody } from './pool-form-values';
@@ -82,6 +83,10 @@ export function PoolsManager() {
       </header>
 
       <Explainer />
+
+      <section aria-labelledby="earnings-title" className="space-y-3" data-testid="sell-earnings">
+        <EarningsPanel />
+      </section>
 
       <section aria-labelledby="pool-form-title" className="space-y-3">
         <h2 id="pool-form-title" className="text-lg font-semibold">

@@ -10,7 +10,11 @@ import { expirePackLots } from '../packs/packs';
 import { createPackAdminApi, type PackAdminApi } from '../packs/pack-admin';
 import { createPacksApi, type PacksApi } from '../packs/packs-api';
 import { getPayPerRequest } from '../payments/keyless';
+import { createPayoutAdminApi } from '../payments/payouts/admin';
+import { loadPayoutConfig } from '../payments/payouts/config';
+import { createPayoutRunner, type PayoutRunner } from '../payments/payouts/payouts';
 import { createPlaygroundApi } from '../playground';
+import { createEarningsApi, type EarningsApi } from '../sellers/earnings-api';
 import { createSellersApi, type SellersApi } from '../sellers/sellers-api';
 import { createWaitlistApi } from '../waitlist';
 
@@ -24,6 +28,9 @@ const globalForServer = globalThis as unknown as {
   tollgatePlayground?: ReturnType<typeof createPlaygroundApi>;
   tollgateWaitlist?: ReturnType<typeof createWaitlistApi>;
   tollgateSellers?: SellersApi;
+  tollgateEarnings?: EarningsApi;
+  tollgatePayoutAdmin?: ReturnType<typeof createPayoutAdminApi>;
+  tollgatePayoutRunner?: PayoutRunner | null;
   tollgateSweeper?: NodeJS.Timeout;
 };
 
@@ -78,6 +85,26 @@ export function getSellersApi(): SellersApi {
   return globalForServer.tollgateSellers;
 }
 
+export function getEarningsApi(): EarningsApi {
+  globalForServer.tollgateEarnings ??= createEarningsApi({ db: getDb() });
+  return globalForServer.tollgateEarnings;
+}
+
+/** The payout runner when payouts are configured (SELLER_PAYOUT_*), else null. */
+export function getPayoutRunner(): PayoutRunner | null {
+  if (globalForServer.tollgatePayoutRunner === undefined) {
+    const config = loadPayoutConfig(process.env);
+    if (config.state === 'misconfigured') logger.error('seller payouts misconfigured: no payout runs', { reason: config.reason });
+    globalForServer.tollgatePayoutRunner = config.state === 'enabled' ? createPayoutRunner({ db: getDb(), policy: config.policy, chain: config.chain }) : null;
+  }
+  return globalForServer.tollgatePayoutRunner;
+}
+
+export function getPayoutAdminApi() {
+  globalForServer.tollgatePayoutAdmin ??= createPayoutAdminApi({ db: getDb(), runner: getPayoutRunner() ?? undefined });
+  return globalForServer.tollgatePayoutAdmin;
+}
+
 /** One API (and so one per-address limiter) per process. */
 export function getWaitlistApi() {
   globalForServer.tollgateWaitlist ??= createWaitlistApi({ db: getDb() });
@@ -88,7 +115,8 @@ export function getWaitlistApi() {
  * Releases holds left behind by requests that never settled (a crash, a killed process), then
  * expires pack lots past their validity (after the holds, so a crashed call's hold on a lot is gone),
  * forgets welcome-grant counters of past days, and credits pay-per-request payments that were
- * settled on chain but not credited (x402 reconcile()).
+ * settled on chain but not credited (x402 reconcile()); and, when payouts are configured, runs the
+ * weekly seller payout once per ISO week (UTC) and carries unfinished payouts to the end.
  */
 export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.env.HOLD_SWEEP_INTERVAL_MS ?? 30_000)): NodeJS.Timeout {
   if (globalForServer.tollgateSweeper) return globalForServer.tollgateSweeper;
@@ -104,6 +132,15 @@ export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.e
     gateway.ctx.payPerRequest
       ?.reconcile?.()
       .catch((error: unknown) => logger.error('keyless payment reconciliation (x402, sessions) failed', { error }));
+    // On its own too; a run holds a lease, so a tick that finds another instance running does nothing.
+    const payouts = getPayoutRunner();
+    if (payouts) {
+      payouts
+        .due()
+        .then((due) => (due.newPeriod || due.open ? payouts.run({ newPayouts: due.newPeriod }) : null))
+        .then((result) => result?.ran && (result.created || result.confirmed || result.failed) && logger.info('seller payout run', { ...result, skipped: result.skipped.length }))
+        .catch((error: unknown) => logger.error('seller payout run failed', { error }));
+    }
   }, intervalMs);
   timer.unref();
   globalForServer.tollgateSweeper = timer;
