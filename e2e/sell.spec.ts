@@ -29,7 +29,8 @@ test('a seller meets the explainer and an empty list; the form says in plain wor
   const explainer = page.getByTestId('sell-explainer');
   await expect(explainer).toContainText('you receive rate × list price of what buyers use');
   await expect(explainer).toContainText('verified with one small live call, stored encrypted, and never shown again');
-  await expect(page.getByTestId('sell-not-yet')).toContainText('not yet: pools are listed but do not serve calls or earn yet', { ignoreCase: true });
+  await expect(page.getByTestId('sell-how-it-pays')).toContainText('oldest listing first');
+  await expect(page.getByTestId('sell-how-it-pays')).toContainText('paid in USDC');
   await expect(page.getByText('No pools yet')).toBeVisible();
 
   // The key field is a password field the browser does not remember.

@@ -81,8 +81,8 @@ export function SellerSection(props: SellerSectionProps) {
           Fully used, it earns you <strong className="text-2xl text-slate-900" data-testid="seller-earn">{formatCents(earnMicros)}</strong>
         </p>
         <p className="text-xs text-slate-500">
-          At {percent(rateBps)} of list price — {live ? "the median rate of this instance's live pools" : 'a typical rate; you choose yours when you list'}. Earnings are held{' '}
-          for a week before they can be paid out.
+          At {percent(rateBps)} of list price — {live ? "the median rate of this instance's live pools" : 'a typical rate; you choose yours when you list'}. Earnings stay pending for a holding period before they are
+          paid out.
         </p>
       </div>
     </section>

@@ -28,8 +28,11 @@ function Explainer() {
         </li>
         <li>Your key is verified with one small live call, stored encrypted, and never shown again, to you or anyone. You can pause or revoke a pool at any time.</li>
       </ul>
-      <p role="note" className="rounded-lg bg-amber-50 px-3 py-2 text-amber-900 ring-1 ring-amber-200" data-testid="sell-not-yet">
-        <strong>Not yet:</strong> pools are listed but do not serve calls or earn yet. Routing buyers&apos; calls through pools and paying out earnings are coming.
+      <p className="rounded-lg bg-slate-50 px-3 py-2 ring-1 ring-slate-200" data-testid="sell-how-it-pays">
+        <strong>How it pays:</strong> buyers&apos; calls on your provider are served from live pools, oldest listing first, with the pool&apos;s key, and never beyond
+        its face value. Each call earns you your rate of what it cost at the provider&apos;s list price. Earnings stay pending for a holding period (shown below), then are paid in USDC to the
+        wallet linked to your account in a weekly payout. Buyers pay the usual catalog price whichever key serves them. If the provider refuses your key, the
+        pool pauses and says why; resume it once the key works again.
       </p>
     </Card>
   );
