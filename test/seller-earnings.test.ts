@@ -94,6 +94,9 @@ describe('GET /api/sell/earnings', () => {
     await move('seller_pool_draw', 2_000_000n, new Date('2026-12-08T23:59:59.999Z'));
     await move('seller_pool_draw', 333n, new Date('2026-12-10T11:00:00.000Z'));
     await move('seller_pool_return', 5_000_000n, new Date('2026-12-09T10:00:00.000Z'));
+    // A settlement keeps the row's drawn equal to face value minus the account (auditLedger checks it).
+    const left = (await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: sellerPoolAccountId(poolId) } })).balance;
+    await t.db.sellerPool.update({ where: { id: poolId }, data: { drawn: 50_000_000n - left } });
 
     await t.db.sellerPayout.create({
       data: { id: newId('po'), userId: seller.id, amount: 11_000_000n, toAddress: '0x000000000000000000000000000000000000dEaD', chainId: 31337, token: '0x0000000000000000000000000000000000000001', status: 'CONFIRMED', txHash: `0x${'ab'.repeat(32)}`, idempotencyKey: `payout:${seller.id}:2026-W49`, period: '2026-W49', ledgerTransactionId: 'txn_test' },
