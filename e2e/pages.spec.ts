@@ -1,0 +1,145 @@
+import { readdirSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { expect, test, type Browser, type BrowserContext, type Locator, type Page } from '@playwright/test';
+import { E2E_ADMIN_EMAIL, E2E_ADMIN_TOKEN } from './constants';
+import { offline, seriousViolations, signIn } from './helpers';
+
+// Issue #17: every page of the app, at desktop (1440×900) and phone (390×844) size, as the person
+// it is for would meet it: a visitor for the public pages, a signed-in buyer with a key and one
+// call behind them for the account pages, an administrator for /admin. On each: the page's own
+// heading, its primary action visible, inside the viewport and usable, nothing to scroll sideways
+// for, and no serious or critical axe-core finding. One sign-in per person per size, shared by
+// that size's pages, keeps the sweep fast. Real server and database; nothing leaves this machine.
+
+const SIZES = [
+  { name: 'desktop', width: 1440, height: 900 },
+  { name: 'phone', width: 390, height: 844 },
+] as const;
+
+type Who = 'visitor' | 'buyer' | 'admin';
+
+type PageCase = {
+  path: string;
+  who: Who;
+  heading: string | RegExp;
+  /** What the page is for: a button, link or field a person uses first. */
+  primary: (page: Page) => Locator;
+};
+
+// Every app/**/page.tsx appears here (test below checks the list against the file system).
+const PAGES: PageCase[] = [
+  { path: '/', who: 'visitor', heading: /One API key in front of every model/, primary: (p) => p.getByRole('link', { name: 'Try the playground' }) },
+  { path: '/pricing', who: 'visitor', heading: 'Models & pricing', primary: (p) => p.getByRole('region', { name: /Chat models with their provider/ }) },
+  { path: '/packs', who: 'visitor', heading: 'Credit packs', primary: (p) => p.getByRole('link', { name: 'Sign in to buy' }).first() },
+  { path: '/packs', who: 'buyer', heading: 'Credit packs', primary: (p) => p.getByRole('button', { name: /^Buy / }).first() },
+  { path: '/signin', who: 'visitor', heading: /Sign in/, primary: (p) => p.getByTestId('email-submit') },
+  { path: '/signin/check-email?email=someone%40example.com', who: 'visitor', heading: 'Check your email', primary: (p) => p.getByTestId('open-mailbox') },
+  { path: '/dev/mailbox', who: 'visitor', heading: 'Development mailbox', primary: (p) => p.getByTestId('mail-link').first() },
+  { path: '/playground', who: 'visitor', heading: 'Playground', primary: (p) => p.getByRole('link', { name: 'Sign in to chat' }) },
+  { path: '/playground', who: 'buyer', heading: 'Playground', primary: (p) => p.getByTestId('playground-input') },
+  { path: '/status', who: 'visitor', heading: 'Status', primary: (p) => p.getByTestId('status-item-provider:local') },
+  { path: '/terms', who: 'visitor', heading: 'Terms of service', primary: (p) => p.getByTestId('site-text-terms') },
+  { path: '/privacy', who: 'visitor', heading: 'Privacy', primary: (p) => p.getByTestId('site-text-privacy') },
+  { path: '/contact', who: 'visitor', heading: 'Contact', primary: (p) => p.getByTestId('site-text-contact') },
+  { path: '/keys', who: 'buyer', heading: 'API keys', primary: (p) => p.getByTestId('create-key') },
+  { path: '/dashboard', who: 'buyer', heading: 'Dashboard', primary: (p) => p.getByRole('link', { name: 'Add funds' }) },
+  { path: '/deposit', who: 'buyer', heading: 'Add funds', primary: (p) => p.getByRole('link', { name: 'See what works on this instance' }) },
+  { path: '/credits', who: 'buyer', heading: 'Credits', primary: (p) => p.getByTestId('redeem-submit') },
+  { path: '/sell', who: 'buyer', heading: 'Sell spare credit', primary: (p) => p.getByTestId('pool-submit') },
+  { path: '/admin/deposits', who: 'admin', heading: 'Deposit review', primary: (p) => p.getByRole('combobox', { name: 'Show' }) },
+];
+
+/** Every route a page.tsx under app/ serves ((groups) and dynamic segments do not occur today). */
+function appPages(dir = join(process.cwd(), 'app')): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) return appPages(full);
+    if (entry.name !== 'page.tsx') return [];
+    const route = relative(join(process.cwd(), 'app'), dir).split(sep).filter(Boolean).join('/');
+    return [`/${route}`];
+  });
+}
+
+test('the sweep lists every page of the app', () => {
+  const swept = new Set(PAGES.map((p) => p.path.split('?')[0]));
+  expect(appPages().sort()).toEqual([...swept].sort());
+});
+
+/** Signs `email` in once in its own context (offline) and returns that context's page. */
+async function personAt(browser: Browser, size: (typeof SIZES)[number], email: string | null): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: size.width, height: size.height } });
+  await offline(context);
+  const page = await context.newPage();
+  if (email) await signIn(page, email, '/dashboard');
+  return { context, page };
+}
+
+/** A buyer with history: an operator's credit, a key with limits, and one call to the built-in model. */
+async function giveHistory(page: Page) {
+  const origin = new URL(page.url()).origin;
+  const { user } = (await (await page.request.get('/api/account')).json()) as { user: { id: string } };
+  const credit = await page.request.post(`/api/admin/users/${user.id}/credit`, { headers: { authorization: `Bearer ${E2E_ADMIN_TOKEN}` }, data: { amount_usd: '5', note: 'e2e pages' } });
+  expect(credit.status()).toBe(201);
+  const created = await page.request.post('/api/keys', { headers: { origin }, data: { name: 'production-backend', daily_requests: 1000, daily_budget_usd: '2' } });
+  expect(created.status()).toBe(201);
+  const { key } = (await created.json()) as { key: string };
+  const call = await page.request.post('/v1/chat/completions', { headers: { authorization: `Bearer ${key}` }, data: { model: 'tollgate-local', messages: [{ role: 'user', content: 'Say hello' }] } });
+  expect(call.status()).toBe(200);
+}
+
+/** The element, scrolled to, lies wholly inside the viewport and can be used. */
+async function expectUsable(page: Page, target: Locator, size: { width: number; height: number }) {
+  await expect(target).toBeVisible();
+  await target.scrollIntoViewIfNeeded();
+  const box = await target.boundingBox();
+  expect(box, 'primary action has a box').not.toBeNull();
+  expect(box!.x).toBeGreaterThanOrEqual(0);
+  expect(box!.x + box!.width).toBeLessThanOrEqual(size.width);
+  // Tall content (a table, a text) need only start on screen; a control must fit whole.
+  expect(box!.y).toBeGreaterThanOrEqual(0);
+  expect(box!.y).toBeLessThan(size.height);
+  const tag = await target.evaluate((el) => el.tagName.toLowerCase());
+  if (['button', 'input', 'select', 'textarea', 'a'].includes(tag)) {
+    expect(box!.y + box!.height).toBeLessThanOrEqual(size.height);
+    await expect(target).toBeEnabled();
+  }
+  if (['input', 'textarea'].includes(tag)) await expect(target).toBeEditable();
+}
+
+for (const size of SIZES) {
+  test.describe(`${size.name} ${size.width}×${size.height}`, () => {
+    const people = new Map<Who, { context: BrowserContext; page: Page }>();
+
+    test.beforeAll(async ({ browser }) => {
+      test.setTimeout(120_000);
+      const stamp = `${size.name}-${Date.now()}`;
+      people.set('visitor', await personAt(browser, size, null));
+      const buyer = await personAt(browser, size, `pages-${stamp}@example.com`);
+      await giveHistory(buyer.page);
+      people.set('buyer', buyer);
+      people.set('admin', await personAt(browser, size, E2E_ADMIN_EMAIL));
+    });
+
+    test.afterAll(async () => {
+      for (const { context } of people.values()) await context.close();
+      people.clear();
+    });
+
+    for (const item of PAGES) {
+      test(`${item.path} as ${item.who}`, async () => {
+        const { page } = people.get(item.who)!;
+        const response = await page.goto(item.path);
+        expect(response?.status(), `${item.path} loads`).toBeLessThan(400);
+        expect(new URL(page.url()).pathname, 'no redirect away').toBe(item.path.split('?')[0]);
+        await expect(page.getByRole('heading', { level: 1 })).toHaveText(item.heading);
+        // Let client components settle (queries answered) before measuring and auditing.
+        await page.waitForLoadState('networkidle');
+        await expectUsable(page, item.primary(page), size);
+
+        const overflow = await page.evaluate(() => ({ scrollWidth: document.scrollingElement!.scrollWidth, innerWidth: window.innerWidth }));
+        expect(overflow.scrollWidth, `${item.path} scrolls sideways`).toBeLessThanOrEqual(overflow.innerWidth);
+        expect(await seriousViolations(page), `${item.path} axe`).toEqual([]);
+      });
+    }
+  });
+}
