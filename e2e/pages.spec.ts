@@ -43,7 +43,7 @@ const PAGES: PageCase[] = [
   { path: '/contact', who: 'visitor', heading: 'Contact', primary: (p) => p.getByTestId('site-text-contact') },
   { path: '/keys', who: 'buyer', heading: 'API keys', primary: (p) => p.getByTestId('create-key') },
   { path: '/dashboard', who: 'buyer', heading: 'Dashboard', primary: (p) => p.getByRole('link', { name: 'Add funds' }) },
-  { path: '/deposit', who: 'buyer', heading: 'Add funds', primary: (p) => p.getByRole('link', { name: 'See what works on this instance' }) },
+  { path: '/deposit', who: 'buyer', heading: /^Add funds/, primary: (p) => p.getByRole('link', { name: 'See what works on this instance' }) },
   { path: '/credits', who: 'buyer', heading: 'Credits', primary: (p) => p.getByTestId('redeem-submit') },
   { path: '/sell', who: 'buyer', heading: 'Sell spare credit', primary: (p) => p.getByTestId('pool-submit') },
   { path: '/admin/deposits', who: 'admin', heading: 'Deposit review', primary: (p) => p.getByRole('combobox', { name: 'Show' }) },
@@ -87,23 +87,29 @@ async function giveHistory(page: Page) {
   expect(call.status()).toBe(200);
 }
 
-/** The element, scrolled to, lies wholly inside the viewport and can be used. */
-async function expectUsable(page: Page, target: Locator, size: { width: number; height: number }) {
+/**
+ * Scrolled to, the element is on screen and usable: a control (button, link, field) lies wholly
+ * inside the viewport and is enabled; content taller than a screen (a table, a text) lies inside
+ * the viewport's width and shows on screen.
+ */
+async function expectUsable(target: Locator, size: { width: number; height: number }) {
   await expect(target).toBeVisible();
   await target.scrollIntoViewIfNeeded();
   const box = await target.boundingBox();
   expect(box, 'primary action has a box').not.toBeNull();
-  expect(box!.x).toBeGreaterThanOrEqual(0);
-  expect(box!.x + box!.width).toBeLessThanOrEqual(size.width);
-  // Tall content (a table, a text) need only start on screen; a control must fit whole.
-  expect(box!.y).toBeGreaterThanOrEqual(0);
-  expect(box!.y).toBeLessThan(size.height);
+  const { x, y, width, height } = box!;
+  expect(x, 'starts inside the viewport').toBeGreaterThanOrEqual(0);
+  expect(x + width, 'ends inside the viewport').toBeLessThanOrEqual(size.width);
   const tag = await target.evaluate((el) => el.tagName.toLowerCase());
   if (['button', 'input', 'select', 'textarea', 'a'].includes(tag)) {
-    expect(box!.y + box!.height).toBeLessThanOrEqual(size.height);
+    expect(y).toBeGreaterThanOrEqual(0);
+    expect(y + height).toBeLessThanOrEqual(size.height);
     await expect(target).toBeEnabled();
+    if (tag === 'input' || tag === 'textarea') await expect(target).toBeEditable();
+  } else {
+    expect(y).toBeLessThan(size.height);
+    expect(y + height).toBeGreaterThan(0);
   }
-  if (['input', 'textarea'].includes(tag)) await expect(target).toBeEditable();
 }
 
 for (const size of SIZES) {
@@ -134,12 +140,36 @@ for (const size of SIZES) {
         await expect(page.getByRole('heading', { level: 1 })).toHaveText(item.heading);
         // Let client components settle (queries answered) before measuring and auditing.
         await page.waitForLoadState('networkidle');
-        await expectUsable(page, item.primary(page), size);
+        await expectUsable(item.primary(page), size);
 
         const overflow = await page.evaluate(() => ({ scrollWidth: document.scrollingElement!.scrollWidth, innerWidth: window.innerWidth }));
         expect(overflow.scrollWidth, `${item.path} scrolls sideways`).toBeLessThanOrEqual(overflow.innerWidth);
         expect(await seriousViolations(page), `${item.path} axe`).toEqual([]);
       });
     }
+
+    // The two forms a buyer fills by hand: a refused submit puts focus on the first field to fix,
+    // so a phone's keyboard, or a screen reader, lands on the message.
+    test('a bad submit on /credits and /sell moves focus to the first invalid field', async () => {
+      const { page } = people.get('buyer')!;
+      await page.goto('/credits');
+      await page.waitForLoadState('networkidle');
+      const code = page.getByTestId('redeem-code');
+      await code.fill('hello');
+      await page.getByTestId('redeem-submit').click();
+      await expect(code).toHaveAttribute('aria-invalid', 'true');
+      await expect(code).toBeFocused();
+
+      await page.goto('/sell');
+      await page.waitForLoadState('networkidle');
+      const key = page.getByLabel('OpenAI API key', { exact: true });
+      const face = page.getByLabel('Face value (USD)', { exact: true });
+      await face.fill('0.5');
+      await page.getByTestId('pool-submit').click();
+      // Both are wrong (no key, under $1): focus goes to the first in the form's order.
+      await expect(face).toHaveAttribute('aria-invalid', 'true');
+      await expect(key).toHaveAttribute('aria-invalid', 'true');
+      await expect(key).toBeFocused();
+    });
   });
 }
