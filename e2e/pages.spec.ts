@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { expect, test, type Browser, type BrowserContext, type Locator, type Page } from '@playwright/test';
+import { expect, test, type Browser, type Locator, type Page } from '@playwright/test';
 import { E2E_ADMIN_EMAIL, E2E_ADMIN_TOKEN } from './constants';
 import { offline, seriousViolations, signIn } from './helpers';
 
@@ -8,8 +8,8 @@ import { offline, seriousViolations, signIn } from './helpers';
 // it is for would meet it: a visitor for the public pages, a signed-in buyer with a key and one
 // call behind them for the account pages, an administrator for /admin. On each: the page's own
 // heading, its primary action visible, inside the viewport and usable, nothing to scroll sideways
-// for, and no serious or critical axe-core finding. One sign-in per person per size, shared by
-// that size's pages, keeps the sweep fast. Real server and database; nothing leaves this machine.
+// for, and no serious or critical axe-core finding. One sign-in per person, shared by every page
+// and both sizes, keeps the sweep fast. Real server and database; nothing leaves this machine.
 
 const SIZES = [
   { name: 'desktop', width: 1440, height: 900 },
@@ -65,13 +65,19 @@ test('the sweep lists every page of the app', () => {
   expect(appPages().sort()).toEqual([...swept].sort());
 });
 
-/** Signs `email` in once in its own context (offline) and returns that context's page. */
-async function personAt(browser: Browser, size: (typeof SIZES)[number], email: string | null): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: size.width, height: size.height } });
+type Size = (typeof SIZES)[number];
+type People = Map<Who, Page>;
+
+/** Signs `email` in (through the development mailbox) and returns the session's cookies. */
+async function signedInState(browser: Browser, email: string, prepare?: (page: Page) => Promise<void>) {
+  const context = await browser.newContext();
   await offline(context);
   const page = await context.newPage();
-  if (email) await signIn(page, email, '/dashboard');
-  return { context, page };
+  await signIn(page, email, '/dashboard');
+  await prepare?.(page);
+  const state = await context.storageState();
+  await context.close();
+  return state;
 }
 
 /** A buyer with history: an operator's credit, a key with limits, and one call to the built-in model. */
@@ -112,53 +118,66 @@ async function expectUsable(target: Locator, size: { width: number; height: numb
   }
 }
 
-for (const size of SIZES) {
-  test.describe(`${size.name} ${size.width}×${size.height}`, () => {
-    const people = new Map<Who, { context: BrowserContext; page: Page }>();
+/** Loads the page as `who` at `size` and checks it; every message names the page and the size. */
+async function checkPage(page: Page, item: PageCase, size: Size) {
+  const at = `${item.path} at ${size.width}×${size.height}`;
+  const response = await page.goto(item.path);
+  expect(response?.status(), `${at} loads`).toBeLessThan(400);
+  expect(new URL(page.url()).pathname, `${at} is not redirected`).toBe(item.path.split('?')[0]);
+  await expect(page.getByRole('heading', { level: 1 }), at).toHaveText(item.heading);
+  // Client components fetch their data after hydration: measure and audit the page once it has.
+  await page.waitForLoadState('networkidle');
+  await test.step(`${at}: primary action`, () => expectUsable(item.primary(page), size));
+  const overflow = await page.evaluate(() => ({ scrollWidth: document.scrollingElement!.scrollWidth, innerWidth: window.innerWidth }));
+  expect(overflow.scrollWidth, `${at} scrolls sideways`).toBeLessThanOrEqual(overflow.innerWidth);
+  expect(await seriousViolations(page), `${at}: axe serious/critical`).toEqual([]);
+}
 
-    test.beforeAll(async ({ browser }) => {
-      test.setTimeout(120_000);
-      const stamp = `${size.name}-${Date.now()}`;
-      people.set('visitor', await personAt(browser, size, null));
-      const buyer = await personAt(browser, size, `pages-${stamp}@example.com`);
-      await giveHistory(buyer.page);
-      people.set('buyer', buyer);
-      people.set('admin', await personAt(browser, size, E2E_ADMIN_EMAIL));
-    });
+// One browser context per person and size, made once: the buyer and the admin sign in once each and
+// their cookies are reused at both sizes. Each test checks its page at both sizes side by side (two
+// tabs at once), which halves the sweep's time on two cores.
+const people = new Map<Size, People>();
 
-    test.afterAll(async () => {
-      for (const { context } of people.values()) await context.close();
-      people.clear();
-    });
-
-    for (const item of PAGES) {
-      test(`${item.path} as ${item.who}`, async () => {
-        const { page } = people.get(item.who)!;
-        const response = await page.goto(item.path);
-        expect(response?.status(), `${item.path} loads`).toBeLessThan(400);
-        expect(new URL(page.url()).pathname, 'no redirect away').toBe(item.path.split('?')[0]);
-        await expect(page.getByRole('heading', { level: 1 })).toHaveText(item.heading);
-        // Let client components settle (queries answered) before measuring and auditing.
-        await page.waitForLoadState('networkidle');
-        await expectUsable(item.primary(page), size);
-
-        const overflow = await page.evaluate(() => ({ scrollWidth: document.scrollingElement!.scrollWidth, innerWidth: window.innerWidth }));
-        expect(overflow.scrollWidth, `${item.path} scrolls sideways`).toBeLessThanOrEqual(overflow.innerWidth);
-        expect(await seriousViolations(page), `${item.path} axe`).toEqual([]);
-      });
+test.beforeAll(async ({ browser }) => {
+  test.setTimeout(120_000);
+  const buyer = await signedInState(browser, `pages-${Date.now()}@example.com`, giveHistory);
+  const admin = await signedInState(browser, E2E_ADMIN_EMAIL);
+  for (const size of SIZES) {
+    const viewport = { width: size.width, height: size.height };
+    const byWho: People = new Map();
+    for (const [who, storageState] of [['visitor', undefined], ['buyer', buyer], ['admin', admin]] as const) {
+      const context = await browser.newContext({ viewport, storageState });
+      await offline(context);
+      byWho.set(who, await context.newPage());
     }
+    people.set(size, byWho);
+  }
+});
 
-    // The two forms a buyer fills by hand: a refused submit puts focus on the first field to fix,
-    // so a phone's keyboard, or a screen reader, lands on the message.
-    test('a bad submit on /credits and /sell moves focus to the first invalid field', async () => {
-      const { page } = people.get('buyer')!;
+test.afterAll(async () => {
+  for (const byWho of people.values()) for (const page of byWho.values()) await page.context().close();
+  people.clear();
+});
+
+for (const item of PAGES) {
+  test(`${item.path} as ${item.who}, at ${SIZES.map((s) => `${s.width}×${s.height}`).join(' and ')}`, async () => {
+    await Promise.all(SIZES.map((size) => checkPage(people.get(size)!.get(item.who)!, item, size)));
+  });
+}
+
+// The two forms a buyer fills by hand: a refused submit puts focus on the first field to fix, so a
+// phone's keyboard, or a screen reader, lands on the message.
+test('at both sizes, a bad submit on /credits and /sell moves focus to the first invalid field', async () => {
+  await Promise.all(
+    SIZES.map(async (size) => {
+      const page = people.get(size)!.get('buyer')!;
       await page.goto('/credits');
       await page.waitForLoadState('networkidle');
       const code = page.getByTestId('redeem-code');
       await code.fill('hello');
       await page.getByTestId('redeem-submit').click();
       await expect(code).toHaveAttribute('aria-invalid', 'true');
-      await expect(code).toBeFocused();
+      await expect(code, `/credits at ${size.width}px`).toBeFocused();
 
       await page.goto('/sell');
       await page.waitForLoadState('networkidle');
@@ -169,7 +188,7 @@ for (const size of SIZES) {
       // Both are wrong (no key, under $1): focus goes to the first in the form's order.
       await expect(face).toHaveAttribute('aria-invalid', 'true');
       await expect(key).toHaveAttribute('aria-invalid', 'true');
-      await expect(key).toBeFocused();
-    });
-  });
-}
+      await expect(key, `/sell at ${size.width}px`).toBeFocused();
+    }),
+  );
+});
