@@ -156,7 +156,7 @@ async function main() {
     await offline(phone);
     const small = await phone.newPage();
     await shoot(small, '/keys', 'phone-keys');
-    await shoot(small, '/dashboard', 'phone-dashboard');
+    await shoot(small, '/dashboard', 'phone-dashboard', { fullPage: false });
     await shoot(small, '/credits', 'phone-credits', { fullPage: false });
     await shoot(small, '/keys', 'phone-menu', {
       fullPage: false,
