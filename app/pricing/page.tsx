@@ -110,7 +110,7 @@ function Charges({ charges: { markup, depositFeeBps }, packs }: { charges: Insta
           {depositFeeBps === null ? (
             <>
               <strong>A deposit fee</strong> applies to the money you deposit, but this instance&apos;s payment settings are invalid right now, so it cannot be shown (see{' '}
-              <Link href="/status" className="text-brand-600 hover:underline">
+              <Link href="/status" className="text-brand-700 underline underline-offset-2">
                 /status
               </Link>
               ).
@@ -125,7 +125,7 @@ function Charges({ charges: { markup, depositFeeBps }, packs }: { charges: Insta
         <li data-testid="charges-packs">
           <strong>Credit packs give some of that back.</strong>{' '}
           {best ? `They are bought with your balance and give more credit than they cost: ${best.name} gives ${packOfferText(best)}.` : 'This instance sells no general pack at the moment.'}{' '}
-          <Link href="/#savings" className="text-brand-600 hover:underline">
+          <Link href="/#savings" className="text-brand-700 underline underline-offset-2">
             Compare a month&apos;s cost with buying direct
           </Link>
           .

@@ -32,7 +32,7 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
       <Card>
         <CardBody className="space-y-6 py-6">
           <EmailSignIn callbackUrl={callbackUrl} />
-          <div className="flex items-center gap-3 text-xs tracking-wide text-slate-400 uppercase">
+          <div className="flex items-center gap-3 text-xs tracking-wide text-slate-500 uppercase">
             <span className="h-px flex-1 bg-slate-200" /> or <span className="h-px flex-1 bg-slate-200" />
           </div>
           <section aria-labelledby="wallet-heading" className="space-y-2">

@@ -158,7 +158,8 @@ function RecentRequests({ keyNames }: { keyNames: Map<string, string> }) {
           <EmptyState title="No requests yet" message="Your first call with one of your keys appears here, with its tokens and cost." />
         </CardBody>
       ) : (
-        <div className="overflow-x-auto">
+        // Wider than a phone: the table scrolls in its own box, which a keyboard must be able to reach (axe scrollable-region-focusable).
+        <div role="region" aria-label="Recent requests" tabIndex={0} className="overflow-x-auto focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-brand-600">
           <table className="w-full min-w-[720px] text-left text-sm" data-testid="recent-requests">
             <caption className="sr-only">Recent requests with model, key, tokens, cost and status</caption>
             <thead className="border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase">

@@ -172,7 +172,7 @@ function ReviewItem({ deposit, headers }: { deposit: AdminDeposit; headers: Reco
           ))}
         </dl>
         {transfers.length ? (
-          <div className="overflow-x-auto">
+          <div role="region" aria-label="Transfer logs" tabIndex={0} className="overflow-x-auto focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-brand-600">
             <table className="w-full text-left text-xs">
               <caption className="mb-1 text-left text-sm text-slate-500">Transfer logs in the transaction</caption>
               <thead className="text-slate-500">

@@ -152,7 +152,8 @@ function KeyCards({ keys, actions, playgroundKeyId, label }: ListContext & { key
 /** From `md` up: the table, one row per key. */
 function KeyTable({ keys, actions, playgroundKeyId, label }: ListContext & { keys: KeyView[]; label: string }) {
   return (
-    <Card className="hidden overflow-x-auto md:block">
+    // 880px wide from `md` (768px) up: between the two it scrolls in its own box, reachable by keyboard.
+    <Card role="region" aria-label={label} tabIndex={0} className="hidden overflow-x-auto md:block focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-brand-600">
       <table className="w-full min-w-[880px] text-left text-sm" data-testid="keys-table">
         <caption className="sr-only">{label} with their limits and today&apos;s usage</caption>
         <thead className="border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase">
