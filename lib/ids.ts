@@ -43,7 +43,8 @@ export type IdPrefix =
   | 'req'
   | 'rdb'
   | 'rdm'
-  | 'pool';
+  | 'pool'
+  | 'evt';
 
 /**
  * `prefix_` + 8 base62 characters of the time in milliseconds + 12 random ones (71 bits). Ids made
