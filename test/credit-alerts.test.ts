@@ -110,7 +110,7 @@ async function call(api: ReturnType<typeof alertsApi>, method: 'GET' | 'PUT' | '
   });
   const handler = method === 'GET' ? api.get : method === 'PUT' ? api.put : method === 'DELETE' ? api.remove : api.test;
   const response = await handler(request);
-  return { status: response.status, json: (await response.json()) as CreditAlertView & CreditAlertTestResult & ErrorBody };
+  return { status: response.status, json: (await response.json()) as CreditAlertView & Pick<CreditAlertTestResult, 'webhook'> & ErrorBody };
 }
 
 async function user(balance: bigint, email?: string | null) {
