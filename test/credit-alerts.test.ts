@@ -3,7 +3,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { encode } from 'next-auth/jwt';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { checkCreditAlerts } from '../lib/credits/alert-check';
+import { alertVault, checkCreditAlerts } from '../lib/credits/alert-check';
+import { reencryptAlertSecrets } from '../lib/credits/alert-secrets';
 import { postWebhook } from '../lib/credits/alert-webhook';
 import { createCreditAlertsApi } from '../lib/credits/alerts';
 import type { CreditAlertTestResult, CreditAlertView } from '../lib/credits/alerts-schema';
@@ -433,5 +434,25 @@ describe('POST /api/credits/alerts/test', () => {
 
     receiver.answer(404);
     expect((await call(alertsApi(), 'POST', alice.cookie)).json.webhook).toEqual({ status: 'failed', http_status: 404, error: 'The receiver answered HTTP 404.' });
+  });
+});
+
+describe('rotating the master key', () => {
+  it('re-seals webhook secrets under the new key, and deliveries still verify with the same secret', async () => {
+    const alice = await user(1n * USD);
+    const saved = await call(alertsApi(), 'PUT', alice.cookie, { threshold_usd: '5', email: false, webhook_url: receiver.url });
+    const before = (await alertRow(alice.id)).webhookSecret!;
+    const newMaster = randomBytes(32).toString('hex');
+    const rotated = { ...ENV, SELLER_KEY_SECRET: newMaster, SELLER_KEY_SECRET_PREVIOUS: MASTER_HEX };
+    const result = await reencryptAlertSecrets({ db: t.db, vault: alertVault(rotated) });
+    expect(result.unreadable).toEqual([]);
+    expect(result.reencrypted).toBeGreaterThanOrEqual(1);
+    const after = (await alertRow(alice.id)).webhookSecret!;
+    expect(alertVault(rotated).keyIdOf(after)).not.toBe(alertVault(rotated).keyIdOf(before));
+
+    // The old master key retired: the new one alone opens the secret, unchanged for the receiver.
+    expect(await check({ ...ENV, SELLER_KEY_SECRET: newMaster })).toMatchObject({ sent: 1 });
+    const delivery = receiver.received.find((r) => (JSON.parse(r.body) as { user: { id: string } }).user.id === alice.id);
+    expect(verifySignature(delivery!, saved.json.webhook_secret!).valid).toBe(true);
   });
 });
