@@ -45,6 +45,9 @@ function initialValues(alert: CreditAlertView | undefined) {
   };
 }
 
+/** A failed channel is news the owner must act on: it reads as an error, not in the success colour. */
+const testFailed = (result: CreditAlertTestResult) => result.email === 'failed' || result.webhook.status === 'failed';
+
 function testSummary(result: CreditAlertTestResult): string {
   const parts: string[] = [];
   if (result.email === 'sent') parts.push('Test email sent.');
@@ -87,7 +90,12 @@ function AlertFormBody({ alert }: { alert: CreditAlertView }) {
   const [values, setValues] = useState(() => initialValues(alert));
   const [errors, setErrors] = useState<Errors>({});
   const [refused, setRefused] = useState(0);
-  const [status, setStatus] = useState<string | null>(null);
+  const [status, setStatusText] = useState<string | null>(null);
+  const [statusIsError, setStatusIsError] = useState(false);
+  const setStatus = (text: string | null, isError = false) => {
+    setStatusText(text);
+    setStatusIsError(isError);
+  };
   const [secret, setSecret] = useState<string | null>(null);
   const formRef = useRef<HTMLFormElement>(null);
   useFocusFirstInvalid(formRef, refused);
@@ -122,8 +130,8 @@ function AlertFormBody({ alert }: { alert: CreditAlertView }) {
 
   const test = useMutation({
     mutationFn: () => apiFetch<CreditAlertTestResult>('/api/credits/alerts/test', { method: 'POST' }),
-    onSuccess: (result) => setStatus(testSummary(result)),
-    onError: (error) => setStatus(error instanceof ApiError ? error.message : 'Could not reach Tollgate.'),
+    onSuccess: (result) => setStatus(testSummary(result), testFailed(result)),
+    onError: (error) => setStatus(error instanceof ApiError ? error.message : 'Could not reach Tollgate.', true),
   });
 
   const send = (rotate: boolean) => {
@@ -238,7 +246,7 @@ function AlertFormBody({ alert }: { alert: CreditAlertView }) {
           </>
         ) : null}
       </div>
-      <p role="status" aria-live="polite" className="min-h-5 text-sm font-medium text-emerald-700" data-testid="alert-status">
+      <p role="status" aria-live="polite" className={statusIsError ? 'min-h-5 text-sm font-medium text-red-700' : 'min-h-5 text-sm font-medium text-emerald-700'} data-testid="alert-status">
         {status}
       </p>
     </form>
