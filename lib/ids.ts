@@ -44,7 +44,8 @@ export type IdPrefix =
   | 'rdb'
   | 'rdm'
   | 'pool'
-  | 'po';
+  | 'po'
+  | 'evt';
 
 /**
  * `prefix_` + 8 base62 characters of the time in milliseconds + 12 random ones (71 bits). Ids made

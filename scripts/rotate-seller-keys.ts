@@ -1,6 +1,8 @@
-// Re-seals every seller pool key under SELLER_KEY_SECRET (the new master key), reading the old
-// ones from SELLER_KEY_SECRET_PREVIOUS. Run once per database after deploying the new key:
+// Re-seals every seller pool key and every low-balance webhook's signing secret under
+// SELLER_KEY_SECRET (the new master key), reading the old ones from SELLER_KEY_SECRET_PREVIOUS. Run once per database after deploying the new key:
 //   npm run sellers:rotate-keys
+import { alertVault } from '../lib/credits/alert-check';
+import { reencryptAlertSecrets } from '../lib/credits/alert-secrets';
 import { createDb } from '../lib/db/client';
 import { resolveDatabaseConfig } from '../lib/db/config';
 import { reencryptPools } from '../lib/sellers/rotate';
@@ -19,6 +21,12 @@ async function main() {
     if (unreadable.length) {
       // Sealed under a master key that is not configured (add it to SELLER_KEY_SECRET_PREVIOUS), or damaged.
       console.error(`${unreadable.length} pool keys could not be opened: ${unreadable.join(', ')}`);
+      process.exitCode = 1;
+    }
+    const alerts = await reencryptAlertSecrets({ db, vault: alertVault() });
+    console.log(`re-sealed ${alerts.reencrypted} webhook signing secrets`);
+    if (alerts.unreadable.length) {
+      console.error(`${alerts.unreadable.length} webhook signing secrets could not be opened (users: ${alerts.unreadable.join(', ')}); those users set their webhook again`);
       process.exitCode = 1;
     }
   } finally {

@@ -4,6 +4,7 @@ import { useInfiniteQuery } from '@tanstack/react-query';
 import type { CreditHistoryResponse } from '@/lib/credits/history-schema';
 import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Spinner } from '@/components/ui';
 import { apiFetch } from '@/components/keys/api';
+import { AlertCard } from './alert-form';
 import { BalanceChart } from './balance-chart';
 import { HistoryList } from './history-list';
 import { RedeemForm } from './redeem-form';
@@ -23,7 +24,7 @@ function Total({ label, value, testId, strong = false }: { label: string; value:
   );
 }
 
-/** /credits: totals, the 30-day balance chart, the ledger history with receipts, and redeeming a code. */
+/** /credits: totals, the 30-day balance chart, the ledger history with receipts, the low-balance alert, and redeeming a code. */
 export function CreditsManager() {
   const history = useInfiniteQuery({
     queryKey: ['credits-history'],
@@ -90,6 +91,8 @@ export function CreditsManager() {
           </Card>
         </>
       )}
+
+      <AlertCard />
 
       <Card>
         <CardHeader id="redeem-heading" title="Redeem a code" description="A TG-… code from an event or from support adds its credit to your wallet." />

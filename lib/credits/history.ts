@@ -6,6 +6,7 @@ import { createGuards } from '../http/guards';
 import { json } from '../http/json';
 import { walletAccountId } from '../ledger/accounts';
 import { formatUsd, microsToUsd, type Micros } from '../money';
+import { creditTotals } from './spendable';
 import { creditHistoryQuerySchema, type CreditHistoryItem, type CreditHistoryKind, type CreditHistoryQuery, type CreditHistoryResponse } from './history-schema';
 
 /**
@@ -60,7 +61,7 @@ type Step = {
  * ever received or paid, oldest first, with spend summed per day. Running balances are the sum of
  * the signed entries so far: exact bigints, never floats.
  */
-async function historySteps(db: Db, userId: string): Promise<{ steps: Step[]; lotAccountIds: Set<string> }> {
+async function historySteps(db: Db, userId: string): Promise<{ steps: Step[] }> {
   const lots = await db.packLot.findMany({ where: { userId }, select: { accountId: true } });
   const wallet = walletAccountId(userId);
   const lotAccountIds = new Set(lots.map((l) => l.accountId));
@@ -87,7 +88,7 @@ async function historySteps(db: Db, userId: string): Promise<{ steps: Step[]; lo
   // A spend day stands at its last settlement, so its balance-after includes the whole day's
   // spend; the sort is stable, so transactions at the same instant keep the ledger's order.
   const steps = [...byTransaction.values(), ...spendDays].sort((a, b) => a.at.getTime() - b.at.getTime());
-  return { steps, lotAccountIds };
+  return { steps };
 }
 
 /**
@@ -164,7 +165,7 @@ function chartOf(items: CreditHistoryItem[], now: Date, days = CHART_DAYS): Arra
 
 /** The user's credit history page, newest first, with totals and the 30-day chart. */
 export async function creditHistory({ db, userId, query, now = new Date() }: { db: Db; userId: string; query: CreditHistoryQuery; now?: Date }): Promise<CreditHistoryResponse> {
-  const { steps, lotAccountIds } = await historySteps(db, userId);
+  const { steps } = await historySteps(db, userId);
   let running = 0n;
   const ascending = steps.map((step) => {
     running += step.wallet + step.pack;
@@ -180,12 +181,9 @@ export async function creditHistory({ db, userId, query, now = new Date() }: { d
   const page = newestFirst.slice(start, start + query.limit);
   const more = start + query.limit < newestFirst.length;
 
-  const [wallet, activeLots] = await Promise.all([
-    db.ledgerAccount.findUnique({ where: { id: walletAccountId(userId) }, select: { balance: true } }),
-    db.packLot.findMany({ where: { userId, status: 'ACTIVE', expiresAt: { gt: now }, accountId: { in: [...lotAccountIds] } }, select: { account: { select: { balance: true } } } }),
-  ]);
-  const walletBalance = wallet?.balance ?? 0n;
-  const packCredit = activeLots.reduce((sum, lot) => sum + lot.account.balance, 0n);
+  const totals = (await creditTotals({ db, userIds: [userId], now })).get(userId)!;
+  const walletBalance = totals.wallet;
+  const packCredit = totals.pack;
   const total = walletBalance + packCredit;
   return {
     object: 'credit_history',

@@ -63,10 +63,17 @@ export function parseMasterKey(text: string, name: string): Buffer {
   return bytes;
 }
 
-const aad = (keyId: string, poolId: string) => Buffer.from(`tollgate:seller-pool:${VERSION}:${keyId}:${poolId}`, 'utf8');
+/**
+ * What a vault's blobs are for. The associated data names it, so a blob sealed for one use
+ * (a seller's provider key) does not open as another (a webhook signing secret), even under the
+ * same master key and with a row id that happens to match.
+ */
+export type VaultPurpose = 'seller-pool' | 'credit-alert';
+
+const aad = (purpose: VaultPurpose, keyId: string, poolId: string) => Buffer.from(`tollgate:${purpose}:${VERSION}:${keyId}:${poolId}`, 'utf8');
 
 /** A vault over explicit master keys: `current` seals, `previous` (and current) open. */
-export function createVault({ current, previous = [] }: { current: Buffer; previous?: Buffer[] }): Vault {
+export function createVault({ current, previous = [], purpose = 'seller-pool' }: { current: Buffer; previous?: Buffer[]; purpose?: VaultPurpose }): Vault {
   const currentKey: MasterKey = { id: masterKeyId(current), key: current };
   const keys = new Map<string, MasterKey>();
   for (const key of [current, ...previous]) keys.set(masterKeyId(key), { id: masterKeyId(key), key });
@@ -74,7 +81,7 @@ export function createVault({ current, previous = [] }: { current: Buffer; previ
   const encryptSecret = ({ plaintext, poolId }: { plaintext: string; poolId: string }): string => {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', currentKey.key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(aad(currentKey.id, poolId));
+    cipher.setAAD(aad(purpose, currentKey.id, poolId));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return [VERSION, currentKey.id, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ciphertext.toString('base64url')].join(':');
   };
@@ -98,7 +105,7 @@ export function createVault({ current, previous = [] }: { current: Buffer; previ
       throw new VaultError('unknown_key', `Sealed with master key ${sealed.keyId}, which is neither SELLER_KEY_SECRET nor in SELLER_KEY_SECRET_PREVIOUS.`);
     }
     const decipher = createDecipheriv('aes-256-gcm', master.key, sealed.iv, { authTagLength: TAG_BYTES });
-    decipher.setAAD(aad(sealed.keyId, poolId));
+    decipher.setAAD(aad(purpose, sealed.keyId, poolId));
     decipher.setAuthTag(sealed.tag);
     try {
       return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]).toString('utf8');
@@ -129,18 +136,18 @@ export const DEV_SECRET_FILE = join(process.cwd(), 'data', '.seller-key-secret')
  * with the disk; in development and tests a key is generated once into data/.seller-key-secret
  * (0600, git-ignored), as lib/auth/secret.ts does for NEXTAUTH_SECRET.
  */
-export function vaultFromEnv(env: Env = process.env, file = DEV_SECRET_FILE): Vault {
+export function vaultFromEnv(env: Env = process.env, file = DEV_SECRET_FILE, purpose: VaultPurpose = 'seller-pool'): Vault {
   const configured = env.SELLER_KEY_SECRET?.trim();
   const previous = (env.SELLER_KEY_SECRET_PREVIOUS ?? '')
     .split(',')
     .map((part) => part.trim())
     .filter(Boolean)
     .map((part, i) => parseMasterKey(part, `SELLER_KEY_SECRET_PREVIOUS[${i}]`));
-  if (configured) return createVault({ current: parseMasterKey(configured, 'SELLER_KEY_SECRET'), previous });
+  if (configured) return createVault({ current: parseMasterKey(configured, 'SELLER_KEY_SECRET'), previous, purpose });
   if (env.NODE_ENV === 'production') {
     throw new VaultError('not_configured', 'Selling is off: SELLER_KEY_SECRET is not set (32 bytes as hex or base64, e.g. `openssl rand -hex 32`).');
   }
-  return createVault({ current: developmentKey(file), previous });
+  return createVault({ current: developmentKey(file), previous, purpose });
 }
 
 function developmentKey(file: string): Buffer {

@@ -1,6 +1,8 @@
 import { createAccountApi } from '../account/account-api';
 import { createAdminApi, type AdminApi } from '../admin/admin-api';
 import { getCatalogCache } from '../catalog/models';
+import { checkCreditAlerts } from '../credits/alert-check';
+import { createCreditAlertsApi, type CreditAlertsApi } from '../credits/alerts';
 import { createCreditsHistoryApi } from '../credits/history';
 import { pruneWelcomeGrantQuota } from '../credits/welcome';
 import { getDb } from '../db/client';
@@ -23,6 +25,8 @@ const globalForServer = globalThis as unknown as {
   tollgateAdmin?: AdminApi;
   tollgateAccount?: ReturnType<typeof createAccountApi>;
   tollgateCreditsHistory?: ReturnType<typeof createCreditsHistoryApi>;
+  tollgateCreditAlerts?: CreditAlertsApi;
+  tollgateAlertCheckRunning?: boolean;
   tollgatePacks?: PacksApi;
   tollgatePackAdmin?: PackAdminApi;
   tollgatePlayground?: ReturnType<typeof createPlaygroundApi>;
@@ -56,6 +60,11 @@ export function getAccountApi() {
 export function getCreditsHistoryApi() {
   globalForServer.tollgateCreditsHistory ??= createCreditsHistoryApi({ db: getDb() });
   return globalForServer.tollgateCreditsHistory;
+}
+
+export function getCreditAlertsApi(): CreditAlertsApi {
+  globalForServer.tollgateCreditAlerts ??= createCreditAlertsApi({ db: getDb() });
+  return globalForServer.tollgateCreditAlerts;
 }
 
 export function getPackAdminApi(): PackAdminApi {
@@ -115,8 +124,8 @@ export function getWaitlistApi() {
  * Releases holds left behind by requests that never settled (a crash, a killed process), then
  * expires pack lots past their validity (after the holds, so a crashed call's hold on a lot is gone),
  * forgets welcome-grant counters of past days, and credits pay-per-request payments that were
- * settled on chain but not credited (x402 reconcile()); and, when payouts are configured, runs the
- * weekly seller payout once per ISO week (UTC) and carries unfinished payouts to the end.
+ * settled on chain but not credited (x402 reconcile()); sends low-balance alerts; and, when payouts are
+ * configured, runs the weekly seller payout once per ISO week (UTC) and carries unfinished payouts to the end.
  */
 export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.env.HOLD_SWEEP_INTERVAL_MS ?? 30_000)): NodeJS.Timeout {
   if (globalForServer.tollgateSweeper) return globalForServer.tollgateSweeper;
@@ -140,6 +149,18 @@ export function startHoldSweeper(gateway: Gateway, intervalMs = Number(process.e
         .then((due) => (due.newPeriod || due.open ? payouts.run({ newPayouts: due.newPeriod }) : null))
         .then((result) => result?.ran && (result.created || result.confirmed || result.failed) && logger.info('seller payout run', { ...result, skipped: result.skipped.length }))
         .catch((error: unknown) => logger.error('seller payout run failed', { error }));
+    }
+    // On its own too, and never twice at once in a process: a slow webhook (up to 5 s each) must
+    // neither hold up the ledger's steps nor pile up checks. Other instances may run theirs; the
+    // check's conditional disarm sends each alert once.
+    if (!globalForServer.tollgateAlertCheckRunning) {
+      globalForServer.tollgateAlertCheckRunning = true;
+      checkCreditAlerts({ db: gateway.ctx.db })
+        .then(({ sent }) => sent && logger.info('low-balance alerts sent', { sent }))
+        .catch((error: unknown) => logger.error('low-balance alert check failed', { error }))
+        .finally(() => {
+          globalForServer.tollgateAlertCheckRunning = false;
+        });
     }
   }, intervalMs);
   timer.unref();
