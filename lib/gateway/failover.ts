@@ -2,6 +2,7 @@ import type { CatalogOffering } from '../catalog/catalog';
 import { SYSTEM_ACCOUNTS } from '../ledger/accounts';
 import { LedgerError } from '../ledger/errors';
 import type { Hold } from '../ledger/holds';
+import { unavailable } from '../http/errors';
 import { logger } from '../logger';
 import { UpstreamError, type ChatProvider } from '../providers/types';
 import type { PoolRoute } from '../sellers/pool-directory';
@@ -23,23 +24,30 @@ export async function withFailover<T>(ctx: GatewayContext, call: Call, attempt: 
   for (const offering of call.plan.candidates) {
     const listHold = call.plan.listHolds[offering.providerId] ?? call.plan.holdAmount;
     const routes = await ctx.pools.routes(offering.providerId, listHold);
-    for (const [index, route] of routes.entries()) {
+    for (const route of routes) {
+      // A seller's own calls are never served by their own pool: they would be paid for their own spending.
+      if (route.userId === call.key.userId) continue;
       const provider = ctx.pools.provider(route);
-      const hold = provider && (await holdPool(ctx, call, route, listHold, index));
+      const hold = provider && (await holdPool(ctx, call, route, listHold));
       if (!hold) continue;
+      // On the call from now on, so that its keep-alive extends the pool's hold too.
+      call.pool = { route, hold };
       try {
-        const result = await attempt(provider, offering);
-        call.pool = { route, hold };
-        return { offering, result };
+        return { offering, result: await attempt(provider, offering) };
       } catch (error) {
         lastError = error;
+        call.pool = null;
         await releasePoolHold(ctx, call, hold);
-        if (error instanceof UpstreamError && error.kind === 'auth') await ctx.pools.pause(route, error.message).catch((pauseError: unknown) => logger.error('could not pause a seller pool', { poolId: route.id, error: pauseError }));
-        if (!mayFailOver(call, offering, error, { poolId: route.id })) throw error;
+        if (refusesKey(error)) {
+          void ctx.pools.pause(route, (error as UpstreamError).message).catch((pauseError: unknown) => logger.error('could not pause a seller pool', { poolId: route.id, error: pauseError }));
+        }
+        // A model this key cannot reach (404) is the pool's limit, not the request's fault: the next route may serve it.
+        const poolOnly = error instanceof UpstreamError && error.kind === 'bad_request' && error.status === 404 && !call.upstreamAbort.signal.aborted;
+        if (!poolOnly && !mayFailOver(call, offering, error, { poolId: route.id })) throw error;
       }
     }
-    // With pools tried, a provider without a platform key has nothing left to try.
-    if (routes.length > 0 && !ctx.pools.platformKeyConfigured(offering.providerId)) continue;
+    // A provider live through pools alone has no key of ours to fall back on.
+    if (!ctx.pools.platformKeyConfigured(offering.providerId)) continue;
     try {
       return { offering, result: await attempt(ctx.providers(offering.providerId), offering) };
     } catch (error) {
@@ -47,7 +55,17 @@ export async function withFailover<T>(ctx: GatewayContext, call: Call, attempt: 
       if (!mayFailOver(call, offering, error)) break;
     }
   }
-  throw lastError ?? new UpstreamError({ kind: 'connection', providerId: call.plan.candidates[0]!.providerId, message: 'no provider could take the call' });
+  if (lastError === undefined) throw unavailable('model_unavailable', `No provider has capacity for '${call.plan.model.id}' right now. Retry later.`);
+  throw lastError;
+}
+
+/**
+ * The provider refused the pool's key itself: rejected (401), out of credit (402, or a billing
+ * error). A 403 can be about one model or a region, and a 429 about a rate, not the account: the
+ * call fails over without pausing the pool.
+ */
+function refusesKey(error: unknown): boolean {
+  return error instanceof UpstreamError && error.kind === 'auth' && error.status !== 403;
 }
 
 function mayFailOver(call: Call, offering: CatalogOffering, error: unknown, extra: Record<string, string> = {}): boolean {
@@ -58,10 +76,10 @@ function mayFailOver(call: Call, offering: CatalogOffering, error: unknown, extr
 }
 
 /** Holds `amount` of the pool's face value for this call; null when the pool no longer has it (drawn by others meanwhile). */
-async function holdPool(ctx: GatewayContext, call: Call, route: PoolRoute, amount: bigint, index: number): Promise<Hold | null> {
+async function holdPool(ctx: GatewayContext, call: Call, route: PoolRoute, amount: bigint): Promise<Hold | null> {
   try {
     const { holds } = await ctx.ledger.reserve({
-      idempotencyKey: `pool:${call.requestId}:${index}`,
+      idempotencyKey: `pool:${call.requestId}:${route.id}`,
       sources: [route.accountId],
       creditAccountId: SYSTEM_ACCOUNTS.sellerCapacity.id,
       amount,

@@ -85,7 +85,12 @@ async function settleLate(ctx: GatewayContext, call: Call, offering: CatalogOffe
   try {
     const { charged, accounts, shares } = await ctx.ledger.settleLate(input);
     logger.error('a call outlived its holds; charged what its sources still had', { requestId: call.requestId, cost: input.amount, charged });
-    if (input.pool) await ctx.ledger.drawPoolLate({ ...input.pool, earnings: input.pool.earnings > charged ? charged : input.pool.earnings }, input.idempotencyKey);
+    if (input.pool) {
+      // The buyer's charge is committed: a failure here must not report the call as unbilled.
+      await ctx.ledger.drawPoolLate({ ...input.pool, earnings: input.pool.earnings > charged ? charged : input.pool.earnings }, input.idempotencyKey).catch((error: unknown) => {
+        logger.error("could not draw a late call's pool; the seller's earnings for it are missing", { requestId: call.requestId, poolId: input.pool!.poolId, error });
+      });
+    }
     return { cost: charged, ...sourceBalances(call, offering, accounts, shares) };
   } catch (error) {
     return unbilled(ctx, call, input, error);

@@ -242,26 +242,36 @@ export class Ledger {
     };
     try {
       const accounts = await this.#sql.transaction(async (tx) => {
+        if (pool.earnings > 0n) {
+          // Opened at listing; a pool listed before earnings existed gets it here (locked below with the rest).
+          await tx.execute(
+            sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${pool.sellerAccountId}, 'SELLER_EARNINGS', ${`seller:${pool.sellerUserId}`}, ${pool.sellerUserId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
+          );
+        }
+        if (this.#sql.provider === 'postgresql') {
+          // The one lock order of every ledger write (the batch functions' too): user accounts by
+          // id, then the API key, then the system accounts. The steps below touch the buyer's
+          // sources, the pool and the seller in hold order, so lock them all first, sorted.
+          const userAccounts = [...new Set([...input.holds.map((h) => h.debitAccountId), pool.hold.debitAccountId, ...(pool.earnings > 0n ? [pool.sellerAccountId] : [])])].sort();
+          for (const id of userAccounts) await tx.query(sql`SELECT "id" FROM "LedgerAccount" WHERE "id" = ${id} FOR NO KEY UPDATE`);
+        }
         const credits = new Map<string, Micros>();
         const buyerAccounts = await resolveHoldRows(tx, buyerPlan, credits);
         const [poolAccount] = await resolveHoldRows(tx, poolPlan, credits);
         if (pool.earnings > 0n) {
           const transactionId = newId('txn');
-          // Opened at listing; a pool listed before earnings existed gets it here.
-          await tx.execute(
-            sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${pool.sellerAccountId}, 'SELLER_EARNINGS', ${`seller:${pool.sellerUserId}`}, ${pool.sellerUserId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
-          );
           await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: `earn:${input.idempotencyKey}`, kind: 'seller_earnings', memo: `pool ${pool.poolId}`, actor: null, now }));
           await tx.execute(insertEntries(transactionId, [{ accountId: SYSTEM_ACCOUNTS.revenue.id, amount: -pool.earnings }, { accountId: pool.sellerAccountId, amount: pool.earnings }], now));
           await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${pool.earnings}, "available" = "available" + ${pool.earnings}, "updatedAt" = ${now} WHERE "id" = ${pool.sellerAccountId}`);
           credits.set(SYSTEM_ACCOUNTS.revenue.id, (credits.get(SYSTEM_ACCOUNTS.revenue.id) ?? 0n) - pool.earnings);
         }
-        await postCredits(tx, credits, now);
+        // The key's counters and the usage row before the system accounts, which come last.
         await finishResolution(tx, buyerPlan, buyerAccounts);
         // The pool's row follows its account: drawn is face value minus what the account has left.
         await tx.execute(
           sql`UPDATE "SellerPool" SET "drawn" = "drawn" + ${pool.listCost}, "status" = CASE WHEN ${poolAccount!.balance} <= 0 AND "status" = 'LIVE' THEN 'EXHAUSTED' ELSE "status" END, "statusReason" = CASE WHEN ${poolAccount!.balance} <= 0 AND "status" = 'LIVE' THEN 'served its whole face value' ELSE "statusReason" END, "updatedAt" = ${now} WHERE "id" = ${pool.poolId}`,
         );
+        await postCredits(tx, credits, now);
         return buyerAccounts;
       });
       const holds = input.holds.map((hold, index) => ({ ...pickRef(hold), status: 'SETTLED' as const, settledAmount: shares[index]!, transactionId: transactionIds[index] ?? null }));

@@ -129,7 +129,11 @@ export class PoolDirectory {
 
   #refresh(): Promise<void> {
     this.#loading ??= this.#load()
-      .catch((error: unknown) => logger.error('could not read the seller pools; calls use the platform keys meanwhile', { error }))
+      .catch((error: unknown) => {
+        // Calls go on with what was read before (nothing, at first) until the next look, rather than each waiting on a failing query.
+        this.#loadedAt = performance.now();
+        logger.error('could not read the seller pools; calls use the platform keys meanwhile', { error });
+      })
       .finally(() => {
         this.#loading = null;
       });
