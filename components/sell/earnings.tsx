@@ -179,7 +179,7 @@ export function EarningsPanel() {
           ) : (
             <ul className="divide-y divide-slate-100 text-sm" data-testid="payout-list">
               {data.payouts.map((payout) => (
-                <li key={payout.id} className="flex flex-col gap-1 py-2 sm:flex-row sm:items-center sm:justify-between" data-testid="payout-row">
+                <li key={payout.id} className="flex flex-col gap-1 py-2 sm:flex-row sm:items-center sm:justify-between" data-testid="payout-row" data-status={payout.status}>
                   <div className="min-w-0">
                     <p className="font-medium tabular-nums text-slate-900">
                       {formatUsdNumber(payout.amount_usd)} <span className="font-normal text-slate-600">· {dateFormat.format(new Date(payout.created_at))}</span>
