@@ -1,6 +1,8 @@
 // An app instance of a spec's own, beside the suite's server: a throwaway database (SQLite, or a
 // fresh PostgreSQL database when TEST_DATABASE_URL names a server, as e2e/serve.ts does), migrated
-// and seeded, and `next start` from the build Playwright's web server made, with the spec's env.
+// and seeded, and the server `npm start` runs (scripts/server.ts, so the socket's address reaches
+// the app: the development mailbox that signIn reads is for loopback clients only) on the build
+// Playwright's web server made, with the spec's env.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,9 +45,9 @@ export async function startAppInstance({ port, label, env, startTimeoutMs = 120_
   await db.$disconnect();
 
   // A variable given as undefined is removed, not inherited from the test process.
-  const appEnv: NodeJS.ProcessEnv = { ...process.env, ...env, DATABASE_URL: config.url, NEXT_TELEMETRY_DISABLED: '1' };
+  const appEnv: NodeJS.ProcessEnv = { ...process.env, ...env, NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: config.url, NEXT_TELEMETRY_DISABLED: '1' };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete appEnv[name];
-  const app: ChildProcess = spawn('node_modules/.bin/next', ['start', '-p', String(port), '-H', '127.0.0.1'], {
+  const app: ChildProcess = spawn('node_modules/.bin/tsx', ['scripts/server.ts'], {
     stdio: process.env.E2E_APP_LOGS === '1' ? 'inherit' : 'ignore',
     env: appEnv,
   });

@@ -76,9 +76,10 @@ function DrawDownChart({ data }: { data: EarningsView['draw_down'] }) {
       <figcaption id="drawdown-caption" className="text-sm text-slate-600">
         Usage served from your pools at list price, per UTC day, last 30 days: {formatUsdNumber(Math.round(total * 1e6) / 1e6)} in all.
       </figcaption>
+      {/* Hidden from assistive technology (the table below says the same), so the chart must not take focus either: no accessibility layer. */}
       <div className="h-64 w-full" aria-hidden="true">
         <ResponsiveContainer width="100%" height="100%">
-          <BarChart data={points} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
+          <BarChart data={points} margin={{ top: 8, right: 8, left: 0, bottom: 0 }} accessibilityLayer={false}>
             <CartesianGrid strokeDasharray="3 3" vertical={false} />
             <XAxis dataKey="label" tick={{ fontSize: 11, fill: '#475569' }} interval="preserveStartEnd" minTickGap={16} />
             <YAxis tick={{ fontSize: 11, fill: '#475569' }} width={56} tickFormatter={(v: number) => `$${v}`} />
