@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
-import { hexToBigInt, type Address, type Hex } from 'viem';
+import { expect, test } from '@playwright/test';
 import { createDb } from '../lib/db/client';
 import { applyMigrations } from '../lib/db/migrate';
 import { seed } from '../lib/db/seed';
 import { startTestChain, type DeployedStablecoin, type TestChain } from '../test/helpers/chain';
+import { injectWallet } from './injected-wallet';
 
 // A buyer funds their balance with USDC on a local chain from the browser. The spec runs its own
 // app instance (the build Playwright's web server made) configured for a hardhat node it starts,
@@ -62,68 +62,12 @@ test.afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-type TxRequest = { from: Address; to: Address; data?: Hex; value?: Hex; gas?: Hex };
-
-/** The injected wallet: accounts and signatures from the test process, the rest from the node. */
-async function injectWallet(page: Page) {
-  const account = chain.accounts[1];
-  const wallet = chain.walletClient(account);
-  // Like a real wallet, no account is exposed before the site asks for it (so nothing auto-connects mid-click).
-  let authorized = false;
-  await page.exposeFunction('__tollgateWallet', async (method: string, params: unknown[] = []) => {
-    switch (method) {
-      case 'eth_requestAccounts':
-        authorized = true;
-        return [account.address];
-      case 'eth_accounts':
-        return authorized ? [account.address] : [];
-      case 'eth_chainId':
-        return '0x7a69';
-      case 'net_version':
-        return '31337';
-      case 'wallet_requestPermissions':
-      case 'wallet_getPermissions':
-        return [{ parentCapability: 'eth_accounts' }];
-      case 'wallet_switchEthereumChain':
-      case 'wallet_revokePermissions':
-        return null;
-      case 'personal_sign':
-        return account.signMessage({ message: { raw: params[0] as Hex } });
-      case 'eth_sendTransaction': {
-        const tx = params[0] as TxRequest;
-        return wallet.sendTransaction({ to: tx.to, data: tx.data, value: tx.value ? hexToBigInt(tx.value) : undefined, gas: tx.gas ? hexToBigInt(tx.gas) : undefined });
-      }
-      default: {
-        const response = await fetch(chain.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-        const body = (await response.json()) as { result?: unknown; error?: { message: string; code: number } };
-        if (body.error) throw Object.assign(new Error(body.error.message), { code: body.error.code });
-        return body.result;
-      }
-    }
-  });
-  await page.addInitScript(() => {
-    const listeners = new Map<string, Set<(...args: unknown[]) => void>>();
-    const call = (window as unknown as { __tollgateWallet: (method: string, params?: unknown[]) => Promise<unknown> }).__tollgateWallet;
-    const provider = {
-      isMetaMask: false,
-      request: ({ method, params }: { method: string; params?: unknown[] }) => call(method, params ?? []),
-      on: (event: string, listener: (...args: unknown[]) => void) => {
-        if (!listeners.has(event)) listeners.set(event, new Set());
-        listeners.get(event)!.add(listener);
-      },
-      removeListener: (event: string, listener: (...args: unknown[]) => void) => listeners.get(event)?.delete(listener),
-    };
-    Object.defineProperty(window, 'ethereum', { value: provider, configurable: true });
-  });
-  return account;
-}
-
 test('a buyer deposits USDC from an injected wallet and sees it credited after the confirmations', async ({ page, context }) => {
   await context.route(
     (url) => !['127.0.0.1', 'localhost'].includes(url.hostname),
     (route) => route.abort(),
   );
-  const account = await injectWallet(page);
+  const account = await injectWallet(page, chain, chain.accounts[1]);
   await usdc.mint(account.address, 100_000_000n);
 
   // Sign in with the wallet (new account with the welcome credit).

@@ -259,3 +259,38 @@ describe('POST /api/admin/payouts/run', () => {
     await expectAuditClean();
   });
 });
+
+describe('GET /api/admin/payouts', () => {
+  const get = async (query: string, headers: Record<string, string>) =>
+    createPayoutAdminApi({ db: t.db, env }).listPayouts(new Request(`http://tollgate.test/api/admin/payouts${query}`, { headers: { host: 'tollgate.test', ...headers } }));
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  type Listed = { data: Array<{ id: string; user: { id: string; email: string | null }; amount_usd: number; status: string; to_address: string; tx_hash: string | null; tx_url: string | null }>; payouts_enabled: boolean };
+
+  it('lists payouts newest first with status, wallet and transaction, filtered by status, to admins only', async () => {
+    const s = await seller(3_250_000n);
+    await runner().run();
+    const [row] = await payoutsOf(s.userId);
+    const { user } = await createFundedUser(t.db, 0n);
+    expect((await get('', { cookie: `next-auth.session-token=${await encode({ token: { sub: user.id }, secret: AUTH_SECRET, maxAge: 3600 })}` })).status).toBe(403);
+    expect((await get('', { authorization: 'Bearer wrong-token' })).status).toBe(401);
+
+    const response = await get('', admin);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as Listed;
+    expect(body.payouts_enabled).toBe(true);
+    // This seller's payout is the newest; the earlier tests' payouts follow.
+    expect(body.data[0]).toMatchObject({ id: row!.id, user: { id: s.userId }, amount_usd: 3.25, status: 'confirmed', to_address: s.address, tx_hash: row!.txHash, tx_url: null });
+    const times = (await t.db.sellerPayout.findMany({ where: { id: { in: body.data.map((p) => p.id) } }, select: { id: true, createdAt: true } })).map((p) => [p.id, p.createdAt.getTime()] as const);
+    const order = body.data.map((p) => times.find(([id]) => id === p.id)![1]);
+    expect(order).toEqual([...order].sort((a, b) => b - a));
+
+    const confirmed = (await (await get('?status=confirmed', admin)).json()) as Listed;
+    expect(confirmed.data.map((p) => p.id)).toContain(row!.id);
+    expect(confirmed.data.every((p) => p.status === 'confirmed')).toBe(true);
+    const pending = (await (await get('?status=pending', admin)).json()) as Listed;
+    expect(pending.data.map((p) => p.id)).not.toContain(row!.id);
+    expect((await get('?status=paid', admin)).status).toBe(400);
+    expect((await get('?limit=1&extra=1', admin)).status).toBe(400);
+    expect(((await (await get('?limit=1', admin)).json()) as Listed).data).toHaveLength(1);
+  });
+});

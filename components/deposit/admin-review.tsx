@@ -1,11 +1,11 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState, useSyncExternalStore } from 'react';
+import { useState } from 'react';
+import { AdminTokenForm, useAdminToken } from '@/components/admin/admin-token';
 import { ApiError, Badge, Button, Card, CardBody, CardHeader, EmptyState, EnsureQueryClient, ErrorState, Field, Input, Select, Spinner, Textarea, fetchJson } from '@/components/ui';
 import { formatAtomic, STATUS_LABELS, STATUS_TONES, usd, type AdminDeposit, type DepositStatus } from './types';
 
-const TOKEN_STORAGE = 'tollgate.adminToken';
 const STATUSES: DepositStatus[] = ['needs_review', 'verifying', 'awaiting_payment', 'credited', 'rejected', 'expired'];
 
 /**
@@ -20,28 +20,9 @@ export function AdminDepositReview() {
   );
 }
 
-const TOKEN_EVENT = 'tollgate-admin-token';
-const subscribeToken = (onChange: () => void) => {
-  window.addEventListener(TOKEN_EVENT, onChange);
-  return () => window.removeEventListener(TOKEN_EVENT, onChange);
-};
-
-/** The admin token in sessionStorage (empty on the server, so hydration matches). */
-function useAdminToken() {
-  const token = useSyncExternalStore(subscribeToken, () => sessionStorage.getItem(TOKEN_STORAGE) ?? '', () => '');
-  const save = (value: string) => {
-    if (value) sessionStorage.setItem(TOKEN_STORAGE, value);
-    else sessionStorage.removeItem(TOKEN_STORAGE);
-    window.dispatchEvent(new Event(TOKEN_EVENT));
-  };
-  return [token, save] as const;
-}
-
 function Review() {
-  const [token, setToken] = useAdminToken();
-  const [draft, setDraft] = useState('');
+  const [token, setToken, headers] = useAdminToken();
   const [status, setStatus] = useState<DepositStatus>('needs_review');
-  const headers = token ? { authorization: `Bearer ${token}` } : undefined;
   const queue = useQuery({
     queryKey: ['admin-deposits', status, token],
     queryFn: async () => (await fetchJson<{ data: AdminDeposit[] }>(`/api/admin/deposits?status=${status}`, { headers })).data,
@@ -72,32 +53,7 @@ function Review() {
         </Field>
       </header>
 
-      {denied ? (
-        <Card>
-          <CardBody>
-            <form
-              className="flex flex-wrap items-end gap-3"
-              onSubmit={(event) => {
-                event.preventDefault();
-                setToken(draft.trim());
-              }}
-            >
-              <Field label="Admin token" hint="ADMIN_TOKEN of this instance; kept in this browser tab only." className="min-w-72 flex-1">
-                <Input type="password" value={draft} onChange={(e) => setDraft(e.target.value)} autoComplete="off" name="admin_token" />
-              </Field>
-              <Button type="submit" disabled={!draft.trim()}>
-                Use token
-              </Button>
-              {token ? (
-                <Button variant="ghost" onClick={() => setToken('')}>
-                  Forget token
-                </Button>
-              ) : null}
-            </form>
-            {denied ? <p className="mt-3 text-sm text-red-700">{queue.error?.message}</p> : null}
-          </CardBody>
-        </Card>
-      ) : null}
+      {denied ? <AdminTokenForm token={token} setToken={setToken} message={queue.error?.message} /> : null}
 
       {queue.isPending ? (
         <p className="flex items-center gap-2 text-sm text-slate-500" role="status">

@@ -76,9 +76,10 @@ function DrawDownChart({ data }: { data: EarningsView['draw_down'] }) {
       <figcaption id="drawdown-caption" className="text-sm text-slate-600">
         Usage served from your pools at list price, per UTC day, last 30 days: {formatUsdNumber(Math.round(total * 1e6) / 1e6)} in all.
       </figcaption>
+      {/* Hidden from assistive technology (the table below says the same), so the chart must not take focus either: no accessibility layer. */}
       <div className="h-64 w-full" aria-hidden="true">
         <ResponsiveContainer width="100%" height="100%">
-          <BarChart data={points} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
+          <BarChart data={points} margin={{ top: 8, right: 8, left: 0, bottom: 0 }} accessibilityLayer={false}>
             <CartesianGrid strokeDasharray="3 3" vertical={false} />
             <XAxis dataKey="label" tick={{ fontSize: 11, fill: '#475569' }} interval="preserveStartEnd" minTickGap={16} />
             <YAxis tick={{ fontSize: 11, fill: '#475569' }} width={56} tickFormatter={(v: number) => `$${v}`} />
@@ -179,7 +180,7 @@ export function EarningsPanel() {
           ) : (
             <ul className="divide-y divide-slate-100 text-sm" data-testid="payout-list">
               {data.payouts.map((payout) => (
-                <li key={payout.id} className="flex flex-col gap-1 py-2 sm:flex-row sm:items-center sm:justify-between" data-testid="payout-row">
+                <li key={payout.id} className="flex flex-col gap-1 py-2 sm:flex-row sm:items-center sm:justify-between" data-testid="payout-row" data-status={payout.status}>
                   <div className="min-w-0">
                     <p className="font-medium tabular-nums text-slate-900">
                       {formatUsdNumber(payout.amount_usd)} <span className="font-normal text-slate-600">· {dateFormat.format(new Date(payout.created_at))}</span>
