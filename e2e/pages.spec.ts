@@ -47,6 +47,8 @@ const PAGES: PageCase[] = [
   { path: '/credits', who: 'buyer', heading: 'Credits', primary: (p) => p.getByTestId('redeem-submit') },
   { path: '/sell', who: 'buyer', heading: 'Sell spare credit', primary: (p) => p.getByTestId('pool-submit') },
   { path: '/admin/deposits', who: 'admin', heading: 'Deposit review', primary: (p) => p.getByRole('combobox', { name: 'Show' }) },
+  // The suite's server has no payouts configured: the page says so where its action would be.
+  { path: '/admin/payouts', who: 'admin', heading: 'Seller payouts', primary: (p) => p.getByTestId('payouts-disabled') },
 ];
 
 /** Every route a page.tsx under app/ serves ((groups) and dynamic segments do not occur today). */
