@@ -70,7 +70,7 @@ function DrawDownChart({ data }: { data: EarningsView['draw_down'] }) {
     return { points, series };
   }, [data]);
   const total = data.reduce((sum, pool) => sum + pool.days.reduce((s, d) => s + d.drawn_usd, 0), 0);
-  if (data.length === 0) return <EmptyState title="No pools yet" message="List a pool above; what buyers draw from it shows here by day." className="py-8" />;
+  if (data.length === 0) return <EmptyState title="Nothing drawn yet" message="Once buyers use a pool you list, what they draw from it shows here by day." className="py-8" />;
   return (
     <figure className="space-y-3" aria-labelledby="drawdown-caption">
       <figcaption id="drawdown-caption" className="text-sm text-slate-600">
