@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RateLimiter } from '../lib/gateway/rate-limit';
 import { createApiKeyOp } from '../lib/keys/keys';
-import { SYSTEM_ACCOUNTS, sellerEarningsAccountId, sellerPoolAccountId } from '../lib/ledger/accounts';
+import { SYSTEM_ACCOUNTS, getOrCreateWalletAccount, sellerEarningsAccountId, sellerPoolAccountId } from '../lib/ledger/accounts';
+import { Ledger } from '../lib/ledger/ledger';
 import { auditLedger } from '../lib/ledger/audit';
 import { createSellersApi, type SellersApi } from '../lib/sellers/sellers-api';
 import { createFundedUser } from './helpers/fixtures';
-import { createCustomer, gatewayHarness, startTestGateway, upstreamEnv } from './helpers/gateway';
+import { PROVIDER_SECRETS, createCustomer, gatewayHarness, startTestGateway, upstreamEnv } from './helpers/gateway';
 
 // Seller pools serve buyers (issue #16): first in, first out, with the pool's key; a key the
 // provider refuses pauses its pool and the call fails over; a pool never serves beyond its face
@@ -203,6 +204,33 @@ describe('seller pools serve buyers', () => {
       fake.setBehavior({ rejectApiKeys: undefined });
       await noKey.close();
     }
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
+  it("a 403 from a pool's key fails over without pausing the pool; a seller's own calls never use their own pool", async () => {
+    const { fake, gw, t } = h;
+    await t.db.sellerPool.updateMany({ where: { status: 'LIVE' }, data: { status: 'PAUSED', statusReason: 'earlier test' } });
+    const pool = await listPool('seller-key-forbidden-HHHH8888', '5');
+    const buyer = await createCustomer(t.db, 10_000_000n);
+    fake.setBehavior({ usage: { prompt_tokens: 10, completion_tokens: 20 } });
+    let seen = presentedKeys().length;
+    // A 403 can be one model or one region: both attempts are refused here, and the pool stays live.
+    const refused = await gw.client(buyer.secret).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: '[[fault:status=403]]' }] }).catch((error: unknown) => error as { status: number });
+    expect(refused).toMatchObject({ status: 502 });
+    expect(presentedKeys().slice(seen)).toEqual(['Bearer seller-key-forbidden-HHHH8888', `Bearer ${PROVIDER_SECRETS.OPENAI_API_KEY}`]);
+    expect((await t.db.sellerPool.findUniqueOrThrow({ where: { id: pool.poolId } })).status).toBe('LIVE');
+    expect(await balance(sellerPoolAccountId(pool.poolId))).toBe(5_000_000n);
+
+    // The seller calls with a key of their own, their wallet funded: the platform key serves them, never their pool.
+    const { userId: sellerId } = await t.db.sellerPool.findUniqueOrThrow({ where: { id: pool.poolId } });
+    const wallet = await getOrCreateWalletAccount({ db: t.db, userId: sellerId });
+    await new Ledger(t.db).transfer({ idempotencyKey: `grant:${sellerId}`, kind: 'grant', entries: [{ accountId: SYSTEM_ACCOUNTS.promo.id, amount: -1_000_000n }, { accountId: wallet.id, amount: 1_000_000n }] });
+    const own = createApiKeyOp(t.db, { userId: sellerId, name: 'own', rateLimitBurst: 100, rateLimitPerSec: 100 });
+    await own.op;
+    seen = presentedKeys().length;
+    await gw.client(own.secret).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'mine' }] });
+    expect(presentedKeys().slice(seen)).toEqual([`Bearer ${PROVIDER_SECRETS.OPENAI_API_KEY}`]);
+    expect(await balance(sellerPoolAccountId(pool.poolId))).toBe(5_000_000n);
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 });
