@@ -15,7 +15,8 @@ import { seed } from '../lib/db/seed';
 
 export type AppInstance = { baseURL: string; database: DatabaseConfig['provider']; stop(): Promise<void> };
 
-async function freshDatabase(label: string, cleanups: Array<() => Promise<void> | void>): Promise<DatabaseConfig> {
+/** A throwaway database named after `label`; its removal is pushed onto `cleanups`. */
+export async function freshDatabase(label: string, cleanups: Array<() => Promise<void> | void>): Promise<DatabaseConfig> {
   const server = process.env.TEST_DATABASE_URL?.trim();
   if (!server) {
     const dir = mkdtempSync(join(tmpdir(), `tollgate-e2e-${label}-`));

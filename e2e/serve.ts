@@ -1,39 +1,14 @@
 // The app as the README's run command brings it up, on a throwaway database: SQLite by default,
 // a fresh PostgreSQL database when TEST_DATABASE_URL names a server. Started by Playwright.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import { createDb } from '../lib/db/client';
-import type { DatabaseConfig } from '../lib/db/config';
 import { applyMigrations } from '../lib/db/migrate';
 import { seed } from '../lib/db/seed';
+import { freshDatabase } from './app-instance';
 import { E2E_ADMIN_EMAIL, E2E_ADMIN_TOKEN } from './constants';
 
 const port = process.env.E2E_PORT ?? '3100';
 const cleanups: Array<() => Promise<void> | void> = [];
-
-async function prepareDatabase(): Promise<DatabaseConfig> {
-  const server = process.env.TEST_DATABASE_URL?.trim();
-  if (!server) {
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const file = join(dir, 'e2e.db');
-    return { provider: 'sqlite', url: `file:${file}`, file };
-  }
-  const name = `tollgate_e2e_${Date.now().toString(36)}`;
-  const admin = new pg.Client({ connectionString: server });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  cleanups.push(async () => {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  });
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return { provider: 'postgresql', url: url.toString() };
-}
 
 async function main() {
   if (process.env.E2E_SKIP_BUILD !== '1') {
@@ -46,7 +21,7 @@ async function main() {
     });
     if (build.status !== 0) throw new Error('next build failed');
   }
-  const config = await prepareDatabase();
+  const config = await freshDatabase('suite', cleanups);
   await applyMigrations(config);
   const db = createDb(config);
   await seed(db);
