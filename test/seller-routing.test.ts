@@ -233,4 +233,27 @@ describe('seller pools serve buyers', () => {
     expect(await balance(sellerPoolAccountId(pool.poolId))).toBe(5_000_000n);
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
+
+  it('a stream cut off mid-way charges the buyer nothing but draws the pool by what its key produced, and pays the seller for it', async () => {
+    const { fake, gw, t } = h;
+    await t.db.sellerPool.updateMany({ where: { status: 'LIVE' }, data: { status: 'PAUSED', statusReason: 'earlier test' } });
+    const pool = await listPool('seller-key-cutoff-JJJJ9999', '5', '0.5');
+    const buyer = await createCustomer(t.db, 10_000_000n);
+    fake.setBehavior({ dieAfterChunks: 3 });
+    const stream = await gw.client(buyer.secret).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1_000, stream: true, messages: [{ role: 'user', content: 'cut me off' }] });
+    const failed = await (async () => {
+      for await (const chunk of stream) void chunk;
+    })().catch((error: unknown) => error);
+    fake.setBehavior({ dieAfterChunks: undefined });
+    expect(failed).toBeInstanceOf(Error);
+    expect(await balance(buyer.wallet.id)).toBe(10_000_000n);
+    const row = await t.db.usageRecord.findFirstOrThrow({ where: { userId: buyer.user.id } });
+    expect(row).toMatchObject({ status: 'UPSTREAM_ERROR', cost: 0n });
+    const { drawn } = await t.db.sellerPool.findUniqueOrThrow({ where: { id: pool.poolId } });
+    expect(drawn).toBeGreaterThan(0n);
+    expect(await balance(sellerPoolAccountId(pool.poolId))).toBe(5_000_000n - drawn);
+    expect(await balance(sellerEarningsAccountId(pool.sellerId))).toBe(drawn / 2n);
+    expect(await t.db.hold.count({ where: { debitAccountId: sellerPoolAccountId(pool.poolId), status: 'PENDING' } })).toBe(0);
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
 });

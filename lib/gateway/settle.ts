@@ -116,9 +116,9 @@ async function unbilled(ctx: GatewayContext, call: Call, input: SettleInput, err
  * A failed or abandoned call: releases its hold and gives its request back to the key's limits,
  * recording why, in one ledger operation. Nothing is charged. Returns the error to answer with.
  */
-export async function release(ctx: GatewayContext, call: Call, error: unknown): Promise<HttpError> {
+export async function release(ctx: GatewayContext, call: Call, error: unknown, served?: { offering: CatalogOffering; usage: UpstreamUsage }): Promise<HttpError> {
   endCall(call);
-  if (call.pool) await releasePoolHold(ctx, call, call.pool.hold);
+  if (call.pool) await releasePool(ctx, call, call.pool, served);
   const httpError = toHttpError(error);
   // A client that hung up before anything was produced owes nothing either; say which it was.
   const status = httpError.code === 'client_closed_request' ? 'CLIENT_ABORTED' : 'UPSTREAM_ERROR';
@@ -134,6 +134,21 @@ export async function release(ctx: GatewayContext, call: Call, error: unknown): 
   }
   if (call.idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: call.idempotencyRecordId }).catch(() => undefined);
   return httpError;
+}
+
+/**
+ * A failed call's pool: its hold goes back whole, unless the upstream had produced something on the
+ * pool's key (`served`: a stream cut off mid-way), which the provider bills the seller for. Then the
+ * pool is drawn by that and the seller paid for it, though the buyer is not charged: a pool never
+ * serves beyond its face value.
+ */
+async function releasePool(ctx: GatewayContext, call: Call, pool: PoolUse, served: { offering: CatalogOffering; usage: UpstreamUsage } | undefined): Promise<void> {
+  if (!served || served.usage.prompt_tokens + served.usage.completion_tokens <= 0) return releasePoolHold(ctx, call, pool.hold);
+  const draw = poolDraw(pool, served.offering, served.usage, 0n);
+  const share = (draw.listCost * BigInt(pool.route.rateBps)) / 10_000n;
+  await ctx.ledger.drawPool({ pool: { ...draw, earnings: share }, idempotencyKey: `failed:${call.requestId}` }).catch((error: unknown) => {
+    logger.error("could not draw a failed call's pool; the sweeper returns its hold", { requestId: call.requestId, poolId: pool.route.id, error });
+  });
 }
 
 /** The text an OpenAI-shaped completion produced (its messages, tool names and arguments), for billing one whose upstream reported no usage. */

@@ -158,8 +158,9 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
         sink.close();
         return;
       }
-      // The upstream failed mid-stream: the call failed, so nothing is charged.
-      send(dialect.error(await release(ctx, call, error)));
+      // The upstream failed mid-stream: the call failed, so nothing is charged (a seller's pool
+      // is still drawn by what its key produced).
+      send(dialect.error(await release(ctx, call, error, { offering, usage: usageSoFar(call, produced, partialUsage) })));
       await sendReceipt();
       sink.close();
       return;

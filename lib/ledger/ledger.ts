@@ -210,10 +210,10 @@ export class Ledger {
    * know nothing of pools; pool-served calls are the minority that pays for it). Locks: every user
    * account (buyer sources, the pool, the seller), then the system accounts, as everywhere else.
    */
-  async #settlePooled(input: SettleInput, pool: PoolDraw, shares: Micros[], transactionIds: Array<string | null>): Promise<Resolution> {
+  async #settlePooled(input: SettleInput, pool: PoolDraw, shares: Micros[], transactionIds: Array<string | null>, { capEarnings = true } = {}): Promise<Resolution> {
     const cost = shares.reduce((sum, share) => sum + share, 0n);
     if (pool.listCost < 0n || pool.listCost > pool.hold.amount) throw new LedgerError('settle_exceeds_hold', `pool draw ${pool.listCost} exceeds its hold ${pool.hold.amount}`);
-    if (pool.earnings < 0n || pool.earnings > cost) throw new LedgerError('invalid_transaction', `seller earnings ${pool.earnings} exceed the charge ${cost}`);
+    if (pool.earnings < 0n || (capEarnings && pool.earnings > cost)) throw new LedgerError('invalid_transaction', `seller earnings ${pool.earnings} exceed the charge ${cost}`);
     const now = new Date();
     const resolveKeys = input.holds.map((_, index) => holdKey(input.idempotencyKey, index));
     const buyerPlan: ResolvePlan = {
@@ -371,6 +371,16 @@ export class Ledger {
     }
   }
 
+
+  /**
+   * A pool-served call that failed after the upstream produced something (a stream cut off
+   * mid-way): the buyer pays nothing (released on its own), but the seller's key was billed for
+   * what was produced, so the pool is drawn by its list cost and the seller earns their rate of it,
+   * out of revenue: the platform's loss, as with its own key. One transaction, idempotent by key.
+   */
+  async drawPool({ pool, idempotencyKey }: { pool: PoolDraw; idempotencyKey: string }): Promise<void> {
+    await this.#settlePooled({ holds: [], amount: 0n, idempotencyKey }, pool, [], [], { capEarnings: false });
+  }
 
   /**
    * The pool's part of a late settlement (settleLate): the pool's hold lapsed too, so the pool
