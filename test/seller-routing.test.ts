@@ -256,4 +256,21 @@ describe('seller pools serve buyers', () => {
     expect(await t.db.hold.count({ where: { debitAccountId: sellerPoolAccountId(pool.poolId), status: 'PENDING' } })).toBe(0);
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
+
+  it('playground calls (paid from the welcome credit, promo money) are never served by pools', async () => {
+    const { fake, gw, t } = h;
+    await t.db.sellerPool.updateMany({ where: { status: 'LIVE' }, data: { status: 'PAUSED', statusReason: 'earlier test' } });
+    const pool = await listPool('seller-key-playground-KKKK0000', '5');
+    const buyer = await createCustomer(t.db, 10_000_000n);
+    fake.setBehavior({ usage: { prompt_tokens: 10, completion_tokens: 20 } });
+    const seen = presentedKeys().length;
+    const response = await gw.gateway.chatCompletionsForKey(
+      buyer.keyId,
+      new Request('http://tollgate.test/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'from the playground' }] }) }),
+    );
+    expect(response.status).toBe(200);
+    await response.text();
+    expect(presentedKeys().slice(seen)).toEqual([`Bearer ${PROVIDER_SECRETS.OPENAI_API_KEY}`]);
+    expect(await balance(sellerPoolAccountId(pool.poolId))).toBe(5_000_000n);
+  });
 });

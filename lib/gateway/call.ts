@@ -30,6 +30,8 @@ export type Call = {
   principalHeaders: Record<string, string>;
   /** A payment that follows the call (a session's channel): receipts, and more hold mid-stream. */
   payment: CallPayment | null;
+  /** Where the call came from: the web playground spends credit no seller should be paid from (below). */
+  surface: CallSurface;
   /** The seller pool whose key serves the call, once one has (withFailover), with its hold. */
   pool: PoolUse | null;
   /** Extends the holds while the call lasts; stopped by its settlement or release (endCall). */
@@ -79,7 +81,7 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     const refused = await start.payment.confirm();
     if (refused) {
       // Reserved as its channel began to close: given back at once, nothing served or charged.
-      const provisional = { requestId, startedAt: start.startedAt, key, plan: start.plan, stream: start.stream, reservation, idempotencyRecordId, upstreamAbort: new AbortController(), principalHeaders: {}, payment: null, pool: null, keepAlive: setTimeout(() => undefined, 0) };
+      const provisional = { requestId, startedAt: start.startedAt, key, plan: start.plan, stream: start.stream, reservation, idempotencyRecordId, upstreamAbort: new AbortController(), principalHeaders: {}, payment: null, surface: start.surface, pool: null, keepAlive: setTimeout(() => undefined, 0) };
       await release(ctx, provisional, new HttpError({ status: 410, type: 'invalid_request_error', code: 'session_channel_closing', message: 'The payment channel began closing.' }));
       return withHeader(refused, 'x-request-id', requestId);
     }
@@ -100,6 +102,7 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     upstreamAbort,
     principalHeaders: start.principalHeaders,
     payment: start.payment ?? null,
+    surface: start.surface,
     pool: null,
     // The seller pool's hold too, once a pool serves the call (read at each tick).
     keepAlive: keepHoldsAlive(ctx, requestId, idempotencyRecordId, () => [...call.reservation.holds, ...(call.pool ? [call.pool.hold] : [])]),

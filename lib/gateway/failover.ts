@@ -23,7 +23,9 @@ export async function withFailover<T>(ctx: GatewayContext, call: Call, attempt: 
   let lastError: unknown;
   for (const offering of call.plan.candidates) {
     const listHold = call.plan.listHolds[offering.providerId] ?? call.plan.holdAmount;
-    const routes = await ctx.pools.routes(offering.providerId, listHold);
+    // Playground calls are paid from the welcome credit (promo money anyone can farm a little of):
+    // a seller is paid in USDC, so pools serve API calls only.
+    const routes = call.surface === 'playground' ? [] : await ctx.pools.routes(offering.providerId, listHold);
     for (const route of routes) {
       // A seller's own calls are never served by their own pool: they would be paid for their own spending.
       if (route.userId === call.key.userId) continue;
