@@ -51,6 +51,14 @@ describe('earnings states', () => {
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
+  it("every credit waits out the holding period, whichever path booked it (a late settlement's, a cut-off stream's)", async () => {
+    const { user } = await createFundedUser(t.db, 0n);
+    await earn(t.db, user.id, 700_000n, new Date(NOW.getTime() - 3_600_000), 'pool_draw_late');
+    await earn(t.db, user.id, 300_000n, new Date(NOW.getTime() - 8 * DAY));
+    const states = await getSellerEarnings({ db: t.db, userId: user.id, holdingMs: HOLD, now: NOW });
+    expect(states).toMatchObject({ pending: 700_000n, available: 300_000n });
+  });
+
   it('a seller who never earned has nothing in any state', async () => {
     const { user } = await createFundedUser(t.db, 0n);
     expect(await getSellerEarnings({ db: t.db, userId: user.id, holdingMs: HOLD, now: NOW })).toEqual({ pending: 0n, available: 0n, paid: 0n, processing: 0n, balance: 0n });

@@ -4,6 +4,8 @@ import type { Micros } from '../money';
 
 /** The ledger kind of a pool-served call's credit to its seller (the settlement writes it, `earn:<requestId>`). */
 export const SELLER_EARNINGS_KIND = 'seller_earnings';
+/** A failed payout's money going back to its seller's earnings. */
+export const PAYOUT_REVERSAL_KIND = 'seller_payout_reversal';
 
 /**
  * Ledger kinds that debit a pool account without serving a call (face value handed back when a
@@ -33,7 +35,7 @@ export type EarningsStates = {
  * it can still be reversed in the ledger before any of it leaves.
  *
  * Pending is computed from the earnings account's own entries (credits of kind seller_earnings
- * newer than `now − holding`), so it needs no state of its own and is exact at any instant; an
+ * newer than `now − holding`, except a failed payout's reversal), so it needs no state of its own and is exact at any instant; an
  * entry exactly `holding` old is available. Available is the balance less pending, never below
  * zero (a reversal may have taken back more than was old enough). Paid counts confirmed payouts.
  */
@@ -42,7 +44,9 @@ export async function getSellerEarnings({ db, userId, holdingMs, now = new Date(
   const cutoff = new Date(now.getTime() - holdingMs);
   const [account, recent, payouts] = await Promise.all([
     db.ledgerAccount.findUnique({ where: { id: accountId }, select: { balance: true } }),
-    db.ledgerEntry.aggregate({ where: { accountId, createdAt: { gt: cutoff }, transaction: { kind: SELLER_EARNINGS_KIND } }, _sum: { amount: true } }),
+    // Every credit counts as earned, whatever the path that booked it (a settlement, a late one, a
+    // cut-off stream's draw); only a failed payout's money coming back was earned long ago.
+    db.ledgerEntry.aggregate({ where: { accountId, createdAt: { gt: cutoff }, amount: { gt: 0n }, transaction: { kind: { not: PAYOUT_REVERSAL_KIND } } }, _sum: { amount: true } }),
     db.sellerPayout.groupBy({ by: ['status'], where: { userId }, _sum: { amount: true } }),
   ]);
   const balance = account?.balance ?? 0n;

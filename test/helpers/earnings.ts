@@ -8,7 +8,7 @@ import { getOrCreateSellerEarningsAccount, sellerEarningsAccountId } from '../..
  * revenue → seller; revenue funded from the promo contra first so it never goes negative), with
  * the entries dated `at`: the clock the holding period reads.
  */
-export async function earn(db: Db, userId: string, amount: bigint, at: Date): Promise<string> {
+export async function earn(db: Db, userId: string, amount: bigint, at: Date, kind = 'seller_earnings'): Promise<string> {
   const ledger = new Ledger(db);
   await getOrCreateSellerEarningsAccount({ db, userId });
   await ledger.transfer({
@@ -21,7 +21,7 @@ export async function earn(db: Db, userId: string, amount: bigint, at: Date): Pr
   });
   const { transactionId } = await ledger.transfer({
     idempotencyKey: `earn:${newId('req')}`,
-    kind: 'seller_earnings',
+    kind,
     entries: [
       { accountId: SYSTEM_ACCOUNTS.revenue.id, amount: -amount },
       { accountId: sellerEarningsAccountId(userId), amount },

@@ -7,13 +7,14 @@ import { SYSTEM_ACCOUNTS, getOrCreateSellerEarningsAccount, sellerEarningsAccoun
 import { Ledger } from '../../ledger/ledger';
 import { logger } from '../../logger';
 import type { Micros } from '../../money';
-import { getSellerEarnings, isoWeek } from '../../sellers/earnings';
+import { getSellerEarnings, isoWeek, PAYOUT_REVERSAL_KIND } from '../../sellers/earnings';
+
+export { PAYOUT_REVERSAL_KIND };
 import type { PayoutChainConfig, PayoutPolicy } from './config';
 import { takeLease } from './lease';
 
 export const PAYOUT_LEASE = 'seller-payouts';
 export const PAYOUT_KIND = 'seller_payout';
-export const PAYOUT_REVERSAL_KIND = 'seller_payout_reversal';
 
 /** One payout per seller per period (an ISO week, UTC). */
 export const payoutKey = (userId: string, period: string) => `payout:${userId}:${period}`;
@@ -39,7 +40,7 @@ export type PayoutRunResult = {
   /** Signed and sent, waiting for the chain (a receipt, or enough confirmations). */
   waiting: number;
   /** Sellers with payable earnings the run could not pay, and why. */
-  skipped: { userId: string; reason: 'no_wallet' | 'not_signed' }[];
+  skipped: { userId: string; reason: 'no_wallet' | 'not_signed' | 'error' }[];
 };
 
 /**
@@ -223,48 +224,63 @@ export function createPayoutRunner({
     });
     let created = 0;
     for (const candidate of candidates) {
-      const userId = candidate.userId!;
-      const key = payoutKey(userId, period);
-      if (await db.sellerPayout.findUnique({ where: { idempotencyKey: key }, select: { id: true } })) continue;
-      const earnings = await getSellerEarnings({ db, userId, holdingMs: policy.holdingMs, now });
-      if (earnings.available < policy.minimum) continue;
-      const toAddress = candidate.user?.walletAddress;
-      if (!toAddress) {
-        skipped.push({ userId, reason: 'no_wallet' });
-        continue;
+      try {
+        created += await createPayout(candidate, period, actor, now, skipped);
+      } catch (error) {
+        // One seller's trouble (a debit race, a bad address) must not hold up everyone else's payout.
+        logger.error('could not create a seller payout; the others go on', { userId: candidate.userId, period, error });
+        skipped.push({ userId: candidate.userId!, reason: 'error' });
       }
-      await getOrCreateSellerEarningsAccount({ db, userId });
-      const id = newId('po');
-      const amount = earnings.available;
-      const result = await ledger.transfer(
-        {
-          idempotencyKey: key,
-          kind: PAYOUT_KIND,
-          memo: `USDC payout ${id} for ${period}`,
-          actor,
-          entries: [
-            { accountId: sellerEarningsAccountId(userId), amount: -amount },
-            { accountId: SYSTEM_ACCOUNTS.payouts.id, amount },
-          ],
-        },
-        async (tx) => {
-          const [txn] = await tx.query(sql`SELECT "id" FROM "LedgerTransaction" WHERE "idempotencyKey" = ${key}`);
-          const at = new Date();
-          await tx.execute(
-            sql`INSERT INTO "SellerPayout" ("id", "userId", "amount", "toAddress", "chainId", "token", "idempotencyKey", "period", "ledgerTransactionId", "createdAt", "updatedAt") VALUES (${id}, ${userId}, ${amount}, ${getAddress(toAddress)}, ${chain.chainId}, ${chain.token}, ${key}, ${period}, ${String(txn!.id)}, ${at}, ${at})`,
-          );
-        },
-      );
-      if (!result.replayed) created++;
     }
     return created;
   };
 
-  const openRows = () => db.sellerPayout.findMany({ where: { status: { in: ['PENDING', 'SIGNED'] } }, select: ROW_SELECT, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+  /** One seller's payout of this period: 1 when made now, 0 when there is nothing (more) to pay. */
+  const createPayout = async (candidate: { userId: string | null; user: { walletAddress: string | null } | null }, period: string, actor: string, now: Date, skipped: PayoutRunResult['skipped']): Promise<number> => {
+    const userId = candidate.userId!;
+    const key = payoutKey(userId, period);
+    if (await db.sellerPayout.findUnique({ where: { idempotencyKey: key }, select: { id: true } })) return 0;
+    const earnings = await getSellerEarnings({ db, userId, holdingMs: policy.holdingMs, now });
+    if (earnings.available < policy.minimum) return 0;
+    const toAddress = candidate.user?.walletAddress;
+    if (!toAddress) {
+      skipped.push({ userId, reason: 'no_wallet' });
+      return 0;
+    }
+    await getOrCreateSellerEarningsAccount({ db, userId });
+    const id = newId('po');
+    const amount = earnings.available;
+    const result = await ledger.transfer(
+      {
+        idempotencyKey: key,
+        kind: PAYOUT_KIND,
+        memo: `USDC payout ${id} for ${period}`,
+        actor,
+        entries: [
+          { accountId: sellerEarningsAccountId(userId), amount: -amount },
+          { accountId: SYSTEM_ACCOUNTS.payouts.id, amount },
+        ],
+      },
+      async (tx) => {
+        const [txn] = await tx.query(sql`SELECT "id" FROM "LedgerTransaction" WHERE "idempotencyKey" = ${key}`);
+        const at = new Date();
+        await tx.execute(
+          sql`INSERT INTO "SellerPayout" ("id", "userId", "amount", "toAddress", "chainId", "token", "idempotencyKey", "period", "ledgerTransactionId", "createdAt", "updatedAt") VALUES (${id}, ${userId}, ${amount}, ${getAddress(toAddress)}, ${chain.chainId}, ${chain.token}, ${key}, ${period}, ${String(txn!.id)}, ${at}, ${at})`,
+        );
+      },
+    );
+    return result.replayed ? 0 : 1;
+  };
+
+  // Only the payouts of the configured chain and token: a row signed for another network (the
+  // setting changed while it was open) must never be looked up here, judged superseded and paid
+  // again. Those wait, loudly, for the operator (see run()).
+  const thisChain = { chainId: chain.chainId, token: chain.token };
+  const openRows = () => db.sellerPayout.findMany({ where: { status: { in: ['PENDING', 'SIGNED'] }, ...thisChain }, select: ROW_SELECT, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
 
   return {
     async due(now = new Date()) {
-      const [lease, open] = await Promise.all([db.jobLease.findUnique({ where: { name: PAYOUT_LEASE }, select: { lastPeriod: true } }), db.sellerPayout.count({ where: { status: { in: ['PENDING', 'SIGNED'] } } })]);
+      const [lease, open] = await Promise.all([db.jobLease.findUnique({ where: { name: PAYOUT_LEASE }, select: { lastPeriod: true } }), db.sellerPayout.count({ where: { status: { in: ['PENDING', 'SIGNED'] }, ...thisChain } })]);
       return { newPeriod: lease?.lastPeriod !== isoWeek(now), open: open > 0 };
     },
 
@@ -274,6 +290,8 @@ export function createPayoutRunner({
       const lease = await takeLease({ db, name: PAYOUT_LEASE, holder: `run_${randomBase62(12)}`, ttlMs: leaseMs });
       if (!lease) return result;
       result.ran = true;
+      const elsewhere = await db.sellerPayout.count({ where: { status: { in: ['PENDING', 'SIGNED'] }, NOT: thisChain } });
+      if (elsewhere > 0) logger.error('open seller payouts belong to another chain or token than SELLER_PAYOUT_NETWORK now names; they are left alone for the operator', { count: elsewhere });
       try {
         // Payouts left by earlier runs first: their nonces come before any new one.
         // A payout that errors (an RPC hiccup, a gas estimate the chain refuses) keeps its error on
