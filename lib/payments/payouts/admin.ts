@@ -68,8 +68,13 @@ export function createPayoutAdminApi({ db, env = process.env, runner }: { db: Db
       if (config.state !== 'enabled') throw unavailable('payouts_not_configured', `Seller payouts are not set up on this instance: ${config.reason}.`);
       active = createPayoutRunner({ db, policy: config.policy, chain: config.chain });
     }
-    const result = await active.run({ actor });
-    await insertAudit(sqlFor(db), { actor, action: 'payouts.run', targetType: 'payout_run', targetId: result.period, details: { ...result } });
+    let result: Awaited<ReturnType<typeof active.run>> | null = null;
+    try {
+      result = await active.run({ actor });
+    } finally {
+      // Audited whatever happened: a run that failed halfway may already have moved money.
+      await insertAudit(sqlFor(db), { actor, action: 'payouts.run', targetType: 'payout_run', targetId: result?.period ?? null, details: result ? { ...result } : { failed: true } });
+    }
     if (!result.ran) throw conflict('payout_run_in_progress', 'Another payout run is under way on this or another instance; try again when it ends.');
     return json({ object: 'payout_run', ...result });
   });

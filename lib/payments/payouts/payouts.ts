@@ -93,6 +93,17 @@ export function createPayoutRunner({
   const account = privateKeyToAccount(chain.signerKey);
   const publicClient = client ?? (createPublicClient({ chain: chain.network.chain, transport: http(chain.rpcUrl, { timeout: 15_000, retryCount: 1 }) }) as PublicClient);
 
+  /** Whether the node still knows the transaction (pending or mined). */
+  const knownTransaction = async (hash: Hex): Promise<boolean> => {
+    try {
+      await publicClient.getTransaction({ hash });
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'TransactionNotFoundError') return false;
+      throw error;
+    }
+  };
+
   const receiptOf = async (hash: Hex): Promise<TransactionReceipt | null> => {
     try {
       return await publicClient.getTransactionReceipt({ hash });
@@ -199,10 +210,15 @@ export function createPayoutRunner({
     const hash = payout.txHash as Hex;
     // The mined nonce count first, then the receipt: if ours held that nonce it was mined before
     // the count passed it, so a missing receipt then means another transaction took the nonce.
-    const mined = await publicClient.getTransactionCount({ address: account.address, blockTag: 'latest' });
+    // The count is read `confirmations` deep, so that a reorg cannot take back what it saw, and a
+    // node that still knows our transaction (a load-balanced RPC whose answers disagree) vetoes it:
+    // signing again while ours might land would pay twice.
+    const head = await publicClient.getBlockNumber();
+    const depth = BigInt(Math.max(chain.confirmations - 1, 0));
+    const mined = await publicClient.getTransactionCount({ address: account.address, blockNumber: head > depth ? head - depth : 0n });
     const receipt = await receiptOf(hash);
     if (receipt) return settleReceipt(payout, receipt);
-    if (payout.nonce !== null && mined > payout.nonce) {
+    if (payout.nonce !== null && mined > payout.nonce && !(await knownTransaction(hash))) {
       const { count } = await db.sellerPayout.updateMany({
         where: { id: payout.id, status: 'SIGNED', txHash: hash },
         data: { status: 'PENDING', rawTx: null, txHash: null, nonce: null, error: `transaction ${hash} was superseded at nonce ${payout.nonce}; signed again` },
