@@ -391,6 +391,20 @@ describe('the periodic check', () => {
     expect(receiver.received.map((r) => (JSON.parse(r.body) as { balance_usd: string }).balance_usd)).toEqual(['2.000000', '4.000000']);
   });
 
+  it('judges the posted balance: calls in flight holding part of it neither fire the alert nor make it flap', async () => {
+    const alice = await user(8n * USD);
+    await call(alertsApi(), 'PUT', alice.cookie, { threshold_usd: '5', email: false, webhook_url: receiver.url });
+    const before = receiver.received.length;
+    // A call holds $6 of the $8: $2 is free for the moment, the balance is still $8.
+    const { holds } = await ledger.reserve({ idempotencyKey: `alert-hold:${alice.id}`, sources: [walletAccountId(alice.id)], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 6n * USD, ttlMs: 60_000 });
+    expect(await check()).toEqual({ sent: 0, rearmed: 0 });
+    // It settles at $4: $4 left, at or below the $5 threshold, once.
+    await ledger.settle({ holds, amount: 4n * USD, idempotencyKey: `alert-settle:${alice.id}` });
+    expect(await check()).toMatchObject({ sent: 1 });
+    expect(await check()).toEqual({ sent: 0, rearmed: 0 });
+    expect(receiver.received.length).toBe(before + 1);
+  });
+
   it('counts live pack credit, and stops counting it once the lot expires', async () => {
     // $10 in the wallet buys a pack: $8 from the wallet for $10 of credit, so $2 + $10 = $12.
     const alice = await user(10n * USD);

@@ -7,7 +7,7 @@ import { formatUsd, microsToUsd, type Micros } from '../money';
 import { DEV_SECRET_FILE, vaultFromEnv, VaultError, type Vault } from '../sellers/vault';
 import { postWebhook, type WebhookResult } from './alert-webhook';
 import type { CreditAlertTestResult } from './alerts-schema';
-import { creditTotals, spendable } from './spendable';
+import { creditTotals, posted } from './spendable';
 
 type Env = Record<string, string | undefined>;
 
@@ -125,7 +125,9 @@ export async function checkCreditAlerts({ batchSize = 200, now = new Date(), ...
     const totals = await creditTotals({ db, userIds: alerts.map((a) => a.userId), now });
     const due: Array<{ alert: (typeof alerts)[number]; balance: Micros }> = [];
     for (const alert of alerts) {
-      const balance = spendable(totals.get(alert.userId)!);
+      // What is posted, not what is free: calls in flight hold part of the balance for a moment,
+      // and an alert judged on that would fire, re-arm and fire again around a busy user's threshold.
+      const balance = posted(totals.get(alert.userId)!);
       const low = balance <= alert.threshold;
       if (low && alert.armed) {
         const won = await db.creditAlert.updateMany({ where: { userId: alert.userId, armed: true }, data: { armed: false, lastAlertAt: now, lastAlertBalance: balance } });

@@ -10,7 +10,7 @@ import { VaultError, type Vault } from '../sellers/vault';
 import { alertVault, deliverAlert } from './alert-check';
 import { checkWebhookUrl, generateWebhookSecret, WEBHOOK_TIMEOUT_MS } from './alert-webhook';
 import { creditAlertInputSchema, type CreditAlertTestResult, type CreditAlertView } from './alerts-schema';
-import { creditTotals, spendable } from './spendable';
+import { creditTotals, posted } from './spendable';
 
 type Env = Record<string, string | undefined>;
 
@@ -61,7 +61,7 @@ export function createCreditAlertsApi({
       db.user.findUnique({ where: { id: userId }, select: { email: true } }),
       creditTotals({ db, userIds: [userId] }),
     ]);
-    const balance = spendable(totals.get(userId)!);
+    const balance = posted(totals.get(userId)!);
     return {
       object: 'credit_alert',
       configured: alert !== null,
@@ -157,7 +157,7 @@ export function createCreditAlertsApi({
     const decision = await rateLimiter.take(`credit-alert-test:${userId}`, TEST_PER_USER);
     if (!decision.allowed) throw tooManyRequests('alert_test_rate_limited', `Too many tests; try again in ${decision.retryAfterSeconds} s.`, decision.retryAfterSeconds);
     const totals = await creditTotals({ db, userIds: [userId] });
-    const result = await deliverAlert({ db, env, vault, resolver, webhookTimeoutMs, alert, user: { id: userId, email: alert.user.email }, balance: spendable(totals.get(userId)!), test: true });
+    const result = await deliverAlert({ db, env, vault, resolver, webhookTimeoutMs, alert, user: { id: userId, email: alert.user.email }, balance: posted(totals.get(userId)!), test: true });
     const body: CreditAlertTestResult = { object: 'credit_alert_test', email: result.email, webhook: result.webhook };
     return json(body);
   });

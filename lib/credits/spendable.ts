@@ -35,3 +35,6 @@ export async function creditTotals({ db, userIds, now = new Date() }: { db: Db; 
 
 /** What the user can spend now: wallet available + live pack lots available. */
 export const spendable = (totals: CreditTotals): Micros => totals.walletAvailable + totals.packAvailable;
+
+/** The credit the user holds, counting what open calls have reserved (they settle at or below it). */
+export const posted = (totals: CreditTotals): Micros => totals.wallet + totals.pack;
