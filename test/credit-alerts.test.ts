@@ -269,10 +269,10 @@ describe('webhook URLs: server-side request forgery', () => {
       ['http://[fe80::1]/hook', /private, loopback/],
       ['http://224.0.0.1/hook', /private, loopback/],
       ['http://255.255.255.255/hook', /private, loopback/],
-      ['http://internal.example/hook', /'internal\.example' resolves to 10\.0\.0\.7/],
-      ['http://metadata.example/hook', /resolves to 169\.254\.169\.254/],
-      ['http://split.example/hook', /resolves to 192\.168\.1\.20/],
-      ['http://v6.example/hook', /resolves to fd00::5/],
+      ['http://internal.example/hook', /'internal\.example' resolves to a private/],
+      ['http://metadata.example/hook', /'metadata\.example' resolves to a private/],
+      ['http://split.example/hook', /'split\.example' resolves to a private/],
+      ['http://v6.example/hook', /'v6\.example' resolves to a private/],
       ['http://nowhere.example/hook', /does not resolve/],
     ];
     for (const [url, message] of bad) {
@@ -283,7 +283,7 @@ describe('webhook URLs: server-side request forgery', () => {
     // The system resolver: 'localhost' is 127.0.0.1 (or ::1) by /etc/hosts, without any network.
     const local = await call(alertsApi(STRICT_ENV), 'PUT', alice.cookie, { threshold_usd: '5', email: false, webhook_url: `http://localhost:${receiver.port}/hook` });
     expect([local.status, local.json.error.param]).toEqual([400, 'webhook_url']);
-    expect(local.json.error.message).toMatch(/^'localhost' resolves to (127\.0\.0\.1|::1), which is a private, loopback, link-local or reserved address; webhooks go to public addresses only\.$/);
+    expect(local.json.error.message).toMatch(/^'localhost' resolves to a private, loopback, link-local or reserved address; webhooks go to public addresses only\.$/);
     expect(await t.db.creditAlert.count({ where: { userId: alice.id } })).toBe(0);
     // A public name is accepted.
     expect((await call(api, 'PUT', alice.cookie, { threshold_usd: '5', email: false, webhook_url: 'http://hooks.example/hook' })).status).toBe(200);

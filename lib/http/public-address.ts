@@ -113,7 +113,8 @@ export async function resolveTarget({ hostname, allowPrivate, resolver = systemR
   if (!allowPrivate) {
     const inner = addresses.find((a) => !isPublicAddress(a.address));
     if (inner) {
-      const what = literal ? `'${bare}' is` : `'${bare}' resolves to ${inner.address}, which is`;
+      // Which internal address a name resolves to is not the caller's to learn (no mapping of internal DNS).
+      const what = literal ? `'${bare}' is` : `'${bare}' resolves to`;
       throw new UnsafeTargetError(`${what} a private, loopback, link-local or reserved address; webhooks go to public addresses only.`);
     }
   }
