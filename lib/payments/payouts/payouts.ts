@@ -178,7 +178,12 @@ export function createPayoutRunner({
           { accountId: sellerEarningsAccountId(payout.userId), amount: payout.amount },
         ],
       },
-      (tx) => tx.execute(sql`UPDATE "SellerPayout" SET "status" = 'FAILED', "error" = ${reason}, "updatedAt" = ${now} WHERE "id" = ${payout.id} AND "status" = 'SIGNED'`),
+      async (tx) => {
+        // Only the very transaction judged failed: a row confirmed, or signed again, meanwhile (by a
+        // run that took the lease over) must not also give the money back. Throwing undoes the reversal.
+        const failed = await tx.execute(sql`UPDATE "SellerPayout" SET "status" = 'FAILED', "error" = ${reason}, "updatedAt" = ${now} WHERE "id" = ${payout.id} AND "status" = 'SIGNED' AND "txHash" = ${payout.txHash}`);
+        if (failed !== 1) throw new Error(`payout ${payout.id} is no longer the signed transaction ${payout.txHash}; not reversed`);
+      },
     );
     logger.error('seller payout failed on chain; earnings returned', { payoutId: payout.id, txHash: payout.txHash, reason });
   };
@@ -200,7 +205,7 @@ export function createPayoutRunner({
       await fail(payout, `transaction ${payout.txHash} moved no USDC to ${payout.toAddress}`);
       return 'failed';
     }
-    await db.sellerPayout.updateMany({ where: { id: payout.id, status: 'SIGNED' }, data: { status: 'CONFIRMED', confirmedAt: new Date(), error: null } });
+    await db.sellerPayout.updateMany({ where: { id: payout.id, status: 'SIGNED', txHash: payout.txHash }, data: { status: 'CONFIRMED', confirmedAt: new Date(), error: null } });
     logger.info('seller payout confirmed', { payoutId: payout.id, txHash: payout.txHash });
     return 'confirmed';
   };
