@@ -2,7 +2,6 @@ import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { CatalogOffering } from '../catalog/catalog';
 import { newId } from '../ids';
 import { LedgerError } from '../ledger/errors';
-import { sellerEarningsAccountId } from '../ledger/accounts';
 import type { PoolDraw, SettleInput } from '../ledger/ledger';
 import type { AccountState, UsageRow } from '../ledger/holds';
 import { lotStatus } from '../ledger/lots';
@@ -75,7 +74,6 @@ export function poolDraw(pool: PoolUse, offering: CatalogOffering, usage: Upstre
     hold: pool.hold,
     listCost,
     earnings: share > charged ? charged : share,
-    sellerAccountId: sellerEarningsAccountId(pool.route.userId),
     sellerUserId: pool.route.userId,
   };
 }

@@ -1,5 +1,5 @@
 import { sqlFor, type Db } from '../db/client';
-import { sql } from '../db/sql';
+import { sql, type SqlExecutor } from '../db/sql';
 import type { AccountKind } from '../db/generated/sqlite/enums';
 
 /**
@@ -73,12 +73,20 @@ export function sellerPoolAccountId(poolId: string): string {
   return `acc_pool_${poolId}`;
 }
 
-/** The seller's earnings account, created on first use (concurrent first uses are safe, as for the wallet). */
-export async function getOrCreateSellerEarningsAccount({ db, userId }: { db: Db; userId: string }) {
+/**
+ * Opens the seller's earnings account if it is not there yet, inside the caller's transaction
+ * (a listing, a pool-served settlement); concurrent first uses are safe, as for the wallet.
+ */
+export async function openSellerEarningsAccount(tx: SqlExecutor, userId: string, now: Date): Promise<string> {
   const id = sellerEarningsAccountId(userId);
-  const now = new Date();
-  await sqlFor(db).execute(
+  await tx.execute(
     sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${id}, 'SELLER_EARNINGS', ${`seller:${userId}`}, ${userId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
   );
+  return id;
+}
+
+/** The seller's earnings account, created on first use. */
+export async function getOrCreateSellerEarningsAccount({ db, userId }: { db: Db; userId: string }) {
+  const id = await openSellerEarningsAccount(sqlFor(db), userId, new Date());
   return db.ledgerAccount.findUniqueOrThrow({ where: { id } });
 }

@@ -4,7 +4,7 @@ import type { HoldStatus } from '../db/generated/sqlite/enums';
 import { driverErrorKind, read, sql, statement, type SqlExecutor, type SqlRunner } from '../db/sql';
 import { newId } from '../ids';
 import type { Micros } from '../money';
-import { isSystemAccount, isWalletAccount, mayGoNegative, SYSTEM_ACCOUNTS } from './accounts';
+import { isSystemAccount, isWalletAccount, mayGoNegative, openSellerEarningsAccount, sellerEarningsAccountId, SYSTEM_ACCOUNTS } from './accounts';
 import { LedgerError } from './errors';
 import { expiredHoldsQuery, explainFailedDebit, finishResolution, GROUPS_PER_QUERY, holdKey, pendingGroupsQuery, postCredits, resolveHoldRows, sweptHold, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type ResolvePlan, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
@@ -73,7 +73,7 @@ export type PoolDraw = {
   listCost: Micros;
   /** The seller's share (≤ the buyer's charge, so revenue never pays out more than it took). */
   earnings: Micros;
-  sellerAccountId: string;
+  /** The seller: their earnings account is derived from it (sellerEarningsAccountId). */
   sellerUserId: string;
 };
 
@@ -244,15 +244,13 @@ export class Ledger {
       const accounts = await this.#sql.transaction(async (tx) => {
         if (pool.earnings > 0n) {
           // Opened at listing; a pool listed before earnings existed gets it here (locked below with the rest).
-          await tx.execute(
-            sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${pool.sellerAccountId}, 'SELLER_EARNINGS', ${`seller:${pool.sellerUserId}`}, ${pool.sellerUserId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
-          );
+          await openSellerEarningsAccount(tx, pool.sellerUserId, now);
         }
         if (this.#sql.provider === 'postgresql') {
           // The one lock order of every ledger write (the batch functions' too): user accounts by
           // id, then the API key, then the system accounts. The steps below touch the buyer's
           // sources, the pool and the seller in hold order, so lock them all first, sorted.
-          const userAccounts = [...new Set([...input.holds.map((h) => h.debitAccountId), pool.hold.debitAccountId, ...(pool.earnings > 0n ? [pool.sellerAccountId] : [])])].sort();
+          const userAccounts = [...new Set([...input.holds.map((h) => h.debitAccountId), pool.hold.debitAccountId, ...(pool.earnings > 0n ? [sellerEarningsAccountId(pool.sellerUserId)] : [])])].sort();
           for (const id of userAccounts) await tx.query(sql`SELECT "id" FROM "LedgerAccount" WHERE "id" = ${id} FOR NO KEY UPDATE`);
         }
         const credits = new Map<string, Micros>();
@@ -261,8 +259,8 @@ export class Ledger {
         if (pool.earnings > 0n) {
           const transactionId = newId('txn');
           await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: `earn:${input.idempotencyKey}`, kind: 'seller_earnings', memo: `pool ${pool.poolId}`, actor: null, now }));
-          await tx.execute(insertEntries(transactionId, [{ accountId: SYSTEM_ACCOUNTS.revenue.id, amount: -pool.earnings }, { accountId: pool.sellerAccountId, amount: pool.earnings }], now));
-          await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${pool.earnings}, "available" = "available" + ${pool.earnings}, "updatedAt" = ${now} WHERE "id" = ${pool.sellerAccountId}`);
+          await tx.execute(insertEntries(transactionId, [{ accountId: SYSTEM_ACCOUNTS.revenue.id, amount: -pool.earnings }, { accountId: sellerEarningsAccountId(pool.sellerUserId), amount: pool.earnings }], now));
+          await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${pool.earnings}, "available" = "available" + ${pool.earnings}, "updatedAt" = ${now} WHERE "id" = ${sellerEarningsAccountId(pool.sellerUserId)}`);
           credits.set(SYSTEM_ACCOUNTS.revenue.id, (credits.get(SYSTEM_ACCOUNTS.revenue.id) ?? 0n) - pool.earnings);
         }
         // The key's counters and the usage row before the system accounts, which come last.
@@ -398,11 +396,9 @@ export class Ledger {
         const transactionId = newId('txn');
         const entries: LedgerEntryInput[] = [];
         if (drawn > 0n) entries.push({ accountId: pool.hold.debitAccountId, amount: -drawn }, { accountId: SYSTEM_ACCOUNTS.sellerCapacity.id, amount: drawn });
-        if (pool.earnings > 0n) entries.push({ accountId: pool.sellerAccountId, amount: pool.earnings }, { accountId: SYSTEM_ACCOUNTS.revenue.id, amount: -pool.earnings });
+        if (pool.earnings > 0n) entries.push({ accountId: sellerEarningsAccountId(pool.sellerUserId), amount: pool.earnings }, { accountId: SYSTEM_ACCOUNTS.revenue.id, amount: -pool.earnings });
         if (entries.length === 0) return;
-        await tx.execute(
-          sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${pool.sellerAccountId}, 'SELLER_EARNINGS', ${`seller:${pool.sellerUserId}`}, ${pool.sellerUserId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
-        );
+        await openSellerEarningsAccount(tx, pool.sellerUserId, now);
         await tx.execute(insertTransaction({ id: transactionId, idempotencyKey: `pool-late:${idempotencyKey}`, kind: 'pool_draw_late', memo: `pool ${pool.poolId}`, actor: null, now }));
         await tx.execute(insertEntries(transactionId, entries, now));
         for (const entry of lockOrder(entries)) {

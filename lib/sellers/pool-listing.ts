@@ -1,6 +1,6 @@
 import { insertAudit, type AuditInput } from '../audit';
 import { sql } from '../db/sql';
-import { SYSTEM_ACCOUNTS, sellerEarningsAccountId, sellerPoolAccountId } from '../ledger/accounts';
+import { openSellerEarningsAccount, SYSTEM_ACCOUNTS, sellerPoolAccountId } from '../ledger/accounts';
 import type { Ledger } from '../ledger/ledger';
 import type { Micros } from '../money';
 
@@ -44,9 +44,7 @@ export async function listPool(ledger: Ledger, pool: NewPool, audit: AuditInput)
           sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${accountId}, 'SELLER_POOL', ${`pool:${pool.id}`}, ${pool.userId}, 0, 0, ${now}, ${now})`,
         );
         // Where the pool's earnings go, there from the start for the seller's dashboard.
-        await tx.execute(
-          sql`INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (${sellerEarningsAccountId(pool.userId)}, 'SELLER_EARNINGS', ${`seller:${pool.userId}`}, ${pool.userId}, 0, 0, ${now}, ${now}) ON CONFLICT DO NOTHING`,
-        );
+        await openSellerEarningsAccount(tx, pool.userId, now);
       },
     },
   );
