@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlFor } from '../lib/db/client';
 import { statement, type SqlStatement } from '../lib/db/sql';
+import { newId } from '../lib/ids';
+import { Ledger, SYSTEM_ACCOUNTS } from '../lib/ledger';
 import { expiredHoldsQuery, GROUPS_PER_QUERY, pendingGroupsQuery } from '../lib/ledger/holds';
 import { createTestDatabase, testProvider, type TestDatabase } from './helpers/db';
+import { createFundedUser } from './helpers/fixtures';
 
 // What keeps the hot path's storage cheap (issue #12), checked on the database the suite runs on:
 // the sweeper's reads reach the partial indexes that hold only pending holds, and SQLite keeps its
@@ -68,5 +71,51 @@ describe('hot-path storage', () => {
     const [row] = await sqlFor(t.db).query(statement('PRAGMA temp_store', []));
     // 2 = MEMORY (0 = the compile-time default, a file here; 1 = FILE).
     expect(Number(row?.temp_store)).toBe(2);
+  });
+
+  it('on PostgreSQL a call\'s reservations and settlements commit without waiting for the WAL flush, every other write with it; LEDGER_SYNCHRONOUS_COMMIT=on makes them wait too', async () => {
+    if (testProvider() !== 'postgresql') return expect(testProvider()).toBe('sqlite');
+    const runner = sqlFor(t.db);
+    // A deferred constraint trigger runs as its transaction commits, where PostgreSQL reads
+    // synchronous_commit: it records the setting each write of a hold or a transaction commits under.
+    await runner.execute(statement('CREATE TABLE "CommitProbe" ("seq" serial PRIMARY KEY, "what" text NOT NULL, "setting" text NOT NULL)', []));
+    await runner.execute(
+      statement(
+        `CREATE FUNCTION commit_probe() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO "CommitProbe" ("what", "setting") VALUES (TG_TABLE_NAME || ' ' || TG_OP || coalesce(' ' || (to_jsonb(NEW)->>'kind'), ''), current_setting('synchronous_commit'));
+           RETURN NULL; END $$`,
+        [],
+      ),
+    );
+    for (const table of ['Hold', 'LedgerTransaction']) {
+      await runner.execute(statement(`CREATE CONSTRAINT TRIGGER commit_probe AFTER INSERT OR UPDATE ON "${table}" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION commit_probe()`, []));
+    }
+    const probes = async () => {
+      const rows = await runner.query(statement('DELETE FROM "CommitProbe" RETURNING "what", "setting"', []));
+      return rows.map((row) => `${String(row.what)}: ${String(row.setting)}`).sort();
+    };
+
+    const { wallet } = await createFundedUser(t.db, 10_000n);
+    const input = (key: string) => ({ idempotencyKey: key, sources: [wallet.id], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 100n, ttlMs: 60_000 });
+    const settle = (holds: Awaited<ReturnType<Ledger['reserve']>>['holds'], key: string) => ({ holds, amount: 40n, idempotencyKey: key });
+    // The grant that funded the user is a transfer: it waited for its flush.
+    expect(await probes()).toEqual(['LedgerTransaction INSERT grant: on']);
+
+    const ledger = new Ledger(t.db, {});
+    const alone = await ledger.reserve(input(newId('req')));
+    await ledger.settle(settle(alone.holds, newId('req')));
+    expect(await probes()).toEqual(['Hold INSERT: off', 'Hold UPDATE: off', 'LedgerTransaction INSERT settle: off']);
+    // Phases asked for together go as one batch (tollgate_batch and the batch functions).
+    const [first, second] = await Promise.all([ledger.reserve(input(newId('req'))), ledger.reserve(input(newId('req')))]);
+    await Promise.all([ledger.settle(settle(first!.holds, newId('req'))), ledger.reserve(input(newId('req'))), ledger.release({ holds: second!.holds, idempotencyKey: newId('req') })]);
+    const batched = await probes();
+    expect(batched.length).toBeGreaterThanOrEqual(6);
+    expect(batched.filter((line) => !line.endsWith(': off'))).toEqual([]);
+
+    const durable = new Ledger(t.db, { LEDGER_SYNCHRONOUS_COMMIT: 'on' });
+    const waited = await durable.reserve(input(newId('req')));
+    await durable.settle(settle(waited.holds, newId('req')));
+    expect(await probes()).toEqual(['Hold INSERT: on', 'Hold UPDATE: on', 'LedgerTransaction INSERT settle: on']);
+    expect(() => new Ledger(t.db, { LEDGER_SYNCHRONOUS_COMMIT: 'maybe' })).toThrow(/LEDGER_SYNCHRONOUS_COMMIT must be "on" or "off"/);
   });
 });

@@ -44,7 +44,7 @@ export function createGateway(options: GatewayOptions) {
   const env = options.env ?? process.env;
   const ctx: GatewayContext = {
     db: options.db,
-    ledger: new Ledger(options.db),
+    ledger: new Ledger(options.db, env),
     catalog: options.catalog ?? new CatalogCache(options.db, Number(env.CATALOG_CACHE_MS ?? 5_000), env),
     providers: options.providers ?? createProviderFactory(env),
     rateLimiter: options.rateLimiter ?? createRateLimiter(env),

@@ -107,10 +107,10 @@ export class Ledger {
   readonly #sql: SqlRunner;
   readonly #holds: HoldStore;
 
-  constructor(db: Db) {
+  constructor(db: Db, env: NodeJS.ProcessEnv = process.env) {
     this.#db = db;
     this.#sql = sqlFor(db);
-    this.#holds = this.#sql.provider === 'postgresql' ? new PostgresHoldStore(this.#sql) : new SqlHoldStore(this.#sql);
+    this.#holds = this.#sql.provider === 'postgresql' ? new PostgresHoldStore(this.#sql, { asyncCommit: !synchronousCommit(env) }) : new SqlHoldStore(this.#sql);
   }
 
   /**
@@ -661,3 +661,13 @@ function validateEntries(entries: LedgerEntryInput[]): void {
   if (sum !== 0n) throw new LedgerError('invalid_transaction', `entries must sum to zero (sum is ${sum})`);
 }
 
+/**
+ * LEDGER_SYNCHRONOUS_COMMIT=on makes PostgreSQL's reservations and settlements wait for their WAL
+ * flush like every other write (holds-postgres.ts says what off, the default, gives up).
+ */
+function synchronousCommit(env: NodeJS.ProcessEnv): boolean {
+  const value = env.LEDGER_SYNCHRONOUS_COMMIT?.trim().toLowerCase();
+  if (value === undefined || value === '' || value === 'off') return false;
+  if (value === 'on') return true;
+  throw new Error(`LEDGER_SYNCHRONOUS_COMMIT must be "on" or "off", not "${value}"`);
+}
