@@ -1,5 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sqlFor } from '../lib/db/client';
+import { logger } from '../lib/logger';
 import { statement, type SqlStatement } from '../lib/db/sql';
 import { newId } from '../lib/ids';
 import { Ledger, SYSTEM_ACCOUNTS } from '../lib/ledger';
@@ -117,5 +119,50 @@ describe('hot-path storage', () => {
     await durable.settle(settle(waited.holds, newId('req')));
     expect(await probes()).toEqual(['Hold INSERT: on', 'Hold UPDATE: on', 'LedgerTransaction INSERT settle: on']);
     expect(() => new Ledger(t.db, { LEDGER_SYNCHRONOUS_COMMIT: 'maybe' })).toThrow(/LEDGER_SYNCHRONOUS_COMMIT must be "on" or "off"/);
+  });
+
+  it('on SQLite a call\'s phases are answered before their batch commits, any other transaction only after; a commit that then fails is logged, not lost silently', async () => {
+    if (t.config.provider !== 'sqlite') return expect(testProvider()).toBe('postgresql');
+    const runner = sqlFor(t.db);
+    // A second connection to the file sees only what is committed.
+    const observer = new Database(t.config.file, { readonly: true });
+    const committed = (id: string) => observer.prepare('SELECT COUNT(*) AS n FROM "User" WHERE "id" = ?').get(id) as { n: number };
+    const insertUser = (id: string) => statement('INSERT INTO "User" ("id", "email", "createdAt", "updatedAt") VALUES (?, ?, ?, ?)', [id, `${id}@example.test`, new Date(), new Date()]);
+    try {
+      const early = newId('usr');
+      let seenAtAnswer = -1;
+      await runner.transaction((tx) => tx.execute(insertUser(early)), { answerBeforeCommit: true }).then(() => (seenAtAnswer = committed(early).n));
+      expect(seenAtAnswer).toBe(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(committed(early).n).toBe(1);
+
+      // In a batch with a transaction that did not ask (a transfer, a payout's signed record), every
+      // item hears only after the commit.
+      const [a, b] = [newId('usr'), newId('usr')];
+      const seen: number[] = [];
+      await Promise.all([
+        runner.transaction((tx) => tx.execute(insertUser(a)), { answerBeforeCommit: true }).then(() => seen.push(committed(a).n)),
+        runner.transaction((tx) => tx.execute(insertUser(b))).then(() => seen.push(committed(b).n)),
+      ]);
+      expect(seen).toEqual([1, 1]);
+
+      // A deferred foreign key fails only at COMMIT: answered early, the caller has heard already.
+      const error = vi.spyOn(logger, 'error').mockImplementation(() => undefined);
+      const orphan = newId('usr');
+      const breakAtCommit = async (tx: Parameters<Parameters<typeof runner.transaction>[0]>[0]) => {
+        await tx.execute(statement('PRAGMA defer_foreign_keys = ON', []));
+        await tx.execute(insertUser(orphan));
+        await tx.execute(statement('INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, 0, 0, ?, ?)', [newId('acc'), 'USER_WALLET', `wallet:${orphan}:x`, 'usr_missing', new Date(), new Date()]));
+      };
+      await runner.transaction(breakAtCommit, { answerBeforeCommit: true });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(committed(orphan).n).toBe(0);
+      expect(error).toHaveBeenCalledWith(expect.stringMatching(/answered before its commit failed to commit/), expect.objectContaining({ size: 1 }));
+      error.mockRestore();
+      // Not answered early, the same failure is the caller's.
+      await expect(runner.transaction(breakAtCommit)).rejects.toThrow(/FOREIGN KEY/i);
+    } finally {
+      observer.close();
+    }
   });
 });

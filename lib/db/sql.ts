@@ -43,7 +43,16 @@ export type SqlExecutor = {
 export type SqlRunner = SqlExecutor & {
   readonly provider: 'sqlite' | 'postgresql';
   /** Runs `work` in one database transaction: committed if it returns, rolled back if it throws. */
-  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T>;
+};
+
+export type TransactionOptions = {
+  /**
+   * SQLite: the caller may hear its outcome once its statements have run, before the batch's
+   * COMMIT (sqlite-runner.ts says when that is safe). Only for writes whose loss in a crash of the
+   * process costs nothing but an uncharged call: a call's reservation and settlement.
+   */
+  answerBeforeCommit?: boolean;
 };
 
 /** A failed statement, with the driver's error classified the way Prisma's adapters classify it. */

@@ -107,7 +107,7 @@ export class Ledger {
   readonly #sql: SqlRunner;
   readonly #holds: HoldStore;
 
-  constructor(db: Db, env: NodeJS.ProcessEnv = process.env) {
+  constructor(db: Db, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.#db = db;
     this.#sql = sqlFor(db);
     this.#holds = this.#sql.provider === 'postgresql' ? new PostgresHoldStore(this.#sql, { asyncCommit: !synchronousCommit(env) }) : new SqlHoldStore(this.#sql);
@@ -665,7 +665,7 @@ function validateEntries(entries: LedgerEntryInput[]): void {
  * LEDGER_SYNCHRONOUS_COMMIT=on makes PostgreSQL's reservations and settlements wait for their WAL
  * flush like every other write (holds-postgres.ts says what off, the default, gives up).
  */
-function synchronousCommit(env: NodeJS.ProcessEnv): boolean {
+function synchronousCommit(env: Readonly<Record<string, string | undefined>>): boolean {
   const value = env.LEDGER_SYNCHRONOUS_COMMIT?.trim().toLowerCase();
   if (value === undefined || value === '' || value === 'off') return false;
   if (value === 'on') return true;
