@@ -124,7 +124,12 @@ export class SqliteRunner implements SqlRunner {
     try {
       if (db.inTransaction) this.#prepare(db, 'COMMIT').run();
     } catch (error) {
-      if (db.inTransaction) db.prepare('ROLLBACK').run();
+      // Thrown here, nothing would catch it: this runs in a tick of its own.
+      try {
+        if (db.inTransaction) db.prepare('ROLLBACK').run();
+      } catch (rollbackError) {
+        logger.error('could not roll back a batch whose commit failed', { error: classify(rollbackError) });
+      }
       logger.error('a batch of reservations and settlements answered before its commit failed to commit; its calls go uncharged', { size, error: classify(error) });
     } finally {
       unlock();
