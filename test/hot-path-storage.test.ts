@@ -136,6 +136,28 @@ describe('hot-path storage', () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(committed(early).n).toBe(1);
 
+      // Whatever the caller does next on the connection (a statement here, Prisma's queries the
+      // same way) waits for the commit: the connection's lock is held until it is done.
+      const next = newId('usr');
+      let seenByNextStatement = -1;
+      await runner
+        .transaction((tx) => tx.execute(insertUser(next)), { answerBeforeCommit: true })
+        .then(() => runner.query(statement('SELECT 1 AS one', [])))
+        .then(() => (seenByNextStatement = committed(next).n));
+      expect(seenByNextStatement).toBe(1);
+
+      // The ledger's reservation asks for it unless LEDGER_SYNCHRONOUS_COMMIT=on.
+      const { wallet } = await createFundedUser(t.db, 1_000n);
+      const holdsCommitted = () => (observer.prepare('SELECT COUNT(*) AS n FROM "Hold" WHERE "debitAccountId" = ?').get(wallet.id) as { n: number }).n;
+      const reserveInput = { sources: [wallet.id], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 10n, ttlMs: 60_000 };
+      let holdsAtAnswer = -1;
+      await new Ledger(t.db, {}).reserve({ ...reserveInput, idempotencyKey: newId('req') }).then(() => (holdsAtAnswer = holdsCommitted()));
+      expect(holdsAtAnswer).toBe(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(holdsCommitted()).toBe(1);
+      await new Ledger(t.db, { LEDGER_SYNCHRONOUS_COMMIT: 'on' }).reserve({ ...reserveInput, idempotencyKey: newId('req') }).then(() => (holdsAtAnswer = holdsCommitted()));
+      expect(holdsAtAnswer).toBe(2);
+
       // In a batch with a transaction that did not ask (a transfer, a payout's signed record), every
       // item hears only after the commit.
       const [a, b] = [newId('usr'), newId('usr')];
@@ -147,18 +169,21 @@ describe('hot-path storage', () => {
       expect(seen).toEqual([1, 1]);
 
       // A deferred foreign key fails only at COMMIT: answered early, the caller has heard already.
-      const error = vi.spyOn(logger, 'error').mockImplementation(() => undefined);
       const orphan = newId('usr');
       const breakAtCommit = async (tx: Parameters<Parameters<typeof runner.transaction>[0]>[0]) => {
         await tx.execute(statement('PRAGMA defer_foreign_keys = ON', []));
         await tx.execute(insertUser(orphan));
         await tx.execute(statement('INSERT INTO "LedgerAccount" ("id", "kind", "code", "userId", "balance", "available", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, 0, 0, ?, ?)', [newId('acc'), 'USER_WALLET', `wallet:${orphan}:x`, 'usr_missing', new Date(), new Date()]));
       };
-      await runner.transaction(breakAtCommit, { answerBeforeCommit: true });
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(committed(orphan).n).toBe(0);
-      expect(error).toHaveBeenCalledWith(expect.stringMatching(/answered before its commit failed to commit/), expect.objectContaining({ size: 1 }));
-      error.mockRestore();
+      const error = vi.spyOn(logger, 'error').mockImplementation(() => undefined);
+      try {
+        await runner.transaction(breakAtCommit, { answerBeforeCommit: true });
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(committed(orphan).n).toBe(0);
+        expect(error).toHaveBeenCalledWith(expect.stringMatching(/answered before its commit failed to commit/), expect.objectContaining({ size: 1 }));
+      } finally {
+        error.mockRestore();
+      }
       // Not answered early, the same failure is the caller's.
       await expect(runner.transaction(breakAtCommit)).rejects.toThrow(/FOREIGN KEY/i);
     } finally {

@@ -94,13 +94,13 @@ export class SqliteRunner implements SqlRunner {
       if (db.inTransaction && batch.every((item) => item.early)) {
         // Every item may hear its outcome first. Their continuations run as microtasks, as far
         // as each goes without I/O (the upstream request written, the client's answer sent), and
-        // the commit, queued behind them with nextTick, runs as soon as they have: its ~100 µs of
-        // log writes leave the callers' path, and the connection is still never held across a
+        // the commit, queued behind them with nextTick, runs as soon as they have: its log writes
+        // (~50–100 µs here) leave the callers' path, and the connection is still never held across a
         // turn of the event loop (another process waiting for SQLite's write lock waits no longer,
         // and nothing reads or writes here in between). What is given up: a crash of the process
-        // in those microseconds loses the batch, as a crash a moment earlier would, which for a
-        // reservation is a call that ran uncharged and for a settlement a hold the sweeper
-        // releases: an uncharged call.
+        // in those microseconds loses the batch, as a crash a moment earlier would: a lost
+        // reservation leaves its call's settlement no hold (recorded unbilled), a lost settlement
+        // a hold the sweeper releases; either way an uncharged call.
         answer(batch, outcomes);
         const unlock = release;
         release = undefined;
@@ -122,7 +122,9 @@ export class SqliteRunner implements SqlRunner {
   /** The commit of a batch whose callers have heard already: a failure can only be told to the operator. */
   #commitAnswered(db: BetterSqlite3.Database, size: number, unlock: () => void): void {
     try {
-      if (db.inTransaction) this.#prepare(db, 'COMMIT').run();
+      // Only closing the connection ($disconnect does not wait for its lock) ends the transaction before this.
+      if (!db.inTransaction) logger.error('a batch of reservations and settlements answered before its commit was rolled back by its connection closing; its calls go uncharged', { size });
+      else this.#prepare(db, 'COMMIT').run();
     } catch (error) {
       // Thrown here, nothing would catch it: this runs in a tick of its own.
       try {

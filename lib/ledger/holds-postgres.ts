@@ -29,8 +29,9 @@ const MAX_BATCH = 50;
  * synchronous_commit=off, set for the statement's own transaction): the flush was ~1.2 ms of
  * every phase at one connection here, twice per call. What that gives up is a database server
  * crash's last few hundred milliseconds of phases, each whole or not at all, never money out of
- * thin air: a lost reservation is a call settled late from what its sources still have
- * (Ledger.settleLate), a lost settlement a hold that expires and is released, a call not charged.
+ * thin air: a lost reservation leaves its call's settlement no hold to settle, so the call is
+ * recorded unbilled (settle_failed), and a lost settlement leaves a hold that expires and is
+ * released; either way a call not charged.
  * It is what SQLite's synchronous=NORMAL already gives the embedded default against an OS crash.
  * Deposits, purchases, payouts and every other transfer still wait for the flush.
  */

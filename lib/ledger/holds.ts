@@ -1,6 +1,6 @@
 import type { UsageRecord } from '../db/generated/sqlite/client';
 import type { HoldStatus } from '../db/generated/sqlite/enums';
-import { read, sql, statement, type Row, type SqlExecutor, type SqlRunner, type SqlStatement } from '../db/sql';
+import { read, sql, statement, type Row, type SqlExecutor, type SqlRunner, type SqlStatement, type TransactionOptions } from '../db/sql';
 import type { Micros } from '../money';
 import { isWalletAccount } from './accounts';
 import { LedgerError } from './errors';
@@ -101,9 +101,16 @@ export function holdKeyIndex(idempotencyKey: string, holdIdempotencyKey: string)
 /** Statement by statement, in one transaction of the SQL runner (SQLite). */
 export class SqlHoldStore implements HoldStore {
   readonly #sql: SqlRunner;
+  readonly #commit: TransactionOptions;
 
-  constructor(runner: SqlRunner) {
+  /**
+   * `answerBeforeCommit`: a call's phases may be answered before their batch commits (the SQL
+   * runner says when): losing one to a crash of the process costs an uncharged call, never an
+   * overdraft or a charge without its call.
+   */
+  constructor(runner: SqlRunner, options: { answerBeforeCommit: boolean }) {
     this.#sql = runner;
+    this.#commit = { answerBeforeCommit: options.answerBeforeCommit };
   }
 
   reserve(plan: ReservePlan): Promise<Reserved> {
@@ -136,7 +143,7 @@ export class SqlHoldStore implements HoldStore {
       }
       const counters = plan.quota ? await takeDailyQuota(tx, plan.quota, plan.amount, plan.now) : null;
       return { holds, counters };
-    }, HOT_PATH);
+    }, this.#commit);
   }
 
   resolve(plan: ResolvePlan): Promise<Resolved> {
@@ -148,15 +155,9 @@ export class SqlHoldStore implements HoldStore {
       await postCredits(tx, credits, plan.now);
       await finishResolution(tx, plan, accounts);
       return { accounts };
-    }, HOT_PATH);
+    }, this.#commit);
   }
 }
-
-/**
- * A call's phases may be answered before their commit (lib/db/sql.ts): losing one to a crash of the
- * process costs an uncharged call, never an overdraft or a charge without its call.
- */
-const HOT_PATH = { answerBeforeCommit: true } as const;
 
 /**
  * A resolution's per-hold steps: each hold's settle transaction and entries, the hold marked

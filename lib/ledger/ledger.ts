@@ -110,7 +110,8 @@ export class Ledger {
   constructor(db: Db, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.#db = db;
     this.#sql = sqlFor(db);
-    this.#holds = this.#sql.provider === 'postgresql' ? new PostgresHoldStore(this.#sql, { asyncCommit: !synchronousCommit(env) }) : new SqlHoldStore(this.#sql);
+    const fast = !synchronousCommit(env);
+    this.#holds = this.#sql.provider === 'postgresql' ? new PostgresHoldStore(this.#sql, { asyncCommit: fast }) : new SqlHoldStore(this.#sql, { answerBeforeCommit: fast });
   }
 
   /**
@@ -662,8 +663,9 @@ function validateEntries(entries: LedgerEntryInput[]): void {
 }
 
 /**
- * LEDGER_SYNCHRONOUS_COMMIT=on makes PostgreSQL's reservations and settlements wait for their WAL
- * flush like every other write (holds-postgres.ts says what off, the default, gives up).
+ * LEDGER_SYNCHRONOUS_COMMIT=on makes a call's reservations and settlements commit like every other
+ * write before their callers hear: on PostgreSQL after their WAL flush, on SQLite before the answer.
+ * What off, the default, gives up is said in holds-postgres.ts and sqlite-runner.ts.
  */
 function synchronousCommit(env: Readonly<Record<string, string | undefined>>): boolean {
   const value = env.LEDGER_SYNCHRONOUS_COMMIT?.trim().toLowerCase();
