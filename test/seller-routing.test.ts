@@ -146,8 +146,12 @@ describe('seller pools serve buyers', () => {
     const drawn = (await t.db.sellerPool.findUniqueOrThrow({ where: { id: pool.poolId } })).drawn;
     expect(drawn).toBe(BigInt(byPool) * 9_602n);
     expect(drawn).toBeLessThanOrEqual(1_000_000n);
-    // It served as much as its face value allows: what is left covers no call's hold (16,384 tokens: 9,832 µ$ at most).
-    expect(1_000_000n - drawn).toBeLessThan(9_832n + 9_602n);
+    // It served as much as its face value allows. A call goes to the platform key only when the
+    // pool's free amount is below one call's hold (16,384 tokens: 9,832 µ$); after that only the
+    // holds still in flight come back, each with the 230 µ$ its call did not use (9,832 − 9,602),
+    // and at most 101 such holds fit in $1 at once. How many were in flight when the last call fell
+    // through depends on timing (a faster runtime gets more of the 200 in before the first settle).
+    expect(1_000_000n - drawn).toBeLessThan(9_832n + 101n * (9_832n - 9_602n));
     expect(byPool).toBeGreaterThan(90);
     expect(await balance(sellerPoolAccountId(pool.poolId))).toBe(1_000_000n - drawn);
     expect((await auditLedger(t.db)).problems).toEqual([]);
