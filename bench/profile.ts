@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { prepareBenchDatabase } from './support/database';
 import { freePort, startService } from './support/children';
 import { runLoad } from './support/load';
-import { treeTicks, clockTicksPerSecond } from './support/procs';
+import { CpuMeter, postgresBackendTicks, treeTicks, clockTicksPerSecond } from './support/procs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'bench', 'results', 'profile');
@@ -78,12 +78,18 @@ async function main() {
     await runLoad({ ...load, durationSec: 3 });
     const before = [...treeTicks(gateway.pid).values()].reduce((a, b) => a + b, 0);
     const ioBefore = processIo(gateway.pid);
+    // On PostgreSQL part of a call's CPU is the database's own (its backends, outside the tree).
+    const database = bench.config.provider === 'postgresql' ? decodeURIComponent(new URL(bench.config.url).pathname.slice(1)) : null;
+    const databaseCpu = database ? new CpuMeter(() => postgresBackendTicks(database)) : null;
+    const sampler = databaseCpu ? setInterval(() => databaseCpu.sample(), 1_000) : null;
     const stats = await runLoad({ ...load, durationSec: seconds });
+    if (sampler) clearInterval(sampler);
     const ioAfter = processIo(gateway.pid);
     const after = [...treeTicks(gateway.pid).values()].reduce((a, b) => a + b, 0);
     const cpuUs = ((after - before) / clockTicksPerSecond()) * 1e6;
     const per = (field: string) => ((ioAfter[field] ?? 0) - (ioBefore[field] ?? 0)) / stats.ok2xx;
-    console.log(`${mode}, c=${connections}: ${Math.round(stats.rps)} req/s, ${Math.round(cpuUs / stats.ok2xx)} µs CPU/req, non-2xx ${stats.non2xx}, errors ${stats.errors}`);
+    const databaseUs = databaseCpu ? ` + ${Math.round((databaseCpu.seconds() * 1e6) / stats.ok2xx)} µs in PostgreSQL` : '';
+    console.log(`${mode}, c=${connections}: ${Math.round(stats.rps)} req/s, ${Math.round(cpuUs / stats.ok2xx)} µs CPU/req${databaseUs}, non-2xx ${stats.non2xx}, errors ${stats.errors}`);
     // Writes are most of what SQLite costs here: the log's frames, and any temporary file.
     console.log(`  per request: ${per('syscw').toFixed(1)} write system calls, ${(per('wchar') / 1024).toFixed(1)} KiB written, ${per('syscr').toFixed(1)} read calls`);
   } finally {

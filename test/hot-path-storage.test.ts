@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { sqlFor } from '../lib/db/client';
+import { createDb, sqlFor } from '../lib/db/client';
 import { logger } from '../lib/logger';
 import { statement, type SqlStatement } from '../lib/db/sql';
 import { newId } from '../lib/ids';
@@ -119,6 +119,53 @@ describe('hot-path storage', () => {
     await durable.settle(settle(waited.holds, newId('req')));
     expect(await probes()).toEqual(['Hold INSERT: on', 'Hold UPDATE: on', 'LedgerTransaction INSERT settle: on']);
     expect(() => new Ledger(t.db, { LEDGER_SYNCHRONOUS_COMMIT: 'maybe' })).toThrow(/LEDGER_SYNCHRONOUS_COMMIT must be "on" or "off"/);
+  });
+
+  it('on PostgreSQL the phase functions reach their rows through indexes, even on tables small enough to read whole', async () => {
+    if (testProvider() !== 'postgresql') return expect(testProvider()).toBe('sqlite');
+    // A function's plans are cached in its connection: made while a table is a page or two, they
+    // read it whole, and keep doing so as it grows until its statistics change. The phases run
+    // here on a pool of one connection, whose statistics can be flushed and read back.
+    const { user, wallet } = await createFundedUser(t.db, 10_000_000n);
+    const poolSize = process.env.DATABASE_POOL_SIZE;
+    process.env.DATABASE_POOL_SIZE = '1';
+    const db = createDb(t.config);
+    if (poolSize === undefined) delete process.env.DATABASE_POOL_SIZE;
+    else process.env.DATABASE_POOL_SIZE = poolSize;
+    try {
+      const runner = sqlFor(db);
+      const tables = ['Hold', 'LedgerTransaction', 'LedgerEntry', 'UsageRecord', 'LedgerAccount', 'ApiKey'];
+      const scans = async () => {
+        // Flushed as the connection goes idle after this statement; read afresh by the next.
+        await runner.query(statement('SELECT pg_stat_force_next_flush()', []));
+        await runner.query(statement('SELECT pg_stat_clear_snapshot()', []));
+        const [row] = await runner.query(
+          statement(`SELECT coalesce(sum("seq_scan"), 0)::int AS "seq", coalesce(sum("idx_scan"), 0)::int AS "idx" FROM pg_stat_user_tables WHERE "relname" = ANY (?::text[])`, [`{${tables.join(',')}}`]),
+        );
+        return { seq: Number(row!.seq), idx: Number(row!.idx) };
+      };
+      const ledger = new Ledger(db, {});
+      const reserve = () => ledger.reserve({ idempotencyKey: `hold:${newId('req')}`, sources: [wallet.id], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 100n, ttlMs: 60_000 });
+      const settle = (holds: Awaited<ReturnType<typeof reserve>>['holds']) => {
+        const requestId = newId('req');
+        const usage = { id: newId('usg'), requestId, userId: user.id, apiKeyId: null, modelId: 'gpt-4o-mini', providerId: 'openai', stream: false, promptTokens: 3, completionTokens: 4, cachedTokens: 0, cost: 40n, latencyMs: 1, status: 'SUCCESS' as const, errorCode: null, createdAt: new Date() };
+        return ledger.settle({ holds, amount: 40n, idempotencyKey: `settle:${requestId}`, usage });
+      };
+      const before = await scans();
+      for (let round = 0; round < 8; round++) {
+        // Alone (tollgate_reserve, tollgate_resolve) and together (the batch functions).
+        const alone = await reserve();
+        await settle(alone.holds);
+        const together = await Promise.all([reserve(), reserve(), reserve()]);
+        await Promise.all(together.map((reservation) => settle(reservation.holds)));
+      }
+      const after = await scans();
+      expect(after.idx - before.idx).toBeGreaterThan(100);
+      expect(after.seq - before.seq).toBe(0);
+      expect(await ledger.getAccountBalance({ accountId: wallet.id })).toMatchObject({ balance: 10_000_000n - 32n * 40n });
+    } finally {
+      await db.$disconnect();
+    }
   });
 
   it('on SQLite a call\'s phases are answered before their batch commits, any other transaction only after; a commit that then fails is logged, not lost silently', async () => {
