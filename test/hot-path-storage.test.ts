@@ -1,4 +1,8 @@
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
+import { symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createDb, sqlFor } from '../lib/db/client';
 import { logger } from '../lib/logger';
@@ -15,11 +19,21 @@ import { createFundedUser } from './helpers/fixtures';
 // 'PENDING' and scans every hold ever made; a lost pragma makes every hot-path write 3–6× slower)
 // while every functional test still passes.
 
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
 let t: TestDatabase;
 beforeAll(async () => {
   t = await createTestDatabase();
 });
 afterAll(() => t.close());
+
+/** Waits, a millisecond at a time, until `done()` (at most two seconds). */
+async function until(done: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 2_000; !done(); ) {
+    if (Date.now() > deadline) throw new Error(`still not so after 2 s: ${done.toString()}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
 
 /** The plan the database would use for a statement, as one line of text. */
 async function plan(query: SqlStatement): Promise<string> {
@@ -195,6 +209,114 @@ describe('hot-path storage', () => {
     }
   });
 
+  it('on SQLite answered phases of later turns share one commit, which comes after the window, for anyone else on the file in this process, on $disconnect and on exit', async () => {
+    if (t.config.provider !== 'sqlite') return expect(testProvider()).toBe('postgresql');
+    const file = t.config.file;
+    // A client of its own, to be disconnected at the end; the observer sees only what is committed.
+    const db = createDb(t.config);
+    const runner = sqlFor(db);
+    const observer = new Database(file, { readonly: true });
+    const committed = (ids: string[]) => (observer.prepare(`SELECT COUNT(*) AS n FROM "User" WHERE "id" IN (${ids.map(() => '?').join(', ')})`).get(...ids) as { n: number }).n;
+    const insertUser = (id: string) => statement('INSERT INTO "User" ("id", "email", "createdAt", "updatedAt") VALUES (?, ?, ?, ?)', [id, `${id}@example.test`, new Date(), new Date()]);
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    /** One phase, answered early, in a turn of the event loop of its own. */
+    const phase = async (id: string, fail = false) => {
+      await runner
+        .transaction(async (tx) => {
+          await tx.execute(insertUser(id));
+          if (fail) throw new Error('this phase fails');
+        }, { answerBeforeCommit: true })
+        .catch((error: unknown) => {
+          if (!fail) throw error;
+        });
+      await nextTurn();
+    };
+    // The window's clock only: turns of the event loop (setImmediate) still run.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const first = [newId('usr'), newId('usr'), newId('usr')];
+      const failing = newId('usr');
+      await phase(first[0]!);
+      await phase(first[1]!);
+      await phase(failing, true);
+      await phase(first[2]!);
+      expect(committed(first)).toBe(0);
+      // 10 ms after the window opened, all of it at once; the phase that failed rolled back alone.
+      vi.advanceTimersByTime(9);
+      await nextTurn();
+      expect(committed(first)).toBe(0);
+      vi.advanceTimersByTime(1);
+      await nextTurn();
+      expect(committed(first)).toBe(3);
+      expect(committed([failing])).toBe(0);
+
+      // Anyone else on the connection (Prisma here) gets it at once, after the window commits.
+      const second = [newId('usr'), newId('usr')];
+      await phase(second[0]!);
+      await phase(second[1]!);
+      expect(committed(second)).toBe(0);
+      expect(await db.user.count({ where: { id: { in: second } } })).toBe(2);
+      expect(committed(second)).toBe(2);
+
+      // So does a second client of the same file in this process (another instance in a test, a
+      // script): its write waits for the file's one lock, not in SQLite's busy handler, which would
+      // sleep the event loop the window needs to commit until busy_timeout (5 s) and then fail.
+      // Opened by another name (a symlink, as the simulator's instances are): the same file, the same lock.
+      const third = newId('usr');
+      await phase(third);
+      const link = join(dirname(file), `link-${third}.db`);
+      symlinkSync(file, link);
+      const other = createDb({ provider: 'sqlite', url: `file:${link}`, file: link });
+      try {
+        const started = Date.now();
+        await other.user.create({ data: { id: newId('usr'), email: `${newId('usr')}@example.test` } });
+        expect(Date.now() - started).toBeLessThan(2_000);
+        expect(committed([third])).toBe(1);
+      } finally {
+        await other.$disconnect();
+      }
+
+      // A window holds at most 512 phases.
+      const many = Array.from({ length: 513 }, () => newId('usr'));
+      for (const id of many) await phase(id);
+      expect(committed(many.slice(0, 512))).toBe(512);
+      expect(committed(many.slice(512))).toBe(0);
+
+      // $disconnect waits for the window's commit.
+      const last = newId('usr');
+      await phase(last);
+      await db.$disconnect();
+      expect(committed(many.slice(512))).toBe(1);
+      expect(committed([last])).toBe(1);
+    } finally {
+      vi.useRealTimers();
+      observer.close();
+      await db.$disconnect();
+    }
+
+    // A process that exits (process.exit, as the servers do on SIGTERM) commits what its window holds.
+    const id = newId('usr');
+    const script = join(dirname(file), `exit-${id}.mts`);
+    writeFileSync(
+      script,
+      [
+        `import { createDb, sqlFor } from ${JSON.stringify(join(ROOT, 'lib/db/client.ts'))};`,
+        `const runner = sqlFor(createDb({ provider: 'sqlite', url: ${JSON.stringify(t.config.url)}, file: ${JSON.stringify(file)} }));`,
+        `const now = new Date().toISOString();`,
+        `await runner.transaction((tx) => tx.execute({ sql: 'INSERT INTO "User" ("id", "email", "createdAt", "updatedAt") VALUES (?, ?, ?, ?)', args: [${JSON.stringify(id)}, 'exit@example.test', now, now] }), { answerBeforeCommit: true });`,
+        `process.exit(0);`,
+      ].join('\n'),
+    );
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(child.status, child.stderr).toBe(0);
+    const after = new Database(file, { readonly: true });
+    try {
+      expect((after.prepare('SELECT COUNT(*) AS n FROM "User" WHERE "id" = ?').get(id) as { n: number }).n).toBe(1);
+    } finally {
+      after.close();
+    }
+  });
+
   it('on SQLite a call\'s phases are answered before their batch commits, any other transaction only after; a commit that then fails is logged, not lost silently', async () => {
     if (t.config.provider !== 'sqlite') return expect(testProvider()).toBe('postgresql');
     const runner = sqlFor(t.db);
@@ -207,8 +329,8 @@ describe('hot-path storage', () => {
       let seenAtAnswer = -1;
       await runner.transaction((tx) => tx.execute(insertUser(early)), { answerBeforeCommit: true }).then(() => (seenAtAnswer = committed(early).n));
       expect(seenAtAnswer).toBe(0);
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(committed(early).n).toBe(1);
+      // With nothing else happening, its commit window closes on its own.
+      await until(() => committed(early).n === 1);
 
       // Whatever the caller does next on the connection (a statement here, Prisma's queries the
       // same way) waits for the commit: the connection's lock is held until it is done.
@@ -227,8 +349,7 @@ describe('hot-path storage', () => {
       let holdsAtAnswer = -1;
       await new Ledger(t.db, {}).reserve({ ...reserveInput, idempotencyKey: newId('req') }).then(() => (holdsAtAnswer = holdsCommitted()));
       expect(holdsAtAnswer).toBe(0);
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(holdsCommitted()).toBe(1);
+      await until(() => holdsCommitted() === 1);
       await new Ledger(t.db, { LEDGER_SYNCHRONOUS_COMMIT: 'on' }).reserve({ ...reserveInput, idempotencyKey: newId('req') }).then(() => (holdsAtAnswer = holdsCommitted()));
       expect(holdsAtAnswer).toBe(2);
 
@@ -252,7 +373,7 @@ describe('hot-path storage', () => {
       const error = vi.spyOn(logger, 'error').mockImplementation(() => undefined);
       try {
         await runner.transaction(breakAtCommit, { answerBeforeCommit: true });
-        await new Promise((resolve) => setImmediate(resolve));
+        await until(() => error.mock.calls.length > 0);
         expect(committed(orphan).n).toBe(0);
         expect(error).toHaveBeenCalledWith(expect.stringMatching(/answered before its commit failed to commit/), expect.objectContaining({ size: 1 }));
       } finally {

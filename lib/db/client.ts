@@ -7,7 +7,7 @@ import { ensureSqliteDirectory, resolveDatabaseConfig, type DatabaseConfig } fro
 import pg from 'pg';
 import { logger } from '../logger';
 import { PostgresRunner } from './postgres-runner';
-import { serializedAdapterFactory, type SerializedAdapter } from './serialized-adapter';
+import { fileLock, serializedAdapterFactory, type SerializedAdapter } from './serialized-adapter';
 import type { SqlRunner } from './sql';
 import { startSqliteCheckpointer } from './sqlite-checkpointer';
 import { SqliteRunner } from './sqlite-runner';
@@ -47,7 +47,7 @@ export function createDb(config: DatabaseConfig = resolveDatabaseConfig()): Db {
     return db;
   }
   ensureSqliteDirectory(config);
-  const shared = shareConnection(serializedAdapterFactory(new PrismaBetterSqlite3({ url: config.file }), { onConnect: SQLITE_PRAGMAS }), () => startSqliteCheckpointer(config.file));
+  const shared = shareConnection(serializedAdapterFactory(new PrismaBetterSqlite3({ url: config.file }), { onConnect: SQLITE_PRAGMAS, lock: () => fileLock(config.file) }), () => startSqliteCheckpointer(config.file));
   const db = new SqliteClient({ adapter: shared.factory });
   runners.set(db, new SqliteRunner(() => shared.adapter() as Promise<SerializedAdapter>));
   return db;

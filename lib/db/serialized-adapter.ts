@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type {
   IsolationLevel,
@@ -19,7 +21,7 @@ import type {
  */
 export function serializedAdapterFactory(
   inner: SqlDriverAdapterFactory,
-  { onConnect }: { onConnect?: string } = {},
+  { onConnect, lock }: { onConnect?: string; lock?: () => Lock } = {},
 ): SqlDriverAdapterFactory {
   return {
     provider: inner.provider,
@@ -27,15 +29,54 @@ export function serializedAdapterFactory(
     async connect() {
       const adapter = await inner.connect();
       if (onConnect) await adapter.executeScript(onConnect);
-      return new SerializedAdapter(adapter);
+      return new SerializedAdapter(adapter, lock?.());
     },
   };
 }
 
+// On globalThis: Next bundles this module into several chunks, and they must share the locks.
+const globalForLocks = globalThis as unknown as { tollgateFileLocks?: Map<string, Lock> };
+const fileLocks = (globalForLocks.tollgateFileLocks ??= new Map<string, Lock>());
+
+/**
+ * The one lock of every connection this process opens to a SQLite file. SQLite lets one connection
+ * write at a time, and a connection that finds the file locked waits in better-sqlite3's busy
+ * handler, which sleeps synchronously: it would stall the event loop that must finish the other
+ * connection's transaction (a Prisma transaction awaiting its next query, the SQL runner's commit
+ * window), until busy_timeout. Waiting for this lock instead is asynchronous, and a holder that keeps
+ * it by choice hears that someone waits. Other processes still meet SQLite's own lock.
+ */
+export function fileLock(file: string): Lock {
+  // By the file itself, not the name it was opened by (a symlink, a relative path): called once the
+  // connection is open, so the file exists.
+  let path: string;
+  try {
+    path = realpathSync(file);
+  } catch {
+    path = resolve(file);
+  }
+  let lock = fileLocks.get(path);
+  if (!lock) fileLocks.set(path, (lock = new Lock()));
+  return lock;
+}
+
 export class Lock {
   #tail: Promise<void> = Promise.resolve();
+  /** Acquirers not yet released: the holder, if any, and those waiting behind it. */
+  #outstanding = 0;
+  /**
+   * Told when someone asks for the lock while it is held. A holder that keeps the lock by choice
+   * rather than for work in progress (the SQL runner's open commit window) lets go when it hears.
+   */
+  onContention: (() => void) | null = null;
+
+  /** Whether anyone is waiting for the lock behind its holder. */
+  get contended(): boolean {
+    return this.#outstanding > 1;
+  }
 
   acquire(): Promise<() => void> {
+    if (this.#outstanding++ > 0) this.onContention?.();
     let release!: () => void;
     const next = new Promise<void>((resolve) => (release = resolve));
     const ready = this.#tail.then(() => {
@@ -43,6 +84,7 @@ export class Lock {
       return () => {
         if (!released) {
           released = true;
+          this.#outstanding--;
           release();
         }
       };
@@ -66,13 +108,14 @@ export class SerializedAdapter implements SqlDriverAdapter {
   readonly adapterName: string;
   readonly #inner: SqlDriverAdapter;
   /** Held by every statement and transaction on the connection, Prisma's and the SQL runner's alike. */
-  readonly lock = new Lock();
+  readonly lock: Lock;
 
   /** The better-sqlite3 connection underneath, for the SQL runner (lib/db/sqlite-runner.ts). */
   readonly connection: BetterSqlite3.Database;
 
-  constructor(inner: SqlDriverAdapter) {
+  constructor(inner: SqlDriverAdapter, lock = new Lock()) {
     this.#inner = inner;
+    this.lock = lock;
     // @prisma/adapter-better-sqlite3 keeps its connection in a public `client` field.
     this.connection = (inner as unknown as { client: BetterSqlite3.Database }).client;
     this.provider = inner.provider;
@@ -105,8 +148,9 @@ export class SerializedAdapter implements SqlDriverAdapter {
     }
   }
 
+  /** Closes the connection once its holder is done: a transaction in progress or a commit window still open commits first. */
   dispose(): Promise<void> {
-    return this.#inner.dispose();
+    return this.lock.run(() => this.#inner.dispose());
   }
 }
 

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { SerializedAdapter } from './serialized-adapter';
+import type { Lock, SerializedAdapter } from './serialized-adapter';
 import { logger } from '../logger';
 import { SqlError, type Row, type SqlExecutor, type SqlRunner, type SqlStatement, type SqlValue, type TransactionOptions } from './sql';
 
@@ -9,17 +9,24 @@ import { SqlError, type Row, type SqlExecutor, type SqlRunner, type SqlStatement
  *
  * A transaction takes the lock, runs BEGIN IMMEDIATE, its statements and COMMIT back to back: its
  * statements return already-settled promises, so when `work` awaits nothing else the whole
- * transaction runs inside one turn of the event loop (tens of microseconds) and the connection is
- * never held across I/O. (Through Prisma's async adapter a reservation held the one connection,
- * and so every other request, across several event-loop hops: the database acted as a global lock.)
- * `work` must only await its executor's statements: anything else stalls its batch.
+ * transaction runs inside one turn of the event loop (tens of microseconds). (Through Prisma's async
+ * adapter a reservation held the one connection, and so every other request, across several
+ * event-loop hops: the database acted as a global lock.) `work` must only await its executor's
+ * statements: anything else stalls its batch.
  * IMMEDIATE takes SQLite's write lock up front, so a second process on the same file waits at
  * BEGIN (busy_timeout) instead of failing halfway through.
+ *
+ * A call's reservations and settlements (answerBeforeCommit) go further: their transaction stays
+ * open after they are answered, a commit window that the batches of the next turns join, and
+ * commits COMMIT_WINDOW_MS after it opened, or at once when anyone else asks for the connection
+ * (Prisma, a plain statement, $disconnect). The lock is held across those turns, but only while
+ * nobody else wants it.
  */
 export class SqliteRunner implements SqlRunner {
   readonly provider = 'sqlite' as const;
   readonly #connect: () => Promise<SerializedAdapter>;
   #cache: { connection: BetterSqlite3.Database; statements: Map<string, BetterSqlite3.Statement> } | null = null;
+  #window: CommitWindow | null = null;
   #queue: Array<{ work: (tx: SqlExecutor) => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void; early: boolean }> = [];
 
   constructor(connect: () => Promise<SerializedAdapter>) {
@@ -49,8 +56,9 @@ export class SqliteRunner implements SqlRunner {
    * Group commit: transactions asked for in the same turn of the event loop (concurrent requests'
    * reservations and settlements) run together, each inside its own savepoint, under one BEGIN
    * IMMEDIATE … COMMIT. The statements cost microseconds; the commit (a write to the WAL and its
-   * locks, tens of microseconds of system calls) is paid once per batch instead of once each. A
-   * transaction that throws rolls back to its savepoint and fails alone.
+   * locks, tens of microseconds of system calls) is paid once per batch instead of once each, and
+   * for answered-early batches once per commit window. A transaction that throws rolls back to its
+   * savepoint and fails alone.
    */
   transaction<T>(work: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -62,19 +70,32 @@ export class SqliteRunner implements SqlRunner {
   async #flush(): Promise<void> {
     const batch = this.#queue;
     this.#queue = [];
+    const early = batch.every((item) => item.early);
+    // A batch that finds a commit window open joins its transaction; nothing commits the window
+    // while the batch's statements run (#close waits for `running` to clear).
+    let window = this.#window;
+    if (window) window.running = true;
     let release: (() => void) | undefined;
+    let lock: Lock | undefined;
     let connection: BetterSqlite3.Database | undefined;
     const outcomes: Outcome[] = [];
     try {
-      const adapter = await this.#connect();
-      release = await adapter.lock.acquire();
-      const db = (connection = adapter.connection);
+      let db: BetterSqlite3.Database;
+      if (window) {
+        db = connection = window.db;
+      } else {
+        const adapter = await this.#connect();
+        lock = adapter.lock;
+        release = await lock.acquire();
+        db = connection = adapter.connection;
+        this.#prepare(db, 'BEGIN IMMEDIATE').run();
+      }
       const executor: SqlExecutor = {
         query: async (statement) => this.#all(db, statement),
         execute: async (statement) => this.#run(db, statement),
       };
-      const savepoints = batch.length > 1;
-      this.#prepare(db, 'BEGIN IMMEDIATE').run();
+      // Alone in a transaction of its own, an item that fails rolls it all back; otherwise only itself.
+      const savepoints = window !== null || batch.length > 1;
       for (const item of batch) {
         if (savepoints) this.#prepare(db, 'SAVEPOINT tg_item').run();
         try {
@@ -91,26 +112,43 @@ export class SqliteRunner implements SqlRunner {
           outcomes.push({ ok: false, error: classify(error) });
         }
       }
-      if (db.inTransaction && batch.every((item) => item.early)) {
+      if (db.inTransaction && early) {
         // Every item may hear its outcome first. Their continuations run as microtasks, as far
         // as each goes without I/O (the upstream request written, the client's answer sent), and
-        // the commit, queued behind them with nextTick, runs as soon as they have: its log writes
-        // (~50–100 µs here) leave the callers' path, and the connection is still never held across a
-        // turn of the event loop (another process waiting for SQLite's write lock waits no longer,
-        // and nothing reads or writes here in between). What is given up: a crash of the process
-        // in those microseconds loses the batch, as a crash a moment earlier would: a lost
-        // reservation leaves its call's settlement no hold (recorded unbilled), a lost settlement
-        // a hold the sweeper releases; either way an uncharged call.
+        // the commit comes after them: its log writes leave the callers' path. What is given up:
+        // a crash of the process before the commit loses what the window holds, as a crash a moment
+        // earlier would: a lost reservation leaves its call's settlement no hold (recorded unbilled),
+        // a lost settlement a hold the sweeper releases; either way an uncharged call.
         answer(batch, outcomes);
-        const unlock = release;
-        release = undefined;
-        process.nextTick(() => this.#commitAnswered(db, batch.length, unlock!));
+        if (!window) {
+          const opened: CommitWindow = { db, commit: this.#prepare(db, 'COMMIT'), lock: lock!, unlock: release!, openedAt: performance.now(), phases: 0, running: true, closing: false, closeScheduled: false, timer: undefined, onContention: null };
+          window = this.#window = opened;
+          release = undefined;
+          opened.onContention = () => {
+            opened.closing = true;
+            this.#closeSoon(opened);
+          };
+          lock!.onContention = opened.onContention;
+          openWindows.add(window);
+          opened.timer = setTimeout(() => this.#closeSoon(opened), COMMIT_WINDOW_MS);
+        }
+        window.phases += batch.length;
+        window.running = false;
+        // Kept open for the batches of the next turns, within its bounds, and for nobody who is
+        // waiting: the commit's cost is mostly pages each batch shares with the next.
+        if (window.closing || window.lock.contended || window.phases >= COMMIT_WINDOW_PHASES) this.#closeSoon(window);
         return;
       }
       if (db.inTransaction) this.#prepare(db, 'COMMIT').run();
+      if (window) release = this.#forget(window);
     } catch (error) {
-      // BEGIN or COMMIT failed (busy past the timeout, disk full): nothing of the batch is written.
+      // BEGIN or COMMIT failed (busy past the timeout, disk full): nothing of the batch is written,
+      // nor anything of the window it joined, whose callers have heard already.
       if (connection?.inTransaction) connection.prepare('ROLLBACK').run();
+      if (window) {
+        release = this.#forget(window);
+        logger.error('a batch of reservations and settlements answered before its commit was rolled back; its calls go uncharged', { size: window.phases, error: classify(error) });
+      }
       for (const item of batch) item.reject(classify(error));
       return;
     } finally {
@@ -119,23 +157,35 @@ export class SqliteRunner implements SqlRunner {
     answer(batch, outcomes);
   }
 
-  /** The commit of a batch whose callers have heard already: a failure can only be told to the operator. */
-  #commitAnswered(db: BetterSqlite3.Database, size: number, unlock: () => void): void {
-    try {
-      // Only closing the connection ($disconnect does not wait for its lock) ends the transaction before this.
-      if (!db.inTransaction) logger.error('a batch of reservations and settlements answered before its commit was rolled back by its connection closing; its calls go uncharged', { size });
-      else this.#prepare(db, 'COMMIT').run();
-    } catch (error) {
-      // Thrown here, nothing would catch it: this runs in a tick of its own.
-      try {
-        if (db.inTransaction) db.prepare('ROLLBACK').run();
-      } catch (rollbackError) {
-        logger.error('could not roll back a batch whose commit failed', { error: classify(rollbackError) });
-      }
-      logger.error('a batch of reservations and settlements answered before its commit failed to commit; its calls go uncharged', { size, error: classify(error) });
-    } finally {
-      unlock();
+  #closeSoon(window: CommitWindow): void {
+    if (window.closeScheduled) return;
+    window.closeScheduled = true;
+    // After the callers' continuations, as before any window: nextTick runs once the microtasks drain.
+    process.nextTick(() => {
+      window.closeScheduled = false;
+      this.#close(window);
+    });
+  }
+
+  #close(window: CommitWindow): void {
+    if (this.#window !== window) return;
+    if (window.running) {
+      // The batch inside closes it when done.
+      window.closing = true;
+      return;
     }
+    this.#forget(window);
+    commitAnswered(window);
+  }
+
+  /** The window stops taking batches; returns its unlock, for whoever ends its transaction. */
+  #forget(window: CommitWindow): () => void {
+    if (this.#window === window) this.#window = null;
+    // The lock may be shared with other connections to the file (fileLock): only this window's hook goes.
+    if (window.lock.onContention === window.onContention) window.lock.onContention = null;
+    clearTimeout(window.timer);
+    openWindows.delete(window);
+    return window.unlock;
   }
 
   #all(connection: BetterSqlite3.Database, statement: SqlStatement): Row[] {
@@ -170,6 +220,60 @@ export class SqliteRunner implements SqlRunner {
       if (this.#cache.statements.size < 1_000) this.#cache.statements.set(text, prepared);
     }
     return prepared;
+  }
+}
+
+// How long, and for how many phases, a commit window stays open. Measured under load here (bench/profile.ts
+// and the WAL's frames read back): a commit writes one page of each of the ~22 B-trees a call's rows
+// touch whatever the number of calls in it, so the log writes a call costs fall as the calls per
+// commit rise; ten milliseconds is a turn or several of the event loop under load, and bounds what a
+// crash of the process can lose.
+const COMMIT_WINDOW_MS = 10;
+const COMMIT_WINDOW_PHASES = 512;
+
+type CommitWindow = {
+  db: BetterSqlite3.Database;
+  commit: BetterSqlite3.Statement;
+  lock: Lock;
+  unlock: () => void;
+  openedAt: number;
+  /** Reservations and settlements answered in it so far. */
+  phases: number;
+  /** A batch's statements are running in it. */
+  running: boolean;
+  /** Someone waits for the connection, or the window is past its bounds: it commits once free. */
+  closing: boolean;
+  closeScheduled: boolean;
+  /** Closes it COMMIT_WINDOW_MS after it opened. */
+  timer: NodeJS.Timeout | undefined;
+  /** What the lock calls while this window holds it. */
+  onContention: (() => void) | null;
+};
+
+// Committed on the way out of the process, however it exits (better-sqlite3 is synchronous, so an
+// 'exit' listener can): what a window holds is lost only to a crash.
+const openWindows = new Set<CommitWindow>();
+process.once('exit', () => {
+  // A window with a batch's statements half run (an exit from inside a phase) is left to roll back.
+  for (const window of openWindows) if (!window.running) commitAnswered(window);
+});
+
+/** The commit of a window whose callers have heard already: a failure can only be told to the operator. */
+function commitAnswered({ db, commit, phases, unlock }: CommitWindow): void {
+  try {
+    // Only closing the connection some other way than $disconnect ends the transaction before this.
+    if (!db.inTransaction) logger.error('a batch of reservations and settlements answered before its commit was rolled back by its connection closing; its calls go uncharged', { size: phases });
+    else commit.run();
+  } catch (error) {
+    // Thrown here, nothing would catch it: this runs in a tick of its own.
+    try {
+      if (db.inTransaction) db.prepare('ROLLBACK').run();
+    } catch (rollbackError) {
+      logger.error('could not roll back a batch whose commit failed', { error: classify(rollbackError) });
+    }
+    logger.error('a batch of reservations and settlements answered before its commit failed to commit; its calls go uncharged', { size: phases, error: classify(error) });
+  } finally {
+    unlock();
   }
 }
 
