@@ -27,6 +27,8 @@ export class SqliteRunner implements SqlRunner {
   readonly #connect: () => Promise<SerializedAdapter>;
   #cache: { connection: BetterSqlite3.Database; statements: Map<string, BetterSqlite3.Statement> } | null = null;
   #window: CommitWindow | null = null;
+  /** When the last window committed (performance.now()). */
+  #windowClosedAt = Number.NEGATIVE_INFINITY;
   #queue: Array<{ work: (tx: SqlExecutor) => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void; early: boolean }> = [];
 
   constructor(connect: () => Promise<SerializedAdapter>) {
@@ -113,6 +115,8 @@ export class SqliteRunner implements SqlRunner {
         }
       }
       if (db.inTransaction && early) {
+        // Prepared before anyone hears: past answer() nothing may throw unseen.
+        const commit = this.#prepare(db, 'COMMIT');
         // Every item may hear its outcome first. Their continuations run as microtasks, as far
         // as each goes without I/O (the upstream request written, the client's answer sent), and
         // the commit comes after them: its log writes leave the callers' path. What is given up:
@@ -121,9 +125,15 @@ export class SqliteRunner implements SqlRunner {
         // a lost settlement a hold the sweeper releases; either way an uncharged call.
         answer(batch, outcomes);
         if (!window) {
-          const opened: CommitWindow = { db, commit: this.#prepare(db, 'COMMIT'), lock: lock!, unlock: release!, openedAt: performance.now(), phases: 0, running: true, closing: false, closeScheduled: false, timer: undefined, onContention: null };
-          window = this.#window = opened;
+          const opened: CommitWindow = { db, commit, lock: lock!, unlock: release!, openedAt: performance.now(), phases: 0, running: true, closing: false, closeScheduled: false, timer: undefined, onContention: null };
           release = undefined;
+          if (!this.#mayOpenWindow()) {
+            // Between windows: committed right behind its callers' continuations, in this turn.
+            opened.phases = batch.length;
+            process.nextTick(() => commitAnswered(opened));
+            return;
+          }
+          window = this.#window = opened;
           opened.onContention = () => {
             opened.closing = true;
             this.#closeSoon(opened);
@@ -144,10 +154,14 @@ export class SqliteRunner implements SqlRunner {
     } catch (error) {
       // BEGIN or COMMIT failed (busy past the timeout, disk full): nothing of the batch is written,
       // nor anything of the window it joined, whose callers have heard already.
-      if (connection?.inTransaction) connection.prepare('ROLLBACK').run();
       if (window) {
         release = this.#forget(window);
         logger.error('a batch of reservations and settlements answered before its commit was rolled back; its calls go uncharged', { size: window.phases, error: classify(error) });
+      }
+      try {
+        if (connection?.inTransaction) connection.prepare('ROLLBACK').run();
+      } catch (rollbackError) {
+        logger.error('could not roll back a batch whose commit failed', { error: classify(rollbackError) });
       }
       for (const item of batch) item.reject(classify(error));
       return;
@@ -155,6 +169,16 @@ export class SqliteRunner implements SqlRunner {
       release?.();
     }
     answer(batch, outcomes);
+  }
+
+  /**
+   * A window opens only COMMIT_WINDOW_GAP_MS after the last one closed; in between, batches commit
+   * as soon as their callers have heard, as they did before windows. Another process on the file
+   * (a script, a second server) waits for SQLite's write lock in its busy handler, which tries again
+   * at intervals of 1 to 100 ms: back-to-back windows would leave it gaps it seldom hits.
+   */
+  #mayOpenWindow(): boolean {
+    return performance.now() - this.#windowClosedAt >= COMMIT_WINDOW_GAP_MS;
   }
 
   #closeSoon(window: CommitWindow): void {
@@ -181,6 +205,7 @@ export class SqliteRunner implements SqlRunner {
   /** The window stops taking batches; returns its unlock, for whoever ends its transaction. */
   #forget(window: CommitWindow): () => void {
     if (this.#window === window) this.#window = null;
+    this.#windowClosedAt = performance.now();
     // The lock may be shared with other connections to the file (fileLock): only this window's hook goes.
     if (window.lock.onContention === window.onContention) window.lock.onContention = null;
     clearTimeout(window.timer);
@@ -230,6 +255,7 @@ export class SqliteRunner implements SqlRunner {
 // crash of the process can lose.
 const COMMIT_WINDOW_MS = 10;
 const COMMIT_WINDOW_PHASES = 512;
+const COMMIT_WINDOW_GAP_MS = 5;
 
 type CommitWindow = {
   db: BetterSqlite3.Database;
@@ -252,11 +278,16 @@ type CommitWindow = {
 
 // Committed on the way out of the process, however it exits (better-sqlite3 is synchronous, so an
 // 'exit' listener can): what a window holds is lost only to a crash.
-const openWindows = new Set<CommitWindow>();
-process.once('exit', () => {
-  // A window with a batch's statements half run (an exit from inside a phase) is left to roll back.
-  for (const window of openWindows) if (!window.running) commitAnswered(window);
-});
+// On globalThis, with one listener: this module may be evaluated more than once (Next's chunks, dev reloads).
+const globalForWindows = globalThis as unknown as { tollgateCommitWindows?: Set<CommitWindow> };
+const openWindows = (globalForWindows.tollgateCommitWindows ??= (() => {
+  const windows = new Set<CommitWindow>();
+  process.once('exit', () => {
+    // A window with a batch's statements half run (an exit from inside a phase) is left to roll back.
+    for (const window of windows) if (!window.running) commitAnswered(window);
+  });
+  return windows;
+})());
 
 /** The commit of a window whose callers have heard already: a failure can only be told to the operator. */
 function commitAnswered({ db, commit, phases, unlock }: CommitWindow): void {
