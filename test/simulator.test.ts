@@ -80,6 +80,24 @@ describe("the simulator's crash", () => {
     }
     await t.close();
   });
+
+  it('loses what a SQLite instance answered but had not committed, and nothing PostgreSQL committed', async () => {
+    const t = await createTestDatabase();
+    await t.db.$executeRawUnsafe('CREATE TABLE "SimProbe" ("n" INTEGER NOT NULL)');
+    const instance = await startInstance(t.config, upstreamEnv(fake.url), 0, 0);
+    // Answered as a reservation or settlement is: on SQLite, before its commit window closes (10 ms).
+    await sqlFor(instance.db).transaction((tx) => tx.execute(sql`INSERT INTO "SimProbe" ("n") VALUES (${1})`), { answerBeforeCommit: true });
+    const lost = await crashInstance(instance);
+    const [row] = await sqlFor(t.db).query(sql`SELECT count(*) AS "rows" FROM "SimProbe"`);
+    if (t.config.provider === 'sqlite') {
+      expect(lost).toBe(1);
+      expect(Number(row!.rows)).toBe(0);
+    } else {
+      expect(lost).toBe(0);
+      expect(Number(row!.rows)).toBe(1);
+    }
+    await t.close();
+  });
 });
 
 describe('the gateway and ledger under seeded schedules of concurrent calls and faults', () => {

@@ -172,6 +172,25 @@ export class SqliteRunner implements SqlRunner {
   }
 
   /**
+   * What a crash of the process does to an open commit window: rolls it back instead of committing
+   * it. For the simulator's crash (test/sim/world.ts), whose instances share the test's process and
+   * so would otherwise commit the window on $disconnect or at exit, as a process that stops does.
+   * Returns how many answered phases were lost.
+   */
+  loseOpenWindow(): number {
+    const window = this.#window;
+    // A batch mid-way (`running`) is inside its own turn: a crash cannot come between its statements.
+    if (!window || window.running) return 0;
+    const unlock = this.#forget(window);
+    try {
+      if (window.db.inTransaction) window.db.prepare('ROLLBACK').run();
+    } finally {
+      unlock();
+    }
+    return window.phases;
+  }
+
+  /**
    * A window opens only COMMIT_WINDOW_GAP_MS after the last one closed; in between, batches commit
    * as soon as their callers have heard, as they did before windows. Another process on the file
    * (a script, a second server) waits for SQLite's write lock in its busy handler, which tries again

@@ -43,10 +43,23 @@ export type SimCustomer = {
   revokedAt: number | null;
 };
 
+/** An instance's crash: performance.now() when it began, and how many answered phases its open commit window lost (SQLite). */
+export type InstanceCrash = { slot: number; generation: number; at: number; lostPhases: number };
+
+/**
+ * On SQLite, a call answered in full may go uncharged when its instance crashed while its client
+ * was still reading the answer or up to this long after: its settlement was answered in a commit
+ * window (open up to 10 ms, lib/db/sqlite-runner.ts) that the crash rolled back. Only crashes that
+ * did roll a window back count. The rest of the bound is slack for a loaded machine's late timers.
+ */
+export const LOST_WINDOW_MS = 250;
+
 export type SimFacts = {
   db: Db;
+  provider: 'sqlite' | 'postgresql';
   customers: SimCustomer[];
   records: CallRecord[];
+  crashes: InstanceCrash[];
   keyCacheMs: number;
   /** Whether Date jumped forward (by more than HOLD_TTL_MS) during the schedule. */
   clockJumped: boolean;
@@ -95,7 +108,7 @@ function reportedUsage(r: CallRecord): [number, number] | null {
 export type Coverage = Record<string, number>;
 
 /** Every invariant of a quiesced schedule; each problem names its invariant. */
-export async function checkInvariants({ db, customers, records, keyCacheMs, clockJumped }: SimFacts): Promise<{ problems: string[]; coverage: Coverage }> {
+export async function checkInvariants({ db, provider, customers, records, crashes, keyCacheMs, clockJumped }: SimFacts): Promise<{ problems: string[]; coverage: Coverage }> {
   const problems: string[] = [];
   const coverage: Coverage = {};
   const count = (what: string, n = 1) => {
@@ -168,7 +181,10 @@ export async function checkInvariants({ db, customers, records, keyCacheMs, cloc
       problems.push(`[3 failed] ${tag}: the gateway answered ${r.status} ${r.errorCode ?? ''} (a fault of its own, not the upstream's)`);
     }
     if ((verdict === 'ok' || verdict === 'replay' || verdict === 'failed') && !r.requestId) problems.push(`[2 billing] ${tag}: a ${r.status} answer without x-request-id`);
-    if (verdict === 'ok') {
+    // Answered, then lost with its instance's open commit window: an uncharged call, never a charge without its call.
+    const lostToCrash = provider === 'sqlite' && crashes.some((c) => c.slot === r.slot && c.generation === r.generation && c.lostPhases > 0 && c.at >= r.startedAt && c.at <= r.endedAt + LOST_WINDOW_MS);
+    if (verdict === 'ok' && !row && lostToCrash) count('call served, then its settlement lost with a crashed commit window (uncharged)');
+    else if (verdict === 'ok') {
       if (!row) problems.push(`[2 billing] ${tag} (${r.requestId}) was served but has no usage row: served free`);
       else if (row.status !== 'SUCCESS') problems.push(`[2 billing] ${tag} (${r.requestId}) was served in full but its usage row says ${row.status}`);
       else {

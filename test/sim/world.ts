@@ -1,7 +1,8 @@
 import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { createDb, type Db } from '../../lib/db/client';
+import { createDb, sqlFor, type Db } from '../../lib/db/client';
+import { SqliteRunner } from '../../lib/db/sqlite-runner';
 import type { DatabaseConfig } from '../../lib/db/config';
 import { randomBase62 } from '../../lib/ids';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
@@ -83,15 +84,23 @@ async function startTcpProxy(host: string, port: number): Promise<{ port: number
   };
 }
 
-/** The process dies: its way to the database first (so nothing in flight settles), then its sockets. */
-export async function crashInstance(instance: Instance): Promise<void> {
+/**
+ * The process dies: what it had answered but not committed is lost, its way to the database is cut
+ * (so nothing in flight settles), then its sockets. Returns how many answered phases were lost.
+ */
+export async function crashInstance(instance: Instance): Promise<number> {
   instance.alive = false;
   for (const call of instance.inflight) call.crashed = true;
+  // On SQLite, the phases answered in an open commit window die with the process: its $disconnect
+  // below would commit them, as a process that stops does.
+  const runner = sqlFor(instance.db);
+  const lost = runner instanceof SqliteRunner ? runner.loseOpenWindow() : 0;
   instance.cutDatabase();
   // Ending a pool whose sockets were cut may wait on them: a dead process waits for nothing.
   const disconnected = Promise.race([instance.db.$disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000))]);
   // closeAllConnections inside: every open request and stream is cut.
   await Promise.all([instance.gw.close(), disconnected]);
+  return lost;
 }
 
 export async function stopInstance(instance: Instance): Promise<void> {
