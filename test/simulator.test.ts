@@ -24,9 +24,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlFor } from '../lib/db/client';
 import { sql } from '../lib/db/sql';
+import { newId } from '../lib/ids';
+import { Ledger, SYSTEM_ACCOUNTS, walletAccountId } from '../lib/ledger';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase } from './helpers/db';
-import { upstreamEnv } from './helpers/gateway';
+import { createCustomer, upstreamEnv } from './helpers/gateway';
 import { runSchedule } from './sim/run';
 import { generateSchedule } from './sim/schedule';
 import { crashInstance, startInstance } from './sim/world';
@@ -81,20 +83,25 @@ describe("the simulator's crash", () => {
     await t.close();
   });
 
-  it('loses what a SQLite instance answered but had not committed, and nothing PostgreSQL committed', async () => {
+  it("loses a settlement SQLite answered but had not committed, tells which, and keeps what PostgreSQL answered", async () => {
     const t = await createTestDatabase();
-    await t.db.$executeRawUnsafe('CREATE TABLE "SimProbe" ("n" INTEGER NOT NULL)');
+    const customer = await createCustomer(t.db, 1_000_000n);
     const instance = await startInstance(t.config, upstreamEnv(fake.url), 0, 0);
-    // Answered as a reservation or settlement is: on SQLite, before its commit window closes (10 ms).
-    await sqlFor(instance.db).transaction((tx) => tx.execute(sql`INSERT INTO "SimProbe" ("n") VALUES (${1})`), { answerBeforeCommit: true });
-    const lost = await crashInstance(instance);
-    const [row] = await sqlFor(t.db).query(sql`SELECT count(*) AS "rows" FROM "SimProbe"`);
+    const ledger = instance.gw.gateway.ctx.ledger;
+    const requestId = newId('req');
+    // A call's two phases, each answered as the gateway's are: on SQLite before the commit window
+    // they opened closes (10 ms), on PostgreSQL once committed.
+    const { holds } = await ledger.reserve({ idempotencyKey: `hold:${requestId}`, sources: [walletAccountId(customer.user.id)], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 5_000n, ttlMs: 60_000 });
+    const usage = { id: newId('usg'), requestId, userId: customer.user.id, apiKeyId: customer.keyId, modelId: 'tollgate-local', providerId: 'local', stream: false, promptTokens: 3, completionTokens: 4, cachedTokens: 0, cost: 2_000n, latencyMs: 1, status: 'SUCCESS' as const, errorCode: null, createdAt: new Date() };
+    await ledger.settle({ holds, amount: 2_000n, idempotencyKey: `settle:${requestId}`, usage });
+    const { lostPhases, lostSettlements } = await crashInstance(instance);
+    const rows = await t.db.usageRecord.count({ where: { requestId } });
+    const holdRows = await t.db.hold.count({ where: { idempotencyKey: { startsWith: `hold:${requestId}` } } });
+    const balance = (await new Ledger(t.db).getAccountBalance({ accountId: walletAccountId(customer.user.id) })).balance;
     if (t.config.provider === 'sqlite') {
-      expect(lost).toBe(1);
-      expect(Number(row!.rows)).toBe(0);
+      expect({ lostPhases, lostSettlements: [...lostSettlements], rows, holdRows, balance }).toEqual({ lostPhases: 2, lostSettlements: [requestId], rows: 0, holdRows: 0, balance: 1_000_000n });
     } else {
-      expect(lost).toBe(0);
-      expect(Number(row!.rows)).toBe(1);
+      expect({ lostPhases, lostSettlements: [...lostSettlements], rows, holdRows, balance }).toEqual({ lostPhases: 0, lostSettlements: [], rows: 1, holdRows: 1, balance: 998_000n });
     }
     await t.close();
   });

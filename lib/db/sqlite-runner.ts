@@ -175,15 +175,20 @@ export class SqliteRunner implements SqlRunner {
    * What a crash of the process does to an open commit window: rolls it back instead of committing
    * it. For the simulator's crash (test/sim/world.ts), whose instances share the test's process and
    * so would otherwise commit the window on $disconnect or at exit, as a process that stops does.
-   * Returns how many answered phases were lost.
+   * `inspect` reads the connection just before the rollback and just after it (under the lock), so
+   * that the caller can tell exactly what was lost. Returns how many answered phases the window held.
    */
-  loseOpenWindow(): number {
+  loseOpenWindow(inspect?: (connection: BetterSqlite3.Database, moment: 'before' | 'after') => void): number {
     const window = this.#window;
     // A batch mid-way (`running`) is inside its own turn: a crash cannot come between its statements.
     if (!window || window.running) return 0;
     const unlock = this.#forget(window);
     try {
+      inspect?.(window.db, 'before');
       if (window.db.inTransaction) window.db.prepare('ROLLBACK').run();
+      inspect?.(window.db, 'after');
+    } catch (error) {
+      logger.error('could not roll back a commit window for a simulated crash', { error: classify(error) });
     } finally {
       unlock();
     }

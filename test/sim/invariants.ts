@@ -43,23 +43,17 @@ export type SimCustomer = {
   revokedAt: number | null;
 };
 
-/** An instance's crash: performance.now() when it began, and how many answered phases its open commit window lost (SQLite). */
-export type InstanceCrash = { slot: number; generation: number; at: number; lostPhases: number };
-
-/**
- * On SQLite, a call answered in full may go uncharged when its instance crashed while its client
- * was still reading the answer or up to this long after: its settlement was answered in a commit
- * window (open up to 10 ms, lib/db/sqlite-runner.ts) that the crash rolled back. Only crashes that
- * did roll a window back count. The rest of the bound is slack for a loaded machine's late timers.
- */
-export const LOST_WINDOW_MS = 250;
-
 export type SimFacts = {
   db: Db;
-  provider: 'sqlite' | 'postgresql';
   customers: SimCustomer[];
   records: CallRecord[];
-  crashes: InstanceCrash[];
+  /**
+   * Request ids whose settlement (usage row) a crash rolled back with its instance's open commit
+   * window, read in the window before and after the rollback (test/sim/world.ts): on SQLite a call
+   * may be answered before its settlement commits (lib/db/sqlite-runner.ts), and a crash of the
+   * process then costs an uncharged call.
+   */
+  lostToCrashes: Set<string>;
   keyCacheMs: number;
   /** Whether Date jumped forward (by more than HOLD_TTL_MS) during the schedule. */
   clockJumped: boolean;
@@ -108,7 +102,7 @@ function reportedUsage(r: CallRecord): [number, number] | null {
 export type Coverage = Record<string, number>;
 
 /** Every invariant of a quiesced schedule; each problem names its invariant. */
-export async function checkInvariants({ db, provider, customers, records, crashes, keyCacheMs, clockJumped }: SimFacts): Promise<{ problems: string[]; coverage: Coverage }> {
+export async function checkInvariants({ db, customers, records, lostToCrashes, keyCacheMs, clockJumped }: SimFacts): Promise<{ problems: string[]; coverage: Coverage }> {
   const problems: string[] = [];
   const coverage: Coverage = {};
   const count = (what: string, n = 1) => {
@@ -181,9 +175,12 @@ export async function checkInvariants({ db, provider, customers, records, crashe
       problems.push(`[3 failed] ${tag}: the gateway answered ${r.status} ${r.errorCode ?? ''} (a fault of its own, not the upstream's)`);
     }
     if ((verdict === 'ok' || verdict === 'replay' || verdict === 'failed') && !r.requestId) problems.push(`[2 billing] ${tag}: a ${r.status} answer without x-request-id`);
-    // Answered, then lost with its instance's open commit window: an uncharged call, never a charge without its call.
-    const lostToCrash = provider === 'sqlite' && crashes.some((c) => c.slot === r.slot && c.generation === r.generation && c.lostPhases > 0 && c.at >= r.startedAt && c.at <= r.endedAt + LOST_WINDOW_MS);
-    if (verdict === 'ok' && !row && lostToCrash) count('call served, then its settlement lost with a crashed commit window (uncharged)');
+    // Answered, then its settlement lost with its instance's open commit window: an uncharged call,
+    // never a charge without its call. Its holds are then gone with it or left to the sweeper.
+    const lost = r.requestId !== null && lostToCrashes.has(r.requestId);
+    if (lost && row) problems.push(`[2 billing] ${tag} (${r.requestId}): its settlement was rolled back with a crashed commit window, yet it has a usage row`);
+    if (lost && ['settled', 'late'].includes(calls.get(r.requestId!)?.state ?? '')) problems.push(`[2 billing] ${tag} (${r.requestId}): its settlement was rolled back with a crashed commit window, yet its holds are ${calls.get(r.requestId!)!.state}`);
+    if (verdict === 'ok' && lost) count('call served, then its settlement lost with a crashed commit window (uncharged)');
     else if (verdict === 'ok') {
       if (!row) problems.push(`[2 billing] ${tag} (${r.requestId}) was served but has no usage row: served free`);
       else if (row.status !== 'SUCCESS') problems.push(`[2 billing] ${tag} (${r.requestId}) was served in full but its usage row says ${row.status}`);
@@ -210,7 +207,8 @@ export async function checkInvariants({ db, provider, customers, records, crashe
       if (calls.has(r.requestId!)) problems.push(`[2 billing] ${tag} (${r.requestId}) is a replay but reserved holds of its own`);
       // Only a call charged in full completes its key's record, so a replay is a whole answer.
       if (r.spec.stream ? !r.sawDone || r.errorEvent : !r.body.includes('"choices"')) problems.push(`[2 billing] ${tag} (${r.requestId}) replayed ${r.spec.idempotencyKey} as an incomplete answer: ${r.body.slice(-200)}`);
-      const original = records.find((o) => o !== r && o.spec.idempotencyKey === r.spec.idempotencyKey && verdictOf(o) === 'ok');
+      // The call whose answer was charged and so recorded: one whose settlement a crash rolled back may have answered too.
+      const original = records.find((o) => o !== r && o.spec.idempotencyKey === r.spec.idempotencyKey && verdictOf(o) === 'ok' && o.requestId !== null && rowOf.get(o.requestId)?.status === 'SUCCESS');
       if (original && original.body !== r.body) problems.push(`[2 billing] ${tag} replayed ${r.spec.idempotencyKey} with another answer than #${original.spec.n} got`);
     }
     if (verdict === 'failed' && row) {

@@ -8,7 +8,7 @@ import { Ledger } from '../../lib/ledger';
 import type { FakeUpstream } from '../fake-upstream';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createCustomer, upstreamEnv } from '../helpers/gateway';
-import { checkInvariants, type Coverage, type InstanceCrash, type SimCustomer } from './invariants';
+import { checkInvariants, type Coverage, type SimCustomer } from './invariants';
 import { describeSchedule, INSTANCES, type Schedule } from './schedule';
 import { crashInstance, describeRecord, sendCall, startInstance, stopInstance, type CallRecord, type Instance } from './world';
 
@@ -43,7 +43,8 @@ export async function runSchedule(schedule: Schedule, fake: FakeUpstream, gatewa
   const env = upstreamEnv(fake.url, SIM_ENV);
   const instances: Instance[] = [];
   const records: CallRecord[] = [];
-  const crashes: InstanceCrash[] = [];
+  /** Calls whose settlement a crash rolled back with its instance's open commit window (SQLite). */
+  const lostToCrashes = new Set<string>();
   const pending: Array<Promise<CallRecord>> = [];
   let faked = false;
   let clockJumped = false;
@@ -112,10 +113,9 @@ export async function runSchedule(schedule: Schedule, fake: FakeUpstream, gatewa
       } else if (step.op === 'crash') {
         const instance = instances[step.instance]!;
         const inflight = instance.inflight.size;
-        const at = performance.now();
-        const lost = await crashInstance(instance);
-        crashes.push({ slot: instance.slot, generation: instance.generation, at, lostPhases: lost });
-        note(`step ${index}: crashed i${step.instance}.${instance.generation} with ${inflight} calls in flight${lost > 0 ? `, losing ${lost} answered phases of its open commit window` : ''}`);
+        const { lostPhases, lostSettlements } = await crashInstance(instance);
+        for (const requestId of lostSettlements) lostToCrashes.add(requestId);
+        note(`step ${index}: crashed i${step.instance}.${instance.generation} with ${inflight} calls in flight${lostPhases > 0 ? `, losing ${lostPhases} answered phases of its open commit window (settlements: ${[...lostSettlements].join(', ') || 'none'})` : ''}`);
       } else if (step.op === 'restart') {
         const old = instances[step.instance]!;
         instances[step.instance] = await startInstance(t.config, env, step.instance, old.generation + 1);
@@ -161,7 +161,7 @@ export async function runSchedule(schedule: Schedule, fake: FakeUpstream, gatewa
     const swept = await checker.releaseExpiredHolds({ now: new Date(Date.now() + 30 * 86_400_000), limit: 100_000 });
     note(`quiesced; the final sweep released ${swept} holds`);
 
-    const checked = await checkInvariants({ db: t.db, provider: t.config.provider, customers, records, crashes, keyCacheMs: Number(SIM_ENV.KEY_CACHE_MS), clockJumped });
+    const checked = await checkInvariants({ db: t.db, customers, records, lostToCrashes, keyCacheMs: Number(SIM_ENV.KEY_CACHE_MS), clockJumped });
     problems.push(...checked.problems);
     for (const step of schedule.steps) checked.coverage[`step ${step.op}`] = (checked.coverage[`step ${step.op}`] ?? 0) + 1;
     log.push('  outcomes:');

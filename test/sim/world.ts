@@ -86,21 +86,31 @@ async function startTcpProxy(host: string, port: number): Promise<{ port: number
 
 /**
  * The process dies: what it had answered but not committed is lost, its way to the database is cut
- * (so nothing in flight settles), then its sockets. Returns how many answered phases were lost.
+ * (so nothing in flight settles), then its sockets. Returns how many answered phases were lost, and
+ * the request ids whose settlements were among them.
  */
-export async function crashInstance(instance: Instance): Promise<number> {
+export async function crashInstance(instance: Instance): Promise<{ lostPhases: number; lostSettlements: Set<string> }> {
   instance.alive = false;
   for (const call of instance.inflight) call.crashed = true;
   // On SQLite, the phases answered in an open commit window die with the process: its $disconnect
-  // below would commit them, as a process that stops does.
+  // below would commit them, as a process that stops does. The calls whose settlements (their usage
+  // rows) were among them: the rows seen inside the window and gone after its rollback.
   const runner = sqlFor(instance.db);
-  const lost = runner instanceof SqliteRunner ? runner.loseOpenWindow() : 0;
+  if (runner.provider === 'sqlite' && !(runner instanceof SqliteRunner)) throw new Error('crashInstance: a SQLite runner of another module instance');
+  const seen: Record<'before' | 'after', Set<string>> = { before: new Set(), after: new Set() };
+  const lostPhases =
+    runner instanceof SqliteRunner
+      ? runner.loseOpenWindow((connection, moment) => {
+          for (const row of connection.prepare('SELECT "requestId" FROM "UsageRecord"').all() as Array<{ requestId: string }>) seen[moment].add(row.requestId);
+        })
+      : 0;
+  const lostSettlements = new Set([...seen.before].filter((requestId) => !seen.after.has(requestId)));
   instance.cutDatabase();
   // Ending a pool whose sockets were cut may wait on them: a dead process waits for nothing.
   const disconnected = Promise.race([instance.db.$disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000))]);
   // closeAllConnections inside: every open request and stream is cut.
   await Promise.all([instance.gw.close(), disconnected]);
-  return lost;
+  return { lostPhases, lostSettlements };
 }
 
 export async function stopInstance(instance: Instance): Promise<void> {
