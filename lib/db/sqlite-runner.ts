@@ -184,8 +184,12 @@ export class SqliteRunner implements SqlRunner {
     if (!window || window.running) return 0;
     const unlock = this.#forget(window);
     try {
-      inspect?.(window.db, 'before');
-      if (window.db.inTransaction) window.db.prepare('ROLLBACK').run();
+      try {
+        inspect?.(window.db, 'before');
+      } finally {
+        // Whatever the inspection did, the window must not outlive the crash on the connection.
+        if (window.db.inTransaction) window.db.prepare('ROLLBACK').run();
+      }
       inspect?.(window.db, 'after');
     } catch (error) {
       logger.error('could not roll back a commit window for a simulated crash', { error: classify(error) });
