@@ -227,12 +227,26 @@ afterAll(async () => {
   await t?.close();
 }, 60_000);
 
+/**
+ * On SQLite an instance answers a call before its settlement commits: the settlement joins a commit
+ * window that closes at most COMMIT_WINDOW_MS (10 ms) after it opened (lib/db/sqlite-runner.ts).
+ * A reader on another connection right after the last answer can see the window still open — a
+ * hold reserved and not yet settled. So it waits until every answered call's usage row is visible,
+ * for a bounded time well past the window; a build that never records them fails on the counts.
+ */
+async function usageCommitted(requestIds: readonly (string | null)[], timeoutMs = 10_000): Promise<void> {
+  const ids = requestIds.filter((id): id is string => id !== null);
+  const deadline = performance.now() + timeoutMs;
+  while ((await t.db.usageRecord.count({ where: { requestId: { in: ids } } })) < ids.length && performance.now() < deadline) await sleep(20);
+}
+
 describe('three gateway instances on one database', () => {
   it('serve exactly what one wallet affords under 2,000 concurrent calls, bill each once, and keep the ledger clean', async () => {
     // The hold: what one call reserves before the upstream call, read from a probe call by another user.
     const probe = await createCustomer(t.db, 1_000_000n);
     const probeReply = await chat(instances[0]!.url, probe.secret);
     expect(probeReply.status, probeReply.body).toBe(200);
+    await usageCommitted([probeReply.requestId]);
     const holdUsd = (JSON.parse(probeReply.body) as { billing: { hold_usd: number } }).billing.hold_usd;
     const hold = BigInt(Math.round(holdUsd * 1e6));
     const probeHolds = await t.db.hold.findMany({ where: { debitAccountId: walletAccountId(probe.user.id) }, select: { amount: true } });
@@ -295,7 +309,8 @@ describe('three gateway instances on one database', () => {
     // Only the served calls reached the provider.
     expect(gate.arrived).toBe(1 + AFFORDABLE);
 
-    // No overdraft; nothing still held.
+    // No overdraft; nothing still held (once the instances' last commit windows have closed).
+    await usageCommitted(served.map((r) => r.requestId));
     const wallet = await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(customer.user.id) }, select: { balance: true, available: true } });
     expect(wallet.balance).toBeGreaterThanOrEqual(0n);
     expect(wallet.available).toBeGreaterThanOrEqual(0n);
