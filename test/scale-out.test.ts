@@ -229,15 +229,22 @@ afterAll(async () => {
 
 /**
  * On SQLite an instance answers a call before its settlement commits: the settlement joins a commit
- * window that closes at most COMMIT_WINDOW_MS (10 ms) after it opened (lib/db/sqlite-runner.ts).
- * A reader on another connection right after the last answer can see the window still open — a
- * hold reserved and not yet settled. So it waits until every answered call's usage row is visible,
- * for a bounded time well past the window; a build that never records them fails on the counts.
+ * window that its timer closes COMMIT_WINDOW_MS (10 ms) after it opened, later when the instance's
+ * event loop is busy (lib/db/sqlite-runner.ts). A reader on another connection right after the last
+ * answer can see the window still open — a hold reserved and not yet settled. So it waits until
+ * every answered call's usage row (written in the settlement's transaction) is visible, for a
+ * bounded time far past the window, and fails saying so if they never all appear.
  */
-async function usageCommitted(requestIds: readonly (string | null)[], timeoutMs = 10_000): Promise<void> {
+async function expectUsageCommitted(requestIds: readonly (string | null)[], timeoutMs = 10_000): Promise<void> {
   const ids = requestIds.filter((id): id is string => id !== null);
   const deadline = performance.now() + timeoutMs;
-  while ((await t.db.usageRecord.count({ where: { requestId: { in: ids } } })) < ids.length && performance.now() < deadline) await sleep(20);
+  let visible = 0;
+  for (;;) {
+    visible = await t.db.usageRecord.count({ where: { requestId: { in: ids } } });
+    if (visible >= ids.length || performance.now() >= deadline) break;
+    await sleep(20);
+  }
+  expect(visible, `usage rows of answered calls visible after ${timeoutMs} ms`).toBe(ids.length);
 }
 
 describe('three gateway instances on one database', () => {
@@ -246,7 +253,7 @@ describe('three gateway instances on one database', () => {
     const probe = await createCustomer(t.db, 1_000_000n);
     const probeReply = await chat(instances[0]!.url, probe.secret);
     expect(probeReply.status, probeReply.body).toBe(200);
-    await usageCommitted([probeReply.requestId]);
+    await expectUsageCommitted([probeReply.requestId]);
     const holdUsd = (JSON.parse(probeReply.body) as { billing: { hold_usd: number } }).billing.hold_usd;
     const hold = BigInt(Math.round(holdUsd * 1e6));
     const probeHolds = await t.db.hold.findMany({ where: { debitAccountId: walletAccountId(probe.user.id) }, select: { amount: true } });
@@ -310,7 +317,7 @@ describe('three gateway instances on one database', () => {
     expect(gate.arrived).toBe(1 + AFFORDABLE);
 
     // No overdraft; nothing still held (once the instances' last commit windows have closed).
-    await usageCommitted(served.map((r) => r.requestId));
+    await expectUsageCommitted(served.map((r) => r.requestId));
     const wallet = await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(customer.user.id) }, select: { balance: true, available: true } });
     expect(wallet.balance).toBeGreaterThanOrEqual(0n);
     expect(wallet.available).toBeGreaterThanOrEqual(0n);
