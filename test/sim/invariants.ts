@@ -178,8 +178,9 @@ export async function checkInvariants({ db, customers, records, lostToCrashes, k
     // Answered, then its settlement lost with its instance's open commit window: an uncharged call,
     // never a charge without its call. Its holds are then gone with it or left to the sweeper.
     const lost = r.requestId !== null && lostToCrashes.has(r.requestId);
+    const lostHoldState = lost ? calls.get(r.requestId!)?.state : undefined;
     if (lost && row) problems.push(`[2 billing] ${tag} (${r.requestId}): its settlement was rolled back with a crashed commit window, yet it has a usage row`);
-    if (lost && ['settled', 'late'].includes(calls.get(r.requestId!)?.state ?? '')) problems.push(`[2 billing] ${tag} (${r.requestId}): its settlement was rolled back with a crashed commit window, yet its holds are ${calls.get(r.requestId!)!.state}`);
+    if (lostHoldState === 'settled' || lostHoldState === 'late') problems.push(`[2 billing] ${tag} (${r.requestId}): its settlement was rolled back with a crashed commit window, yet its holds are ${lostHoldState}`);
     if (verdict === 'ok' && lost) count('call served, then its settlement lost with a crashed commit window (uncharged)');
     else if (verdict === 'ok') {
       if (!row) problems.push(`[2 billing] ${tag} (${r.requestId}) was served but has no usage row: served free`);
