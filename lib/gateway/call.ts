@@ -1,4 +1,4 @@
-import type { ApiRequest } from '../http/api-request';
+import { whenClientGone, type ApiRequest } from '../http/api-request';
 import { ApiResponse, type AnyResponse } from '../http/api-response';
 import { HttpError } from '../http/errors';
 import type { Billing } from './settle';
@@ -87,10 +87,9 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     }
   }
   const upstreamAbort = new AbortController();
-  // A client that left while the key was claimed or the money reserved has already fired its
-  // abort: the listener would never hear it, and the call would run (and be billed) for no one.
-  if (request.signal.aborted) upstreamAbort.abort();
-  else request.signal.addEventListener('abort', () => upstreamAbort.abort(), { once: true });
+  // A client that left while the key was claimed or the money reserved is told at once: the call
+  // would otherwise run (and be billed) for no one.
+  whenClientGone(request, () => upstreamAbort.abort());
   const call: Call = {
     requestId,
     startedAt: start.startedAt,

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { ClientPresence } from './client-presence';
 
 /**
  * What the gateway reads from a request. A Web `Request` is one (Next's route handlers, the
@@ -14,10 +15,22 @@ export type ApiRequest = {
   readonly body: ReadableStream<Uint8Array> | null;
   /** The whole body, when the server has read it already (at most the body limit plus one byte). */
   readonly bufferedBody?: Uint8Array;
+  /** What `signal` tells, without making one: the Node server's requests (client-presence.ts). */
+  onClientGone?(listener: () => void): void;
 };
 
+/** Calls `listener` once if the request's client leaves before its answer is written, at once if it already has. */
+export function whenClientGone(request: ApiRequest, listener: () => void): void {
+  if (request.onClientGone) {
+    request.onClientGone(listener);
+    return;
+  }
+  if (request.signal.aborted) listener();
+  else request.signal.addEventListener('abort', listener, { once: true });
+}
+
 /** A Node request as an ApiRequest: header names lower case, as node:http gives them; `peer` replaces any client-sent PEER header. */
-export function nodeApiRequest(req: IncomingMessage, body: Uint8Array | undefined, signal: AbortSignal, peerHeader: string, peer: string | null): ApiRequest {
+export function nodeApiRequest(req: IncomingMessage, body: Uint8Array | undefined, presence: ClientPresence, peerHeader: string, peer: string | null): ApiRequest {
   const raw = req.headers;
   const get = (name: string): string | null => {
     const key = name.toLowerCase();
@@ -30,8 +43,11 @@ export function nodeApiRequest(req: IncomingMessage, body: Uint8Array | undefine
     method: req.method ?? 'GET',
     url: `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`,
     headers: { get, has: (name) => get(name) !== null },
-    signal,
+    get signal() {
+      return presence.signal;
+    },
     body: null,
     bufferedBody: body,
+    onClientGone: (listener) => presence.onGone(listener),
   };
 }

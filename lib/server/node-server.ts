@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { nodeApiRequest, type ApiRequest } from '../http/api-request';
+import { ClientPresence } from '../http/client-presence';
 import { ApiResponse, type AnyResponse } from '../http/api-response';
 import { PEER_HEADER, normalizeAddress, trustPeerHeader } from '../http/client-address';
 import { internalError } from '../http/errors';
@@ -51,15 +52,15 @@ export function isGatewayPath(url: string | undefined): boolean {
 async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerResponse, light: boolean) {
   // Read before the body: once the request is consumed the socket may already be detached.
   const peer = req.socket?.remoteAddress;
-  const abort = new AbortController();
+  const presence = new ClientPresence();
   res.on('close', () => {
-    if (!res.writableFinished) abort.abort();
+    if (!res.writableFinished) presence.leave();
   });
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
   const body = hasBody ? await readBody(req, MAX_BODY_BYTES + 1) : undefined;
   // The socket's address, replacing any value the client sent: rate limits and the mailbox trust it.
   const stamped = peer ? normalizeAddress(peer) : null;
-  const response = await handler(light ? nodeApiRequest(req, body, abort.signal, PEER_HEADER, stamped) : webRequest(req, body, abort.signal, stamped));
+  const response = await handler(light ? nodeApiRequest(req, body, presence, PEER_HEADER, stamped) : webRequest(req, body, presence.signal, stamped));
   if (response instanceof ApiResponse) {
     writeApiResponse(response, res);
     return;
@@ -83,16 +84,16 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
   }
   res.writeHead(response.status, outHeaders);
   const reader = response.body.getReader();
-  abort.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
+  presence.onGone(() => void reader.cancel().catch(() => undefined));
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       if (!res.write(value)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
-      if (abort.signal.aborted) return;
+      if (presence.gone) return;
     }
   } catch (error) {
-    if (!abort.signal.aborted) throw error;
+    if (!presence.gone) throw error;
   }
   res.end();
 }
@@ -105,7 +106,7 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
     return;
   }
   res.writeHead(status, headers);
-  // A client that leaves aborts the request's signal (the 'close' handler above), which stops the
+  // A client that leaves is told to the call (the 'close' handler above), which stops the
   // upstream call and the relay with it. Like a Web stream's start(), the relay pushes as the
   // upstream sends without waiting for the socket to drain: what a slow client has not read yet
   // waits in Node's buffer, bounded by the answer's max_tokens.
