@@ -3,7 +3,7 @@ import { ApiResponse, type AnyResponse } from '../http/api-response';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CatalogOffering } from '../catalog/catalog';
 import type { CallSurface } from '../ledger/lots';
-import { microsToUsdNumber } from '../money';
+import { microsToUsdNumber, type Micros } from '../money';
 import type { UpstreamChatRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
 import { invalidRequest, parseOrThrow } from '../http/errors';
 import { readJsonBody } from '../http/json';
@@ -71,12 +71,13 @@ async function completeChat(ctx: GatewayContext, call: Call, body: ChatCompletio
   const completion = result.completion;
   const usage = result.usage ?? estimatedUsage(call, producedByCompletion(completion));
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
-  const payload = {
-    ...completion,
-    model: call.plan.model.id,
-    usage: { ...usageForClient(usage), cost: microsToUsdNumber(billing.cost) },
-    billing: billingForClient(call, billing),
-  };
+  // The upstream's completion as it came, copied, then completed: not `{ ...completion, billing }`
+  // (ledger.ts, pickRef, says why).
+  const payload: Record<string, unknown> = {};
+  Object.assign(payload, completion);
+  payload.model = call.plan.model.id;
+  payload.usage = usageForClient(usage, billing.cost);
+  payload.billing = billingForClient(call, billing);
   return settledJson(ctx, call, billing, payload);
 }
 
@@ -117,7 +118,7 @@ function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<Ups
         created: base.created,
         model: call.plan.model.id,
         choices: [],
-        usage: { ...usageForClient(usage), cost: microsToUsdNumber(billing.cost) },
+        usage: usageForClient(usage, billing.cost),
         billing: billingForClient(call, billing),
       };
       return [sseData(usageChunk), SSE_DONE];
@@ -126,11 +127,13 @@ function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<Ups
   };
 }
 
-function usageForClient(usage: UpstreamUsage) {
+/** The usage object clients get, with what the call cost; spelled out, not spread (ledger.ts, pickRef, says why). */
+function usageForClient(usage: UpstreamUsage, cost: Micros) {
   return {
     prompt_tokens: usage.prompt_tokens,
     completion_tokens: usage.completion_tokens,
     total_tokens: usage.total_tokens,
     ...(usage.cached_tokens !== undefined ? { prompt_tokens_details: { cached_tokens: usage.cached_tokens } } : {}),
+    cost: microsToUsdNumber(cost),
   };
 }

@@ -101,7 +101,9 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
 /** The gateway's own answer, written as it is: text in one write with its length, a stream as it is pushed. */
 function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerResponse): void {
   if (typeof body === 'string') {
-    res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+    // The length first, then the handler's headers (which never set it): a literal that opens
+    // with a spread would make a new hidden class per answer (lib/ledger/ledger.ts, pickRef).
+    res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
     res.end(body);
     return;
   }
