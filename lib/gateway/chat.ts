@@ -14,7 +14,7 @@ import { withFailover } from './failover';
 import { planRoute } from './routing';
 import { chatCompletionRequestSchema, type ChatCompletionRequest } from './schema';
 import { billingForClient, estimatedUsage, producedByCompletion, release, settle, type Billing } from './settle';
-import { SSE_DONE, SSE_HEADERS, sseData } from './sse';
+import { SSE_DONE, sseData, sseHeaders } from './sse';
 import { relayStream, type StreamDialect } from './stream';
 
 /**
@@ -92,7 +92,7 @@ async function streamChat(ctx: GatewayContext, call: Call, body: ChatCompletionR
     throw failedCall(call, await release(ctx, call, error));
   }
   const stream = relayStream(ctx, call, { offering: opened.offering, ...opened.result }, chatStreamDialect(call, body.stream_options?.include_usage === true));
-  return new ApiResponse(200, { ...SSE_HEADERS, ...(await streamHeaders(call)) }, stream);
+  return new ApiResponse(200, sseHeaders(await streamHeaders(call)), stream);
 }
 
 /** OpenAI's chunks, renamed to the model asked for; the upstream's usage chunk is replaced by ours, which carries the cost. */

@@ -17,7 +17,7 @@ import { planRoute, type RoutePlan } from './routing';
 import { countTokensRequestSchema, messagesRequestSchema, refuseUnsupportedFields, type MessagesRequest } from './messages-schema';
 import { ChatToMessagesStream, marksCache, sseEvents, toAnthropicMessage, toAnthropicUsage, toChatRequest, type AnthropicEvent } from './messages-translate';
 import { billingForClient, estimatedUsage, producedByCompletion, release, settle, toHttpError, type Billing } from './settle';
-import { SSE_HEADERS } from './sse';
+import { sseHeaders } from './sse';
 import { relayStream, type StreamDialect } from './stream';
 
 const KEY_HEADERS = "send it as 'x-api-key: tg_…' or 'Authorization: Bearer tg_…'";
@@ -83,7 +83,7 @@ export async function handleCountTokens(ctx: GatewayContext, request: ApiRequest
         logger.warn('count_tokens: the upstream could not count; answered with our own count', { requestId, provider: offering.providerId, kind: error.kind });
       }
     }
-    const headers = { ...quotaHeaders(caller.key!, currentCounters(caller.key!)), 'x-request-id': requestId, 'request-id': requestId };
+    const headers = { 'x-request-id': requestId, 'request-id': requestId, ...quotaHeaders(caller.key!, currentCounters(caller.key!)) };
     return json({ input_tokens: inputTokens }, { headers });
   } catch (error) {
     withQuotaHeaders(error, caller);
@@ -188,7 +188,7 @@ async function streamMessages(ctx: GatewayContext, call: Call, body: MessagesReq
   }
   const { offering, result } = opened;
   const stream = result.native ? relayStream(ctx, call, { offering, ...result }, nativeStreamDialect(call)) : relayStream(ctx, call, { offering, ...result }, translatedStreamDialect(call));
-  return new ApiResponse(200, { ...SSE_HEADERS, ...callHeaders(call, null), 'request-id': call.requestId }, stream);
+  return new ApiResponse(200, sseHeaders({ 'request-id': call.requestId, ...callHeaders(call, null) }), stream);
 }
 
 /** The closing message_delta carries Tollgate's cost beside the usage, and the billing object chat.ts adds. */

@@ -25,7 +25,7 @@ import {
 } from './responses-translate';
 import type { ChatCompletionRequest } from './schema';
 import { billingForClient, estimatedUsage, release, settle, type Billing } from './settle';
-import { SSE_HEADERS, sseNamedEvents } from './sse';
+import { sseHeaders, sseNamedEvents } from './sse';
 import { relayStream, type StreamDialect } from './stream';
 
 /**
@@ -147,7 +147,7 @@ async function streamResponses(ctx: GatewayContext, call: Call, body: ResponsesR
   const stream = result.native
     ? relayStream(ctx, call, { offering, ...result.native }, nativeDialect(call))
     : relayStream(ctx, call, { offering, ...result.chat! }, translatedDialect(call, body));
-  return new ApiResponse(200, { ...SSE_HEADERS, ...(await streamHeaders(call)) }, stream);
+  return new ApiResponse(200, sseHeaders(await streamHeaders(call)), stream);
 }
 
 /** Numbers the events of one stream as OpenAI does, and writes each with its `event:` line. */

@@ -17,3 +17,17 @@ export const SSE_HEADERS = {
   connection: 'keep-alive',
   'x-accel-buffering': 'no',
 } as const;
+
+/**
+ * A stream's headers: SSE_HEADERS and the call's. Spelled out, not `{ ...SSE_HEADERS, ...call }`:
+ * a literal that opens with a spread gets a new hidden class per call on Node 20 (lib/ledger/ledger.ts, pickRef).
+ */
+export function sseHeaders(call: Record<string, string>): Record<string, string> {
+  return {
+    'content-type': SSE_HEADERS['content-type'],
+    'cache-control': SSE_HEADERS['cache-control'],
+    connection: SSE_HEADERS.connection,
+    'x-accel-buffering': SSE_HEADERS['x-accel-buffering'],
+    ...call,
+  };
+}
