@@ -212,7 +212,7 @@ export async function growHold(ctx: GatewayContext, call: Call, extra: Micros): 
 /** Every paid answer's headers: the principal's, the key's daily counters, the request id and (once known) the cost. */
 export function callHeaders(call: Call, cost: Micros | null): Record<string, string> {
   // The request id first: a literal that opens with a spread gets a new hidden class per call on
-  // Node 20 (lib/ledger/ledger.ts, pickRef). Neither the principal's headers nor the counters' set it.
+  // Node 20 (lib/extend.ts). Neither the principal's headers nor the counters' set it.
   return {
     'x-request-id': call.requestId,
     ...call.principalHeaders,

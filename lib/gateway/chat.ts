@@ -3,6 +3,7 @@ import { ApiResponse, type AnyResponse } from '../http/api-response';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CatalogOffering } from '../catalog/catalog';
 import type { CallSurface } from '../ledger/lots';
+import { extended } from '../extend';
 import { microsToUsdNumber, type Micros } from '../money';
 import type { UpstreamChatRequest, UpstreamStreamEvent, UpstreamUsage } from '../providers/types';
 import { invalidRequest, parseOrThrow } from '../http/errors';
@@ -71,13 +72,7 @@ async function completeChat(ctx: GatewayContext, call: Call, body: ChatCompletio
   const completion = result.completion;
   const usage = result.usage ?? estimatedUsage(call, producedByCompletion(completion));
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
-  // The upstream's completion as it came, copied, then completed: not `{ ...completion, billing }`
-  // (ledger.ts, pickRef, says why).
-  const payload: Record<string, unknown> = {};
-  Object.assign(payload, completion);
-  payload.model = call.plan.model.id;
-  payload.usage = usageForClient(usage, billing.cost);
-  payload.billing = billingForClient(call, billing);
+  const payload = extended(completion, { model: call.plan.model.id, usage: usageForClient(usage, billing.cost), billing: billingForClient(call, billing) });
   return settledJson(ctx, call, billing, payload);
 }
 
@@ -127,7 +122,7 @@ function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<Ups
   };
 }
 
-/** The usage object clients get, with what the call cost; spelled out, not spread (ledger.ts, pickRef, says why). */
+/** The usage object clients get, with what the call cost; spelled out, not spread (lib/extend.ts says why). */
 function usageForClient(usage: UpstreamUsage, cost: Micros) {
   return {
     prompt_tokens: usage.prompt_tokens,

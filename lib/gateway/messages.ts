@@ -1,3 +1,4 @@
+import { extended } from '../extend';
 import type Anthropic from '@anthropic-ai/sdk';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { ApiRequest } from '../http/api-request';
@@ -156,12 +157,12 @@ async function completeMessages(ctx: GatewayContext, call: Call, body: MessagesR
   const usage = result.usage ?? estimatedUsage(call, result.native ? producedByMessage(result.message) : producedByCompletion(result.completion));
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
   const message = result.native ? result.message : toAnthropicMessage(result.completion, usage, { id: messageId(call), model: call.plan.model.id });
-  const payload = {
-    ...message,
+  const payload = extended(message, {
     model: call.plan.model.id,
-    usage: { ...message.usage, cost_usd: microsToUsdNumber(billing.cost) },
+    // An upstream that reported no usage sent none: the cost still goes in one.
+    usage: extended(message.usage ?? {}, { cost_usd: microsToUsdNumber(billing.cost) }),
     billing: billingForClient(call, billing),
-  };
+  });
   return settledJson(ctx, call, billing, payload, { 'request-id': call.requestId });
 }
 
@@ -193,7 +194,7 @@ async function streamMessages(ctx: GatewayContext, call: Call, body: MessagesReq
 
 /** The closing message_delta carries Tollgate's cost beside the usage, and the billing object chat.ts adds. */
 function closingEvents(call: Call, delta: AnthropicEvent & { usage?: object }, billing: Billing): Uint8Array[] {
-  const closing: AnthropicEvent = { ...delta, usage: { ...delta.usage, cost_usd: microsToUsdNumber(billing.cost) }, billing: billingForClient(call, billing) };
+  const closing: AnthropicEvent = extended(delta, { usage: extended(delta.usage ?? {}, { cost_usd: microsToUsdNumber(billing.cost) }), billing: billingForClient(call, billing) });
   return [sseEvents([closing, { type: 'message_stop' }])!];
 }
 

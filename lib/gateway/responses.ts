@@ -1,3 +1,4 @@
+import { extended } from '../extend';
 import type { ApiRequest } from '../http/api-request';
 import { ApiResponse, type AnyResponse } from '../http/api-response';
 import type { CatalogOffering } from '../catalog/catalog';
@@ -77,13 +78,13 @@ function planResponses(...args: Parameters<typeof planRoute>): RoutePlan {
 function nativeRequest(call: Call, body: ResponsesRequest, offering: CatalogOffering): UpstreamResponsesRequest {
   // `stream` is set by the provider call; stream_options (include_obfuscation) go with it.
   const { provider: _provider, stream: _stream, ...rest } = body;
-  return { ...rest, model: offering.upstreamModel, max_output_tokens: call.plan.maxOutputTokens, store: false };
+  return extended(rest, { model: offering.upstreamModel, max_output_tokens: call.plan.maxOutputTokens, store: false });
 }
 
 function clientUsage(usage: UpstreamUsage, billing: Billing, reported: unknown) {
   // OpenAI's own usage object is kept as it came (it has details the chat usage lacks); the cost is ours.
   const base = reported && typeof reported === 'object' ? (reported as Record<string, unknown>) : responsesUsage(usage);
-  return { ...base, cost: microsToUsdNumber(billing.cost) };
+  return extended(base, { cost: microsToUsdNumber(billing.cost) });
 }
 
 async function completeResponses(ctx: GatewayContext, call: Call, body: ResponsesRequest, chat: ChatCompletionRequest): Promise<AnyResponse> {
@@ -112,7 +113,7 @@ async function completeResponses(ctx: GatewayContext, call: Call, body: Response
     usage = result.chat!.usage ?? estimatedUsage(call, producedByOutput(output));
   }
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
-  const payload = { ...answer, model: call.plan.model.id, usage: clientUsage(usage, billing, reported), billing: billingForClient(call, billing) };
+  const payload = extended(answer, { model: call.plan.model.id, usage: clientUsage(usage, billing, reported), billing: billingForClient(call, billing) });
   return settledJson(ctx, call, billing, payload);
 }
 
@@ -187,7 +188,7 @@ function nativeDialect(call: Call): StreamDialect<UpstreamResponseEvent> {
     finish(usage, billing) {
       const last = terminal ?? { type: 'response.completed', response: { ...latest, status: 'completed' } };
       const response = last.response as Record<string, unknown>;
-      return [write([{ ...last, response: { ...response, usage: clientUsage(usage, billing, response.usage), billing: billingForClient(call, billing) } }])];
+      return [write([extended(last, { response: extended(response, { usage: clientUsage(usage, billing, response.usage), billing: billingForClient(call, billing) }) })])];
     },
     error: (error) => write([failedEvent(call, latest, error)]),
   };

@@ -20,7 +20,7 @@ export const SSE_HEADERS = {
 
 /**
  * A stream's headers: SSE_HEADERS and the call's. Spelled out, not `{ ...SSE_HEADERS, ...call }`:
- * a literal that opens with a spread gets a new hidden class per call on Node 20 (lib/ledger/ledger.ts, pickRef).
+ * a literal that opens with a spread gets a new hidden class per call on Node 20 (lib/extend.ts).
  */
 export function sseHeaders(call: Record<string, string>): Record<string, string> {
   return {

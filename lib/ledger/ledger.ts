@@ -174,7 +174,7 @@ export class Ledger {
         expiresAt,
         quota: input.quota ?? null,
       });
-      // Spelled out rather than spread: see pickRef.
+      // Spelled out rather than spread: lib/extend.ts says why.
       const holds = reserved.holds.map((h) => ({ id: h.id, debitAccountId: h.debitAccountId, creditAccountId: input.creditAccountId, amount: h.amount, status: 'PENDING' as const, settledAmount: null, expiresAt, transactionId: null }));
       return { holds, replayed: false, counters: reserved.counters };
     } catch (error) {
@@ -613,13 +613,7 @@ export class Ledger {
   }
 }
 
-/**
- * The hot path's objects are spelled out, never `{ ...source, more }`: V8 (11.3, Node 20) gives a
- * literal that opens with a spread a hidden class outside its transition tree, so each property
- * added after the spread makes a new hidden class, per call, in the old generation, whose pointers
- * into the young one keep the call's objects alive through the next scavenges (`--log-maps` counted
- * fifteen such classes a call; each costs promoted bytes and a longer pause).
- */
+/** Spelled out, as the holds above are, never `{ ...hold, more }`: lib/extend.ts says why. */
 function pickRef(hold: HoldRef): HoldRef {
   const { id, debitAccountId, creditAccountId, amount } = hold;
   return { id, debitAccountId, creditAccountId, amount };

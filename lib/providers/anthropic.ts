@@ -1,3 +1,4 @@
+import { extended } from '../extend';
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
 import { Stream } from '@anthropic-ai/sdk/streaming';
 import type {
@@ -491,7 +492,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
     // Awaited before the first yield, so connect/429/5xx failures surface on the first next().
     let response: Response;
     try {
-      response = await anthropic.messages.create({ ...params, stream: true }, { signal }).asResponse();
+      response = await anthropic.messages.create(extended(params, { stream: true as const }), { signal }).asResponse();
     } catch (error) {
       throw fail(error, signal, false);
     }
@@ -529,7 +530,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
       const anthropic = requireClient();
       let message: Anthropic.Messages.Message;
       try {
-        message = await anthropic.messages.create({ ...params, stream: false }, { signal, headers });
+        message = await anthropic.messages.create(extended(params, { stream: false as const }), { signal, headers });
       } catch (error) {
         throw fail(error, signal, false);
       }
@@ -552,7 +553,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
     const anthropic = requireClient();
     let response: Response;
     try {
-      response = await anthropic.messages.create({ ...params, stream: true }, { signal, headers }).asResponse();
+      response = await anthropic.messages.create(extended(params, { stream: true as const }), { signal, headers }).asResponse();
     } catch (error) {
       throw fail(error, signal, false);
     }
@@ -589,7 +590,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
       const anthropic = requireClient();
       let message: Anthropic.Messages.Message;
       try {
-        message = await anthropic.messages.create({ ...params, stream: false }, { signal });
+        message = await anthropic.messages.create(extended(params, { stream: false as const }), { signal });
       } catch (error) {
         throw fail(error, signal, false);
       }

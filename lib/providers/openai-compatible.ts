@@ -1,3 +1,4 @@
+import { extended } from '../extend';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { Agent, type Dispatcher } from 'undici';
 import type { CompletionUsage } from 'openai/resources/completions';
@@ -298,7 +299,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
     // Awaiting the response before the first yield makes connect/429/5xx failures surface on the
     // first next(), while the gateway can still fail over.
     // `stream` first (the request never carries it): a literal that opens with a spread would make
-    // a new hidden class per call (lib/ledger/ledger.ts, pickRef).
+    // a new hidden class per call (lib/extend.ts).
     const response = await send({ stream: true, ...toParams(request), stream_options: { include_usage: true } }, signal);
     let finished = false;
     const normalize = toolCallNormalizer();
@@ -464,7 +465,7 @@ function createNativeResponses(
   const inBand = (errorType: string | null, midStream = true) => toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream });
 
   async function* streamResponse(request: UpstreamResponsesRequest, signal: AbortSignal): AsyncGenerator<UpstreamResponseEvent> {
-    const response = await send({ ...request, stream: true }, signal, url);
+    const response = await send(extended(request, { stream: true }), signal, url);
     let finished = false;
     try {
       for await (const sse of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
@@ -493,7 +494,7 @@ function createNativeResponses(
 
   return {
     async create(request, { signal }) {
-      const response = await send({ ...request, stream: false }, signal, url);
+      const response = await send(extended(request, { stream: false }), signal, url);
       let body: Record<string, unknown>;
       try {
         body = (await response.body.json()) as Record<string, unknown>;

@@ -102,7 +102,7 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
 function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerResponse): void {
   if (typeof body === 'string') {
     // The length first, then the handler's headers (which never set it): a literal that opens
-    // with a spread would make a new hidden class per answer (lib/ledger/ledger.ts, pickRef).
+    // with a spread would make a new hidden class per answer (lib/extend.ts).
     res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
     res.end(body);
     return;
