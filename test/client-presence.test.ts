@@ -89,10 +89,11 @@ describe('the Node server', () => {
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const url = await listen(async (request) => {
+      const gone = new Promise<void>((resolve) => whenClientGone(request, resolve));
       whenClientGone(request, () => told.push('during'));
       arrived();
-      // Long enough for the hang-up to land before the late listener registers.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The hang-up has landed before the late listener registers.
+      await gone;
       whenClientGone(request, () => told.push('after'));
       abortedLate = request.signal.aborted;
       finish();

@@ -41,6 +41,12 @@ function detachedTransitions(log: string, from?: string, to?: string): Map<strin
   const counts = new Map<string, number>();
   let counting = from === undefined;
   let closed = false;
+  // Every isolate of the process (the SQLite checkpointer's thread, tsx's loader) opens the same
+  // file at its start, from offset 0: an isolate started inside the window would have overwritten
+  // part of it, which leaves NUL bytes where the main isolate's lines were.
+  const start = from === undefined ? 0 : log.indexOf(`,${from}\n`);
+  const end = to === undefined ? log.length : log.indexOf(`,${to}\n`, start);
+  if (start >= 0 && end > start && log.slice(start, end).includes('\0')) throw new Error('another isolate overwrote the log inside the counted window');
   for (const line of log.split('\n')) {
     if (!line.startsWith('map,Transition,')) continue;
     // map,Transition,time,from,to,pc,line,column,reason,name: the name may itself hold commas.
@@ -51,7 +57,12 @@ function detachedTransitions(log: string, from?: string, to?: string): Map<strin
     if (closed) break;
     if (counting && fields[8] === 'prototype') counts.set(name, (counts.get(name) ?? 0) + 1);
   }
-  if (from !== undefined && (!counting || !closed)) throw new Error(`the log lacks the markers ${from} … ${to}: was it written?`);
+  if (from !== undefined && (!counting || !closed)) {
+    // V8 11 logs the new key JSON.parse meets as a transition; a later V8 may not, and makes no
+    // detached classes of this kind anyway (the first test): the whole log is counted there.
+    if (!process.versions.v8.startsWith('11.')) return detachedTransitions(log);
+    throw new Error(`the log lacks the markers ${from} … ${to}: was it written?`);
+  }
   return counts;
 }
 
@@ -64,12 +75,27 @@ async function freePort(): Promise<number> {
 }
 
 function runLogged(args: string[], env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
-  return spawn(process.execPath, ['--log-maps', `--logfile=${logFile}`, '--no-logfile-per-isolate', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--log-maps', `--logfile=${logFile}`, '--no-logfile-per-isolate', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  return child;
 }
 
 let dir: string;
 let t: TestDatabase;
 let fake: FakeUpstream;
+const children = new Set<ChildProcess>();
+
+/** SIGTERM, then SIGKILL after 3 s (the server's close waits for open connections); resolves once it has exited. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  children.delete(child);
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-maps-'));
@@ -78,6 +104,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const child of children) await stop(child);
   await fake?.close();
   await t?.close();
   if (dir && !process.env.KEEP_MAPS) rmSync(dir, { recursive: true, force: true });
@@ -92,6 +119,7 @@ describe('hidden classes on the hot path', () => {
     const logFile = join(dir, 'spread.log');
     const child = runLogged([script], process.env, logFile);
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    children.delete(child);
     expect(code).toBe(0);
     const added = detachedTransitions(readFileSync(logFile, 'latin1')).get('added') ?? 0;
     if (process.versions.v8.startsWith('11.')) expect(added).toBeGreaterThanOrEqual(250);
@@ -105,12 +133,13 @@ describe('hidden classes on the hot path', () => {
     // The catalog cached as in production (the tests' default re-reads it through Prisma each call).
     const env = { ...process.env, ...upstreamEnv(fake.url, { DATABASE_URL: t.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'error', CATALOG_CACHE_MS: '60000' }) };
     const gateway = runLogged(['--import', 'tsx', 'scripts/gateway-server.ts'], env, logFile);
+    children.add(gateway);
     let output = '';
     gateway.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     gateway.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     try {
       const url = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + 45_000;
       while (!(await fetch(`${url}/health`).then((response) => response.ok, () => false))) {
         if (gateway.exitCode !== null || Date.now() > deadline) throw new Error(`the gateway did not start:\n${output}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -127,11 +156,12 @@ describe('hidden classes on the hot path', () => {
       const anthropic = new Anthropic({ apiKey: customer.secret, baseURL: url, maxRetries: 0 });
       const call = async (i: number) => {
         const stream = i % 2 === 1;
-        switch (i % 6) {
+        switch (i % 8) {
           case 0:
           case 1: {
             if (!stream) {
-              expect((await client.chat.completions.create(params)).choices[0]?.message.content).toBeTruthy();
+              // Without max_tokens (the gateway sets it from the plan), as most clients send.
+              expect((await client.chat.completions.create({ model: params.model, messages: params.messages })).choices[0]?.message.content).toBeTruthy();
               return;
             }
             let usage = null;
@@ -150,7 +180,8 @@ describe('hidden classes on the hot path', () => {
             return;
           }
           default: {
-            const request = { model: 'gpt-4o-mini', input: 'Say hello.', max_output_tokens: 16 };
+            // OpenAI's native Responses API, and Claude's answer translated into it.
+            const request = { model: i % 8 < 6 ? 'gpt-4o-mini' : 'claude-haiku-4-5', input: 'Say hello.', max_output_tokens: 16 };
             if (!stream) {
               expect((await client.responses.create(request)).usage?.output_tokens).toBeGreaterThan(0);
               return;
@@ -166,15 +197,13 @@ describe('hidden classes on the hot path', () => {
       for (let i = 0; i < CALLS; i++) await call(i);
       await mark(END_MARK);
     } finally {
-      const exited = new Promise((resolve) => gateway.once('exit', resolve));
-      gateway.kill('SIGTERM');
-      await exited;
+      await stop(gateway);
     }
     const counts = detachedTransitions(readFileSync(logFile, 'latin1'), START_MARK, END_MARK);
     // The window holds the calls: Node's per-call AbortSignal shows in it on Node 20.
     const aborts = [...counts].filter(([name]) => name.startsWith('symbol("kAborted"')).reduce((sum, [, count]) => sum + count, 0);
     if (process.versions.v8.startsWith('11.')) expect(aborts).toBeGreaterThanOrEqual(CALLS);
-    const perCall = [...counts].filter(([name, count]) => !NOT_OURS.test(name) && count >= CALLS / 12).map(([name, count]) => `${name}: ${count}`);
+    const perCall = [...counts].filter(([name, count]) => !NOT_OURS.test(name) && count >= CALLS / 16).map(([name, count]) => `${name}: ${count}`);
     expect(perCall, `properties added to a fresh hidden class about once per call (a literal that opens with a spread, then adds them?) over ${CALLS} calls`).toEqual([]);
-  });
+  }, 120_000);
 });

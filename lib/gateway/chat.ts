@@ -58,7 +58,7 @@ export async function handleChatCompletions(ctx: GatewayContext, request: ApiReq
 /** The client's body as the upstream gets it: its own model name, max_tokens always set (the hold counts exactly that many). */
 export function upstreamChatRequest(call: Call, body: ChatCompletionRequest, offering: CatalogOffering): UpstreamChatRequest {
   const { provider: _provider, stream: _stream, stream_options: _streamOptions, max_completion_tokens: _maxCompletion, ...rest } = body;
-  return { ...(rest as Omit<UpstreamChatRequest, 'model' | 'max_tokens'>), model: offering.upstreamModel, max_tokens: call.plan.maxOutputTokens };
+  return extended(rest as Omit<UpstreamChatRequest, 'model' | 'max_tokens'>, { model: offering.upstreamModel, max_tokens: call.plan.maxOutputTokens });
 }
 
 async function completeChat(ctx: GatewayContext, call: Call, body: ChatCompletionRequest): Promise<AnyResponse> {

@@ -1,6 +1,6 @@
-import { extended } from '../extend';
 import type Anthropic from '@anthropic-ai/sdk';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
+import { extended } from '../extend';
 import type { ApiRequest } from '../http/api-request';
 import { logger } from '../logger';
 import { ApiResponse, type AnyResponse } from '../http/api-response';

@@ -154,7 +154,7 @@ async function streamResponses(ctx: GatewayContext, call: Call, body: ResponsesR
 /** Numbers the events of one stream as OpenAI does, and writes each with its `event:` line. */
 function eventWriter() {
   let sequence = 0;
-  return (events: ResponseEvent[]): Uint8Array => sseNamedEvents(events.map((event) => ({ ...event, sequence_number: sequence++ })));
+  return (events: ResponseEvent[]): Uint8Array => sseNamedEvents(events.map((event) => extended(event, { sequence_number: sequence++ })));
 }
 
 function failedEvent(call: Call, response: Record<string, unknown>, error: HttpError): ResponseEvent {
@@ -220,7 +220,7 @@ function translatedDialect(call: Call, body: ResponsesRequest): StreamDialect<Up
     finish(usage, billing) {
       const closing = [...opening(), ...translator.close()];
       const { status, incomplete_details } = statusOf(translator.finishReason);
-      const response = { ...envelope(status, incomplete_details), usage: clientUsage(usage, billing, null), billing: billingForClient(call, billing) };
+      const response = extended(envelope(status, incomplete_details), { usage: clientUsage(usage, billing, null), billing: billingForClient(call, billing) });
       return [write([...closing, { type: status === 'incomplete' ? 'response.incomplete' : 'response.completed', response }])];
     },
     error: (error) => write([...opening(), failedEvent(call, envelope('failed'), error)]),

@@ -2,6 +2,7 @@ import type { Db } from '../db/client';
 import { sqlFor } from '../db/client';
 import type { HoldStatus } from '../db/generated/sqlite/enums';
 import { driverErrorKind, read, sql, statement, type SqlExecutor, type SqlRunner } from '../db/sql';
+import { extended } from '../extend';
 import { newId } from '../ids';
 import type { Micros } from '../money';
 import { isSystemAccount, isWalletAccount, mayGoNegative, openSellerEarningsAccount, sellerEarningsAccountId, SYSTEM_ACCOUNTS } from './accounts';
@@ -228,7 +229,7 @@ export class Ledger {
       memo: input.memo ?? null,
       now,
       quota: input.quota ?? null,
-      usage: input.usage ? { ...input.usage, sellerPoolId: pool.poolId } : null,
+      usage: input.usage ? extended(input.usage, { sellerPoolId: pool.poolId }) : null,
     };
     const poolPlan: ResolvePlan = {
       holds: [pickRef(pool.hold)],

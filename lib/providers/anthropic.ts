@@ -1,4 +1,3 @@
-import { extended } from '../extend';
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
 import { Stream } from '@anthropic-ai/sdk/streaming';
 import type {
@@ -10,6 +9,7 @@ import type {
   ChatCompletionMessageFunctionToolCall,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
+import { extended } from '../extend';
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../http/json';
 import { toUpstreamError, type SdkFailure } from './openai-compatible';
 import {
@@ -353,7 +353,7 @@ export class AnthropicStreamTranslator {
 
   /** An event with nothing to show (a ping, a thinking delta): the upstream is alive. */
   keepAlive(): UpstreamStreamEvent {
-    return { chunk: { ...this.base(), choices: [] }, usage: null };
+    return { chunk: this.chunk([]), usage: null };
   }
 
   translate(event: Anthropic.Messages.RawMessageStreamEvent): UpstreamStreamEvent[] {
@@ -391,7 +391,7 @@ export class AnthropicStreamTranslator {
         this.sawMessageStop = true;
         if (!this.usageParts) return [];
         const usage = toUpstreamUsage(this.usageParts);
-        return [{ chunk: { ...this.base(), choices: [], usage: toCompletionUsage(usage) }, usage }];
+        return [{ chunk: this.chunk([], toCompletionUsage(usage)), usage }];
       }
       default:
         // content_block_stop, and event types newer than this adapter.
@@ -399,12 +399,15 @@ export class AnthropicStreamTranslator {
     }
   }
 
-  private base(): Omit<ChatCompletionChunk, 'choices'> {
-    return { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model };
+  /** Spelled out, not `{ ...base, choices }`: one per upstream event (lib/extend.ts says why). */
+  private chunk(choices: ChatCompletionChunk.Choice[], usage?: ChatCompletionChunk['usage']): ChatCompletionChunk {
+    const chunk: ChatCompletionChunk = { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, choices };
+    if (usage !== undefined) chunk.usage = usage;
+    return chunk;
   }
 
   private event(delta: ChatCompletionChunk.Choice.Delta, finishReason: FinishReason | null = null): UpstreamStreamEvent {
-    return { chunk: { ...this.base(), choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }] }, usage: null };
+    return { chunk: this.chunk([{ index: 0, delta, finish_reason: finishReason, logprobs: null }]), usage: null };
   }
 }
 
@@ -507,7 +510,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
         const partialUsage = translator.partialUsage;
         for (const one of out) {
           yielded = true;
-          yield partialUsage ? { ...one, partialUsage } : one;
+          yield partialUsage ? { chunk: one.chunk, usage: one.usage, partialUsage } : one;
         }
       }
     } catch (error) {

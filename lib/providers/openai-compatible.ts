@@ -1,7 +1,7 @@
-import { extended } from '../extend';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { Agent, type Dispatcher } from 'undici';
 import type { CompletionUsage } from 'openai/resources/completions';
+import { extended } from '../extend';
 import {
   UpstreamError,
   type ChatProvider,
@@ -265,7 +265,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
     // max_tokens as the client sent it.
     if (id === 'openai' && OPENAI_REASONING_MODEL.test(request.model)) {
       const { max_tokens, ...rest } = request;
-      return { ...rest, max_completion_tokens: max_tokens };
+      return extended(rest, { max_completion_tokens: max_tokens });
     }
     return request;
   }

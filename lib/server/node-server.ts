@@ -15,8 +15,9 @@ export type ApiHandler = (request: ApiRequest) => Promise<AnyResponse>;
 /**
  * Serves a Web-standard handler over node:http with no framework in between: the lean entry for
  * /v1 when Next's router is the ceiling. Bodies are buffered up to the API's 1 MB limit (one
- * byte more, so the handler can still answer 413), and a client that hangs up aborts the
- * request's signal and cancels the response stream.
+ * byte more, so the handler can still answer 413), and a client that hangs up is told to the
+ * handler (ClientPresence: the request's signal, or its onClientGone listeners) and cancels the
+ * response stream.
  */
 export function createNodeServer(handler: WebHandler, api?: ApiHandler): Server {
   trustPeerHeader();
@@ -108,7 +109,7 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
     return;
   }
   res.writeHead(status, headers);
-  // A client that leaves is told to the call (the 'close' handler above), which stops the
+  // When the client leaves, the call hears it (the 'close' handler above) and stops the
   // upstream call and the relay with it. Like a Web stream's start(), the relay pushes as the
   // upstream sends without waiting for the socket to drain: what a slow client has not read yet
   // waits in Node's buffer, bounded by the answer's max_tokens.
