@@ -12,7 +12,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { freePort } from './helpers/ports';
 import { createCustomer, upstreamEnv } from './helpers/gateway';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -64,14 +64,6 @@ function detachedTransitions(log: string, from?: string, to?: string): Map<strin
     throw new Error(`the log lacks the markers ${from} … ${to}: was it written?`);
   }
   return counts;
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function runLogged(args: string[], env: NodeJS.ProcessEnv, logFile: string): ChildProcess {

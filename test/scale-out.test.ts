@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request as httpRequest, Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountApi } from '../lib/account/account-api';
@@ -17,6 +17,7 @@ import { createApiKeyOp } from '../lib/keys/keys';
 import { auditLedger, walletAccountId } from '../lib/ledger';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { freePort } from './helpers/ports';
 import { createCustomer, upstreamEnv } from './helpers/gateway';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -100,14 +101,6 @@ async function startGate(target: string): Promise<Gate> {
       agent.destroy();
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 type Instance = { url: string; child: ChildProcess; output: () => string };

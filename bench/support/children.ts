@@ -2,7 +2,6 @@
 // it also stops whatever it spawned, and every group still alive is killed when the benchmark
 // exits for any reason.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 
 export type Service = {
   name: string;
@@ -49,18 +48,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** A port that was free a moment ago (for servers that want a port number, not 0). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not find a free port');
-  return address.port;
-}
+/** A port that was free a moment ago (for servers that want a port number, not 0): the tests' own. */
+export { freePort } from '../../test/helpers/ports';
 
 export async function startService(spec: ServiceSpec): Promise<Service> {
   const child = spawn(spec.command, spec.args, {

@@ -1,10 +1,10 @@
 // A real local EVM chain for tests: a `hardhat node` (Hardhat 2, chain 31337) in a child process,
 // contracts compiled in-process with solc-js (the compiler bundled in the installed `solc` package,
 // never a download) and deployed with viem. Automine is on; `mine(n)` adds blocks for confirmations.
+import { freePort } from './ports';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -248,19 +248,6 @@ function installExitHook() {
   // (test/chain/hardhat.config.cjs) for the cases where no exit handler can run.
   process.on('exit', () => {
     for (const child of children) child.kill('SIGKILL');
-  });
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
   });
 }
 

@@ -1,9 +1,9 @@
 // A local chain that answers as Base Sepolia (chain id 84532), for the x402 v1 client: x402-fetch 1.x
 // maps network names to chain ids from a closed list (no local chain), and signs for that id. Same
 // node, config and contracts as test/helpers/chain.ts (which runs chain 31337); only the id differs.
+import { freePort } from './ports';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,17 +13,6 @@ import { HARDHAT_MNEMONIC, compileContracts, testStablecoinAbi } from './chain';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BASE_SEPOLIA_CHAIN_ID = 84532;
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 export async function startBaseSepoliaChain(timeoutMs = Number(process.env.TEST_CHAIN_START_TIMEOUT_MS ?? 120_000)) {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-x402-chain-'));
