@@ -1,3 +1,5 @@
+import { extended } from '../extend';
+
 const encoder = new TextEncoder();
 
 export function sseData(payload: unknown): Uint8Array {
@@ -18,16 +20,7 @@ export const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 
-/**
- * A stream's headers: SSE_HEADERS and the call's. Spelled out, not `{ ...SSE_HEADERS, ...call }`:
- * a literal that opens with a spread gets a new hidden class per call on Node 20 (lib/extend.ts).
- */
+/** A stream's headers: SSE_HEADERS and the call's, the call's winning (copied, not spread: lib/extend.ts says why). */
 export function sseHeaders(call: Record<string, string>): Record<string, string> {
-  return {
-    'content-type': SSE_HEADERS['content-type'],
-    'cache-control': SSE_HEADERS['cache-control'],
-    connection: SSE_HEADERS.connection,
-    'x-accel-buffering': SSE_HEADERS['x-accel-buffering'],
-    ...call,
-  };
+  return extended(SSE_HEADERS, call);
 }

@@ -1,9 +1,10 @@
 /**
  * Whether the client of one request is still there: it leaves when its connection closes before
  * the answer was written. The gateway's calls only need to be told (to cut their upstream call),
- * and an AbortSignal per request, with a listener chained to the call's own controller, took ~2% of
- * the gateway's CPU on the hot path (self time in Node's AbortController and EventTarget); so the signal is made only for whoever
- * asks for one (a Web Request, a handler that passes it on) and plain callbacks serve the rest.
+ * and an AbortSignal per request, with a listener chained to the call's own controller, took ~2%
+ * of the gateway's CPU on the hot path (self time in Node's AbortController and EventTarget). So
+ * the signal is made only for whoever asks for one (a Web Request, a handler that passes it on),
+ * and plain callbacks serve the rest.
  */
 export class ClientPresence {
   #gone = false;

@@ -275,7 +275,7 @@ export class Ledger {
         await postCredits(tx, credits, now);
         return buyerAccounts;
       });
-      const holds = input.holds.map((hold, index) => ({ id: hold.id, debitAccountId: hold.debitAccountId, creditAccountId: hold.creditAccountId, amount: hold.amount, status: 'SETTLED' as const, settledAmount: shares[index]!, transactionId: transactionIds[index] ?? null }));
+      const holds = input.holds.map((hold, index) => resolvedHold(hold, 'SETTLED', shares[index]!, transactionIds[index] ?? null));
       return { holds, shares, accounts, replayed: false };
     } catch (error) {
       const kind = driverErrorKind(error);
@@ -430,15 +430,7 @@ export class Ledger {
   ): Promise<Resolution> {
     if (input.holds.length === 0) throw new LedgerError('invalid_transaction', 'nothing to resolve');
     const resolveKeys = input.holds.map((_, index) => holdKey(input.idempotencyKey, index));
-    const resolvedHolds = input.holds.map((hold, index) => ({
-      id: hold.id,
-      debitAccountId: hold.debitAccountId,
-      creditAccountId: hold.creditAccountId,
-      amount: hold.amount,
-      status,
-      settledAmount: status === 'SETTLED' ? shares[index]! : null,
-      transactionId: transactionIds[index] ?? null,
-    }));
+    const resolvedHolds = input.holds.map((hold, index) => resolvedHold(hold, status, status === 'SETTLED' ? shares[index]! : null, transactionIds[index] ?? null));
     try {
       const { accounts } = await this.#holds.resolve({
         holds: input.holds.map(pickRef),
@@ -612,6 +604,11 @@ export class Ledger {
     }
     return { transactionId: existing.id, replayed: true };
   }
+}
+
+/** A hold as its resolution left it; spelled out, never `{ ...hold, more }` (lib/extend.ts says why). */
+function resolvedHold<S extends HoldStatus>(hold: HoldRef, status: S, settledAmount: Micros | null, transactionId: string | null) {
+  return { id: hold.id, debitAccountId: hold.debitAccountId, creditAccountId: hold.creditAccountId, amount: hold.amount, status, settledAmount, transactionId };
 }
 
 /** Spelled out, as the holds above are, never `{ ...hold, more }`: lib/extend.ts says why. */

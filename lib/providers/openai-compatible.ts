@@ -298,9 +298,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
   async function* streamCompletion(request: UpstreamChatRequest, signal: AbortSignal): AsyncGenerator<UpstreamStreamEvent> {
     // Awaiting the response before the first yield makes connect/429/5xx failures surface on the
     // first next(), while the gateway can still fail over.
-    // `stream` first (the request never carries it): a literal that opens with a spread would make
-    // a new hidden class per call (lib/extend.ts).
-    const response = await send({ stream: true, ...toParams(request), stream_options: { include_usage: true } }, signal);
+    const response = await send(extended(toParams(request), { stream: true, stream_options: { include_usage: true } }), signal);
     let finished = false;
     const normalize = toolCallNormalizer();
     try {
@@ -335,7 +333,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
     id,
     ...(nativeResponses ? { responses: createNativeResponses(new URL('responses', base), send, fail, { id, connection }) } : {}),
     async complete(request, { signal }) {
-      const response = await send({ stream: false, ...toParams(request) }, signal);
+      const response = await send(extended(toParams(request), { stream: false }), signal);
       let completion: ChatCompletion;
       try {
         completion = (await response.body.json()) as ChatCompletion;

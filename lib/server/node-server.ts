@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { nodeApiRequest, type ApiRequest } from '../http/api-request';
+import { extended } from '../extend';
 import { ClientPresence } from '../http/client-presence';
 import { ApiResponse, type AnyResponse } from '../http/api-response';
 import { PEER_HEADER, normalizeAddress, trustPeerHeader } from '../http/client-address';
@@ -102,9 +103,7 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
 /** The gateway's own answer, written as it is: text in one write with its length, a stream as it is pushed. */
 function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerResponse): void {
   if (typeof body === 'string') {
-    // The length first, then the handler's headers (which never set it): a literal that opens
-    // with a spread would make a new hidden class per answer (lib/extend.ts).
-    res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
+    res.writeHead(status, extended(headers, { 'content-length': String(Buffer.byteLength(body)) }));
     res.end(body);
     return;
   }
