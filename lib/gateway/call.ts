@@ -14,6 +14,7 @@ import type { Hold } from '../ledger/holds';
 import { reserve, type Reservation } from './reserve';
 import { release } from './settle';
 import type { RoutePlan } from './routing';
+import { UpstreamAbort } from '../providers/upstream-signal';
 
 /** One paid call, from its reservation to its settlement: what every API dialect carries through reserve → call → settle. */
 export type Call = {
@@ -24,8 +25,8 @@ export type Call = {
   stream: boolean;
   reservation: Reservation;
   idempotencyRecordId: string | null;
-  /** Aborted when the client goes away; passed to the upstream call. */
-  upstreamAbort: AbortController;
+  /** Aborted when the client goes away or the relay stops; passed to the upstream call as its signal. */
+  upstreamAbort: UpstreamAbort;
   /** Headers the principal adds to the response (an x402 settlement receipt). */
   principalHeaders: Record<string, string>;
   /** A payment that follows the call (a session's channel): receipts, and more hold mid-stream. */
@@ -81,12 +82,12 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
     const refused = await start.payment.confirm();
     if (refused) {
       // Reserved as its channel began to close: given back at once, nothing served or charged.
-      const provisional = { requestId, startedAt: start.startedAt, key, plan: start.plan, stream: start.stream, reservation, idempotencyRecordId, upstreamAbort: new AbortController(), principalHeaders: {}, payment: null, surface: start.surface, pool: null, keepAlive: setTimeout(() => undefined, 0) };
+      const provisional = { requestId, startedAt: start.startedAt, key, plan: start.plan, stream: start.stream, reservation, idempotencyRecordId, upstreamAbort: new UpstreamAbort(), principalHeaders: {}, payment: null, surface: start.surface, pool: null, keepAlive: setTimeout(() => undefined, 0) };
       await release(ctx, provisional, new HttpError({ status: 410, type: 'invalid_request_error', code: 'session_channel_closing', message: 'The payment channel began closing.' }));
       return withHeader(refused, 'x-request-id', requestId);
     }
   }
-  const upstreamAbort = new AbortController();
+  const upstreamAbort = new UpstreamAbort();
   // A client that left while the key was claimed or the money reserved is told at once: the call
   // would otherwise run (and be billed) for no one.
   whenClientGone(request, () => upstreamAbort.abort());

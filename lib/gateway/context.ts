@@ -4,6 +4,7 @@ import type { Db } from '../db/client';
 import type { TrustedProxies } from '../http/client-address';
 import type { Ledger } from '../ledger/ledger';
 import type { ProviderFactory } from '../providers/registry';
+import type { UpstreamSignal } from '../providers/upstream-signal';
 import type { PoolDirectory } from '../sellers/pool-directory';
 import type { Micros } from '../money';
 import type { KeyCache, KeyContext } from './auth';
@@ -57,7 +58,7 @@ export interface CallPayment {
    * Mid-stream: the event that asks the payer to cover `more`, and a wait for that cover (true
    * once the payer's account has money no call holds, false when none came in time).
    */
-  askForMore(more: Micros): Promise<{ event: Uint8Array; covered: (signal: AbortSignal) => Promise<boolean> }>;
+  askForMore(more: Micros): Promise<{ event: Uint8Array; covered: (signal: UpstreamSignal) => Promise<boolean> }>;
 }
 
 /** What the pipeline needs from the outside world; built once per process (or per test). */

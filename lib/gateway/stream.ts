@@ -3,6 +3,7 @@ import type { PushStream, StreamSink } from '../http/api-response';
 import { paymentRequired, type HttpError } from '../http/errors';
 import { logger } from '../logger';
 import { UpstreamError, type PartialUsage, type UpstreamUsage } from '../providers/types';
+import type { UpstreamSignal } from '../providers/upstream-signal';
 import { endCall, growHold, type Call } from './call';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey, completeIdempotencyKey } from './idempotency';
@@ -210,7 +211,7 @@ function paymentMeter(ctx: GatewayContext, call: Call, offering: CatalogOffering
   const payment = call.payment!;
   let outputTokens = 0;
   let pausedMs = 0;
-  let covered: ((signal: AbortSignal) => Promise<boolean>) | null = null;
+  let covered: ((signal: UpstreamSignal) => Promise<boolean>) | null = null;
   const ask = async () => {
     const asked = await payment.askForMore(payment.maxCost - call.plan.holdAmount);
     send(asked.event);
@@ -228,7 +229,7 @@ function paymentMeter(ctx: GatewayContext, call: Call, offering: CatalogOffering
     // cannot keep the stream paused past MAX_PAUSE_MS in all.
     for (let misses = 0; cost > call.plan.holdAmount && call.plan.holdAmount < payment.maxCost; ) {
       if (!covered) await ask();
-      const wait: (signal: AbortSignal) => Promise<boolean> = covered!;
+      const wait: (signal: UpstreamSignal) => Promise<boolean> = covered!;
       const started = performance.now();
       const arrived = await wait(call.upstreamAbort.signal);
       pausedMs += performance.now() - started;

@@ -12,6 +12,7 @@ import type {
 import { extended } from '../extend';
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../http/json';
 import { toUpstreamError, type SdkFailure } from './openai-compatible';
+import { abortSignalOf, type UpstreamSignal } from './upstream-signal';
 import {
   UpstreamError,
   type ChatProvider,
@@ -447,7 +448,7 @@ async function* messageStreamEvents(response: Response): AsyncGenerator<Anthropi
 // Errors and the provider
 // ---------------------------------------------------------------------------------------------
 
-function describeAnthropicError(error: unknown, signal: AbortSignal): SdkFailure {
+function describeAnthropicError(error: unknown, signal: UpstreamSignal): SdkFailure {
   if (signal.aborted || error instanceof APIUserAbortError) return { type: 'aborted' };
   if (error instanceof APIConnectionTimeoutError) return { type: 'timeout' };
   if (error instanceof APIConnectionError) return { type: 'connection' };
@@ -479,7 +480,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
     return client;
   }
 
-  function fail(error: unknown, signal: AbortSignal, midStream: boolean): UpstreamError {
+  function fail(error: unknown, signal: UpstreamSignal, midStream: boolean): UpstreamError {
     if (error instanceof UpstreamError) return error;
     return toUpstreamError(describeAnthropicError(error, signal), {
       providerId: PROVIDER_ID,
@@ -489,13 +490,13 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
     });
   }
 
-  async function* streamCompletion(request: UpstreamChatRequest, signal: AbortSignal): AsyncGenerator<UpstreamStreamEvent> {
+  async function* streamCompletion(request: UpstreamChatRequest, signal: UpstreamSignal): AsyncGenerator<UpstreamStreamEvent> {
     const params = toAnthropicParams(request);
     const anthropic = requireClient();
     // Awaited before the first yield, so connect/429/5xx failures surface on the first next().
     let response: Response;
     try {
-      response = await anthropic.messages.create(extended(params, { stream: true as const }), { signal }).asResponse();
+      response = await anthropic.messages.create(extended(params, { stream: true as const }), { signal: abortSignalOf(signal) }).asResponse();
     } catch (error) {
       throw fail(error, signal, false);
     }
@@ -533,7 +534,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
       const anthropic = requireClient();
       let message: Anthropic.Messages.Message;
       try {
-        message = await anthropic.messages.create(extended(params, { stream: false as const }), { signal, headers });
+        message = await anthropic.messages.create(extended(params, { stream: false as const }), { signal: abortSignalOf(signal), headers });
       } catch (error) {
         throw fail(error, signal, false);
       }
@@ -545,7 +546,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
     async countTokens(params, { signal, headers }) {
       const anthropic = requireClient();
       try {
-        return (await anthropic.messages.countTokens(params, { signal, headers })).input_tokens;
+        return (await anthropic.messages.countTokens(params, { signal: abortSignalOf(signal), headers })).input_tokens;
       } catch (error) {
         throw fail(error, signal, false);
       }
@@ -556,7 +557,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
     const anthropic = requireClient();
     let response: Response;
     try {
-      response = await anthropic.messages.create(extended(params, { stream: true as const }), { signal, headers }).asResponse();
+      response = await anthropic.messages.create(extended(params, { stream: true as const }), { signal: abortSignalOf(signal), headers }).asResponse();
     } catch (error) {
       throw fail(error, signal, false);
     }
@@ -593,7 +594,7 @@ export function createAnthropicProvider(connection: ProviderConnection): ChatPro
       const anthropic = requireClient();
       let message: Anthropic.Messages.Message;
       try {
-        message = await anthropic.messages.create(extended(params, { stream: false as const }), { signal });
+        message = await anthropic.messages.create(extended(params, { stream: false as const }), { signal: abortSignalOf(signal) });
       } catch (error) {
         throw fail(error, signal, false);
       }

@@ -4,6 +4,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam } 
 import { TokenCounter } from '../gateway/tokens';
 import { localEmbeddings } from './local-embedding';
 import { UpstreamError, type ChatProvider, type UpstreamChatRequest, type UpstreamStreamEvent, type UpstreamUsage } from './types';
+import type { UpstreamSignal } from './upstream-signal';
 
 /*
  * A built-in model that needs no network: it answers every conversation with a reproducible
@@ -211,7 +212,7 @@ function newCompletionId(): string {
 }
 
 /** Resolves after `ms`, or rejects with an 'aborted' UpstreamError as soon as the signal fires. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: UpstreamSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(aborted());
     const onAbort = () => {
@@ -229,7 +230,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export function createLocalProvider({ tokenDelayMs }: { tokenDelayMs: number }): ChatProvider {
   const delay = Number.isFinite(tokenDelayMs) && tokenDelayMs > 0 ? tokenDelayMs : 0;
 
-  async function* streamCompletion(request: UpstreamChatRequest, signal: AbortSignal): AsyncGenerator<UpstreamStreamEvent> {
+  async function* streamCompletion(request: UpstreamChatRequest, signal: UpstreamSignal): AsyncGenerator<UpstreamStreamEvent> {
     if (signal.aborted) throw aborted();
     if (typeof request.n === 'number' && request.n > 1) throw badRequest('n > 1 is not supported when streaming from the local model');
     const { reply, completionTokens } = buildReply(request);

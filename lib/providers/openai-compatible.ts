@@ -2,6 +2,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNon
 import { Agent, type Dispatcher } from 'undici';
 import type { CompletionUsage } from 'openai/resources/completions';
 import { extended } from '../extend';
+import type { UpstreamSignal } from './upstream-signal';
 import {
   UpstreamError,
   type ChatProvider,
@@ -154,7 +155,7 @@ export function parseRetryAfter(headers: Headers | undefined): number | undefine
  * A failure of the HTTP client (undici) reduced to what the gateway needs. The caller's abort can
  * surface as an AbortError, a socket error or a quiet end; the signal is the truth.
  */
-function describeHttpError(error: unknown, signal: AbortSignal): SdkFailure {
+function describeHttpError(error: unknown, signal: UpstreamSignal): SdkFailure {
   if (signal.aborted) return { type: 'aborted' };
   if (error instanceof SyntaxError) return { type: 'other', error };
   const code = error instanceof Error && 'code' in error ? String(error.code) : '';
@@ -254,7 +255,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
   const pool = new Agent({ keepAliveTimeout: 60_000, connect: { timeout: connection.timeoutMs } });
   const headers = connection.apiKey ? { authorization: `Bearer ${connection.apiKey}`, 'content-type': 'application/json', accept: 'application/json' } : null;
 
-  function fail(error: unknown, signal: AbortSignal, midStream: boolean): UpstreamError {
+  function fail(error: unknown, signal: UpstreamSignal, midStream: boolean): UpstreamError {
     if (error instanceof UpstreamError) return error;
     return toUpstreamError(describeHttpError(error, signal), { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream });
   }
@@ -271,7 +272,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
   }
 
   /** Sends the request and returns the response once its headers are in: anything but a 2xx is thrown. */
-  async function send(body: unknown, signal: AbortSignal, target: URL = url) {
+  async function send(body: unknown, signal: UpstreamSignal, target: URL = url) {
     if (!headers) throw new UpstreamError({ kind: 'auth', providerId: id, message: `${id} has no API key configured` });
     let response: Dispatcher.ResponseData;
     try {
@@ -295,7 +296,7 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
     return response;
   }
 
-  async function* streamCompletion(request: UpstreamChatRequest, signal: AbortSignal): AsyncGenerator<UpstreamStreamEvent> {
+  async function* streamCompletion(request: UpstreamChatRequest, signal: UpstreamSignal): AsyncGenerator<UpstreamStreamEvent> {
     // Awaiting the response before the first yield makes connect/429/5xx failures surface on the
     // first next(), while the gateway can still fail over.
     const response = await send(extended(toParams(request), { stream: true, stream_options: { include_usage: true } }), signal);
@@ -456,13 +457,13 @@ const TERMINAL_RESPONSE_EVENTS = new Set(['response.completed', 'response.incomp
  */
 function createNativeResponses(
   url: URL,
-  send: (body: unknown, signal: AbortSignal, target: URL) => Promise<Dispatcher.ResponseData>,
-  fail: (error: unknown, signal: AbortSignal, midStream: boolean) => UpstreamError,
+  send: (body: unknown, signal: UpstreamSignal, target: URL) => Promise<Dispatcher.ResponseData>,
+  fail: (error: unknown, signal: UpstreamSignal, midStream: boolean) => UpstreamError,
   { id, connection }: { id: ProviderId; connection: ProviderConnection },
 ): NativeResponses {
   const inBand = (errorType: string | null, midStream = true) => toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream });
 
-  async function* streamResponse(request: UpstreamResponsesRequest, signal: AbortSignal): AsyncGenerator<UpstreamResponseEvent> {
+  async function* streamResponse(request: UpstreamResponsesRequest, signal: UpstreamSignal): AsyncGenerator<UpstreamResponseEvent> {
     const response = await send(extended(request, { stream: true }), signal, url);
     let finished = false;
     try {

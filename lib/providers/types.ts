@@ -1,5 +1,6 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams } from 'openai/resources/chat/completions';
+import type { UpstreamSignal } from './upstream-signal';
 
 export type ProviderId = 'anthropic' | 'google' | 'openai' | 'deepseek' | 'local';
 
@@ -47,7 +48,7 @@ export type UpstreamStreamEvent = { chunk: ChatCompletionChunk; usage: UpstreamU
 export type PartialUsage = UpstreamUsage;
 
 export type UpstreamCallOptions = {
-  signal: AbortSignal;
+  signal: UpstreamSignal;
 };
 
 export type UpstreamErrorKind =

@@ -15,6 +15,7 @@ import { loadSessionConfig, type SessionConfig, type SessionConfigState } from '
 import { SESSION_ESCROW_ABI } from './escrow';
 import { decideVoucher, problemDetails, readChannel, verifyOpen, type Refusal, type SessionProblemType } from './verify';
 import { verifyVoucher, type VoucherContext } from './voucher';
+import type { UpstreamSignal } from '../../providers/upstream-signal';
 import {
   RECEIPT_HEADER,
   SessionWireError,
@@ -345,14 +346,14 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
         const free = now?.available ?? 0n;
         const required = accepted + (more > free ? more - free : 0n);
         const event = formatNeedVoucherEvent({ channelId: channel.id, requiredCumulative: String(required), acceptedCumulative: String(accepted), deposit: String(now?.deposit ?? channel.deposit) });
-        return { event: new TextEncoder().encode(event), covered: (signal: AbortSignal) => waitForCover(channel.id, config!.voucherTimeoutMs, signal) };
+        return { event: new TextEncoder().encode(event), covered: (signal: UpstreamSignal) => waitForCover(channel.id, config!.voucherTimeoutMs, signal) };
       },
     };
     return { kind: 'paid', key: { ...payerKeyContext(channel.userId), name: 'session', walletAccountId: channel.accountId }, headers: {}, payment };
   }
 
   /** Resolves true once the channel's account has money no call holds, false after `timeoutMs`. */
-  async function waitForCover(channelId: Hex, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  async function waitForCover(channelId: Hex, timeoutMs: number, signal: UpstreamSignal): Promise<boolean> {
     const accountId = channelAccountId(channelId);
     const deadline = Date.now() + timeoutMs;
     // A client gone while waiting takes nothing more from the channel.
