@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import { nowMs } from './clock';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -56,7 +57,7 @@ export type IdPrefix =
  * not secrets (API key secrets are randomBase62 alone).
  */
 export function newId(prefix: IdPrefix): string {
-  return `${prefix}_${timeBase62(Date.now())}${randomBase62(12)}`;
+  return `${prefix}_${timeBase62(nowMs())}${randomBase62(12)}`;
 }
 
 function timeBase62(ms: number): string {

@@ -2,6 +2,7 @@ import type { Db } from '../db/client';
 import type { Micros } from '../money';
 import { configurationProblem } from '../providers/registry';
 import type { ProviderId } from '../providers/types';
+import { nowMs } from '../clock';
 
 export type AvailabilityStatus = 'live' | 'unavailable' | 'disabled';
 
@@ -65,10 +66,10 @@ export class CatalogCache {
   ) {}
 
   async get(): Promise<Catalog> {
-    if (this.#value && this.#value.expiresAt > Date.now()) return this.#value.catalog;
+    if (this.#value && this.#value.expiresAt > nowMs()) return this.#value.catalog;
     this.#loading ??= loadCatalog(this.db, this.env)
       .then((catalog) => {
-        this.#value = { catalog, expiresAt: Date.now() + this.ttlMs };
+        this.#value = { catalog, expiresAt: nowMs() + this.ttlMs };
         return catalog;
       })
       .finally(() => {

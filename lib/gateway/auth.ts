@@ -6,6 +6,7 @@ import { keyChangeCount } from '../keys/key-changes';
 import { hashApiKey } from '../keys/secret';
 import { bearerToken } from '../http/credentials';
 import { forbidden, unauthorized } from '../http/errors';
+import { now as clockNow, nowMs } from '../clock';
 
 export type KeyContext = {
   /** null for a principal without an API key row (an x402 payer): no daily limits apply. */
@@ -98,14 +99,14 @@ export class KeyCache {
  * authorized for, such as the web playground's), with every check a call needs.
  */
 export async function loadKeyContext(db: Db, where: { hash: string } | { id: string }): Promise<KeyContext> {
-  const now = new Date();
+  const now = clockNow();
   const [key] = await sqlFor(db).query(
     statement(`${SELECT_KEY} WHERE ${'hash' in where ? 'k."hash"' : 'k."id"'} = ?`, [now, 'hash' in where ? where.hash : where.id]),
   );
   if (!key) throw unauthorized('invalid_api_key', 'Incorrect API key provided.');
   if (key.revokedAt !== null) throw unauthorized('api_key_revoked', 'This API key has been revoked.');
   const expiresAt = read.nullableDate(key.expiresAt);
-  if (expiresAt && expiresAt.getTime() <= Date.now()) throw unauthorized('api_key_expired', 'This API key has expired.');
+  if (expiresAt && expiresAt.getTime() <= nowMs()) throw unauthorized('api_key_expired', 'This API key has expired.');
   if (key.kind !== 'INFERENCE') throw forbidden('management_key', 'Management keys can manage keys but cannot call /v1. Use an inference key.');
   if (read.bool(key.suspended)) throw forbidden('account_suspended', 'This account is suspended.');
   const userId = read.string(key.userId);

@@ -15,6 +15,7 @@ import { reserve, type Reservation } from './reserve';
 import { release } from './settle';
 import type { RoutePlan } from './routing';
 import { UpstreamAbort } from '../providers/upstream-signal';
+import { dateAt, nowMs } from '../clock';
 
 /** One paid call, from its reservation to its settlement: what every API dialect carries through reserve → call → settle. */
 export type Call = {
@@ -122,7 +123,7 @@ function keepHoldsAlive(ctx: GatewayContext, requestId: string, idempotencyRecor
   const timer = setInterval(
     () => {
       const holdIds = holds().map((hold) => hold.id);
-      const expiresAt = new Date(Date.now() + ctx.holdTtlMs);
+      const expiresAt = dateAt(nowMs() + ctx.holdTtlMs);
       // The Idempotency-Key's in-progress record lives as long as the holds, for the same reason.
       if (idempotencyRecordId) {
         extendIdempotencyKey({ db: ctx.db, recordId: idempotencyRecordId, expiresAt }).catch((error: unknown) =>

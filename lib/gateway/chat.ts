@@ -17,6 +17,7 @@ import { chatCompletionRequestSchema, type ChatCompletionRequest } from './schem
 import { billingForClient, estimatedUsage, producedByCompletion, release, settle, type Billing } from './settle';
 import { SSE_DONE, sseData, sseHeaders } from './sse';
 import { relayStream, type StreamDialect } from './stream';
+import { nowMs } from '../clock';
 
 /**
  * POST /v1/chat/completions, the OpenAI dialect: authenticate → validate → plan the route and the
@@ -106,7 +107,7 @@ function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<Ups
     },
     finish(usage: UpstreamUsage, billing: Billing) {
       if (!includeUsage) return [SSE_DONE];
-      const base = last ?? { id: `chatcmpl-${call.requestId}`, created: Math.floor(Date.now() / 1000) };
+      const base = last ?? { id: `chatcmpl-${call.requestId}`, created: Math.floor(nowMs() / 1000) };
       const usageChunk = {
         id: base.id,
         object: 'chat.completion.chunk',

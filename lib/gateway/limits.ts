@@ -12,6 +12,7 @@ import { paymentRequired, tooManyRequests, unauthorized } from '../http/errors';
  */
 
 import type { DailyCounters } from '../ledger/holds';
+import { now, nowMs } from '../clock';
 
 export type { DailyCounters };
 
@@ -32,9 +33,9 @@ export async function dailyLimitError(db: Db, key: Pick<KeyContext, 'keyId'>, ho
   // Revoked since it was looked up (on any instance): the reservation refused it.
   if (!row || row.revokedAt) return unauthorized('api_key_revoked', 'This API key has been revoked.');
   const current = currentCounters(row);
-  const reset = nextUtcMidnight(new Date());
+  const reset = nextUtcMidnight(now());
   const headers = quotaHeaders(row, current);
-  const retryAfter = (reset.getTime() - Date.now()) / 1000;
+  const retryAfter = (reset.getTime() - nowMs()) / 1000;
   if (row.dailyRequestLimit !== null && current.requestsToday >= row.dailyRequestLimit) {
     return tooManyRequests(
       'daily_request_limit_reached',
@@ -72,13 +73,13 @@ export async function refuseIfRevoked(db: Db, key: Pick<KeyContext, 'keyId'>): P
 }
 
 /** The key's counters as of its lookup: zero when its last request was on an earlier UTC day. */
-export function currentCounters(key: Pick<KeyContext, 'usageDay' | 'requestsToday' | 'committedToday' | 'spentToday'>, now = new Date()): DailyCounters {
-  return key.usageDay === utcDay(now) ? { requestsToday: key.requestsToday, committedToday: key.committedToday, spentToday: key.spentToday } : { requestsToday: 0, committedToday: 0n, spentToday: 0n };
+export function currentCounters(key: Pick<KeyContext, 'usageDay' | 'requestsToday' | 'committedToday' | 'spentToday'>, at = now()): DailyCounters {
+  return key.usageDay === utcDay(at) ? { requestsToday: key.requestsToday, committedToday: key.committedToday, spentToday: key.spentToday } : { requestsToday: 0, committedToday: 0n, spentToday: 0n };
 }
 
 /** Both counters on every /v1 response, in the x-ratelimit-* style clients already read. */
 export function quotaHeaders(key: Pick<KeyContext, 'dailyRequestLimit' | 'dailyBudget'>, counters: DailyCounters): Record<string, string> {
-  const headers: Record<string, string> = { 'x-ratelimit-reset': nextUtcMidnight(new Date()).toISOString() };
+  const headers: Record<string, string> = { 'x-ratelimit-reset': nextUtcMidnight(now()).toISOString() };
   if (key.dailyRequestLimit !== null) {
     headers['x-ratelimit-limit-requests-day'] = String(key.dailyRequestLimit);
     headers['x-ratelimit-remaining-requests-day'] = String(Math.max(0, key.dailyRequestLimit - counters.requestsToday));

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { logger } from '../logger';
+import { nowMs } from '../clock';
 
 /**
  * Token bucket per key: `burst` tokens, refilled at `perSecond`; a request takes one. In memory
@@ -31,7 +32,7 @@ export class MemoryRateLimiter implements RateLimiter {
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
 
   async take(keyId: string, spec: BucketSpec): Promise<BucketDecision> {
-    const now = Date.now();
+    const now = nowMs();
     const decision = refill(this.#buckets.get(keyId), spec, now);
     this.#buckets.set(keyId, { tokens: decision.tokens, at: now });
     if (this.#buckets.size > 50_000) this.#forgetFullBuckets(now);

@@ -9,6 +9,7 @@ import type { GatewayContext } from './context';
 import { utcDay } from './day';
 import { dailyLimitError, refuseIfRevoked } from './limits';
 import type { RoutePlan } from './routing';
+import { now } from '../clock';
 
 /** A call's money and quota, held before the upstream is called. */
 export type Reservation = {
@@ -44,7 +45,7 @@ export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RouteP
   // refuses it on a second look: the UTC day turned meanwhile, or concurrent calls settled below
   // their holds. A few attempts at most.
   for (let attempt = 0; ; attempt++) {
-    const day = utcDay(new Date());
+    const day = utcDay(now());
     try {
       const reserved = await ctx.ledger.reserve({
         idempotencyKey: `hold:${requestId}`,

@@ -15,6 +15,7 @@ import { abandonIdempotencyKey } from './idempotency';
 import { releasePoolHold, type PoolUse } from './failover';
 import { atListPrice, usageCost } from './pricing';
 import { estimateOutputTokens } from './tokens';
+import { now } from '../clock';
 
 type PackBilling = { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining: Micros; remainingTokensEstimate: number };
 
@@ -241,7 +242,7 @@ function usageRow(call: Call, offering: CatalogOffering | null, usage: UpstreamU
     latencyMs: Math.round(performance.now() - call.startedAt),
     status,
     errorCode,
-    createdAt: new Date(),
+    createdAt: now(),
   };
 }
 

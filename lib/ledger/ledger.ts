@@ -9,6 +9,7 @@ import { isSystemAccount, isWalletAccount, mayGoNegative, openSellerEarningsAcco
 import { LedgerError } from './errors';
 import { expiredHoldsQuery, explainFailedDebit, finishResolution, GROUPS_PER_QUERY, holdKey, pendingGroupsQuery, postCredits, resolveHoldRows, sweptHold, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type ResolvePlan, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
+import { now as clockNow, dateAt } from '../clock';
 
 export type LedgerEntryInput = { accountId: string; amount: Micros };
 
@@ -126,7 +127,7 @@ export class Ledger {
   ): Promise<TransferResult & { also: T | undefined }> {
     validateEntries(input.entries);
     const transactionId = newId('txn');
-    const now = new Date();
+    const now = clockNow();
     try {
       const result = await this.#sql.transaction(async (tx) => {
         if (before) await before(tx);
@@ -161,8 +162,8 @@ export class Ledger {
     if (input.sources.length === 0 || new Set(input.sources).size !== input.sources.length) {
       throw new LedgerError('invalid_transaction', 'a reservation needs distinct source accounts');
     }
-    const now = new Date();
-    const expiresAt = new Date(now.getTime() + input.ttlMs);
+    const now = clockNow();
+    const expiresAt = dateAt(now.getTime() + input.ttlMs);
     try {
       const reserved = await this.#holds.reserve({
         holdIds: input.sources.map(() => newId('hold')),
@@ -217,7 +218,7 @@ export class Ledger {
     const cost = shares.reduce((sum, share) => sum + share, 0n);
     if (pool.listCost < 0n || pool.listCost > pool.hold.amount) throw new LedgerError('settle_exceeds_hold', `pool draw ${pool.listCost} exceeds its hold ${pool.hold.amount}`);
     if (pool.earnings < 0n || (capEarnings && pool.earnings > cost)) throw new LedgerError('invalid_transaction', `seller earnings ${pool.earnings} exceed the charge ${cost}`);
-    const now = new Date();
+    const now = clockNow();
     const resolveKeys = input.holds.map((_, index) => holdKey(input.idempotencyKey, index));
     const buyerPlan: ResolvePlan = {
       holds: input.holds.map(pickRef),
@@ -295,7 +296,7 @@ export class Ledger {
    * have expired.
    */
   async settleLate(input: SettleInput): Promise<{ charged: Micros; accounts: AccountState[]; shares: Micros[]; replayed: boolean }> {
-    const now = new Date();
+    const now = clockNow();
     const key = `late:${input.idempotencyKey}`;
     // The sources in the holds' order: the order they pay in (pack lots by priority, then the wallet).
     const sources = [...new Set(input.holds.map((hold) => hold.debitAccountId))];
@@ -389,7 +390,7 @@ export class Ledger {
    * served the call). One transaction, idempotent by `idempotencyKey`.
    */
   async drawPoolLate(pool: Omit<PoolDraw, 'hold'> & { hold: HoldRef }, idempotencyKey: string): Promise<void> {
-    const now = new Date();
+    const now = clockNow();
     const lock = this.#sql.provider === 'postgresql' ? ' FOR NO KEY UPDATE' : '';
     try {
       await this.#sql.transaction(async (tx) => {
@@ -440,7 +441,7 @@ export class Ledger {
         transactionIds,
         entryIds: input.holds.flatMap(() => [newId('ent'), newId('ent')]),
         memo,
-        now: new Date(),
+        now: clockNow(),
         quota: input.quota ?? null,
         usage: input.usage ?? null,
       });
@@ -464,7 +465,7 @@ export class Ledger {
    */
   async growHold(hold: HoldRef, extra: Micros): Promise<Micros> {
     if (extra <= 0n) return 0n;
-    const now = new Date();
+    const now = clockNow();
     return this.#sql.transaction(async (tx) => {
       const [account] = await tx.query(sql`SELECT "available" FROM "LedgerAccount" WHERE "id" = ${hold.debitAccountId}`);
       const free = account ? read.bigint(account.available) : 0n;
