@@ -94,7 +94,8 @@ export function pgTimestamp(date: Date): string {
 }
 
 function toPostgres(value: SqlValue): unknown {
-  if (value instanceof Date) return pgTimestamp(value);
+  // A Date is SqlValue's only object (why not `instanceof Date`: sqlite-runner.ts's toSqlite).
+  if (typeof value === 'object' && value !== null) return pgTimestamp(value);
   if (typeof value === 'bigint') return value.toString();
   return value;
 }

@@ -353,7 +353,10 @@ function answer(batch: Array<{ resolve: (value: unknown) => void; reject: (error
 /** The values Prisma's SQLite adapter writes: booleans as 0/1, timestamps as ISO text in UTC. */
 function toSqlite(value: SqlValue): unknown {
   if (typeof value === 'boolean') return value ? 1 : 0;
-  if (value instanceof Date) return timestampText(value);
+  // A Date is SqlValue's only object. Not `instanceof Date`: in the app's server the global Date
+  // is Next's wrapper (lib/clock.ts), and the check through it left this function at 1.0% of the
+  // gateway's profile there, against 0.3% on the lean server.
+  if (typeof value === 'object' && value !== null) return timestampText(value);
   return value;
 }
 
