@@ -1,7 +1,7 @@
 import type { Db } from '../db/client';
 import { formatUsd, microsToUsdNumber, type Micros } from '../money';
 import type { KeyContext } from './auth';
-import { nextUtcMidnight, utcDay } from './day';
+import { nextUtcMidnight, nextUtcMidnightIso, utcDay } from './day';
 import { paymentRequired, tooManyRequests, unauthorized } from '../http/errors';
 
 /**
@@ -79,7 +79,7 @@ export function currentCounters(key: Pick<KeyContext, 'usageDay' | 'requestsToda
 
 /** Both counters on every /v1 response, in the x-ratelimit-* style clients already read. */
 export function quotaHeaders(key: Pick<KeyContext, 'dailyRequestLimit' | 'dailyBudget'>, counters: DailyCounters): Record<string, string> {
-  const headers: Record<string, string> = { 'x-ratelimit-reset': nextUtcMidnight(now()).toISOString() };
+  const headers: Record<string, string> = { 'x-ratelimit-reset': nextUtcMidnightIso(now()) };
   if (key.dailyRequestLimit !== null) {
     headers['x-ratelimit-limit-requests-day'] = String(key.dailyRequestLimit);
     headers['x-ratelimit-remaining-requests-day'] = String(Math.max(0, key.dailyRequestLimit - counters.requestsToday));
