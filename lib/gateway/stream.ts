@@ -39,7 +39,6 @@ export type OpenedStream<E> = { offering: CatalogOffering; first: IteratorResult
  * An Idempotency-Key's record keeps the transcript, replayed as it was sent.
  */
 export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedStream<E>, dialect: StreamDialect<E>): PushStream {
-  type Read = ReturnType<StreamDialect<E>['read']>;
   const { offering, first, iterator } = opened;
   const transcript: Uint8Array[] | null = call.idempotencyRecordId ? [] : null;
   let produced = '';
@@ -86,7 +85,7 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
       if (receipt) send(receipt);
     };
     /** Whether the event was more than a keep-alive: it produced output, or its usage moved. */
-    const forward = (read: Read): boolean => {
+    const forward = (read: ReturnType<StreamDialect<E>['read']>): boolean => {
       const before = partialUsage;
       if (read.usage) usage = read.usage;
       if (read.partialUsage) partialUsage = read.partialUsage;
@@ -96,15 +95,14 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
       return read.produced !== '' || read.usage !== null || moved;
     };
     const meter = call.payment && call.plan.holdAmount < call.payment.maxCost ? paymentMeter(ctx, call, offering, send) : null;
-    /**
-     * A metered call's event, once it is paid for; null: it never was. (Unmetered events skip this:
-     * an async step per event, a promise and a microtask, was a measurable share of a stream's cost.)
-     */
-    const paidFor = async (read: Read): Promise<Read | null> => {
+    /** Reads an event and, for a metered call, waits until it is paid for; false: it never was. */
+    const admit = async (event: E): Promise<ReturnType<StreamDialect<E>['read']> | null> => {
+      const read = dialect.read(event);
+      if (!meter) return read;
       // Waiting for the payer is not the upstream stalling: the idle timer does not count it.
       paused = true;
       try {
-        return (await meter!.cover(read.produced, read.partialUsage ?? partialUsage)) ? read : null;
+        return (await meter.cover(read.produced, read.partialUsage ?? partialUsage)) ? read : null;
       } finally {
         paused = false;
         idle.refresh();
@@ -131,7 +129,7 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
     let unpaid = false;
     try {
       if (!first.done) {
-        const read = meter ? await paidFor(dialect.read(first.value)) : dialect.read(first.value);
+        const read = await admit(first.value);
         if (read) forward(read);
         else unpaid = true;
       }
@@ -139,7 +137,7 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
         const next = await iterator.next();
         if (next.done) break;
         idle.refresh();
-        const read = meter ? await paidFor(dialect.read(next.value)) : dialect.read(next.value);
+        const read = await admit(next.value);
         if (!read) {
           unpaid = true;
           break;

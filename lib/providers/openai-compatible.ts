@@ -188,13 +188,8 @@ function toHeaders(raw: Record<string, string | string[] | undefined>): Headers 
 
 type SseEvent = { event: string | null; data: string };
 
-/**
- * Server-sent events from a byte stream: `event:` and `data:` fields, events split on blank lines.
- * Yielded as the batch each read of the body completes (often a whole short stream at once), not
- * one by one: a generator's step is a promise and a turn of the microtask queue, and one per event
- * through two generators was most of what relaying a stream cost beyond the bytes.
- */
-async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent[]> {
+/** Server-sent events from a byte stream: `event:` and `data:` fields, events split on blank lines. */
+async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   let buffer = '';
   const parse = (block: string): SseEvent | null => {
@@ -212,20 +207,18 @@ async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncGenerato
   };
   for await (const bytes of body) {
     buffer += decoder.decode(bytes, { stream: true });
-    const events: SseEvent[] = [];
     for (;;) {
       const end = buffer.search(/\r?\n\r?\n/);
       if (end === -1) break;
       const block = buffer.slice(0, end);
       buffer = buffer.slice(buffer[end] === '\r' ? end + 4 : buffer[end + 1] === '\r' ? end + 3 : end + 2);
       const event = parse(block);
-      if (event) events.push(event);
+      if (event) yield event;
     }
-    if (events.length > 0) yield events;
   }
   buffer += decoder.decode();
   const last = buffer.trim() ? parse(buffer) : null;
-  if (last) yield [last];
+  if (last) yield last;
 }
 
 /**
@@ -311,18 +304,16 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
     const normalize = toolCallNormalizer();
     try {
       // Not destroyed when the loop stops at [DONE]: see the finally below.
-      read: for await (const events of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
-        for (const event of events) {
-          if (event.data === '[DONE]') break read;
-          const chunk = JSON.parse(event.data) as ChatCompletionChunk & { error?: { type?: unknown } };
-          if (event.event === 'error' || chunk.error) {
-            const errorType = chunk.error && typeof chunk.error.type === 'string' ? chunk.error.type : null;
-            throw toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream: true });
-          }
-          if (chunk.choices.some((choice) => choice.finish_reason !== null && choice.finish_reason !== undefined)) finished = true;
-          normalize(chunk);
-          yield { chunk, usage: toUpstreamUsage(chunk.usage) };
+      for await (const event of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
+        if (event.data === '[DONE]') break;
+        const chunk = JSON.parse(event.data) as ChatCompletionChunk & { error?: { type?: unknown } };
+        if (event.event === 'error' || chunk.error) {
+          const errorType = chunk.error && typeof chunk.error.type === 'string' ? chunk.error.type : null;
+          throw toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream: true });
         }
+        if (chunk.choices.some((choice) => choice.finish_reason !== null && choice.finish_reason !== undefined)) finished = true;
+        normalize(chunk);
+        yield { chunk, usage: toUpstreamUsage(chunk.usage) };
       }
     } catch (error) {
       throw fail(error, signal, true);
@@ -476,21 +467,19 @@ function createNativeResponses(
     const response = await send(extended(request, { stream: true }), signal, url);
     let finished = false;
     try {
-      read: for await (const batch of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
-        for (const sse of batch) {
-          if (sse.data === '[DONE]') break read;
-          const event = JSON.parse(sse.data) as UpstreamResponseEvent['event'];
-          if (event.type === 'error') throw inBand(typeof event.code === 'string' ? event.code : null);
-          if (event.type === 'response.failed') {
-            const error = event.response?.error as { code?: unknown } | null | undefined;
-            throw inBand(typeof error?.code === 'string' ? error.code : null);
-          }
-          const terminal = TERMINAL_RESPONSE_EVENTS.has(event.type);
-          yield { event, usage: terminal ? fromResponsesUsage(event.response?.usage) : null };
-          if (terminal) {
-            finished = true;
-            break read;
-          }
+      for await (const sse of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
+        if (sse.data === '[DONE]') break;
+        const event = JSON.parse(sse.data) as UpstreamResponseEvent['event'];
+        if (event.type === 'error') throw inBand(typeof event.code === 'string' ? event.code : null);
+        if (event.type === 'response.failed') {
+          const error = event.response?.error as { code?: unknown } | null | undefined;
+          throw inBand(typeof error?.code === 'string' ? error.code : null);
+        }
+        const terminal = TERMINAL_RESPONSE_EVENTS.has(event.type);
+        yield { event, usage: terminal ? fromResponsesUsage(event.response?.usage) : null };
+        if (terminal) {
+          finished = true;
+          break;
         }
       }
     } catch (error) {
