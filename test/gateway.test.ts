@@ -294,8 +294,15 @@ describe('POST /v1/chat/completions', () => {
       fake.setBehavior({ failStatus: 429, failTimes: 1 });
       const stream = await gw.client(customer.secret).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 20, stream: true });
       let text = '';
-      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      const models = new Set<string>();
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        models.add(chunk.model);
+      }
       expect(text).toBeTruthy();
+      // DeepSeek answered as gpt-4o-mini-alt (the fake echoes the model it was asked for): the client sees the model it asked for.
+      expect(fake.requests.at(-1)?.body).toMatchObject({ model: 'gpt-4o-mini-alt' });
+      expect([...models]).toEqual(['gpt-4o-mini']);
       await expectLedgerClean();
     } finally {
       await t.db.modelOffering.delete({ where: { id: 'off_deepseek_gpt-4o-mini' } });

@@ -312,8 +312,8 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
           throw toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream: true });
         }
         if (chunk.choices.some((choice) => choice.finish_reason !== null && choice.finish_reason !== undefined)) finished = true;
-        normalize(chunk);
-        yield { chunk, usage: toUpstreamUsage(chunk.usage) };
+        const changed = normalize(chunk);
+        yield { chunk, usage: toUpstreamUsage(chunk.usage), text: changed ? undefined : event.data };
       }
     } catch (error) {
       throw fail(error, signal, true);
@@ -379,10 +379,12 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
  * call (a new one if it names a function). 'stop' after tool calls becomes 'tool_calls'. OpenAI's
  * own deltas keep their indexes.
  */
-export function toolCallNormalizer(): (chunk: ChatCompletionChunk) => void {
+export function toolCallNormalizer(): (chunk: ChatCompletionChunk) => boolean {
   type State = { byId: Map<string, number>; byGiven: Map<number, number>; last: number; next: number };
   const choices = new Map<number, State>();
+  // Returns whether it changed the chunk (an index renumbered or given, a finish reason renamed).
   return (chunk) => {
+    let changed = false;
     for (const choice of chunk.choices) {
       let state = choices.get(choice.index);
       for (const call of choice.delta.tool_calls ?? []) {
@@ -395,13 +397,18 @@ export function toolCallNormalizer(): (chunk: ChatCompletionChunk) => void {
         else index = given === null ? state.last : state.byGiven.get(given)!;
         if (call.id) state.byId.set(call.id, index);
         if (given !== null) state.byGiven.set(given, index);
+        if (call.index !== index) changed = true;
         call.index = index;
         state.last = index;
         state.next = Math.max(state.next, index + 1);
       }
       if (state) choices.set(choice.index, state);
-      if (choice.finish_reason === 'stop' && state) choice.finish_reason = 'tool_calls';
+      if (choice.finish_reason === 'stop' && state) {
+        choice.finish_reason = 'tool_calls';
+        changed = true;
+      }
     }
+    return changed;
   };
 }
 

@@ -38,7 +38,17 @@ export type UpstreamCompletion = {
  * empty `choices` and no usage is a keep-alive: the upstream is working but has nothing to show
  * (a ping, a thinking block), and it tells the relay so.
  */
-export type UpstreamStreamEvent = { chunk: ChatCompletionChunk; usage: UpstreamUsage | null; partialUsage?: PartialUsage };
+export type UpstreamStreamEvent = {
+  chunk: ChatCompletionChunk;
+  usage: UpstreamUsage | null;
+  partialUsage?: PartialUsage;
+  /**
+   * The chunk as the upstream wrote it (an event's `data`), when that text is still exactly `chunk`:
+   * an OpenAI-compatible upstream's chunk that normalization left alone. The relay may send it on
+   * with only the model renamed, instead of serializing `chunk` again.
+   */
+  text?: string;
+};
 
 /**
  * What an upstream reported of a stream before its end (Anthropic's message_start and
