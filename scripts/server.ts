@@ -5,8 +5,8 @@
 // Either way the socket's address reaches the app in a header no client can set (rate limits,
 // welcome-credit caps and the development mailbox read it; see lib/http/client-address.ts).
 //   PORT=3000 HOST=0.0.0.0 npx tsx scripts/server.ts [--dev]
-// Before Next, which replaces the global Date: the gateway keeps the original (lib/clock.ts).
-import '../lib/clock';
+// Before Next, which replaces the global Date: the gateway's clock keeps the original (lib/clock.ts).
+import '../lib/server/keep-original-date';
 import { createServer } from 'node:http';
 import next from 'next';
 import { stampPeer, trustPeerHeader } from '../lib/http/client-address';

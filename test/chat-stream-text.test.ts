@@ -33,6 +33,10 @@ describe('withModel: an upstream chunk sent on with only its model renamed', () 
     expect(withModel('{"model":"up","choices":[{"delta":{"x":{"model":"up"}}}]}', 'up', 'ours')).toBeNull();
     // The top level's key spaced, and a compact one nested: the one found is not the top level's.
     expect(withModel('{"model" : "up","choices":[{"delta":{"x":{"model":"up"}}}]}', 'up', 'ours')).toBeNull();
+    // The top level's key written with a \u escape, and a plain one nested: refused.
+    expect(withModel('{"\\u006dodel":"up","choices":[{"delta":{"x":{"model":"up"}}}]}', 'up', 'ours')).toBeNull();
+    // Content that ends in "model (an escaped quote): a second "model" in the text.
+    expect(withModel(JSON.stringify({ model: 'up', choices: [{ delta: { content: 'say "model' } }] }), 'up', 'ours')).toBeNull();
     // A string equal to "model" elsewhere in the chunk.
     expect(withModel('{"model":"up","choices":[{"delta":{"content":"model"}}]}', 'up', 'ours')).toBeNull();
     // Spaced differently from the needle: not found.

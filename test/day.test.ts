@@ -14,6 +14,9 @@ describe('UTC days (cached between calls)', () => {
       ['2028-02-29T23:00:00.000Z', '2028-02-29', '2028-03-01T00:00:00.000Z'],
       // Back to an earlier day after the cache moved on.
       ['2026-12-04T12:00:00.000Z', '2026-12-04', '2026-12-05T00:00:00.000Z'],
+      // Before 1970 (negative times) and in a two-digit year, which Date.UTC would read as 19xx.
+      ['1969-12-31T23:59:59.999Z', '1969-12-31', '1970-01-01T00:00:00.000Z'],
+      ['0050-06-15T08:00:00.000Z', '0050-06-15', '0050-06-16T00:00:00.000Z'],
       // Local offsets are irrelevant: the instant decides.
       ['2026-12-04T23:30:00.000-05:00', '2026-12-05', '2026-12-06T00:00:00.000Z'],
     ];

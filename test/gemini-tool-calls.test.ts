@@ -150,7 +150,8 @@ describe('toolCallNormalizer', () => {
     const normalize = toolCallNormalizer();
     const chunks = [chunk([{ index: 0, id: 'call_a', function: { name: 'a', arguments: '' } }]), chunk([{ index: 0, function: { arguments: '{}' } }]), chunk([{ index: 1, id: 'call_b', function: { name: 'b', arguments: '{}' } }]), chunk([], 'tool_calls')];
     const before = structuredClone(chunks);
-    for (const c of chunks) normalize(c);
+    // Unchanged, and it says so: the relay may send such chunks on as the upstream wrote them.
+    expect(chunks.map((c) => normalize(c))).toEqual([false, false, false, false]);
     expect(chunks).toEqual(before);
   });
 
@@ -162,7 +163,8 @@ describe('toolCallNormalizer', () => {
       chunk([{ id: 'y', function: { name: 'b', arguments: '{}' } }, { id: 'x', function: { arguments: '' } }]),
       chunk([], 'stop'),
     ];
-    for (const c of chunks) normalize(c);
+    // Every chunk changed (an index given, a finish reason renamed): none may be sent on as written.
+    expect(chunks.map((c) => normalize(c))).toEqual([true, true, true, true]);
     expect(chunks.slice(0, 3).map(indexes)).toEqual([[0], [0], [1, 0]]);
     expect(chunks[3]!.choices[0]!.finish_reason).toBe('tool_calls');
   });
@@ -175,21 +177,22 @@ describe('toolCallNormalizer', () => {
       chunk([{ index: 0, function: { arguments: '"b"}' } }]),
       chunk([{ index: 0, id: 'b', function: { arguments: '' } }]),
     ];
-    for (const c of chunks) normalize(c);
+    // The first keeps its index 0; the others are renumbered from 0 to 1.
+    expect(chunks.map((c) => normalize(c))).toEqual([false, true, true, true]);
     expect(chunks.map(indexes)).toEqual([[0], [1], [1], [1]]);
   });
 
   it('opens a new call for an indexless delta that names a function without an id', () => {
     const normalize = toolCallNormalizer();
     const chunks = [chunk([{ function: { name: 'a', arguments: '{}' } }]), chunk([{ function: { name: 'b', arguments: '{' } }]), chunk([{ function: { arguments: '}' } }])];
-    for (const c of chunks) normalize(c);
+    expect(chunks.map((c) => normalize(c))).toEqual([true, true, true]);
     expect(chunks.map(indexes)).toEqual([[0], [1], [1]]);
   });
 
   it("keeps 'stop' when no tool call came", () => {
     const normalize = toolCallNormalizer();
     const c = { id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: 'hi' }, finish_reason: 'stop' }] } as unknown as ChatCompletionChunk;
-    normalize(c);
+    expect(normalize(c)).toBe(false);
     expect(c.choices[0]!.finish_reason).toBe('stop');
   });
 });

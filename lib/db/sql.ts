@@ -9,7 +9,9 @@
  * once for both databases: double-quoted identifiers, `?` placeholders (numbered for PostgreSQL),
  * RETURNING (SQLite ≥ 3.35).
  */
+import { dateAt } from '../clock';
 
+/** A statement's parameter. The runners rely on Date being its only object type (toSqlite, toPostgres). */
 export type SqlValue = string | number | bigint | boolean | Date | null;
 export type SqlStatement = { sql: string; args: SqlValue[] };
 export type Row = Record<string, unknown>;
@@ -88,7 +90,7 @@ export const read = {
     if (value === null || value === undefined) return null;
     if (value instanceof Date) return value;
     const text = String(value);
-    return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text.replace(' ', 'T')}Z`);
+    return dateAt(Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text.replace(' ', 'T')}Z`));
   },
   nullableBigint: (value: unknown): bigint | null => (value === null || value === undefined ? null : BigInt(value as string | number | bigint)),
 };

@@ -128,13 +128,14 @@ function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<Ups
  * An upstream chunk's own text with its model renamed, or null when that cannot be done safely (the
  * caller then serializes the parsed chunk). Serializing each chunk again was the largest cost of
  * relaying a stream after parsing it (~4 µs a chunk). The text is JSON whose top-level `model` is
- * `upstream`. A quote inside a JSON string is escaped, so an unescaped `"model"` is a key or a
- * string equal to "model"; when the text holds it exactly once, as `"model":"<upstream>"`, that is
- * the top level's key and value. Text spread over several `data:` lines (a newline in it) would
- * break the event it is sent in: never passed on.
+ * `upstream`, so the top level's key appears in it as `"model"` unless written with a \u escape
+ * (such text is refused). Every other `"model"` in it is another key, a string equal to "model",
+ * or the end of a string with an escaped quote (`\"model"`); so when `"model"` occurs exactly once,
+ * as `"model":"<upstream>"`, it is the top level's key and value. Text spread over several `data:`
+ * lines (a newline in it) would break the event it is sent in: never passed on.
  */
 export function withModel(text: string, upstream: unknown, model: string): string | null {
-  if (typeof upstream !== 'string' || text.includes('\n') || text.includes('\r')) return null;
+  if (typeof upstream !== 'string' || text.includes('\n') || text.includes('\r') || text.includes('\\u')) return null;
   if (upstream === model) return text;
   const at = text.indexOf('"model"');
   const needle = `"model":${JSON.stringify(upstream)}`;

@@ -3,6 +3,7 @@ import type { Db } from '../db/client';
 import { newId } from '../ids';
 import { conflict, invalidRequest, prismaErrorCode } from '../http/errors';
 import { logger } from '../logger';
+import { dateAt, nowMs } from '../clock';
 
 const TTL_MS = 24 * 60 * 60 * 1000;
 const IN_PROGRESS = 0;
@@ -28,7 +29,7 @@ export async function claimIdempotencyKey({ db, scope, key, hash, inProgressMs }
     const recordId = newId('idem');
     try {
       await db.idempotencyRecord.create({
-        data: { id: recordId, scope, key, requestHash: hash, statusCode: IN_PROGRESS, body: '', expiresAt: new Date(Date.now() + inProgressMs) },
+        data: { id: recordId, scope, key, requestHash: hash, statusCode: IN_PROGRESS, body: '', expiresAt: dateAt(nowMs() + inProgressMs) },
         select: { id: true },
       });
       return { kind: 'claimed', recordId };
@@ -37,7 +38,7 @@ export async function claimIdempotencyKey({ db, scope, key, hash, inProgressMs }
     }
     const existing = await db.idempotencyRecord.findUnique({ where: { scope_key: { scope, key } } });
     if (!existing) continue;
-    if (existing.expiresAt.getTime() <= Date.now()) {
+    if (existing.expiresAt.getTime() <= nowMs()) {
       await db.idempotencyRecord.deleteMany({ where: { id: existing.id } });
       continue;
     }
@@ -65,7 +66,7 @@ export async function claimIdempotencyKey({ db, scope, key, hash, inProgressMs }
  */
 export async function completeIdempotencyKey({ db, recordId, statusCode, body, contentType }: { db: Db; recordId: string; statusCode: number; body: string; contentType: string }): Promise<void> {
   try {
-    const { count } = await db.idempotencyRecord.updateMany({ where: { id: recordId, statusCode: IN_PROGRESS }, data: { statusCode, body, contentType, expiresAt: new Date(Date.now() + TTL_MS) } });
+    const { count } = await db.idempotencyRecord.updateMany({ where: { id: recordId, statusCode: IN_PROGRESS }, data: { statusCode, body, contentType, expiresAt: dateAt(nowMs() + TTL_MS) } });
     if (count === 0) logger.warn('an Idempotency-Key lapsed before its call completed; its answer is not stored for replay', { recordId });
   } catch (error) {
     logger.error('could not store an Idempotency-Key answer for replay', { recordId, error });

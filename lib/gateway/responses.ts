@@ -28,6 +28,7 @@ import type { ChatCompletionRequest } from './schema';
 import { billingForClient, estimatedUsage, release, settle, type Billing } from './settle';
 import { sseHeaders, sseNamedEvents } from './sse';
 import { relayStream, type StreamDialect } from './stream';
+import { nowMs } from '../clock';
 
 /**
  * POST /v1/responses, the OpenAI Responses dialect, on the same pipeline as chat completions
@@ -109,7 +110,7 @@ async function completeResponses(ctx: GatewayContext, call: Call, body: Response
   } else {
     const completion = result.chat!.completion;
     const { output, status, incomplete_details } = completionOutput(completion);
-    answer = responseEnvelope(body, { id: newResponseId('resp'), createdAt: completion.created || Math.floor(Date.now() / 1000), model: call.plan.model.id, status, output, incomplete_details });
+    answer = responseEnvelope(body, { id: newResponseId('resp'), createdAt: completion.created || Math.floor(nowMs() / 1000), model: call.plan.model.id, status, output, incomplete_details });
     usage = result.chat!.usage ?? estimatedUsage(call, producedByOutput(output));
   }
   const billing = await settle(ctx, call, offering, usage, 'SUCCESS');
@@ -172,7 +173,7 @@ function failedEvent(call: Call, response: Record<string, unknown>, error: HttpE
  */
 function nativeDialect(call: Call): StreamDialect<UpstreamResponseEvent> {
   const write = eventWriter();
-  let latest: Record<string, unknown> = { id: newResponseId('resp'), object: 'response', created_at: Math.floor(Date.now() / 1000), output: [] };
+  let latest: Record<string, unknown> = { id: newResponseId('resp'), object: 'response', created_at: Math.floor(nowMs() / 1000), output: [] };
   let terminal: ResponseEvent | null = null;
   return {
     read({ event, usage }) {
@@ -201,7 +202,7 @@ function translatedDialect(call: Call, body: ResponsesRequest): StreamDialect<Up
   const envelope = (status: 'in_progress' | 'completed' | 'incomplete' | 'failed', incomplete_details: { reason: string } | null = null) =>
     responseEnvelope(body, { id, createdAt, model: call.plan.model.id, status, output: structuredClone(translator.output), incomplete_details });
   const id = newResponseId('resp');
-  const createdAt = Math.floor(Date.now() / 1000);
+  const createdAt = Math.floor(nowMs() / 1000);
   let started = false;
   const opening = (): ResponseEvent[] => {
     if (started) return [];

@@ -498,7 +498,7 @@ export class Ledger {
    * the same UTC day): the call's process died, nothing was charged. Returns how many holds it
    * released.
    */
-  async releaseExpiredHolds({ now = new Date(), limit = 500 }: { now?: Date; limit?: number } = {}): Promise<number> {
+  async releaseExpiredHolds({ now = clockNow(), limit = 500 }: { now?: Date; limit?: number } = {}): Promise<number> {
     const expired = (await this.#sql.query(expiredHoldsQuery(now, limit))).map(sweptHold);
     // A call's holds (a pack lot's and the wallet's) go together, so its quota is given back once,
     // even when the limit above cut its group in two.

@@ -2,6 +2,7 @@ import type { Db } from '../db/client';
 import { sqlFor } from '../db/client';
 import { read, sql } from '../db/sql';
 import type { Micros } from '../money';
+import { now as clockNow } from '../clock';
 
 /**
  * Pack draw-down: which of a user's pack lots pay for a call, in what order. The reservation then
@@ -45,7 +46,7 @@ function specificity(lot: Pick<FundingLot, 'scopeProviderId' | 'scopeModelId'>):
  */
 export async function fundingLots(
   db: Db,
-  { userId, modelId, providerIds, surface, now = new Date() }: { userId: string; modelId: string; providerIds: string[]; surface: CallSurface; now?: Date },
+  { userId, modelId, providerIds, surface, now = clockNow() }: { userId: string; modelId: string; providerIds: string[]; surface: CallSurface; now?: Date },
 ): Promise<FundingLot[]> {
   const rows = await sqlFor(db).query(
     surface === 'playground'
@@ -71,7 +72,7 @@ export async function fundingLots(
     .sort((a, b) => specificity(b) - specificity(a) || Number(b.playgroundOnly) - Number(a.playgroundOnly) || a.expiresAt.getTime() - b.expiresAt.getTime());
 }
 
-export function lotStatus(lot: { status: LotStatus; expiresAt: Date }, balance: Micros, now = new Date()): LotStatus {
+export function lotStatus(lot: { status: LotStatus; expiresAt: Date }, balance: Micros, now = clockNow()): LotStatus {
   if (lot.status !== 'ACTIVE') return lot.status;
   if (balance === 0n) return 'EXHAUSTED';
   return lot.expiresAt.getTime() <= now.getTime() ? 'EXPIRED' : 'ACTIVE';

@@ -26,6 +26,7 @@ import {
   type UpstreamStreamEvent,
   type UpstreamUsage,
 } from './types';
+import { nowMs } from '../clock';
 
 type MessageParam = Anthropic.Messages.MessageParam;
 type ContentBlockParam = Anthropic.Messages.ContentBlockParam;
@@ -304,7 +305,7 @@ export function toChatCompletion(message: Anthropic.Messages.Message, model: str
   const completion: ChatCompletion = {
     id: completionId(message.id),
     object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
+    created: Math.floor(nowMs() / 1000),
     model,
     choices: [
       {
@@ -334,7 +335,7 @@ export function toChatCompletion(message: Anthropic.Messages.Message, model: str
  */
 export class AnthropicStreamTranslator {
   private id = 'chatcmpl-anthropic';
-  private readonly created = Math.floor(Date.now() / 1000);
+  private readonly created = Math.floor(nowMs() / 1000);
   private usageParts: AnthropicUsageParts | null = null;
   /** Anthropic content-block index -> OpenAI tool_calls index. */
   private readonly toolIndexes = new Map<number, number>();

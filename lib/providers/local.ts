@@ -5,6 +5,7 @@ import { TokenCounter } from '../gateway/tokens';
 import { localEmbeddings } from './local-embedding';
 import { UpstreamError, type ChatProvider, type UpstreamChatRequest, type UpstreamStreamEvent, type UpstreamUsage } from './types';
 import type { UpstreamSignal } from './upstream-signal';
+import { nowMs } from '../clock';
 
 /*
  * A built-in model that needs no network: it answers every conversation with a reproducible
@@ -235,7 +236,7 @@ export function createLocalProvider({ tokenDelayMs }: { tokenDelayMs: number }):
     if (typeof request.n === 'number' && request.n > 1) throw badRequest('n > 1 is not supported when streaming from the local model');
     const { reply, completionTokens } = buildReply(request);
     const usage = usageOf(countPromptTokens(request.messages), completionTokens);
-    const base = { id: newCompletionId(), object: 'chat.completion.chunk' as const, created: Math.floor(Date.now() / 1000), model: request.model };
+    const base = { id: newCompletionId(), object: 'chat.completion.chunk' as const, created: Math.floor(nowMs() / 1000), model: request.model };
     const event = (delta: ChatCompletionChunk.Choice.Delta, finishReason: ChatCompletionChunk.Choice['finish_reason'] = null): UpstreamStreamEvent => ({
       chunk: { ...base, choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }] },
       usage: null,
@@ -277,7 +278,7 @@ export function createLocalProvider({ tokenDelayMs }: { tokenDelayMs: number }):
       const completion: ChatCompletion = {
         id: newCompletionId(),
         object: 'chat.completion',
-        created: Math.floor(Date.now() / 1000),
+        created: Math.floor(nowMs() / 1000),
         model: request.model,
         choices: Array.from({ length: n }, (_, index) => ({ index, message: structuredClone(message), finish_reason: finishReason, logprobs: null })),
         usage: { ...usage },

@@ -53,7 +53,12 @@ export class UpstreamAbort {
     if (index !== -1) this.#listeners.splice(index, 1);
   }
 
-  /** Only the first call counts. The default reason is an AbortSignal's: a DOMException named AbortError. */
+  /**
+   * Only the first call counts. The default reason is an AbortSignal's: a DOMException named
+   * AbortError. Two differences from an EventTarget, which nothing here relies on: the listeners
+   * called are those registered when the abort came (one that an earlier listener removes is still
+   * called), and one that throws is logged, not reported to the process.
+   */
   abort(reason?: unknown): void {
     if (this.#aborted) return;
     this.#aborted = true;
@@ -63,7 +68,7 @@ export class UpstreamAbort {
     this.#listeners = null;
     if (!listeners) return;
     for (const listener of listeners) {
-      // As an EventTarget does, one listener's failure does not keep the others from hearing.
+      // One listener's failure does not keep the others from hearing, as with an EventTarget.
       try {
         listener();
       } catch (error) {
