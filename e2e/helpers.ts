@@ -27,6 +27,9 @@ type AxeWindow = Window & { axe?: { run: (context: Document, options: object) =>
 
 /** axe-core's serious and critical findings on the page as it stands (injected once per page). */
 export async function seriousViolations(page: Page) {
+  // Next streams a page's metadata after its content, so right after a client-side navigation the
+  // <title> can be missing for a moment; give it that moment, then let axe judge what is there.
+  await page.waitForFunction(() => document.title !== '', undefined, { timeout: 5_000 }).catch(() => undefined);
   if (!(await page.evaluate(() => Boolean((window as unknown as AxeWindow).axe)))) {
     await page.addScriptTag({ path: join(process.cwd(), 'node_modules', 'axe-core', 'axe.min.js') });
   }

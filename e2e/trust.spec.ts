@@ -56,6 +56,8 @@ for (const size of SIZES) {
         await page.getByRole('navigation', { name: 'Footer' }).getByRole('link', { name: label, exact: true }).click();
         await page.waitForURL((url) => url.pathname === path);
         await expect(page.getByRole('heading', { level: 1 })).toHaveText(heading);
+        // The title comes with the page's streamed metadata, which can land after the heading.
+        await expect(page).toHaveTitle(`${heading} · Tollgate`);
         await expect(page.getByTestId(`site-text-${path.slice(1)}`)).toHaveAttribute('data-source', 'default');
         await expectSound(page);
       }
