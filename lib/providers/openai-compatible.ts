@@ -3,6 +3,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { CompletionUsage } from 'openai/resources/completions';
 import { extended } from '../extend';
 import type { UpstreamSignal } from './upstream-signal';
+import { serverSentEvents } from './server-sent-events';
 import {
   UpstreamError,
   type ChatProvider,
@@ -184,41 +185,6 @@ function toHeaders(raw: Record<string, string | string[] | undefined>): Headers 
     for (const one of Array.isArray(value) ? value : [value]) headers.append(name, one);
   }
   return headers;
-}
-
-type SseEvent = { event: string | null; data: string };
-
-/** Server-sent events from a byte stream: `event:` and `data:` fields, events split on blank lines. */
-async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const parse = (block: string): SseEvent | null => {
-    let event: string | null = null;
-    let data: string | null = null;
-    for (const line of block.split(/\r?\n/)) {
-      if (line === '' || line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      const value = colon === -1 ? '' : line.slice(colon + (line[colon + 1] === ' ' ? 2 : 1));
-      if (field === 'data') data = data === null ? value : `${data}\n${value}`;
-      else if (field === 'event') event = value;
-    }
-    return data === null ? null : { event, data };
-  };
-  for await (const bytes of body) {
-    buffer += decoder.decode(bytes, { stream: true });
-    for (;;) {
-      const end = buffer.search(/\r?\n\r?\n/);
-      if (end === -1) break;
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(buffer[end] === '\r' ? end + 4 : buffer[end + 1] === '\r' ? end + 3 : end + 2);
-      const event = parse(block);
-      if (event) yield event;
-    }
-  }
-  buffer += decoder.decode();
-  const last = buffer.trim() ? parse(buffer) : null;
-  if (last) yield last;
 }
 
 /**

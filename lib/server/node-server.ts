@@ -112,17 +112,31 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
   // upstream call and the relay with it. Like a Web stream's start(), the relay pushes as the
   // upstream sends without waiting for the socket to drain: what a slow client has not read yet
   // waits in Node's buffer, bounded by the answer's max_tokens.
+  // What the relay pushes in one turn (the events of one upstream read, which arrive together)
+  // goes out as one chunk of the chunked encoding: Node would send them in one system call anyway,
+  // but writes each as a chunk of its own, at four writes to the socket's buffer apiece.
+  let queued: Uint8Array[] = [];
+  const joined = () => {
+    const bytes = queued.length === 1 ? queued[0]! : Buffer.concat(queued);
+    queued = [];
+    return bytes;
+  };
+  const flush = () => {
+    if (queued.length > 0 && !res.destroyed && !res.writableEnded) res.write(joined());
+  };
   body.start({
     write: (bytes) => {
       if (res.destroyed || res.writableEnded) return false;
-      res.write(bytes);
+      // Flushed after the turn's microtasks, as Node uncorks a socket.
+      if (queued.push(bytes) === 1) process.nextTick(flush);
       return true;
     },
     close: () => {
-      if (!res.writableEnded) res.end();
+      if (!res.writableEnded) res.end(queued.length > 0 ? joined() : undefined);
     },
     // Once ended, what is written is the whole answer: nothing left to break.
     fail: () => {
+      queued = [];
       if (!res.writableEnded) res.destroy();
     },
   });

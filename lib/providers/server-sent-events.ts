@@ -1,0 +1,59 @@
+export type SseEvent = { event: string | null; data: string };
+
+/** A blank line, with either line ending: what ends an event. */
+const BOUNDARY = /\r?\n\r?\n/g;
+
+/**
+ * Server-sent events from a byte stream: `event:` and `data:` fields, events split on blank lines.
+ * Every event of a streamed answer passes through here, so the common shape is read without a
+ * regular expression: lines that end in `\n` alone (the regex takes over once a `\r` is seen) and
+ * an event that is one `data: ` line. The buffer is cut once per read, not once per event.
+ */
+export async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let crlf = false;
+  for await (const bytes of body) {
+    const text = decoder.decode(bytes, { stream: true });
+    if (!crlf && text.includes('\r')) crlf = true;
+    buffer = buffer === '' ? text : buffer + text;
+    let start = 0;
+    for (;;) {
+      let end: number;
+      let next: number;
+      if (crlf) {
+        BOUNDARY.lastIndex = start;
+        const found = BOUNDARY.exec(buffer);
+        if (!found) break;
+        end = found.index;
+        next = end + found[0].length;
+      } else {
+        end = buffer.indexOf('\n\n', start);
+        if (end === -1) break;
+        next = end + 2;
+      }
+      const event = parseEvent(buffer.slice(start, end));
+      start = next;
+      if (event) yield event;
+    }
+    if (start > 0) buffer = buffer.slice(start);
+  }
+  buffer += decoder.decode();
+  const last = buffer.trim() ? parseEvent(buffer) : null;
+  if (last) yield last;
+}
+
+function parseEvent(block: string): SseEvent | null {
+  if (block.startsWith('data: ') && !block.includes('\n')) return { event: null, data: block.slice(6) };
+  let event: string | null = null;
+  let data: string | null = null;
+  for (const line of block.split(/\r?\n/)) {
+    if (line === '' || line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    const value = colon === -1 ? '' : line.slice(colon + (line[colon + 1] === ' ' ? 2 : 1));
+    if (field === 'data') data = data === null ? value : `${data}\n${value}`;
+    else if (field === 'event') event = value;
+  }
+  return data === null ? null : { event, data };
+}
