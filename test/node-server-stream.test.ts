@@ -6,12 +6,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApiResponse, type StreamSink } from '../lib/http/api-response';
 import { createNodeServer } from '../lib/server/node-server';
 
-/** The chunks of a chunked HTTP/1.1 body as they arrive on the socket, each with when it arrived. */
-function readChunks(port: number, onChunk: (text: string) => void): Promise<string> {
+/** The chunks of a chunked HTTP/1.1 body as they arrive on the socket; once it closes, the status line and whether the body's last chunk came. */
+function readChunks(port: number, onChunk: (text: string) => void): Promise<{ status: string; complete: boolean }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => socket.write('POST /v1/stream HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
     let raw = Buffer.alloc(0);
     let bodyAt = -1;
+    let complete = false;
     socket.on('data', (data: Buffer) => {
       raw = Buffer.concat([raw, data]);
       if (bodyAt === -1) {
@@ -26,6 +27,7 @@ function readChunks(port: number, onChunk: (text: string) => void): Promise<stri
         const size = parseInt(raw.subarray(bodyAt, line).toString('latin1'), 16);
         if (raw.length < line + 2 + size + 2) return;
         if (size === 0) {
+          complete = true;
           socket.end();
           return;
         }
@@ -33,7 +35,7 @@ function readChunks(port: number, onChunk: (text: string) => void): Promise<stri
         bodyAt = line + 2 + size + 2;
       }
     });
-    socket.on('close', () => resolve(raw.subarray(0, raw.indexOf('\r\n')).toString('latin1')));
+    socket.on('close', () => resolve({ status: raw.subarray(0, raw.indexOf('\r\n')).toString('latin1'), complete }));
     socket.on('error', reject);
   });
 }
@@ -47,23 +49,28 @@ describe('the Node server, sending a pushed body', () => {
     server = undefined;
   });
 
-  it('sends what one turn wrote as one chunk, each turn when it ends, the last with the end', async () => {
-    let sink!: StreamSink;
-    let started!: () => void;
-    const ready = new Promise<void>((resolve) => (started = resolve));
+  /** A server whose one answer is a pushed body, and the sink it was started with. */
+  async function pushedBodyServer(): Promise<{ port: number; sink: Promise<StreamSink> }> {
+    let started!: (sink: StreamSink) => void;
+    const sink = new Promise<StreamSink>((resolve) => (started = resolve));
     server = createNodeServer(
       () => Promise.reject(new Error('not the gateway')),
-      async () => new ApiResponse(200, { 'content-type': 'text/event-stream' }, { start: (s) => ((sink = s), started()), cancel: () => undefined }),
+      async () => new ApiResponse(200, { 'content-type': 'text/event-stream' }, { start: (s) => started(s), cancel: () => undefined }),
     );
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return { port: (server.address() as AddressInfo).port, sink };
+  }
+
+  it('sends what one turn wrote as one chunk, each turn when it ends, the last with the end', async () => {
+    const served = await pushedBodyServer();
     const arrived: string[] = [];
     const waiters: Array<() => void> = [];
-    const done = readChunks((server.address() as AddressInfo).port, (text) => {
+    const done = readChunks(served.port, (text) => {
       arrived.push(text);
       waiters.shift()?.();
     });
     const nextChunk = () => new Promise<void>((resolve) => waiters.push(resolve));
-    await ready;
+    const sink = await served.sink;
 
     // One turn, three events, two of them after a microtask: one chunk.
     let chunk = nextChunk();
@@ -87,9 +94,24 @@ describe('the Node server, sending a pushed body', () => {
     sink.write(utf8.encode('data: [DONE]\n\n'));
     sink.close();
     await chunk;
-    expect(await done).toBe('HTTP/1.1 200 OK');
+    expect(await done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
     expect(arrived).toEqual(['data: 1\n\ndata: 2\n\ndata: 3\n\n', 'data: 4\n\n', 'data: usage\n\ndata: [DONE]\n\n']);
     // Written after the end: refused, and nothing more is sent.
     expect(sink.write(utf8.encode('data: late\n\n'))).toBe(false);
+  });
+
+  it('breaks a failed body off: neither what its turn wrote before the failure nor the end reaches the client', async () => {
+    const served = await pushedBodyServer();
+    const arrived: string[] = [];
+    const done = readChunks(served.port, (text) => arrived.push(text));
+    const sink = await served.sink;
+    sink.write(utf8.encode('data: 1\n\n'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    sink.write(utf8.encode('data: 2\n\n'));
+    sink.fail();
+    // The client must not take the answer for complete.
+    expect(await done).toEqual({ status: 'HTTP/1.1 200 OK', complete: false });
+    expect(arrived).toEqual(['data: 1\n\n']);
+    expect(sink.write(utf8.encode('data: 3\n\n'))).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 export type SseEvent = { event: string | null; data: string };
 
-/** A blank line, with either line ending: what ends an event. */
+/** A blank line, with either line ending: what ends an event. Shared, with its lastIndex set just before each exec (no yield between). */
 const BOUNDARY = /\r?\n\r?\n/g;
 
 /**
@@ -8,6 +8,8 @@ const BOUNDARY = /\r?\n\r?\n/g;
  * Every event of a streamed answer passes through here, so the common shape is read without a
  * regular expression: lines that end in `\n` alone (the regex takes over once a `\r` is seen) and
  * an event that is one `data: ` line. The buffer is cut once per read, not once per event.
+ * Lenient where upstreams are: an unfinished last event is still passed on; a lone `\r` is not
+ * read as a line end (no provider sends one).
  */
 export async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();

@@ -127,7 +127,8 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
   body.start({
     write: (bytes) => {
       if (res.destroyed || res.writableEnded) return false;
-      // Flushed after the turn's microtasks, as Node uncorks a socket.
+      // Flushed at the end of this turn, as Node uncorks a socket: after the microtasks already
+      // queued when written from one (as the relay writes, after an await), before them otherwise.
       if (queued.push(bytes) === 1) process.nextTick(flush);
       return true;
     },
