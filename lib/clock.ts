@@ -14,8 +14,13 @@
  * a test that fakes the clock (vi.useFakeTimers) fakes this one too. The dates made here are
  * ordinary: `instanceof Date` holds with either constructor (Next's wrapper shares Date's prototype).
  */
-export const ORIGINAL_DATE = Symbol.for('tollgate.clock.Date');
+const ORIGINAL_DATE = Symbol.for('tollgate.clock.Date');
 const holder = globalThis as typeof globalThis & { [ORIGINAL_DATE]?: DateConstructor };
+
+/** Records the global Date as it is now for the clock to use from then on (lib/server/keep-original-date.ts). */
+export function keepOriginalDate(): void {
+  holder[ORIGINAL_DATE] ??= Date;
+}
 
 /** The current time, as a Date. */
 export function now(): Date {

@@ -4,7 +4,6 @@
  * Only for a process whose Date nobody else replaces on purpose: tests that fake the clock
  * (vi.useFakeTimers) never import it, and the clock then follows the global Date.
  */
-import { ORIGINAL_DATE } from '../clock';
+import { keepOriginalDate } from '../clock';
 
-const holder = globalThis as typeof globalThis & { [ORIGINAL_DATE]?: DateConstructor };
-holder[ORIGINAL_DATE] ??= Date;
+keepOriginalDate();
