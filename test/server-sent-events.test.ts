@@ -54,6 +54,12 @@ const CASES: Array<{ name: string; stream: string; events: SseEvent[] }> = [
     events: [{ event: null, data: 'héllo — 世界' }, { event: null, data: 'end' }],
   },
   {
+    // The standard: one leading U+FEFF is skipped; anywhere else it is text.
+    name: 'a byte order mark before the first event, and one inside a later event',
+    stream: '\uFEFFdata: a\n\ndata: b\uFEFFc\n\n',
+    events: [{ event: null, data: 'a' }, { event: null, data: 'b\uFEFFc' }],
+  },
+  {
     name: 'extra blank lines between events',
     stream: '\n\ndata: a\n\n\n\ndata: b\n\n',
     events: [{ event: null, data: 'a' }, { event: null, data: 'b' }],

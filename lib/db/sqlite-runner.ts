@@ -27,6 +27,7 @@ export class SqliteRunner implements SqlRunner {
   readonly #connect: () => Promise<SerializedAdapter>;
   #cache: { connection: BetterSqlite3.Database; statements: Map<string, BetterSqlite3.Statement> } | null = null;
   #window: CommitWindow | null = null;
+  #executor: { connection: BetterSqlite3.Database; executor: SqlExecutor } | null = null;
   /** When the last window committed (performance.now()). */
   #windowClosedAt = Number.NEGATIVE_INFINITY;
   #queue: Array<{ work: (tx: SqlExecutor) => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void; early: boolean }> = [];
@@ -92,10 +93,7 @@ export class SqliteRunner implements SqlRunner {
         db = connection = adapter.connection;
         this.#prepare(db, 'BEGIN IMMEDIATE').run();
       }
-      const executor: SqlExecutor = {
-        query: async (statement) => this.#all(db, statement),
-        execute: async (statement) => this.#run(db, statement),
-      };
+      const executor = this.#executorFor(db);
       // Alone in a transaction of its own, an item that fails rolls it all back; otherwise only itself.
       const savepoints = window !== null || batch.length > 1;
       for (const item of batch) {
@@ -242,6 +240,19 @@ export class SqliteRunner implements SqlRunner {
     clearTimeout(window.timer);
     openWindows.delete(window);
     return window.unlock;
+  }
+
+  /**
+   * The executor a batch's work runs on: one per connection, not one per batch. The app's server
+   * runs under tsx, whose keepNames names each closure as it is made (an Object.defineProperty,
+   * ~0.35 µs on Node 20): two per batch, and a call's two phases each flush a batch of their own
+   * when the gateway is not busy.
+   */
+  #executorFor(db: BetterSqlite3.Database): SqlExecutor {
+    if (this.#executor?.connection !== db) {
+      this.#executor = { connection: db, executor: { query: async (statement) => this.#all(db, statement), execute: async (statement) => this.#run(db, statement) } };
+    }
+    return this.#executor.executor;
   }
 
   #all(connection: BetterSqlite3.Database, statement: SqlStatement): Row[] {

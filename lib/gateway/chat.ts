@@ -120,7 +120,9 @@ function chatStreamDialect(call: Call, includeUsage: boolean): StreamDialect<Ups
       };
       return [sseData(usageChunk), SSE_DONE];
     },
-    error: (error) => sseData(error.toJSON()),
+    error(error) {
+      return sseData(error.toJSON());
+    },
   };
 }
 
