@@ -133,9 +133,8 @@ export class PostgresHoldStore implements HoldStore {
     deliver(orderedReserves, rows.filter((row) => row.out_kind === 'reserve'), (pending, mine) => reservedFrom(pending.plan, mine));
   }
 
-  async #alone<P, R>(pending: Pending<P, R>, run: (plan: P) => { statement: SqlStatement; result: (rows: Row[]) => R }): Promise<R> {
-    const { statement, result } = run(pending.plan);
-    return result(await this.#call(statement));
+  async #alone<P, R>(pending: Pending<P, R>, phase: Phase<P, R>): Promise<R> {
+    return phase.result(pending.plan, await this.#call(phase.statement(pending.plan)));
   }
 
   async #call(statement: SqlStatement): Promise<Row[]> {
@@ -189,8 +188,13 @@ function deliver<P, R>(batch: Array<Pending<P, R>>, rows: Row[], result: (pendin
   }
 }
 
-const reserveAlone = (plan: ReservePlan) => ({ statement: reserveStatement(plan), result: (rows: Row[]) => reservedFrom(plan, rows) });
-const resolveAlone = (plan: ResolvePlan) => ({ statement: resolveStatement(plan), result: resolvedFrom });
+/**
+ * A phase alone, as its single-call function: made once, not per call (under tsx's keepNames a
+ * closure made per call costs an Object.defineProperty of its name; test/function-names.test.ts).
+ */
+type Phase<P, R> = { statement: (plan: P) => SqlStatement; result: (plan: P, rows: Row[]) => R };
+const reserveAlone: Phase<ReservePlan, Reserved> = { statement: reserveStatement, result: reservedFrom };
+const resolveAlone: Phase<ResolvePlan, Resolved> = { statement: resolveStatement, result: (_plan, rows) => resolvedFrom(rows) };
 
 /**
  * A batch item, as JSON; its lists as PostgreSQL array literals, which the batch functions read
