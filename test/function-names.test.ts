@@ -1,8 +1,10 @@
 /*
- * The chat-completions path makes no named closure per call when served as in production (issue
- * #12, round 13).
+ * The chat-completions path makes no named closure per call when served by the lean gateway server
+ * (`npm run gateway`), which runs the gateway's source under tsx (issue #12, round 13). `npm start`
+ * serves /v1 from Next's build instead (instrumentation.ts makes the process's gateway), which is
+ * minified without keepNames.
  *
- * The app's server runs under tsx, which compiles with esbuild's keepNames: every function that
+ * tsx compiles with esbuild's keepNames: every function that
  * would get a name from its binding (`const send = (bytes) => …`, `{ write: (bytes) => … }`, an inner
  * function declaration) is named again as it is made, by an Object.defineProperty call. On Node 20
  * that costs ~0.35 µs per closure, and the stream relay and its sink made twelve per streamed call.

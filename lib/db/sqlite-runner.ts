@@ -243,8 +243,8 @@ export class SqliteRunner implements SqlRunner {
   }
 
   /**
-   * The executor a batch's work runs on: one per connection, not one per batch. The app's server
-   * runs under tsx, whose keepNames names each closure as it is made (an Object.defineProperty,
+   * The executor a batch's work runs on: one per connection, not one per batch. Under tsx (the lean
+   * gateway server) esbuild's keepNames names each closure as it is made (an Object.defineProperty,
    * ~0.35 µs on Node 20): two per batch, and a call's two phases each flush a batch of their own
    * when the gateway is not busy.
    */

@@ -45,9 +45,10 @@ export function relayStream<E>(ctx: GatewayContext, call: Call, opened: OpenedSt
 type Read = ReturnType<StreamDialect<unknown>['read']>;
 
 /**
- * One relayed stream. A class rather than closures over the call: the app's server runs under tsx,
- * whose keepNames gives every closure made per call an Object.defineProperty of its name (~0.35 µs
- * each on Node 20), and a stream made seven.
+ * One relayed stream. A class rather than closures over the call: code run by tsx (the lean gateway
+ * server, `npm run gateway`; `npm start` serves /v1 from Next's minified build) is compiled with
+ * esbuild's keepNames, which gives every closure made per call an Object.defineProperty of its name
+ * (~0.35 µs each on Node 20), and a stream made seven.
  */
 class StreamRelay<E> implements PushStream {
   readonly #ctx: GatewayContext;

@@ -119,7 +119,7 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
  * A stream's sink on a Node response. What the relay pushes in one turn (the events of one upstream
  * read, which arrive together) goes out as one chunk of the chunked encoding: Node would send them
  * in one system call anyway, but writes each as a chunk of its own, at four writes to the socket's
- * buffer apiece. A class rather than closures: the app's server runs under tsx, whose keepNames
+ * buffer apiece. A class rather than closures: under tsx (both servers' entry) esbuild's keepNames
  * gives every closure made per call an Object.defineProperty of its name (~0.35 µs each on Node 20).
  */
 class ChunkPerTurnSink implements StreamSink {
