@@ -25,9 +25,9 @@ import { SqlError, type Row, type SqlExecutor, type SqlRunner, type SqlStatement
 export class SqliteRunner implements SqlRunner {
   readonly provider = 'sqlite' as const;
   readonly #connect: () => Promise<SerializedAdapter>;
-  #cache: { connection: BetterSqlite3.Database; statements: Map<string, BetterSqlite3.Statement> } | null = null;
+  /** What belongs to one connection: its prepared statements and the executor batches run on. */
+  #cache: { connection: BetterSqlite3.Database; statements: Map<string, BetterSqlite3.Statement>; executor: SqlExecutor } | null = null;
   #window: CommitWindow | null = null;
-  #executor: { connection: BetterSqlite3.Database; executor: SqlExecutor } | null = null;
   /** When the last window committed (performance.now()). */
   #windowClosedAt = Number.NEGATIVE_INFINITY;
   #queue: Array<{ work: (tx: SqlExecutor) => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void; early: boolean }> = [];
@@ -249,10 +249,19 @@ export class SqliteRunner implements SqlRunner {
    * when the gateway is not busy.
    */
   #executorFor(db: BetterSqlite3.Database): SqlExecutor {
-    if (this.#executor?.connection !== db) {
-      this.#executor = { connection: db, executor: { query: async (statement) => this.#all(db, statement), execute: async (statement) => this.#run(db, statement) } };
+    return this.#cacheFor(db).executor;
+  }
+
+  /** A reconnect (after $disconnect) is a new connection: its statements are prepared afresh. */
+  #cacheFor(connection: BetterSqlite3.Database) {
+    if (this.#cache?.connection !== connection) {
+      this.#cache = {
+        connection,
+        statements: new Map(),
+        executor: { query: async (statement) => this.#all(connection, statement), execute: async (statement) => this.#run(connection, statement) },
+      };
     }
-    return this.#executor.executor;
+    return this.#cache;
   }
 
   #all(connection: BetterSqlite3.Database, statement: SqlStatement): Row[] {
@@ -278,13 +287,12 @@ export class SqliteRunner implements SqlRunner {
   }
 
   #prepare(connection: BetterSqlite3.Database, text: string): BetterSqlite3.Statement {
-    // A reconnect (after $disconnect) is a new connection: its statements are prepared afresh.
-    if (this.#cache?.connection !== connection) this.#cache = { connection, statements: new Map() };
-    let prepared = this.#cache.statements.get(text);
+    const { statements } = this.#cacheFor(connection);
+    let prepared = statements.get(text);
     if (!prepared) {
       prepared = connection.prepare(text);
       // Shapes vary only with small lists (a transaction's entries), but never let it grow unbounded.
-      if (this.#cache.statements.size < 1_000) this.#cache.statements.set(text, prepared);
+      if (statements.size < 1_000) statements.set(text, prepared);
     }
     return prepared;
   }

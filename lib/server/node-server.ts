@@ -149,6 +149,7 @@ class ChunkPerTurnSink implements StreamSink {
     if (!this.#res.writableEnded) this.#res.destroy();
   }
 
+  /** Writes what this turn queued (flushSink, on process.nextTick). */
   flush(): void {
     const res = this.#res;
     if (this.#queued.length > 0 && !res.destroyed && !res.writableEnded) res.write(this.#joined());
