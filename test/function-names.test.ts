@@ -24,7 +24,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { freePort } from './helpers/ports';
+import { freePort, waitHealthy } from './helpers/ports';
 import { createCustomer, upstreamEnv } from './helpers/gateway';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -107,11 +107,7 @@ describe('named closures on the hot path', () => {
     const gateway = startCounted(['--import', 'tsx', 'scripts/gateway-server.ts'], env);
     server = gateway.child;
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 45_000;
-    while (!(await fetch(`${url}/health`).then((response) => response.ok, () => false))) {
-      if (gateway.child.exitCode !== null || Date.now() > deadline) throw new Error(`the gateway did not start:\n${gateway.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitHealthy(url, gateway.child, gateway.output);
     const client = new OpenAI({ apiKey: customer.secret, baseURL: `${url}/v1`, maxRetries: 0 });
     const messages = [{ role: 'user' as const, content: 'Say hello in five words.' }];
     const call = async (i: number) => {

@@ -20,7 +20,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { freePort } from './helpers/ports';
+import { freePort, waitHealthy } from './helpers/ports';
 import { createCustomer, upstreamEnv } from './helpers/gateway';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -132,11 +132,7 @@ describe('hidden classes on the hot path', () => {
     gateway.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     try {
       const url = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 45_000;
-      while (!(await fetch(`${url}/health`).then((response) => response.ok, () => false))) {
-        if (gateway.exitCode !== null || Date.now() > deadline) throw new Error(`the gateway did not start:\n${output}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await waitHealthy(url, gateway, () => output);
       const client = new OpenAI({ apiKey: customer.secret, baseURL: `${url}/v1`, maxRetries: 0 });
       const params = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'Say hello in five words.' }], max_tokens: 16 };
       // A body with a field of its own name marks the log (refused with a 400, parsed first): the

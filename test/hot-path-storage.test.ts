@@ -56,8 +56,8 @@ async function plan(query: SqlStatement): Promise<string> {
 /** One of these indexes serves the query: named in the plan, and no sequential scan. */
 async function expectIndexed(query: SqlStatement, ...indexes: string[]) {
   const text = await plan(query);
-  expect(text).toMatch(new RegExp(`(USING (COVERING )?INDEX|Index (Only )?Scan using|Bitmap Index Scan on) "?(${indexes.join('|')})\\b`));
-  expect(text).not.toMatch(/Seq Scan|SCAN Hold\b/);
+  expect(text).toMatch(new RegExp(`(USING (COVERING )?INDEX|Index (Only )?Scan (Backward )?using|Bitmap Index Scan on) "?(${indexes.join('|')})\\b`));
+  expect(text).not.toMatch(/Seq Scan|SCAN (Hold|UsageRecord)\b/);
 }
 
 describe('hot-path storage', () => {
@@ -74,6 +74,19 @@ describe('hot-path storage', () => {
 
   it('a session channel counts its pending holds through the partial index of pending holds by account', async () => {
     await expectIndexed(statement(`SELECT COUNT(*) AS "n" FROM "Hold" WHERE "debitAccountId" = ? AND "status" = 'PENDING'`, ['acc_x']), 'Hold_pending_debitAccountId_idx');
+  });
+
+  it("a settlement's usage row goes into the pool index only when a seller pool served the call, and the per-pool query still reaches it", async () => {
+    // Most calls have no pool: a full index took a B-tree write from every settlement for rows no
+    // query asks for. Partial, it holds pool-served rows only; `sellerPoolId = ?` implies NOT NULL.
+    const runner = sqlFor(t.db);
+    const [row] =
+      testProvider() === 'sqlite'
+        ? await runner.query(statement(`SELECT "partial" FROM pragma_index_list('UsageRecord') WHERE "name" = 'UsageRecord_sellerPoolId_createdAt_idx'`, []))
+        : await runner.query(statement(`SELECT (i."indpred" IS NOT NULL) AS "partial" FROM pg_index i JOIN pg_class c ON c.oid = i."indexrelid" WHERE c."relname" = 'UsageRecord_sellerPoolId_createdAt_idx'`, []));
+    expect(row).toBeDefined();
+    expect([1, 1n, true]).toContain(row!.partial);
+    await expectIndexed(statement(`SELECT "id" FROM "UsageRecord" WHERE "sellerPoolId" = ? ORDER BY "createdAt" DESC LIMIT 50`, ['pool_x']), 'UsageRecord_sellerPoolId_createdAt_idx');
   });
 
   it('the sweeper asks for its groups with one statement text whatever their number', () => {

@@ -17,7 +17,7 @@ import { createApiKeyOp } from '../lib/keys/keys';
 import { auditLedger, walletAccountId } from '../lib/ledger';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
-import { freePort } from './helpers/ports';
+import { freePort, waitHealthy } from './helpers/ports';
 import { createCustomer, upstreamEnv } from './helpers/gateway';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -122,21 +122,6 @@ function startInstance(env: NodeJS.ProcessEnv, port: number): Instance {
   return { url: `http://127.0.0.1:${port}`, child, output: () => output };
 }
 
-async function waitHealthy(instance: Instance, timeoutMs = 150_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (instance.child.exitCode !== null || instance.child.signalCode !== null) {
-      throw new Error(`gateway on ${instance.url} exited (${instance.child.exitCode ?? instance.child.signalCode}):\n${instance.output()}`);
-    }
-    const ok = await fetch(`${instance.url}/health`, { signal: AbortSignal.timeout(2_000) })
-      .then((response) => response.ok)
-      .catch(() => false);
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`gateway on ${instance.url} not healthy after ${timeoutMs} ms:\n${instance.output()}`);
-}
-
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals) {
   if (child.pid === undefined) return;
   try {
@@ -207,7 +192,7 @@ beforeAll(async () => {
   };
   const ports = await Promise.all(Array.from({ length: INSTANCES }, () => freePort()));
   for (const port of ports) instances.push(startInstance(env, port));
-  await Promise.all(instances.map((instance) => waitHealthy(instance)));
+  await Promise.all(instances.map((instance) => waitHealthy(instance.url, instance.child, instance.output, 150_000)));
   console.info(`scale-out: ${INSTANCES} instances healthy after ${Math.round(performance.now() - startedAt)} ms`);
 }, 180_000);
 
