@@ -11,10 +11,11 @@
 //
 // Phases, printed as they run (each row: a warm-up, then a measured window):
 //   1. throughput at BENCH_CONNECTIONS (16), non-streaming and streaming: all three targets, after a
-//      smoke request and an initial warm-up (2 × BENCH_WARMUP per target and mode) of fresh processes
-//      then paired windows: the bare proxy and Tollgate alternating, BENCH_PAIRS (6) × BENCH_PAIR_SEC
-//      (2) s each per mode, the order turned each pair; the c=16 verdicts use their ratio, since two
-//      rows a minute apart see a machine whose speed moves (measurePairs)
+//      smoke request and an initial warm-up (2 × BENCH_WARMUP per target and mode) of fresh
+//      processes. Then paired windows: the bare proxy and Tollgate alternating, BENCH_PAIRS
+//      (6) × BENCH_PAIR_SEC (2) s each per mode, the order turned each pair (an even number of pairs
+//      puts each first equally often); the c=16 verdicts use their ratio, since two rows a minute
+//      apart see a machine whose speed moves (measurePairs)
 //   2. throughput at BENCH_HIGH_CONNECTIONS (64), non-streaming: all three (direct shows the load
 //      generator's headroom; Tollgate's c64/c16 ratio shows whether throughput collapses under load)
 //   3. latency at 1 connection, non-streaming: p50/p99, and what the proxy and Tollgate add over direct
@@ -605,25 +606,36 @@ async function measure(phase: PhaseId, target: Target, mode: Mode, connections: 
  */
 async function measurePairs(bare: Target, tollgate: Target, mode: Mode): Promise<void> {
   if (bare.broken || tollgate.broken) return;
-  const pairs: PairedWindows = { mode, bare: [], tollgate: [] };
+  const pairs: PairedWindows = { mode, bare: [], tollgate: [], otherCpu: null };
+  // Other work on the machine over the pairs, as measure() counts it for a row.
+  const benchCpu = new CpuMeter(() => treeTicks(process.pid));
+  const databaseCpu = postgresDatabase ? new CpuMeter(() => postgresBackendTicks(postgresDatabase!)) : null;
+  const machine0 = machineBusySeconds();
+  const wall0 = performance.now();
   for (let i = 0; i < settings.pairs; i++) {
     for (const target of i % 2 === 0 ? [bare, tollgate] : [tollgate, bare]) {
       const stats = await runLoad({ ...loadOptions(target, mode, settings.connections), durationSec: settings.pairSec });
       countTollgateTraffic(target, stats);
-      if (target.tollgate && trouble(stats) > 0) loud([`${target.label}, ${mode}, paired window: ${describeTrouble(stats)}`, ...serverTail(target)]);
+      if (trouble(stats) > 0) loud([`${target.label}, ${mode}, paired window: ${describeTrouble(stats)}`, ...serverTail(target)]);
       (target.tollgate ? pairs.tollgate : pairs.bare).push(stats.rps);
     }
   }
+  pairs.otherCpu = Math.max(0, machineBusySeconds() - machine0 - benchCpu.seconds() - (databaseCpu?.seconds() ?? 0)) / ((performance.now() - wall0) / 1000);
   pairedWindows.push(pairs);
-  const perPair = pairs.tollgate.map((rps, i) => rps / pairs.bare[i]!);
   console.log(
-    `  Tollgate / bare proxy, ${mode}, c=${settings.connections}, paired: ${fmt.pct(pairedRatio(pairs))} ` +
-      `(pairs ${fmt.pct(Math.min(...perPair))}–${fmt.pct(Math.max(...perPair))}; bare proxy ${fmt.rate(mean(pairs.bare))} req/s, Tollgate ${fmt.rate(mean(pairs.tollgate))})`,
+    `  Tollgate / bare proxy, ${mode}, c=${settings.connections}, paired: ${fmt.pct(pairedRatio(pairs))} (pairs ${pairRange(pairs)}; ` +
+      `bare proxy ${fmt.rate(mean(pairs.bare))} req/s, Tollgate ${fmt.rate(mean(pairs.tollgate))}; other load ${fmt.cores(pairs.otherCpu)} cores)`,
   );
 }
 
-type PairedWindows = { mode: Mode; bare: number[]; tollgate: number[] };
+type PairedWindows = { mode: Mode; bare: number[]; tollgate: number[]; otherCpu: number | null };
 const pairedWindows: PairedWindows[] = [];
+
+/** The lowest and highest of the pairs' own ratios. */
+function pairRange(pairs: PairedWindows): string {
+  const ratios = pairs.tollgate.map((rps, i) => (pairs.bare[i]! > 0 ? rps / pairs.bare[i]! : Number.NaN));
+  return `${fmt.pct(Math.min(...ratios))}–${fmt.pct(Math.max(...ratios))}`;
+}
 
 /** Tollgate's requests over the bare proxy's, summed over equal windows. */
 function pairedRatio(pairs: PairedWindows | undefined): number | null {
@@ -769,7 +781,7 @@ function summarize(targets: Target[], soak: SoakResult, billing: BillingCheck, o
   const bareProxyC64OverC16 = ratio(rps(find('c64', 'bare-proxy', 'non-streaming')), rps(find('c16', 'bare-proxy', 'non-streaming')));
   const finiteValues = (values: Array<number | null>) => values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   const generatorLoads = finiteValues(measurements.map((m) => m.generatorCpu));
-  const otherLoads = finiteValues(measurements.map((m) => m.otherCpu));
+  const otherLoads = finiteValues([...measurements.map((m) => m.otherCpu), ...pairedWindows.map((p) => p.otherCpu)]);
 
   const db = onPostgres ? TARGETS.postgresql : TARGETS.sqlite;
   const dbName = onPostgres ? 'PostgreSQL' : 'SQLite';
@@ -785,7 +797,7 @@ function summarize(targets: Target[], soak: SoakResult, billing: BillingCheck, o
     // The paired windows' ratio when they ran (measurePairs says why), else the two 10 s rows'.
     const paired = pairedRatio(pairedWindows.find((p) => p.mode === mode));
     const value = paired ?? row?.ofBareProxy ?? null;
-    const how = paired !== null ? `paired windows; the 10 s rows: ${fmt.pct(row?.ofBareProxy ?? null)}` : undefined;
+    const how = paired !== null ? `paired windows; the ${settings.durationSec} s rows: ${fmt.pct(row?.ofBareProxy ?? null)}` : undefined;
     check(`c=${settings.connections} ${mode}: Tollgate ≥ ${fmt.pct(db.ratio, 0)} of the bare proxy's req/s (${dbName})`, fmt.pct(value), ge(value, db.ratio), how);
   }
   const t = latency.find((r) => r.target === 'tollgate');
@@ -975,12 +987,11 @@ function summaryMarkdown(summary: Summary, onPostgres: boolean): string {
     '',
     markdownTable(latencyTable(summary)),
     '',
-    ...pairedWindows.map(
-      (pairs) =>
-        `Paired windows, ${pairs.mode}, c=${settings.connections} (${pairs.bare.length} × ${settings.pairSec} s each, alternating): Tollgate ${fmt.pct(pairedRatio(pairs))} of the bare proxy ` +
-        `(${fmt.rate(mean(pairs.tollgate))} against ${fmt.rate(mean(pairs.bare))} req/s; pairs ${fmt.pct(Math.min(...pairs.tollgate.map((rps, i) => rps / pairs.bare[i]!)))}–${fmt.pct(Math.max(...pairs.tollgate.map((rps, i) => rps / pairs.bare[i]!)))}).`,
-    ),
-    ...(pairedWindows.length > 0 ? [''] : []),
+    ...pairedWindows.flatMap((pairs) => [
+      `Paired windows, ${pairs.mode}, c=${settings.connections} (${pairs.bare.length} × ${settings.pairSec} s each, alternating): Tollgate ${fmt.pct(pairedRatio(pairs))} of the bare proxy ` +
+        `(${fmt.rate(mean(pairs.tollgate))} against ${fmt.rate(mean(pairs.bare))} req/s; pairs ${pairRange(pairs)}).`,
+      '',
+    ]),
     `c=${settings.highConnections}/c=${settings.connections} req/s: Tollgate ${fmt.ratio(summary.tollgateC64OverC16)}, bare proxy ${fmt.ratio(summary.bareProxyC64OverC16)}. ` +
       `Soak ${summary.soak.seconds} s: RSS ${fmt.change(summary.soak.rssDriftPct)} (anonymous ${fmt.change(summary.soak.anonDriftPct)}, ` +
       `file-backed ${fmt.change(summary.soak.fileDriftPct)}), ${fmt.us(summary.soak.serverCpuUsPerRequest)} µs CPU per request` +
