@@ -639,13 +639,17 @@ function pairRange(pairs: PairedWindows): string {
 
 /** Tollgate's requests over the bare proxy's, summed over equal windows. */
 function pairedRatio(pairs: PairedWindows | undefined): number | null {
-  if (!pairs || pairs.bare.length === 0) return null;
-  const bare = pairs.bare.reduce((a, b) => a + b, 0);
-  return bare > 0 ? pairs.tollgate.reduce((a, b) => a + b, 0) / bare : null;
+  const bare = pairs ? sum(pairs.bare) : 0;
+  return pairs && bare > 0 ? sum(pairs.tollgate) / bare : null;
 }
 
-function mean(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/** The average, or null for no values. */
+function mean(values: number[]): number | null {
+  return values.length > 0 ? sum(values) / values.length : null;
 }
 
 type RssSample = { second: number } & Memory;
@@ -680,16 +684,15 @@ async function runSoak(target: Target): Promise<SoakResult> {
     clearInterval(sampler);
   }
   const window = Math.max(1, Math.min(10, Math.floor(rss.length / 2)));
-  const average = (values: number[]) => (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : null);
-  const ends = (pick: (sample: RssSample) => number) => [average(rss.slice(0, window).map(pick)), average(rss.slice(-window).map(pick))] as const;
+  const ends = (pick: (sample: RssSample) => number) => [mean(rss.slice(0, window).map(pick)), mean(rss.slice(-window).map(pick))] as const;
   const drift = ([first, last]: readonly [number | null, number | null]) => (first && last !== null ? ((last - first) / first) * 100 : null);
   const [rssFirstKiB, rssLastKiB] = ends((s) => s.rssKiB);
   const rssDriftPct = drift([rssFirstKiB, rssLastKiB]);
   const anonDriftPct = drift(ends((s) => s.anonKiB));
   const fileDriftPct = drift(ends((s) => s.fileKiB));
   const perSecond = measurement.measured?.perSecond ?? [];
-  const rpsFirst = average(perSecond.slice(0, window));
-  const rpsLast = average(perSecond.slice(-window));
+  const rpsFirst = mean(perSecond.slice(0, window));
+  const rpsLast = mean(perSecond.slice(-window));
   console.log(
     `  RSS (average of the first ${window} s → last ${window} s): ${mib(rssFirstKiB)} → ${mib(rssLastKiB)} MiB (${fmt.change(rssDriftPct)}: ` +
       `anonymous ${fmt.change(anonDriftPct)}, file-backed ${fmt.change(fileDriftPct)}); ` +
