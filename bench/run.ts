@@ -11,8 +11,9 @@
 //
 // Phases, printed as they run (each row: a warm-up, then a measured window):
 //   1. throughput at BENCH_CONNECTIONS (16), non-streaming and streaming: all three targets, after a
-//      smoke request and an initial warm-up (2 × BENCH_WARMUP per target and mode) of fresh
-//      processes. Then paired windows: the bare proxy and Tollgate alternating, BENCH_PAIRS
+//      smoke request, one page served by Tollgate (a deployed process serves pages too, and on Node
+//      20 the first one makes every later call dearer: servePage) and an initial warm-up (2 ×
+//      BENCH_WARMUP per target and mode) of fresh processes. Then paired windows: the bare proxy and Tollgate alternating, BENCH_PAIRS
 //      (6) × BENCH_PAIR_SEC (2) s each per mode, the order turned each pair (an even number of pairs
 //      puts each first equally often); the c=16 verdicts use their ratio, since two rows a minute
 //      apart see a machine whose speed moves (measurePairs)
@@ -75,7 +76,7 @@ import { checkBilling, waitForQuiet, type BillingCheck, type TollgateTally } fro
 import { freePort, killAllNow, runToCompletion, startService, type Service, type StderrMessage } from './support/children';
 import { prepareBenchDatabase, type BenchDatabase } from './support/database';
 import { runLoad, type LoadStats } from './support/load';
-import { CpuMeter, machineBusySeconds, postgresBackendTicks, procAvailable, memory, servingPid, treeTicks, type Memory } from './support/procs';
+import { CpuMeter, OtherLoad, postgresBackendTicks, procAvailable, memory, servingPid, treeTicks, type Memory } from './support/procs';
 import { consoleTable, fmt, markdownTable, type Mode, type Table } from './support/report';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -289,6 +290,7 @@ async function main(): Promise<number> {
       if (target.tollgate && mode === 'non-streaming') await checkWalletCovers(bench);
     }
   }
+  await servePage(tollgate);
   // Fresh processes: JIT, lazily loaded modules and pools warm up over more than one row's warm-up
   // at a few hundred requests a second. Every target gets the same.
   const initialWarmupSec = 2 * settings.warmupSec;
@@ -467,6 +469,23 @@ async function smoke(target: Target, mode: Mode): Promise<boolean> {
 }
 
 /**
+ * A deployed Tollgate serves pages from the same process as /v1, and the first page Next renders
+ * turns on Node's async context tracking for the rest of the process's life: on Node 20 a hook runs
+ * for every promise made. Measured in round 15 (two short runs each way, alternating): 186–198 µs
+ * of CPU a call at 16 connections against 151–172 without a page served, 265–272 against 194–219
+ * streamed. A process that has served only /v1 is faster than any in production, so one page is
+ * served first.
+ */
+async function servePage(target: Target): Promise<void> {
+  if (target.broken) return;
+  const response = await fetch(`${target.service.url}/`, { signal: AbortSignal.timeout(60_000) }).catch((error: unknown) => error as Error);
+  const problem = response instanceof Error ? response.message : response.ok ? null : `status ${response.status}`;
+  if (response instanceof Response) await response.arrayBuffer();
+  if (problem) loud([`${target.label}: GET / failed (${problem}); measuring a process that has not rendered a page.`, ...serverTail(target)]);
+  else console.log(`  ${target.label} rendered / once, as a deployed process has (Next's request context then stays on)`);
+}
+
+/**
  * The run sends Tollgate at most MAX_PLAUSIBLE_RPS for every second of Tollgate load: the bench
  * wallet must cover that many requests at what the smoke request cost, or a refusal for lack of
  * funds late in the run would read as a failure of the gateway.
@@ -539,14 +558,13 @@ async function measure(phase: PhaseId, target: Target, mode: Mode, connections: 
   const database = postgresDatabase;
   const meters = {
     server: new CpuMeter(() => treeTicks(target.service.pid)),
-    // This process's tree holds every server the bench started.
-    bench: new CpuMeter(() => treeTicks(process.pid)),
     database: database ? new CpuMeter(() => postgresBackendTicks(database)) : null,
+    // This process's tree holds every server the bench started.
+    other: new OtherLoad(),
   };
   const sampler = setInterval(() => {
     for (const meter of Object.values(meters)) meter?.sample();
   }, 1000);
-  const machine0 = machineBusySeconds();
   const generator0 = process.cpuUsage();
   const wall0 = performance.now();
   let serverCpu = NaN;
@@ -563,7 +581,7 @@ async function measure(phase: PhaseId, target: Target, mode: Mode, connections: 
       const generator = process.cpuUsage(generator0);
       const wallSec = (performance.now() - wall0) / 1000;
       generatorCpu = (generator.user + generator.system) / 1e6 / wallSec;
-      otherCpu = Math.max(0, machineBusySeconds() - machine0 - meters.bench.seconds() - databaseCpu) / wallSec;
+      otherCpu = meters.other.cores(databaseCpu);
     },
   });
   countTollgateTraffic(target, measured);
@@ -608,10 +626,8 @@ async function measurePairs(bare: Target, tollgate: Target, mode: Mode): Promise
   if (bare.broken || tollgate.broken) return;
   const pairs: PairedWindows = { mode, bare: [], tollgate: [], otherCpu: null };
   // Other work on the machine over the pairs, as measure() counts it for a row.
-  const benchCpu = new CpuMeter(() => treeTicks(process.pid));
+  const other = new OtherLoad();
   const databaseCpu = postgresDatabase ? new CpuMeter(() => postgresBackendTicks(postgresDatabase!)) : null;
-  const machine0 = machineBusySeconds();
-  const wall0 = performance.now();
   for (let i = 0; i < settings.pairs; i++) {
     for (const target of i % 2 === 0 ? [bare, tollgate] : [tollgate, bare]) {
       const stats = await runLoad({ ...loadOptions(target, mode, settings.connections), durationSec: settings.pairSec });
@@ -620,7 +636,7 @@ async function measurePairs(bare: Target, tollgate: Target, mode: Mode): Promise
       (target.tollgate ? pairs.tollgate : pairs.bare).push(stats.rps);
     }
   }
-  pairs.otherCpu = Math.max(0, machineBusySeconds() - machine0 - benchCpu.seconds() - (databaseCpu?.seconds() ?? 0)) / ((performance.now() - wall0) / 1000);
+  pairs.otherCpu = other.cores(databaseCpu?.seconds() ?? 0);
   pairedWindows.push(pairs);
   console.log(
     `  Tollgate / bare proxy, ${mode}, c=${settings.connections}, paired: ${fmt.pct(pairedRatio(pairs))} (pairs ${pairRange(pairs)}; ` +

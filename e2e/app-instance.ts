@@ -12,6 +12,7 @@ import { createDb } from '../lib/db/client';
 import type { DatabaseConfig } from '../lib/db/config';
 import { applyMigrations } from '../lib/db/migrate';
 import { seed } from '../lib/db/seed';
+import { waitHealthy } from '../test/helpers/ports';
 
 export type AppInstance = { baseURL: string; database: DatabaseConfig['provider']; stop(): Promise<void> };
 
@@ -61,18 +62,11 @@ export async function startAppInstance({ port, label, env, startTimeoutMs = 120_
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
   const baseURL = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + startTimeoutMs;
-  for (;;) {
-    if (app.exitCode !== null) {
-      await stop();
-      throw new Error(`the ${label} app exited (${app.exitCode}) before it answered /health`);
-    }
-    if (await fetch(`${baseURL}/health`).then((r) => r.ok, () => false)) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`the ${label} app did not answer /health within ${startTimeoutMs} ms`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
+  try {
+    await waitHealthy(baseURL, app, () => `(the ${label} app's output is shown with E2E_APP_LOGS=1)`, startTimeoutMs);
+  } catch (error) {
+    await stop();
+    throw error;
   }
   return { baseURL, database: config.provider, stop };
 }

@@ -13,32 +13,20 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import { E2E_ADMIN_TOKEN } from '../e2e/constants';
+import { waitHealthy } from '../test/helpers/ports';
 
 const OUT = join(process.cwd(), 'docs', 'screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const DESKTOP = { width: 1440, height: 900 };
 const PHONE = { width: 390, height: 844 };
 
-async function waitForHealth(base: string, ms: number) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    try {
-      if ((await fetch(`${base}/health`)).ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((r) => setTimeout(r, 1_000));
-  }
-  throw new Error(`${base}/health did not answer within ${ms / 1000} s`);
-}
-
 /** The suite's own server (e2e/serve.ts), on its own port; resolves once it answers /health. */
 async function startApp(): Promise<{ base: string; server: ChildProcess }> {
   const port = process.env.SCREENSHOTS_PORT ?? '3199';
   const server = spawn('node_modules/.bin/tsx', ['e2e/serve.ts'], { stdio: 'inherit', env: { ...process.env, E2E_PORT: port } });
   const base = `http://127.0.0.1:${port}`;
-  const exited = new Promise<never>((_, reject) => server.once('exit', (code) => reject(new Error(`e2e/serve.ts exited (${code})`))));
-  await Promise.race([waitForHealth(base, 480_000), exited]);
+  // The suite's server builds the app first: minutes on these machines.
+  await waitHealthy(base, server, () => '(e2e/serve.ts wrote its output above)', 480_000);
   return { base, server };
 }
 
@@ -116,7 +104,7 @@ async function main() {
   const app = given ? null : await startApp();
   const base = given ?? app!.base;
   const adminToken = given ? (process.env.SCREENSHOTS_ADMIN_TOKEN ?? null) : E2E_ADMIN_TOKEN;
-  if (given) await waitForHealth(base, 10_000);
+  if (given) await waitHealthy(base, null, () => '', 10_000);
 
   const browser = await chromium.launch({
     executablePath: CHROMIUM,

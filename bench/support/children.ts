@@ -2,6 +2,7 @@
 // it also stops whatever it spawned, and every group still alive is killed when the benchmark
 // exits for any reason.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { waitHealthy } from '../../test/helpers/ports';
 
 export type Service = {
   name: string;
@@ -119,10 +120,7 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
         exited.then(async () => Promise.reject(new Error(await describeExit()))),
         timeout(spec.timeoutMs, `${spec.name} did not print READY within ${spec.timeoutMs} ms`),
       ]));
-    await Promise.race([
-      waitForHealth(`${url}/health`, spec.timeoutMs),
-      exited.then(async () => Promise.reject(new Error(await describeExit()))),
-    ]);
+    await waitHealthy(url, child, () => lines.slice(-40).join('\n'), spec.timeoutMs);
     return {
       name: spec.name,
       url,
@@ -153,23 +151,6 @@ function logMessage(line: string): string {
 
 function timeout(ms: number, message: string): Promise<never> {
   return new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
-}
-
-async function waitForHealth(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      await response.arrayBuffer();
-      if (response.ok) return;
-      last = `status ${response.status}`;
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last: ${last})`);
 }
 
 /** Runs a command to completion (e.g. `next build`), keeping its output for the caller. */

@@ -154,6 +154,27 @@ export function machineBusySeconds(): number {
   return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (steal ?? 0)) / clockTicksPerSecond();
 }
 
+/**
+ * Other work on the machine over a window, in cores: what the machine was busy with, less this
+ * bench's process tree and the database's backends (which the bench's load drives). Sampled with
+ * the window's other meters, so that a process of the tree that exits mid-window is still counted.
+ */
+export class OtherLoad {
+  readonly #bench = new CpuMeter(() => treeTicks(process.pid));
+  readonly #machine0 = machineBusySeconds();
+  readonly #wall0 = performance.now();
+
+  sample(): void {
+    this.#bench.sample();
+  }
+
+  /** `databaseSeconds`: the database's CPU over the same window (0 on SQLite). */
+  cores(databaseSeconds: number): number {
+    const busy = machineBusySeconds() - this.#machine0 - this.#bench.seconds() - databaseSeconds;
+    return Math.max(0, busy) / ((performance.now() - this.#wall0) / 1000);
+  }
+}
+
 /** Socket inodes listening on this TCP port (IPv4 and IPv6). */
 function listeningInodes(port: number): Set<string> {
   const inodes = new Set<string>();

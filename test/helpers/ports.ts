@@ -15,16 +15,26 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Waits until the server a child process started answers GET /health with a 2xx, every 100 ms;
- * throws with the child's output if it exits first or `timeoutMs` passes.
+ * Waits until the server a child process started (or, with no child, one started elsewhere)
+ * answers GET /health with a 2xx, every 100 ms; throws with the child's output if it exits first,
+ * or with the last answer (or error) and the output if `timeoutMs` passes. The tests, the browser suite's app instances, the screenshots
+ * script and the bench all start servers this way.
  */
-export async function waitHealthy(url: string, child: ChildProcess, output: () => string, timeoutMs = 45_000): Promise<void> {
+export async function waitHealthy(url: string, child: ChildProcess | null, output: () => string, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server on ${url} exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
-    const ok = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) }).then((response) => response.ok, () => false);
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`the server on ${url} was not healthy after ${timeoutMs} ms:\n${output()}`);
+    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`the server on ${url} exited (${child.exitCode ?? child.signalCode}) before it answered /health:\n${output()}`);
+    try {
+      const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
+      // Read to the end: an unread body holds its connection until it is collected.
+      await response.arrayBuffer();
+      if (response.ok) return;
+      last = `status ${response.status}`;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    if (Date.now() > deadline) throw new Error(`the server on ${url} did not answer /health with a 2xx within ${timeoutMs} ms (last: ${last}):\n${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
