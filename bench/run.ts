@@ -478,9 +478,13 @@ async function smoke(target: Target, mode: Mode): Promise<boolean> {
  */
 async function servePage(target: Target): Promise<void> {
   if (target.broken) return;
-  const response = await fetch(`${target.service.url}/`, { signal: AbortSignal.timeout(60_000) }).catch((error: unknown) => error as Error);
-  const problem = response instanceof Error ? response.message : response.ok ? null : `status ${response.status}`;
-  if (response instanceof Response) await response.arrayBuffer();
+  // A failure anywhere (no answer, a reset or the timeout while reading the page) is told, not thrown.
+  const problem = await fetch(`${target.service.url}/`, { signal: AbortSignal.timeout(60_000) })
+    .then(async (response) => {
+      await response.arrayBuffer();
+      return response.ok ? null : `status ${response.status}`;
+    })
+    .catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
   if (problem) loud([`${target.label}: GET / failed (${problem}); measuring a process that has not rendered a page.`, ...serverTail(target)]);
   else console.log(`  ${target.label} rendered / once, as a deployed process has (Next's request context then stays on)`);
 }

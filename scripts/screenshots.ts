@@ -104,7 +104,7 @@ async function main() {
   const app = given ? null : await startApp();
   const base = given ?? app!.base;
   const adminToken = given ? (process.env.SCREENSHOTS_ADMIN_TOKEN ?? null) : E2E_ADMIN_TOKEN;
-  if (given) await waitHealthy(base, null, () => '', 10_000);
+  if (given) await waitHealthy(base, null, () => '(SCREENSHOTS_URL: a server started elsewhere)', 10_000);
 
   const browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -120,7 +120,7 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
         exited.then(async () => Promise.reject(new Error(await describeExit()))),
         timeout(spec.timeoutMs, `${spec.name} did not print READY within ${spec.timeoutMs} ms`),
       ]));
-    await waitHealthy(url, child, () => lines.slice(-40).join('\n'), spec.timeoutMs);
+    await waitHealthy(url, child, () => `${spec.name}'s last lines:\n${lines.slice(-40).join('\n')}`, spec.timeoutMs);
     return {
       name: spec.name,
       url,

@@ -156,8 +156,9 @@ export function machineBusySeconds(): number {
 
 /**
  * Other work on the machine over a window, in cores: what the machine was busy with, less this
- * bench's process tree and the database's backends (which the bench's load drives). Sampled with
- * the window's other meters, so that a process of the tree that exits mid-window is still counted.
+ * bench's process tree and the database's backends (which the bench's load drives). Like a
+ * CpuMeter, it counts a process of the tree that exits mid-window only up to its last sample:
+ * measure() samples every second, the paired windows (whose servers all outlive them) at the end.
  */
 export class OtherLoad {
   readonly #bench = new CpuMeter(() => treeTicks(process.pid));
