@@ -13,10 +13,10 @@
 //   1. throughput at BENCH_CONNECTIONS (16), non-streaming and streaming: all three targets, after a
 //      smoke request, one page served by Tollgate (a deployed process serves pages too, and on Node
 //      20 the first one makes every later call dearer: servePage) and an initial warm-up (2 ×
-//      BENCH_WARMUP per target and mode) of fresh processes. Then paired windows: the bare proxy and Tollgate alternating, BENCH_PAIRS
-//      (6) × BENCH_PAIR_SEC (2) s each per mode, the order turned each pair (an even number of pairs
-//      puts each first equally often); the c=16 verdicts use their ratio, since two rows a minute
-//      apart see a machine whose speed moves (measurePairs)
+//      BENCH_WARMUP per target and mode) of fresh processes. Then paired windows: the bare proxy
+//      and Tollgate alternating, BENCH_PAIRS (6) × BENCH_PAIR_SEC (2) s each per mode, the order
+//      turned each pair (an even number of pairs puts each first equally often); the c=16 verdicts
+//      use their ratio, since two rows a minute apart see a machine whose speed moves (measurePairs)
 //   2. throughput at BENCH_HIGH_CONNECTIONS (64), non-streaming: all three (direct shows the load
 //      generator's headroom; Tollgate's c64/c16 ratio shows whether throughput collapses under load)
 //   3. latency at 1 connection, non-streaming: p50/p99, and what the proxy and Tollgate add over direct

@@ -17,8 +17,8 @@ export async function freePort(): Promise<number> {
 /**
  * Waits until the server a child process started (or, with no child, one started elsewhere)
  * answers GET /health with a 2xx, every 100 ms; throws with the child's output if it exits first,
- * or with the last answer (or error) and the output if `timeoutMs` passes. The tests, the browser suite's app instances, the screenshots
- * script and the bench all start servers this way.
+ * or with the last answer (or error) and the output if `timeoutMs` passes. The tests, the browser
+ * suite's app instances, the screenshots script and the bench all start servers this way.
  */
 export async function waitHealthy(url: string, child: ChildProcess | null, output: () => string, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
