@@ -41,7 +41,9 @@ export async function withFailover<T>(ctx: GatewayContext, call: Call, attempt: 
         call.pool = null;
         await releasePoolHold(ctx, call, hold);
         if (refusesKey(error)) {
-          void ctx.pools.pause(route, (error as UpstreamError).message).catch((pauseError: unknown) => logger.error('could not pause a seller pool', { poolId: route.id, error: pauseError }));
+          // Awaited (a refused key is rare): when the buyer hears of the failure, the pool's row
+          // says PAUSED, on PostgreSQL too, where the UPDATE is a round trip the answer could outrun.
+          await ctx.pools.pause(route, (error as UpstreamError).message).catch((pauseError: unknown) => logger.error('could not pause a seller pool', { poolId: route.id, error: pauseError }));
         }
         // A model this key cannot reach (404) is the pool's limit, not the request's fault: the next route may serve it.
         const poolOnly = error instanceof UpstreamError && error.kind === 'bad_request' && error.status === 404 && !call.upstreamAbort.signal.aborted;
