@@ -11,24 +11,22 @@
  * closure, and the stream relay and its sink made twelve per streamed call. Nothing in the code's
  * behaviour shows it, so this test counts those calls: the lean gateway server runs under tsx with a
  * preload that counts every function named by Object.defineProperty
- * (test/helpers/count-function-names.mjs), serves chat completions, streamed and not, through the
+ * (test/helpers/count-per-call.mjs), serves chat completions, streamed and not, through the
  * official OpenAI client, and no name may be given about once per call. Only chat completions, the
  * benchmark's call: the Responses dialect still makes a few such closures per call.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { freePort, waitHealthy } from './helpers/ports';
 import { createCustomer, upstreamEnv } from './helpers/gateway';
+import { parseCounts, startCounted, stopCounted } from './helpers/counted-process';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const PRELOAD = pathToFileURL(fileURLToPath(new URL('./helpers/count-function-names.mjs', import.meta.url))).href;
 const CALLS = 60;
 const WARM_UP = 10;
 
@@ -42,34 +40,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (server && server.exitCode === null && server.signalCode === null) {
-    const exited = new Promise((resolve) => server!.once('exit', resolve));
-    server.kill('SIGKILL');
-    await exited;
-  }
+  await stopCounted(server);
   await fake?.close();
   await t?.close();
 });
-
-/** Starts a process with the counting preload; `counts()` asks it for the names given so far. */
-function startCounted(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['--import', PRELOAD, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  const counts = async (): Promise<Map<string, number>> => {
-    const before = output.length;
-    child.kill('SIGUSR2');
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      const line = /function-names (\{.*\})\n/.exec(output.slice(before));
-      if (line) return new Map(Object.entries(JSON.parse(line[1]!) as Record<string, number>));
-      if (Date.now() > deadline) throw new Error(`no counts from the process:\n${output.slice(-2000)}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
-  return { child, counts, output: () => output };
-}
 
 function perCall(before: Map<string, number>, after: Map<string, number>, calls: number): string[] {
   return [...after]
@@ -95,8 +69,7 @@ describe('named closures on the hot path', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(code).toBe(0);
-    const counts = new Map(Object.entries(JSON.parse(/function-names (\{.*\})\n/.exec(output())![1]!) as Record<string, number>));
-    expect(counts.get('perIteration')).toBe(50);
+    expect(parseCounts(output())?.names.get('perIteration')).toBe(50);
   });
 
   it('serving chat completions, streamed or not, names no closure once per call', async () => {
@@ -120,11 +93,11 @@ describe('named closures on the hot path', () => {
       expect(usage?.completion_tokens).toBeGreaterThan(0);
     };
     for (let i = 0; i < WARM_UP; i++) await call(i);
-    const before = await gateway.counts();
+    const before = (await gateway.counts()).names;
     // The counter reaches the gateway's own modules: the stream relay's module named its functions once, as it loaded.
     expect(before.get('relayStream')).toBe(1);
     for (let i = 0; i < CALLS; i++) await call(i);
-    const after = await gateway.counts();
+    const after = (await gateway.counts()).names;
     // Half the calls stream: a closure made per streamed call shows CALLS / 2 times.
     expect(perCall(before, after, CALLS)).toEqual([]);
   }, 120_000);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { serverSentEvents, type SseEvent } from '../lib/providers/server-sent-events';
+import { serverSentEventBatches, type SseEvent } from '../lib/providers/server-sent-events';
 
 const utf8 = new TextEncoder();
 
@@ -8,7 +8,10 @@ async function read(pieces: Uint8Array[]): Promise<SseEvent[]> {
     for (const piece of pieces) yield piece;
   }
   const events: SseEvent[] = [];
-  for await (const event of serverSentEvents(body())) events.push(event);
+  for await (const batch of serverSentEventBatches(body())) {
+    expect(batch.length).toBeGreaterThan(0);
+    events.push(...batch);
+  }
   return events;
 }
 
@@ -66,10 +69,22 @@ const CASES: Array<{ name: string; stream: string; events: SseEvent[] }> = [
   },
 ];
 
-describe('serverSentEvents', () => {
+describe('serverSentEventBatches', () => {
   for (const { name, stream, events } of CASES) {
     it(`reads ${name}, wherever the reads are cut`, async () => {
       for (const pieces of everySplit(stream)) expect(await read(pieces)).toEqual(events);
     });
   }
+
+  it('yields the events each read completed as one batch, and nothing for a read that completes none', async () => {
+    async function* body() {
+      yield utf8.encode('data: 1\n\ndata: 2\n\ndata: 3');
+      yield utf8.encode('\n\n: keep-alive');
+      yield utf8.encode('\n\n');
+      yield utf8.encode('data: 4\n\ndata: [DONE]\n\n');
+    }
+    const batches: string[][] = [];
+    for await (const batch of serverSentEventBatches(body())) batches.push(batch.map((event) => event.data));
+    expect(batches).toEqual([['1', '2'], ['3'], ['4', '[DONE]']]);
+  });
 });

@@ -120,7 +120,8 @@ export function createGateway(options: GatewayOptions) {
    * Routes by path, for servers without their own router; the same 404 and 405 answers as the Next
    * routes. The Node server takes the answer as it is (handleApi); everyone else a Web Response.
    */
-  async function handleApi(request: ApiRequest): Promise<AnyResponse> {
+  function handleApi(request: ApiRequest): Promise<AnyResponse> {
+    // Not async: the route's own promise is returned as it is, not wrapped in another one.
     const pathname = new URL(request.url).pathname.replace(/\/+$/, '');
     const methods = routes[pathname];
     if (!methods) return unknownUrl(request);

@@ -3,7 +3,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { CompletionUsage } from 'openai/resources/completions';
 import { extended } from '../extend';
 import type { UpstreamSignal } from './upstream-signal';
-import { serverSentEvents } from './server-sent-events';
+import { serverSentEventBatches } from './server-sent-events';
 import {
   UpstreamError,
   type ChatProvider,
@@ -270,16 +270,18 @@ export function createOpenAICompatibleProvider({ id, connection, nativeResponses
     const normalize = toolCallNormalizer();
     try {
       // Not destroyed when the loop stops at [DONE]: see the finally below.
-      for await (const event of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
-        if (event.data === '[DONE]') break;
-        const chunk = JSON.parse(event.data) as ChatCompletionChunk & { error?: { type?: unknown } };
-        if (event.event === 'error' || chunk.error) {
-          const errorType = chunk.error && typeof chunk.error.type === 'string' ? chunk.error.type : null;
-          throw toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream: true });
+      read: for await (const events of serverSentEventBatches(response.body.iterator({ destroyOnReturn: false }))) {
+        for (const event of events) {
+          if (event.data === '[DONE]') break read;
+          const chunk = JSON.parse(event.data) as ChatCompletionChunk & { error?: { type?: unknown } };
+          if (event.event === 'error' || chunk.error) {
+            const errorType = chunk.error && typeof chunk.error.type === 'string' ? chunk.error.type : null;
+            throw toUpstreamError({ type: 'in_band', errorType }, { providerId: id, apiKey: connection.apiKey, timeoutMs: connection.timeoutMs, midStream: true });
+          }
+          if (chunk.choices.some((choice) => choice.finish_reason !== null && choice.finish_reason !== undefined)) finished = true;
+          const changed = normalize(chunk);
+          yield { chunk, usage: toUpstreamUsage(chunk.usage), text: changed ? undefined : event.data };
         }
-        if (chunk.choices.some((choice) => choice.finish_reason !== null && choice.finish_reason !== undefined)) finished = true;
-        const changed = normalize(chunk);
-        yield { chunk, usage: toUpstreamUsage(chunk.usage), text: changed ? undefined : event.data };
       }
     } catch (error) {
       throw fail(error, signal, true);
@@ -440,19 +442,21 @@ function createNativeResponses(
     const response = await send(extended(request, { stream: true }), signal, url);
     let finished = false;
     try {
-      for await (const sse of serverSentEvents(response.body.iterator({ destroyOnReturn: false }))) {
-        if (sse.data === '[DONE]') break;
-        const event = JSON.parse(sse.data) as UpstreamResponseEvent['event'];
-        if (event.type === 'error') throw inBand(typeof event.code === 'string' ? event.code : null);
-        if (event.type === 'response.failed') {
-          const error = event.response?.error as { code?: unknown } | null | undefined;
-          throw inBand(typeof error?.code === 'string' ? error.code : null);
-        }
-        const terminal = TERMINAL_RESPONSE_EVENTS.has(event.type);
-        yield { event, usage: terminal ? fromResponsesUsage(event.response?.usage) : null };
-        if (terminal) {
-          finished = true;
-          break;
+      read: for await (const events of serverSentEventBatches(response.body.iterator({ destroyOnReturn: false }))) {
+        for (const sse of events) {
+          if (sse.data === '[DONE]') break read;
+          const event = JSON.parse(sse.data) as UpstreamResponseEvent['event'];
+          if (event.type === 'error') throw inBand(typeof event.code === 'string' ? event.code : null);
+          if (event.type === 'response.failed') {
+            const error = event.response?.error as { code?: unknown } | null | undefined;
+            throw inBand(typeof error?.code === 'string' ? error.code : null);
+          }
+          const terminal = TERMINAL_RESPONSE_EVENTS.has(event.type);
+          yield { event, usage: terminal ? fromResponsesUsage(event.response?.usage) : null };
+          if (terminal) {
+            finished = true;
+            break read;
+          }
         }
       }
     } catch (error) {

@@ -2,11 +2,16 @@ import { StringDecoder } from 'node:string_decoder';
 
 export type SseEvent = { event: string | null; data: string };
 
-/** A blank line, with either line ending: what ends an event. Shared, with its lastIndex set just before each exec (no yield between). */
+/** A blank line, with either line ending: what ends an event. Shared, with its lastIndex set just before each exec (no await between). */
 const BOUNDARY = /\r?\n\r?\n/g;
 
 /**
- * Server-sent events from a byte stream: `event:` and `data:` fields, events split on blank lines.
+ * Server-sent events from a byte stream, `event:` and `data:` fields, events split on blank lines:
+ * one batch a read, the events that read completed (a read that completes none yields nothing).
+ * A batch, not an event at a time: each step of an async generator costs promises (the yield's
+ * await, the next() and its caller's await), and once anything in the process has used
+ * AsyncLocalStorage (Next has, after serving a page) Node 20 runs a hook on every promise; an
+ * upstream that sends several events in one read (a fast model, a 0 ms upstream) pays those once.
  * Every event of a streamed answer passes through here, so the common shape is read without a
  * regular expression: lines that end in `\n` alone (the regex takes over once a `\r` is seen) and
  * an event that is one `data: ` line. The buffer is cut once per read, not once per event.
@@ -17,7 +22,7 @@ const BOUNDARY = /\r?\n\r?\n/g;
  * options object on every call); unlike TextDecoder it keeps a leading byte order mark, which the
  * SSE standard says to skip, so that is done here.
  */
-export async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
+export async function* serverSentEventBatches(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent[]> {
   const decoder = new StringDecoder('utf8');
   let buffer = '';
   let crlf = false;
@@ -31,6 +36,7 @@ export async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncG
     if (!crlf && text.includes('\r')) crlf = true;
     buffer = buffer === '' ? text : buffer + text;
     let start = 0;
+    const events: SseEvent[] = [];
     for (;;) {
       let end: number;
       let next: number;
@@ -47,13 +53,14 @@ export async function* serverSentEvents(body: AsyncIterable<Uint8Array>): AsyncG
       }
       const event = parseEvent(buffer.slice(start, end));
       start = next;
-      if (event) yield event;
+      if (event) events.push(event);
     }
     if (start > 0) buffer = buffer.slice(start);
+    if (events.length > 0) yield events;
   }
   buffer += decoder.end();
   const last = buffer.trim() ? parseEvent(buffer) : null;
-  if (last) yield last;
+  if (last) yield [last];
 }
 
 function parseEvent(block: string): SseEvent | null {

@@ -174,13 +174,66 @@ function webRequest(req: IncomingMessage, body: Uint8Array<ArrayBuffer> | undefi
   return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers, body, signal });
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array<ArrayBuffer>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    chunks.push(chunk);
-    if (size >= limit) break;
+/**
+ * A request's body, buffered up to `limit` bytes. Read from the stream's events rather than with
+ * `for await`: the async iterator makes a few promises a chunk, and once anything in the process
+ * has used AsyncLocalStorage (Next, after serving a page) Node 20 runs a hook on every promise.
+ * A body that reaches the limit is read no further (the request is paused, so the socket stops
+ * being read once its buffers fill; the 413 is still written), and a request that ends early (the
+ * client left) is an error.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array<ArrayBuffer>> {
+  return new Promise((resolve, reject) => new BodyReader(req, limit, resolve, reject).listen());
+}
+
+/** One body being read; a class, its listeners bound once, so that tsx's keepNames names no closure per call (test/function-names.test.ts). */
+class BodyReader {
+  readonly #req: IncomingMessage;
+  readonly #limit: number;
+  readonly #resolve: (body: Uint8Array<ArrayBuffer>) => void;
+  readonly #reject: (error: Error) => void;
+  readonly #chunks: Buffer[] = [];
+  #size = 0;
+  readonly #onData = this.#data.bind(this);
+  readonly #onEnd = this.#end.bind(this);
+  readonly #onError = this.#error.bind(this);
+  readonly #onClose = this.#close.bind(this);
+
+  constructor(req: IncomingMessage, limit: number, resolve: (body: Uint8Array<ArrayBuffer>) => void, reject: (error: Error) => void) {
+    this.#req = req;
+    this.#limit = limit;
+    this.#resolve = resolve;
+    this.#reject = reject;
   }
-  return new Uint8Array(Buffer.concat(chunks).subarray(0, limit));
+
+  listen(): void {
+    this.#req.on('data', this.#onData).on('end', this.#onEnd).on('error', this.#onError).on('close', this.#onClose);
+  }
+
+  #data(chunk: Buffer): void {
+    this.#size += chunk.length;
+    this.#chunks.push(chunk);
+    if (this.#size < this.#limit) return;
+    this.#end();
+    this.#req.pause();
+  }
+
+  #end(): void {
+    this.#stop();
+    const whole = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+    this.#resolve(new Uint8Array(whole.subarray(0, this.#limit)));
+  }
+
+  #error(error: Error): void {
+    this.#stop();
+    this.#reject(error);
+  }
+
+  #close(): void {
+    this.#error(Object.assign(new Error('the client closed the request before its body ended'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  }
+
+  #stop(): void {
+    this.#req.off('data', this.#onData).off('end', this.#onEnd).off('error', this.#onError).off('close', this.#onClose);
+  }
 }
