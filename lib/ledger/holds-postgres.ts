@@ -190,7 +190,7 @@ function deliver<P, R>(batch: Array<Pending<P, R>>, rows: Row[], result: (pendin
 
 /**
  * A phase alone, as its single-call function: made once, not per call (under tsx's keepNames a
- * closure made per call costs an Object.defineProperty of its name; test/function-names.test.ts).
+ * closure made per call costs an Object.defineProperty of its name; test/hot-path-costs.test.ts).
  */
 type Phase<P, R> = { statement: (plan: P) => SqlStatement; result: (plan: P, rows: Row[]) => R };
 const reserveAlone: Phase<ReservePlan, Reserved> = { statement: reserveStatement, result: reservedFrom };

@@ -186,7 +186,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array<Array
   return new Promise((resolve, reject) => new BodyReader(req, limit, resolve, reject).listen());
 }
 
-/** One body being read. A class whose listeners are bound methods, not closures: `bind` makes no `__name` call, where tsx's keepNames names each closure as it is made (test/function-names.test.ts). */
+/** One body being read. A class whose listeners are bound methods, not closures: `bind` makes no `__name` call, where tsx's keepNames names each closure as it is made (test/hot-path-costs.test.ts). */
 class BodyReader {
   readonly #req: IncomingMessage;
   readonly #limit: number;

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -29,11 +32,35 @@ export function startCounted(args: string[], env: NodeJS.ProcessEnv): CountedPro
   return { child, counts, output: () => output };
 }
 
+const REPORT = /function-names (\{.*\})\npromises (\d+)\n/g;
+
 /** The first complete report in a process's output, if there is one. */
-export function parseCounts(output: string): Counts | null {
-  const report = /function-names (\{.*\})\npromises (\d+)\n/.exec(output);
-  if (!report) return null;
-  return { names: new Map(Object.entries(JSON.parse(report[1]!) as Record<string, number>)), promises: Number(report[2]) };
+function parseCounts(output: string): Counts | null {
+  return parseReports(output)[0] ?? null;
+}
+
+/** Every complete report in a process's output, in order. */
+function parseReports(output: string): Counts[] {
+  return [...output.matchAll(REPORT)].map((report) => ({ names: new Map(Object.entries(JSON.parse(report[1]!) as Record<string, number>)), promises: Number(report[2]) }));
+}
+
+/**
+ * Runs a TypeScript module (an ES module: top-level await allowed) under tsx with the preload, to
+ * its end; what it reports (it sends itself SIGUSR2) comes back in order.
+ */
+export async function runCountedScript(source: string): Promise<{ code: number | null; reports: Counts[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-counted-'));
+  const script = join(dir, 'script.mts');
+  writeFileSync(script, source);
+  const { child, output } = startCounted(['--import', 'tsx', script], process.env);
+  try {
+    // 'close', not 'exit': its output has been read by then.
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    return { code, reports: parseReports(output()) };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Stops a counted server that is still running. */
