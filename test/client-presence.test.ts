@@ -1,11 +1,12 @@
 // A client that hangs up must reach the call it started, however early it leaves: the Node
 // server tells its gateway requests through ClientPresence (no AbortSignal unless one is asked for).
 import { request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { whenClientGone, type ApiRequest } from '../lib/http/api-request';
 import { ApiResponse } from '../lib/http/api-response';
 import { ClientPresence } from '../lib/http/client-presence';
+import { logger } from '../lib/logger';
 import { createNodeServer } from '../lib/server/node-server';
 
 describe('ClientPresence', () => {
@@ -104,6 +105,31 @@ describe('the Node server', () => {
     expect(told).toEqual(['during', 'after']);
     // A signal asked for after the hang-up is born aborted.
     expect(abortedLate).toBe(true);
+  });
+
+  it('runs nothing and logs no fault for a client that hangs up before its body ends, and serves the next one', async () => {
+    const errors = vi.spyOn(logger, 'error');
+    let handled = 0;
+    const url = await listen(async () => {
+      handled++;
+      return new ApiResponse(200, { 'content-type': 'application/json' }, '{"ok":true}');
+    });
+    const { port } = new URL(url);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":');
+        setTimeout(() => socket.destroy(), 50);
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve());
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(handled).toBe(0);
+    expect(errors).not.toHaveBeenCalled();
+    const next = await fetch(`${url}/v1/models`, { method: 'POST', body: '{}' });
+    expect(await next.json()).toEqual({ ok: true });
+    expect(handled).toBe(1);
+    errors.mockRestore();
   });
 
   it('tells nobody when the answer was written', async () => {

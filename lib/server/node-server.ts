@@ -58,8 +58,18 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
   res.on('close', () => {
     if (!res.writableFinished) presence.leave();
   });
-  const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-  const body = hasBody ? await readBody(req, MAX_BODY_BYTES + 1) : undefined;
+  let body: Uint8Array<ArrayBuffer> | undefined;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    try {
+      body = await readBody(req, MAX_BODY_BYTES + 1);
+    } catch {
+      // Reading a body fails only when its connection does (the client left mid-upload): there is
+      // no one to answer, nothing ran, and it is no fault of ours to log with a stack.
+      logger.debug('node server: the client left before its request body ended', { url: req.url });
+      res.destroy();
+      return;
+    }
+  }
   // The socket's address, replacing any value the client sent: rate limits and the mailbox trust it.
   const stamped = peer ? normalizeAddress(peer) : null;
   const response = await handler(light ? nodeApiRequest(req, body, presence, PEER_HEADER, stamped) : webRequest(req, body, presence.signal, stamped));
