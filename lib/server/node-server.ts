@@ -63,8 +63,9 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
     try {
       body = await readBody(req, MAX_BODY_BYTES + 1);
     } catch {
-      // Reading a body fails only when its connection does (the client left mid-upload): there is
-      // no one to answer, nothing ran, and it is no fault of ours to log with a stack.
+      // Reading a body fails only when its connection does (the client left mid-upload, or Node gave
+      // up on the request, a timeout or a malformed chunk, and closed the socket): there is no one
+      // to answer, nothing ran, and it is no fault of ours to log with a stack.
       logger.debug('node server: the client left before its request body ended', { url: req.url });
       res.destroy();
       return;
@@ -187,7 +188,7 @@ function webRequest(req: IncomingMessage, body: Uint8Array<ArrayBuffer> | undefi
 /**
  * A request's body, buffered up to `limit` bytes. Read from the stream's events rather than with
  * `for await`: the async iterator makes a few promises a chunk, and once anything in the process
- * has used AsyncLocalStorage (Next, after serving a page) Node 20 runs a hook on every promise.
+ * has used AsyncLocalStorage (Next, after serving a page) Node 20 and 22 run hooks on every promise.
  * A body that reaches the limit is read no further (the request is paused, so the socket stops
  * being read once its buffers fill; the 413 is still written), and a request that ends early (the
  * client left) is an error.
