@@ -25,6 +25,9 @@ createHook({
     if (type === 'PROMISE') promises++;
   },
 }).enable();
+// For a script under test to wait until its loading is over (under Node 24, tsx's loader goes on
+// making thousands of promises after a module's top level has started) before it counts anything.
+globalThis[Symbol.for('tollgate.promisesMade')] = () => promises;
 
 process.on('SIGUSR2', () => {
   process.stderr.write(`function-names ${JSON.stringify(Object.fromEntries(counts))}\npromises ${promises}\n`);
