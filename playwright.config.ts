@@ -33,6 +33,9 @@ export default defineConfig({
     reuseExistingServer: false,
     stdout: 'pipe',
     stderr: 'pipe',
+    // Without it Playwright SIGKILLs the server's process group, and e2e/serve.ts never drops its
+    // throwaway database (on PostgreSQL one `tollgate_e2e_suite_*` database was left behind a run).
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 15_000 },
     env: { E2E_PORT: String(port) },
   },
 });

@@ -45,16 +45,33 @@ async function main() {
       NEXT_TELEMETRY_DISABLED: '1',
     },
   });
-  const stop = async () => {
-    app.kill('SIGTERM');
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    process.exit(0);
+  // Playwright stops the suite with SIGTERM to the whole process group (playwright.config.ts), so
+  // the app hears it too, and may exit before or after this process does. Either way the app is let
+  // finish (it commits on its way out) before its database goes, and the cleanup runs once. A death
+  // by any other signal (an abort) is a failure, not a clean exit.
+  const exited = new Promise<number>((resolve) => app.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGTERM' || signal === 'SIGINT' ? 0 : 1))));
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      // The group's signal reached the app as well: a second one is sent only if it has not gone
+      // within two seconds (tsx, between this process and the app, would take a second one as
+      // reason to kill the app at once).
+      const code = await Promise.race([exited, new Promise<null>((resolve) => setTimeout(resolve, 2_000, null))]).then((early) => {
+        if (early !== null) return early;
+        app.kill('SIGTERM');
+        return exited;
+      });
+      for (const cleanup of cleanups.reverse()) {
+        await Promise.resolve()
+          .then(cleanup)
+          .catch((error: unknown) => console.error('e2e/serve.ts: could not clean up', error));
+      }
+      process.exit(code);
+    })();
   };
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
-  app.on('exit', (code) => {
-    void Promise.all(cleanups.map((c) => c())).finally(() => process.exit(code ?? 0));
-  });
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  void exited.then(stop);
 }
 
 main().catch((error: unknown) => {
