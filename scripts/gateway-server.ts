@@ -2,11 +2,13 @@
 //   PORT=3001 npx tsx scripts/gateway-server.ts
 import { createGateway } from '../lib/gateway/gateway';
 import { getDb } from '../lib/db/client';
+import { warnOfSqliteDriverHazard } from '../lib/db/sqlite-driver-check';
 import { logger } from '../lib/logger';
 import { getPayPerRequest, getX402 } from '../lib/payments/x402';
 import { createNodeServer } from '../lib/server/node-server';
 import { startHoldSweeper } from '../lib/server/instance';
 
+warnOfSqliteDriverHazard();
 const gateway = createGateway({ db: getDb(), payPerRequest: getPayPerRequest() });
 startHoldSweeper(gateway);
 const port = Number(process.env.PORT ?? 3001);

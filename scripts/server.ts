@@ -9,6 +9,7 @@
 import '../lib/server/keep-original-date';
 import { createServer } from 'node:http';
 import next from 'next';
+import { warnOfSqliteDriverHazard } from '../lib/db/sqlite-driver-check';
 import { stampPeer, trustPeerHeader } from '../lib/http/client-address';
 import { internalError } from '../lib/http/errors';
 import { logger } from '../lib/logger';
@@ -20,6 +21,7 @@ const port = Number(process.env.PORT ?? 3000);
 const hostname = process.env.HOST ?? '0.0.0.0';
 
 async function main() {
+  warnOfSqliteDriverHazard();
   const app = next({ dev, hostname, port });
   await app.prepare();
   const handle = app.getRequestHandler();

@@ -41,7 +41,9 @@ export async function startInstance(config: DatabaseConfig, env: NodeJS.ProcessE
     const file = join(linkDir, 'tollgate.db');
     symlinkSync(config.file, file);
     own = { provider: 'sqlite', url: `file:${file}`, file };
-    cutDatabase = () => rmSync(linkDir, { recursive: true, force: true });
+    // Retried: the instance's own connections may still put a file in it while it goes (seen once
+    // as ENOTEMPTY, in the Node 24 pass on SQLite).
+    cutDatabase = () => rmSync(linkDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
   } else {
     const url = new URL(config.url);
     const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
