@@ -47,15 +47,14 @@ async function main() {
   });
   // Playwright stops the suite with SIGTERM to the whole process group (playwright.config.ts), so
   // the app hears it too, and may exit before or after this process does. Either way the app is let
-  // finish (it commits on its way out) before its database goes, and the cleanup runs once. A death
-  // by any other signal (an abort) is a failure, not a clean exit.
-  const exited = new Promise<number>((resolve) => app.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGTERM' || signal === 'SIGINT' ? 0 : 1))));
+  // finish (it commits on its way out) before its database goes, and the cleanup runs once. Stopped
+  // by a signal, this process exits 0; an app that exits by itself is a failure, with its code.
+  const exited = new Promise<number>((resolve) => app.once('exit', (code) => resolve(code ?? 1)));
   let stopping: Promise<void> | null = null;
-  const stop = () => {
+  const stop = (bySignal: boolean) => {
     stopping ??= (async () => {
-      // The group's signal reached the app as well: a second one is sent only if it has not gone
-      // within two seconds (tsx, between this process and the app, would take a second one as
-      // reason to kill the app at once).
+      // The group's signal reached the app as well: it is signalled again only if it has not gone
+      // within two seconds.
       const code = await Promise.race([exited, new Promise<null>((resolve) => setTimeout(resolve, 2_000, null))]).then((early) => {
         if (early !== null) return early;
         app.kill('SIGTERM');
@@ -66,12 +65,12 @@ async function main() {
           .then(cleanup)
           .catch((error: unknown) => console.error('e2e/serve.ts: could not clean up', error));
       }
-      process.exit(code);
+      process.exit(bySignal ? 0 : code);
     })();
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  void exited.then(stop);
+  process.on('SIGTERM', () => stop(true));
+  process.on('SIGINT', () => stop(true));
+  void exited.then(() => stop(false));
 }
 
 main().catch((error: unknown) => {

@@ -41,7 +41,7 @@ describe('sqliteDriverHazard', () => {
       const driver = driverBuiltAgainst(version);
       const [major, minor] = version.split('.');
       expect(sqliteDriverHazard(driver)).toBe(
-        `the SQLite driver (better-sqlite3, ${driver}) was compiled against Node ${major}.${minor}'s headers, with which it aborts the process when a statement is garbage-collected (nodejs/node#65446). Rebuild it from source against Node 24.18.1 headers, or reinstall it under Node 22, or use PostgreSQL: README, Production and security, Node version.`,
+        `the SQLite driver (better-sqlite3, ${driver}) was compiled against Node ${major}.${minor}'s headers, with which it aborts the process when a statement is garbage-collected (nodejs/node#65446). Rebuild it from source against Node 24.18.1 headers, or run Node 22 (reinstalling the driver there), or use PostgreSQL: README, Production and security, Node version.`,
       );
     }
   });
@@ -49,6 +49,15 @@ describe('sqliteDriverHazard', () => {
   it("reads a Node source tree's version as well as installed headers'", () => {
     expect(sqliteDriverHazard(driverBuiltAgainst('24.20.0', 'source'))).toMatch(/compiled against Node 24\.20's headers/);
     expect(sqliteDriverHazard(driverBuiltAgainst('24.18.1', 'source'))).toBeNull();
+  });
+
+  it("reads the version from node-gyp's folder name once the headers are gone", () => {
+    const driver = driverBuiltAgainst('24.19.2');
+    rmSync(join(driver, '..', 'node-gyp "cache"', '24.19.2', 'include'), { recursive: true });
+    expect(sqliteDriverHazard(driver)).toMatch(/compiled against Node 24\.19's headers/);
+    const older = driverBuiltAgainst('24.18.1');
+    rmSync(join(older, '..', 'node-gyp "cache"', '24.18.1', 'include'), { recursive: true });
+    expect(sqliteDriverHazard(older)).toBeNull();
   });
 
   it('says nothing of earlier headers, or of a driver that does not record them', () => {

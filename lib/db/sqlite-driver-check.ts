@@ -24,7 +24,7 @@ export function sqliteDriverHazard(driverDir: string | null = installedDriverDir
   return (
     `the SQLite driver (better-sqlite3, ${driverDir}) was compiled against Node ${headers.major}.${headers.minor}'s headers, ` +
     'with which it aborts the process when a statement is garbage-collected (nodejs/node#65446). ' +
-    'Rebuild it from source against Node 24.18.1 headers, or reinstall it under Node 22, or use PostgreSQL: README, Production and security, Node version.'
+    'Rebuild it from source against Node 24.18.1 headers, or run Node 22 (reinstalling the driver there), or use PostgreSQL: README, Production and security, Node version.'
   );
 }
 
@@ -60,25 +60,28 @@ function compiledAgainst(driverDir: string): HeadersVersion | null {
   }
   const nodedir = /"nodedir":\s*"((?:[^"\\]|\\.)*)"/.exec(config)?.[1];
   if (!nodedir) return null;
-  let header: string | null = null;
+  let dir: string;
   try {
-    const dir = JSON.parse(`"${nodedir}"`) as string;
-    // Installed headers (node-gyp's download, a distribution's, an npm `node` package's), or a source tree.
-    for (const file of [join(dir, 'include', 'node', 'node_version.h'), join(dir, 'src', 'node_version.h')]) {
-      try {
-        header = readFileSync(file, 'utf8');
-        break;
-      } catch {
-        continue;
-      }
-    }
+    dir = JSON.parse(`"${nodedir}"`) as string;
   } catch {
     return null;
   }
-  if (header === null) return null;
-  const major = /#define\s+NODE_MAJOR_VERSION\s+(\d+)/.exec(header)?.[1];
-  const minor = /#define\s+NODE_MINOR_VERSION\s+(\d+)/.exec(header)?.[1];
-  return major && minor ? { major: Number(major), minor: Number(minor) } : null;
+  // Installed headers (node-gyp's download, a distribution's, an npm `node` package's), or a source tree.
+  for (const file of [join(dir, 'include', 'node', 'node_version.h'), join(dir, 'src', 'node_version.h')]) {
+    let header: string;
+    try {
+      header = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const major = /#define\s+NODE_MAJOR_VERSION\s+(\d+)/.exec(header)?.[1];
+    const minor = /#define\s+NODE_MINOR_VERSION\s+(\d+)/.exec(header)?.[1];
+    return major && minor ? { major: Number(major), minor: Number(minor) } : null;
+  }
+  // The headers gone since (a cleared cache, a multi-stage image): node-gyp's own download folder
+  // is named after their version (…/node-gyp/24.21.0).
+  const named = /(?:^|[\\/])v?(\d+)\.(\d+)\.\d+[\\/]?$/.exec(dir);
+  return named ? { major: Number(named[1]), minor: Number(named[2]) } : null;
 }
 
 /** better-sqlite3's package folder, as Prisma's adapter resolves it. */
