@@ -36,7 +36,7 @@ export function warnOfSqliteDriverHazard(driverDir?: string | null): void {
   // Never the reason a server fails to start: whatever goes wrong here is for the database client to say.
   try {
     if (resolveDatabaseConfig().provider !== 'sqlite') return;
-    const hazard = sqliteDriverHazard(driverDir === undefined ? installedDriverDir() : driverDir);
+    const hazard = sqliteDriverHazard(driverDir);
     if (hazard) logger.error(`server: ${hazard}`);
   } catch {
     return;
