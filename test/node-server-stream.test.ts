@@ -1,15 +1,24 @@
 // How the Node server sends a pushed body: what the relay writes in one turn of the event loop
-// leaves as one chunk of the chunked encoding, and nothing waits for a later turn or the end.
+// leaves as one chunk of the chunked encoding, and nothing waits for a later turn or the end, but
+// for the upstream's last events, which leave with the stream's end once the call is settled.
 import { connect, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiResponse, type StreamSink } from '../lib/http/api-response';
 import { createNodeServer } from '../lib/server/node-server';
+import { createCustomer, gatewayHarness } from './helpers/gateway';
+
+const EMPTY_REQUEST = { path: '/v1/stream', headers: {}, body: '' };
 
 /** The chunks of a chunked HTTP/1.1 body as they arrive on the socket; once it closes, the status line and whether the body's last chunk came. */
-function readChunks(port: number, onChunk: (text: string) => void): Promise<{ status: string; complete: boolean }> {
+function readChunks(
+  port: number,
+  onChunk: (text: string) => void,
+  { path, headers, body }: { path: string; headers: Record<string, string>; body: string } = EMPTY_REQUEST,
+): Promise<{ status: string; complete: boolean }> {
+  const head = [`POST ${path} HTTP/1.1`, 'host: localhost', `content-length: ${Buffer.byteLength(body)}`, 'connection: close', ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write('POST /v1/stream HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
+    const socket = connect(port, '127.0.0.1', () => socket.write(`${head.join('\r\n')}\r\n\r\n${body}`));
     let raw = Buffer.alloc(0);
     let bodyAt = -1;
     let complete = false;
@@ -45,20 +54,35 @@ const utf8 = new TextEncoder();
 describe('the Node server, sending a pushed body', () => {
   let server: Server | undefined;
   afterEach(async () => {
+    // A failed test may leave a stream open: closing must not wait for it.
+    server?.closeAllConnections();
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     server = undefined;
   });
 
-  /** A server whose one answer is a pushed body, and the sink it was started with. */
-  async function pushedBodyServer(): Promise<{ port: number; sink: Promise<StreamSink> }> {
-    let started!: (sink: StreamSink) => void;
-    const sink = new Promise<StreamSink>((resolve) => (started = resolve));
+  /** A server whose every answer is a pushed body; `sink` is the one the first request started, `nextSink` each later one's in turn. */
+  async function pushedBodyServer(): Promise<{ port: number; sink: Promise<StreamSink>; nextSink: () => Promise<StreamSink> }> {
+    const started: StreamSink[] = [];
+    const waiting: Array<(sink: StreamSink) => void> = [];
+    const nextSink = () => new Promise<StreamSink>((resolve) => {
+      const sink = started.shift();
+      if (sink) resolve(sink);
+      else waiting.push(resolve);
+    });
     server = createNodeServer(
       () => Promise.reject(new Error('not the gateway')),
-      async () => new ApiResponse(200, { 'content-type': 'text/event-stream' }, { start: (s) => started(s), cancel: () => undefined }),
+      async () =>
+        new ApiResponse(200, { 'content-type': 'text/event-stream' }, {
+          start: (sink) => {
+            const waiter = waiting.shift();
+            if (waiter) waiter(sink);
+            else started.push(sink);
+          },
+          cancel: () => undefined,
+        }),
     );
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    return { port: (server.address() as AddressInfo).port, sink };
+    return { port: (server.address() as AddressInfo).port, sink: nextSink(), nextSink };
   }
 
   it('sends what one turn wrote as one chunk, each turn when it ends, the last with the end', async () => {
@@ -100,6 +124,69 @@ describe('the Node server, sending a pushed body', () => {
     expect(sink.write(utf8.encode('data: late\n\n'))).toBe(false);
   });
 
+  /** A stream's chunks as they arrive, and a promise of the first. */
+  function collect(port: number) {
+    const arrived: string[] = [];
+    let firstChunk!: () => void;
+    const first = new Promise<void>((resolve) => (firstChunk = resolve));
+    const done = readChunks(port, (text) => {
+      arrived.push(text);
+      firstChunk();
+    });
+    return { arrived, first, done };
+  }
+
+  it('while other responses are being written, keeps what a finishing stream queued for its end: one chunk, however many turns the settlement takes', async () => {
+    const served = await pushedBodyServer();
+    // Another response in flight: its stream stays open until the end of the test.
+    const other = collect(served.port);
+    const otherSink = await served.sink;
+    otherSink.write(utf8.encode('data: other\n\n'));
+    await other.first;
+
+    const stream = collect(served.port);
+    const sink = await served.nextSink();
+    sink.write(utf8.encode('data: 1\n\n'));
+    await stream.first;
+    expect(stream.arrived).toEqual(['data: 1\n\n']);
+
+    // The upstream's last read, then word that it ended, in the same turn.
+    sink.write(utf8.encode('data: 2\n\n'));
+    sink.write(utf8.encode('data: 3\n\n'));
+    sink.finishing();
+    // The settlement's turns pass: nothing more is sent meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stream.arrived).toEqual(['data: 1\n\n']);
+
+    sink.write(utf8.encode('data: usage\n\n'));
+    sink.write(utf8.encode('data: [DONE]\n\n'));
+    sink.close();
+    expect(await stream.done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
+    expect(stream.arrived).toEqual(['data: 1\n\n', 'data: 2\n\ndata: 3\n\ndata: usage\n\ndata: [DONE]\n\n']);
+    otherSink.close();
+    expect(await other.done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
+  });
+
+  it('alone, sends what a finishing stream queued at the end of its turn, as before: nobody waits for the CPU a write costs', async () => {
+    const served = await pushedBodyServer();
+    // A response served and closed before: no longer in flight.
+    const earlier = collect(served.port);
+    (await served.sink).close();
+    expect(await earlier.done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
+
+    const stream = collect(served.port);
+    const sink = await served.nextSink();
+    sink.write(utf8.encode('data: 1\n\n'));
+    sink.write(utf8.encode('data: 2\n\n'));
+    sink.finishing();
+    await stream.first;
+    expect(stream.arrived).toEqual(['data: 1\n\ndata: 2\n\n']);
+    sink.write(utf8.encode('data: [DONE]\n\n'));
+    sink.close();
+    expect(await stream.done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
+    expect(stream.arrived).toEqual(['data: 1\n\ndata: 2\n\n', 'data: [DONE]\n\n']);
+  });
+
   it('breaks a failed body off: neither what its turn wrote before the failure nor the end reaches the client', async () => {
     const served = await pushedBodyServer();
     const arrived: string[] = [];
@@ -113,5 +200,64 @@ describe('the Node server, sending a pushed body', () => {
     expect(await done).toEqual({ status: 'HTTP/1.1 200 OK', complete: false });
     expect(arrived).toEqual(['data: 1\n\n']);
     expect(sink.write(utf8.encode('data: 3\n\n'))).toBe(false);
+  });
+});
+
+describe('a streamed chat completion, as the Node server sends it', () => {
+  const harness = gatewayHarness();
+
+  /** The body's chunks, each with when it arrived (ms after the first). */
+  async function streamedChunks(content: string): Promise<Array<{ text: string; at: number }>> {
+    const { t, gw } = harness;
+    const customer = await createCustomer(t.db, 1_000_000n);
+    const chunks: Array<{ text: string; at: number }> = [];
+    let start: number | undefined;
+    const body = JSON.stringify({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content }] });
+    const done = await readChunks(
+      Number(new URL(gw.url).port),
+      (text) => {
+        start ??= performance.now();
+        chunks.push({ text, at: performance.now() - start });
+      },
+      { path: '/v1/chat/completions', headers: { authorization: `Bearer ${customer.secret}`, 'content-type': 'application/json' }, body },
+    );
+    expect(done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
+    return chunks;
+  }
+
+  it('from an upstream that answered in one read, leaves in one chunk while other calls are answered: its events wait for the settled end', async () => {
+    harness.fake.reset();
+    // Another call in flight meanwhile: a stream whose upstream pauses 1.5 s after its first event.
+    const other = streamedChunks('Wait for me. [[fault:stall_ms=1500,stall_after=1]]');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const chunks = await streamedChunks('Say hello.');
+    expect(chunks).toHaveLength(1);
+    const events = chunks[0]!.text.split('\n\n').filter(Boolean);
+    // The upstream's events (a role, words, the finish), the settled usage, then [DONE].
+    expect(events.length).toBeGreaterThanOrEqual(4);
+    expect(events.at(-1)).toBe('data: [DONE]');
+    expect(events.at(-2)).toContain('"billing"');
+    expect(events.some((event) => event.includes('"content"'))).toBe(true);
+    expect((await other).at(-1)!.text).toContain('data: [DONE]');
+  });
+
+  it('from an upstream that answered in one read, sends its events at once when answered alone, and the settled end after', async () => {
+    harness.fake.reset();
+    const chunks = await streamedChunks('Say hello.');
+    expect(chunks).toHaveLength(2);
+    expect(chunks[0]!.text).toContain('"content"');
+    expect(chunks[0]!.text).not.toContain('"billing"');
+    expect(chunks[1]!.text).toContain('"billing"');
+    expect(chunks[1]!.text.endsWith('data: [DONE]\n\n')).toBe(true);
+  });
+
+  it('still streams what an upstream sends over time: its first events leave long before the end', async () => {
+    harness.fake.reset();
+    const chunks = await streamedChunks('Say hello slowly. [[fault:chunk_ms=40]]');
+    expect(chunks.length).toBeGreaterThan(2);
+    expect(chunks[0]!.text).not.toContain('[DONE]');
+    expect(chunks.at(-1)!.text).toContain('data: [DONE]');
+    // The fake sends an event every 40 ms: the end comes at least a few events after the start.
+    expect(chunks.at(-1)!.at).toBeGreaterThan(80);
   });
 });

@@ -176,7 +176,10 @@ class StreamRelay<E> implements PushStream {
       }
       while (!unpaid) {
         const next = await iterator.next();
-        if (next.done) break;
+        if (next.done) {
+          sink.finishing();
+          break;
+        }
         idle.refresh();
         const read = meter ? await this.#admitPaid(next.value, meter, idle) : dialect.read(next.value);
         if (!read) {

@@ -17,8 +17,10 @@ export class ApiResponse {
 /**
  * Where a streamed body goes: `write` answers false once the client is gone (the bytes are
  * dropped); `close` ends the body, `fail` breaks it (the client must not take it for complete).
+ * `finishing` says the upstream is done and only the stream's end (after settlement) is to come:
+ * a sink may keep what it has not sent yet and send it with the end.
  */
-export type StreamSink = { write(bytes: Uint8Array): boolean; close(): void; fail(): void };
+export type StreamSink = { write(bytes: Uint8Array): boolean; finishing(): void; close(): void; fail(): void };
 
 /** A body produced by pushing: started once with its sink; `cancel` when the client leaves first. */
 export type PushStream = { start(sink: StreamSink): void; cancel(): void };
@@ -39,6 +41,9 @@ export function toWebResponse(response: AnyResponse): Response {
           } catch {
             return false;
           }
+        },
+        finishing() {
+          // Enqueued bytes cost no system call here: nothing to gather.
         },
         close() {
           try {

@@ -51,11 +51,16 @@ export function isGatewayPath(url: string | undefined): boolean {
   return path === '/health' || path === '/v1' || path.startsWith('/v1/');
 }
 
+/** Responses this process is writing (served here, not yet closed): whether a stream's last events should wait (ChunkPerTurnSink.finishing). */
+let responsesInFlight = 0;
+
 async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerResponse, light: boolean) {
   // Read before the body: once the request is consumed the socket may already be detached.
   const peer = req.socket?.remoteAddress;
   const presence = new ClientPresence();
+  responsesInFlight += 1;
   res.on('close', () => {
+    responsesInFlight -= 1;
     if (!res.writableFinished) presence.leave();
   });
   let body: Uint8Array<ArrayBuffer> | undefined;
@@ -136,6 +141,8 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
 class ChunkPerTurnSink implements StreamSink {
   readonly #res: ServerResponse;
   #queued: Uint8Array[] = [];
+  /** Set once the upstream is done: what is queued then goes out with the end, in the same write. */
+  #finishing = false;
 
   constructor(res: ServerResponse) {
     this.#res = res;
@@ -148,6 +155,19 @@ class ChunkPerTurnSink implements StreamSink {
     // queued when written from one (as the relay writes, after an await), before them otherwise.
     if (this.#queued.push(bytes) === 1) process.nextTick(flushSink, this);
     return true;
+  }
+
+  /**
+   * The upstream ended. While other responses are being written, its last read's events wait for
+   * the stream's end (the settled usage and [DONE], a turn or so later), so that the two go out in
+   * one system call, not two: a socket write costs tens of µs of CPU (measured: a fifth of a
+   * streamed call's at 16 connections), CPU the other calls are waiting for, and the client cannot
+   * finish the stream before the settlement either way. A response written alone sends them at
+   * once, as it would have: nobody waits for that CPU, and a stream that came in one read keeps
+   * its time to first byte (the settlement adds ~0.2 ms to it).
+   */
+  finishing(): void {
+    if (responsesInFlight > 1) this.#finishing = true;
   }
 
   close(): void {
@@ -163,7 +183,7 @@ class ChunkPerTurnSink implements StreamSink {
   /** Writes what this turn queued (flushSink, on process.nextTick). */
   flush(): void {
     const res = this.#res;
-    if (this.#queued.length > 0 && !res.destroyed && !res.writableEnded) res.write(this.#joined());
+    if (this.#queued.length > 0 && !this.#finishing && !res.destroyed && !res.writableEnded) res.write(this.#joined());
   }
 
   #joined(): Uint8Array {
