@@ -136,7 +136,7 @@ describe('the Node server, sending a pushed body', () => {
     return { arrived, first, done };
   }
 
-  it('while other responses are being written, keeps what a finishing stream queued for its end: one chunk, however many turns the settlement takes', async () => {
+  it('while other requests are being answered, keeps what a finishing stream queued for its end: one chunk, however many turns the settlement takes', async () => {
     const served = await pushedBodyServer();
     // Another response in flight: its stream stays open until the end of the test.
     const other = collect(served.port);
@@ -187,6 +187,33 @@ describe('the Node server, sending a pushed body', () => {
     expect(stream.arrived).toEqual(['data: 1\n\ndata: 2\n\n', 'data: [DONE]\n\n']);
   });
 
+  it('leaves the response of a pipelined request out of what is in flight, so that a connection dying under it leaves nothing counted', async () => {
+    const served = await pushedBodyServer();
+    // Two requests in one write: the second's response waits behind the first's. The connection
+    // then dies with both open; Node closes only the first response.
+    const socket = connect(served.port, '127.0.0.1', () =>
+      socket.write('POST /v1/stream HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\n\r\nPOST /v1/stream HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\n\r\n'),
+    );
+    socket.on('error', () => undefined);
+    await served.sink;
+    await served.nextSink();
+    await new Promise<void>((resolve) => {
+      socket.on('close', () => resolve());
+      socket.destroy();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    // Alone again: a finishing stream's events leave at once.
+    const stream = collect(served.port);
+    const sink = await served.nextSink();
+    sink.write(utf8.encode('data: 1\n\n'));
+    sink.finishing();
+    const first = await Promise.race([stream.first.then(() => 'sent'), new Promise((resolve) => setTimeout(() => resolve('held'), 2_000))]);
+    expect(first).toBe('sent');
+    sink.close();
+    expect(await stream.done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
+  });
+
   it('breaks a failed body off: neither what its turn wrote before the failure nor the end reaches the client', async () => {
     const served = await pushedBodyServer();
     const arrived: string[] = [];
@@ -206,8 +233,8 @@ describe('the Node server, sending a pushed body', () => {
 describe('a streamed chat completion, as the Node server sends it', () => {
   const harness = gatewayHarness();
 
-  /** The body's chunks, each with when it arrived (ms after the first). */
-  async function streamedChunks(content: string): Promise<Array<{ text: string; at: number }>> {
+  /** The body's chunks, each with when it arrived (ms after the first); `onFirst` hears the first. */
+  async function streamedChunks(content: string, onFirst?: () => void): Promise<Array<{ text: string; at: number }>> {
     const { t, gw } = harness;
     const customer = await createCustomer(t.db, 1_000_000n);
     const chunks: Array<{ text: string; at: number }> = [];
@@ -216,6 +243,7 @@ describe('a streamed chat completion, as the Node server sends it', () => {
     const done = await readChunks(
       Number(new URL(gw.url).port),
       (text) => {
+        if (start === undefined) onFirst?.();
         start ??= performance.now();
         chunks.push({ text, at: performance.now() - start });
       },
@@ -228,9 +256,12 @@ describe('a streamed chat completion, as the Node server sends it', () => {
   it('from an upstream that answered in one read, leaves in one chunk while other calls are answered: its events wait for the settled end', async () => {
     harness.fake.reset();
     // Another call in flight meanwhile: a stream whose upstream pauses 1.5 s after its first event.
-    const other = streamedChunks('Wait for me. [[fault:stall_ms=1500,stall_after=1]]');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const chunks = await streamedChunks('Say hello.');
+    let otherStarted!: () => void;
+    const started = new Promise<void>((resolve) => (otherStarted = resolve));
+    const other = streamedChunks('Wait for me. [[fault:stall_ms=1500,stall_after=1]]', otherStarted);
+    await started;
+    // The fake upstream writes this whole stream at once, and the gateway reads it in one read.
+    const chunks = await streamedChunks('Say hello.').finally(() => other);
     expect(chunks).toHaveLength(1);
     const events = chunks[0]!.text.split('\n\n').filter(Boolean);
     // The upstream's events (a role, words, the finish), the settled usage, then [DONE].
@@ -243,6 +274,7 @@ describe('a streamed chat completion, as the Node server sends it', () => {
 
   it('from an upstream that answered in one read, sends its events at once when answered alone, and the settled end after', async () => {
     harness.fake.reset();
+    // One read, as above: the events then go in the turn they arrived, the end after the settlement.
     const chunks = await streamedChunks('Say hello.');
     expect(chunks).toHaveLength(2);
     expect(chunks[0]!.text).toContain('"content"');

@@ -177,6 +177,7 @@ class StreamRelay<E> implements PushStream {
       while (!unpaid) {
         const next = await iterator.next();
         if (next.done) {
+          // What this read sent may leave with the settled end (ChunkPerTurnSink.finishing).
           sink.finishing();
           break;
         }

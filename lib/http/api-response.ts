@@ -17,8 +17,8 @@ export class ApiResponse {
 /**
  * Where a streamed body goes: `write` answers false once the client is gone (the bytes are
  * dropped); `close` ends the body, `fail` breaks it (the client must not take it for complete).
- * `finishing` says the upstream is done and only the stream's end (after settlement) is to come:
- * a sink may keep what it has not sent yet and send it with the end.
+ * `finishing` says the upstream is done: what follows is the stream's end (after the settlement)
+ * or an error event, then `close` or `fail`, always; a sink may keep what it has not sent yet until then.
  */
 export type StreamSink = { write(bytes: Uint8Array): boolean; finishing(): void; close(): void; fail(): void };
 
@@ -43,7 +43,7 @@ export function toWebResponse(response: AnyResponse): Response {
           }
         },
         finishing() {
-          // Enqueued bytes cost no system call here: nothing to gather.
+          // The reader pulls what is enqueued when it will: nothing to hold back here.
         },
         close() {
           try {

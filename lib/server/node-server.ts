@@ -51,16 +51,22 @@ export function isGatewayPath(url: string | undefined): boolean {
   return path === '/health' || path === '/v1' || path.startsWith('/v1/');
 }
 
-/** Responses this process is writing (served here, not yet closed): whether a stream's last events should wait (ChunkPerTurnSink.finishing). */
-let responsesInFlight = 0;
+/**
+ * Requests this server is answering (from arrival until the response closes): whether other calls
+ * are waiting for the CPU a socket write costs (ChunkPerTurnSink.finishing). A pipelined request,
+ * whose response waits behind another on its connection, is not counted: Node never closes that
+ * response if the connection dies first, and the count would never come back down.
+ */
+let requestsInFlight = 0;
 
 async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerResponse, light: boolean) {
   // Read before the body: once the request is consumed the socket may already be detached.
   const peer = req.socket?.remoteAddress;
   const presence = new ClientPresence();
-  responsesInFlight += 1;
+  const counted = res.socket !== null;
+  if (counted) requestsInFlight += 1;
   res.on('close', () => {
-    responsesInFlight -= 1;
+    if (counted) requestsInFlight -= 1;
     if (!res.writableFinished) presence.leave();
   });
   let body: Uint8Array<ArrayBuffer> | undefined;
@@ -141,8 +147,8 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
 class ChunkPerTurnSink implements StreamSink {
   readonly #res: ServerResponse;
   #queued: Uint8Array[] = [];
-  /** Set once the upstream is done: what is queued then goes out with the end, in the same write. */
-  #finishing = false;
+  /** Set by finishing() under load: what is queued waits for close() and leaves with the end, in one write. */
+  #holdForEnd = false;
 
   constructor(res: ServerResponse) {
     this.#res = res;
@@ -158,23 +164,21 @@ class ChunkPerTurnSink implements StreamSink {
   }
 
   /**
-   * The upstream ended. While other responses are being written, its last read's events wait for
-   * the stream's end (the settled usage and [DONE], a turn or so later), so that the two go out in
-   * one system call, not two: a socket write costs tens of µs of CPU (measured: a fifth of a
-   * streamed call's at 16 connections), CPU the other calls are waiting for, and the client cannot
-   * finish the stream before the settlement either way. A response written alone sends them at
-   * once, as it would have: nobody waits for that CPU, and a stream that came in one read keeps
-   * its time to first byte (the settlement adds ~0.2 ms to it).
+   * The upstream ended. While other requests are being answered, its last read's events wait for
+   * the stream's end (after the settlement: a batched database write), so that both leave in one
+   * socket write instead of two. A write costs tens of µs of CPU that those requests wait for, and
+   * the client cannot finish the stream before the settlement anyway. Alone, they leave at once:
+   * nobody waits for that CPU, and a stream that came in one read keeps its time to first byte.
    */
   finishing(): void {
-    if (responsesInFlight > 1) this.#finishing = true;
+    if (requestsInFlight > 1) this.#holdForEnd = true;
   }
 
   close(): void {
     if (!this.#res.writableEnded) this.#res.end(this.#queued.length > 0 ? this.#joined() : undefined);
   }
 
-  /** Once ended, what is written is the whole answer: nothing left to break. */
+  /** Once ended, what is written is the whole answer: nothing left to break. What was queued (held for the end too) is dropped with the broken stream. */
   fail(): void {
     this.#queued = [];
     if (!this.#res.writableEnded) this.#res.destroy();
@@ -183,7 +187,7 @@ class ChunkPerTurnSink implements StreamSink {
   /** Writes what this turn queued (flushSink, on process.nextTick). */
   flush(): void {
     const res = this.#res;
-    if (this.#queued.length > 0 && !this.#finishing && !res.destroyed && !res.writableEnded) res.write(this.#joined());
+    if (this.#queued.length > 0 && !this.#holdForEnd && !res.destroyed && !res.writableEnded) res.write(this.#joined());
   }
 
   #joined(): Uint8Array {
