@@ -52,10 +52,11 @@ export function isGatewayPath(url: string | undefined): boolean {
 }
 
 /**
- * Requests this server is answering (from arrival until the response closes): whether other calls
- * are waiting for the CPU a socket write costs (ChunkPerTurnSink.finishing). A pipelined request,
- * whose response waits behind another on its connection, is not counted: Node never closes that
- * response if the connection dies first, and the count would never come back down.
+ * Requests this process is answering through serve() (under scripts/server.ts: /v1 and /health,
+ * not Next's pages), from arrival until the response closes: whether other calls may be waiting for
+ * the CPU a socket write costs (ChunkPerTurnSink.finishing). A pipelined request, whose response
+ * waits behind another on its connection, is not counted: Node 20 never closes that response if
+ * the connection dies first, and the count would never come back down.
  */
 let requestsInFlight = 0;
 
@@ -63,7 +64,8 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
   // Read before the body: once the request is consumed the socket may already be detached.
   const peer = req.socket?.remoteAddress;
   const presence = new ClientPresence();
-  const counted = res.socket !== null;
+  // serve() runs inside the server's 'request' event: a response without its socket is a pipelined one.
+  const counted = res.socket !== null && !res.destroyed;
   if (counted) requestsInFlight += 1;
   res.on('close', () => {
     if (counted) requestsInFlight -= 1;
@@ -141,13 +143,14 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
  * A stream's sink on a Node response. What the relay pushes in one turn (the events of one upstream
  * read, which arrive together) goes out as one chunk of the chunked encoding: Node would send them
  * in one system call anyway, but writes each as a chunk of its own, at four writes to the socket's
- * buffer apiece. A class rather than closures: under tsx (both servers' entry) esbuild's keepNames
+ * buffer apiece. The exception: once the upstream has ended, its last read's events may wait and
+ * leave with the stream's end (finishing). A class rather than closures: under tsx (both servers' entry) esbuild's keepNames
  * gives every closure made per call an Object.defineProperty of its name (~0.35 µs each on Node 20).
  */
 class ChunkPerTurnSink implements StreamSink {
   readonly #res: ServerResponse;
   #queued: Uint8Array[] = [];
-  /** Set by finishing() under load: what is queued waits for close() and leaves with the end, in one write. */
+  /** Set by finishing() while another request is in flight: what is queued waits for close() and leaves with the end, in one write. */
   #holdForEnd = false;
 
   constructor(res: ServerResponse) {
