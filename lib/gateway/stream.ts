@@ -177,7 +177,8 @@ class StreamRelay<E> implements PushStream {
       while (!unpaid) {
         const next = await iterator.next();
         if (next.done) {
-          // The upstream ended: its last events, still queued if they came this turn, may leave with the settled end (ChunkPerTurnSink.finishing).
+          // The upstream ended: its last events, still queued if they came this turn, may leave
+          // with the settled end (ChunkPerTurnSink.finishing).
           sink.finishing();
           break;
         }

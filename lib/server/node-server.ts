@@ -144,8 +144,9 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
  * read, which arrive together) goes out as one chunk of the chunked encoding: Node would send them
  * in one system call anyway, but writes each as a chunk of its own, at four writes to the socket's
  * buffer apiece. The exception: once the upstream has ended, its last read's events may wait and
- * leave with the stream's end (finishing). A class rather than closures: under tsx (both servers' entry) esbuild's keepNames
- * gives every closure made per call an Object.defineProperty of its name (~0.35 µs each on Node 20).
+ * leave with the stream's end (finishing). A class rather than closures: under tsx (both servers'
+ * entry) esbuild's keepNames gives every closure made per call an Object.defineProperty of its name
+ * (~0.35 µs each on Node 20).
  */
 class ChunkPerTurnSink implements StreamSink {
   readonly #res: ServerResponse;
@@ -181,7 +182,10 @@ class ChunkPerTurnSink implements StreamSink {
     if (!this.#res.writableEnded) this.#res.end(this.#queued.length > 0 ? this.#joined() : undefined);
   }
 
-  /** Once ended, what is written is the whole answer: nothing left to break. What was queued (held for the end too) is dropped with the broken stream. */
+  /**
+   * Once ended, what is written is the whole answer: nothing left to break. Before, what is queued
+   * (held for the end included) is dropped with the broken stream.
+   */
   fail(): void {
     this.#queued = [];
     if (!this.#res.writableEnded) this.#res.destroy();
