@@ -12,7 +12,7 @@
 // Phases, printed as they run (each row: a warm-up, then a measured window):
 //   1. throughput at BENCH_CONNECTIONS (16), non-streaming and streaming: all three targets, after a
 //      smoke request, one page served by Tollgate (a deployed process serves pages too, and on Node
-//      20 the first one makes every later call dearer: servePage) and an initial warm-up (2 ×
+//      20 a page makes the calls served with it dearer: servePage) and an initial warm-up (2 ×
 //      BENCH_WARMUP per target and mode) of fresh processes. Then paired windows: the bare proxy
 //      and Tollgate alternating, BENCH_PAIRS (6) × BENCH_PAIR_SEC (2) s each per mode, the order
 //      turned each pair (an even number of pairs puts each first equally often); the c=16 verdicts
@@ -469,12 +469,14 @@ async function smoke(target: Target, mode: Mode): Promise<boolean> {
 }
 
 /**
- * A deployed Tollgate serves pages from the same process as /v1, and the first page Next renders
- * turns on Node's async context tracking for the rest of the process's life: on Node 20 a hook runs
- * for every promise made. Measured in round 15 (two short runs each way, alternating): 186–198 µs
- * of CPU a call at 16 connections against 151–172 without a page served, 265–272 against 194–219
- * streamed. A process that has served only /v1 is faster than any in production, so one page is
- * served first.
+ * A deployed Tollgate serves pages from the same process as /v1. On Node 20 and 22 the first page
+ * Next renders turns on Node's async context tracking (a hook on every promise made), and until
+ * round 19 it stayed on for the rest of the process's life: measured in round 15 (two short runs
+ * each way, alternating), 186–198 µs of CPU a call at 16 connections against 151–172 without a
+ * page served, 265–272 against 194–219 streamed. Since round 19 the server turns it off again
+ * once no page has been served for IDLE_GRACE_MS (lib/server/idle-context-tracking.ts); a page is
+ * still served first, so that what is measured is a process that has served one, as any deployed
+ * process has, and the warm-ups that follow outlast the grace period.
  */
 async function servePage(target: Target): Promise<void> {
   if (target.broken) return;
@@ -486,7 +488,7 @@ async function servePage(target: Target): Promise<void> {
     })
     .catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
   if (problem) loud([`${target.label}: GET / failed (${problem}); measuring a process that has not rendered a page.`, ...serverTail(target)]);
-  else console.log(`  ${target.label} rendered / once, as a deployed process has (Next's request context then stays on)`);
+  else console.log(`  ${target.label} rendered / once, as a deployed process has`);
 }
 
 /**

@@ -2,6 +2,7 @@
 // - /v1/* and /health go straight to the framework-free gateway (lib/gateway), as in the lean
 //   server: Next's router alone would cap a trivial handler at ~1,250 req/s on two cores;
 // - everything else goes to Next's request handler.
+// Between pages, Node 20 and 22 stop tracking Next's request context (lib/server/idle-context-tracking.ts).
 // Either way the socket's address reaches the app in a header no client can set (rate limits,
 // welcome-credit caps and the development mailbox read it; see lib/http/client-address.ts).
 //   PORT=3000 HOST=0.0.0.0 npx tsx scripts/server.ts [--dev]
@@ -13,6 +14,7 @@ import { warnOfSqliteDriverHazard } from '../lib/db/sqlite-driver-check';
 import { stampPeer, trustPeerHeader } from '../lib/http/client-address';
 import { internalError } from '../lib/http/errors';
 import { logger } from '../lib/logger';
+import { installIdleContextTracking, trackPage } from '../lib/server/idle-context-tracking';
 import { getGateway } from '../lib/server/instance';
 import { isGatewayPath, serveApi } from '../lib/server/node-server';
 
@@ -22,6 +24,9 @@ const hostname = process.env.HOST ?? '0.0.0.0';
 
 async function main() {
   warnOfSqliteDriverHazard();
+  // Before Next runs anything: every storage it enables is then recorded (lib/server/idle-context-tracking.ts).
+  // Not under `next dev`, whose compiler and overlay do work of their own outside any request.
+  if (!dev) installIdleContextTracking();
   const app = next({ dev, hostname, port });
   await app.prepare();
   const handle = app.getRequestHandler();
@@ -35,11 +40,12 @@ async function main() {
       return;
     }
     stampPeer(req.headers, req.socket.remoteAddress);
-    handle(req, res).catch((error: unknown) => {
+    const handled = handle(req, res).catch((error: unknown) => {
       logger.error('server: unhandled error', { error });
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify(internalError().toJSON()));
     });
+    trackPage(req, res, handled);
   });
   server.keepAliveTimeout = 65_000;
   server.listen(port, hostname, () => logger.info(`tollgate listening on http://${hostname === '0.0.0.0' ? 'localhost' : hostname}:${port}`, { dev }));

@@ -9,8 +9,8 @@ const BOUNDARY = /\r?\n\r?\n/g;
  * Server-sent events from a byte stream, `event:` and `data:` fields, events split on blank lines:
  * one batch a read, the events that read completed (a read that completes none yields nothing).
  * A batch, not an event at a time: each step of an async generator costs promises (the yield's
- * await, the next() and its caller's await), and once anything in the process has used
- * AsyncLocalStorage (Next has, after serving a page) Node 20 and 22 run hooks on every promise; an
+ * await, the next() and its caller's await), and while anything in the process uses
+ * AsyncLocalStorage (Next does, around the pages it serves) Node 20 and 22 run hooks on every promise; an
  * upstream that sends several events in one read (a fast model, a 0 ms upstream) pays those once.
  * Every event of a streamed answer passes through here, so the common shape is read without a
  * regular expression: lines that end in `\n` alone (the regex takes over once a `\r` is seen) and

@@ -218,8 +218,8 @@ function webRequest(req: IncomingMessage, body: Uint8Array<ArrayBuffer> | undefi
 
 /**
  * A request's body, buffered up to `limit` bytes. Read from the stream's events rather than with
- * `for await`: the async iterator makes a few promises a chunk, and once anything in the process
- * has used AsyncLocalStorage (Next, after serving a page) Node 20 and 22 run hooks on every promise.
+ * `for await`: the async iterator makes a few promises a chunk, and while anything in the process
+ * uses AsyncLocalStorage (Next, around the pages it serves) Node 20 and 22 run hooks on every promise.
  * A body that reaches the limit is read no further (the request is paused, so the socket stops
  * being read once its buffers fill; the 413 is still written), and a request that ends early (the
  * client left) is an error.
