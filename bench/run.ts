@@ -476,7 +476,7 @@ async function smoke(target: Target, mode: Mode): Promise<boolean> {
  * page served, 265–272 against 194–219 streamed. Since round 19 the server turns it off again
  * once no page has been served for IDLE_GRACE_MS (lib/server/idle-context-tracking.ts); a page is
  * still served first, so that what is measured is a process that has served one, as any deployed
- * process has, and the warm-ups that follow outlast the grace period.
+ * process has; with the default warm-ups, the windows start after the grace period has passed.
  */
 async function servePage(target: Target): Promise<void> {
   if (target.broken) return;

@@ -14,7 +14,13 @@ import { applyMigrations } from '../lib/db/migrate';
 import { seed } from '../lib/db/seed';
 import { waitHealthy } from '../test/helpers/ports';
 
-export type AppInstance = { baseURL: string; database: DatabaseConfig['provider']; stop(): Promise<void> };
+export type AppInstance = {
+  baseURL: string;
+  database: DatabaseConfig['provider'];
+  /** What the server has printed so far (stdout and stderr): for a spec that waits on its log. */
+  output(): string;
+  stop(): Promise<void>;
+};
 
 /** A throwaway database named after `label`; its removal is pushed onto `cleanups`. */
 export async function freshDatabase(label: string, cleanups: Array<() => Promise<void> | void>): Promise<DatabaseConfig> {
@@ -49,10 +55,15 @@ export async function startAppInstance({ port, label, env, startTimeoutMs = 120_
   // A variable given as undefined is removed, not inherited from the test process.
   const appEnv: NodeJS.ProcessEnv = { ...process.env, ...env, NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: config.url, NEXT_TELEMETRY_DISABLED: '1' };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete appEnv[name];
-  const app: ChildProcess = spawn('node_modules/.bin/tsx', ['scripts/server.ts'], {
-    stdio: process.env.E2E_APP_LOGS === '1' ? 'inherit' : 'ignore',
-    env: appEnv,
-  });
+  const app: ChildProcess = spawn('node_modules/.bin/tsx', ['scripts/server.ts'], { stdio: ['ignore', 'pipe', 'pipe'], env: appEnv });
+  let output = '';
+  for (const stream of [app.stdout!, app.stderr!]) {
+    stream.setEncoding('utf8');
+    stream.on('data', (text: string) => {
+      output += text;
+      if (process.env.E2E_APP_LOGS === '1') process.stdout.write(text);
+    });
+  }
   const exited = new Promise<void>((resolve) => app.once('exit', () => resolve()));
   const stop = async () => {
     if (app.exitCode === null) {
@@ -68,5 +79,5 @@ export async function startAppInstance({ port, label, env, startTimeoutMs = 120_
     await stop();
     throw error;
   }
-  return { baseURL, database: config.provider, stop };
+  return { baseURL, database: config.provider, output: () => output, stop };
 }

@@ -2,7 +2,7 @@ import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { IDLE_GRACE_MS, idleContextTrackingState, installIdleContextTracking, trackPage } from '../lib/server/idle-context-tracking';
+import { CLOSED_CONNECTION_LIMIT_MS, IDLE_GRACE_MS, idleContextTrackingState, installIdleContextTracking, trackPage } from '../lib/server/idle-context-tracking';
 
 /**
  * Whether Node runs hooks on promises right now, read from Node itself: inside a promise's
@@ -14,18 +14,18 @@ function promiseHooksOn(): Promise<boolean> {
   return new Promise((resolve) => setImmediate(() => void Promise.resolve().then(() => resolve(executionAsyncId() !== 0))));
 }
 
-/** Node 24, and 22 with the flag, keep async context in a frame the engine carries: no hooks to turn off. */
-const nodeMajor = Number(process.versions.node.split('.')[0]);
-const contextFrame = nodeMajor >= 24 || process.execArgv.includes('--experimental-async-context-frame');
+/** Pages made by a test, finished after it so that the next starts with none in flight. */
+type TrackedPage = { close(): void; settle(): Promise<void> };
+const made: TrackedPage[] = [];
 
 /** A page as the server sees it: a request on a connection, a response that closes, and Next's promise for handling it. */
-function page(connection = new EventEmitter()) {
+function page(connection = new EventEmitter()): TrackedPage {
   const req = { socket: connection } as unknown as IncomingMessage;
   const res = new EventEmitter() as unknown as ServerResponse;
   let settle!: () => void;
   const handled = new Promise<void>((resolve) => (settle = resolve));
   trackPage(req, res, handled);
-  return {
+  const tracked: TrackedPage = {
     close: () => res.emit('close'),
     settle: async () => {
       settle();
@@ -33,22 +33,41 @@ function page(connection = new EventEmitter()) {
       await Promise.resolve();
     },
   };
+  made.push(tracked);
+  return tracked;
 }
 
 const storage = new AsyncLocalStorage<string>();
 
-beforeAll(() => {
-  // The storage must be enabled after install: a storage enabled before is never recorded.
-  expect(installIdleContextTracking()).toBe(!contextFrame);
+/**
+ * Whether this Node tracks async context with promise hooks at all, read from Node itself: a
+ * storage enabled before install (so never recorded, and disabled here by hand) turns them on or not.
+ */
+let hooked = false;
+
+beforeAll(async () => {
+  const probe = new AsyncLocalStorage<number>();
+  probe.run(1, () => undefined);
+  hooked = await promiseHooksOn();
+  probe.disable();
+  expect(await promiseHooksOn()).toBe(false);
+  expect(installIdleContextTracking()).toBe(hooked);
 });
 
-afterEach(() => {
+afterEach(async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  for (const p of made.splice(0)) {
+    p.close();
+    await p.settle();
+  }
+  vi.runOnlyPendingTimers();
   vi.useRealTimers();
+  expect(idleContextTrackingState().pagesInFlight).toBe(0);
+  expect(await promiseHooksOn()).toBe(false);
 });
 
 // On Node 24 the tracking is never on, so "on" below reads `hooked` (false there) and every page's
 // context is still checked: the same tests hold on both.
-const hooked = !contextFrame;
 
 describe('idle context tracking (promise hooks on Node 20 and 22; none on Node 24)', () => {
   it('turns promise hooks off once the last page is answered and the grace period has passed, and a page after that has its context', async () => {
@@ -70,7 +89,6 @@ describe('idle context tracking (promise hooks on Node 20 and 22; none on Node 2
     vi.advanceTimersByTime(1);
     expect(await promiseHooksOn()).toBe(false);
     expect(idleContextTrackingState().enabledStorages).toBe(0);
-    expect(storage.getStore()).toBeUndefined();
 
     // The next page's run() enables its storage again, and its context crosses awaits and timers.
     const second = page();
@@ -126,17 +144,34 @@ describe('idle context tracking (promise hooks on Node 20 and 22; none on Node 2
     expect(await promiseHooksOn()).toBe(false);
   });
 
-  it('counts a page whose connection has closed as done, even if Next never finishes it (a pipelined request on a dead connection, on Node 20)', async () => {
+  it('counts a page whose client has left until Next has finished with it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const connection = new EventEmitter();
+    const left = page(connection);
+    storage.run('left', () => undefined);
+    left.close();
+    connection.emit('close');
+    vi.advanceTimersByTime(IDLE_GRACE_MS * 2);
+    expect(await promiseHooksOn()).toBe(hooked);
+    expect(idleContextTrackingState().pagesInFlight).toBe(hooked ? 1 : 0);
+
+    await left.settle();
+    vi.advanceTimersByTime(IDLE_GRACE_MS);
+    expect(await promiseHooksOn()).toBe(false);
+  });
+
+  it('counts a page on a closed connection that Next never finishes (a pipelined request on Node 20) for CLOSED_CONNECTION_LIMIT_MS at most, and out once', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const connection = new EventEmitter();
     const stuck = page(connection);
-    const other = page();
     storage.run('stuck', () => undefined);
-    vi.advanceTimersByTime(IDLE_GRACE_MS * 2);
-    expect(await promiseHooksOn()).toBe(hooked);
-
     connection.emit('close');
+    vi.advanceTimersByTime(CLOSED_CONNECTION_LIMIT_MS - 1);
+    expect(await promiseHooksOn()).toBe(hooked);
+    const other = page();
+    vi.advanceTimersByTime(1);
     expect(idleContextTrackingState().pagesInFlight).toBe(hooked ? 1 : 0);
+
     // Should Next finish it after all, it is not counted out twice: the other page still holds tracking on.
     stuck.close();
     await stuck.settle();
@@ -150,15 +185,16 @@ describe('idle context tracking (promise hooks on Node 20 and 22; none on Node 2
     expect(await promiseHooksOn()).toBe(false);
   });
 
-  it('leaves no listener on a kept-alive connection once its pages are done', async () => {
+  it('puts one listener on a connection however many requests it carries, and none on a connection that has closed', async () => {
     const connection = new EventEmitter();
-    const pages = [page(connection), page(connection), page(connection)];
-    expect(connection.listenerCount('close')).toBe(hooked ? 3 : 0);
+    const pages = Array.from({ length: 12 }, () => page(connection));
+    expect(connection.listenerCount('close')).toBe(hooked ? 1 : 0);
     for (const p of pages) {
       p.close();
       await p.settle();
     }
-    expect(connection.listenerCount('close')).toBe(0);
     expect(idleContextTrackingState().pagesInFlight).toBe(0);
+    connection.emit('close');
+    expect(connection.listenerCount('close')).toBe(0);
   });
 });

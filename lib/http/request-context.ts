@@ -6,6 +6,8 @@ import { clientAddress, trustedProxies, type TrustedProxies } from './client-add
  * and is never handed the Request: next-auth calls our adapter's createUser and the SIWE
  * authorize without it, and the welcome credit's per-address cap needs the client's address.
  * The route wrapper (lib/auth/handler.ts) opens the context; everything it awaits sees it.
+ * Read it only inside requests served by Next: on Node 20 and 22 the server disables every store
+ * once no such request has been in flight for a while (lib/server/idle-context-tracking.ts).
  */
 export type RequestContext = {
   /** From the socket (and TRUSTED_PROXIES), never from a header the client wrote; null when unknown. */

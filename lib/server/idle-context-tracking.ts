@@ -1,15 +1,20 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { logger } from '../logger';
 
 /**
  * Node 20 and 22 track AsyncLocalStorage contexts with async hooks: from the first `run()` of any
  * storage until every storage is disabled, a hook runs on every promise made and around every
- * continuation, in the whole process. Next runs its request storages for every page, so after the
- * first page every /v1 call paid for tracking it never reads (rounds 15 and 16 of
- * docs/performance-history.md). This module turns the tracking off while no Next request is being
- * served: the storages are disabled once the last page has been answered and a grace period has
- * passed with none started; the next `run()` (Next's next request) enables its storage again.
+ * continuation, in the whole process. Next runs its request storages for every request it serves,
+ * so after the first page every /v1 call paid for tracking it never reads (rounds 15, 16 and 19 of
+ * docs/performance-history.md). This module turns the tracking off while Next serves nothing: every
+ * storage enabled since install (Next's, React's, lib/http/request-context.ts's) is disabled once
+ * no request handed to Next (a page, an asset, a route handler: "a page" below) has been in flight
+ * for IDLE_GRACE_MS; the next `run()` (Next's next request) enables its storage again.
+ *
+ * So a storage may be used only inside requests handed to Next: one read by /v1, the sweeper or
+ * any other work not counted here would lose its context when tracking goes off.
  *
  * Node 24 (and 22 with --experimental-async-context-frame) keeps contexts in a frame carried by the
  * engine, with no hooks and no `_enable`: there this module does nothing.
@@ -21,14 +26,22 @@ type HookedPrototype = { _enable?: (this: TrackedStorage) => void };
 /** How long after the last page tracking stays on: for work Next finishes after the response (after(), cache writes). */
 export const IDLE_GRACE_MS = 2_000;
 
+/**
+ * How long a page whose connection has closed stays counted while Next has not finished with it.
+ * Next normally finishes soon after (a render whose client left is aborted); a pipelined request
+ * whose connection died before its turn never finishes on Node 20 (see trackPage).
+ */
+export const CLOSED_CONNECTION_LIMIT_MS = 60_000;
+
 const enabledStorages = new Set<TrackedStorage>();
 let pagesInFlight = 0;
 let idleTimer: NodeJS.Timeout | undefined;
 let installed = false;
 
 /**
- * Records every storage that enables itself. Must run before Next's modules are loaded: a storage
- * enabled earlier would never be disabled (harmless, but then tracking stays on).
+ * Records every storage that enables itself. Must run before any storage is enabled (the server
+ * calls it before Next prepares): one enabled earlier would never be disabled, and tracking would
+ * stay on, as without this module.
  */
 export function installIdleContextTracking(): boolean {
   if (installed) return true;
@@ -44,12 +57,13 @@ export function installIdleContextTracking(): boolean {
 }
 
 /**
- * Counts a request for Next as a page in flight until its response has closed and `handled` (Next's
- * promise for it) has settled, or until its connection closes. The connection is watched because a
- * pipelined request whose connection dies before its turn never gets its response closed on Node 20,
- * and Next's promise for it waits for a drain that never comes: counted until then, it would keep
- * tracking on for good. Whatever Next still does for a client that has left may then run without
- * its context, which errs for no one.
+ * Counts a request handed to Next as a page in flight until its response has closed and `handled`
+ * (Next's promise for it) has settled. A client that leaves closes the response; what Next still
+ * does for it is counted until `handled` settles, so its context holds. A pipelined request whose
+ * connection dies before its turn is the exception: on Node 20 its response never closes and Next's
+ * promise for it waits for a drain that never comes, so once its connection has closed it is
+ * counted for CLOSED_CONNECTION_LIMIT_MS at most; otherwise one such request would keep tracking on
+ * for good.
  */
 export function trackPage(req: IncomingMessage, res: ServerResponse, handled: Promise<unknown>): void {
   if (!installed) return;
@@ -58,22 +72,47 @@ export function trackPage(req: IncomingMessage, res: ServerResponse, handled: Pr
     clearTimeout(idleTimer);
     idleTimer = undefined;
   }
-  new PageInFlight(req.socket, res, handled);
+  const page = new PageInFlight(req.socket);
+  res.once('close', page.step);
+  // A rejection stays unhandled, as it was before it was watched here.
+  handled.then(page.step, (error: unknown) => {
+    page.step();
+    throw error;
+  });
+  let pages = pagesByConnection.get(req.socket);
+  if (!pages) {
+    pages = new Set();
+    pagesByConnection.set(req.socket, pages);
+    // One listener a connection, however many requests it carries.
+    req.socket.once('close', connectionClosed);
+  }
+  pages.add(page);
 }
 
-/** One page being served. Its listeners are bound methods: one connection carries many requests, and each removes its own. */
+const pagesByConnection = new WeakMap<Socket, Set<PageInFlight>>();
+
+function connectionClosed(this: Socket): void {
+  const pages = pagesByConnection.get(this);
+  pagesByConnection.delete(this);
+  for (const page of pages ?? []) page.connectionClosed();
+}
+
+/** One page being counted: done when both its response has closed and Next has finished with it. */
 class PageInFlight {
   readonly #socket: Socket;
   #pending = 2;
   #done = false;
-  readonly #onStep = this.#step.bind(this);
-  readonly #onConnectionClosed = this.#finish.bind(this);
+  #limit: NodeJS.Timeout | undefined;
+  readonly step = this.#step.bind(this);
 
-  constructor(socket: Socket, res: ServerResponse, handled: Promise<unknown>) {
+  constructor(socket: Socket) {
     this.#socket = socket;
-    res.once('close', this.#onStep);
-    handled.then(this.#onStep, this.#onStep);
-    socket.once('close', this.#onConnectionClosed);
+  }
+
+  connectionClosed(): void {
+    if (this.#done) return;
+    this.#limit = setTimeout(this.#finish.bind(this), CLOSED_CONNECTION_LIMIT_MS);
+    this.#limit.unref();
   }
 
   #step(): void {
@@ -84,7 +123,8 @@ class PageInFlight {
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#socket.off('close', this.#onConnectionClosed);
+    clearTimeout(this.#limit);
+    pagesByConnection.get(this.#socket)?.delete(this);
     pageDone();
   }
 }
@@ -99,8 +139,10 @@ function pageDone(): void {
 /** Runs only with no page in flight: a page that starts clears the timer. */
 function disableWhenIdle(): void {
   idleTimer = undefined;
+  const storages = enabledStorages.size;
   for (const storage of enabledStorages) storage.disable();
   enabledStorages.clear();
+  logger.debug('async context tracking off: no page served for the grace period', { storages, grace_ms: IDLE_GRACE_MS });
 }
 
 /** For tests: whether any recorded storage is enabled, and the pages counted. */
