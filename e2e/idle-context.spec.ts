@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { expect, test } from '@playwright/test';
-import { IDLE_GRACE_MS } from '../lib/server/idle-context-tracking';
+import { CLOSED_CONNECTION_LIMIT_MS, IDLE_GRACE_MS } from '../lib/server/idle-context-tracking';
 import { startAppInstance, type AppInstance } from './app-instance';
 import { offline, signIn } from './helpers';
 
@@ -32,13 +32,23 @@ function timesOff(): number {
   return app.output().split(TRACKING_OFF).length - 1;
 }
 
-/** Waits until the server has turned tracking off more times than `before`. */
+/**
+ * Waits until the server has turned tracking off more times than `before`: within the grace period
+ * once the browser has left, or, should a request of the page's have been cut off with its
+ * connection before Next finished it, once CLOSED_CONNECTION_LIMIT_MS has passed.
+ */
 async function trackingOffAfter(before: number): Promise<void> {
-  await expect.poll(timesOff, { timeout: IDLE_GRACE_MS + 15_000, message: 'the server should turn async context tracking off once idle' }).toBeGreaterThan(before);
+  try {
+    await expect.poll(timesOff, { timeout: CLOSED_CONNECTION_LIMIT_MS + IDLE_GRACE_MS + 15_000 }).toBeGreaterThan(before);
+  } catch (error) {
+    const tail = app.output().split('\n').slice(-20).join('\n');
+    throw new Error(`the server did not turn async context tracking off once idle; its last lines:\n${tail}`, { cause: error });
+  }
 }
 
 test('pages served after the server has turned context tracking off still see their request: sign-in, the welcome credit, a signed-in page', async ({ page, context }) => {
-  test.setTimeout(90_000);
+  // Two waits that may each last the closed-connection limit, besides the sign-in.
+  test.setTimeout(2 * CLOSED_CONNECTION_LIMIT_MS + 90_000);
   await offline(context);
   await page.goto('/');
   await expect(page.getByRole('heading', { level: 1 })).toBeVisible();

@@ -111,8 +111,13 @@ class PageInFlight {
 
   connectionClosed(): void {
     if (this.#done) return;
-    this.#limit = setTimeout(this.#finish.bind(this), CLOSED_CONNECTION_LIMIT_MS);
+    this.#limit = setTimeout(this.#limitReached.bind(this), CLOSED_CONNECTION_LIMIT_MS);
     this.#limit.unref();
+  }
+
+  #limitReached(): void {
+    logger.debug('a request for Next on a closed connection was not finished after the limit: no longer counted', { limit_ms: CLOSED_CONNECTION_LIMIT_MS });
+    this.#finish();
   }
 
   #step(): void {
