@@ -12,7 +12,7 @@ import { createDb } from '../lib/db/client';
 import type { DatabaseConfig } from '../lib/db/config';
 import { applyMigrations } from '../lib/db/migrate';
 import { seed } from '../lib/db/seed';
-import { waitHealthy } from '../test/helpers/ports';
+import { assertPortFree, waitHealthy } from '../test/helpers/ports';
 
 export type AppInstance = {
   baseURL: string;
@@ -45,6 +45,7 @@ export async function freshDatabase(label: string, cleanups: Array<() => Promise
 }
 
 export async function startAppInstance({ port, label, env, startTimeoutMs = 120_000 }: { port: number; label: string; env: Record<string, string | undefined>; startTimeoutMs?: number }): Promise<AppInstance> {
+  await assertPortFree(port);
   const cleanups: Array<() => Promise<void> | void> = [];
   const config = await freshDatabase(label, cleanups);
   await applyMigrations(config);
@@ -74,7 +75,7 @@ export async function startAppInstance({ port, label, env, startTimeoutMs = 120_
   };
   const baseURL = `http://127.0.0.1:${port}`;
   try {
-    await waitHealthy(baseURL, app, () => `(the ${label} app's output is shown with E2E_APP_LOGS=1)`, startTimeoutMs);
+    await waitHealthy(baseURL, app, () => `the ${label} app's last output:\n${output.slice(-4_000)}`, startTimeoutMs);
   } catch (error) {
     await stop();
     throw error;

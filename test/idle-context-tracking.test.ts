@@ -185,6 +185,21 @@ describe('idle context tracking (promise hooks on Node 20 and 22; none on Node 2
     expect(await promiseHooksOn()).toBe(false);
   });
 
+  it('counts a page handed to Next on a connection that had already closed for CLOSED_CONNECTION_LIMIT_MS at most, with no listener on it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const closed = Object.assign(new EventEmitter(), { destroyed: true });
+    page(closed);
+    storage.run('closed', () => undefined);
+    expect(closed.listenerCount('close')).toBe(0);
+    vi.advanceTimersByTime(CLOSED_CONNECTION_LIMIT_MS - 1);
+    expect(idleContextTrackingState().pagesInFlight).toBe(hooked ? 1 : 0);
+    expect(await promiseHooksOn()).toBe(hooked);
+    vi.advanceTimersByTime(1);
+    expect(idleContextTrackingState().pagesInFlight).toBe(0);
+    vi.advanceTimersByTime(IDLE_GRACE_MS);
+    expect(await promiseHooksOn()).toBe(false);
+  });
+
   it('puts one listener on a connection however many requests it carries, and none on a connection that has closed', async () => {
     const connection = new EventEmitter();
     const pages = Array.from({ length: 12 }, () => page(connection));

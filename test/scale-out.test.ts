@@ -54,6 +54,10 @@ async function startGate(target: string): Promise<Gate> {
       await gate;
       waiting -= 1;
     }
+    send(req, body, res, false);
+  }
+
+  function send(req: IncomingMessage, body: Buffer, res: ServerResponse, retried: boolean) {
     const out = httpRequest(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
       (answer) => {
@@ -61,9 +65,13 @@ async function startGate(target: string): Promise<Gate> {
         answer.pipe(res);
       },
     );
-    out.on('error', () => {
+    out.on('error', (error: NodeJS.ErrnoException) => {
+      // An idle keep-alive socket the fake upstream closed just as it was reused (its 5 s timeout
+      // can pass while the gate holds calls): Node's documented race, not the gateway's doing. The
+      // request never reached the upstream, so it is sent once more on a fresh socket.
+      if (!retried && out.reusedSocket && error.code === 'ECONNRESET') return send(req, body, res, true);
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: 'gate: upstream unreachable', type: 'server_error' } }));
+      res.end(JSON.stringify({ error: { message: `gate: upstream unreachable (${error.code ?? error.message})`, type: 'server_error' } }));
     });
     out.end(body);
   }

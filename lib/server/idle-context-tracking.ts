@@ -79,6 +79,11 @@ export function trackPage(req: IncomingMessage, res: ServerResponse, handled: Pr
     page.step();
     throw error;
   });
+  if (req.socket.destroyed) {
+    // Its connection closed before Next got the request: no 'close' is to come, so the limit starts now.
+    page.connectionClosed();
+    return;
+  }
   let pages = pagesByConnection.get(req.socket);
   if (!pages) {
     pages = new Set();
@@ -110,7 +115,7 @@ class PageInFlight {
   }
 
   connectionClosed(): void {
-    if (this.#done) return;
+    if (this.#done || this.#limit) return;
     this.#limit = setTimeout(this.#limitReached.bind(this), CLOSED_CONNECTION_LIMIT_MS);
     this.#limit.unref();
   }

@@ -15,6 +15,24 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * Throws, naming the port, if something already listens on it: a server started for a test must
+ * be the one that answers there, not a stray one left by another run (waitHealthy would take any
+ * healthy answer as its own).
+ */
+export async function assertPortFree(port: number): Promise<void> {
+  const server = createServer();
+  const error = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    server.once('error', resolve);
+    server.listen(port, '127.0.0.1', () => resolve(null));
+  });
+  if (error === null) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return;
+  }
+  throw new Error(error.code === 'EADDRINUSE' ? `port ${port} is already in use by another process: stop it (a server left by an earlier run?) before this test starts its own there` : `port ${port} cannot be listened on: ${error.message}`);
+}
+
+/**
  * Waits until the server a child process started (or, with no child, one started elsewhere)
  * answers GET /health with a 2xx, every 100 ms; throws with the child's output if it exits first,
  * or with the last answer (or error) and the output if `timeoutMs` passes. The tests, the browser
