@@ -26,8 +26,11 @@ export default defineConfig({
     trace: 'off',
   },
   webServer: {
-    // Builds the app (unless E2E_SKIP_BUILD=1), prepares a throwaway database, runs `next start`.
-    command: 'node_modules/.bin/tsx e2e/serve.ts',
+    // Builds the app (unless E2E_SKIP_BUILD=1), prepares a throwaway database, runs the app's server.
+    // Through node's --import, not the tsx CLI: the CLI is a second process that relays signals and
+    // SIGKILLs a child that has not acknowledged one within 60 ms (one busy migrating, say), which
+    // would leave the database behind.
+    command: 'node --import tsx e2e/serve.ts',
     url: `http://127.0.0.1:${port}/health`,
     timeout: 480_000,
     reuseExistingServer: false,

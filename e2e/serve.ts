@@ -10,6 +10,31 @@ import { E2E_ADMIN_EMAIL, E2E_ADMIN_TOKEN } from './constants';
 const port = process.env.E2E_PORT ?? '3100';
 const cleanups: Array<() => Promise<void> | void> = [];
 
+/** Removes what was made (the throwaway database), once, in reverse order. */
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await Promise.resolve()
+      .then(cleanup)
+      .catch((error: unknown) => console.error('e2e/serve.ts: could not clean up', error));
+  }
+}
+
+// Playwright may stop the suite while the database is still being made: a signal then is noted
+// and acted on after the step in flight (whose database is then known), not left to kill the
+// process with the database behind it. Once the app runs, `onSignal` stops it first.
+let signalled = false;
+let onSignal = () => {
+  signalled = true;
+};
+process.on('SIGTERM', () => onSignal());
+process.on('SIGINT', () => onSignal());
+
+async function exitIfSignalled(): Promise<void> {
+  if (!signalled) return;
+  await cleanUp();
+  process.exit(0);
+}
+
 async function main() {
   if (process.env.E2E_SKIP_BUILD !== '1') {
     // The local development chain (31337) goes into the browser's wallet configuration, so the
@@ -19,13 +44,21 @@ async function main() {
       stdio: 'inherit',
       env: { NEXT_PUBLIC_DEV_CHAIN_RPC_URL: 'http://127.0.0.1:8545', ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
     });
-    if (build.status !== 0) throw new Error('next build failed');
+    if (build.status !== 0) {
+      // The suite's signal reaches the build too: that is a stop, not a failed build.
+      await exitIfSignalled();
+      throw new Error('next build failed');
+    }
   }
+  await exitIfSignalled();
   const config = await freshDatabase('suite', cleanups);
+  await exitIfSignalled();
   await applyMigrations(config);
+  await exitIfSignalled();
   const db = createDb(config);
   await seed(db);
   await db.$disconnect();
+  await exitIfSignalled();
 
   // The same server `npm start` runs (scripts/server.ts), so the socket's address reaches the app.
   // Every browser of the suite signs up from 127.0.0.1: the welcome credit's per-address daily cap
@@ -60,20 +93,16 @@ async function main() {
         app.kill('SIGTERM');
         return exited;
       });
-      for (const cleanup of cleanups.reverse()) {
-        await Promise.resolve()
-          .then(cleanup)
-          .catch((error: unknown) => console.error('e2e/serve.ts: could not clean up', error));
-      }
+      await cleanUp();
       process.exit(bySignal ? 0 : code);
     })();
   };
-  process.on('SIGTERM', () => stop(true));
-  process.on('SIGINT', () => stop(true));
+  onSignal = () => stop(true);
   void exited.then(() => stop(false));
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   console.error(error);
+  await cleanUp();
   process.exit(1);
 });

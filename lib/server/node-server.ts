@@ -83,6 +83,9 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
       res.destroy();
       return;
     }
+    // Over the limit the body was read no further: the answer (a 413) closes the connection, whose
+    // unread rest could not carry another request; kept alive, it would linger until its timeout.
+    if (body.byteLength > MAX_BODY_BYTES) res.shouldKeepAlive = false;
   }
   // The socket's address, replacing any value the client sent: rate limits and the mailbox trust it.
   const stamped = peer ? normalizeAddress(peer) : null;
