@@ -6,7 +6,7 @@
 //   direct      the fake upstream itself (bench/fake-upstream-server.ts)
 //   bare proxy  node:http in, node:http out, bodies piped through (bench/bare-proxy.ts): the floor
 //   Tollgate    the server `npm start` / `npm run app` runs: `NODE_ENV=production
-//               node_modules/.bin/tsx scripts/server.ts` (Next for pages, /v1 and /health for the
+//               node --import tsx scripts/server.ts` (Next for pages, /v1 and /health for the
 //               gateway), on a production `next build`
 //
 // Phases, printed as they run (each row: a warm-up, then a measured window):
@@ -56,8 +56,7 @@
 // - CPU per request: utime + stime (/proc/<pid>/stat) of the server's whole process tree over the
 //   measured window, divided by the 2xx responses completed in it; on PostgreSQL the CPU of the
 //   bench database's backends per request is shown beside it. RSS: VmRSS of the process that
-//   holds the listening socket. The tsx CLI runs the server in a child node process; see
-//   bench/support/procs.ts for how that process is found.
+//   holds the listening socket (bench/support/procs.ts finds it, should a server run in a child).
 // - c64/c16 must be ≥ 1.00 to pass, as #12 words it ("no collapse"). A server saturated at 16
 //   connections stays flat from 16 to 64, so a healthy result lands near 1.00 and this shared
 //   machine's run-to-run noise (a few %) can put it just under: the summary marks 0.95–1.00 as
@@ -82,7 +81,6 @@ import { consoleTable, fmt, markdownTable, type Mode, type Table } from './suppo
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const NEXT_BIN = join(ROOT, 'node_modules', 'next', 'dist', 'bin', 'next');
-const TSX_BIN = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 function intSetting(name: string, fallback: number, min: number): number {
   const raw = process.env[name]?.trim();
@@ -406,7 +404,7 @@ async function startServices(bench: BenchDatabase): Promise<Target[]> {
     return { id, label, tollgate: id === 'tollgate', service, servingPid: serving.pid, servingHow: serving.how };
   };
 
-  // `node --import tsx`: one process each, no tsx CLI relay.
+  // `node --import tsx`, as `npm start` runs the app: one process each, no tsx CLI relay.
   const upstream = await startService({
     name: 'fake upstream',
     command: node,
@@ -427,12 +425,12 @@ async function startServices(bench: BenchDatabase): Promise<Target[]> {
   });
   cleanups.push(() => bareProxy.stop());
 
-  // Exactly what `npm start` runs (package.json: NODE_ENV=production tsx scripts/server.ts).
+  // Exactly what `npm start` runs (package.json: NODE_ENV=production node --import tsx scripts/server.ts).
   const port = await freePort();
   const app = await startService({
     name: 'Tollgate (npm start)',
-    command: TSX_BIN,
-    args: ['scripts/server.ts'],
+    command: node,
+    args: ['--import', 'tsx', 'scripts/server.ts'],
     env: {
       ...process.env,
       NODE_ENV: 'production',

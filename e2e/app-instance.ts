@@ -56,7 +56,7 @@ export async function startAppInstance({ port, label, env, startTimeoutMs = 120_
   // A variable given as undefined is removed, not inherited from the test process.
   const appEnv: NodeJS.ProcessEnv = { ...process.env, ...env, NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: config.url, NEXT_TELEMETRY_DISABLED: '1' };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete appEnv[name];
-  const app: ChildProcess = spawn('node_modules/.bin/tsx', ['scripts/server.ts'], { stdio: ['ignore', 'pipe', 'pipe'], env: appEnv });
+  const app: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'scripts/server.ts'], { stdio: ['ignore', 'pipe', 'pipe'], env: appEnv });
   let output = '';
   for (const stream of [app.stdout!, app.stderr!]) {
     stream.setEncoding('utf8');

@@ -63,7 +63,7 @@ async function main() {
   // The same server `npm start` runs (scripts/server.ts), so the socket's address reaches the app.
   // Every browser of the suite signs up from 127.0.0.1: the welcome credit's per-address daily cap
   // (3 by default) is raised so that each new account of the suite still gets it.
-  const app = spawn('node_modules/.bin/tsx', ['scripts/server.ts'], {
+  const app = spawn(process.execPath, ['--import', 'tsx', 'scripts/server.ts'], {
     stdio: 'inherit',
     env: {
       WELCOME_CREDIT_PER_ADDRESS_PER_DAY: '1000',

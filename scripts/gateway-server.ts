@@ -1,5 +1,5 @@
 // The lean entry: serves /v1 and /health over node:http with the same gateway code as the Next app.
-//   PORT=3001 npx tsx scripts/gateway-server.ts
+//   PORT=3001 node --import tsx scripts/gateway-server.ts
 import { createGateway } from '../lib/gateway/gateway';
 import { getDb } from '../lib/db/client';
 import { warnOfSqliteDriverHazard } from '../lib/db/sqlite-driver-check';

@@ -23,7 +23,7 @@ const PHONE = { width: 390, height: 844 };
 /** The suite's own server (e2e/serve.ts), on its own port; resolves once it answers /health. */
 async function startApp(): Promise<{ base: string; server: ChildProcess }> {
   const port = process.env.SCREENSHOTS_PORT ?? '3199';
-  const server = spawn('node_modules/.bin/tsx', ['e2e/serve.ts'], { stdio: 'inherit', env: { ...process.env, E2E_PORT: port } });
+  const server = spawn(process.execPath, ['--import', 'tsx', 'e2e/serve.ts'], { stdio: 'inherit', env: { ...process.env, E2E_PORT: port } });
   const base = `http://127.0.0.1:${port}`;
   // The suite's server builds the app first: minutes on these machines.
   await waitHealthy(base, server, () => '(e2e/serve.ts wrote its output above)', 480_000);

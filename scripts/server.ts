@@ -5,7 +5,10 @@
 // Between pages, Node 20 and 22 stop tracking Next's request context (lib/server/idle-context-tracking.ts).
 // Either way the socket's address reaches the app in a header no client can set (rate limits,
 // welcome-credit caps and the development mailbox read it; see lib/http/client-address.ts).
-//   PORT=3000 HOST=0.0.0.0 npx tsx scripts/server.ts [--dev]
+//   PORT=3000 HOST=0.0.0.0 node --import tsx scripts/server.ts [--dev]
+// Through node's --import, not the tsx CLI: the CLI is a second process that relays signals and
+// SIGKILLs a server that has not acknowledged one within 60 ms (busy under load, say), cutting its
+// graceful stop short.
 // Before Next, which replaces the global Date: the gateway's clock keeps the original (lib/clock.ts).
 import '../lib/server/keep-original-date';
 import { createServer } from 'node:http';

@@ -114,8 +114,8 @@ async function startGate(target: string): Promise<Gate> {
 type Instance = { url: string; child: ChildProcess; output: () => string };
 
 function startInstance(env: NodeJS.ProcessEnv, port: number): Instance {
-  // Its own process group: tsx runs the script in a child node, and afterAll kills both.
-  const child = spawn(`${ROOT}node_modules/.bin/tsx`, ['scripts/gateway-server.ts'], {
+  // As `npm run gateway` runs it, in a process group of its own that afterAll signals whole.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/gateway-server.ts'], {
     cwd: ROOT,
     env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
     detached: true,
@@ -139,7 +139,7 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals) {
   }
 }
 
-/** SIGTERM to the process group (tsx and the node it runs), SIGKILL after 3 s, and to whatever of the group is left. */
+/** SIGTERM to the process group, SIGKILL after 3 s, and to whatever of the group is left. */
 async function stopInstance(instance: Instance) {
   const { child } = instance;
   if (child.exitCode === null && child.signalCode === null) {

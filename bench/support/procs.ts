@@ -3,8 +3,9 @@
 // file-backed parts, from /proc/<pid>/status).
 //
 // A server started through the tsx CLI (`node_modules/.bin/tsx scripts/server.ts`, what `npm start`
-// runs) is two processes: the tsx CLI, which only relays signals, and the node process it spawns
-// with tsx's loader, which runs the server. So the bench never trusts the pid it spawned:
+// ran until round 20; it runs `node --import tsx` now) is two processes: the tsx CLI, which only
+// relays signals, and the node process it spawns with tsx's loader, which runs the server. So the
+// bench never trusts the pid it spawned:
 // - CPU is summed over the whole process tree under it (the relay idles; a helper process a
 //   framework might fork would still be counted), sampled by a CpuMeter;
 // - RSS is read from the process that owns the listening socket (found through
