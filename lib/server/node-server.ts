@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { nodeApiRequest, type ApiRequest } from '../http/api-request';
 import { extended } from '../extend';
 import { ClientPresence } from '../http/client-presence';
-import { ApiResponse, type AnyResponse, type StreamSink } from '../http/api-response';
+import type { AnyResponse, ApiResponse, StreamSink } from '../http/api-response';
 import { PEER_HEADER, normalizeAddress, trustPeerHeader } from '../http/client-address';
 import { internalError } from '../http/errors';
 import { MAX_BODY_BYTES } from '../http/json';
@@ -90,7 +90,10 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
   // The socket's address, replacing any value the client sent: rate limits and the mailbox trust it.
   const stamped = peer ? normalizeAddress(peer) : null;
   const response = await handler(light ? nodeApiRequest(req, body, presence, PEER_HEADER, stamped) : webRequest(req, body, presence.signal, stamped));
-  if (response instanceof ApiResponse) {
+  // Told apart by the global Response, never by ApiResponse's class: under `npm start` the gateway
+  // may come from Next's bundle (instrumentation.ts), a copy of lib/http whose ApiResponse is
+  // another class than this module's, and `instanceof ApiResponse` would then fail every call.
+  if (!(response instanceof Response)) {
     writeApiResponse(response, res);
     return;
   }
