@@ -188,8 +188,9 @@ function cleanup(): Promise<void> {
 
 // The last resort when the process exits without cleanup having finished.
 process.on('exit', killAllNow);
-// `on`, not `once`: Ctrl-C reaches this process both from the terminal and relayed by the tsx CLI,
-// and a second signal with no listener left would kill the process halfway through cleanup.
+// `on`, not `once`: Ctrl-C may reach this process more than once (from the terminal, and relayed by
+// the tsx CLI when started through it), and a second signal with no listener left would kill the
+// process halfway through cleanup.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (cleaning) return;

@@ -24,7 +24,13 @@ async function cleanUp(): Promise<void> {
 // process with the database behind it. Once the app runs, `onSignal` stops it first.
 let signalled = false;
 let onSignal = () => {
-  signalled = true;
+  if (!signalled) {
+    signalled = true;
+    return;
+  }
+  // A second signal: the step in flight may be stuck (a database server that does not answer).
+  // Leave now, removing what can be removed within a second.
+  void Promise.race([cleanUp(), new Promise((resolve) => setTimeout(resolve, 1_000))]).finally(() => process.exit(1));
 };
 process.on('SIGTERM', () => onSignal());
 process.on('SIGINT', () => onSignal());
@@ -45,7 +51,9 @@ async function main() {
       env: { NEXT_PUBLIC_DEV_CHAIN_RPC_URL: 'http://127.0.0.1:8545', ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
     });
     if (build.status !== 0) {
-      // The suite's signal reaches the build too: that is a stop, not a failed build.
+      // The suite's signal reaches the build too: that is a stop, not a failed build. spawnSync held
+      // the event loop, so the signal's handler runs only on a turn after it: one is let pass first.
+      await new Promise((resolve) => setImmediate(resolve));
       await exitIfSignalled();
       throw new Error('next build failed');
     }

@@ -29,17 +29,29 @@ describe('e2e/serve.ts, stopped while it makes its database', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
-    // Signalled as soon as its database directory appears: before the app, while it migrates.
-    const deadline = Date.now() + 60_000;
-    const databases = () => readdirSync(scratch).filter((name) => name.startsWith('tollgate-e2e-suite-'));
-    while (databases().length === 0) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no database was made:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    const signalGroup = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        // the group is gone
+      }
+    };
+    try {
+      // Signalled as soon as its database directory appears: before the app, while it migrates.
+      const deadline = Date.now() + 60_000;
+      const databases = () => readdirSync(scratch).filter((name) => name.startsWith('tollgate-e2e-suite-'));
+      while (databases().length === 0) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no database was made:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      signalGroup('SIGTERM');
+      const code = await exited;
+      expect(code, output).toBe(0);
+      expect(databases(), output).toEqual([]);
+      expect(output).not.toContain('tollgate listening');
+    } finally {
+      // Whatever failed above, nothing of it outlives the test.
+      signalGroup('SIGKILL');
     }
-    process.kill(-child.pid!, 'SIGTERM');
-    const code = await exited;
-    expect(code, output).toBe(0);
-    expect(databases(), output).toEqual([]);
-    expect(output).not.toContain('tollgate listening');
   }, 90_000);
 });

@@ -59,7 +59,8 @@ async function startGate(target: string): Promise<Gate> {
 
   function send(req: IncomingMessage, body: Buffer, res: ServerResponse, retried: boolean) {
     const out = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
+      // The retry on a connection of its own: the pool might hand it another stale one.
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent: retried ? false : agent },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
@@ -69,7 +70,7 @@ async function startGate(target: string): Promise<Gate> {
       // An idle keep-alive socket the fake upstream closed just as it was reused (its 5 s timeout
       // can pass while the gate holds calls): Node's documented race, not the gateway's doing. The
       // request never reached the upstream, so it is sent once more on a fresh socket.
-      if (!retried && out.reusedSocket && error.code === 'ECONNRESET') return send(req, body, res, true);
+      if (!retried && out.reusedSocket && error.code === 'ECONNRESET' && !res.headersSent) return send(req, body, res, true);
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: `gate: upstream unreachable (${error.code ?? error.message})`, type: 'server_error' } }));
     });

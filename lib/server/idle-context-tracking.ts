@@ -80,7 +80,8 @@ export function trackPage(req: IncomingMessage, res: ServerResponse, handled: Pr
     throw error;
   });
   if (req.socket.destroyed) {
-    // Its connection closed before Next got the request: no 'close' is to come, so the limit starts now.
+    // Its connection was destroyed before Next got the request: its 'close' has been emitted or is
+    // about to be, before any listener added here could count on it, so the limit starts now.
     page.connectionClosed();
     return;
   }
