@@ -68,8 +68,9 @@ async function startGate(target: string): Promise<Gate> {
     );
     out.on('error', (error: NodeJS.ErrnoException) => {
       // An idle keep-alive socket the fake upstream closed just as it was reused (its 5 s timeout
-      // can pass while the gate holds calls): Node's documented race, not the gateway's doing. The
-      // request never reached the upstream, so it is sent once more on a fresh socket.
+      // can pass while the gate holds calls): Node's documented race, not the gateway's doing. No
+      // answer came back on it, so the call is sent once more on a fresh socket; the gateway still
+      // sees one answer (gate.arrived counts what reached the gate, not the upstream).
       if (!retried && out.reusedSocket && error.code === 'ECONNRESET' && !res.headersSent) return send(req, body, res, true);
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: `gate: upstream unreachable (${error.code ?? error.message})`, type: 'server_error' } }));
