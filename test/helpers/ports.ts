@@ -1,17 +1,25 @@
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
-/** A port that was free a moment ago, for a child process that must be told its port. */
-export async function freePort(): Promise<number> {
+/** Listens on `port` of 127.0.0.1 (0: any free one) and closes again: the port it got, or why it could not. */
+async function listenBriefly(port: number): Promise<{ port: number } | { error: NodeJS.ErrnoException }> {
   const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+  const error = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    server.once('error', resolve);
+    server.listen(port, '127.0.0.1', () => resolve(null));
   });
+  if (error) return { error };
   const address = server.address();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not find a free port');
-  return address.port;
+  if (address === null || typeof address === 'string') return { error: new Error('the server has no TCP address') };
+  return { port: address.port };
+}
+
+/** A port that was free a moment ago, for a child process that must be told its port. */
+export async function freePort(): Promise<number> {
+  const result = await listenBriefly(0);
+  if ('error' in result) throw new Error(`could not find a free port: ${result.error.message}`);
+  return result.port;
 }
 
 /**
@@ -20,15 +28,9 @@ export async function freePort(): Promise<number> {
  * healthy answer as its own).
  */
 export async function assertPortFree(port: number): Promise<void> {
-  const server = createServer();
-  const error = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
-    server.once('error', resolve);
-    server.listen(port, '127.0.0.1', () => resolve(null));
-  });
-  if (error === null) {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return;
-  }
+  const result = await listenBriefly(port);
+  if (!('error' in result)) return;
+  const { error } = result;
   throw new Error(error.code === 'EADDRINUSE' ? `port ${port} is already in use by another process: stop it (a server left by an earlier run?) before this test starts its own there` : `port ${port} cannot be listened on: ${error.message}`);
 }
 
