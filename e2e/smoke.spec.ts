@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { expect, test } from '@playwright/test';
 import OpenAI from 'openai';
 import { E2E_ADMIN_TOKEN } from './constants';
@@ -64,6 +65,37 @@ test('the app server serves the official OpenAI client on /v1 (straight to the g
 
   const info = await request.get('/v1/key', { headers: { authorization: `Bearer ${key}` } });
   expect(await info.json()).toMatchObject({ object: 'key', usage_today: { requests: 2 } });
+});
+
+/** A POST that asks `Expect: 100-continue` before sending its body: whether the server said continue, and its final status. */
+function postExpectingContinue(url: string, headers: Record<string, string>, declared: number): Promise<{ continued: boolean; status: number }> {
+  return new Promise((resolve, reject) => {
+    let continued = false;
+    const request = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'content-length': String(declared), expect: '100-continue' } });
+    request.on('continue', () => {
+      continued = true;
+      request.end('{}'.padEnd(declared, ' '));
+    });
+    request.on('response', (response) => {
+      response.resume();
+      resolve({ continued, status: response.statusCode ?? 0 });
+      request.destroy();
+    });
+    request.on('error', reject);
+    request.flushHeaders();
+  });
+}
+
+test('the app server answers Expect: 100-continue: /v1 refuses a body declared over 1 MB unsent, pages are told to continue', async ({ request, baseURL }) => {
+  const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}` };
+  const user = await request.post('/api/admin/users', { headers: admin, data: { email: `e2e-expect-${Date.now()}@example.com` } });
+  const { id } = (await user.json()) as { id: string };
+  const { key } = (await (await request.post(`/api/admin/users/${id}/keys`, { headers: admin, data: { name: 'e2e' } })).json()) as { key: string };
+
+  expect(await postExpectingContinue(`${baseURL}/v1/chat/completions`, { authorization: `Bearer ${key}` }, 5 * 1_048_576)).toEqual({ continued: false, status: 413 });
+  expect(await postExpectingContinue(`${baseURL}/v1/chat/completions`, { authorization: `Bearer ${key}` }, 2)).toEqual({ continued: true, status: 400 });
+  // A page's route: Node's own behaviour, continue (the waitlist then refuses the empty object).
+  expect((await postExpectingContinue(`${baseURL}/api/waitlist`, {}, 2)).continued).toBe(true);
 });
 
 test('the status page lists every payment rail and provider with its state', async ({ page }) => {

@@ -11,7 +11,7 @@
 // graceful stop short.
 // Before Next, which replaces the global Date: the gateway's clock keeps the original (lib/clock.ts).
 import '../lib/server/keep-original-date';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import next from 'next';
 import { warnOfSqliteDriverHazard } from '../lib/db/sqlite-driver-check';
 import { stampPeer, trustPeerHeader } from '../lib/http/client-address';
@@ -19,7 +19,7 @@ import { internalError } from '../lib/http/errors';
 import { logger } from '../lib/logger';
 import { installIdleContextTracking, trackPage } from '../lib/server/idle-context-tracking';
 import { getGateway } from '../lib/server/instance';
-import { isGatewayPath, serveApi } from '../lib/server/node-server';
+import { continueUnlessTooLarge, isGatewayPath, serveApi } from '../lib/server/node-server';
 
 const dev = process.argv.includes('--dev');
 const port = Number(process.env.PORT ?? 3000);
@@ -37,7 +37,7 @@ async function main() {
   // The process's one gateway (made by instrumentation.ts during prepare(), or here): the playground
   // and /v1 share its rate-limit buckets, its catalog cache and its hold sweeper.
   const gateway = getGateway();
-  const server = createServer((req, res) => {
+  const route = (req: IncomingMessage, res: ServerResponse) => {
     if (isGatewayPath(req.url)) {
       serveApi(gateway.handleApi, req, res);
       return;
@@ -49,6 +49,12 @@ async function main() {
       res.end(JSON.stringify(internalError().toJSON()));
     });
     trackPage(req, res, handled);
+  };
+  const server = createServer(route).on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    // Pages get Node's own answer to `Expect: 100-continue` (continue); /v1 refuses an oversized body unsent.
+    if (isGatewayPath(req.url)) continueUnlessTooLarge(req, res);
+    else res.writeContinue();
+    route(req, res);
   });
   server.keepAliveTimeout = 65_000;
   server.listen(port, hostname, () => logger.info(`tollgate listening on http://${hostname === '0.0.0.0' ? 'localhost' : hostname}:${port}`, { dev }));

@@ -1,64 +1,203 @@
-// A body over the API's limit is read no further and answered 413; its connection then closes,
-// since the unread rest of the upload could not carry another request. Kept alive, it lingered
-// until the server's keep-alive timeout with the client's upload stalled on it.
-import { connect } from 'node:net';
+// A body over the API's 1 MB limit is refused with a 413 in its surface's error shape, and the
+// client gets to read it: a body declared too large is never read (with `Expect: 100-continue`
+// it is never sent), the rest of one already on its way is read and dropped so that the connection
+// is not reset under the client's answer, and the connection then serves its next request. Past
+// the drop's bound the connection is closed instead.
+import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../lib/http/json';
+import { DROPPED_BODY_LIMIT_BYTES } from '../lib/server/node-server';
 import { createCustomer, gatewayHarness } from './helpers/gateway';
 
-type Exchange = { head: string; closedAfterMs: number | null };
+/** A raw HTTP/1.1 connection: what the server sends, as text, and whether it has closed. */
+class RawConnection {
+  readonly socket: Socket;
+  received = '';
+  closed = false;
+  /** Bytes the server had let the client write when the connection ended. */
+  written = 0;
 
-/**
- * One keep-alive request on a raw socket: the response's status line and headers, and how long after
- * they arrived the server closed the connection (null if it was still open after `waitMs`).
- */
-function exchange(port: number, secret: string, body: string, waitMs: number): Promise<Exchange> {
-  const head = ['POST /v1/chat/completions HTTP/1.1', 'host: localhost', 'content-type: application/json', `authorization: Bearer ${secret}`, `content-length: ${Buffer.byteLength(body)}`];
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(`${head.join('\r\n')}\r\n\r\n${body}`));
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      // The server may close while the rest of an oversized upload is still being written.
-      if (error.code !== 'EPIPE' && error.code !== 'ECONNRESET') reject(error);
-    });
-    let raw = '';
-    let answeredAt: number | null = null;
-    let timer: NodeJS.Timeout | undefined;
-    const done = (closedAfterMs: number | null) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ head: raw.slice(0, raw.indexOf('\r\n\r\n')), closedAfterMs });
-    };
+  private constructor(socket: Socket) {
+    this.socket = socket;
     socket.on('data', (data: Buffer) => {
-      raw += data.toString('latin1');
-      if (answeredAt === null && raw.includes('\r\n\r\n')) {
-        answeredAt = performance.now();
-        timer = setTimeout(() => done(null), waitMs);
-      }
+      this.received += data.toString('latin1');
     });
+    // The server may close or reset while the client is still writing: that is what some tests wait for.
+    socket.on('error', () => undefined);
     socket.on('close', () => {
-      if (answeredAt === null) reject(new Error(`the connection closed before an answer: ${JSON.stringify(raw.slice(0, 200))}`));
-      else done(performance.now() - answeredAt);
+      this.closed = true;
+      this.written = socket.bytesWritten;
     });
-  });
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  send(text: string | Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed || !this.socket.write(text)) this.socket.once('drain', resolve).once('close', resolve);
+      else resolve();
+    });
+  }
+
+  /** Waits until `test` holds of what was received (or the connection closed), at most `ms`. */
+  async until(test: (received: string) => boolean, ms = 5_000): Promise<string> {
+    const deadline = performance.now() + ms;
+    while (!test(this.received) && !this.closed && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    return this.received;
+  }
+
+  /** The n-th complete response (head and body), once it has arrived. */
+  async response(n: number): Promise<{ head: string; body: string }> {
+    const responses = () => splitResponses(this.received);
+    await this.until(() => responses().length > n);
+    const found = responses()[n];
+    if (!found) throw new Error(`response ${n} never came; received ${JSON.stringify(this.received.slice(0, 300))}`);
+    return found;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
 }
+
+/** Complete responses with a Content-Length body, in order; interim 100 responses skipped. */
+function splitResponses(text: string): Array<{ head: string; body: string }> {
+  const out: Array<{ head: string; body: string }> = [];
+  let rest = text;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end === -1) return out;
+    const head = rest.slice(0, end);
+    if (/^HTTP\/1\.1 100 /.test(head)) {
+      rest = rest.slice(end + 4);
+      continue;
+    }
+    const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? NaN);
+    if (!Number.isFinite(length) || rest.length < end + 4 + length) return out;
+    out.push({ head, body: rest.slice(end + 4, end + 4 + length) });
+    rest = rest.slice(end + 4 + length);
+  }
+}
+
+function requestHead(path: string, secret: string, headers: string[]): string {
+  return [`POST ${path} HTTP/1.1`, 'host: localhost', 'content-type: application/json', `authorization: Bearer ${secret}`, ...headers].join('\r\n') + '\r\n\r\n';
+}
+
+const oversized = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(MAX_BODY_BYTES + 1_000) }] });
 
 describe('the Node server, a body over the limit', () => {
   const harness = gatewayHarness();
 
-  it('answers 413 with Connection: close and closes the connection at once; an ordinary 4xx keeps it alive', async () => {
-    const { t, gw } = harness;
-    const customer = await createCustomer(t.db, 1_000_000n);
-    const port = Number(new URL(gw.url).port);
+  it('answers 413, drops the rest of the body and keeps the connection for the next request', async () => {
+    const customer = await createCustomer(harness.t.db, 1_000_000n);
+    const connection = await RawConnection.open(Number(new URL(harness.gw.url).port));
+    try {
+      await connection.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${Buffer.byteLength(oversized)}`]) + oversized);
+      const refused = await connection.response(0);
+      expect(refused.head).toMatch(/^HTTP\/1\.1 413 /);
+      expect(refused.head.toLowerCase()).toContain('\r\nconnection: keep-alive');
+      expect(JSON.parse(refused.body)).toMatchObject({ error: { type: 'invalid_request_error', code: 'request_too_large' } });
 
-    const huge = await exchange(port, customer.secret, JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(MAX_BODY_BYTES + 1_000) }] }), 2_000);
-    expect(huge.head).toMatch(/^HTTP\/1\.1 413 /);
-    expect(huge.head.toLowerCase()).toContain('\r\nconnection: close');
-    expect(huge.closedAfterMs).not.toBeNull();
-    expect(huge.closedAfterMs!).toBeLessThan(1_000);
+      // The same connection, its oversized body behind it: a second request is read and answered.
+      const invalid = '{"model": ';
+      await connection.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${invalid.length}`]) + invalid);
+      const next = await connection.response(1);
+      expect(next.head).toMatch(/^HTTP\/1\.1 400 /);
+      expect(JSON.parse(next.body)).toMatchObject({ error: { code: 'invalid_json' } });
+      expect(connection.closed).toBe(false);
+    } finally {
+      connection.close();
+    }
+  });
 
-    const invalid = await exchange(port, customer.secret, '{"model": ', 500);
-    expect(invalid.head).toMatch(/^HTTP\/1\.1 400 /);
-    expect(invalid.head.toLowerCase()).toContain('\r\nconnection: keep-alive');
-    expect(invalid.closedAfterMs).toBeNull();
+  it('refuses a body by its declared length before it arrives, in the surface’s error shape', async () => {
+    const customer = await createCustomer(harness.t.db, 1_000_000n);
+    const port = Number(new URL(harness.gw.url).port);
+    for (const [path, shape] of [
+      ['/v1/chat/completions', { error: { type: 'invalid_request_error', code: 'request_too_large' } }],
+      ['/v1/messages', { type: 'error', error: { type: 'request_too_large' } }],
+    ] as const) {
+      const connection = await RawConnection.open(port);
+      try {
+        // Five megabytes declared, 64 KiB sent: the answer comes while the client is still "uploading".
+        await connection.send(requestHead(path, customer.secret, [`content-length: ${5 * MAX_BODY_BYTES}`, 'anthropic-version: 2023-06-01']) + 'x'.repeat(65_536));
+        const refused = await connection.response(0);
+        expect(refused.head, path).toMatch(/^HTTP\/1\.1 413 /);
+        expect(JSON.parse(refused.body), path).toMatchObject(shape);
+        expect(connection.closed, path).toBe(false);
+      } finally {
+        connection.close();
+      }
+    }
+  });
+
+  it('with Expect: 100-continue, refuses an oversized body without asking for it and continues a small one', async () => {
+    const customer = await createCustomer(harness.t.db, 1_000_000n);
+    const port = Number(new URL(harness.gw.url).port);
+
+    const big = await RawConnection.open(port);
+    try {
+      await big.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${2 * MAX_BODY_BYTES}`, 'expect: 100-continue']));
+      const refused = await big.response(0);
+      expect(big.received).not.toMatch(/^HTTP\/1\.1 100 /);
+      expect(refused.head).toMatch(/^HTTP\/1\.1 413 /);
+      expect(refused.head.toLowerCase()).toContain('\r\nconnection: close');
+      await big.until(() => false, 1_000);
+      expect(big.closed).toBe(true);
+    } finally {
+      big.close();
+    }
+
+    const small = await RawConnection.open(port);
+    try {
+      const invalid = '{"model": ';
+      await small.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${invalid.length}`, 'expect: 100-continue']));
+      await small.until((received) => received.includes('\r\n\r\n'));
+      expect(small.received).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+      await small.send(invalid);
+      expect((await small.response(0)).head).toMatch(/^HTTP\/1\.1 400 /);
+    } finally {
+      small.close();
+    }
+  });
+
+  it('closes the connection of a body that declares or runs past what it drops', async () => {
+    const customer = await createCustomer(harness.t.db, 1_000_000n);
+    const port = Number(new URL(harness.gw.url).port);
+
+    // Declared past the bound: answered at once, and the connection goes with the answer.
+    const declared = await RawConnection.open(port);
+    try {
+      await declared.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${MAX_BODY_BYTES + DROPPED_BODY_LIMIT_BYTES + 1}`]) + 'x'.repeat(65_536));
+      const refused = await declared.response(0);
+      expect(refused.head).toMatch(/^HTTP\/1\.1 413 /);
+      expect(refused.head.toLowerCase()).toContain('\r\nconnection: close');
+    } finally {
+      declared.close();
+    }
+
+    // Chunked, no length declared: the server reads the limit and the drop's bound, then closes.
+    const chunked = await RawConnection.open(port);
+    try {
+      await chunked.send(requestHead('/v1/chat/completions', customer.secret, ['transfer-encoding: chunked']));
+      const chunk = Buffer.from(`10000\r\n${'x'.repeat(0x10000)}\r\n`);
+      const most = 4 * (MAX_BODY_BYTES + DROPPED_BODY_LIMIT_BYTES);
+      let sent = 0;
+      while (!chunked.closed && sent < most) {
+        await chunked.send(chunk);
+        sent += 0x10000;
+      }
+      await chunked.until(() => false, 2_000);
+      expect(chunked.closed).toBe(true);
+      expect(sent).toBeGreaterThan(MAX_BODY_BYTES + DROPPED_BODY_LIMIT_BYTES);
+      expect(sent).toBeLessThan(most);
+    } finally {
+      chunked.close();
+    }
   });
 });

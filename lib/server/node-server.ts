@@ -22,7 +22,28 @@ export type ApiHandler = (request: ApiRequest) => Promise<AnyResponse>;
  */
 export function createNodeServer(handler: WebHandler, api?: ApiHandler): Server {
   trustPeerHeader();
-  return createServer((req, res) => (api && isGatewayPath(req.url) ? serveApi(api, req, res) : serveWeb(handler, req, res)));
+  const route = (req: IncomingMessage, res: ServerResponse) => (api && isGatewayPath(req.url) ? serveApi(api, req, res) : serveWeb(handler, req, res));
+  return createServer(route).on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    continueUnlessTooLarge(req, res);
+    route(req, res);
+  });
+}
+
+/**
+ * For a server's 'checkContinue' event (a request sent with `Expect: 100-continue`, as curl does for
+ * bodies over 1 MB), before the request is served: a body declared over the API's limit is not asked
+ * for, so the client never uploads it (serve() answers 413 without reading, and the connection
+ * closes, since the client may still send the body after waiting); any other is told to continue.
+ */
+export function continueUnlessTooLarge(req: IncomingMessage, res: ServerResponse): void {
+  if (declaredLength(req) > MAX_BODY_BYTES) res.shouldKeepAlive = false;
+  else res.writeContinue();
+}
+
+/** The request's Content-Length, or 0 when it declares none (a chunked body, counted as it is read). */
+function declaredLength(req: IncomingMessage): number {
+  const declared = Number(req.headers['content-length']);
+  return Number.isFinite(declared) ? declared : 0;
 }
 
 /** Serves one request with a Web-standard handler; a failure is a JSON 500 without details. */
@@ -72,7 +93,12 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
     if (!res.writableFinished) presence.leave();
   });
   let body: Uint8Array<ArrayBuffer> | undefined;
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
+  if (req.method !== 'GET' && req.method !== 'HEAD' && declaredLength(req) > MAX_BODY_BYTES) {
+    // Refused by its declared length, unread: the handler answers 413 from the header alone
+    // (readJsonBody), in its surface's error shape, and whatever the client sends is dropped.
+    body = new Uint8Array(0);
+    if (!req.headers.expect) dropRefusedBody(req, res);
+  } else if (req.method !== 'GET' && req.method !== 'HEAD') {
     try {
       body = await readBody(req, MAX_BODY_BYTES + 1);
     } catch {
@@ -83,9 +109,7 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
       res.destroy();
       return;
     }
-    // Over the limit the body was read no further: the answer (a 413) closes the connection, whose
-    // unread rest could not carry another request; kept alive, it would linger until its timeout.
-    if (body.byteLength > MAX_BODY_BYTES) res.shouldKeepAlive = false;
+    if (body.byteLength > MAX_BODY_BYTES) dropRefusedBody(req, res);
   }
   // The socket's address, replacing any value the client sent: rate limits and the mailbox trust it.
   const stamped = peer ? normalizeAddress(peer) : null;
@@ -220,6 +244,29 @@ function webRequest(req: IncomingMessage, body: Uint8Array<ArrayBuffer> | undefi
   headers.delete(PEER_HEADER);
   if (peer) headers.set(PEER_HEADER, peer);
   return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers, body, signal });
+}
+
+/** How much of a refused body (over MAX_BODY_BYTES) is read and dropped before its connection is closed. */
+export const DROPPED_BODY_LIMIT_BYTES = 16 * MAX_BODY_BYTES;
+
+/**
+ * The rest of a body refused for its size, read and dropped while the 413 goes out. A client
+ * uploading it reads the answer only once it has sent everything, and closing the connection on
+ * unread bytes makes the kernel reset it, which can discard the 413 before the client reads it
+ * (RFC 9112 §9.6). Once the body ends, the connection serves its next request. A body that runs
+ * DROPPED_BODY_LIMIT_BYTES past the limit, or declares it will, closes its connection instead:
+ * reading it would only feed whoever sends it.
+ */
+function dropRefusedBody(req: IncomingMessage, res: ServerResponse): void {
+  if (declaredLength(req) > MAX_BODY_BYTES + DROPPED_BODY_LIMIT_BYTES) res.shouldKeepAlive = false;
+  let left = DROPPED_BODY_LIMIT_BYTES;
+  const drop = (chunk: Buffer) => {
+    left -= chunk.length;
+    if (left >= 0) return;
+    req.off('data', drop);
+    req.socket.destroy();
+  };
+  req.on('data', drop).resume();
 }
 
 /**
