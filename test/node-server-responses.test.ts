@@ -2,11 +2,9 @@
 // Response. Under `npm start` the gateway may come from Next's bundle (instrumentation.ts makes it
 // when it runs first), whose copy of lib/http/api-response.ts has an ApiResponse class of its own:
 // the server must serve that copy's answers too, or every /v1 call would be a 500.
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AnyResponse, PushStream } from '../lib/http/api-response';
-import { createNodeServer } from '../lib/server/node-server';
+import { nodeServerPerTest } from './helpers/node-server';
 
 /** Another module's ApiResponse: the same shape, another class. */
 class BundledApiResponse {
@@ -20,20 +18,11 @@ class BundledApiResponse {
 const utf8 = new TextEncoder();
 
 describe('the Node server, answers of either kind', () => {
-  let server: Server | undefined;
-  afterEach(async () => {
-    server?.closeAllConnections();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    server = undefined;
-  });
+  const servers = nodeServerPerTest();
 
   async function serving(answer: (path: string) => AnyResponse): Promise<string> {
-    server = createNodeServer(
-      () => Promise.reject(new Error('not the gateway')),
-      async (request) => answer(new URL(request.url).pathname),
-    );
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const port = await servers.listen(async (request) => answer(new URL(request.url).pathname));
+    return `http://127.0.0.1:${port}`;
   }
 
   it("writes another copy's ApiResponse, text or pushed, as it writes its own; a Web Response as a Response", async () => {

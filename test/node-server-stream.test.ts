@@ -1,12 +1,11 @@
 // How the Node server sends a pushed body: what the relay writes in one turn of the event loop
 // leaves as one chunk of the chunked encoding, and nothing waits for a later turn or the end, but
 // for the upstream's last events, which leave with the stream's end once the call is settled.
-import { connect, type AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { ApiResponse, type StreamSink } from '../lib/http/api-response';
-import { createNodeServer } from '../lib/server/node-server';
 import { createCustomer, gatewayHarness } from './helpers/gateway';
+import { nodeServerPerTest } from './helpers/node-server';
 
 const EMPTY_REQUEST = { path: '/v1/stream', headers: {}, body: '' };
 
@@ -54,13 +53,7 @@ function readChunks(
 const utf8 = new TextEncoder();
 
 describe('the Node server, sending a pushed body', () => {
-  let server: Server | undefined;
-  afterEach(async () => {
-    // A failed test may leave a stream open: closing must not wait for it.
-    server?.closeAllConnections();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    server = undefined;
-  });
+  const servers = nodeServerPerTest();
 
   /** A server whose every answer is a pushed body; `sink` is the one the first request started, `nextSink` each later one's in turn. */
   async function pushedBodyServer(): Promise<{ port: number; sink: Promise<StreamSink>; nextSink: () => Promise<StreamSink> }> {
@@ -71,8 +64,7 @@ describe('the Node server, sending a pushed body', () => {
       if (sink) resolve(sink);
       else waiting.push(resolve);
     });
-    server = createNodeServer(
-      () => Promise.reject(new Error('not the gateway')),
+    const port = await servers.listen(
       async () =>
         new ApiResponse(200, { 'content-type': 'text/event-stream' }, {
           start: (sink) => {
@@ -83,8 +75,7 @@ describe('the Node server, sending a pushed body', () => {
           cancel: () => undefined,
         }),
     );
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    return { port: (server.address() as AddressInfo).port, sink: nextSink(), nextSink };
+    return { port, sink: nextSink(), nextSink };
   }
 
   it('sends what one turn wrote as one chunk, each turn when it ends, the last with the end', async () => {
@@ -205,7 +196,7 @@ describe('the Node server, sending a pushed body', () => {
     });
     // Until the server has seen the connection close (and closed what it will).
     await new Promise<void>((resolve) => {
-      const check = () => server!.getConnections((_, open) => (open === 0 ? resolve() : setTimeout(check, 5)));
+      const check = () => servers.server().getConnections((_, open) => (open === 0 ? resolve() : setTimeout(check, 5)));
       check();
     });
 
