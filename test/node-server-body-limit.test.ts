@@ -1,12 +1,13 @@
 // A body over the API's 1 MB limit is refused with a 413 in its surface's error shape, and the
-// client gets to read it: a body declared too large is never read (with `Expect: 100-continue`
-// it is never sent), the rest of one already on its way is read and dropped so that the connection
-// is not reset under the client's answer, and the connection then serves its next request. Past
-// the drop's bound the connection is closed instead.
+// client gets to read it: a body declared too large is refused before any of it is read (with
+// `Expect: 100-continue` it is never sent), the rest of one on its way is read and dropped so that
+// the connection is not reset under the client's answer, and the connection then serves its next
+// request. Past the drop's bound (17 MB in all) the connection is closed instead; so it is for a
+// body sent with a GET.
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../lib/http/json';
-import { DROPPED_BODY_LIMIT_BYTES } from '../lib/server/node-server';
+import { UNREAD_BODY_LIMIT_BYTES } from '../lib/server/node-server';
 import { createCustomer, gatewayHarness } from './helpers/gateway';
 
 /** A raw HTTP/1.1 connection: what the server sends, as text, and whether it has closed. */
@@ -84,52 +85,76 @@ function splitResponses(text: string): Array<{ head: string; body: string }> {
   }
 }
 
-function requestHead(path: string, secret: string, headers: string[]): string {
-  return [`POST ${path} HTTP/1.1`, 'host: localhost', 'content-type: application/json', `authorization: Bearer ${secret}`, ...headers].join('\r\n') + '\r\n\r\n';
+function requestHead(path: string, secret: string, headers: string[], method = 'POST', version = '1.1'): string {
+  return [`${method} ${path} HTTP/${version}`, 'host: localhost', 'content-type: application/json', `authorization: Bearer ${secret}`, ...headers].join('\r\n') + '\r\n\r\n';
 }
 
 const oversized = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(MAX_BODY_BYTES + 1_000) }] });
+const INVALID = '{"model": ';
+const CHUNK = Buffer.from(`10000\r\n${'x'.repeat(0x10000)}\r\n`);
+
+/** The n-th answer on the connection is a 400 for an invalid body sent now: the connection still serves requests. */
+async function expectServesNext(connection: RawConnection, secret: string, n: number): Promise<void> {
+  await connection.send(requestHead('/v1/chat/completions', secret, [`content-length: ${INVALID.length}`]) + INVALID);
+  const next = await connection.response(n);
+  expect(next.head).toMatch(/^HTTP\/1\.1 400 /);
+  expect(JSON.parse(next.body)).toMatchObject({ error: { code: 'invalid_json' } });
+}
+
+/** Sends 64 KiB chunks until the server closes the connection or `most` bytes have gone; returns how many went. */
+async function sendChunksUntilClosed(connection: RawConnection, most: number): Promise<number> {
+  let sent = 0;
+  while (!connection.closed && sent < most) {
+    await connection.send(CHUNK);
+    sent += 0x10000;
+  }
+  await connection.until(() => connection.closed, 2_000);
+  return sent;
+}
 
 describe('the Node server, a body over the limit', () => {
   const harness = gatewayHarness();
+  const port = () => Number(new URL(harness.gw.url).port);
 
-  it('answers 413, drops the rest of the body and keeps the connection for the next request', async () => {
+  it('answers 413, drops the rest of the body, declared or chunked, and serves the next request on the connection', async () => {
     const customer = await createCustomer(harness.t.db, 1_000_000n);
-    const connection = await RawConnection.open(Number(new URL(harness.gw.url).port));
-    try {
-      await connection.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${Buffer.byteLength(oversized)}`]) + oversized);
-      const refused = await connection.response(0);
-      expect(refused.head).toMatch(/^HTTP\/1\.1 413 /);
-      expect(refused.head.toLowerCase()).toContain('\r\nconnection: keep-alive');
-      expect(JSON.parse(refused.body)).toMatchObject({ error: { type: 'invalid_request_error', code: 'request_too_large' } });
-
-      // The same connection, its oversized body behind it: a second request is read and answered.
-      const invalid = '{"model": ';
-      await connection.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${invalid.length}`]) + invalid);
-      const next = await connection.response(1);
-      expect(next.head).toMatch(/^HTTP\/1\.1 400 /);
-      expect(JSON.parse(next.body)).toMatchObject({ error: { code: 'invalid_json' } });
-      expect(connection.closed).toBe(false);
-    } finally {
-      connection.close();
+    const uploads = [
+      { name: 'declared', head: [`content-length: ${Buffer.byteLength(oversized)}`], body: oversized },
+      { name: 'chunked', head: ['transfer-encoding: chunked'], body: Buffer.concat([...Array.from({ length: 32 }, () => CHUNK), Buffer.from('0\r\n\r\n')]) },
+    ];
+    for (const upload of uploads) {
+      const connection = await RawConnection.open(port());
+      try {
+        await connection.send(requestHead('/v1/chat/completions', customer.secret, upload.head));
+        await connection.send(upload.body);
+        const refused = await connection.response(0);
+        expect(refused.head, upload.name).toMatch(/^HTTP\/1\.1 413 /);
+        expect(refused.head.toLowerCase(), upload.name).toContain('\r\nconnection: keep-alive');
+        expect(JSON.parse(refused.body), upload.name).toMatchObject({ error: { type: 'invalid_request_error', code: 'request_too_large' } });
+        await expectServesNext(connection, customer.secret, 1);
+      } finally {
+        connection.close();
+      }
     }
   });
 
   it('refuses a body by its declared length before it arrives, in the surface’s error shape', async () => {
     const customer = await createCustomer(harness.t.db, 1_000_000n);
-    const port = Number(new URL(harness.gw.url).port);
     for (const [path, shape] of [
       ['/v1/chat/completions', { error: { type: 'invalid_request_error', code: 'request_too_large' } }],
       ['/v1/messages', { type: 'error', error: { type: 'request_too_large' } }],
     ] as const) {
-      const connection = await RawConnection.open(port);
+      const connection = await RawConnection.open(port());
       try {
-        // Five megabytes declared, 64 KiB sent: the answer comes while the client is still "uploading".
-        await connection.send(requestHead(path, customer.secret, [`content-length: ${5 * MAX_BODY_BYTES}`, 'anthropic-version: 2023-06-01']) + 'x'.repeat(65_536));
+        // Five megabytes declared, 64 KiB sent: the answer comes while the client is still uploading.
+        const declared = 5 * MAX_BODY_BYTES;
+        await connection.send(requestHead(path, customer.secret, [`content-length: ${declared}`, 'anthropic-version: 2023-06-01']) + 'x'.repeat(65_536));
         const refused = await connection.response(0);
         expect(refused.head, path).toMatch(/^HTTP\/1\.1 413 /);
         expect(JSON.parse(refused.body), path).toMatchObject(shape);
-        expect(connection.closed, path).toBe(false);
+        // The rest of the upload, then the connection's next request.
+        await connection.send('x'.repeat(declared - 65_536));
+        await expectServesNext(connection, customer.secret, 1);
       } finally {
         connection.close();
       }
@@ -138,66 +163,78 @@ describe('the Node server, a body over the limit', () => {
 
   it('with Expect: 100-continue, refuses an oversized body without asking for it and continues a small one', async () => {
     const customer = await createCustomer(harness.t.db, 1_000_000n);
-    const port = Number(new URL(harness.gw.url).port);
 
-    const big = await RawConnection.open(port);
+    const big = await RawConnection.open(port());
     try {
       await big.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${2 * MAX_BODY_BYTES}`, 'expect: 100-continue']));
       const refused = await big.response(0);
       expect(big.received).not.toMatch(/^HTTP\/1\.1 100 /);
       expect(refused.head).toMatch(/^HTTP\/1\.1 413 /);
       expect(refused.head.toLowerCase()).toContain('\r\nconnection: close');
-      await big.until(() => false, 1_000);
+      await big.until(() => big.closed);
       expect(big.closed).toBe(true);
     } finally {
       big.close();
     }
 
-    const small = await RawConnection.open(port);
+    const small = await RawConnection.open(port());
     try {
-      const invalid = '{"model": ';
-      await small.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${invalid.length}`, 'expect: 100-continue']));
+      await small.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${INVALID.length}`, 'expect: 100-continue']));
       await small.until((received) => received.includes('\r\n\r\n'));
       expect(small.received).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
-      await small.send(invalid);
+      await small.send(INVALID);
       expect((await small.response(0)).head).toMatch(/^HTTP\/1\.1 400 /);
     } finally {
       small.close();
     }
   });
 
-  it('closes the connection of a body that declares or runs past what it drops', async () => {
+  it('drops up to 17 MB of a body in all and keeps the connection; past that, declared or sent, it closes', async () => {
     const customer = await createCustomer(harness.t.db, 1_000_000n);
-    const port = Number(new URL(harness.gw.url).port);
 
-    // Declared past the bound: answered at once, and the connection goes with the answer.
-    const declared = await RawConnection.open(port);
+    // Declared just within the bound: read to its end, and the connection serves on.
+    const within = await RawConnection.open(port());
     try {
-      await declared.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${MAX_BODY_BYTES + DROPPED_BODY_LIMIT_BYTES + 1}`]) + 'x'.repeat(65_536));
-      const refused = await declared.response(0);
+      const declared = UNREAD_BODY_LIMIT_BYTES - 1_000;
+      await within.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${declared}`]));
+      await within.send(Buffer.alloc(declared, 'x'));
+      const refused = await within.response(0);
       expect(refused.head).toMatch(/^HTTP\/1\.1 413 /);
-      expect(refused.head.toLowerCase()).toContain('\r\nconnection: close');
+      expect(refused.head.toLowerCase()).toContain('\r\nconnection: keep-alive');
+      await expectServesNext(within, customer.secret, 1);
     } finally {
-      declared.close();
+      within.close();
     }
 
-    // Chunked, no length declared: the server reads the limit and the drop's bound, then closes.
-    const chunked = await RawConnection.open(port);
-    try {
-      await chunked.send(requestHead('/v1/chat/completions', customer.secret, ['transfer-encoding: chunked']));
-      const chunk = Buffer.from(`10000\r\n${'x'.repeat(0x10000)}\r\n`);
-      const most = 4 * (MAX_BODY_BYTES + DROPPED_BODY_LIMIT_BYTES);
-      let sent = 0;
-      while (!chunked.closed && sent < most) {
-        await chunked.send(chunk);
-        sent += 0x10000;
+    // Declared past it, over HTTP/1.1 or over HTTP/1.0 with Expect (which Node serves without asking
+    // the server whether to continue): answered at once, and the connection goes with the answer.
+    for (const [version, extra] of [['1.1', []], ['1.0', ['connection: keep-alive', 'expect: 100-continue']]] as const) {
+      const declared = await RawConnection.open(port());
+      try {
+        await declared.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${UNREAD_BODY_LIMIT_BYTES + 1}`, ...extra], 'POST', version) + 'x'.repeat(65_536));
+        const refused = await declared.response(0);
+        expect(refused.head, version).toMatch(/^HTTP\/1\.[01] 413 /);
+        expect(refused.head.toLowerCase(), version).toContain('\r\nconnection: close');
+        await declared.until(() => declared.closed);
+        expect(declared.closed, version).toBe(true);
+      } finally {
+        declared.close();
       }
-      await chunked.until(() => false, 2_000);
-      expect(chunked.closed).toBe(true);
-      expect(sent).toBeGreaterThan(MAX_BODY_BYTES + DROPPED_BODY_LIMIT_BYTES);
-      expect(sent).toBeLessThan(most);
-    } finally {
-      chunked.close();
+    }
+
+    // Chunked, no length declared, on a POST and on a GET: read up to the bound, then closed.
+    for (const [method, path] of [['POST', '/v1/chat/completions'], ['GET', '/v1/models']] as const) {
+      const chunked = await RawConnection.open(port());
+      try {
+        await chunked.send(requestHead(path, customer.secret, ['transfer-encoding: chunked'], method));
+        const most = 4 * UNREAD_BODY_LIMIT_BYTES;
+        const sent = await sendChunksUntilClosed(chunked, most);
+        expect(chunked.closed, method).toBe(true);
+        expect(sent, method).toBeGreaterThan(UNREAD_BODY_LIMIT_BYTES);
+        expect(sent, method).toBeLessThan(most);
+      } finally {
+        chunked.close();
+      }
     }
   });
 });

@@ -30,10 +30,12 @@ export function createNodeServer(handler: WebHandler, api?: ApiHandler): Server 
 }
 
 /**
- * For a server's 'checkContinue' event (a request sent with `Expect: 100-continue`, as curl does for
- * bodies over 1 MB), before the request is served: a body declared over the API's limit is not asked
- * for, so the client never uploads it (serve() answers 413 without reading, and the connection
- * closes, since the client may still send the body after waiting); any other is told to continue.
+ * For a server's 'checkContinue' event (an HTTP/1.1 request sent with `Expect: 100-continue`, as
+ * curl does for bodies over 1 MB), before the request is served: a body declared over the API's
+ * limit is not asked for, so the client never uploads it (the handler refuses the request from its
+ * declared length: a 413, unless its key or route refuses it first), and the connection closes
+ * after the answer, since the client may still send the body once it tires of waiting (Node would
+ * close it anyway: no 100 was sent). Any other body is asked for.
  */
 export function continueUnlessTooLarge(req: IncomingMessage, res: ServerResponse): void {
   if (declaredLength(req) > MAX_BODY_BYTES) res.shouldKeepAlive = false;
@@ -93,12 +95,15 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
     if (!res.writableFinished) presence.leave();
   });
   let body: Uint8Array<ArrayBuffer> | undefined;
-  if (req.method !== 'GET' && req.method !== 'HEAD' && declaredLength(req) > MAX_BODY_BYTES) {
-    // Refused by its declared length, unread: the handler answers 413 from the header alone
-    // (readJsonBody), in its surface's error shape, and whatever the client sends is dropped.
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    // A body on a GET or HEAD means nothing here; left to Node, it would be read to its end, however long.
+    if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) dropUnreadBody(req, res, 0);
+  } else if (declaredLength(req) > MAX_BODY_BYTES) {
+    // Refused by its declared length before any of it is read: the handler answers 413 from the
+    // header (readJsonBody), in its surface's error shape, while what the client sends is dropped.
     body = new Uint8Array(0);
-    if (!req.headers.expect) dropRefusedBody(req, res);
-  } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+    dropUnreadBody(req, res, 0);
+  } else {
     try {
       body = await readBody(req, MAX_BODY_BYTES + 1);
     } catch {
@@ -109,7 +114,7 @@ async function serve(handler: ApiHandler, req: IncomingMessage, res: ServerRespo
       res.destroy();
       return;
     }
-    if (body.byteLength > MAX_BODY_BYTES) dropRefusedBody(req, res);
+    if (body.byteLength > MAX_BODY_BYTES) dropUnreadBody(req, res, body.byteLength);
   }
   // The socket's address, replacing any value the client sent: rate limits and the mailbox trust it.
   const stamped = peer ? normalizeAddress(peer) : null;
@@ -247,19 +252,20 @@ function webRequest(req: IncomingMessage, body: Uint8Array<ArrayBuffer> | undefi
 }
 
 /** How much of a refused body (over MAX_BODY_BYTES) is read and dropped before its connection is closed. */
-export const DROPPED_BODY_LIMIT_BYTES = 16 * MAX_BODY_BYTES;
+/** The most of a body the server reads when it does not use it (one refused for its size, one on a GET): 17 MB. */
+export const UNREAD_BODY_LIMIT_BYTES = 17 * MAX_BODY_BYTES;
 
 /**
- * The rest of a body refused for its size, read and dropped while the 413 goes out. A client
- * uploading it reads the answer only once it has sent everything, and closing the connection on
- * unread bytes makes the kernel reset it, which can discard the 413 before the client reads it
- * (RFC 9112 §9.6). Once the body ends, the connection serves its next request. A body that runs
- * DROPPED_BODY_LIMIT_BYTES past the limit, or declares it will, closes its connection instead:
- * reading it would only feed whoever sends it.
+ * The rest of a body the server does not use (about `read` bytes of it already read), read and dropped
+ * while the answer goes out. A client uploading it reads the answer only once it has sent
+ * everything, and closing the connection on unread bytes makes the kernel reset it, which can
+ * discard the answer before the client reads it (RFC 9112 §9.6); once the body ends, the connection
+ * serves its next request. A body that runs past UNREAD_BODY_LIMIT_BYTES in all, or declares it
+ * will, closes its connection instead: reading it would only feed whoever sends it.
  */
-function dropRefusedBody(req: IncomingMessage, res: ServerResponse): void {
-  if (declaredLength(req) > MAX_BODY_BYTES + DROPPED_BODY_LIMIT_BYTES) res.shouldKeepAlive = false;
-  let left = DROPPED_BODY_LIMIT_BYTES;
+function dropUnreadBody(req: IncomingMessage, res: ServerResponse, read: number): void {
+  if (declaredLength(req) > UNREAD_BODY_LIMIT_BYTES) res.shouldKeepAlive = false;
+  let left = UNREAD_BODY_LIMIT_BYTES - read;
   const drop = (chunk: Buffer) => {
     left -= chunk.length;
     if (left >= 0) return;
@@ -273,9 +279,8 @@ function dropRefusedBody(req: IncomingMessage, res: ServerResponse): void {
  * A request's body, buffered up to `limit` bytes. Read from the stream's events rather than with
  * `for await`: the async iterator makes a few promises a chunk, and while anything in the process
  * uses AsyncLocalStorage (Next, around the pages it serves) Node 20 and 22 run hooks on every promise.
- * A body that reaches the limit is read no further (the request is paused, so the socket stops
- * being read once its buffers fill; the 413 is still written), and a request that ends early (the
- * client left) is an error.
+ * A body that reaches the limit is read no further here (the request is paused, for the caller to
+ * drop the rest: dropUnreadBody), and a request that ends early (the client left) is an error.
  */
 function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array<ArrayBuffer>> {
   return new Promise((resolve, reject) => new BodyReader(req, limit, resolve, reject).listen());
