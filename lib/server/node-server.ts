@@ -251,7 +251,6 @@ function webRequest(req: IncomingMessage, body: Uint8Array<ArrayBuffer> | undefi
   return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers, body, signal });
 }
 
-/** How much of a refused body (over MAX_BODY_BYTES) is read and dropped before its connection is closed. */
 /** The most of a body the server reads when it does not use it (one refused for its size, one on a GET): 17 MB. */
 export const UNREAD_BODY_LIMIT_BYTES = 17 * MAX_BODY_BYTES;
 
