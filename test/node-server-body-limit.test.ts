@@ -85,6 +85,16 @@ function splitResponses(text: string): Array<{ head: string; body: string }> {
   }
 }
 
+/** Runs `exchange` on a new connection to `port`, closed afterwards whatever `exchange` did. */
+async function onConnection(port: number, exchange: (connection: RawConnection) => Promise<void>): Promise<void> {
+  const connection = await RawConnection.open(port);
+  try {
+    await exchange(connection);
+  } finally {
+    connection.close();
+  }
+}
+
 function requestHead(path: string, secret: string, headers: string[], method = 'POST', version = '1.1'): string {
   return [`${method} ${path} HTTP/${version}`, 'host: localhost', 'content-type: application/json', `authorization: Bearer ${secret}`, ...headers].join('\r\n') + '\r\n\r\n';
 }
@@ -123,8 +133,7 @@ describe('the Node server, a body over the limit', () => {
       { name: 'chunked', head: ['transfer-encoding: chunked'], body: Buffer.concat([...Array.from({ length: 32 }, () => CHUNK), Buffer.from('0\r\n\r\n')]) },
     ];
     for (const upload of uploads) {
-      const connection = await RawConnection.open(port());
-      try {
+      await onConnection(port(), async (connection) => {
         await connection.send(requestHead('/v1/chat/completions', customer.secret, upload.head));
         await connection.send(upload.body);
         const refused = await connection.response(0);
@@ -132,9 +141,7 @@ describe('the Node server, a body over the limit', () => {
         expect(refused.head.toLowerCase(), upload.name).toContain('\r\nconnection: keep-alive');
         expect(JSON.parse(refused.body), upload.name).toMatchObject({ error: { type: 'invalid_request_error', code: 'request_too_large' } });
         await expectServesNext(connection, customer.secret, 1);
-      } finally {
-        connection.close();
-      }
+      });
     }
   });
 
@@ -144,8 +151,7 @@ describe('the Node server, a body over the limit', () => {
       ['/v1/chat/completions', { error: { type: 'invalid_request_error', code: 'request_too_large' } }],
       ['/v1/messages', { type: 'error', error: { type: 'request_too_large' } }],
     ] as const) {
-      const connection = await RawConnection.open(port());
-      try {
+      await onConnection(port(), async (connection) => {
         // Five megabytes declared, 64 KiB sent: the answer comes while the client is still uploading.
         const declared = 5 * MAX_BODY_BYTES;
         await connection.send(requestHead(path, customer.secret, [`content-length: ${declared}`, 'anthropic-version: 2023-06-01']) + 'x'.repeat(65_536));
@@ -155,17 +161,14 @@ describe('the Node server, a body over the limit', () => {
         // The rest of the upload, then the connection's next request.
         await connection.send('x'.repeat(declared - 65_536));
         await expectServesNext(connection, customer.secret, 1);
-      } finally {
-        connection.close();
-      }
+      });
     }
   });
 
   it('with Expect: 100-continue, refuses an oversized body without asking for it and continues a small one', async () => {
     const customer = await createCustomer(harness.t.db, 1_000_000n);
 
-    const big = await RawConnection.open(port());
-    try {
+    await onConnection(port(), async (big) => {
       await big.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${2 * MAX_BODY_BYTES}`, 'expect: 100-continue']));
       const refused = await big.response(0);
       expect(big.received).not.toMatch(/^HTTP\/1\.1 100 /);
@@ -173,28 +176,22 @@ describe('the Node server, a body over the limit', () => {
       expect(refused.head.toLowerCase()).toContain('\r\nconnection: close');
       await big.until(() => big.closed);
       expect(big.closed).toBe(true);
-    } finally {
-      big.close();
-    }
+    });
 
-    const small = await RawConnection.open(port());
-    try {
+    await onConnection(port(), async (small) => {
       await small.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${INVALID.length}`, 'expect: 100-continue']));
       await small.until((received) => received.includes('\r\n\r\n'));
       expect(small.received).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
       await small.send(INVALID);
       expect((await small.response(0)).head).toMatch(/^HTTP\/1\.1 400 /);
-    } finally {
-      small.close();
-    }
+    });
   });
 
   it('drops up to 17 MB of a body in all and keeps the connection; past that, declared or sent, it closes', async () => {
     const customer = await createCustomer(harness.t.db, 1_000_000n);
 
     // Declared just within the bound: read to its end, and the connection serves on.
-    const within = await RawConnection.open(port());
-    try {
+    await onConnection(port(), async (within) => {
       const declared = UNREAD_BODY_LIMIT_BYTES - 1_000;
       await within.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${declared}`]));
       await within.send(Buffer.alloc(declared, 'x'));
@@ -202,39 +199,31 @@ describe('the Node server, a body over the limit', () => {
       expect(refused.head).toMatch(/^HTTP\/1\.1 413 /);
       expect(refused.head.toLowerCase()).toContain('\r\nconnection: keep-alive');
       await expectServesNext(within, customer.secret, 1);
-    } finally {
-      within.close();
-    }
+    });
 
     // Declared past it, over HTTP/1.1 or over HTTP/1.0 with Expect (which Node serves without asking
     // the server whether to continue): answered at once, and the connection goes with the answer.
     for (const [version, extra] of [['1.1', []], ['1.0', ['connection: keep-alive', 'expect: 100-continue']]] as const) {
-      const declared = await RawConnection.open(port());
-      try {
+      await onConnection(port(), async (declared) => {
         await declared.send(requestHead('/v1/chat/completions', customer.secret, [`content-length: ${UNREAD_BODY_LIMIT_BYTES + 1}`, ...extra], 'POST', version) + 'x'.repeat(65_536));
         const refused = await declared.response(0);
         expect(refused.head, version).toMatch(/^HTTP\/1\.[01] 413 /);
         expect(refused.head.toLowerCase(), version).toContain('\r\nconnection: close');
         await declared.until(() => declared.closed);
         expect(declared.closed, version).toBe(true);
-      } finally {
-        declared.close();
-      }
+      });
     }
 
     // Chunked, no length declared, on a POST and on a GET: read up to the bound, then closed.
     for (const [method, path] of [['POST', '/v1/chat/completions'], ['GET', '/v1/models']] as const) {
-      const chunked = await RawConnection.open(port());
-      try {
+      await onConnection(port(), async (chunked) => {
         await chunked.send(requestHead(path, customer.secret, ['transfer-encoding: chunked'], method));
         const most = 4 * UNREAD_BODY_LIMIT_BYTES;
         const sent = await sendChunksUntilClosed(chunked, most);
         expect(chunked.closed, method).toBe(true);
         expect(sent, method).toBeGreaterThan(UNREAD_BODY_LIMIT_BYTES);
         expect(sent, method).toBeLessThan(most);
-      } finally {
-        chunked.close();
-      }
+      });
     }
   });
 });
