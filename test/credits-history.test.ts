@@ -49,8 +49,9 @@ async function backdate(transactionId: string, ms: number) {
   await t.db.ledgerEntry.updateMany({ where: { transactionId }, data: { createdAt: at } });
 }
 
+/** The user's calls' settlements: settled holds on the wallet, each its own posting. */
 async function settlementsOf(userId: string) {
-  return t.db.ledgerTransaction.findMany({ where: { kind: 'settle', entries: { some: { accountId: walletAccountId(userId) } } }, orderBy: { createdAt: 'asc' } });
+  return t.db.hold.findMany({ where: { debitAccountId: walletAccountId(userId), status: 'SETTLED' }, orderBy: { resolvedAt: 'asc' } });
 }
 
 describe('GET /api/credits/history', () => {
@@ -89,7 +90,7 @@ describe('GET /api/credits/history', () => {
     expect(credits.map((c) => c.kind)).toEqual(['welcome_credit', 'redemption', 'admin_credit', 'pack_purchase']);
     for (const c of credits) await backdate(c.id, 3 * DAY);
     const settles = await settlementsOf(userId);
-    await backdate(settles[0]!.id, DAY);
+    await t.db.hold.update({ where: { id: settles[0]!.id }, data: { resolvedAt: new Date(settles[0]!.resolvedAt!.getTime() - DAY) } });
     const today = new Date().toISOString().slice(0, 10);
     const yesterday = new Date(Date.now() - DAY).toISOString().slice(0, 10);
 

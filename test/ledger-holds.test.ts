@@ -317,20 +317,15 @@ describe('settling and releasing several holds', () => {
     expect(await lotStatus(a.lotId)).toBe('EXHAUSTED');
     expect(await lotStatus(b.lotId)).toBe('ACTIVE');
 
-    // One settle transaction per hold that posts, none for the wallet's zero share.
-    const rows = await t.db.hold.findMany({ where: { groupId: `sh-${user.id}` }, orderBy: { idempotencyKey: 'asc' }, include: { transaction: { include: { entries: true } } } });
-    expect(rows.map((h) => [h.status, h.settledAmount, h.resolveIdempotencyKey, h.transaction?.idempotencyKey ?? null])).toEqual([
-      ['SETTLED', 300n, `sh-s-${user.id}`, `settle:sh-s-${user.id}`],
-      ['SETTLED', 350n, `sh-s-${user.id}:1`, `settle:sh-s-${user.id}:1`],
-      ['SETTLED', 0n, `sh-s-${user.id}:2`, null],
+    // Each hold is its own posting (its settled amount from its source to revenue): no settle
+    // transaction, no entries.
+    const rows = await t.db.hold.findMany({ where: { groupId: `sh-${user.id}` }, orderBy: { idempotencyKey: 'asc' } });
+    expect(rows.map((h) => [h.status, h.debitAccountId, h.creditAccountId, h.settledAmount, h.resolveIdempotencyKey, h.transactionId])).toEqual([
+      ['SETTLED', a.accountId, revenue, 300n, `sh-s-${user.id}`, null],
+      ['SETTLED', b.accountId, revenue, 350n, `sh-s-${user.id}:1`, null],
+      ['SETTLED', wallet.id, revenue, 0n, `sh-s-${user.id}:2`, null],
     ]);
-    expect(rows[1]!.transaction!.memo).toBe('three sources');
-    expect(rows[1]!.transaction!.entries.map((e) => [e.accountId, e.amount]).sort()).toEqual(
-      [
-        [b.accountId, -350n],
-        [revenue, 350n],
-      ].sort(),
-    );
+    expect(await t.db.ledgerTransaction.count({ where: { idempotencyKey: { startsWith: `settle:sh-s-${user.id}` } } })).toBe(0);
 
     const replay = await ledger.settle({ holds, amount: 650n, idempotencyKey: `sh-s-${user.id}` });
     expect(replay).toMatchObject({ replayed: true, accounts: null });
@@ -391,9 +386,9 @@ describe('settling and releasing several holds', () => {
     const released = await ledger.release({ holds, idempotencyKey: `rel-r-${user.id}` });
     expect(released.replayed).toBe(false);
     expect(released.shares).toEqual([0n, 0n]);
-    expect(released.holds.map((h) => [h.id, h.status, h.settledAmount, h.transactionId])).toEqual([
-      [holds[0]!.id, 'RELEASED', null, null],
-      [holds[1]!.id, 'RELEASED', null, null],
+    expect(released.holds.map((h) => [h.id, h.status, h.settledAmount])).toEqual([
+      [holds[0]!.id, 'RELEASED', null],
+      [holds[1]!.id, 'RELEASED', null],
     ]);
     expect(released.accounts).toEqual([
       { id: lot.accountId, balance: 300n, available: 300n },

@@ -121,12 +121,16 @@ describe('holds', () => {
     const reservation = await ledger.reserve({ idempotencyKey: `r-${wallet.id}`, sources: [wallet.id], creditAccountId: revenue, amount: 4_000n, ttlMs: 60_000 });
     expect(reservation).toMatchObject({ replayed: false, counters: null });
     const [hold] = reservation.holds;
-    expect(hold).toMatchObject({ debitAccountId: wallet.id, creditAccountId: revenue, amount: 4_000n, status: 'PENDING', settledAmount: null, transactionId: null });
+    expect(hold).toMatchObject({ debitAccountId: wallet.id, creditAccountId: revenue, amount: 4_000n, status: 'PENDING', settledAmount: null });
     expect(await ledger.getHoldByKey(`r-${wallet.id}`)).toMatchObject({ id: hold!.id, amount: 4_000n, status: 'PENDING' });
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 10_000n, available: 6_000n, held: 4_000n });
 
+    const [transactionsBefore, entriesBefore] = [await t.db.ledgerTransaction.count(), await t.db.ledgerEntry.count()];
     const settled = await ledger.settle({ holds: [hold!], amount: 1_500n, idempotencyKey: `s-${wallet.id}` });
     expect(settled.replayed).toBe(false);
+    // The settled hold is the posting: 1,500 from the wallet to revenue, and no other row.
+    expect(await t.db.hold.findUniqueOrThrow({ where: { id: hold!.id } })).toMatchObject({ status: 'SETTLED', settledAmount: 1_500n, transactionId: null, debitAccountId: wallet.id, creditAccountId: revenue });
+    expect([await t.db.ledgerTransaction.count(), await t.db.ledgerEntry.count()]).toEqual([transactionsBefore, entriesBefore]);
     expect(settled.holds).toMatchObject([{ id: hold!.id, status: 'SETTLED', settledAmount: 1_500n }]);
     expect(settled.shares).toEqual([1_500n]);
     expect(settled.accounts).toEqual([{ id: wallet.id, balance: 8_500n, available: 8_500n }]);
@@ -136,7 +140,7 @@ describe('holds', () => {
     expect(replay.replayed).toBe(true);
     expect(replay.accounts).toBeNull();
     expect(replay.holds[0]!.settledAmount).toBe(1_500n);
-    expect(replay.holds[0]!.transactionId).toBe(settled.holds[0]!.transactionId);
+    expect(replay.holds).toEqual(settled.holds);
     expect((await ledger.getAccountBalance({ accountId: wallet.id })).balance).toBe(8_500n);
 
     const again = await ledgerError(ledger.settle({ holds: [hold!], amount: 1_500n, idempotencyKey: 'another-key' }));
@@ -147,12 +151,49 @@ describe('holds', () => {
     await expectAuditClean();
   });
 
+  it('the audit counts a settled hold as its posting, and a settle transaction as the posting of a hold settled with one before', async () => {
+    const { wallet } = await createFundedUser(t.db, 10_000n);
+    const now = new Date();
+    // A hold settled the way every settlement was before holds posted themselves: 700 of its 1,000
+    // by a settle transaction of two entries, the hold pointing at it (written here by hand).
+    const old = await reserveOne({ idempotencyKey: `legacy-${wallet.id}`, walletId: wallet.id, amount: 1_000n });
+    const txn = `txn_legacy_${wallet.id}`;
+    await t.db.$transaction([
+      t.db.ledgerTransaction.create({ data: { id: txn, idempotencyKey: `settle:legacy-s-${wallet.id}`, kind: 'settle', createdAt: now } }),
+      t.db.ledgerEntry.createMany({ data: [
+        { id: `ent_a_${wallet.id}`, transactionId: txn, accountId: wallet.id, amount: -700n, createdAt: now },
+        { id: `ent_b_${wallet.id}`, transactionId: txn, accountId: revenue, amount: 700n, createdAt: now },
+      ] }),
+      t.db.hold.update({ where: { id: old.id }, data: { status: 'SETTLED', settledAmount: 700n, resolveIdempotencyKey: `legacy-s-${wallet.id}`, transactionId: txn, resolvedAt: now } }),
+      t.db.ledgerAccount.update({ where: { id: wallet.id }, data: { balance: { decrement: 700n }, available: { increment: 300n } } }),
+      t.db.ledgerAccount.update({ where: { id: revenue }, data: { balance: { increment: 700n }, available: { increment: 700n } } }),
+    ]);
+    // And one settled now: 250 of 400, the hold alone.
+    const fresh = await reserveOne({ idempotencyKey: `posted-${wallet.id}`, walletId: wallet.id, amount: 400n });
+    await ledger.settle({ holds: [fresh], amount: 250n, idempotencyKey: `posted-s-${wallet.id}` });
+    expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 9_050n, available: 9_050n, held: 0n });
+    await expectAuditClean();
+
+    // A settled amount changed without its money moving is caught on both accounts, and so is a
+    // legacy hold whose transaction says otherwise.
+    await t.db.hold.update({ where: { id: fresh.id }, data: { settledAmount: 260n } });
+    const revenueBalance = (await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: revenue } })).balance;
+    expect((await auditLedger(t.db, { calls: false })).problems.sort()).toEqual(
+      [`account ${revenue} balance ${revenueBalance} != postings ${revenueBalance + 10n}`, `account ${wallet.id} balance 9050 != postings 9040`].sort(),
+    );
+    await t.db.hold.update({ where: { id: fresh.id }, data: { settledAmount: 250n } });
+    await t.db.hold.update({ where: { id: old.id }, data: { settledAmount: 690n } });
+    expect((await auditLedger(t.db, { calls: false })).problems).toEqual([`hold ${old.id} settled 690 but its transaction posts -700/700`]);
+    await t.db.hold.update({ where: { id: old.id }, data: { settledAmount: 700n } });
+    await expectAuditClean();
+  });
+
   it('settling zero resolves the hold without posting', async () => {
     const { wallet } = await createFundedUser(t.db, 100n);
     const hold = await reserveOne({ idempotencyKey: `z-${wallet.id}`, walletId: wallet.id, amount: 100n });
     const transactionsBefore = await t.db.ledgerTransaction.count();
     const settled = await ledger.settle({ holds: [hold], amount: 0n, idempotencyKey: `z-s-${wallet.id}` });
-    expect(settled.holds).toMatchObject([{ status: 'SETTLED', settledAmount: 0n, transactionId: null }]);
+    expect(settled.holds).toMatchObject([{ status: 'SETTLED', settledAmount: 0n }]);
     expect(await t.db.ledgerTransaction.count()).toBe(transactionsBefore);
     expect(await ledger.getAccountBalance({ accountId: wallet.id })).toEqual({ balance: 100n, available: 100n, held: 0n });
     await expectAuditClean();

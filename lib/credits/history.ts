@@ -5,13 +5,15 @@ import { invalidRequest, parseOrThrow } from '../http/errors';
 import { createGuards } from '../http/guards';
 import { json } from '../http/json';
 import { walletAccountId } from '../ledger/accounts';
+import { SETTLED_HOLD_POSTS } from '../ledger/holds';
 import { formatUsd, microsToUsd, type Micros } from '../money';
 import { creditTotals } from './spendable';
 import { creditHistoryQuerySchema, type CreditHistoryItem, type CreditHistoryKind, type CreditHistoryQuery, type CreditHistoryResponse } from './history-schema';
 
 /**
- * Usage settlements are one ledger transaction per call: the history sums them per UTC day
- * instead of listing thousands of lines. `settle_late` is a settlement posted after its hold ended.
+ * Usage settlements are one posting per call (a settled hold, or a settle transaction for one
+ * settled before holds posted themselves): the history sums them per UTC day instead of listing
+ * thousands of lines. `settle_late` is a settlement posted after its hold ended.
  */
 const SPEND_KINDS: ReadonlySet<string> = new Set(['settle', 'settle_late']);
 
@@ -93,17 +95,26 @@ async function historySteps(db: Db, userId: string): Promise<{ steps: Step[] }> 
 
 /**
  * Settlements summed per UTC day in the database, so a heavy user's thousands of calls are a few
- * rows here. Timestamps are ISO text on SQLite and timestamp(3) in UTC on PostgreSQL.
+ * rows here: the holds that post themselves (holds.ts), and the entries of settle transactions
+ * (holds settled before that, and late settlements). A call counts once however many of the
+ * user's accounts paid for it (its holds share a group). Timestamps are ISO text on SQLite and
+ * timestamp(3) in UTC on PostgreSQL.
  */
 async function spendPerDay(db: Db, wallet: string, accountIds: string[]): Promise<Step[]> {
   const sql = sqlFor(db);
-  const dayExpr = sql.provider === 'sqlite' ? 'substr(t."createdAt", 1, 10)' : `to_char(t."createdAt", 'YYYY-MM-DD')`;
+  const day = (column: string) => (sql.provider === 'sqlite' ? `substr(${column}, 1, 10)` : `to_char(${column}, 'YYYY-MM-DD')`);
   const kinds = [...SPEND_KINDS];
   const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
   const rows = await sql.query(
     statement(
-      `SELECT ${dayExpr} AS "day", SUM(CASE WHEN e."accountId" = ? THEN e."amount" ELSE 0 END) AS "wallet", SUM(CASE WHEN e."accountId" = ? THEN 0 ELSE e."amount" END) AS "pack", COUNT(DISTINCT e."transactionId") AS "calls", MAX(t."createdAt") AS "last" FROM "LedgerEntry" e JOIN "LedgerTransaction" t ON t."id" = e."transactionId" WHERE e."accountId" IN (${list(accountIds.length)}) AND t."kind" IN (${list(kinds.length)}) GROUP BY ${dayExpr}`,
-      [wallet, wallet, ...accountIds, ...kinds],
+      `SELECT "day", SUM("wallet") AS "wallet", SUM("pack") AS "pack", SUM("calls") AS "calls", MAX("last") AS "last" FROM (
+        SELECT ${day('h."resolvedAt"')} AS "day", SUM(CASE WHEN h."debitAccountId" = ? THEN -h."settledAmount" ELSE 0 END) AS "wallet", SUM(CASE WHEN h."debitAccountId" = ? THEN 0 ELSE -h."settledAmount" END) AS "pack", COUNT(DISTINCT COALESCE(h."groupId", h."id")) AS "calls", MAX(h."resolvedAt") AS "last"
+          FROM "Hold" h WHERE h."debitAccountId" IN (${list(accountIds.length)}) AND ${SETTLED_HOLD_POSTS} GROUP BY ${day('h."resolvedAt"')}
+        UNION ALL
+        SELECT ${day('t."createdAt"')}, SUM(CASE WHEN e."accountId" = ? THEN e."amount" ELSE 0 END), SUM(CASE WHEN e."accountId" = ? THEN 0 ELSE e."amount" END), COUNT(DISTINCT e."transactionId"), MAX(t."createdAt")
+          FROM "LedgerEntry" e JOIN "LedgerTransaction" t ON t."id" = e."transactionId" WHERE e."accountId" IN (${list(accountIds.length)}) AND t."kind" IN (${list(kinds.length)}) GROUP BY ${day('t."createdAt"')}
+      ) spend GROUP BY "day"`,
+      [wallet, wallet, ...accountIds, wallet, wallet, ...accountIds, ...kinds],
     ),
   );
   return rows.map((row) => {

@@ -4,18 +4,22 @@ import { mayGoNegative, sellerPoolAccountId } from './accounts';
 export type AuditReport = { ok: boolean; problems: string[]; accounts: number; transactions: number; pendingHolds: number };
 
 /**
- * Recomputes every balance from the entries and checks the ledger's invariants:
- * each transaction balanced, all accounts summing to zero, each account's balance equal to its
- * entries and its available balance equal to balance minus pending holds, no non-contra account
- * negative, and every hold resolved at most once and consistently with what was posted; and,
+ * Recomputes every balance from the postings and checks the ledger's invariants: each transaction
+ * balanced, all accounts summing to zero, each account's balance equal to its postings (its entries
+ * and the settled holds that post themselves: holds.ts) and its available balance equal to balance
+ * minus pending holds, no non-contra account negative, and every hold resolved at most once and
+ * consistently with what was posted; and,
  * unless `calls` is false, the gateway's calls against their holds and usage rows (auditCalls).
  */
 export async function auditLedger(db: Db, { calls = true }: { calls?: boolean } = {}): Promise<AuditReport> {
   const problems: string[] = [];
 
-  const [accounts, entrySumsByAccount, entrySumsByTransaction, pendingByAccount, holds, transactionCount] = await Promise.all([
+  const postedByHold = { status: 'SETTLED' as const, transactionId: null };
+  const [accounts, entrySumsByAccount, holdDebits, holdCredits, entrySumsByTransaction, pendingByAccount, holds, transactionCount] = await Promise.all([
     db.ledgerAccount.findMany({ select: { id: true, balance: true, available: true } }),
     db.ledgerEntry.groupBy({ by: ['accountId'], _sum: { amount: true } }),
+    db.hold.groupBy({ by: ['debitAccountId'], where: postedByHold, _sum: { settledAmount: true } }),
+    db.hold.groupBy({ by: ['creditAccountId'], where: postedByHold, _sum: { settledAmount: true } }),
     db.ledgerEntry.groupBy({ by: ['transactionId'], _sum: { amount: true }, _count: { _all: true } }),
     db.hold.groupBy({ by: ['debitAccountId'], where: { status: 'PENDING' }, _sum: { amount: true } }),
     db.hold.findMany({
@@ -40,13 +44,15 @@ export async function auditLedger(db: Db, { calls = true }: { calls?: boolean } 
     if (group._count._all < 2) problems.push(`transaction ${group.transactionId} has fewer than two entries`);
   }
 
-  const entrySum = new Map(entrySumsByAccount.map((g) => [g.accountId, g._sum.amount ?? 0n]));
+  const postingSum = new Map(entrySumsByAccount.map((g) => [g.accountId, g._sum.amount ?? 0n]));
+  for (const g of holdDebits) postingSum.set(g.debitAccountId, (postingSum.get(g.debitAccountId) ?? 0n) - (g._sum.settledAmount ?? 0n));
+  for (const g of holdCredits) postingSum.set(g.creditAccountId, (postingSum.get(g.creditAccountId) ?? 0n) + (g._sum.settledAmount ?? 0n));
   const pending = new Map(pendingByAccount.map((g) => [g.debitAccountId, g._sum.amount ?? 0n]));
   let total = 0n;
   for (const account of accounts) {
     total += account.balance;
-    const fromEntries = entrySum.get(account.id) ?? 0n;
-    if (account.balance !== fromEntries) problems.push(`account ${account.id} balance ${account.balance} != entries ${fromEntries}`);
+    const posted = postingSum.get(account.id) ?? 0n;
+    if (account.balance !== posted) problems.push(`account ${account.id} balance ${account.balance} != postings ${posted}`);
     const held = pending.get(account.id) ?? 0n;
     if (account.available !== account.balance - held) {
       problems.push(`account ${account.id} available ${account.available} != balance ${account.balance} - pending holds ${held}`);
@@ -63,9 +69,10 @@ export async function auditLedger(db: Db, { calls = true }: { calls?: boolean } 
     if (hold.status === 'SETTLED') {
       const settled = hold.settledAmount ?? -1n;
       if (settled < 0n || settled > hold.amount) problems.push(`hold ${hold.id} settled ${settled} outside 0..${hold.amount}`);
+      // A hold settled with a transaction (before holds posted themselves) is posted by its entries.
       const debit = posted.find((e) => e.accountId === hold.debitAccountId)?.amount ?? 0n;
       const credit = posted.find((e) => e.accountId === hold.creditAccountId)?.amount ?? 0n;
-      if (settled > 0n && (posted.length !== 2 || debit !== -settled || credit !== settled)) {
+      if (hold.transaction && (posted.length !== 2 || debit !== -settled || credit !== settled)) {
         problems.push(`hold ${hold.id} settled ${settled} but its transaction posts ${debit}/${credit}`);
       }
       if (settled === 0n && posted.length > 0) problems.push(`hold ${hold.id} settled zero but posted a transaction`);

@@ -224,9 +224,9 @@ function resolveItem(plan: ResolvePlan) {
     status: plan.status,
     shares: pgArray(plan.shares),
     resolveKeys: pgArray(plan.resolveKeys),
-    transactionIds: pgArray(plan.transactionIds),
-    entryIds: pgArray(plan.entryIds),
-    memo: plan.memo,
+    transactionIds: noSettleTransactions(plan),
+    entryIds: '{}',
+    memo: null,
     now: pgTimestamp(plan.now),
     keyId: plan.quota?.keyId ?? null,
     day: plan.quota?.day ?? null,
@@ -239,7 +239,7 @@ function reserveStatement(plan: ReservePlan): SqlStatement {
 }
 
 function resolveStatement(plan: ResolvePlan): SqlStatement {
-  return sql`SELECT * FROM tollgate_resolve(${pgArray(plan.holds.map((h) => h.id))}::text[], ${pgArray(plan.holds.map((h) => h.debitAccountId))}::text[], ${pgArray(plan.holds.map((h) => h.creditAccountId))}::text[], ${pgArray(plan.holds.map((h) => h.amount))}::bigint[], ${plan.status}, ${pgArray(plan.shares)}::bigint[], ${pgArray(plan.resolveKeys)}::text[], ${pgArray(plan.transactionIds)}::text[], ${pgArray(plan.entryIds)}::text[], ${plan.memo}, ${plan.now}, ${plan.quota?.keyId ?? null}, ${plan.quota?.day ?? null}, ${plan.usage ? JSON.stringify(usageRecord(plan.usage)) : null}::jsonb)`;
+  return sql`SELECT * FROM tollgate_resolve(${pgArray(plan.holds.map((h) => h.id))}::text[], ${pgArray(plan.holds.map((h) => h.debitAccountId))}::text[], ${pgArray(plan.holds.map((h) => h.creditAccountId))}::text[], ${pgArray(plan.holds.map((h) => h.amount))}::bigint[], ${plan.status}, ${pgArray(plan.shares)}::bigint[], ${pgArray(plan.resolveKeys)}::text[], ${noSettleTransactions(plan)}::text[], ${'{}'}::text[], ${null}, ${plan.now}, ${plan.quota?.keyId ?? null}, ${plan.quota?.day ?? null}, ${plan.usage ? JSON.stringify(usageRecord(plan.usage)) : null}::jsonb)`;
 }
 
 function reservedFrom(plan: ReservePlan, rows: Row[]): Reserved {
@@ -290,6 +290,15 @@ function compare(a: string, b: string): number {
 }
 
 /** A PostgreSQL array literal: every element double-quoted and escaped, NULL unquoted. */
+/**
+ * The resolve functions still take a settle transaction per hold, with its entries' ids and memo
+ * (migration 20261202060000_hold_batches), and write one where its id is not null. A settled hold
+ * is its own posting now (holds.ts): every id null, they write none.
+ */
+function noSettleTransactions(plan: ResolvePlan): string {
+  return pgArray(plan.holds.map(() => null));
+}
+
 function pgArray(values: ReadonlyArray<string | Micros | null>): string {
   return `{${values.map((v) => (v === null ? 'NULL' : `"${String(v).replace(/["\\]/g, '\\$&')}"`)).join(',')}}`;
 }

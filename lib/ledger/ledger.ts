@@ -54,6 +54,7 @@ export type SettleInput = {
   /** Drawn from the holds in their order (the first source pays first); the rest returns. */
   amount: Micros;
   idempotencyKey: string;
+  /** For a late settlement's transaction (settleLate); one on time is its hold and usage row. */
   memo?: string;
   /** Gives the unspent part back to the key's daily budget. */
   quota?: DailyQuota;
@@ -92,11 +93,13 @@ export type ReleaseInput = {
 /** Each hold as resolved, and its source account afterwards (null when this was a replay). */
 export type Resolution = { holds: ResolvedHold[]; shares: Micros[]; accounts: AccountState[] | null; replayed: boolean };
 
-export type ResolvedHold = HoldRef & { status: HoldStatus; settledAmount: Micros | null; transactionId: string | null };
+export type ResolvedHold = HoldRef & { status: HoldStatus; settledAmount: Micros | null };
 
 /**
  * The double-entry ledger. Balances live on the account rows and change only in the same database
- * transaction that appends the entries explaining them. Overdraft protection is a conditional
+ * transaction that records the posting explaining them: a transfer's entries (summing to zero), or
+ * a settled hold, whose settled amount leaves its debit account for its credit account (holds.ts
+ * says why a settlement writes no entries of its own). Overdraft protection is a conditional
  * UPDATE (`available >= amount`) that both SQLite and PostgreSQL apply atomically; a hold resolves
  * exactly once because its resolution is a conditional UPDATE on `status = 'PENDING'`.
  *
@@ -177,7 +180,7 @@ export class Ledger {
         quota: input.quota ?? null,
       });
       // Spelled out rather than spread: lib/extend.ts says why.
-      const holds = reserved.holds.map((h) => ({ id: h.id, debitAccountId: h.debitAccountId, creditAccountId: input.creditAccountId, amount: h.amount, status: 'PENDING' as const, settledAmount: null, expiresAt, transactionId: null }));
+      const holds = reserved.holds.map((h) => ({ id: h.id, debitAccountId: h.debitAccountId, creditAccountId: input.creditAccountId, amount: h.amount, status: 'PENDING' as const, settledAmount: null, expiresAt }));
       return { holds, replayed: false, counters: reserved.counters };
     } catch (error) {
       const kind = driverErrorKind(error);
@@ -202,9 +205,8 @@ export class Ledger {
       left -= share;
       return share;
     });
-    const transactionIds = shares.map((share) => (share > 0n ? newId('txn') : null));
-    if (input.pool) return this.#settlePooled(input, input.pool, shares, transactionIds);
-    return this.#resolve(input, 'SETTLED', shares, transactionIds, input.memo ?? null);
+    if (input.pool) return this.#settlePooled(input, input.pool, shares);
+    return this.#resolve(input, 'SETTLED', shares);
   }
 
   /**
@@ -214,7 +216,7 @@ export class Ledger {
    * know nothing of pools; pool-served calls are the minority that pays for it). Locks: every user
    * account (buyer sources, the pool, the seller), then the system accounts, as everywhere else.
    */
-  async #settlePooled(input: SettleInput, pool: PoolDraw, shares: Micros[], transactionIds: Array<string | null>, { capEarnings = true } = {}): Promise<Resolution> {
+  async #settlePooled(input: SettleInput, pool: PoolDraw, shares: Micros[], { capEarnings = true } = {}): Promise<Resolution> {
     const cost = shares.reduce((sum, share) => sum + share, 0n);
     if (pool.listCost < 0n || pool.listCost > pool.hold.amount) throw new LedgerError('settle_exceeds_hold', `pool draw ${pool.listCost} exceeds its hold ${pool.hold.amount}`);
     if (pool.earnings < 0n || (capEarnings && pool.earnings > cost)) throw new LedgerError('invalid_transaction', `seller earnings ${pool.earnings} exceed the charge ${cost}`);
@@ -225,9 +227,6 @@ export class Ledger {
       status: 'SETTLED',
       shares,
       resolveKeys,
-      transactionIds,
-      entryIds: input.holds.flatMap(() => [newId('ent'), newId('ent')]),
-      memo: input.memo ?? null,
       now,
       quota: input.quota ?? null,
       usage: input.usage ? extended(input.usage, { sellerPoolId: pool.poolId }) : null,
@@ -237,9 +236,6 @@ export class Ledger {
       status: 'SETTLED',
       shares: [pool.listCost],
       resolveKeys: [`pool:${input.idempotencyKey}`],
-      transactionIds: [pool.listCost > 0n ? newId('txn') : null],
-      entryIds: [newId('ent'), newId('ent')],
-      memo: `pool ${pool.poolId}`,
       now,
       quota: null,
       usage: null,
@@ -276,7 +272,7 @@ export class Ledger {
         await postCredits(tx, credits, now);
         return buyerAccounts;
       });
-      const holds = input.holds.map((hold, index) => resolvedHold(hold, 'SETTLED', shares[index]!, transactionIds[index] ?? null));
+      const holds = input.holds.map((hold, index) => resolvedHold(hold, 'SETTLED', shares[index]!));
       return { holds, shares, accounts, replayed: false };
     } catch (error) {
       const kind = driverErrorKind(error);
@@ -381,7 +377,7 @@ export class Ledger {
    * out of revenue: the platform's loss, as with its own key. One transaction, idempotent by key.
    */
   async drawPool({ pool, idempotencyKey }: { pool: PoolDraw; idempotencyKey: string }): Promise<void> {
-    await this.#settlePooled({ holds: [], amount: 0n, idempotencyKey }, pool, [], [], { capEarnings: false });
+    await this.#settlePooled({ holds: [], amount: 0n, idempotencyKey }, pool, [], { capEarnings: false });
   }
 
   /**
@@ -418,29 +414,23 @@ export class Ledger {
 
   /** Voids holds: nothing is posted, every hold's whole amount becomes available again. */
   async release(input: ReleaseInput): Promise<Resolution> {
-    const none = input.holds.map(() => 0n);
-    return this.#resolve(input, input.as ?? 'RELEASED', none, none.map(() => null), null);
+    return this.#resolve(input, input.as ?? 'RELEASED', input.holds.map(() => 0n));
   }
 
   async #resolve(
     input: { holds: HoldRef[]; idempotencyKey: string; quota?: DailyQuota; usage?: UsageRow },
     status: 'SETTLED' | 'RELEASED' | 'EXPIRED',
     shares: Micros[],
-    transactionIds: Array<string | null>,
-    memo: string | null,
   ): Promise<Resolution> {
     if (input.holds.length === 0) throw new LedgerError('invalid_transaction', 'nothing to resolve');
     const resolveKeys = input.holds.map((_, index) => holdKey(input.idempotencyKey, index));
-    const resolvedHolds = input.holds.map((hold, index) => resolvedHold(hold, status, status === 'SETTLED' ? shares[index]! : null, transactionIds[index] ?? null));
+    const resolvedHolds = input.holds.map((hold, index) => resolvedHold(hold, status, status === 'SETTLED' ? shares[index]! : null));
     try {
       const { accounts } = await this.#holds.resolve({
         holds: input.holds.map(pickRef),
         status,
         shares,
         resolveKeys,
-        transactionIds,
-        entryIds: input.holds.flatMap(() => [newId('ent'), newId('ent')]),
-        memo,
         now: clockNow(),
         quota: input.quota ?? null,
         usage: input.usage ?? null,
@@ -608,8 +598,8 @@ export class Ledger {
 }
 
 /** A hold as its resolution left it; spelled out, never `{ ...hold, more }` (lib/extend.ts says why). */
-function resolvedHold<S extends HoldStatus>(hold: HoldRef, status: S, settledAmount: Micros | null, transactionId: string | null) {
-  return { id: hold.id, debitAccountId: hold.debitAccountId, creditAccountId: hold.creditAccountId, amount: hold.amount, status, settledAmount, transactionId };
+function resolvedHold<S extends HoldStatus>(hold: HoldRef, status: S, settledAmount: Micros | null) {
+  return { id: hold.id, debitAccountId: hold.debitAccountId, creditAccountId: hold.creditAccountId, amount: hold.amount, status, settledAmount };
 }
 
 /** Spelled out, as the holds above are, never `{ ...hold, more }`: lib/extend.ts says why. */
@@ -626,7 +616,6 @@ const HOLD_SELECT = {
   status: true,
   settledAmount: true,
   expiresAt: true,
-  transactionId: true,
   resolveIdempotencyKey: true,
 } as const;
 

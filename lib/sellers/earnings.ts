@@ -1,5 +1,7 @@
-import type { Db } from '../db/client';
+import { sqlFor, type Db } from '../db/client';
+import { read, statement } from '../db/sql';
 import { sellerEarningsAccountId, sellerPoolAccountId } from '../ledger/accounts';
+import { SETTLED_HOLD_POSTS } from '../ledger/holds';
 import type { Micros } from '../money';
 
 /** The ledger kind of a pool-served call's credit to its seller (the settlement writes it, `earn:<requestId>`). */
@@ -65,7 +67,7 @@ export const utcDay = (date: Date) => date.toISOString().slice(0, 10);
 /**
  * Each of the seller's pools' draw-down per UTC day over the last `days` days (today included),
  * from the pool accounts' debits: every day present, zero when nothing was served, for a chart.
- * The entries are summed here rather than in SQL so one query shape serves SQLite and PostgreSQL
+ * The debits are summed here rather than in SQL so one query shape serves SQLite and PostgreSQL
  * (their date functions differ); it reads one row per served call of the window.
  */
 export async function getPoolDrawDown({ db, userId, days = 30, now = new Date() }: { db: Db; userId: string; days?: number; now?: Date }): Promise<PoolDrawDown[]> {
@@ -73,10 +75,24 @@ export async function getPoolDrawDown({ db, userId, days = 30, now = new Date() 
   if (pools.length === 0) return [];
   const firstDay = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - (days - 1)));
   const accountIds = pools.map((pool) => sellerPoolAccountId(pool.id));
-  const entries = await db.ledgerEntry.findMany({
-    where: { accountId: { in: accountIds }, amount: { lt: 0n }, createdAt: { gte: firstDay, lte: now }, transaction: { kind: { notIn: [...POOL_RETURN_KINDS] } } },
-    select: { accountId: true, amount: true, createdAt: true },
-  });
+  // A served call's draw is its pool hold's settlement, which posts itself (lib/ledger/holds.ts);
+  // entries hold the rest: late draws, and settlements from before holds posted themselves.
+  const [fromEntries, fromHolds] = await Promise.all([
+    db.ledgerEntry.findMany({
+      where: { accountId: { in: accountIds }, amount: { lt: 0n }, createdAt: { gte: firstDay, lte: now }, transaction: { kind: { notIn: [...POOL_RETURN_KINDS] } } },
+      select: { accountId: true, amount: true, createdAt: true },
+    }),
+    sqlFor(db).query(
+      statement(
+        `SELECT "debitAccountId", "settledAmount", "resolvedAt" FROM "Hold" WHERE "debitAccountId" IN (${accountIds.map(() => '?').join(', ')}) AND "resolvedAt" >= ? AND "resolvedAt" <= ? AND ${SETTLED_HOLD_POSTS}`,
+        [...accountIds, firstDay, now],
+      ),
+    ),
+  ]);
+  const entries = [
+    ...fromEntries,
+    ...fromHolds.map((row) => ({ accountId: read.string(row.debitAccountId), amount: -read.bigint(row.settledAmount), createdAt: read.nullableDate(row.resolvedAt)! })),
+  ];
   const dayList = Array.from({ length: days }, (_, i) => utcDay(new Date(firstDay.getTime() + i * 86_400_000)));
   const byPool = new Map(accountIds.map((id) => [id, new Map(dayList.map((day) => [day, 0n]))]));
   for (const entry of entries) {

@@ -5,8 +5,9 @@ import { payerKeyContext } from '../../gateway/auth';
 import type { ApiRequest } from '../../http/api-request';
 import { json } from '../../http/json';
 import { sqlFor, type Db } from '../../db/client';
-import { read, sql } from '../../db/sql';
+import { read, sql, statement } from '../../db/sql';
 import { Ledger } from '../../ledger/ledger';
+import { SETTLED_HOLD_POSTS } from '../../ledger/holds';
 import { logger } from '../../logger';
 import { formatUsd, type Micros } from '../../money';
 import { payerUserId } from '../x402/x402';
@@ -477,12 +478,17 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
     }
   }
 
-  /** What a closed channel's calls spent: its settlements, from the usage rows' ledger postings. */
+  /**
+   * What a closed channel's calls spent: its settlements, as posted to the ledger (the settled
+   * holds that post themselves, and settle transactions: late ones, and any from before).
+   */
   async function spentOf(channel: ChannelRow): Promise<bigint> {
-    const [row] = await sqlFor(db).query(
+    const runner = sqlFor(db);
+    const [held] = await runner.query(statement(`SELECT COALESCE(SUM("settledAmount"), 0) AS "spent" FROM "Hold" WHERE "debitAccountId" = ? AND ${SETTLED_HOLD_POSTS}`, [channel.accountId]));
+    const [entries] = await runner.query(
       sql`SELECT COALESCE(SUM(e."amount"), 0) AS "spent" FROM "LedgerEntry" e JOIN "LedgerTransaction" t ON t."id" = e."transactionId" WHERE e."accountId" = ${channel.accountId} AND t."kind" IN ('settle', 'settle_late')`,
     );
-    return row ? -read.bigint(row.spent) : 0n;
+    return (held ? read.bigint(held.spent) : 0n) - (entries ? read.bigint(entries.spent) : 0n);
   }
 
   async function sweep({ now = new Date() }: { now?: Date } = {}): Promise<number> {
