@@ -4,7 +4,7 @@ import type { CreditHistoryResponse } from '../lib/credits/history-schema';
 import { grantWelcomeCredit } from '../lib/credits/welcome';
 import { newId } from '../lib/ids';
 import { createApiKeyOp } from '../lib/keys/keys';
-import { walletAccountId } from '../lib/ledger';
+import { SYSTEM_ACCOUNTS, walletAccountId } from '../lib/ledger';
 import type { FakeUpstream } from './fake-upstream';
 import type { TestDatabase } from './helpers/db';
 import { ADMIN_TOKEN, createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
@@ -143,6 +143,32 @@ describe('GET /api/credits/history', () => {
     expect(theirs.json.totals.total_usd).toBe('0.000000');
     // Alice's cursor means nothing in Bob's history.
     expect((await history(bob.management, `?cursor=${encodeURIComponent(purchase!.id)}`)).status).toBe(400);
+  });
+
+  it("sums a day's spend from settled holds and from settle transactions (holds settled before holds posted themselves), each call once", async () => {
+    const dave = await customerWithManagementKey();
+    const wallet = walletAccountId(dave.user.id);
+    expect((await postJson(`/api/admin/users/${dave.user.id}/credit`, { amount_usd: '1', note: 'test' }, ADMIN_TOKEN)).status).toBe(201);
+    fake.setBehavior({ usage: { prompt_tokens: 20, completion_tokens: 100 }, text: 'ok' });
+    await gw.client(dave.secret).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 200 });
+    await expect.poll(async () => (await settlementsOf(dave.user.id)).length).toBe(1);
+    // A settlement as every one was written before: a settle transaction of two entries, 30 micro-USD.
+    const txn = newId('txn');
+    const now = new Date();
+    await t.db.$transaction([
+      t.db.ledgerTransaction.create({ data: { id: txn, idempotencyKey: `settle:legacy-${dave.user.id}`, kind: 'settle', createdAt: now } }),
+      t.db.ledgerEntry.createMany({ data: [
+        { id: newId('ent'), transactionId: txn, accountId: wallet, amount: -30n, createdAt: now },
+        { id: newId('ent'), transactionId: txn, accountId: SYSTEM_ACCOUNTS.revenue.id, amount: 30n, createdAt: now },
+      ] }),
+    ]);
+
+    const { json } = await history(dave.management);
+    // $1, less the call's 70 micro-USD (20 × 0.165 + 100 × 0.66 per million, rounded up) and the 30.
+    expect(json.data.map((i) => [i.kind, i.amount_usd, i.balance_after_usd, i.calls])).toEqual([
+      ['spend', '-0.000100', '0.999900', 2],
+      ['deposit', '1.000000', '1.000000', null],
+    ]);
   });
 
   it('refuses bad query parameters with a 400 naming them, and callers without credentials', async () => {

@@ -102,6 +102,11 @@ describe('GET /api/sell/earnings', () => {
     await move('seller_pool_draw', 2_000_000n, new Date('2026-12-08T23:59:59.999Z'));
     await move('seller_pool_draw', 333n, new Date('2026-12-10T11:00:00.000Z'));
     await move('seller_pool_return', 5_000_000n, new Date('2026-12-09T10:00:00.000Z'));
+    // A call served as the gateway serves one: the pool's hold settled (its own posting, no
+    // entries) at 444 of its 1,000, moved to the 9th.
+    const { holds } = await ledger.reserve({ idempotencyKey: `pool-hold:${poolId}`, sources: [sellerPoolAccountId(poolId)], creditAccountId: SYSTEM_ACCOUNTS.sellerCapacity.id, amount: 1_000n, ttlMs: 60_000 });
+    await ledger.settle({ holds, amount: 444n, idempotencyKey: `pool-settle:${poolId}` });
+    await t.db.hold.update({ where: { id: holds[0]!.id }, data: { resolvedAt: new Date('2026-12-09T15:00:00.000Z') } });
     // A settlement keeps the row's drawn equal to face value minus the account (auditLedger checks it).
     const left = (await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: sellerPoolAccountId(poolId) } })).balance;
     await t.db.sellerPool.update({ where: { id: poolId }, data: { drawn: 50_000_000n - left } });
@@ -121,6 +126,7 @@ describe('GET /api/sell/earnings', () => {
     expect(drawDown[0]!.days.at(-1)).toEqual({ day: '2026-12-10', drawn_usd: 0.000333 });
     expect(drawDown[0]!.days.filter((d) => d.drawn_usd > 0)).toEqual([
       { day: '2026-12-08', drawn_usd: 3.000001 },
+      { day: '2026-12-09', drawn_usd: 0.000444 },
       { day: '2026-12-10', drawn_usd: 0.000333 },
     ]);
 

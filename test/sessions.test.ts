@@ -198,6 +198,10 @@ describe('a session, by hand', () => {
     expect(onChain).toMatchObject({ finalized: true, settled: cost });
     const row = await t.db.sessionChannel.findUniqueOrThrow({ where: { id: channel.channelId } });
     expect(row).toMatchObject({ status: 'CLOSED', closeAmount: cost, closeTxHash: closeReceipt.txHash });
+    // Closing again is answered from the ledger: what the channel's settled holds posted.
+    const again = await head(await channel.close(cost));
+    expect(again.status).toBe(200);
+    expect(parseSessionReceipt(again.headers.get(RECEIPT_HEADER)!)).toMatchObject({ spent: String(cost), txHash: closeReceipt.txHash });
     expect((await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: channelAccountId(channel.channelId) } })).balance).toBe(0n);
     // Closed is closed: a voucher on it now is refused, nothing served.
     const after = fake.requests.length;
