@@ -1,7 +1,9 @@
-// Database tasks: `migrate`, `seed`, `setup` (both, idempotent) and `new-migration <name>`.
+// Database tasks: `migrate`, `seed`, `setup` (both, idempotent), `new-migration <name>`, and
+// `settle-entries` (before rolling back to a release whose settlements wrote entries: README).
 import { resolveDatabaseConfig, type DatabaseConfig } from '../lib/db/config';
 import { createDb } from '../lib/db/client';
 import { applyMigrations, createMigrations } from '../lib/db/migrate';
+import { writeSettleEntries } from '../lib/ledger/settle-entries';
 import { seed } from '../lib/db/seed';
 
 async function migrate(config: DatabaseConfig) {
@@ -35,11 +37,20 @@ async function main() {
     case 'setup':
       await migrate(config);
       return runSeed(config);
+    case 'settle-entries': {
+      const db = createDb(config);
+      try {
+        console.log(`gave ${await writeSettleEntries(db)} settled holds their settle transactions`);
+      } finally {
+        await db.$disconnect();
+      }
+      return;
+    }
     case 'new-migration':
       if (!arg || !/^[a-z0-9_]+$/.test(arg)) throw new Error('usage: npm run db:new-migration -- <snake_case_name>');
       return newMigration(arg);
     default:
-      throw new Error('usage: tsx scripts/db.ts migrate|seed|setup|new-migration <name>');
+      throw new Error('usage: tsx scripts/db.ts migrate|seed|setup|settle-entries|new-migration <name>');
   }
 }
 

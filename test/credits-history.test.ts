@@ -4,7 +4,8 @@ import type { CreditHistoryResponse } from '../lib/credits/history-schema';
 import { grantWelcomeCredit } from '../lib/credits/welcome';
 import { newId } from '../lib/ids';
 import { createApiKeyOp } from '../lib/keys/keys';
-import { SYSTEM_ACCOUNTS, walletAccountId } from '../lib/ledger';
+import { writeSettleEntries } from '../lib/ledger/settle-entries';
+import { Ledger, SYSTEM_ACCOUNTS, walletAccountId } from '../lib/ledger';
 import type { FakeUpstream } from './fake-upstream';
 import type { TestDatabase } from './helpers/db';
 import { ADMIN_TOKEN, createCustomer, gatewayHarness, type TestGateway } from './helpers/gateway';
@@ -169,6 +170,26 @@ describe('GET /api/credits/history', () => {
       ['spend', '-0.000100', '0.999900', 2],
       ['deposit', '1.000000', '1.000000', null],
     ]);
+    // The call's hold recorded the older way as well (its own settle transaction): counted once.
+    await writeSettleEntries(t.db);
+    expect((await t.db.hold.findFirstOrThrow({ where: { debitAccountId: wallet, status: 'SETTLED' } })).transactionId).not.toBeNull();
+    expect((await history(dave.management)).json.data).toEqual(json.data);
+  });
+
+  it('counts a call paid by a pack lot and the wallet together as one call', async () => {
+    const erin = await customerWithManagementKey();
+    const wallet = walletAccountId(erin.user.id);
+    expect((await postJson(`/api/admin/users/${erin.user.id}/credit`, { amount_usd: '1', note: 'test' }, ADMIN_TOKEN)).status).toBe(201);
+    const pack = await t.db.pack.create({ data: { id: newId('pk'), name: 'Small pack', description: 'test pack', validityDays: 30, price: 100n, faceValue: 100n } });
+    expect((await postJson(`/api/packs/${pack.id}/purchase`, {}, erin.management)).status).toBe(201);
+    const lot = await t.db.packLot.findFirstOrThrow({ where: { userId: erin.user.id } });
+    // One call's two holds: the lot's 100 first, then 60 from the wallet.
+    const ledger = new Ledger(t.db);
+    const { holds } = await ledger.reserve({ idempotencyKey: `two-${erin.user.id}`, sources: [lot.accountId, wallet], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 500n, ttlMs: 60_000 });
+    await ledger.settle({ holds, amount: 160n, idempotencyKey: `two-s-${erin.user.id}` });
+
+    const [spend] = (await history(erin.management)).json.data;
+    expect(spend).toMatchObject({ kind: 'spend', calls: 1, amount_usd: '-0.000160', wallet_change_usd: '-0.000060', pack_change_usd: '-0.000100' });
   });
 
   it('refuses bad query parameters with a 400 naming them, and callers without credentials', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ledger, LedgerError, SYSTEM_ACCOUNTS, auditLedger, getOrCreateWalletAccount } from '../lib/ledger';
+import { writeSettleEntries } from '../lib/ledger/settle-entries';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { createFundedUser } from './helpers/fixtures';
 
@@ -186,6 +187,25 @@ describe('holds', () => {
     expect((await auditLedger(t.db, { calls: false })).problems).toEqual([`hold ${old.id} settled 690 but its transaction posts -700/700`]);
     await t.db.hold.update({ where: { id: old.id }, data: { settledAmount: 700n } });
     await expectAuditClean();
+  });
+
+  it('writeSettleEntries records every self-posting hold the older way (a settle transaction of two entries), once, leaving balances and the audit as they were', async () => {
+    const { wallet } = await createFundedUser(t.db, 10_000n);
+    const hold = await reserveOne({ idempotencyKey: `back-${wallet.id}`, walletId: wallet.id, amount: 900n });
+    await ledger.settle({ holds: [hold], amount: 321n, idempotencyKey: `back-s-${wallet.id}` });
+    const zero = await reserveOne({ idempotencyKey: `back0-${wallet.id}`, walletId: wallet.id, amount: 50n });
+    await ledger.settle({ holds: [zero], amount: 0n, idempotencyKey: `back0-s-${wallet.id}` });
+    const balances = await t.db.ledgerAccount.findMany({ orderBy: { id: 'asc' } });
+
+    expect(await writeSettleEntries(t.db)).toBeGreaterThanOrEqual(1);
+    const row = await t.db.hold.findUniqueOrThrow({ where: { id: hold.id }, include: { transaction: { include: { entries: true } } } });
+    expect(row.transaction).toMatchObject({ kind: 'settle', idempotencyKey: `settle:back-s-${wallet.id}` });
+    expect(row.transaction!.entries.map((e) => [e.accountId, e.amount]).sort()).toEqual([[wallet.id, -321n], [revenue, 321n]].sort());
+    // The zero settlement posted nothing, then and now.
+    expect((await t.db.hold.findUniqueOrThrow({ where: { id: zero.id } })).transactionId).toBeNull();
+    expect(await t.db.ledgerAccount.findMany({ orderBy: { id: 'asc' } })).toEqual(balances);
+    await expectAuditClean();
+    expect(await writeSettleEntries(t.db)).toBe(0);
   });
 
   it('settling zero resolves the hold without posting', async () => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../lib/ids';
 import { auditLedger, Ledger, SYSTEM_ACCOUNTS } from '../lib/ledger';
 import { sellerPoolAccountId } from '../lib/ledger/accounts';
+import { writeSettleEntries } from '../lib/ledger/settle-entries';
 import { takeLease } from '../lib/payments/payouts/lease';
 import { createEarningsApi } from '../lib/sellers/earnings-api';
 import { getSellerEarnings, isoWeek, nextPeriodStart } from '../lib/sellers/earnings';
@@ -129,6 +130,10 @@ describe('GET /api/sell/earnings', () => {
       { day: '2026-12-09', drawn_usd: 0.000444 },
       { day: '2026-12-10', drawn_usd: 0.000333 },
     ]);
+    // The pool's hold recorded the older way as well (a settle transaction, dated at its
+    // resolution): its draw is then read from its entries, once.
+    expect(await writeSettleEntries(t.db)).toBe(1);
+    expect((await getAs(seller.id)).body.draw_down).toEqual(mine.body.draw_down);
 
     const theirs = await getAs(other.id);
     expect(theirs.status).toBe(200);

@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import type { Address, Hex, PrivateKeyAccount } from 'viem';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { auditLedger } from '../lib/ledger';
+import { writeSettleEntries } from '../lib/ledger/settle-entries';
 import { SESSION_ESCROW_ABI } from '../lib/payments/session/escrow';
 import { createSessionClient } from '../lib/payments/session/client';
 import { channelAccountId } from '../lib/payments/session/channels';
@@ -202,6 +203,10 @@ describe('a session, by hand', () => {
     const again = await head(await channel.close(cost));
     expect(again.status).toBe(200);
     expect(parseSessionReceipt(again.headers.get(RECEIPT_HEADER)!)).toMatchObject({ spent: String(cost), txHash: closeReceipt.txHash });
+    // And with the channel's settled holds recorded the older way as well: counted once.
+    await writeSettleEntries(t.db);
+    const third = await head(await channel.close(cost));
+    expect(parseSessionReceipt(third.headers.get(RECEIPT_HEADER)!)).toMatchObject({ spent: String(cost) });
     expect((await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: channelAccountId(channel.channelId) } })).balance).toBe(0n);
     // Closed is closed: a voucher on it now is refused, nothing served.
     const after = fake.requests.length;

@@ -289,16 +289,18 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** A PostgreSQL array literal: every element double-quoted and escaped, NULL unquoted. */
 /**
  * The resolve functions still take a settle transaction per hold, with its entries' ids and memo
- * (migration 20261202060000_hold_batches), and write one where its id is not null. A settled hold
- * is its own posting now (holds.ts): every id null, they write none.
+ * (tollgate_resolve since migration 20261202060000_hold_batches, tollgate_resolve_batch as of
+ * 20261204233000), and write one where its id is not null. A settled hold is its own posting now
+ * (holds.ts): every id null, they write none. Their signatures stay, so that instances on either
+ * side of a rolling upgrade call them alike.
  */
 function noSettleTransactions(plan: ResolvePlan): string {
   return pgArray(plan.holds.map(() => null));
 }
 
+/** A PostgreSQL array literal: every element double-quoted and escaped, NULL unquoted. */
 function pgArray(values: ReadonlyArray<string | Micros | null>): string {
   return `{${values.map((v) => (v === null ? 'NULL' : `"${String(v).replace(/["\\]/g, '\\$&')}"`)).join(',')}}`;
 }
