@@ -1,7 +1,7 @@
 // Database tasks: `migrate`, `seed`, `setup` (both, idempotent), `new-migration <name>`, and
 // `settle-entries` (before rolling back to a release whose settlements wrote entries: README).
 import { resolveDatabaseConfig, type DatabaseConfig } from '../lib/db/config';
-import { createDb } from '../lib/db/client';
+import { createDb, type Db } from '../lib/db/client';
 import { applyMigrations, createMigrations } from '../lib/db/migrate';
 import { writeSettleEntries } from '../lib/ledger/settle-entries';
 import { seed } from '../lib/db/seed';
@@ -11,14 +11,22 @@ async function migrate(config: DatabaseConfig) {
   console.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database is up to date');
 }
 
-async function runSeed(config: DatabaseConfig) {
+async function withDb<T>(config: DatabaseConfig, work: (db: Db) => Promise<T>): Promise<T> {
   const db = createDb(config);
   try {
-    const summary = await seed(db);
-    console.log(`seeded ${summary.providers} providers, ${summary.models} models, ${summary.packs} packs`);
+    return await work(db);
   } finally {
     await db.$disconnect();
   }
+}
+
+async function runSeed(config: DatabaseConfig) {
+  const summary = await withDb(config, seed);
+  console.log(`seeded ${summary.providers} providers, ${summary.models} models, ${summary.packs} packs`);
+}
+
+async function settleEntries(config: DatabaseConfig) {
+  console.log(`gave ${await withDb(config, writeSettleEntries)} settled holds their settle transactions`);
 }
 
 async function newMigration(name: string) {
@@ -37,15 +45,8 @@ async function main() {
     case 'setup':
       await migrate(config);
       return runSeed(config);
-    case 'settle-entries': {
-      const db = createDb(config);
-      try {
-        console.log(`gave ${await writeSettleEntries(db)} settled holds their settle transactions`);
-      } finally {
-        await db.$disconnect();
-      }
-      return;
-    }
+    case 'settle-entries':
+      return settleEntries(config);
     case 'new-migration':
       if (!arg || !/^[a-z0-9_]+$/.test(arg)) throw new Error('usage: npm run db:new-migration -- <snake_case_name>');
       return newMigration(arg);

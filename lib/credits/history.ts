@@ -61,7 +61,7 @@ type Step = {
 /**
  * Everything the user's own accounts (the wallet and every pack lot, the welcome lot included)
  * ever received or paid, oldest first, with spend summed per day. Running balances are the sum of
- * the signed entries so far: exact bigints, never floats.
+ * the signed postings so far (entries, and settled holds): exact bigints, never floats.
  */
 async function historySteps(db: Db, userId: string): Promise<{ steps: Step[] }> {
   const lots = await db.packLot.findMany({ where: { userId }, select: { accountId: true } });
