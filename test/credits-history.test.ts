@@ -190,6 +190,10 @@ describe('GET /api/credits/history', () => {
 
     const [spend] = (await history(erin.management)).json.data;
     expect(spend).toMatchObject({ kind: 'spend', calls: 1, amount_usd: '-0.000160', wallet_change_usd: '-0.000060', pack_change_usd: '-0.000100' });
+    // Recorded as before holds posted themselves, a settle transaction for each of the two holds: still one call.
+    expect(await writeSettleEntries(t.db)).toBeGreaterThanOrEqual(2);
+    expect(await t.db.hold.count({ where: { groupId: `two-${erin.user.id}`, transactionId: null } })).toBe(0);
+    expect((await history(erin.management)).json.data[0]).toEqual(spend);
   });
 
   it('refuses bad query parameters with a 400 naming them, and callers without credentials', async () => {

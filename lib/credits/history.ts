@@ -97,7 +97,9 @@ async function historySteps(db: Db, userId: string): Promise<{ steps: Step[] }> 
  * Settlements summed per UTC day in the database, so a heavy user's thousands of calls are a few
  * rows here: the holds that post themselves (holds.ts), and the entries of settle transactions
  * (holds settled before that, and late settlements). A call counts once however many of the
- * user's accounts paid for it (its holds share a group). Timestamps are ISO text on SQLite and
+ * user's accounts paid for it: its holds share a group, and before holds posted themselves each
+ * hold of a group had a settle transaction of its own, found through the hold that points at it (a
+ * late settlement has none: it counts by its transaction). Timestamps are ISO text on SQLite and
  * timestamp(3) in UTC on PostgreSQL.
  */
 async function spendPerDay(db: Db, wallet: string, accountIds: string[]): Promise<Step[]> {
@@ -111,8 +113,9 @@ async function spendPerDay(db: Db, wallet: string, accountIds: string[]): Promis
         SELECT ${day('h."resolvedAt"')} AS "day", SUM(CASE WHEN h."debitAccountId" = ? THEN -h."settledAmount" ELSE 0 END) AS "wallet", SUM(CASE WHEN h."debitAccountId" = ? THEN 0 ELSE -h."settledAmount" END) AS "pack", COUNT(DISTINCT COALESCE(h."groupId", h."id")) AS "calls", MAX(h."resolvedAt") AS "last"
           FROM "Hold" h WHERE h."debitAccountId" IN (${list(accountIds.length)}) AND ${SETTLED_HOLD_POSTS} GROUP BY ${day('h."resolvedAt"')}
         UNION ALL
-        SELECT ${day('t."createdAt"')}, SUM(CASE WHEN e."accountId" = ? THEN e."amount" ELSE 0 END), SUM(CASE WHEN e."accountId" = ? THEN 0 ELSE e."amount" END), COUNT(DISTINCT e."transactionId"), MAX(t."createdAt")
-          FROM "LedgerEntry" e JOIN "LedgerTransaction" t ON t."id" = e."transactionId" WHERE e."accountId" IN (${list(accountIds.length)}) AND t."kind" IN (${list(kinds.length)}) GROUP BY ${day('t."createdAt"')}
+        SELECT ${day('t."createdAt"')}, SUM(CASE WHEN e."accountId" = ? THEN e."amount" ELSE 0 END), SUM(CASE WHEN e."accountId" = ? THEN 0 ELSE e."amount" END), COUNT(DISTINCT COALESCE(g."groupId", t."id")), MAX(t."createdAt")
+          FROM "LedgerEntry" e JOIN "LedgerTransaction" t ON t."id" = e."transactionId" LEFT JOIN "Hold" g ON g."transactionId" = t."id"
+          WHERE e."accountId" IN (${list(accountIds.length)}) AND t."kind" IN (${list(kinds.length)}) GROUP BY ${day('t."createdAt"')}
       ) spend GROUP BY "day"`,
       [wallet, wallet, ...accountIds, wallet, wallet, ...accountIds, ...kinds],
     ),
