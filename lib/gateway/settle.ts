@@ -37,7 +37,6 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
     holds: call.reservation.holds,
     amount: cost,
     idempotencyKey: `settle:${call.requestId}`,
-    memo: `${call.plan.model.id} via ${offering.providerId}${call.pool ? ` (pool ${call.pool.route.id})` : ''}`,
     quota: quotaOf(call),
     usage: usageRow(call, offering, usage, cost, status, null),
     ...(call.pool && { pool: poolDraw(call.pool, offering, usage, cost) }),
@@ -51,7 +50,8 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
       const settled = await ctx.ledger.settle(input);
       return { cost, ...sourceBalances(call, offering, settled.accounts ?? [], settled.shares) };
     } catch (error) {
-      if (error instanceof LedgerError && error.code === 'hold_expired') return settleLate(ctx, call, offering, input);
+      // Only a late settlement writes a transaction, and so a memo: one on time is its hold.
+      if (error instanceof LedgerError && error.code === 'hold_expired') return settleLate(ctx, call, offering, { ...input, memo: `${call.plan.model.id} via ${offering.providerId}${call.pool ? ` (pool ${call.pool.route.id})` : ''}` });
       if (error instanceof LedgerError || attempt === SETTLE_ATTEMPTS) return unbilled(ctx, call, input, error);
       logger.warn('settlement failed; retrying', { requestId: call.requestId, attempt, error });
       await new Promise((resolve) => setTimeout(resolve, 25 * 4 ** attempt));
