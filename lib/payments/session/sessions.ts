@@ -483,12 +483,14 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
    * holds that post themselves, and settle transactions: late ones, and any from before).
    */
   async function spentOf(channel: ChannelRow): Promise<bigint> {
-    const runner = sqlFor(db);
-    const [held] = await runner.query(statement(`SELECT COALESCE(SUM("settledAmount"), 0) AS "spent" FROM "Hold" WHERE "debitAccountId" = ? AND ${SETTLED_HOLD_POSTS}`, [channel.accountId]));
-    const [entries] = await runner.query(
-      sql`SELECT COALESCE(SUM(e."amount"), 0) AS "spent" FROM "LedgerEntry" e JOIN "LedgerTransaction" t ON t."id" = e."transactionId" WHERE e."accountId" = ${channel.accountId} AND t."kind" IN ('settle', 'settle_late')`,
+    const [row] = await sqlFor(db).query(
+      statement(
+        `SELECT (SELECT COALESCE(SUM("settledAmount"), 0) FROM "Hold" WHERE "debitAccountId" = ? AND ${SETTLED_HOLD_POSTS})
+              - (SELECT COALESCE(SUM(e."amount"), 0) FROM "LedgerEntry" e JOIN "LedgerTransaction" t ON t."id" = e."transactionId" WHERE e."accountId" = ? AND t."kind" IN ('settle', 'settle_late')) AS "spent"`,
+        [channel.accountId, channel.accountId],
+      ),
     );
-    return (held ? read.bigint(held.spent) : 0n) - (entries ? read.bigint(entries.spent) : 0n);
+    return read.bigint(row!.spent);
   }
 
   async function sweep({ now = new Date() }: { now?: Date } = {}): Promise<number> {
