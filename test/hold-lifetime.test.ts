@@ -130,7 +130,7 @@ describe('a call longer than the hold TTL', () => {
     expect(usage).toMatchObject({ status: 'SUCCESS', errorCode: 'hold_lapsed', cost: expected.cost, completionTokens: expected.completionTokens });
     // Charged by a transaction of its own, whose memo says what was served and by whom.
     const charge = await t.db.ledgerTransaction.findFirstOrThrow({ where: { kind: 'settle_late', entries: { some: { accountId: walletAccountId(customer.user.id) } } } });
-    expect(charge.memo).toBe(`${usage.modelId} via ${usage.providerId}`);
+    expect(charge.memo).toBe('tollgate-local via local');
     const hold = await t.db.hold.findFirstOrThrow({ where: { debitAccountId: walletAccountId(customer.user.id) } });
     expect(hold.status).toBe('EXPIRED');
     const wallet = await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(customer.user.id) } });

@@ -724,46 +724,98 @@ describe('phases asked for together (one batch, one commit)', () => {
 });
 
 describe('an instance from before settled holds posted themselves (a rolling upgrade, PostgreSQL)', () => {
-  // Such an instance passes the resolve functions a settle transaction id per hold, with its two
-  // entries' ids and a memo, and must get that transaction written beside the hold: this release
-  // passes null ids, so nothing else here reaches those INSERTs. Its items are written by hand, in
-  // that instance's shape (lib/ledger/holds-postgres.ts before round 22 of issue #12), so that
-  // nothing of this release's code builds them.
-  const pgArray = (values: Array<string | bigint>) => `{${values.map((v) => `"${String(v)}"`).join(',')}}`;
+  // Such an instance passes the resolve functions a settle transaction id for each hold with a
+  // share (null for a hold that gives nothing), two entry ids for every hold and a memo, and must
+  // get each transaction written beside its hold: this release passes null ids, so nothing else
+  // here reaches those INSERTs. Its items are written by hand, in that instance's shape
+  // (Ledger.settle and lib/ledger/holds-postgres.ts before round 22 of issue #12), so that nothing
+  // of this release's code builds them.
+  const pgArray = (values: Array<string | bigint | null>) => `{${values.map((v) => (v === null ? 'NULL' : `"${String(v)}"`)).join(',')}}`;
+  type OlderSettlement = { key: string; holds: Array<{ id: string; debitAccountId: string; amount: bigint }>; shares: bigint[]; txns: Array<string | null>; entries: string[] };
 
-  it('both functions still write its settle transaction and entries, and the books stay balanced', async () => {
+  /** Reserves as this release does, then plans the settlement as the older instance did. */
+  async function olderSettlement(key: string, sources: string[], amount: bigint, settled: bigint): Promise<OlderSettlement> {
+    const { holds } = await ledger.reserve(reserveInput(key, sources, amount));
+    let left = settled;
+    const shares = holds.map((hold) => {
+      const share = left < hold.amount ? left : hold.amount;
+      left -= share;
+      return share;
+    });
+    return { key, holds, shares, txns: shares.map((share) => (share > 0n ? newId('txn') : null)), entries: holds.flatMap(() => [newId('ent'), newId('ent')]) };
+  }
+
+  function batchItem(o: OlderSettlement, now: string) {
+    return {
+      holdIds: pgArray(o.holds.map((h) => h.id)),
+      debitAccountIds: pgArray(o.holds.map((h) => h.debitAccountId)),
+      creditAccountIds: pgArray(o.holds.map(() => revenue)),
+      amounts: pgArray(o.holds.map((h) => h.amount)),
+      status: 'SETTLED',
+      shares: pgArray(o.shares),
+      resolveKeys: pgArray(o.holds.map((_, i) => (i === 0 ? o.key : `${o.key}:${i}`))),
+      transactionIds: pgArray(o.txns),
+      entryIds: pgArray(o.entries),
+      memo: 'older instance',
+      now,
+      keyId: null,
+      day: null,
+      usage: null,
+    };
+  }
+
+  /** What the older instance's settlement must have written: a transaction and its two entries for each hold with a share, nothing for the others. */
+  async function expectWrittenTheOlderWay(o: OlderSettlement) {
+    for (const [i, hold] of o.holds.entries()) {
+      const txn = o.txns[i] ?? null;
+      expect(await t.db.hold.findUniqueOrThrow({ where: { id: hold.id } })).toMatchObject({ status: 'SETTLED', settledAmount: o.shares[i], transactionId: txn });
+      const entries = await t.db.ledgerEntry.findMany({ where: { id: { in: [o.entries[2 * i]!, o.entries[2 * i + 1]!] } }, orderBy: { amount: 'asc' } });
+      if (txn === null) {
+        expect(entries).toEqual([]);
+        continue;
+      }
+      expect(await t.db.ledgerTransaction.findUniqueOrThrow({ where: { id: txn } })).toMatchObject({ idempotencyKey: `settle:${i === 0 ? o.key : `${o.key}:${i}`}`, kind: 'settle', memo: 'older instance' });
+      expect(entries.map((e) => [e.id, e.transactionId, e.accountId, e.amount])).toEqual([
+        [o.entries[2 * i], txn, hold.debitAccountId, -o.shares[i]!],
+        [o.entries[2 * i + 1], txn, revenue, o.shares[i]!],
+      ]);
+    }
+  }
+
+  it('both functions still write its settle transactions and entries, hold by hold, and the books stay balanced', async () => {
     if (testProvider() !== 'postgresql') return expect(testProvider()).toBe('sqlite');
     const { user, wallet } = await createFundedUser(t.db, 1_000n);
+    const lot = await createLot(user.id, 300n);
     const runner = sqlFor(t.db);
     const revenueBefore = (await account(revenue)).balance;
-    const settleAsOlderInstance = async (fn: 'batch' | 'single', amount: bigint, share: bigint) => {
-      const key = `older-${fn}-${user.id}`;
-      const [hold] = (await ledger.reserve(reserveInput(key, [wallet.id], amount))).holds;
-      const txn = newId('txn');
-      const entries = [newId('ent'), newId('ent')];
-      const now = new Date().toISOString().replace('Z', '');
-      if (fn === 'batch') {
-        const item = { holdIds: pgArray([hold!.id]), debitAccountIds: pgArray([wallet.id]), creditAccountIds: pgArray([revenue]), amounts: pgArray([amount]), status: 'SETTLED', shares: pgArray([share]), resolveKeys: pgArray([key]), transactionIds: pgArray([txn]), entryIds: pgArray(entries), memo: 'older instance', now, keyId: null, day: null, usage: null };
-        const rows = await runner.query(statement('SELECT * FROM tollgate_resolve_batch(?::jsonb)', [JSON.stringify([item])]));
-        expect(rows.map((row) => row.out_error)).toEqual([null]);
-      } else {
-        await runner.query(
-          statement('SELECT * FROM tollgate_resolve(?::text[], ?::text[], ?::text[], ?::bigint[], ?, ?::bigint[], ?::text[], ?::text[], ?::text[], ?, ?::timestamp(3), NULL, NULL, NULL)', [pgArray([hold!.id]), pgArray([wallet.id]), pgArray([revenue]), pgArray([amount]), 'SETTLED', pgArray([share]), pgArray([key]), pgArray([txn]), pgArray(entries), 'older instance', now]),
-        );
-      }
-      expect(await t.db.hold.findUniqueOrThrow({ where: { id: hold!.id } })).toMatchObject({ status: 'SETTLED', settledAmount: share, resolveIdempotencyKey: key, transactionId: txn });
-      expect(await t.db.ledgerTransaction.findUniqueOrThrow({ where: { id: txn } })).toMatchObject({ idempotencyKey: `settle:${key}`, kind: 'settle', memo: 'older instance' });
-      const written = await t.db.ledgerEntry.findMany({ where: { transactionId: txn }, orderBy: { amount: 'asc' } });
-      expect(written.map((e) => [e.id, e.accountId, e.amount])).toEqual([
-        [entries[0], wallet.id, -share],
-        [entries[1], revenue, share],
-      ]);
-    };
-    await settleAsOlderInstance('batch', 300n, 120n);
-    await settleAsOlderInstance('single', 200n, 200n);
-    // 1,000 − 120 − 200 = 680, nothing left held.
+    const now = new Date().toISOString().replace('Z', '');
+    // One batch of two calls: the first drew the lot (300) and the wallet (200) and is settled at
+    // 300, all of it the lot's (the wallet's hold gives nothing, so it has no transaction, and the
+    // ids of the entries it would have had go unused); the second settles 120 of 300.
+    const twoSources = await olderSettlement(`older-two-${user.id}`, [lot.accountId, wallet.id], 500n, 300n);
+    const oneSource = await olderSettlement(`older-one-${user.id}`, [wallet.id], 300n, 120n);
+    expect(twoSources.txns.map((txn) => txn !== null)).toEqual([true, false]);
+    const rows = await runner.query(statement('SELECT * FROM tollgate_resolve_batch(?::jsonb)', [JSON.stringify([batchItem(twoSources, now), batchItem(oneSource, now)])]));
+    expect(rows.map((row) => row.out_error)).toEqual([null, null, null]);
+    await expectWrittenTheOlderWay(twoSources);
+    await expectWrittenTheOlderWay(oneSource);
+    // The lot drawn to nothing is exhausted, as by any settlement.
+    expect((await t.db.packLot.findUniqueOrThrow({ where: { id: lot.lotId } })).status).toBe('EXHAUSTED');
+
+    // And alone, through the single-call function: 200 of a 200 hold.
+    const alone = await olderSettlement(`older-alone-${user.id}`, [wallet.id], 200n, 200n);
+    const item = batchItem(alone, now);
+    await runner.query(
+      statement('SELECT * FROM tollgate_resolve(?::text[], ?::text[], ?::text[], ?::bigint[], ?, ?::bigint[], ?::text[], ?::text[], ?::text[], ?, ?::timestamp(3), NULL, NULL, NULL)', [
+        item.holdIds, item.debitAccountIds, item.creditAccountIds, item.amounts, item.status, item.shares, item.resolveKeys, item.transactionIds, item.entryIds, item.memo, item.now,
+      ]),
+    );
+    await expectWrittenTheOlderWay(alone);
+
+    // 1,000 − 120 − 200 = 680 in the wallet, nothing left held; the lot's 300, 120 and 200 to revenue.
     expect(await account(wallet.id)).toEqual({ balance: 680n, available: 680n });
-    expect((await account(revenue)).balance - revenueBefore).toBe(320n);
+    expect(await account(lot.accountId)).toEqual({ balance: 0n, available: 0n });
+    expect((await account(revenue)).balance - revenueBefore).toBe(620n);
     await expectAuditClean();
   });
 });

@@ -11,9 +11,10 @@ import { creditTotals } from './spendable';
 import { creditHistoryQuerySchema, type CreditHistoryItem, type CreditHistoryKind, type CreditHistoryQuery, type CreditHistoryResponse } from './history-schema';
 
 /**
- * Usage settlements are one posting per call (a settled hold, or a settle transaction for one
- * settled before holds posted themselves): the history sums them per UTC day instead of listing
- * thousands of lines. `settle_late` is a settlement posted after its hold ended.
+ * Usage settlements are one posting per hold (a settled hold, or a settle transaction for one
+ * settled before holds posted themselves; a call's holds share a group): the history sums them per
+ * UTC day instead of listing thousands of lines. `settle_late` is a settlement posted after its
+ * hold ended.
  */
 const SPEND_KINDS: ReadonlySet<string> = new Set(['settle', 'settle_late']);
 
