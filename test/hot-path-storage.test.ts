@@ -152,6 +152,18 @@ describe('hot-path storage', () => {
     expect(() => new Ledger(t.db, { LEDGER_SYNCHRONOUS_COMMIT: 'maybe' })).toThrow(/LEDGER_SYNCHRONOUS_COMMIT must be "on" or "off"/);
   });
 
+  it('on PostgreSQL every phase function steers its plans to indexes and plans each statement once, not on every call', async () => {
+    if (testProvider() !== 'postgresql') return expect(testProvider()).toBe('sqlite');
+    // Both are SET options of the functions (migrations 20261203123000 and 20261206060000), which a
+    // CREATE OR REPLACE FUNCTION silently drops: a later migration that replaces a function must set them again.
+    const rows = await sqlFor(t.db).query(
+      statement(`SELECT p."proname" AS "name", array_to_string(p."proconfig", ',') AS "config" FROM pg_proc p WHERE p."proname" = ANY (?::text[]) ORDER BY p."proname"`, ['{tollgate_batch,tollgate_reserve,tollgate_reserve_batch,tollgate_resolve,tollgate_resolve_batch}']),
+    );
+    const configs = Object.fromEntries(rows.map((row) => [String(row.name), String(row.config).split(',').sort()]));
+    const expected = ['enable_seqscan=off', 'plan_cache_mode=force_generic_plan'];
+    expect(configs).toEqual({ tollgate_batch: expected, tollgate_reserve: expected, tollgate_reserve_batch: expected, tollgate_resolve: expected, tollgate_resolve_batch: expected });
+  });
+
   it('on PostgreSQL the phase functions reach their rows through their keys, even on tables never analyzed', async () => {
     if (testProvider() !== 'postgresql') return expect(testProvider()).toBe('sqlite');
     // A function's plans are cached in its connection; made while a table has no statistics, a
