@@ -152,13 +152,15 @@ describe('hot-path storage', () => {
     expect(() => new Ledger(t.db, { LEDGER_SYNCHRONOUS_COMMIT: 'maybe' })).toThrow(/LEDGER_SYNCHRONOUS_COMMIT must be "on" or "off"/);
   });
 
-  it('on PostgreSQL every phase function steers its plans to indexes and plans each statement once, not on every call', async () => {
+  it('on PostgreSQL every phase function carries the settings that steer its plans to indexes and keep one generic plan per statement', async () => {
     if (testProvider() !== 'postgresql') return expect(testProvider()).toBe('sqlite');
     // Both are SET options of the functions (migrations 20261203123000 and 20261206060000), which a
     // CREATE OR REPLACE FUNCTION silently drops: a later migration that replaces a function must set them again.
     const rows = await sqlFor(t.db).query(
       statement(`SELECT p."proname" AS "name", array_to_string(p."proconfig", ',') AS "config" FROM pg_proc p WHERE p."proname" = ANY (?::text[]) ORDER BY p."proname"`, ['{tollgate_batch,tollgate_reserve,tollgate_reserve_batch,tollgate_resolve,tollgate_resolve_batch}']),
     );
+    // One function of each name: an overload would carry settings of its own.
+    expect(rows).toHaveLength(5);
     const configs = Object.fromEntries(rows.map((row) => [String(row.name), String(row.config).split(',').sort()]));
     const expected = ['enable_seqscan=off', 'plan_cache_mode=force_generic_plan'];
     expect(configs).toEqual({ tollgate_batch: expected, tollgate_reserve: expected, tollgate_reserve_batch: expected, tollgate_resolve: expected, tollgate_resolve_batch: expected });
@@ -204,7 +206,7 @@ describe('hot-path storage', () => {
         const [last] = await Promise.all([reserve(), settle(together[0]!.holds), settle(together[1]!.holds)]);
         await Promise.all([settle(together[2]!.holds), settle(last!.holds)]);
       };
-      // Plans made and cached (a generic plan after five calls) while the tables are small…
+      // Plans made and cached (generic plans, made on the first call) while the tables are small…
       for (let i = 0; i < 8; i++) await round();
       // …then tables of a few thousand rows, which the cached plans must not read whole.
       const fill = 3_000;
