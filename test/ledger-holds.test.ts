@@ -127,6 +127,60 @@ function usageRow(userId: string, apiKeyId: string | null, cost: bigint, status:
 
 const reserveInput = (idempotencyKey: string, sources: string[], amount: bigint) => ({ idempotencyKey, sources, creditAccountId: revenue, amount, ttlMs: 60_000 });
 
+describe('a reservation from one source, alone (PostgreSQL: the single-call fast path)', () => {
+  it('naming an account that does not exist, fails as account_not_found and writes nothing', async () => {
+    const key = `missing-${newId('req')}`;
+    const error = await ledgerError(ledger.reserve(reserveInput(key, ['acc_does_not_exist'], 100n)));
+    expect(error.code).toBe('account_not_found');
+    expect(await holdsWritten(key)).toBe(0);
+  });
+
+  it('waits for a writer of its account and is paid from the money that writer freed', async () => {
+    // One connection runs SQLite's writes one after another: no writer is ever midway.
+    if (testProvider() !== 'postgresql') return expect(testProvider()).toBe('sqlite');
+    const { wallet } = await createFundedUser(t.db, 1_000n);
+    const first = await ledger.reserve(reserveInput(`first-${wallet.id}`, [wallet.id], 800n));
+    const runner = sqlFor(t.db);
+    const now = new Date().toISOString().replace('Z', '');
+    // Another connection releases the first hold and holds its transaction open: the wallet's row
+    // stays locked, the 800 it frees not yet committed.
+    let released!: () => void;
+    const releasedOpen = new Promise<void>((resolve) => (released = resolve));
+    let commit!: () => void;
+    const committed = new Promise<void>((resolve) => (commit = resolve));
+    const releasing = runner.transaction(async (tx) => {
+      await tx.query(
+        statement("SELECT * FROM tollgate_resolve(?::text[], ?::text[], ?::text[], ?::bigint[], 'RELEASED', '{0}'::bigint[], ?::text[], '{NULL}'::text[], '{}'::text[], NULL, ?::timestamp(3), NULL, NULL, NULL)", [
+          `{${first.holds[0]!.id}}`,
+          `{${wallet.id}}`,
+          `{${revenue}}`,
+          '{800}',
+          `{release-${wallet.id}}`,
+          now,
+        ]),
+      );
+      released();
+      await committed;
+    });
+    await releasedOpen;
+    let answered = false;
+    const second = ledger.reserve(reserveInput(`second-${wallet.id}`, [wallet.id], 900n)).finally(() => (answered = true));
+    second.catch(() => undefined);
+    // The release commits once the reservation waits for the wallet's lock, or has answered
+    // without waiting (which fails below: it decided on the balance from before the release).
+    const waiting = async () => (await runner.query(statement("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'", [])))[0]!.n as number;
+    for (let tries = 0; !answered && (await waiting()) === 0; tries++) {
+      if (tries === 500) throw new Error('the reservation neither answered nor waited for the lock');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    commit();
+    await releasing;
+    expect((await second).holds).toMatchObject([{ debitAccountId: wallet.id, amount: 900n, status: 'PENDING' }]);
+    expect(await account(wallet.id)).toEqual({ balance: 1_000n, available: 100n });
+    await expectAuditClean();
+  });
+});
+
 describe('a reservation over several sources', () => {
   it('draws the lots in order, then the wallet: one hold per source, for what each gives', async () => {
     const { user, wallet } = await createFundedUser(t.db, 10_000n);

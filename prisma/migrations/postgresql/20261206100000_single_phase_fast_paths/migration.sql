@@ -1,26 +1,26 @@
 -- The single-call hold functions, each with a fast path for its common case: a reservation from
--- one source (the wallet) and the resolution of one hold. Every phase that goes alone takes it:
--- all of them at one connection and whenever a gateway is not busy, which is most deployments'
--- usual load. The general paths below them are those of 20261202100738_hold_quota and
--- 20261202060000_hold_batches, unchanged; the signatures are unchanged, so instances on either side
--- of a rolling upgrade call them alike.
+-- one source (the wallet) and the resolution of one hold. A phase takes it when it goes alone
+-- (every phase at one connection, and any phase that finds no other waiting) and has that one
+-- source or hold; a call drawing a pack lot and the wallet takes the general path. The general
+-- paths below are those of 20261202100738_hold_quota and 20261202060000_hold_batches, unchanged;
+-- the signatures are unchanged, so instances on either side of a rolling upgrade call them alike.
 --
 -- Why: at one connection a phase's own statements were most of what PostgreSQL spent on it.
 -- PL/pgSQL runs each statement through the executor separately (start, snapshot, locks on its
 -- relations and their indexes, end), and the reservation ran five for one source, the resolution
--- nine for one hold. The fast paths run one and five or six: the reservation as one statement of
--- chained data-modifying CTEs, the resolution with plain values instead of arrays, skipping the
--- lot and credit steps when there is nothing for them to do, and returning its row without a
--- query. Measured on the ledger alone (reserve + settle with a usage row, one caller, the
--- database backend's CPU from /proc, four alternating rounds of 2,000 calls): 445-515 µs a call
--- against 555-755 before (docs/performance-history.md, round 25).
+-- nine for one hold. The fast paths run two and five or six: the reservation as a lock and one
+-- statement of chained data-modifying CTEs, the resolution with plain values instead of arrays,
+-- skipping the lot and credit steps when they have nothing to do, and returning its row without a
+-- query. Measured on the ledger alone (reserve + settle with a usage row on one connection, the
+-- database backend's CPU from /proc, old and new functions alternating): docs/performance-history.md,
+-- round 25.
 --
 -- Same results and refusals as before, in the same order: a replayed idempotency key fails on the
--- hold's unique index first; then too little money (insufficient_funds); then the key's limits or
--- a revoked key (daily_quota); a missing account fails its foreign key (23503), checked at the end
--- of the statement; a hold no longer pending, hold_not_pending. Rows are locked as before: the
--- paying account, then the key (the reservation's foreign-key checks take only a key-share lock
--- on the credit account, which no ledger write conflicts with, now at the statement's end).
+-- hold's unique index first; a missing account fails its foreign key (23503); then too little
+-- money (insufficient_funds); then the key's limits or a revoked key (daily_quota); a hold no
+-- longer pending, hold_not_pending. Rows are locked as before: the paying account first, then the
+-- key (the reservation's foreign-key checks take a key-share lock on the credit account, which no
+-- ledger write conflicts with, now at the end of its statement rather than after the hold's insert).
 --
 -- CREATE OR REPLACE FUNCTION resets a function's SET options, so both are given here again
 -- (20261203123000, 20261206060000; test/hot-path-storage.test.ts checks them).
@@ -54,12 +54,18 @@ DECLARE
   spent bigint;
   paid_from text;
 BEGIN
-  IF n = 1 THEN
-    -- One source (a wallet, or a packs-only key's one lot), as one statement. The hold row first,
-    -- as below: a replayed key fails on its unique index before anything else is looked at; the
-    -- source's balance next, then the key's limits, each step only if the one before it wrote.
-    -- The foreign keys are checked at the statement's end, so a missing account still fails as
-    -- one (23503) rather than as too little money.
+  IF n = 1 AND p_amount > 0 THEN
+    -- One source (a wallet, or a packs-only key's one lot): its row locked, then the rest as one
+    -- statement. The lock comes first, as below, and not only for the order of locks: the
+    -- statement's snapshot is taken once it is held, so a writer of the account that was still
+    -- running (a settlement or release freeing money, a deposit) has committed and is seen. In
+    -- the same statement the UPDATE alone would test the balance on the version its snapshot
+    -- saw, and skip the row without waiting when that version was short.
+    -- Then the hold row, as below: a replayed key fails on its unique index before anything else
+    -- is looked at; the source's balance next, then the key's limits, each step only if the one
+    -- before it wrote. The foreign keys are checked at the statement's end, before the refusals
+    -- below, so a missing account still fails as one (23503) rather than as too little money.
+    PERFORM 1 FROM "LedgerAccount" a WHERE a."id" = p_sources[1] FOR NO KEY UPDATE;
     WITH hold AS (
       INSERT INTO "Hold" ("id", "idempotencyKey", "debitAccountId", "creditAccountId", "amount", "status", "groupId", "memo", "expiresAt", "createdAt", "quotaKeyId", "quotaDay")
       VALUES (p_hold_ids[1], p_idempotency_key, p_sources[1], p_credit_account_id, p_amount, 'PENDING', NULL, p_memo, p_expires_at, p_now, p_key_id, CASE WHEN p_key_id IS NULL THEN NULL ELSE p_day END)
