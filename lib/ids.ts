@@ -46,7 +46,8 @@ export type IdPrefix =
   | 'rdm'
   | 'pool'
   | 'po'
-  | 'evt';
+  | 'evt'
+  | 'grt';
 
 /**
  * `prefix_` + 8 base62 characters of the time in milliseconds + 12 random ones (71 bits). Ids made

@@ -9,6 +9,7 @@ import { isSystemAccount, isWalletAccount, mayGoNegative, openSellerEarningsAcco
 import { LedgerError } from './errors';
 import { expiredHoldsQuery, explainFailedDebit, finishResolution, GROUPS_PER_QUERY, holdKey, pendingGroupsQuery, postCredits, resolveHoldRows, sweptHold, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type ResolvePlan, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
+import { checkPosting, GrantNotPending, postGrant, type GrantedCall, type GrantPosted } from './grants';
 import { now as clockNow, dateAt } from '../clock';
 
 export type LedgerEntryInput = { accountId: string; amount: Micros };
@@ -441,6 +442,42 @@ export class Ledger {
       if (!(error instanceof HoldNotPending) && kind !== 'UniqueConstraintViolation') throw error;
       return { holds: await this.#resolutionReplay(input.holds, resolveKeys, kind === 'UniqueConstraintViolation' ? error : null), shares, accounts: null, replayed: true };
     }
+  }
+
+  /**
+   * Posts calls served from a grant (a pending hold opened with `reserve`, keyed `grant:<id>`):
+   * each call's hold row, resolved, and usage row; the grant down by what they cost; with `close`,
+   * the rest released and the key's budget and request given back (lib/ledger/grants.ts,
+   * docs/grants.md). A posting replayed after its answer was lost changes nothing and says so.
+   */
+  async postGrant(input: { grant: HoldRef; quota: DailyQuota; calls: GrantedCall[]; close: boolean }): Promise<GrantPosted & { replayed: boolean }> {
+    const posting = { ...input, closeKey: `close:${input.grant.id}`, now: clockNow() };
+    const { cost } = checkPosting(posting);
+    if (posting.calls.length === 0 && !posting.close) return { grant: input.grant, wallet: await this.#accountState(input.grant.debitAccountId), replayed: false };
+    try {
+      const posted = await this.#sql.transaction((tx) => postGrant(tx, posting));
+      return { grant: posted.grant, wallet: posted.wallet, replayed: false };
+    } catch (error) {
+      if (!(error instanceof GrantNotPending) && driverErrorKind(error) !== 'UniqueConstraintViolation') throw error;
+      // The transaction is all or nothing: its first call's hold row (or, closing with no calls, the
+      // grant's closing key) is there only if this very posting committed before.
+      const first = posting.calls[0];
+      const [applied] = first
+        ? await this.#sql.query(sql`SELECT "id" FROM "Hold" WHERE "id" = ${first.holdId} AND "idempotencyKey" = ${`hold:${first.requestId}`}`)
+        : await this.#sql.query(sql`SELECT "id" FROM "Hold" WHERE "id" = ${input.grant.id} AND "resolveIdempotencyKey" = ${posting.closeKey}`);
+      if (applied) return { grant: posting.close ? null : { ...input.grant, amount: input.grant.amount - cost }, wallet: await this.#accountState(input.grant.debitAccountId), replayed: true };
+      if (!(error instanceof GrantNotPending)) throw error;
+      const current = await this.getHold({ holdId: input.grant.id });
+      if (!current) throw new LedgerError('hold_not_found', `grant ${input.grant.id} does not exist`);
+      if (current.status === 'EXPIRED') throw new LedgerError('hold_expired', `grant ${input.grant.id} expired before its calls were posted`);
+      throw new LedgerError('hold_already_resolved', current.status === 'PENDING' ? `grant ${input.grant.id} does not match the reference given` : `grant ${input.grant.id} is already ${current.status.toLowerCase()}`);
+    }
+  }
+
+  async #accountState(accountId: string): Promise<AccountState> {
+    const [row] = await this.#sql.query(sql`SELECT "id", "balance", "available" FROM "LedgerAccount" WHERE "id" = ${accountId}`);
+    if (!row) throw new LedgerError('account_not_found', `account ${accountId} does not exist`);
+    return toAccountState(row);
   }
 
   /**
