@@ -17,5 +17,13 @@ server.keepAliveTimeout = 65_000;
 server.listen(port, process.env.HOST ?? '0.0.0.0', () => logger.info('tollgate gateway listening', { port }));
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => server.close(() => process.exit(0)));
+  process.on(signal, () => {
+    // As scripts/server.ts: the grants are posted and closed before the process goes.
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    Promise.all([stopped, gateway.ctx.grants?.drain(4_500)])
+      .then(() => gateway.close())
+      .catch((error: unknown) => logger.error('gateway server: stopping', { error }))
+      .finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5_000).unref();
+  });
 }

@@ -60,7 +60,13 @@ async function main() {
   server.listen(port, hostname, () => logger.info(`tollgate listening on http://${hostname === '0.0.0.0' ? 'localhost' : hostname}:${port}`, { dev }));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
-      server.close(() => process.exit(0));
+      // The grants are posted and closed while the last requests finish (new calls reserve on
+      // their own meanwhile), so that what they served is charged before the process goes.
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      Promise.all([stopped, gateway.ctx.grants?.drain(4_500)])
+        .then(() => gateway.close())
+        .catch((error: unknown) => logger.error('server: stopping', { error }))
+        .finally(() => process.exit(0));
       setTimeout(() => process.exit(0), 5_000).unref();
     });
   }

@@ -124,6 +124,38 @@ describe(`grants (${testProvider})`, () => {
     expect((await auditLedger(t.db)).problems).toEqual([]);
   });
 
+  it('gives back money no call holds while staying open, once', async () => {
+    const { user, wallet, keyId, quota, grant } = await openGrant(5_000n, 3_000n);
+    // One call of cost 200 posted and 1,000 given back: 3,000 - 200 - 1,000 = 1,800 stay held.
+    const posted = await ledger.postGrant({ grant, quota, calls: [call(user.id, keyId, 500n, 200n)], release: 1_000n, close: false });
+    expect(posted).toEqual({ grant: { ...grant, amount: 1_800n }, wallet: { id: wallet.id, balance: 4_800n, available: 3_000n }, replayed: false });
+    expect(await keyCounters(keyId)).toEqual({ usageDay: DAY, requestsToday: 2, committedToday: 2_000n, spentToday: 200n });
+    // Nothing but a release, replayed: applied once.
+    const shrunk = await ledger.postGrant({ grant: posted.grant!, quota, calls: [], release: 800n, close: false });
+    expect(shrunk.grant).toEqual({ ...grant, amount: 1_000n });
+    expect(await ledger.postGrant({ grant: posted.grant!, quota, calls: [], release: 800n, close: false })).toMatchObject({ grant: { amount: 1_000n }, replayed: true });
+    expect(await balances(wallet.id)).toEqual({ balance: 4_800n, available: 3_800n });
+    expect(await keyCounters(keyId)).toEqual({ usageDay: DAY, requestsToday: 2, committedToday: 1_200n, spentToday: 200n });
+    // More than is left, calls and release together: refused.
+    expect((await rejection(ledger.postGrant({ grant: shrunk.grant!, quota, calls: [call(user.id, keyId, 600n, 600n)], release: 401n, close: false }))).code).toBe('settle_exceeds_hold');
+    expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
+  it('says whether a grant may still be drawn on: not once its key is revoked, its budget lowered below it, or it is closed', async () => {
+    const { keyId, quota, grant } = await openGrant(5_000n, 1_000n);
+    expect(await ledger.checkGrant(grant, quota)).toBe(true);
+    expect(await ledger.checkGrant(grant, { ...quota, day: '2030-01-11' })).toBe(false);
+    await t.db.apiKey.update({ where: { id: keyId }, data: { dailyBudget: 999n } });
+    expect(await ledger.checkGrant(grant, quota)).toBe(false);
+    await t.db.apiKey.update({ where: { id: keyId }, data: { dailyBudget: 1_000n } });
+    expect(await ledger.checkGrant(grant, quota)).toBe(true);
+    await t.db.apiKey.update({ where: { id: keyId }, data: { revokedAt: new Date() } });
+    expect(await ledger.checkGrant(grant, quota)).toBe(false);
+    await t.db.apiKey.update({ where: { id: keyId }, data: { revokedAt: null } });
+    await ledger.postGrant({ grant, quota, calls: [], close: true });
+    expect(await ledger.checkGrant(grant, quota)).toBe(false);
+  });
+
   it('closes a grant with no calls to post, as a release', async () => {
     const { wallet, keyId, quota, grant } = await openGrant(1_000n, 800n);
     const closed = await ledger.postGrant({ grant, quota, calls: [], close: true });

@@ -18,7 +18,7 @@ import { auditLedger, walletAccountId } from '../lib/ledger';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { freePort, waitHealthy } from './helpers/ports';
-import { createCustomer, upstreamEnv } from './helpers/gateway';
+import { createCustomer, untilNothingHeld, upstreamEnv } from './helpers/gateway';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const INSTANCES = 3;
@@ -304,8 +304,10 @@ describe('three gateway instances on one database', () => {
     // Only the served calls reached the provider.
     expect(gate.arrived).toBe(1 + AFFORDABLE);
 
-    // No overdraft; nothing still held (once the instances' last commit windows have closed).
+    // No overdraft; nothing still held (once the instances' last commit windows have closed, and
+    // their grants, idle, have posted their calls and given back what they did not spend).
     await expectUsageCommitted(served.map((r) => r.requestId));
+    await untilNothingHeld(t.db, walletAccountId(customer.user.id));
     const wallet = await t.db.ledgerAccount.findUniqueOrThrow({ where: { id: walletAccountId(customer.user.id) }, select: { balance: true, available: true } });
     expect(wallet.balance).toBeGreaterThanOrEqual(0n);
     expect(wallet.available).toBeGreaterThanOrEqual(0n);

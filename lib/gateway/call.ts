@@ -72,7 +72,9 @@ export async function beginCall(ctx: GatewayContext, start: CallStart): Promise<
   }
   let reservation: Reservation;
   try {
-    reservation = await reserve(ctx, key, start.plan, requestId, start.surface);
+    // A grant pays neither a call with an Idempotency-Key (its stored answer is written with its
+    // settlement) nor one with a payment that follows it (its hold grows with the payer's cover).
+    reservation = await reserve(ctx, key, start.plan, requestId, start.surface, idempotencyRecordId === null && !start.payment);
   } catch (error) {
     if (idempotencyRecordId) await abandonIdempotencyKey({ db: ctx.db, recordId: idempotencyRecordId });
     // A session's payer is told how much more to sign, in the payment's own terms.

@@ -8,6 +8,7 @@ import type { UpstreamSignal } from '../providers/upstream-signal';
 import type { PoolDirectory } from '../sellers/pool-directory';
 import type { Micros } from '../money';
 import type { KeyCache, KeyContext } from './auth';
+import type { GrantBook } from './grants';
 import type { RateLimiter } from './rate-limit';
 import type { ChatCompletionRequest } from './schema';
 
@@ -82,4 +83,6 @@ export type GatewayContext = {
   trustedProxies: TrustedProxies;
   /** Sellers' live pools, tried before the platform's key on their provider. */
   pools: PoolDirectory;
+  /** Busy keys' calls drawn from money reserved ahead (grants.ts); null when LEDGER_GRANTS=off. */
+  grants: GrantBook | null;
 };

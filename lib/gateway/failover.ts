@@ -8,6 +8,7 @@ import { UpstreamError, type ChatProvider } from '../providers/types';
 import type { PoolRoute } from '../sellers/pool-directory';
 import type { Call } from './call';
 import type { GatewayContext } from './context';
+import { reserve } from './reserve';
 
 /** A call served with a seller pool's key: the pool, and the hold on its face value. */
 export type PoolUse = { route: PoolRoute; hold: Hold };
@@ -25,7 +26,8 @@ export async function withFailover<T>(ctx: GatewayContext, call: Call, attempt: 
     const listHold = call.plan.listHolds[offering.providerId] ?? call.plan.holdAmount;
     // Playground calls are paid from the welcome credit (promo money anyone can farm a little of):
     // a seller is paid in USDC, so pools serve API calls only.
-    const routes = call.surface === 'playground' ? [] : await ctx.pools.routes(offering.providerId, listHold);
+    let routes = call.surface === 'playground' ? [] : await ctx.pools.routes(offering.providerId, listHold);
+    if (routes.length > 0 && call.reservation.grant && !(await reserveOwnHolds(ctx, call))) routes = [];
     for (const route of routes) {
       // A seller's own calls are never served by their own pool: they would be paid for their own spending.
       if (route.userId === call.key.userId) continue;
@@ -61,6 +63,23 @@ export async function withFailover<T>(ctx: GatewayContext, call: Call, attempt: 
   }
   if (lastError === undefined) throw unavailable('model_unavailable', `No provider has capacity for '${call.plan.model.id}' right now. Retry later.`);
   throw lastError;
+}
+
+/**
+ * A seller pool may serve a call drawn on a grant: a pool's settlement posts the buyer's own holds
+ * with the pool's, in one transaction, so the call reserves its own now and gives its draw back.
+ * False when that reservation is refused (another instance holds the wallet's money in its
+ * grants): the platform's key then serves the call, on the grant.
+ */
+async function reserveOwnHolds(ctx: GatewayContext, call: Call): Promise<boolean> {
+  const draw = call.reservation.grant!;
+  try {
+    call.reservation = await reserve(ctx, call.key, call.plan, call.requestId, call.surface);
+  } catch {
+    return false;
+  }
+  ctx.grants!.giveBack(draw);
+  return true;
 }
 
 /**

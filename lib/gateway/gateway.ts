@@ -21,6 +21,7 @@ import { handleCountTokens, handleMessages } from './messages';
 import { handleCredentialOnly } from './caller';
 import { handleListModels } from './models';
 import { createRateLimiter, type RateLimiter } from './rate-limit';
+import { GrantBook } from './grants';
 
 export type GatewayOptions = {
   db: Db;
@@ -42,19 +43,22 @@ export type Gateway = ReturnType<typeof createGateway>;
  */
 export function createGateway(options: GatewayOptions) {
   const env = options.env ?? process.env;
+  const ledger = new Ledger(options.db, env);
+  const holdTtlMs = options.holdTtlMs ?? Number(env.HOLD_TTL_MS ?? 10 * 60_000);
   const ctx: GatewayContext = {
     db: options.db,
-    ledger: new Ledger(options.db, env),
+    ledger,
     catalog: options.catalog ?? new CatalogCache(options.db, Number(env.CATALOG_CACHE_MS ?? 5_000), env),
     providers: options.providers ?? createProviderFactory(env),
     rateLimiter: options.rateLimiter ?? createRateLimiter(env),
-    holdTtlMs: options.holdTtlMs ?? Number(env.HOLD_TTL_MS ?? 10 * 60_000),
+    holdTtlMs,
     streamIdleTimeoutMs: Number(env.UPSTREAM_IDLE_TIMEOUT_MS ?? 60_000),
     payPerRequest: options.payPerRequest,
     keylessRateLimit: { burst: Number(env.KEYLESS_RATE_LIMIT_BURST ?? 60), perSecond: Number(env.KEYLESS_RATE_LIMIT_PER_SEC ?? 2) },
     trustedProxies: trustedProxies(env),
     keyCache: new KeyCache(Number(env.KEY_CACHE_MS ?? 1_000)),
     pools: options.pools ?? new PoolDirectory({ db: options.db, env }),
+    grants: grantsEnabled(env) ? new GrantBook(ledger, holdTtlMs) : null,
   };
 
   /**
@@ -130,8 +134,15 @@ export function createGateway(options: GatewayOptions) {
   }
   const handle = web(handleApi);
 
-  /** Releases what the gateway holds open (the Redis connection of a shared rate limiter). */
-  const close = () => ctx.rateLimiter.close();
+  /**
+   * Releases what the gateway holds open: its grants, posted and closed once the calls drawn on
+   * them have ended (so that what they served is charged), and the Redis connection of a shared
+   * rate limiter. A server calls it after it stopped taking requests.
+   */
+  const close = async () => {
+    await ctx.grants?.drain();
+    await ctx.rateLimiter.close();
+  };
 
   return {
     ctx,
@@ -147,4 +158,11 @@ export function createGateway(options: GatewayOptions) {
     handleApi,
     close,
   };
+}
+
+/** LEDGER_GRANTS: `on` (the default) lets busy keys' calls draw on grants (docs/grants.md); `off`, every call reserves and settles on its own. */
+export function grantsEnabled(env: NodeJS.ProcessEnv): boolean {
+  const value = env.LEDGER_GRANTS?.trim().toLowerCase() || 'on';
+  if (value !== 'on' && value !== 'off') throw new Error(`LEDGER_GRANTS must be on or off, got ${JSON.stringify(env.LEDGER_GRANTS)}`);
+  return value === 'on';
 }

@@ -9,6 +9,7 @@ import type { GatewayContext } from './context';
 import { utcDay } from './day';
 import { dailyLimitError, refuseIfRevoked } from './limits';
 import type { RoutePlan } from './routing';
+import type { GrantDraw } from './grants';
 import { now } from '../clock';
 
 /** A call's money and quota, held before the upstream is called. */
@@ -20,6 +21,8 @@ export type Reservation = {
   /** The UTC day the daily quota was taken on, and the key's counters right after. */
   day: string;
   counters: DailyCounters;
+  /** Drawn on this instance's grant for the key instead (grants.ts): no holds of its own until its posting. */
+  grant: GrantDraw | null;
 };
 
 const MAX_QUOTA_ATTEMPTS = 3;
@@ -30,7 +33,11 @@ const NO_COUNTERS: DailyCounters = { requestsToday: 0, committedToday: 0n, spent
  * operation. The money comes from the user's matching pack lots first (most specific, then
  * earliest expiry), then from the wallet. Every refusal is the caller's 4xx, naming the limit.
  */
-export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string, surface: CallSurface): Promise<Reservation> {
+export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, requestId: string, surface: CallSurface, mayDrawOnGrant = false): Promise<Reservation> {
+  if (mayDrawOnGrant && ctx.grants && drawsOnGrants(key, surface)) {
+    const draw = await ctx.grants.draw(key, plan.holdAmount);
+    if (draw) return { holds: [], lots: new Map(), day: draw.grant.quota.day, counters: ctx.grants.counters(draw), grant: draw };
+  }
   // hasActiveLots counts lots an API call may spend; the playground (not the hot path) always looks,
   // since its welcome lot is left out of that probe so new users' API calls skip the lookup.
   const lots = key.hasActiveLots || key.packsOnly || surface === 'playground' ? await fundingLots(ctx.db, { userId: key.userId, modelId: plan.model.id, providerIds: plan.candidates.map((c) => c.providerId), surface }) : [];
@@ -56,7 +63,7 @@ export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RouteP
         memo: `${plan.model.id} ${requestId}`,
         quota: key.keyId === null ? undefined : { keyId: key.keyId, day },
       });
-      return { holds: reserved.holds, lots: lotsByAccount, day, counters: reserved.counters ?? NO_COUNTERS };
+      return { holds: reserved.holds, lots: lotsByAccount, day, counters: reserved.counters ?? NO_COUNTERS, grant: null };
     } catch (error) {
       if (error instanceof DailyQuotaRefused) {
         const final = attempt === MAX_QUOTA_ATTEMPTS - 1;
@@ -72,6 +79,15 @@ export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RouteP
       throw error;
     }
   }
+}
+
+/**
+ * Which calls a grant may pay: an API key's, on the API, paid from the wallet alone (no pack lot
+ * could pay first), and a key without a daily request limit (a grant reserves money and budget
+ * ahead, not requests: such a key's requests are counted one call at a time, exactly).
+ */
+function drawsOnGrants(key: KeyContext, surface: CallSurface): boolean {
+  return key.keyId !== null && surface === 'api' && !key.packsOnly && !key.hasActiveLots && key.dailyRequestLimit === null;
 }
 
 async function insufficientCredits(ctx: GatewayContext, key: KeyContext, plan: RoutePlan, lots: FundingLot[], surface: CallSurface) {

@@ -14,6 +14,7 @@ import type { GatewayContext } from './context';
 import { abandonIdempotencyKey } from './idempotency';
 import { releasePoolHold, type PoolUse } from './failover';
 import { atListPrice, usageCost } from './pricing';
+import type { GrantDraw } from './grants';
 import { estimateOutputTokens } from './tokens';
 import { now } from '../clock';
 
@@ -33,6 +34,11 @@ export async function settle(ctx: GatewayContext, call: Call, offering: CatalogO
   const held = call.plan.holdAmount;
   const cost = fullCost > held ? held : fullCost;
   if (fullCost > held) logger.warn('usage exceeded the hold; charged the hold', { requestId: call.requestId, fullCost, hold: held });
+  if (call.reservation.grant) {
+    // Drawn on a grant: recorded here, posted with the grant's next posting (grants.ts).
+    const balance = endOnGrant(ctx, call, call.reservation.grant, cost, 'SETTLED', usageRow(call, offering, usage, cost, status, null));
+    return { cost, balance, pack: null };
+  }
   const input: SettleInput = {
     holds: call.reservation.holds,
     amount: cost,
@@ -121,6 +127,10 @@ export async function release(ctx: GatewayContext, call: Call, error: unknown, s
   const httpError = toHttpError(error);
   // A client that hung up before anything was produced owes nothing either; say which it was.
   const status = httpError.code === 'client_closed_request' ? 'CLIENT_ABORTED' : 'UPSTREAM_ERROR';
+  if (call.reservation.grant) {
+    endOnGrant(ctx, call, call.reservation.grant, 0n, 'RELEASED', usageRow(call, null, null, 0n, status, httpError.code));
+    return httpError;
+  }
   try {
     await ctx.ledger.release({
       holds: call.reservation.holds,
@@ -147,6 +157,22 @@ async function releasePool(ctx: GatewayContext, call: Call, pool: PoolUse, serve
   const share = (draw.listCost * BigInt(pool.route.rateBps)) / 10_000n;
   await ctx.ledger.drawPool({ pool: { ...draw, earnings: share }, idempotencyKey: `failed:${call.requestId}` }).catch((error: unknown) => {
     logger.error("could not draw a failed call's pool; the sweeper returns its hold", { requestId: call.requestId, poolId: pool.route.id, error });
+  });
+}
+
+/** A call drawn on a grant ends: its hold row and usage row wait in memory for the grant's next posting. Returns the wallet's balance as this instance knows it. */
+function endOnGrant(ctx: GatewayContext, call: Call, draw: GrantDraw, cost: Micros, status: 'SETTLED' | 'RELEASED', usage: UsageRow): Micros | null {
+  return ctx.grants!.end(draw, {
+    holdId: newId('hold'),
+    requestId: call.requestId,
+    amount: draw.amount,
+    cost,
+    status,
+    // As a reservation of its own names its hold (reserve.ts).
+    memo: `${call.plan.model.id} ${call.requestId}`,
+    drawnAt: draw.drawnAt,
+    endedAt: now(),
+    usage,
   });
 }
 

@@ -38,7 +38,12 @@ export type GrantPosting = {
   grant: HoldRef;
   quota: DailyQuota;
   calls: GrantedCall[];
-  /** Release what is left once the calls are posted, and give the key its budget and request back. */
+  /**
+   * Give back this much of what is left once the calls are posted (money no call holds), to the
+   * wallet and the key's budget, keeping the grant open; ignored when closing.
+   */
+  release: Micros;
+  /** Release all that is left once the calls are posted, and give the key its budget and request back. */
   close: boolean;
   /** The closing resolution's key (`close` only): the grant's `resolveIdempotencyKey`. */
   closeKey: string;
@@ -63,7 +68,10 @@ export function checkPosting(posting: GrantPosting): { cost: Micros; served: num
     cost += call.cost;
     if (call.status === 'SETTLED') served++;
   }
-  if (cost > posting.grant.amount) throw new LedgerError('settle_exceeds_hold', `the calls cost ${cost}, more than the grant's ${posting.grant.amount}`);
+  if (posting.release < 0n) throw new LedgerError('invalid_transaction', 'a grant cannot release a negative amount');
+  if (cost + (posting.close ? 0n : posting.release) > posting.grant.amount) {
+    throw new LedgerError('settle_exceeds_hold', `the calls cost ${cost} and ${posting.release} is to be released, more than the grant's ${posting.grant.amount}`);
+  }
   return { cost, served };
 }
 
@@ -74,11 +82,13 @@ export function checkPosting(posting: GrantPosting): { cost: Micros; served: num
 export async function postGrant(tx: SqlExecutor, posting: GrantPosting): Promise<GrantPosted> {
   const { cost, served } = checkPosting(posting);
   const { grant, quota, now } = posting;
-  const left = grant.amount - cost;
+  const released = posting.close ? grant.amount - cost : posting.release;
+  const left = grant.amount - cost - released;
   // Matching the amount makes each posting apply once: a replay finds the grant smaller (or closed).
+  // A closed grant keeps as its amount what it released, as a released hold does.
   const updated = posting.close
     ? await tx.execute(
-        sql`UPDATE "Hold" SET "amount" = ${left}, "status" = 'RELEASED', "resolveIdempotencyKey" = ${posting.closeKey}, "resolvedAt" = ${now} WHERE "id" = ${grant.id} AND "status" = 'PENDING' AND "amount" = ${grant.amount} AND "debitAccountId" = ${grant.debitAccountId} AND "creditAccountId" = ${grant.creditAccountId}`,
+        sql`UPDATE "Hold" SET "amount" = ${released}, "status" = 'RELEASED', "resolveIdempotencyKey" = ${posting.closeKey}, "resolvedAt" = ${now} WHERE "id" = ${grant.id} AND "status" = 'PENDING' AND "amount" = ${grant.amount} AND "debitAccountId" = ${grant.debitAccountId} AND "creditAccountId" = ${grant.creditAccountId}`,
       )
     : await tx.execute(
         sql`UPDATE "Hold" SET "amount" = ${left} WHERE "id" = ${grant.id} AND "status" = 'PENDING' AND "amount" = ${grant.amount} AND "debitAccountId" = ${grant.debitAccountId} AND "creditAccountId" = ${grant.creditAccountId}`,
@@ -87,7 +97,6 @@ export async function postGrant(tx: SqlExecutor, posting: GrantPosting): Promise
 
   for (const chunk of chunks(posting.calls)) await tx.execute(callHoldRows(chunk, grant, quota));
 
-  const released = posting.close ? left : 0n;
   const [wallet] = await tx.query(
     sql`UPDATE "LedgerAccount" SET "balance" = "balance" - ${cost}, "available" = "available" + ${released}, "updatedAt" = ${now} WHERE "id" = ${grant.debitAccountId} RETURNING "id", "balance", "available"`,
   );

@@ -9,7 +9,7 @@ import { isSystemAccount, isWalletAccount, mayGoNegative, openSellerEarningsAcco
 import { LedgerError } from './errors';
 import { expiredHoldsQuery, explainFailedDebit, finishResolution, GROUPS_PER_QUERY, holdKey, pendingGroupsQuery, postCredits, resolveHoldRows, sweptHold, insertUsage, toAccountState, holdKeyIndex, HoldNotPending, SqlHoldStore, type AccountState, type DailyCounters, type DailyQuota, type Hold, type HoldRef, type HoldStore, type ResolvePlan, type UsageRow } from './holds';
 import { PostgresHoldStore } from './holds-postgres';
-import { checkPosting, GrantNotPending, postGrant, type GrantedCall, type GrantPosted } from './grants';
+import { checkPosting, GrantNotPending, postGrant, type GrantedCall, type GrantPosted, type GrantPosting } from './grants';
 import { now as clockNow, dateAt } from '../clock';
 
 export type LedgerEntryInput = { accountId: string; amount: Micros };
@@ -450,10 +450,11 @@ export class Ledger {
    * the rest released and the key's budget and request given back (lib/ledger/grants.ts,
    * docs/grants.md). A posting replayed after its answer was lost changes nothing and says so.
    */
-  async postGrant(input: { grant: HoldRef; quota: DailyQuota; calls: GrantedCall[]; close: boolean }): Promise<GrantPosted & { replayed: boolean }> {
-    const posting = { ...input, closeKey: `close:${input.grant.id}`, now: clockNow() };
+  async postGrant(input: { grant: HoldRef; quota: DailyQuota; calls: GrantedCall[]; release?: Micros; close: boolean }): Promise<GrantPosted & { replayed: boolean }> {
+    // Spelled out rather than spread: lib/extend.ts says why.
+    const posting: GrantPosting = { grant: input.grant, quota: input.quota, calls: input.calls, release: input.release ?? 0n, close: input.close, closeKey: `close:${input.grant.id}`, now: clockNow() };
     const { cost } = checkPosting(posting);
-    if (posting.calls.length === 0 && !posting.close) return { grant: input.grant, wallet: await this.#accountState(input.grant.debitAccountId), replayed: false };
+    if (posting.calls.length === 0 && !posting.close && posting.release === 0n) return { grant: input.grant, wallet: await this.#accountState(input.grant.debitAccountId), replayed: false };
     try {
       const posted = await this.#sql.transaction((tx) => postGrant(tx, posting));
       return { grant: posted.grant, wallet: posted.wallet, replayed: false };
@@ -464,14 +465,28 @@ export class Ledger {
       const first = posting.calls[0];
       const [applied] = first
         ? await this.#sql.query(sql`SELECT "id" FROM "Hold" WHERE "id" = ${first.holdId} AND "idempotencyKey" = ${`hold:${first.requestId}`}`)
-        : await this.#sql.query(sql`SELECT "id" FROM "Hold" WHERE "id" = ${input.grant.id} AND "resolveIdempotencyKey" = ${posting.closeKey}`);
-      if (applied) return { grant: posting.close ? null : { ...input.grant, amount: input.grant.amount - cost }, wallet: await this.#accountState(input.grant.debitAccountId), replayed: true };
+        : posting.close
+          ? await this.#sql.query(sql`SELECT "id" FROM "Hold" WHERE "id" = ${input.grant.id} AND "resolveIdempotencyKey" = ${posting.closeKey}`)
+          : await this.#sql.query(sql`SELECT "id" FROM "Hold" WHERE "id" = ${input.grant.id} AND "status" = 'PENDING' AND "amount" = ${input.grant.amount - posting.release}`);
+      if (applied) return { grant: posting.close ? null : { ...input.grant, amount: input.grant.amount - cost - posting.release }, wallet: await this.#accountState(input.grant.debitAccountId), replayed: true };
       if (!(error instanceof GrantNotPending)) throw error;
       const current = await this.getHold({ holdId: input.grant.id });
       if (!current) throw new LedgerError('hold_not_found', `grant ${input.grant.id} does not exist`);
       if (current.status === 'EXPIRED') throw new LedgerError('hold_expired', `grant ${input.grant.id} expired before its calls were posted`);
       throw new LedgerError('hold_already_resolved', current.status === 'PENDING' ? `grant ${input.grant.id} does not match the reference given` : `grant ${input.grant.id} is already ${current.status.toLowerCase()}`);
     }
+  }
+
+  /**
+   * Whether a grant may still be drawn on: pending, and its key still takes reservations as the
+   * grant's opening did (not revoked, its daily budget not lowered below what it has committed, the
+   * same UTC day). Instances ask about once a second (docs/grants.md).
+   */
+  async checkGrant(grant: HoldRef, quota: DailyQuota): Promise<boolean> {
+    const [row] = await this.#sql.query(
+      sql`SELECT h."id" FROM "Hold" h JOIN "ApiKey" k ON k."id" = ${quota.keyId} WHERE h."id" = ${grant.id} AND h."status" = 'PENDING' AND k."revokedAt" IS NULL AND k."usageDay" = ${quota.day} AND (k."dailyBudget" IS NULL OR k."committedToday" <= k."dailyBudget")`,
+    );
+    return row !== undefined;
   }
 
   async #accountState(accountId: string): Promise<AccountState> {

@@ -122,6 +122,22 @@ export async function createCustomer(db: Db, balance: bigint, key: Partial<Omit<
 export type TestGateway = Awaited<ReturnType<typeof startTestGateway>>;
 
 /**
+ * Waits until nothing of an account is held, for at most `timeoutMs`, and fails saying so. A busy
+ * key's calls draw on grants, which post their calls a few milliseconds after answering and give
+ * back what they did not spend once idle (docs/grants.md): a test that reads the books right after
+ * a burst of calls waits for that first.
+ */
+export async function untilNothingHeld(db: Db, accountId: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const pending = await db.hold.count({ where: { debitAccountId: accountId, status: 'PENDING' } });
+    if (pending === 0) return;
+    if (performance.now() > deadline) throw new Error(`${pending} holds of ${accountId} still pending after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
  * The usual harness of a gateway test file: its own database, a fake upstream, and the gateway in
  * front of them, started before the file's tests and stopped after. Read it inside tests.
  */
