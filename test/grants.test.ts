@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { describe, expect, it, vi } from 'vitest';
-import { auditLedger } from '../lib/ledger';
+import { auditLedger, SYSTEM_ACCOUNTS } from '../lib/ledger';
+import type { GrantedCall } from '../lib/ledger/grants';
 import { loadKeyContext } from '../lib/gateway/auth';
 import { GrantBook, type GrantDraw } from '../lib/gateway/grants';
 import { newId } from '../lib/ids';
@@ -114,6 +115,26 @@ describe('grants', () => {
     expect((await auditLedger(h.t.db)).problems).toEqual([]);
   });
 
+  it("serve a call no grant covers from a grant's free money given back, rather than refuse it", async () => {
+    const customer = await createCustomer(h.t.db, FUNDED);
+    const client = h.gw.client(customer.secret);
+    for (let i = 0; i < 20; i++) await call(client, false);
+    // The posting of the last calls (every 20 ms), then the grant's free money as the database has it.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const grant = await h.t.db.hold.findFirstOrThrow({ where: { idempotencyKey: { startsWith: 'grant:' }, debitAccountId: customer.wallet.id, status: 'PENDING' }, orderBy: { createdAt: 'desc' } });
+    const free = grant.amount;
+    // Another call elsewhere takes all but `free` of the wallet's available money.
+    const { available } = await h.t.db.ledgerAccount.findUniqueOrThrow({ where: { id: customer.wallet.id } });
+    await h.gw.gateway.ctx.ledger.reserve({ idempotencyKey: `hold:${newId('req')}`, sources: [customer.wallet.id], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: available - free, ttlMs: 60_000 });
+    // A call whose maximum (about 1.5 × free at $0.66 per 1M output tokens) no grant covers and the
+    // wallet alone does not either: only with the grant's free money given back is it affordable.
+    const maxTokens = Math.ceil((Number(free) * 1.5) / 0.66);
+    const big = await client.chat.completions.create({ ...BODY, max_tokens: maxTokens }).withResponse();
+    const hold = micros((big.data as unknown as { billing: Billing }).billing.hold_usd);
+    expect(hold).toBeGreaterThan(free);
+    expect(hold).toBeLessThanOrEqual(2n * free);
+  });
+
   it('stop serving a key revoked elsewhere within about a second, and give its money back', async () => {
     const customer = await createCustomer(h.t.db, FUNDED);
     const client = h.gw.client(customer.secret);
@@ -168,8 +189,7 @@ describe('grants', () => {
 
 describe('the grant book', () => {
   /** A call of `draw`'s key ending at `cost`, as the gateway records it. */
-  function ended(book: GrantBook, draw: GrantDraw, userId: string, keyId: string, cost: bigint) {
-    const requestId = newId('req');
+  function ended(book: GrantBook, draw: GrantDraw, userId: string, keyId: string, cost: bigint, requestId = newId('req')) {
     const at = new Date();
     book.end(draw, {
       holdId: newId('hold'),
@@ -219,5 +239,61 @@ describe('the grant book', () => {
     expect(wallet.balance).toBe(FUNDED - 60n * BigInt(await h.t.db.usageRecord.count({ where: { apiKeyId: customer.keyId } })));
     expect(wallet.available).toBe(wallet.balance);
     await book.drain();
+  });
+
+  /** A book that records unbilled calls, as the gateway's does, and a busy key with money. */
+  async function bookFor(settings: Partial<ConstructorParameters<typeof GrantBook>[2]> = {}) {
+    const customer = await createCustomer(h.t.db, FUNDED);
+    const key = await loadKeyContext(h.t.db, { id: customer.keyId });
+    const unbilled: GrantedCall[] = [];
+    const book = new GrantBook(h.gw.gateway.ctx.ledger, 60_000, { minRate: 1, spanMs: 60_000, idleMs: 5_000, postEveryMs: 10, ...settings }, async (calls) => {
+      unbilled.push(...calls);
+    });
+    return { customer, key, book, unbilled };
+  }
+
+  it('posts the other calls of a refused posting one by one, and records the one refused as served and unbilled', async () => {
+    const { customer, key, book, unbilled } = await bookFor();
+    // A reservation of its own already took this request's hold key: its posting on the grant clashes.
+    const clash = newId('req');
+    await h.gw.gateway.ctx.ledger.reserve({ idempotencyKey: `hold:${clash}`, sources: [customer.wallet.id], creditAccountId: SYSTEM_ACCOUNTS.revenue.id, amount: 50n, ttlMs: 60_000 });
+    const draws = [await book.draw(key, 100n), await book.draw(key, 100n), await book.draw(key, 100n)];
+    ended(book, draws[0]!, customer.user.id, customer.keyId, 70n);
+    ended(book, draws[1]!, customer.user.id, customer.keyId, 80n, clash);
+    ended(book, draws[2]!, customer.user.id, customer.keyId, 90n);
+    await book.drain();
+    expect(unbilled.map((c) => c.requestId)).toEqual([clash]);
+    // 70 + 90 charged; the clashing call's 80 went back with the grant; the other reservation still holds 50.
+    expect(await h.t.db.ledgerAccount.findUniqueOrThrow({ where: { id: customer.wallet.id }, select: { balance: true, available: true } })).toEqual({ balance: FUNDED - 160n, available: FUNDED - 160n - 50n });
+    expect(await h.t.db.usageRecord.count({ where: { apiKeyId: customer.keyId } })).toBe(2);
+    expect(await h.t.db.hold.count({ where: { idempotencyKey: { startsWith: 'grant:' }, debitAccountId: customer.wallet.id, status: 'PENDING' } })).toBe(0);
+  });
+
+  it('waits for its calls in flight before closing at shutdown, and posts them', async () => {
+    const { customer, key, book } = await bookFor();
+    const draws = [await book.draw(key, 100n), await book.draw(key, 100n)];
+    ended(book, draws[0]!, customer.user.id, customer.keyId, 10n);
+    const drained = book.drain();
+    // A call still in flight when the shutdown began ends 50 ms later.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(book.open).toBe(1);
+    ended(book, draws[1]!, customer.user.id, customer.keyId, 20n);
+    await drained;
+    expect(book.open).toBe(0);
+    expect(await book.draw(key, 100n)).toBeNull();
+    expect(await h.t.db.ledgerAccount.findUniqueOrThrow({ where: { id: customer.wallet.id }, select: { balance: true, available: true } })).toEqual({ balance: FUNDED - 30n, available: FUNDED - 30n });
+    expect(await h.t.db.usageRecord.count({ where: { apiKeyId: customer.keyId } })).toBe(2);
+  });
+
+  it('records the calls of a grant the sweeper took as served and unbilled, later ones too', async () => {
+    const { customer, key, book, unbilled } = await bookFor({ postEveryMs: 60_000 });
+    const draws = [await book.draw(key, 100n), await book.draw(key, 100n)];
+    // This process stalled past the grant's expiry: the sweeper released it.
+    await h.gw.gateway.ctx.ledger.releaseExpiredHolds({ now: new Date(Date.now() + 120_000), limit: 1_000 });
+    ended(book, draws[0]!, customer.user.id, customer.keyId, 10n);
+    await book.drain();
+    ended(book, draws[1]!, customer.user.id, customer.keyId, 20n);
+    expect(unbilled.map((c) => c.cost)).toEqual([10n, 20n]);
+    expect(await h.t.db.ledgerAccount.findUniqueOrThrow({ where: { id: customer.wallet.id }, select: { balance: true, available: true } })).toEqual({ balance: FUNDED, available: FUNDED });
   });
 });

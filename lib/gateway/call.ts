@@ -12,6 +12,7 @@ import type { CallSurface } from '../ledger/lots';
 import type { PoolUse } from './failover';
 import type { Hold } from '../ledger/holds';
 import { reserve, type Reservation } from './reserve';
+import { giveBackDraw } from './grants';
 import { release } from './settle';
 import type { RoutePlan } from './routing';
 import { UpstreamAbort } from '../providers/upstream-signal';
@@ -155,6 +156,15 @@ export function endCall(call: Call): void {
 }
 
 /**
+ * A call ended by a fault of our own before its settlement or release: its holds stop being kept
+ * alive (the sweeper returns them), and a draw on a grant goes back whole, as those holds would.
+ */
+export function abandonCall(call: Call): void {
+  endCall(call);
+  if (call.reservation.grant) giveBackDraw(call.reservation.grant);
+}
+
+/**
  * Runs a dialect's upstream part of a call. Every upstream failure is released there; anything
  * thrown out of it is a fault of our own, so the holds stop being kept alive and the sweeper
  * returns them.
@@ -163,7 +173,7 @@ export async function runCall(call: Call, run: () => Promise<AnyResponse>): Prom
   try {
     return await run();
   } catch (error) {
-    endCall(call);
+    abandonCall(call);
     throw error;
   }
 }

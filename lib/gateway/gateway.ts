@@ -22,6 +22,7 @@ import { handleCredentialOnly } from './caller';
 import { handleListModels } from './models';
 import { createRateLimiter, type RateLimiter } from './rate-limit';
 import { GrantBook } from './grants';
+import { recordUnbilled } from './settle';
 
 export type GatewayOptions = {
   db: Db;
@@ -58,7 +59,11 @@ export function createGateway(options: GatewayOptions) {
     trustedProxies: trustedProxies(env),
     keyCache: new KeyCache(Number(env.KEY_CACHE_MS ?? 1_000)),
     pools: options.pools ?? new PoolDirectory({ db: options.db, env }),
-    grants: grantsEnabled(env) ? new GrantBook(ledger, holdTtlMs) : null,
+    grants: grantsEnabled(env)
+      ? new GrantBook(ledger, holdTtlMs, {}, async (calls) => {
+          for (const call of calls) await recordUnbilled(options.db, call.usage);
+        })
+      : null,
   };
 
   /**

@@ -5,6 +5,7 @@ import { LedgerError } from '../ledger/errors';
 import type { GrantedCall } from '../ledger/grants';
 import { DailyQuotaRefused, type DailyCounters, type DailyQuota, type HoldRef } from '../ledger/holds';
 import type { Ledger } from '../ledger/ledger';
+import { driverErrorKind } from '../db/sql';
 import { logger } from '../logger';
 import type { Micros } from '../money';
 import type { KeyContext } from './auth';
@@ -28,6 +29,8 @@ import { utcDay } from './day';
  *   had not posted are never charged, and the sweeper releases the grants' holds.
  */
 export type GrantSettings = {
+  /** A grant's hold lives this long past its last keep-alive: a dead instance's grants go back to the wallet after it. */
+  ttlMs: number;
   checkMs: number;
   minRate: number;
   spanMs: number;
@@ -37,10 +40,13 @@ export type GrantSettings = {
   maxCalls: number;
 };
 
-export const GRANT_DEFAULTS: GrantSettings = { checkMs: 1_000, minRate: 8, spanMs: 250, idleMs: 250, postEveryMs: 20, minCalls: 4, maxCalls: 512 };
+export const GRANT_DEFAULTS: GrantSettings = { ttlMs: 30_000, checkMs: 1_000, minRate: 8, spanMs: 250, idleMs: 250, postEveryMs: 20, minCalls: 4, maxCalls: 512 };
 
 /** A call's draw on a grant: given back, less what the call cost, when it ends (GrantBook.end). */
-export type GrantDraw = { grant: Grant; amount: Micros; drawnAt: Date };
+export type GrantDraw = { grant: Grant; amount: Micros; drawnAt: Date; ended: boolean };
+
+/** Calls that were served and cannot be charged (their grant was lost, or their posting refused for good): recorded where the audit sees them. */
+export type UnbilledCalls = (calls: GrantedCall[], error: unknown) => Promise<void>;
 
 type Grant = {
   /** The grant's hold as the database has it after the last posting. */
@@ -55,14 +61,19 @@ type Grant = {
   ended: GrantedCall[];
   /** What the calls ended and not yet posted cost (those of a posting in flight included). */
   unposted: Micros;
-  /** A posting that failed, to try again exactly as it was. */
+  /** A posting that failed, to try again exactly as it was, not before `retryAt`. */
   retry: Posting | null;
-  /** A posting in flight; a check or a keep-alive may run beside it (they touch nothing a posting does). */
-  busy: boolean;
-  checking: boolean;
+  failures: number;
+  retryAt: number;
+  /** The posting in flight; a check or a keep-alive may run beside it (they touch nothing a posting does). */
+  posting: Promise<void> | null;
   extending: boolean;
   /** No more draws: it gives back what no call holds, and closes once no call is in flight. */
   stopped: boolean;
+  /** Gone from the database (the sweeper took it): calls ending on it cannot be charged. */
+  lost: boolean;
+  /** The check in flight, for a draw that waits on it. */
+  check: Promise<void> | null;
   checkedAt: number;
   lastDrawAt: number;
   extendedAt: number;
@@ -98,11 +109,14 @@ export class GrantBook {
   readonly #balances = new Map<string, Micros>();
   #timer: NodeJS.Timeout | null = null;
   #draining = false;
+  readonly #unbilled: UnbilledCalls;
 
-  constructor(ledger: Ledger, holdTtlMs: number, settings: Partial<GrantSettings> = {}) {
+  constructor(ledger: Ledger, holdTtlMs: number, settings: Partial<GrantSettings> = {}, unbilled: UnbilledCalls = async () => undefined) {
     this.#ledger = ledger;
-    this.#holdTtlMs = holdTtlMs;
     this.#settings = { ...GRANT_DEFAULTS, ...settings };
+    // Never longer than a call's own hold lives.
+    this.#holdTtlMs = Math.min(holdTtlMs, this.#settings.ttlMs);
+    this.#unbilled = unbilled;
   }
 
   /**
@@ -115,18 +129,48 @@ export class GrantBook {
     const t = nowMs();
     const entry = this.#entry(key.keyId, key.walletAccountId, t);
     const day = utcDay(dateAt(t));
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const grant = this.#drawable(entry, day, amount, nowMs());
-      if (grant) return this.#take(entry, key, grant, amount);
-      if (Math.max(entry.calls, entry.lastRate) < this.#settings.minRate || nowMs() < entry.refusedUntil) return null;
-      await this.#open(entry, key, day, amount);
+    let grant = this.#drawable(entry, day, amount, t);
+    if (!grant) {
+      // One that would cover the call but is due a check (late under load): wait for the check
+      // rather than reserve on the call's own while this grant holds the money.
+      const due = entry.grants.find((g) => !g.stopped && g.quota.day === day && g.free >= amount);
+      if (due) await (due.check ?? this.#check(due));
+      else if (Math.max(entry.calls, entry.lastRate) < this.#settings.minRate || nowMs() < entry.refusedUntil) return null;
+      else await this.#open(entry, key, day, amount);
+      grant = this.#drawable(entry, day, amount, nowMs());
     }
-    return null;
+    return grant ? this.#take(entry, key, grant, amount) : null;
+  }
+
+  /**
+   * A call of this wallet was refused its own reservation: every grant on the wallet stops and
+   * gives back what no call holds, at once. True when that freed anything, for the call to try again.
+   */
+  async giveBackFree(walletAccountId: string): Promise<boolean> {
+    const work: Promise<void>[] = [];
+    for (const entry of this.#keys.values()) {
+      if (entry.walletAccountId !== walletAccountId) continue;
+      for (const grant of entry.grants) {
+        if (grant.free <= 0n && grant.stopped) continue;
+        grant.stopped = true;
+        work.push(this.#settle(entry, grant));
+      }
+    }
+    if (work.length === 0) return false;
+    await Promise.all(work);
+    return true;
   }
 
   /** A drawn call ended: settled at `call.cost` or released. Returns the wallet's balance as this instance knows it, or null. */
   end(draw: GrantDraw, call: GrantedCall): Micros | null {
+    if (draw.ended) return null;
+    draw.ended = true;
     const grant = draw.grant;
+    if (grant.lost) {
+      logger.error('a call ended on a lost grant: it goes uncharged', { grantId: grant.ref.id, requestId: call.requestId });
+      void this.#unbilled([call], new Error('grant lost'));
+      return null;
+    }
     grant.inFlight -= 1;
     grant.free += draw.amount - call.cost;
     grant.ended.push(call);
@@ -139,8 +183,7 @@ export class GrantBook {
 
   /** Gives a draw back whole, for a call that will reserve on its own after all (a seller pool serves it). */
   giveBack(draw: GrantDraw): void {
-    draw.grant.inFlight -= 1;
-    draw.grant.free += draw.amount;
+    giveBackDraw(draw);
   }
 
   /** The key's counters for a drawn call's headers: as the grant's opening found them, moved by its calls since. */
@@ -203,7 +246,7 @@ export class GrantBook {
     if (grant.free * 4n < grant.size && !entry.opening && t >= entry.refusedUntil && !entry.grants.some((g) => g !== grant && !g.stopped && g.free * 4n >= g.size)) {
       void this.#open(entry, key, grant.quota.day, amount);
     }
-    return { grant, amount, drawnAt: dateAt(t) };
+    return { grant, amount, drawnAt: dateAt(t), ended: false };
   }
 
   #open(entry: KeyGrants, key: KeyContext, day: string, amount: Micros): Promise<Grant | null> {
@@ -241,10 +284,13 @@ export class GrantBook {
         ended: [],
         unposted: 0n,
         retry: null,
-        busy: false,
-        checking: false,
+        failures: 0,
+        retryAt: 0,
+        posting: null,
         extending: false,
         stopped: false,
+        lost: false,
+        check: null,
         checkedAt: t,
         lastDrawAt: t,
         extendedAt: t,
@@ -290,67 +336,124 @@ export class GrantBook {
     const today = utcDay(dateAt(t));
     for (const [keyId, entry] of this.#keys) {
       for (const grant of entry.grants) {
-        if (!grant.checking && !grant.stopped && t - grant.checkedAt >= this.#settings.checkMs / 2) work.push(this.#check(grant));
+        if (!grant.check && !grant.stopped && t - grant.checkedAt >= this.#settings.checkMs / 2) work.push(this.#check(grant));
         if (!grant.extending && t - grant.extendedAt >= this.#holdTtlMs / 3) work.push(this.#extend(grant));
-        if (grant.busy) continue;
         if (!grant.stopped && (t - grant.lastDrawAt >= this.#settings.idleMs || grant.quota.day !== today)) grant.stopped = true;
-        if (grant.retry) work.push(this.#post(entry, grant, grant.retry));
-        else if (grant.stopped && grant.inFlight === 0) work.push(this.#post(entry, grant, { calls: grant.ended.splice(0, POSTING_MAX_CALLS), release: 0n, close: grant.ended.length === 0 }));
-        else if (grant.ended.length > 0 || (grant.stopped && grant.free > 0n)) {
-          work.push(this.#post(entry, grant, { calls: grant.ended.splice(0, POSTING_MAX_CALLS), release: grant.stopped ? grant.free : 0n, close: false }));
-        }
+        if (!grant.posting && t >= grant.retryAt) work.push(this.#settle(entry, grant));
       }
       if (entry.grants.length === 0 && !entry.opening && t - entry.windowStart > 2_000) {
         this.#keys.delete(keyId);
         if (![...this.#keys.values()].some((other) => other.walletAccountId === entry.walletAccountId)) this.#balances.delete(entry.walletAccountId);
       }
     }
-    if (this.#all().length === 0 && this.#timer && !this.#draining) {
+    if (this.#all().length === 0 && this.#timer) {
       clearInterval(this.#timer);
       this.#timer = null;
     }
     await Promise.all(work);
   }
 
-  async #post(entry: KeyGrants, grant: Grant, posting: Posting): Promise<void> {
-    grant.busy = true;
+  /** Runs the posting a grant is due, if any, after the one in flight. */
+  async #settle(entry: KeyGrants, grant: Grant): Promise<void> {
+    while (grant.posting) await grant.posting;
+    const due = this.#due(grant);
+    if (due) await this.#post(entry, grant, due);
+  }
+
+  /** A failed posting again as it was; else the ended calls, with what a stopped grant gives back, or its close once no call is in flight. */
+  #due(grant: Grant): Posting | null {
+    if (grant.retry) return grant.retry;
+    if (grant.stopped && grant.inFlight === 0) {
+      const calls = grant.ended.splice(0, POSTING_MAX_CALLS);
+      return { calls, release: 0n, close: grant.ended.length === 0 };
+    }
+    if (grant.ended.length > 0 || (grant.stopped && grant.free > 0n)) return { calls: grant.ended.splice(0, POSTING_MAX_CALLS), release: grant.stopped ? grant.free : 0n, close: false };
+    return null;
+  }
+
+  #post(entry: KeyGrants, grant: Grant, posting: Posting): Promise<void> {
     // What is given back is no longer drawable from the moment it is asked for.
-    if (!grant.retry) grant.free -= posting.release;
+    if (grant.retry !== posting) grant.free -= posting.release;
     grant.retry = posting;
+    grant.posting = this.#postNow(entry, grant, posting).finally(() => {
+      grant.posting = null;
+    });
+    return grant.posting;
+  }
+
+  async #postNow(entry: KeyGrants, grant: Grant, posting: Posting): Promise<void> {
     try {
-      const posted = await this.#ledger.postGrant({ grant: grant.ref, quota: grant.quota, calls: posting.calls, release: posting.release, close: posting.close });
-      grant.retry = null;
-      for (const call of posting.calls) grant.unposted -= call.cost;
-      this.#balances.set(grant.walletAccountId, posted.wallet.balance);
-      if (posted.grant) grant.ref = posted.grant;
-      if (posting.close) entry.grants.splice(entry.grants.indexOf(grant), 1);
+      this.#posted(entry, grant, posting, await this.#ledger.postGrant({ grant: grant.ref, quota: grant.quota, calls: posting.calls, release: posting.release, close: posting.close }));
     } catch (error) {
-      if (error instanceof LedgerError && (error.code === 'hold_expired' || error.code === 'hold_already_resolved' || error.code === 'hold_not_found')) {
-        // The grant is gone (the sweeper took it: this process stalled past its expiry). Its calls
-        // were served and cannot be charged from it: loud, for an operator to see.
-        logger.error('a grant was lost before its calls were posted: they go uncharged', { grantId: grant.ref.id, calls: posting.calls.map((c) => c.requestId), error });
-        grant.retry = null;
-        for (const call of posting.calls) grant.unposted -= call.cost;
-        entry.grants.splice(entry.grants.indexOf(grant), 1);
-      } else {
-        logger.warn('could not post a grant; retrying', { grantId: grant.ref.id, error });
-      }
-    } finally {
-      grant.busy = false;
+      if (error instanceof LedgerError && (error.code === 'hold_expired' || error.code === 'hold_already_resolved' || error.code === 'hold_not_found')) return this.#lose(entry, grant, posting, error);
+      if (error instanceof LedgerError || ['UniqueConstraintViolation', 'ForeignKeyConstraintViolation'].includes(driverErrorKind(error) ?? '')) return this.#salvage(entry, grant, posting, error);
+      // The database is unreachable or busy: the same posting again, backing off to a second.
+      grant.failures += 1;
+      grant.retryAt = nowMs() + Math.min(1_000, this.#settings.postEveryMs * 2 ** grant.failures);
+      logger.warn('could not post a grant; retrying', { grantId: grant.ref.id, failures: grant.failures, error });
     }
   }
 
-  async #check(grant: Grant): Promise<void> {
-    grant.checking = true;
-    const asked = nowMs();
-    try {
-      if (await this.#ledger.checkGrant(grant.ref, grant.quota)) grant.checkedAt = asked;
-      else grant.stopped = true;
-    } catch (error) {
-      logger.warn('could not check a grant', { grantId: grant.ref.id, error });
-    } finally {
-      grant.checking = false;
+  #posted(entry: KeyGrants, grant: Grant, posting: Posting, posted: { grant: HoldRef | null; wallet: { balance: Micros } }): void {
+    grant.retry = null;
+    grant.failures = 0;
+    grant.retryAt = 0;
+    for (const call of posting.calls) grant.unposted -= call.cost;
+    this.#balances.set(grant.walletAccountId, posted.wallet.balance);
+    if (posted.grant) grant.ref = posted.grant;
+    if (posting.close) remove(entry.grants, grant);
+  }
+
+  /**
+   * A posting the ledger refuses for good (a call that clashes with a row already there, say): its
+   * calls are posted one by one, so that one call cannot keep the others from being charged, and a
+   * call refused alone is recorded as served and unbilled. What the posting gave back or closed
+   * follows without them.
+   */
+  async #salvage(entry: KeyGrants, grant: Grant, posting: Posting, error: unknown): Promise<void> {
+    logger.error('a grant posting was refused; posting its calls one by one', { grantId: grant.ref.id, calls: posting.calls.length, error });
+    for (const [index, call] of posting.calls.entries()) {
+      try {
+        this.#posted(entry, grant, { calls: [call], release: 0n, close: false }, await this.#ledger.postGrant({ grant: grant.ref, quota: grant.quota, calls: [call], release: 0n, close: false }));
+      } catch (callError) {
+        if (callError instanceof LedgerError || ['UniqueConstraintViolation', 'ForeignKeyConstraintViolation'].includes(driverErrorKind(callError) ?? '')) {
+          grant.unposted -= call.cost;
+          await this.#unbilled([call], callError);
+          continue;
+        }
+        // Unreachable meanwhile: the rest of the calls wait for the next round.
+        grant.retry = null;
+        grant.ended.unshift(...posting.calls.slice(index));
+        return;
+      }
     }
+    grant.retry = posting.release > 0n || posting.close ? { calls: [], release: posting.release, close: posting.close } : null;
+  }
+
+  /** The grant is gone (the sweeper took it: this process stalled past its expiry): what it served and had not posted cannot be charged. */
+  async #lose(entry: KeyGrants, grant: Grant, posting: Posting, error: unknown): Promise<void> {
+    const calls = [...posting.calls, ...grant.ended.splice(0)];
+    logger.error('a grant was lost before its calls were posted: they go uncharged', { grantId: grant.ref.id, calls: calls.map((c) => c.requestId), error });
+    grant.lost = true;
+    grant.retry = null;
+    grant.unposted = 0n;
+    remove(entry.grants, grant);
+    if (calls.length > 0) await this.#unbilled(calls, error);
+  }
+
+  #check(grant: Grant): Promise<void> {
+    const asked = nowMs();
+    grant.check = this.#ledger
+      .checkGrant(grant.ref, grant.quota)
+      .then((ok) => {
+        if (ok) grant.checkedAt = asked;
+        else grant.stopped = true;
+      })
+      .catch((error: unknown) => logger.warn('could not check a grant', { grantId: grant.ref.id, error }))
+      .finally(() => {
+        grant.check = null;
+      });
+    return grant.check;
   }
 
   async #extend(grant: Grant): Promise<void> {
@@ -365,4 +468,17 @@ export class GrantBook {
       grant.extending = false;
     }
   }
+}
+
+/** A draw back whole, unless its call already ended: nothing is recorded for the call. */
+export function giveBackDraw(draw: GrantDraw): void {
+  if (draw.ended) return;
+  draw.ended = true;
+  draw.grant.inFlight -= 1;
+  draw.grant.free += draw.amount;
+}
+
+function remove<T>(list: T[], item: T): void {
+  const at = list.indexOf(item);
+  if (at !== -1) list.splice(at, 1);
 }

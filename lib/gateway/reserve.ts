@@ -51,6 +51,7 @@ export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RouteP
   // A refused reservation left nothing behind, so it may simply be tried again when no limit
   // refuses it on a second look: the UTC day turned meanwhile, or concurrent calls settled below
   // their holds. A few attempts at most.
+  let gaveBack = false;
   for (let attempt = 0; ; attempt++) {
     const day = utcDay(now());
     try {
@@ -65,6 +66,15 @@ export async function reserve(ctx: GatewayContext, key: KeyContext, plan: RouteP
       });
       return { holds: reserved.holds, lots: lotsByAccount, day, counters: reserved.counters ?? NO_COUNTERS, grant: null };
     } catch (error) {
+      // This instance's grants on the wallet may hold what the call needs (money, or the key's
+      // budget): given back, the call tries once more, so that the last affordable calls are served.
+      if (!gaveBack && ctx.grants && (error instanceof DailyQuotaRefused || (error instanceof LedgerError && error.code === 'insufficient_funds'))) {
+        gaveBack = true;
+        if (await ctx.grants.giveBackFree(key.walletAccountId)) {
+          attempt -= 1;
+          continue;
+        }
+      }
       if (error instanceof DailyQuotaRefused) {
         const final = attempt === MAX_QUOTA_ATTEMPTS - 1;
         const limitError = await dailyLimitError(ctx.db, key, plan.holdAmount, { final });

@@ -17,6 +17,7 @@ import { atListPrice, usageCost } from './pricing';
 import type { GrantDraw } from './grants';
 import { estimateOutputTokens } from './tokens';
 import { now } from '../clock';
+import type { Db } from '../db/client';
 
 type PackBilling = { id: string; status: 'ACTIVE' | 'EXHAUSTED' | 'EXPIRED'; remaining: Micros; remainingTokensEstimate: number };
 
@@ -109,12 +110,15 @@ async function settleLate(ctx: GatewayContext, call: Call, offering: CatalogOffe
  */
 async function unbilled(ctx: GatewayContext, call: Call, input: SettleInput, error: unknown): Promise<Billing> {
   logSettleFailure(call)(error);
-  if (input.usage) {
-    await ctx.db.usageRecord.create({ data: { ...input.usage, cost: 0n, errorCode: 'settle_failed' }, select: { id: true } }).catch((recordError: unknown) => {
-      logger.error('could not record an unbilled call', { requestId: call.requestId, error: recordError });
-    });
-  }
+  if (input.usage) await recordUnbilled(ctx.db, input.usage);
   return { cost: 0n, balance: null, pack: null };
+}
+
+/** A served call that cannot be charged, where the audit sees it: its usage row at cost 0, flagged settle_failed, outside the ledger. */
+export async function recordUnbilled(db: Db, usage: UsageRow): Promise<void> {
+  await db.usageRecord.create({ data: { ...usage, cost: 0n, errorCode: 'settle_failed' }, select: { id: true } }).catch((error: unknown) => {
+    logger.error('could not record an unbilled call', { requestId: usage.requestId, error });
+  });
 }
 
 /**

@@ -4,7 +4,7 @@ import { paymentRequired, type HttpError } from '../http/errors';
 import { logger } from '../logger';
 import { UpstreamError, type PartialUsage, type UpstreamUsage } from '../providers/types';
 import type { UpstreamSignal } from '../providers/upstream-signal';
-import { endCall, growHold, type Call } from './call';
+import { abandonCall, growHold, type Call } from './call';
 import type { GatewayContext } from './context';
 import { abandonIdempotencyKey, completeIdempotencyKey } from './idempotency';
 import { usageCost } from './pricing';
@@ -84,8 +84,8 @@ class StreamRelay<E> implements PushStream {
       })
       .finally(() => {
         // Settled or released on every path below; should one throw before it, the holds stop
-        // being kept alive and the sweeper returns them.
-        endCall(call);
+        // being kept alive and the sweeper returns them (a draw on a grant goes back).
+        abandonCall(call);
       });
   }
 

@@ -76,14 +76,23 @@ export function checkPosting(posting: GrantPosting): { cost: Micros; served: num
 }
 
 /**
- * One posting, in the caller's transaction. Lock order as every resolution's: the grant's hold, the
- * wallet, the credit account, then the key (holds.ts).
+ * One posting, in the caller's transaction. Lock order as PostgreSQL's hold functions take theirs
+ * (prisma/migrations/postgresql): the wallet first, then the grant's hold, the key, and the revenue
+ * account last, so that it never deadlocks with a call's own settlement or the sweeper, and holds
+ * the one account every settlement credits for as short a time as it can.
  */
 export async function postGrant(tx: SqlExecutor, posting: GrantPosting): Promise<GrantPosted> {
   const { cost, served } = checkPosting(posting);
   const { grant, quota, now } = posting;
   const released = posting.close ? grant.amount - cost : posting.release;
   const left = grant.amount - cost - released;
+  // The wallet gives up what the calls cost (its available balance does not move: the money was
+  // held) and gets back what is released; if the grant below turns out not to be pending, the
+  // transaction rolls this back.
+  const [wallet] = await tx.query(
+    sql`UPDATE "LedgerAccount" SET "balance" = "balance" - ${cost}, "available" = "available" + ${released}, "updatedAt" = ${now} WHERE "id" = ${grant.debitAccountId} RETURNING "id", "balance", "available"`,
+  );
+  if (!wallet) throw new LedgerError('account_not_found', `account ${grant.debitAccountId} does not exist`);
   // Matching the amount makes each posting apply once: a replay finds the grant smaller (or closed).
   // A closed grant keeps as its amount what it released, as a released hold does.
   const updated = posting.close
@@ -96,19 +105,14 @@ export async function postGrant(tx: SqlExecutor, posting: GrantPosting): Promise
   if (updated !== 1) throw new GrantNotPending();
 
   for (const chunk of chunks(posting.calls)) await tx.execute(callHoldRows(chunk, grant, quota));
-
-  const [wallet] = await tx.query(
-    sql`UPDATE "LedgerAccount" SET "balance" = "balance" - ${cost}, "available" = "available" + ${released}, "updatedAt" = ${now} WHERE "id" = ${grant.debitAccountId} RETURNING "id", "balance", "available"`,
-  );
-  if (!wallet) throw new LedgerError('account_not_found', `account ${grant.debitAccountId} does not exist`);
-  if (cost > 0n) {
-    await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${cost}, "available" = "available" + ${cost}, "updatedAt" = ${now} WHERE "id" = ${grant.creditAccountId}`);
-  }
   // Only on the grant's own day, as every return of quota: counters of a later day started afresh.
   await tx.execute(
     sql`UPDATE "ApiKey" SET "spentToday" = "spentToday" + ${cost}, "requestsToday" = "requestsToday" + ${posting.close ? served - 1 : served}, "committedToday" = "committedToday" - ${released}, "lastUsedAt" = ${now}, "updatedAt" = ${now} WHERE "id" = ${quota.keyId} AND "usageDay" = ${quota.day}`,
   );
   for (const chunk of chunks(posting.calls)) await tx.execute(usageRows(chunk));
+  if (cost > 0n) {
+    await tx.execute(sql`UPDATE "LedgerAccount" SET "balance" = "balance" + ${cost}, "available" = "available" + ${cost}, "updatedAt" = ${now} WHERE "id" = ${grant.creditAccountId}`);
+  }
   return { grant: posting.close ? null : { ...grant, amount: left }, wallet: toAccountState(wallet) };
 }
 

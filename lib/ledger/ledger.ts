@@ -112,11 +112,14 @@ export class Ledger {
   readonly #db: Db;
   readonly #sql: SqlRunner;
   readonly #holds: HoldStore;
+  /** LEDGER_SYNCHRONOUS_COMMIT=off: a call's phases (and a grant's postings) do not wait for their commit to be made safe. */
+  readonly #fast: boolean;
 
   constructor(db: Db, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.#db = db;
     this.#sql = sqlFor(db);
     const fast = !synchronousCommit(env);
+    this.#fast = fast;
     this.#holds = this.#sql.provider === 'postgresql' ? new PostgresHoldStore(this.#sql, { asyncCommit: fast }) : new SqlHoldStore(this.#sql, { answerBeforeCommit: fast });
   }
 
@@ -456,7 +459,11 @@ export class Ledger {
     const { cost } = checkPosting(posting);
     if (posting.calls.length === 0 && !posting.close && posting.release === 0n) return { grant: input.grant, wallet: await this.#accountState(input.grant.debitAccountId), replayed: false };
     try {
-      const posted = await this.#sql.transaction((tx) => postGrant(tx, posting));
+      // Settlements of calls, in bulk: committed as a call's own settlement would be (holds.ts).
+      const posted = await this.#sql.transaction(async (tx) => {
+        if (this.#fast && this.#sql.provider === 'postgresql') await tx.query(sql`SELECT set_config('synchronous_commit', 'off', true)`);
+        return postGrant(tx, posting);
+      }, { answerBeforeCommit: this.#fast });
       return { grant: posted.grant, wallet: posted.wallet, replayed: false };
     } catch (error) {
       if (!(error instanceof GrantNotPending) && driverErrorKind(error) !== 'UniqueConstraintViolation') throw error;
