@@ -296,4 +296,29 @@ describe('the grant book', () => {
     expect(unbilled.map((c) => c.cost)).toEqual([10n, 20n]);
     expect(await h.t.db.ledgerAccount.findUniqueOrThrow({ where: { id: customer.wallet.id }, select: { balance: true, available: true } })).toEqual({ balance: FUNDED, available: FUNDED });
   });
+
+  it('keeps a grant to its UTC day: after midnight a call draws on a grant of the new day, and the old one closes with its calls posted', async () => {
+    // Only Date is faked: the book's timers and the drivers' run as usual.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2031-03-04T23:59:59.900Z'));
+      const { customer, key, book } = await bookFor();
+      const before = await book.draw(key, 100n);
+      expect(before!.grant.quota.day).toBe('2031-03-04');
+      ended(book, before!, customer.user.id, customer.keyId, 40n);
+      vi.setSystemTime(new Date('2031-03-05T00:00:00.100Z'));
+      const after = await book.draw(key, 100n);
+      expect(after!.grant.quota.day).toBe('2031-03-05');
+      ended(book, after!, customer.user.id, customer.keyId, 50n);
+      await book.drain();
+      expect(book.open).toBe(0);
+      // Both calls charged, nothing held; the key's counters are the new day's alone (one call, 50).
+      expect(await h.t.db.ledgerAccount.findUniqueOrThrow({ where: { id: customer.wallet.id }, select: { balance: true, available: true } })).toEqual({ balance: FUNDED - 90n, available: FUNDED - 90n });
+      const k = await h.t.db.apiKey.findUniqueOrThrow({ where: { id: customer.keyId } });
+      expect([k.usageDay, k.requestsToday, k.spentToday, k.committedToday]).toEqual(['2031-03-05', 1, 50n, 50n]);
+      expect(await h.t.db.usageRecord.count({ where: { apiKeyId: customer.keyId } })).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
