@@ -321,4 +321,33 @@ describe('the grant book', () => {
       vi.useRealTimers();
     }
   });
+
+  it('tries a posting whose answer was lost again as it was, and it applies once', async () => {
+    const { customer, key, book } = await bookFor();
+    const ledger = h.gw.gateway.ctx.ledger;
+    const postGrant = ledger.postGrant.bind(ledger);
+    let lost = 0;
+    // The first posting with calls commits, then its answer is lost (a connection reset after COMMIT).
+    const spy = vi.spyOn(ledger, 'postGrant').mockImplementation(async (input) => {
+      const posted = await postGrant(input);
+      if (lost === 0 && input.calls.length > 0) {
+        lost += 1;
+        throw new Error('connection reset after COMMIT');
+      }
+      return posted;
+    });
+    try {
+      const draws = [await book.draw(key, 100n), await book.draw(key, 100n)];
+      ended(book, draws[0]!, customer.user.id, customer.keyId, 30n);
+      ended(book, draws[1]!, customer.user.id, customer.keyId, 40n);
+      await book.drain();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lost).toBe(1);
+    expect(await h.t.db.ledgerAccount.findUniqueOrThrow({ where: { id: customer.wallet.id }, select: { balance: true, available: true } })).toEqual({ balance: FUNDED - 70n, available: FUNDED - 70n });
+    expect(await h.t.db.usageRecord.count({ where: { apiKeyId: customer.keyId } })).toBe(2);
+    const k = await h.t.db.apiKey.findUniqueOrThrow({ where: { id: customer.keyId } });
+    expect([k.requestsToday, k.spentToday, k.committedToday]).toEqual([2, 70n, 70n]);
+  });
 });
