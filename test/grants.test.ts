@@ -323,7 +323,7 @@ describe('the grant book', () => {
   });
 
   it('tries a posting whose answer was lost again as it was, and it applies once', async () => {
-    const { customer, key, book } = await bookFor();
+    const { customer, key, book, unbilled } = await bookFor();
     const ledger = h.gw.gateway.ctx.ledger;
     const postGrant = ledger.postGrant.bind(ledger);
     let lost = 0;
@@ -345,6 +345,8 @@ describe('the grant book', () => {
       spy.mockRestore();
     }
     expect(lost).toBe(1);
+    // Recognised as applied, not taken for a grant gone: nothing recorded as unbilled.
+    expect(unbilled).toEqual([]);
     expect(await h.t.db.ledgerAccount.findUniqueOrThrow({ where: { id: customer.wallet.id }, select: { balance: true, available: true } })).toEqual({ balance: FUNDED - 70n, available: FUNDED - 70n });
     expect(await h.t.db.usageRecord.count({ where: { apiKeyId: customer.keyId } })).toBe(2);
     const k = await h.t.db.apiKey.findUniqueOrThrow({ where: { id: customer.keyId } });
