@@ -40,7 +40,7 @@ export type GrantSettings = {
   maxCalls: number;
 };
 
-export const GRANT_DEFAULTS: GrantSettings = { ttlMs: 30_000, checkMs: 1_000, minRate: 8, spanMs: 250, idleMs: 250, postEveryMs: 20, minCalls: 4, maxCalls: 512 };
+export const GRANT_DEFAULTS: GrantSettings = { ttlMs: 30_000, checkMs: 1_000, minRate: 8, spanMs: 250, idleMs: 250, postEveryMs: 20, minCalls: 4, maxCalls: 2_048 };
 
 /** A call's draw on a grant: given back, less what the call cost, when it ends (GrantBook.end). */
 export type GrantDraw = { grant: Grant; amount: Micros; drawnAt: Date; ended: boolean };
