@@ -7,6 +7,7 @@ import { logger } from '../lib/logger';
 import { getPayPerRequest, getX402 } from '../lib/payments/x402';
 import { createNodeServer } from '../lib/server/node-server';
 import { startHoldSweeper } from '../lib/server/instance';
+import { stopOnSignals } from '../lib/server/stop-on-signals';
 
 warnOfSqliteDriverHazard();
 const gateway = createGateway({ db: getDb(), payPerRequest: getPayPerRequest() });
@@ -15,15 +16,4 @@ const port = Number(process.env.PORT ?? 3001);
 const server = createNodeServer((request) => (new URL(request.url).pathname === '/api/x402/probe' ? getX402().probe(request) : gateway.handle(request)), gateway.handleApi);
 server.keepAliveTimeout = 65_000;
 server.listen(port, process.env.HOST ?? '0.0.0.0', () => logger.info('tollgate gateway listening', { port }));
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    // As scripts/server.ts: the grants are posted and closed before the process goes.
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-    Promise.all([stopped, gateway.ctx.grants?.drain(4_500)])
-      .then(() => gateway.close())
-      .catch((error: unknown) => logger.error('gateway server: stopping', { error }))
-      .finally(() => process.exit(0));
-    setTimeout(() => process.exit(0), 5_000).unref();
-  });
-}
+stopOnSignals(server, gateway, 'gateway server');

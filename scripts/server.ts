@@ -20,6 +20,7 @@ import { logger } from '../lib/logger';
 import { installIdleContextTracking, trackPage } from '../lib/server/idle-context-tracking';
 import { getGateway } from '../lib/server/instance';
 import { continueUnlessTooLarge, isGatewayPath, serveApi } from '../lib/server/node-server';
+import { stopOnSignals } from '../lib/server/stop-on-signals';
 
 const dev = process.argv.includes('--dev');
 const port = Number(process.env.PORT ?? 3000);
@@ -58,18 +59,7 @@ async function main() {
   });
   server.keepAliveTimeout = 65_000;
   server.listen(port, hostname, () => logger.info(`tollgate listening on http://${hostname === '0.0.0.0' ? 'localhost' : hostname}:${port}`, { dev }));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      // The grants are posted and closed while the last requests finish (new calls reserve on
-      // their own meanwhile), so that what they served is charged before the process goes.
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      Promise.all([stopped, gateway.ctx.grants?.drain(4_500)])
-        .then(() => gateway.close())
-        .catch((error: unknown) => logger.error('server: stopping', { error }))
-        .finally(() => process.exit(0));
-      setTimeout(() => process.exit(0), 5_000).unref();
-    });
-  }
+  stopOnSignals(server, gateway, 'server');
 }
 
 main().catch((error: unknown) => {
