@@ -5,9 +5,9 @@
 // Targets under test, each in its own process:
 //   direct      the fake upstream itself (bench/fake-upstream-server.ts)
 //   bare proxy  node:http in, node:http out, bodies piped through (bench/bare-proxy.ts): the floor
-//   Tollgate    the server `npm start` / `npm run app` runs: `NODE_ENV=production
-//               node --import tsx scripts/server.ts` (Next for pages, /v1 and /health for the
-//               gateway), on a production `next build`
+//   Tollgate    the server `npm start` / `npm run app` runs, its command read from package.json
+//               (`NODE_ENV=production node <flags> --import tsx scripts/server.ts`: Next for pages,
+//               /v1 and /health for the gateway), on a production `next build`
 //
 // Phases, printed as they run (each row: a warm-up, then a measured window):
 //   1. throughput at BENCH_CONNECTIONS (16), non-streaming and streaming: all three targets, after a
@@ -77,6 +77,7 @@ import { prepareBenchDatabase, type BenchDatabase } from './support/database';
 import { runLoad, type LoadStats } from './support/load';
 import { CpuMeter, OtherLoad, postgresBackendTicks, procAvailable, memory, servingPid, treeTicks, type Memory } from './support/procs';
 import { consoleTable, fmt, markdownTable, type Mode, type Table } from './support/report';
+import { npmStartCommand } from './support/start-command';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -426,15 +427,16 @@ async function startServices(bench: BenchDatabase): Promise<Target[]> {
   });
   cleanups.push(() => bareProxy.stop());
 
-  // Exactly what `npm start` runs (package.json: NODE_ENV=production node --import tsx scripts/server.ts).
+  // Exactly what `npm start` runs: its Node flags and environment, read from package.json.
+  const start = npmStartCommand(ROOT);
   const port = await freePort();
   const app = await startService({
     name: 'Tollgate (npm start)',
     command: node,
-    args: ['--import', 'tsx', 'scripts/server.ts'],
+    args: start.args,
     env: {
       ...process.env,
-      NODE_ENV: 'production',
+      ...start.env,
       PORT: String(port),
       HOST: '127.0.0.1',
       NEXT_DIST_DIR: settings.distDir,
@@ -688,6 +690,15 @@ type SoakResult = {
   rssDriftPct: number | null;
   rpsFirst: number | null;
   rpsLast: number | null;
+  /**
+   * The lowest RSS of each half of the soak, and the widest swing: shown beside the verdict, not
+   * part of it. Promoted garbage makes V8's old generation climb between major collections (a
+   * sawtooth tens of seconds long), so the two 10 s averages depend on where the collections fall;
+   * the lows are what a collection left, the trend a leak would show.
+   */
+  rssLowFirstKiB: number | null;
+  rssLowLastKiB: number | null;
+  rssSwingKiB: number | null;
 };
 
 async function runSoak(target: Target): Promise<SoakResult> {
@@ -714,12 +725,21 @@ async function runSoak(target: Target): Promise<SoakResult> {
   const perSecond = measurement.measured?.perSecond ?? [];
   const rpsFirst = mean(perSecond.slice(0, window));
   const rpsLast = mean(perSecond.slice(-window));
+  const half = Math.floor(rss.length / 2);
+  const lowest = (samples: RssSample[]) => (samples.length > 0 ? Math.min(...samples.map((sample) => sample.rssKiB)) : null);
+  const rssLowFirstKiB = lowest(rss.slice(0, half));
+  const rssLowLastKiB = lowest(rss.slice(half));
+  const rssSwingKiB = rss.length > 0 ? Math.max(...rss.map((sample) => sample.rssKiB)) - Math.min(...rss.map((sample) => sample.rssKiB)) : null;
   console.log(
     `  RSS (average of the first ${window} s → last ${window} s): ${mib(rssFirstKiB)} → ${mib(rssLastKiB)} MiB (${fmt.change(rssDriftPct)}: ` +
       `anonymous ${fmt.change(anonDriftPct)}, file-backed ${fmt.change(fileDriftPct)}); ` +
       `req/s ${fmt.rate(rpsFirst)} → ${fmt.rate(rpsLast)}`,
   );
-  return { measurement, rss, windowSec: window, rssFirstKiB, rssLastKiB, rssDriftPct, anonDriftPct, fileDriftPct, rpsFirst, rpsLast };
+  console.log(
+    `  RSS lows (first half → second half): ${mib(rssLowFirstKiB)} → ${mib(rssLowLastKiB)} MiB (${fmt.change(drift([rssLowFirstKiB, rssLowLastKiB]))}); ` +
+      `swing over the soak ${mib(rssSwingKiB)} MiB (not the verdict: see SoakResult)`,
+  );
+  return { measurement, rss, windowSec: window, rssFirstKiB, rssLastKiB, rssDriftPct, anonDriftPct, fileDriftPct, rpsFirst, rpsLast, rssLowFirstKiB, rssLowLastKiB, rssSwingKiB };
 }
 
 const mib = (kib: number | null) => (kib === null ? 'n/a' : (kib / 1024).toFixed(1));
@@ -741,7 +761,7 @@ type Summary = {
   generatorHeadroom: { directC64Rps: number | null; bareC64Rps: number | null; maxGeneratorCpu: number | null };
   /** The most CPU (in cores) other processes used during any measured window. */
   maxOtherCpu: number | null;
-  soak: { seconds: number; windowSec: number; rps: number | null; rpsFirst: number | null; rpsLast: number | null; rssFirstMiB: number | null; rssLastMiB: number | null; rssDriftPct: number | null; anonDriftPct: number | null; fileDriftPct: number | null; serverCpuUsPerRequest: number | null; databaseCpuUsPerRequest: number | null };
+  soak: { seconds: number; windowSec: number; rps: number | null; rpsFirst: number | null; rpsLast: number | null; rssFirstMiB: number | null; rssLastMiB: number | null; rssDriftPct: number | null; anonDriftPct: number | null; fileDriftPct: number | null; rssLowFirstMiB: number | null; rssLowLastMiB: number | null; rssSwingMiB: number | null; serverCpuUsPerRequest: number | null; databaseCpuUsPerRequest: number | null };
   tollgateRequests: number;
   checks: Check[];
 };
@@ -869,6 +889,9 @@ function summarize(targets: Target[], soak: SoakResult, billing: BillingCheck, o
       rssDriftPct: soak.rssDriftPct,
       anonDriftPct: soak.anonDriftPct,
       fileDriftPct: soak.fileDriftPct,
+      rssLowFirstMiB: soak.rssLowFirstKiB === null ? null : soak.rssLowFirstKiB / 1024,
+      rssLowLastMiB: soak.rssLowLastKiB === null ? null : soak.rssLowLastKiB / 1024,
+      rssSwingMiB: soak.rssSwingKiB === null ? null : soak.rssSwingKiB / 1024,
       serverCpuUsPerRequest: soak.measurement.serverCpuUsPerRequest,
       databaseCpuUsPerRequest: soak.measurement.databaseCpuUsPerRequest,
     },
@@ -972,7 +995,8 @@ function printSummary(summary: Summary, billing: BillingCheck, stderr: Record<st
   console.log(
     `Soak (${s.seconds} s, c=${settings.connections}): ${fmt.rate(s.rps)} req/s (first ${s.windowSec} s ${fmt.rate(s.rpsFirst)}, last ${s.windowSec} s ${fmt.rate(s.rpsLast)}); ` +
       `RSS ${s.rssFirstMiB?.toFixed(1) ?? 'n/a'} → ${s.rssLastMiB?.toFixed(1) ?? 'n/a'} MiB (${fmt.change(s.rssDriftPct)}: anonymous ${fmt.change(s.anonDriftPct)}, ` +
-      `file-backed ${fmt.change(s.fileDriftPct)}); ${fmt.us(s.serverCpuUsPerRequest)} µs CPU/req` +
+      `file-backed ${fmt.change(s.fileDriftPct)}; lows ${s.rssLowFirstMiB?.toFixed(1) ?? 'n/a'} → ${s.rssLowLastMiB?.toFixed(1) ?? 'n/a'} MiB, swing ${s.rssSwingMiB?.toFixed(1) ?? 'n/a'}); ` +
+      `${fmt.us(s.serverCpuUsPerRequest)} µs CPU/req` +
       (postgresDatabase ? ` + ${fmt.us(s.databaseCpuUsPerRequest)} µs in the database` : ''),
   );
 
@@ -1018,7 +1042,8 @@ function summaryMarkdown(summary: Summary, onPostgres: boolean): string {
     ]),
     `c=${settings.highConnections}/c=${settings.connections} req/s: Tollgate ${fmt.ratio(summary.tollgateC64OverC16)}, bare proxy ${fmt.ratio(summary.bareProxyC64OverC16)}. ` +
       `Soak ${summary.soak.seconds} s: RSS ${fmt.change(summary.soak.rssDriftPct)} (anonymous ${fmt.change(summary.soak.anonDriftPct)}, ` +
-      `file-backed ${fmt.change(summary.soak.fileDriftPct)}), ${fmt.us(summary.soak.serverCpuUsPerRequest)} µs CPU per request` +
+      `file-backed ${fmt.change(summary.soak.fileDriftPct)}; lows ${summary.soak.rssLowFirstMiB?.toFixed(1) ?? 'n/a'} → ${summary.soak.rssLowLastMiB?.toFixed(1) ?? 'n/a'} MiB), ` +
+      `${fmt.us(summary.soak.serverCpuUsPerRequest)} µs CPU per request` +
       `${postgresDatabase ? ` + ${fmt.us(summary.soak.databaseCpuUsPerRequest)} µs in PostgreSQL` : ''}. ` +
       `Tollgate requests in the run: ${summary.tollgateRequests.toLocaleString('en-US')}. ` +
       `Other processes used up to ${fmt.cores(summary.maxOtherCpu)} of the machine's ${cpus().length} cores during the measured windows.`,
