@@ -26,7 +26,8 @@
 //   4. time to first byte at 1 connection, streaming: until the first byte of the SSE body
 //   5. soak: Tollgate alone at BENCH_CONNECTIONS, non-streaming, for BENCH_SOAK_SEC, its RSS sampled
 //      every second (first 10 s average against last 10 s average; the anonymous and file-backed
-//      parts are reported too, since a memory-mapped SQLite file grows RSS without any leak)
+//      parts are reported too, since a memory-mapped SQLite file grows RSS without any leak; and,
+//      shown but not judged, the lowest RSS of each half and the widest swing: see SoakResult)
 // Then the billing check over all the traffic Tollgate received (each 2xx billed once, wallet debit
 // = sum of usage rows, ledger audit clean, no pending hold), and a summary with every #12 target.
 //
@@ -45,7 +46,7 @@
 //   BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres
 //                               run on a fresh PostgreSQL database beside that one (default: SQLite
 //                               in a temporary directory); it is dropped at the end
-// With the defaults a run takes about 5.5 minutes plus the build. Results: bench/results/latest.json
+// With the defaults a run takes about 6 minutes plus the build. Results: bench/results/latest.json
 // (everything, per-second soak samples included) and bench/results/latest.md (the tables, for the
 // README).
 //
@@ -435,7 +436,9 @@ async function startServices(bench: BenchDatabase): Promise<Target[]> {
   });
   cleanups.push(() => bareProxy.stop());
 
-  // Exactly what `npm start` runs: its Node flags and environment, read from package.json.
+  // What `npm start` runs: its Node flags and environment, read from package.json. Where both set
+  // a variable, the bench's own below win (where it listens, its database and fake upstream, a
+  // quiet log): those are the run's settings, not the server's.
   const start = npmStartCommand(ROOT);
   const port = await freePort();
   const app = await startService({
@@ -511,7 +514,7 @@ async function checkWalletCovers(bench: BenchDatabase): Promise<void> {
   const spent = bench.initialBalance - wallet.balance;
   if (spent <= 0n) return; // nothing settled yet: nothing to extrapolate from
   const { warmupSec: w, durationSec: d, latencySec: l, soakSec, pairs, pairSec } = settings;
-  // initial warm-up of both modes, c=16 both modes, the paired windows, c=64, two 1-connection rows, the soak
+  // initial warm-up of both modes, c=16 both modes, the paired windows, c=64, its paired windows, two 1-connection rows, the soak
   const tollgateSeconds = 2 * 2 * w + 2 * (w + d) + 2 * pairs * pairSec + (w + d) + 2 * pairs * pairSec + 2 * (w + l) + soakSec;
   const worstCase = BigInt(MAX_PLAUSIBLE_RPS * tollgateSeconds) * spent;
   const covers = wallet.balance / spent;
@@ -671,7 +674,10 @@ const pairedWindows: PairedWindows[] = [];
  */
 async function measureConnectionPairs(tollgate: Target): Promise<void> {
   if (tollgate.broken) return;
-  const pairs: ConnectionPairs = { low: [], high: [] };
+  const pairs: ConnectionPairs = { low: [], high: [], otherCpu: null };
+  // Other work on the machine over the windows, as measure() counts it for a row.
+  const other = new OtherLoad();
+  const databaseCpu = postgresDatabase ? new CpuMeter(() => postgresBackendTicks(postgresDatabase!)) : null;
   for (let i = 0; i < settings.pairs; i++) {
     for (const connections of i % 2 === 0 ? [settings.connections, settings.highConnections] : [settings.highConnections, settings.connections]) {
       const stats = await runLoad({ ...loadOptions(tollgate, 'non-streaming', connections), durationSec: settings.pairSec });
@@ -680,15 +686,17 @@ async function measureConnectionPairs(tollgate: Target): Promise<void> {
       (connections === settings.connections ? pairs.low : pairs.high).push(stats.rps);
     }
   }
+  pairs.otherCpu = other.cores(databaseCpu?.seconds() ?? 0);
   connectionPairs = pairs;
   const ratios = pairs.high.map((rps, i) => (pairs.low[i]! > 0 ? rps / pairs.low[i]! : Number.NaN));
   console.log(
     `  Tollgate c=${settings.highConnections} / c=${settings.connections}, non-streaming, paired: ${fmt.ratio(connectionPairsRatio(pairs))} ` +
-      `(pairs ${fmt.ratio(Math.min(...ratios))}–${fmt.ratio(Math.max(...ratios))}; c=${settings.connections} ${fmt.rate(mean(pairs.low))} req/s, c=${settings.highConnections} ${fmt.rate(mean(pairs.high))})`,
+      `(pairs ${fmt.ratio(Math.min(...ratios))}–${fmt.ratio(Math.max(...ratios))}; c=${settings.connections} ${fmt.rate(mean(pairs.low))} req/s, c=${settings.highConnections} ${fmt.rate(mean(pairs.high))}; ` +
+      `other load ${fmt.cores(pairs.otherCpu)} cores)`,
   );
 }
 
-type ConnectionPairs = { low: number[]; high: number[] };
+type ConnectionPairs = { low: number[]; high: number[]; otherCpu: number | null };
 let connectionPairs: ConnectionPairs | null = null;
 
 /** Tollgate's requests at high concurrency over those at BENCH_CONNECTIONS, summed over equal windows. */
@@ -780,7 +788,7 @@ async function runSoak(target: Target): Promise<SoakResult> {
   );
   console.log(
     `  RSS lows (first half → second half): ${mib(rssLowFirstKiB)} → ${mib(rssLowLastKiB)} MiB (${fmt.change(drift([rssLowFirstKiB, rssLowLastKiB]))}); ` +
-      `swing over the soak ${mib(rssSwingKiB)} MiB (not the verdict: see SoakResult)`,
+      `swing over the soak ${mib(rssSwingKiB)} MiB (shown, not judged)`,
   );
   return { measurement, rss, windowSec: window, rssFirstKiB, rssLastKiB, rssDriftPct, anonDriftPct, fileDriftPct, rpsFirst, rpsLast, rssLowFirstKiB, rssLowLastKiB, rssSwingKiB };
 }
@@ -802,6 +810,8 @@ type Summary = {
   /** The verdict's: the paired windows' when they ran, else the 10 s rows'. */
   tollgateC64OverC16: number | null;
   tollgateC64OverC16Rows: number | null;
+  /** Whether tollgateC64OverC16 is the paired windows' ratio. */
+  tollgateC64OverC16Paired: boolean;
   bareProxyC64OverC16: number | null;
   generatorHeadroom: { directC64Rps: number | null; bareC64Rps: number | null; maxGeneratorCpu: number | null };
   /** The most CPU (in cores) other processes used during any measured window. */
@@ -873,7 +883,7 @@ function summarize(targets: Target[], soak: SoakResult, billing: BillingCheck, o
   const bareProxyC64OverC16 = ratio(rps(find('c64', 'bare-proxy', 'non-streaming')), rps(find('c16', 'bare-proxy', 'non-streaming')));
   const finiteValues = (values: Array<number | null>) => values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   const generatorLoads = finiteValues(measurements.map((m) => m.generatorCpu));
-  const otherLoads = finiteValues([...measurements.map((m) => m.otherCpu), ...pairedWindows.map((p) => p.otherCpu)]);
+  const otherLoads = finiteValues([...measurements.map((m) => m.otherCpu), ...pairedWindows.map((p) => p.otherCpu), connectionPairs?.otherCpu ?? null]);
 
   const db = onPostgres ? TARGETS.postgresql : TARGETS.sqlite;
   const dbName = onPostgres ? 'PostgreSQL' : 'SQLite';
@@ -925,6 +935,7 @@ function summarize(targets: Target[], soak: SoakResult, billing: BillingCheck, o
     latency,
     tollgateC64OverC16,
     tollgateC64OverC16Rows,
+    tollgateC64OverC16Paired: tollgateC64OverC16Paired !== null,
     bareProxyC64OverC16,
     generatorHeadroom: {
       directC64Rps: rps(find('c64', 'direct', 'non-streaming')),
@@ -1031,7 +1042,7 @@ function printSummary(summary: Summary, billing: BillingCheck, stderr: Record<st
 
   const h = summary.generatorHeadroom;
   console.log(
-    `\nc=${settings.highConnections}/c=${settings.connections}: Tollgate ${fmt.ratio(summary.tollgateC64OverC16)}${connectionPairs ? ` paired (the ${settings.durationSec} s rows: ${fmt.ratio(summary.tollgateC64OverC16Rows)})` : ''}, ` +
+    `\nc=${settings.highConnections}/c=${settings.connections}: Tollgate ${fmt.ratio(summary.tollgateC64OverC16)}${summary.tollgateC64OverC16Paired ? ` paired (the ${settings.durationSec} s rows: ${fmt.ratio(summary.tollgateC64OverC16Rows)})` : ''}, ` +
       `bare proxy ${fmt.ratio(summary.bareProxyC64OverC16)} (the ${settings.durationSec} s rows) (≥ 1.00: no collapse; 0.95–1.00 is within this machine's run-to-run noise)`,
   );
   console.log(
@@ -1049,7 +1060,7 @@ function printSummary(summary: Summary, billing: BillingCheck, stderr: Record<st
   console.log(
     `Soak (${s.seconds} s, c=${settings.connections}): ${fmt.rate(s.rps)} req/s (first ${s.windowSec} s ${fmt.rate(s.rpsFirst)}, last ${s.windowSec} s ${fmt.rate(s.rpsLast)}); ` +
       `RSS ${s.rssFirstMiB?.toFixed(1) ?? 'n/a'} → ${s.rssLastMiB?.toFixed(1) ?? 'n/a'} MiB (${fmt.change(s.rssDriftPct)}: anonymous ${fmt.change(s.anonDriftPct)}, ` +
-      `file-backed ${fmt.change(s.fileDriftPct)}; lows ${s.rssLowFirstMiB?.toFixed(1) ?? 'n/a'} → ${s.rssLowLastMiB?.toFixed(1) ?? 'n/a'} MiB, swing ${s.rssSwingMiB?.toFixed(1) ?? 'n/a'}); ` +
+      `file-backed ${fmt.change(s.fileDriftPct)}; lows ${s.rssLowFirstMiB?.toFixed(1) ?? 'n/a'} → ${s.rssLowLastMiB?.toFixed(1) ?? 'n/a'} MiB, swing ${s.rssSwingMiB?.toFixed(1) ?? 'n/a'} MiB); ` +
       `${fmt.us(s.serverCpuUsPerRequest)} µs CPU/req` +
       (postgresDatabase ? ` + ${fmt.us(s.databaseCpuUsPerRequest)} µs in the database` : ''),
   );
@@ -1094,7 +1105,7 @@ function summaryMarkdown(summary: Summary, onPostgres: boolean): string {
         `(${fmt.rate(mean(pairs.tollgate))} against ${fmt.rate(mean(pairs.bare))} req/s; pairs ${pairRange(pairs)}).`,
       '',
     ]),
-    `c=${settings.highConnections}/c=${settings.connections} req/s: Tollgate ${fmt.ratio(summary.tollgateC64OverC16)}${connectionPairs ? ` paired (the ${settings.durationSec} s rows: ${fmt.ratio(summary.tollgateC64OverC16Rows)})` : ''}, ` +
+    `c=${settings.highConnections}/c=${settings.connections} req/s: Tollgate ${fmt.ratio(summary.tollgateC64OverC16)}${summary.tollgateC64OverC16Paired ? ` paired (the ${settings.durationSec} s rows: ${fmt.ratio(summary.tollgateC64OverC16Rows)})` : ''}, ` +
       `bare proxy ${fmt.ratio(summary.bareProxyC64OverC16)} (the ${settings.durationSec} s rows). ` +
       `Soak ${summary.soak.seconds} s: RSS ${fmt.change(summary.soak.rssDriftPct)} (anonymous ${fmt.change(summary.soak.anonDriftPct)}, ` +
       `file-backed ${fmt.change(summary.soak.fileDriftPct)}; lows ${summary.soak.rssLowFirstMiB?.toFixed(1) ?? 'n/a'} → ${summary.soak.rssLowLastMiB?.toFixed(1) ?? 'n/a'} MiB), ` +

@@ -11,10 +11,10 @@ import { npmStartCommand } from '../bench/support/start-command';
 
 const dirs: string[] = [];
 
-function withStart(start: string | undefined): string {
+function withStart(start: string | undefined, hooks: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-start-'));
   dirs.push(dir);
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'x', scripts: start === undefined ? { build: 'next build' } : { start } }));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'x', scripts: start === undefined ? { build: 'next build' } : { ...hooks, start } }));
   return dir;
 }
 
@@ -24,9 +24,9 @@ afterEach(() => {
 
 describe('npmStartCommand', () => {
   it('splits the environment it sets from the arguments node gets, flags included', () => {
-    const dir = withStart('NODE_ENV=production  LOG_LEVEL=warn node --max-semi-space-size=64 --import tsx scripts/server.ts');
+    const dir = withStart('NODE_ENV=production  TZ=UTC node --max-semi-space-size=64 --import tsx scripts/server.ts');
     expect(npmStartCommand(dir)).toEqual({
-      env: { NODE_ENV: 'production', LOG_LEVEL: 'warn' },
+      env: { NODE_ENV: 'production', TZ: 'UTC' },
       args: ['--max-semi-space-size=64', '--import', 'tsx', 'scripts/server.ts'],
     });
   });
@@ -41,9 +41,16 @@ describe('npmStartCommand', () => {
     ['a chain of commands', 'npm run db:setup && node scripts/server.ts', /more than one plain node command/],
     ['a shell expansion', 'node $FLAGS scripts/server.ts', /more than one plain node command/],
     ['quoted words', "NODE_OPTIONS='--max-old-space-size=512' node scripts/server.ts", /more than one plain node command/],
+    ['a comment', 'node scripts/server.ts # --inspect', /more than one plain node command/],
+    ['a glob', 'node --import tsx scripts/*.ts', /more than one plain node command/],
+    ['a second line', 'node scripts/server.ts\nnode scripts/other.ts', /more than one plain node command/],
     ['another program', 'NODE_ENV=production tsx scripts/server.ts', /does not run node/],
   ])('refuses %s', (_, start, message) => {
     expect(() => npmStartCommand(withStart(start))).toThrow(message);
+  });
+
+  it.each(['prestart', 'poststart'])('refuses a start script with a %s script around it, which the bench would not run', (hook) => {
+    expect(() => npmStartCommand(withStart('node scripts/server.ts', { [hook]: 'npm run db:setup' }))).toThrow(new RegExp(`a ${hook} script`));
   });
 
   it('refuses a package.json without a start script', () => {

@@ -14,7 +14,11 @@ export function npmStartCommand(root: string): StartCommand {
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
   const script = manifest.scripts?.start;
   if (!script) throw new Error('package.json has no start script');
-  if (/[|&;<>()$`"'\\]/.test(script)) throw new Error(`the start script is more than one plain node command: ${script}`);
+  // npm runs these around `start`: a server started without them would not be the one measured.
+  for (const hook of ['prestart', 'poststart']) if (manifest.scripts?.[hook]) throw new Error(`package.json has a ${hook} script, which the bench does not run`);
+  // Shell syntax (operators, expansions, quotes, comments, globs, line breaks) would mean more than
+  // the words say.
+  if (/[|&;<>()$`"'\\#*?[\]~{}\n\r]/.test(script)) throw new Error(`the start script is more than one plain node command: ${script}`);
   const words = script.trim().split(/\s+/);
   const env: Record<string, string> = {};
   let at = 0;
