@@ -642,24 +642,36 @@ async function measure(phase: PhaseId, target: Target, mode: Mode, connections: 
  */
 async function measurePairs(bare: Target, tollgate: Target, mode: Mode): Promise<void> {
   if (bare.broken || tollgate.broken) return;
-  const pairs: PairedWindows = { mode, bare: [], tollgate: [], otherCpu: null };
-  // Other work on the machine over the pairs, as measure() counts it for a row.
-  const other = new OtherLoad();
-  const databaseCpu = postgresDatabase ? new CpuMeter(() => postgresBackendTicks(postgresDatabase!)) : null;
-  for (let i = 0; i < settings.pairs; i++) {
-    for (const target of i % 2 === 0 ? [bare, tollgate] : [tollgate, bare]) {
-      const stats = await runLoad({ ...loadOptions(target, mode, settings.connections), durationSec: settings.pairSec });
-      countTollgateTraffic(target, stats);
-      if (trouble(stats) > 0) loud([`${target.label}, ${mode}, paired window: ${describeTrouble(stats)}`, ...serverTail(target)]);
-      (target.tollgate ? pairs.tollgate : pairs.bare).push(stats.rps);
-    }
-  }
-  pairs.otherCpu = other.cores(databaseCpu?.seconds() ?? 0);
+  const windows = await alternateWindows({ target: bare, mode, connections: settings.connections }, { target: tollgate, mode, connections: settings.connections });
+  const pairs: PairedWindows = { mode, bare: windows.first, tollgate: windows.second, otherCpu: windows.otherCpu };
   pairedWindows.push(pairs);
   console.log(
     `  Tollgate / bare proxy, ${mode}, c=${settings.connections}, paired: ${fmt.pct(pairedRatio(pairs))} (pairs ${pairRange(pairs)}; ` +
       `bare proxy ${fmt.rate(mean(pairs.bare))} req/s, Tollgate ${fmt.rate(mean(pairs.tollgate))}; other load ${fmt.cores(pairs.otherCpu)} cores)`,
   );
+}
+
+type Window = { target: Target; mode: Mode; connections: number };
+
+/**
+ * BENCH_PAIRS pairs of BENCH_PAIR_SEC windows, `first` and `second` alternating (A B, B A, A B…):
+ * each one's req/s, and the other work on the machine over them, as measure() counts it for a row.
+ * Tollgate's requests are counted for the billing check.
+ */
+async function alternateWindows(first: Window, second: Window): Promise<{ first: number[]; second: number[]; otherCpu: number }> {
+  const rates = { first: [] as number[], second: [] as number[] };
+  const other = new OtherLoad();
+  const databaseCpu = postgresDatabase ? new CpuMeter(() => postgresBackendTicks(postgresDatabase!)) : null;
+  for (let i = 0; i < settings.pairs; i++) {
+    for (const which of i % 2 === 0 ? (['first', 'second'] as const) : (['second', 'first'] as const)) {
+      const { target, mode, connections } = which === 'first' ? first : second;
+      const stats = await runLoad({ ...loadOptions(target, mode, connections), durationSec: settings.pairSec });
+      countTollgateTraffic(target, stats);
+      if (trouble(stats) > 0) loud([`${target.label}, ${mode}, c=${connections}, paired window: ${describeTrouble(stats)}`, ...serverTail(target)]);
+      rates[which].push(stats.rps);
+    }
+  }
+  return { ...rates, otherCpu: other.cores(databaseCpu?.seconds() ?? 0) };
 }
 
 type PairedWindows = { mode: Mode; bare: number[]; tollgate: number[]; otherCpu: number | null };
@@ -674,19 +686,11 @@ const pairedWindows: PairedWindows[] = [];
  */
 async function measureConnectionPairs(tollgate: Target): Promise<void> {
   if (tollgate.broken) return;
-  const pairs: ConnectionPairs = { low: [], high: [], otherCpu: null };
-  // Other work on the machine over the windows, as measure() counts it for a row.
-  const other = new OtherLoad();
-  const databaseCpu = postgresDatabase ? new CpuMeter(() => postgresBackendTicks(postgresDatabase!)) : null;
-  for (let i = 0; i < settings.pairs; i++) {
-    for (const connections of i % 2 === 0 ? [settings.connections, settings.highConnections] : [settings.highConnections, settings.connections]) {
-      const stats = await runLoad({ ...loadOptions(tollgate, 'non-streaming', connections), durationSec: settings.pairSec });
-      countTollgateTraffic(tollgate, stats);
-      if (trouble(stats) > 0) loud([`${tollgate.label}, c=${connections}, paired window: ${describeTrouble(stats)}`, ...serverTail(tollgate)]);
-      (connections === settings.connections ? pairs.low : pairs.high).push(stats.rps);
-    }
-  }
-  pairs.otherCpu = other.cores(databaseCpu?.seconds() ?? 0);
+  const windows = await alternateWindows(
+    { target: tollgate, mode: 'non-streaming', connections: settings.connections },
+    { target: tollgate, mode: 'non-streaming', connections: settings.highConnections },
+  );
+  const pairs: ConnectionPairs = { low: windows.first, high: windows.second, otherCpu: windows.otherCpu };
   connectionPairs = pairs;
   const ratios = pairs.high.map((rps, i) => (pairs.low[i]! > 0 ? rps / pairs.low[i]! : Number.NaN));
   console.log(
