@@ -34,10 +34,17 @@ export function microsToUsd(micros: Micros): string {
   return `${negative ? '-' : ''}${whole}.${fraction}`;
 }
 
-/** For JSON fields that clients read as numbers (OpenAI-style `usage.cost`). Exact up to 2^53 micros. */
+/**
+ * For JSON fields that clients read as numbers (OpenAI-style `usage.cost`): the double nearest the
+ * exact amount, as parsing microsToUsd's decimal text gives. Up to 2^53 micros the division gives
+ * that same double (both operands are exact and IEEE division rounds correctly once) at a tenth of
+ * the cost; every answer carries three or four of these. Beyond, the text is parsed.
+ */
 export function microsToUsdNumber(micros: Micros): number {
-  return Number(microsToUsd(micros));
+  return micros <= MAX_EXACT_MICROS && micros >= -MAX_EXACT_MICROS ? Number(micros) / 1_000_000 : Number(microsToUsd(micros));
 }
+
+const MAX_EXACT_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** 12_500_000n → "$12.50"; sub-cent amounts keep their significant digits ("$0.000123"). */
 export function formatUsd(micros: Micros): string {
