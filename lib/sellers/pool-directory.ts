@@ -52,6 +52,7 @@ export class PoolDirectory {
   #loadedAt = -Infinity;
   #loading: Promise<void> | null = null;
   readonly #adapters = new Map<string, { sealed: string; provider: ChatProvider }>();
+  readonly #platformKeys = new Map<ProviderId, boolean>();
 
   constructor({ db, env = process.env, ttlMs = Number(env.POOL_DIRECTORY_MS ?? 1_000), vault }: { db: Db; env?: NodeJS.ProcessEnv; ttlMs?: number; vault?: () => Vault }) {
     this.#db = db;
@@ -102,9 +103,19 @@ export class PoolDirectory {
     }
   }
 
-  /** Whether the platform's own key for this provider is configured (pools may serve it without one). */
+  /**
+   * Whether the platform's own key for this provider is configured (pools may serve it without one).
+   * Read once per provider, as the provider factory builds each adapter once from the same
+   * environment (a key set later reaches neither): asked on every call, and reading process.env
+   * is a call into C++ per variable.
+   */
   platformKeyConfigured(providerId: ProviderId): boolean {
-    return configurationProblem(providerId, this.#env) === null;
+    let configured = this.#platformKeys.get(providerId);
+    if (configured === undefined) {
+      configured = configurationProblem(providerId, this.#env) === null;
+      this.#platformKeys.set(providerId, configured);
+    }
+    return configured;
   }
 
   /**
