@@ -33,8 +33,8 @@ describe('toWebResponse', () => {
   it('streams what is pushed, in order, and ends on close', async () => {
     const { state, body } = manualStream();
     const response = toWebResponse(new ApiResponse(200, { 'content-type': 'text/event-stream' }, body));
-    expect(state.sink!.write(bytes('data: 1\n\n'))).toBe(true);
-    expect(state.sink!.write(bytes('data: 2\n\n'))).toBe(true);
+    expect(state.sink!.write('data: 1\n\n')).toBe(true);
+    expect(state.sink!.write('data: 2\n\n')).toBe(true);
     state.sink!.close();
     expect(await response.text()).toBe('data: 1\n\ndata: 2\n\n');
     expect(state.cancelled).toBe(0);
@@ -44,17 +44,17 @@ describe('toWebResponse', () => {
     const { state, body } = manualStream();
     const response = toWebResponse(new ApiResponse(200, {}, body));
     const reader = response.body!.getReader();
-    state.sink!.write(bytes('a'));
+    state.sink!.write('a');
     expect((await reader.read()).value).toEqual(bytes('a'));
     await reader.cancel();
     expect(state.cancelled).toBe(1);
-    expect(state.sink!.write(bytes('b'))).toBe(false);
+    expect(state.sink!.write('b')).toBe(false);
   });
 
   it('breaks the stream on fail, so the client cannot take it for complete', async () => {
     const { state, body } = manualStream();
     const response = toWebResponse(new ApiResponse(200, {}, body));
-    state.sink!.write(bytes('partial'));
+    state.sink!.write('partial');
     state.sink!.fail();
     await expect(response.text()).rejects.toThrow();
   });

@@ -15,7 +15,6 @@ class BundledApiResponse {
   ) {}
 }
 
-const utf8 = new TextEncoder();
 
 describe('the Node server, answers of either kind', () => {
   const servers = nodeServerPerTest();
@@ -31,9 +30,9 @@ describe('the Node server, answers of either kind', () => {
       if (path === '/v1/pushed') {
         const body: PushStream = {
           start(sink) {
-            sink.write(utf8.encode('data: one\n\n'));
+            sink.write('data: one\n\n');
             sink.finishing();
-            sink.write(utf8.encode('data: [DONE]\n\n'));
+            sink.write('data: [DONE]\n\n');
             sink.close();
           },
           cancel() {},

@@ -50,7 +50,6 @@ function readChunks(
   });
 }
 
-const utf8 = new TextEncoder();
 
 describe('the Node server, sending a pushed body', () => {
   const servers = nodeServerPerTest();
@@ -91,30 +90,30 @@ describe('the Node server, sending a pushed body', () => {
 
     // One turn, three events, two of them after a microtask: one chunk.
     let chunk = nextChunk();
-    sink.write(utf8.encode('data: 1\n\n'));
+    sink.write('data: 1\n\n');
     await Promise.resolve();
-    sink.write(utf8.encode('data: 2\n\n'));
+    sink.write('data: 2\n\n');
     await Promise.resolve();
-    sink.write(utf8.encode('data: 3\n\n'));
+    sink.write('data: 3\n\n');
     await chunk;
     // It arrived before anything else was written: nothing waits for the stream's end.
     expect(arrived).toEqual(['data: 1\n\ndata: 2\n\ndata: 3\n\n']);
 
     chunk = nextChunk();
-    sink.write(utf8.encode('data: 4\n\n'));
+    sink.write('data: 4\n\n');
     await chunk;
     expect(arrived).toEqual(['data: 1\n\ndata: 2\n\ndata: 3\n\n', 'data: 4\n\n']);
 
     // The closing events go out with the end.
     chunk = nextChunk();
-    sink.write(utf8.encode('data: usage\n\n'));
-    sink.write(utf8.encode('data: [DONE]\n\n'));
+    sink.write('data: usage\n\n');
+    sink.write('data: [DONE]\n\n');
     sink.close();
     await chunk;
     expect(await done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
     expect(arrived).toEqual(['data: 1\n\ndata: 2\n\ndata: 3\n\n', 'data: 4\n\n', 'data: usage\n\ndata: [DONE]\n\n']);
     // Written after the end: refused, and nothing more is sent.
-    expect(sink.write(utf8.encode('data: late\n\n'))).toBe(false);
+    expect(sink.write('data: late\n\n')).toBe(false);
   });
 
   /** A stream's chunks as they arrive, and a promise of the first. */
@@ -134,25 +133,25 @@ describe('the Node server, sending a pushed body', () => {
     // Another response in flight: its stream stays open until the end of the test.
     const other = collect(served.port);
     const otherSink = await served.sink;
-    otherSink.write(utf8.encode('data: other\n\n'));
+    otherSink.write('data: other\n\n');
     await other.first;
 
     const stream = collect(served.port);
     const sink = await served.nextSink();
-    sink.write(utf8.encode('data: 1\n\n'));
+    sink.write('data: 1\n\n');
     await stream.first;
     expect(stream.arrived).toEqual(['data: 1\n\n']);
 
     // The upstream's last read, then word that it ended, in the same turn.
-    sink.write(utf8.encode('data: 2\n\n'));
-    sink.write(utf8.encode('data: 3\n\n'));
+    sink.write('data: 2\n\n');
+    sink.write('data: 3\n\n');
     sink.finishing();
     // The settlement's turns pass: nothing more is sent meanwhile.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(stream.arrived).toEqual(['data: 1\n\n']);
 
-    sink.write(utf8.encode('data: usage\n\n'));
-    sink.write(utf8.encode('data: [DONE]\n\n'));
+    sink.write('data: usage\n\n');
+    sink.write('data: [DONE]\n\n');
     sink.close();
     expect(await stream.done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
     expect(stream.arrived).toEqual(['data: 1\n\n', 'data: 2\n\ndata: 3\n\ndata: usage\n\ndata: [DONE]\n\n']);
@@ -169,12 +168,12 @@ describe('the Node server, sending a pushed body', () => {
 
     const stream = collect(served.port);
     const sink = await served.nextSink();
-    sink.write(utf8.encode('data: 1\n\n'));
-    sink.write(utf8.encode('data: 2\n\n'));
+    sink.write('data: 1\n\n');
+    sink.write('data: 2\n\n');
     sink.finishing();
     await stream.first;
     expect(stream.arrived).toEqual(['data: 1\n\ndata: 2\n\n']);
-    sink.write(utf8.encode('data: [DONE]\n\n'));
+    sink.write('data: [DONE]\n\n');
     sink.close();
     expect(await stream.done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
     expect(stream.arrived).toEqual(['data: 1\n\ndata: 2\n\n', 'data: [DONE]\n\n']);
@@ -203,7 +202,7 @@ describe('the Node server, sending a pushed body', () => {
     // Alone again: a finishing stream's events leave at once.
     const stream = collect(served.port);
     const sink = await served.nextSink();
-    sink.write(utf8.encode('data: 1\n\n'));
+    sink.write('data: 1\n\n');
     sink.finishing();
     // Held, it would wait for close(): the test would time out here.
     await stream.first;
@@ -217,14 +216,14 @@ describe('the Node server, sending a pushed body', () => {
     const arrived: string[] = [];
     const done = readChunks(served.port, (text) => arrived.push(text));
     const sink = await served.sink;
-    sink.write(utf8.encode('data: 1\n\n'));
+    sink.write('data: 1\n\n');
     await new Promise((resolve) => setTimeout(resolve, 20));
-    sink.write(utf8.encode('data: 2\n\n'));
+    sink.write('data: 2\n\n');
     sink.fail();
     // The client must not take the answer for complete.
     expect(await done).toEqual({ status: 'HTTP/1.1 200 OK', complete: false });
     expect(arrived).toEqual(['data: 1\n\n']);
-    expect(sink.write(utf8.encode('data: 3\n\n'))).toBe(false);
+    expect(sink.write('data: 3\n\n')).toBe(false);
   });
 });
 

@@ -54,12 +54,12 @@ export interface CallPayment {
   /** The receipt headers: of a settled answer, or of a stream as it starts. */
   receiptHeaders(): Promise<Record<string, string>>;
   /** A stream's closing receipt event, after its settlement. */
-  receiptEvent(): Promise<Uint8Array>;
+  receiptEvent(): Promise<string>;
   /**
    * Mid-stream: the event that asks the payer to cover `more`, and a wait for that cover (true
    * once the payer's account has money no call holds, false when none came in time).
    */
-  askForMore(more: Micros): Promise<{ event: Uint8Array; covered: (signal: UpstreamSignal) => Promise<boolean> }>;
+  askForMore(more: Micros): Promise<{ event: string; covered: (signal: UpstreamSignal) => Promise<boolean> }>;
 }
 
 /** What the pipeline needs from the outside world; built once per process (or per test). */

@@ -288,6 +288,6 @@ export class ChatToMessagesStream {
 }
 
 /** Server-sent events as Anthropic names them (nothing for no events). */
-export function sseEvents(events: AnthropicEvent[]): Uint8Array | null {
+export function sseEvents(events: AnthropicEvent[]): string | null {
   return events.length === 0 ? null : sseNamedEvents(events);
 }

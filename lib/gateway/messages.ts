@@ -193,7 +193,7 @@ async function streamMessages(ctx: GatewayContext, call: Call, body: MessagesReq
 }
 
 /** The closing message_delta carries Tollgate's cost beside the usage, and the billing object chat.ts adds. */
-function closingEvents(call: Call, delta: AnthropicEvent & { usage?: object }, billing: Billing): Uint8Array[] {
+function closingEvents(call: Call, delta: AnthropicEvent & { usage?: object }, billing: Billing): string[] {
   const closing: AnthropicEvent = extended(delta, { usage: extended(delta.usage ?? {}, { cost_usd: microsToUsdNumber(billing.cost) }), billing: billingForClient(call, billing) });
   return [sseEvents([closing, { type: 'message_stop' }])!];
 }

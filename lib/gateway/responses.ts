@@ -155,7 +155,7 @@ async function streamResponses(ctx: GatewayContext, call: Call, body: ResponsesR
 /** Numbers the events of one stream as OpenAI does, and writes each with its `event:` line. */
 function eventWriter() {
   let sequence = 0;
-  return (events: ResponseEvent[]): Uint8Array => sseNamedEvents(events.map((event) => extended(event, { sequence_number: sequence++ })));
+  return (events: ResponseEvent[]): string => sseNamedEvents(events.map((event) => extended(event, { sequence_number: sequence++ })));
 }
 
 function failedEvent(call: Call, response: Record<string, unknown>, error: HttpError): ResponseEvent {

@@ -21,11 +21,11 @@ export type StreamDialect<E> = {
    * What one upstream event sends the client (null: nothing), the text it produced, the final usage
    * it reports, and what the upstream reported so far (the bill if the client leaves; see usageSoFar).
    */
-  read(event: E): { send: Uint8Array | null; produced: string; usage: UpstreamUsage | null; partialUsage?: PartialUsage };
+  read(event: E): { send: string | null; produced: string; usage: UpstreamUsage | null; partialUsage?: PartialUsage };
   /** The closing events, once the call is settled. */
-  finish(usage: UpstreamUsage, billing: Billing): Uint8Array[];
+  finish(usage: UpstreamUsage, billing: Billing): string[];
   /** An upstream failure after the stream began, as the dialect's error event. */
-  error(error: HttpError): Uint8Array;
+  error(error: HttpError): string;
 };
 
 export type OpenedStream<E> = { offering: CatalogOffering; first: IteratorResult<E>; iterator: AsyncIterator<E> };
@@ -55,7 +55,7 @@ class StreamRelay<E> implements PushStream {
   readonly #call: Call;
   readonly #opened: OpenedStream<E>;
   readonly #dialect: StreamDialect<E>;
-  readonly #transcript: Uint8Array[] | null;
+  readonly #transcript: string[] | null;
   #produced = '';
   #usage: UpstreamUsage | null = null;
   #partialUsage: PartialUsage | null = null;
@@ -94,12 +94,12 @@ class StreamRelay<E> implements PushStream {
     this.#call.upstreamAbort.abort();
   }
 
-  #send(bytes: Uint8Array): void {
+  #send(text: string): void {
     // Recorded whether or not the client is still there: a call that completes after its client
     // left is charged in full, and a retry with its Idempotency-Key must replay the whole answer.
-    this.#transcript?.push(bytes);
+    this.#transcript?.push(text);
     if (this.#clientGone) return;
-    if (!this.#sink!.write(bytes)) this.#clientGone = true;
+    if (!this.#sink!.write(text)) this.#clientGone = true;
   }
 
   /** A session's closing receipt (what the channel has spent, this call included): never fails the stream. */
@@ -148,7 +148,7 @@ class StreamRelay<E> implements PushStream {
     const call = this.#call;
     const { offering, first, iterator } = this.#opened;
     const dialect = this.#dialect;
-    const meter = call.payment && call.plan.holdAmount < call.payment.maxCost ? paymentMeter(ctx, call, offering, (bytes) => this.#send(bytes)) : null;
+    const meter = call.payment && call.plan.holdAmount < call.payment.maxCost ? paymentMeter(ctx, call, offering, (text) => this.#send(text)) : null;
 
     // The SDKs stop timing a call once its headers arrive, so a stream that stalls would hang
     // (and outlive its hold): each event must come within the idle timeout, or the upstream call
@@ -232,7 +232,7 @@ class StreamRelay<E> implements PushStream {
     // the hold takes what the channel has free, up to the maximum, before settling caps at it.
     if (meter) await meter.settleUp(finalUsage);
     const billing = await settle(ctx, call, offering, finalUsage, 'SUCCESS');
-    for (const bytes of dialect.finish(finalUsage, billing)) this.#send(bytes);
+    for (const text of dialect.finish(finalUsage, billing)) this.#send(text);
     await this.#sendReceipt();
     sink.close();
     const transcript = this.#transcript;
@@ -241,7 +241,7 @@ class StreamRelay<E> implements PushStream {
         db: ctx.db,
         recordId: call.idempotencyRecordId,
         statusCode: 200,
-        body: Buffer.concat(transcript).toString('utf8'),
+        body: transcript.join(''),
         contentType: SSE_HEADERS['content-type'],
       });
     }
@@ -256,7 +256,7 @@ type PaymentMeter = ReturnType<typeof paymentMeter>;
  * at three quarters of the hold it asks the payer for the rest (`payment-need-voucher`), and an
  * event that would take the cost past the hold waits until the hold has grown to cover it.
  */
-function paymentMeter(ctx: GatewayContext, call: Call, offering: CatalogOffering, send: (bytes: Uint8Array) => void) {
+function paymentMeter(ctx: GatewayContext, call: Call, offering: CatalogOffering, send: (text: string) => void) {
   const payment = call.payment!;
   let outputTokens = 0;
   let pausedMs = 0;

@@ -15,17 +15,20 @@ export class ApiResponse {
 }
 
 /**
- * Where a streamed body goes: `write` answers false once the client is gone (the bytes are
+ * Where a streamed body goes, as text (a stream of server-sent events is UTF-8 text, encoded once
+ * where it meets the socket): `write` answers false once the client is gone (the text is
  * dropped); `close` ends the body, `fail` breaks it (the client must not take it for complete).
  * `finishing` says the upstream is done: what follows is the stream's end (after the settlement)
  * or an error event, then `close` or `fail`, always; a sink may keep what it has not sent yet until then.
  */
-export type StreamSink = { write(bytes: Uint8Array): boolean; finishing(): void; close(): void; fail(): void };
+export type StreamSink = { write(text: string): boolean; finishing(): void; close(): void; fail(): void };
 
 /** A body produced by pushing: started once with its sink; `cancel` when the client leaves first. */
 export type PushStream = { start(sink: StreamSink): void; cancel(): void };
 
 export type AnyResponse = Response | ApiResponse;
+
+const utf8 = new TextEncoder();
 
 export function toWebResponse(response: AnyResponse): Response {
   if (response instanceof Response) return response;
@@ -34,9 +37,9 @@ export function toWebResponse(response: AnyResponse): Response {
   const stream = new ReadableStream<Uint8Array>({
     start: (controller) =>
       body.start({
-        write(bytes) {
+        write(text) {
           try {
-            controller.enqueue(bytes);
+            controller.enqueue(utf8.encode(text));
             return true;
           } catch {
             return false;

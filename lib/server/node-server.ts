@@ -185,7 +185,7 @@ function writeApiResponse({ status, headers, body }: ApiResponse, res: ServerRes
  */
 class ChunkPerTurnSink implements StreamSink {
   readonly #res: ServerResponse;
-  #queued: Uint8Array[] = [];
+  #queued: string[] = [];
   /** Set by finishing() while another request is in flight: what is queued waits for close() and leaves with the end, in one write. */
   #holdForEnd = false;
 
@@ -193,12 +193,12 @@ class ChunkPerTurnSink implements StreamSink {
     this.#res = res;
   }
 
-  write(bytes: Uint8Array): boolean {
+  write(text: string): boolean {
     const res = this.#res;
     if (res.destroyed || res.writableEnded) return false;
     // Flushed at the end of this turn, as Node uncorks a socket: after the microtasks already
     // queued when written from one (as the relay writes, after an await), before them otherwise.
-    if (this.#queued.push(bytes) === 1) process.nextTick(flushSink, this);
+    if (this.#queued.push(text) === 1) process.nextTick(flushSink, this);
     return true;
   }
 
@@ -232,10 +232,11 @@ class ChunkPerTurnSink implements StreamSink {
     if (this.#queued.length > 0 && !this.#holdForEnd && !res.destroyed && !res.writableEnded) res.write(this.#joined());
   }
 
-  #joined(): Uint8Array {
+  /** One string, encoded by the socket's write: a turn's events were one Buffer each, then a copy into one (~2 µs a stream more). */
+  #joined(): string {
     const queued = this.#queued;
     this.#queued = [];
-    return queued.length === 1 ? queued[0]! : Buffer.concat(queued);
+    return queued.length === 1 ? queued[0]! : queued.join('');
   }
 }
 

@@ -339,7 +339,7 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
         return now?.status === 'OPEN' ? null : refusal(input.request, 'channel-finalized', 'the channel is closing.', {}, channel.id);
       },
       receiptHeaders: async () => ({ [RECEIPT_HEADER]: buildSessionReceipt(await receiptOf(channel.id, challengeId)), 'access-control-expose-headers': RECEIPT_HEADER }),
-      receiptEvent: async () => new TextEncoder().encode(formatReceiptEvent(await receiptOf(channel.id, challengeId))),
+      receiptEvent: async () => formatReceiptEvent(await receiptOf(channel.id, challengeId)),
       askForMore: async (more: Micros) => {
         // Required: what the payer must have signed for this call to go on, over what others hold.
         const now = await loadChannel(db, channel.id);
@@ -347,7 +347,7 @@ export function createSessions(options: { db: Db; env?: NodeJS.ProcessEnv }): Se
         const free = now?.available ?? 0n;
         const required = accepted + (more > free ? more - free : 0n);
         const event = formatNeedVoucherEvent({ channelId: channel.id, requiredCumulative: String(required), acceptedCumulative: String(accepted), deposit: String(now?.deposit ?? channel.deposit) });
-        return { event: new TextEncoder().encode(event), covered: (signal: UpstreamSignal) => waitForCover(channel.id, config!.voucherTimeoutMs, signal) };
+        return { event, covered: (signal: UpstreamSignal) => waitForCover(channel.id, config!.voucherTimeoutMs, signal) };
       },
     };
     return { kind: 'paid', key: { ...payerKeyContext(channel.userId), name: 'session', walletAccountId: channel.accountId }, headers: {}, payment };
