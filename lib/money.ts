@@ -36,7 +36,7 @@ export function microsToUsd(micros: Micros): string {
 
 /**
  * For JSON fields that clients read as numbers (OpenAI-style `usage.cost`): the double nearest the
- * exact amount, as parsing microsToUsd's decimal text gives. Up to 2^53 micros the division gives
+ * exact amount, as parsing microsToUsd's decimal text gives. Below 2^53 micros the division gives
  * that same double (both operands are exact and IEEE division rounds correctly once) at a tenth of
  * the cost; every answer carries three or four of these. Beyond, the text is parsed.
  */

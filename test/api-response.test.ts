@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiResponse, toWebResponse, type StreamSink } from '../lib/http/api-response';
 
-const bytes = (text: string) => new TextEncoder().encode(text);
-
 /** A pushed body whose sink the test drives by hand. */
 function manualStream() {
   const state: { sink: StreamSink | null; cancelled: number } = { sink: null, cancelled: 0 };
@@ -44,8 +42,9 @@ describe('toWebResponse', () => {
     const { state, body } = manualStream();
     const response = toWebResponse(new ApiResponse(200, {}, body));
     const reader = response.body!.getReader();
-    state.sink!.write('a');
-    expect((await reader.read()).value).toEqual(bytes('a'));
+    state.sink!.write('aé🙂');
+    // UTF-8, as the bytes are written by hand here: a, é (C3 A9), 🙂 (F0 9F 99 82).
+    expect((await reader.read()).value).toEqual(new Uint8Array([0x61, 0xc3, 0xa9, 0xf0, 0x9f, 0x99, 0x82]));
     await reader.cancel();
     expect(state.cancelled).toBe(1);
     expect(state.sink!.write('b')).toBe(false);

@@ -15,6 +15,9 @@ describe('microsToUsdNumber', () => {
     expect(microsToUsdNumber(123_456_789n)).toBe(123.456789);
     expect(microsToUsdNumber(-2_500_000n)).toBe(-2.5);
     expect(microsToUsdNumber(9_007_199_254_740_991n)).toBe(9007199254.740991);
+    expect(microsToUsdNumber(-9_007_199_254_740_991n)).toBe(-9007199254.740991);
+    expect(microsToUsdNumber(9_007_199_254_740_992n)).toBe(9007199254.740992);
+    expect(microsToUsdNumber(-9_007_199_254_740_992n)).toBe(-9007199254.740992);
     // Past 2^53 micros the amount itself is not a double: still the nearest one.
     expect(microsToUsdNumber(9_007_199_254_740_993n)).toBe(9007199254.740993);
     expect(microsToUsdNumber(123_456_789_012_345_678_901n)).toBe(123456789012345.678901);

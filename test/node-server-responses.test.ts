@@ -15,7 +15,6 @@ class BundledApiResponse {
   ) {}
 }
 
-
 describe('the Node server, answers of either kind', () => {
   const servers = nodeServerPerTest();
 

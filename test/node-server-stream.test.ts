@@ -50,7 +50,6 @@ function readChunks(
   });
 }
 
-
 describe('the Node server, sending a pushed body', () => {
   const servers = nodeServerPerTest();
 
@@ -114,6 +113,22 @@ describe('the Node server, sending a pushed body', () => {
     expect(arrived).toEqual(['data: 1\n\ndata: 2\n\ndata: 3\n\n', 'data: 4\n\n', 'data: usage\n\ndata: [DONE]\n\n']);
     // Written after the end: refused, and nothing more is sent.
     expect(sink.write('data: late\n\n')).toBe(false);
+  });
+
+  it('sizes each chunk in bytes: text beyond ASCII arrives whole, and the stream ends where it should', async () => {
+    const served = await pushedBodyServer();
+    const arrived: string[] = [];
+    const done = readChunks(served.port, (text) => arrived.push(text));
+    const sink = await served.sink;
+    // Two, three and four bytes a character: a chunk sized in characters would end early and the
+    // next size line would be read from inside the text.
+    sink.write('data: {"content":"é€🙂"}\n\n');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    sink.write('data: 日本語\n\n');
+    sink.write('data: [DONE]\n\n');
+    sink.close();
+    expect(await done).toEqual({ status: 'HTTP/1.1 200 OK', complete: true });
+    expect(arrived).toEqual(['data: {"content":"é€🙂"}\n\n', 'data: 日本語\n\ndata: [DONE]\n\n']);
   });
 
   /** A stream's chunks as they arrive, and a promise of the first. */

@@ -5,6 +5,7 @@ import { createApiKeyOp } from '../lib/keys/keys';
 import { SYSTEM_ACCOUNTS, getOrCreateWalletAccount, sellerEarningsAccountId, sellerPoolAccountId } from '../lib/ledger/accounts';
 import { Ledger } from '../lib/ledger/ledger';
 import { auditLedger } from '../lib/ledger/audit';
+import { PoolDirectory } from '../lib/sellers/pool-directory';
 import { createSellersApi, type SellersApi } from '../lib/sellers/sellers-api';
 import { createFundedUser } from './helpers/fixtures';
 import { PROVIDER_SECRETS, createCustomer, gatewayHarness, startTestGateway, upstreamEnv } from './helpers/gateway';
@@ -209,6 +210,22 @@ describe('seller pools serve buyers', () => {
       await noKey.close();
     }
     expect((await auditLedger(t.db)).problems).toEqual([]);
+  });
+
+  it("the platform's key is read from the environment again once the pools' list would be, and on invalidate()", async () => {
+    const env: NodeJS.ProcessEnv = { OPENAI_API_KEY: '' };
+    const pools = new PoolDirectory({ db: h.t.db, env, ttlMs: 20 });
+    expect(pools.platformKeyConfigured('openai')).toBe(false);
+    env.OPENAI_API_KEY = 'sk-set-while-running';
+    // Within the list's lifetime the answer read stands: the environment is not read on every call.
+    expect(pools.platformKeyConfigured('openai')).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(pools.platformKeyConfigured('openai')).toBe(true);
+    delete env.OPENAI_API_KEY;
+    pools.invalidate();
+    expect(pools.platformKeyConfigured('openai')).toBe(false);
+    // The local model has no key: it is off only when LOCAL_MODEL_ENABLED says so.
+    expect(pools.platformKeyConfigured('local')).toBe(true);
   });
 
   it("a 403 from a pool's key fails over without pausing the pool; a seller's own calls never use their own pool", async () => {

@@ -15,9 +15,10 @@ export class ApiResponse {
 }
 
 /**
- * Where a streamed body goes, as text (a stream of server-sent events is UTF-8 text, encoded once
- * where it meets the socket): `write` answers false once the client is gone (the text is
- * dropped); `close` ends the body, `fail` breaks it (the client must not take it for complete).
+ * Where a streamed body goes, as text: a stream of server-sent events is UTF-8 text, encoded where
+ * it meets the socket (a turn's writes at once on the Node server, each write on the Web path).
+ * `write` answers false once the client is gone (the text is dropped); `close` ends the body,
+ * `fail` breaks it (the client must not take it for complete).
  * `finishing` says the upstream is done: what follows is the stream's end (after the settlement)
  * or an error event, then `close` or `fail`, always; a sink may keep what it has not sent yet until then.
  */

@@ -52,7 +52,7 @@ export class PoolDirectory {
   #loadedAt = -Infinity;
   #loading: Promise<void> | null = null;
   readonly #adapters = new Map<string, { sealed: string; provider: ChatProvider }>();
-  readonly #platformKeys = new Map<ProviderId, boolean>();
+  readonly #platformKeys = new Map<ProviderId, { configured: boolean; readAt: number }>();
 
   constructor({ db, env = process.env, ttlMs = Number(env.POOL_DIRECTORY_MS ?? 1_000), vault }: { db: Db; env?: NodeJS.ProcessEnv; ttlMs?: number; vault?: () => Vault }) {
     this.#db = db;
@@ -105,17 +105,18 @@ export class PoolDirectory {
 
   /**
    * Whether the platform's own key for this provider is configured (pools may serve it without one).
-   * Read once per provider, as the provider factory builds each adapter once from the same
-   * environment (a key set later reaches neither): asked on every call, and reading process.env
-   * is a call into C++ per variable.
+   * Asked on every call, where reading process.env is a call into C++ a variable: read again once
+   * the answer is older than the pools' list (POOL_DIRECTORY_MS), so that a key set or removed while
+   * the process runs (`next dev` reloads .env files) is seen as soon as the pools are.
    */
   platformKeyConfigured(providerId: ProviderId): boolean {
-    let configured = this.#platformKeys.get(providerId);
-    if (configured === undefined) {
-      configured = configurationProblem(providerId, this.#env) === null;
-      this.#platformKeys.set(providerId, configured);
+    const now = performance.now();
+    let known = this.#platformKeys.get(providerId);
+    if (!known || now - known.readAt > this.#ttlMs) {
+      known = { configured: configurationProblem(providerId, this.#env) === null, readAt: now };
+      this.#platformKeys.set(providerId, known);
     }
-    return configured;
+    return known.configured;
   }
 
   /**
@@ -133,9 +134,10 @@ export class PoolDirectory {
     }
   }
 
-  /** Forget what was read: the next call reads the pools again (after a listing on this instance). */
+  /** Forget what was read: the next call reads the pools, and the platform's keys, again (after a listing on this instance). */
   invalidate(): void {
     this.#loadedAt = -Infinity;
+    this.#platformKeys.clear();
   }
 
   #refresh(): Promise<void> {

@@ -232,7 +232,7 @@ class ChunkPerTurnSink implements StreamSink {
     if (this.#queued.length > 0 && !this.#holdForEnd && !res.destroyed && !res.writableEnded) res.write(this.#joined());
   }
 
-  /** One string, encoded by the socket's write: a turn's events were one Buffer each, then a copy into one (~2 µs a stream more). */
+  /** One string, encoded by the socket's write (Node sizes each chunk of the chunked encoding in bytes). */
   #joined(): string {
     const queued = this.#queued;
     this.#queued = [];
