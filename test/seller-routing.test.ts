@@ -213,7 +213,7 @@ describe('seller pools serve buyers', () => {
   });
 
   it("the platform's key is read from the environment again once the pools' list would be, and on invalidate()", async () => {
-    const env: NodeJS.ProcessEnv = { OPENAI_API_KEY: '' };
+    const env: NodeJS.ProcessEnv = { NODE_ENV: 'test', OPENAI_API_KEY: '' };
     const pools = new PoolDirectory({ db: h.t.db, env, ttlMs: 20 });
     expect(pools.platformKeyConfigured('openai')).toBe(false);
     env.OPENAI_API_KEY = 'sk-set-while-running';
