@@ -105,7 +105,7 @@ export class PoolDirectory {
 
   /**
    * Whether the platform's own key for this provider is configured (pools may serve it without one).
-   * Asked on every call, where reading process.env is a call into C++ a variable: read again once
+   * Asked on every call, and each read of process.env is a call into C++: read again once
    * the answer is older than the pools' list (POOL_DIRECTORY_MS), so that a key set or removed while
    * the process runs (`next dev` reloads .env files) is seen as soon as the pools are.
    */
